@@ -1,0 +1,52 @@
+# Gatehouse. `make run` starts the server with the embedded configuration;
+# `make test` runs every test (installing what the tests need first).
+GO       ?= go
+BIN      := bin/gatehouse
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+APT      := DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build run test test-short bench fuzz lint plugins deps-test deps-bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gatehouse
+
+run: build
+	./$(BIN) serve
+
+# Everything the tests need: Chromium for the page tests, the Wasm plugins.
+deps-test:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) $(APT) chromium; }
+
+deps-bench:
+	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) $(APT) wrk; }
+
+test: deps-test plugins
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Unit tests only, no browser or plugin toolchains.
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench: deps-bench plugins build
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	./.ci/loadtest.sh
+
+# Each fuzz target for FUZZTIME (default 20s).
+FUZZTIME ?= 20s
+fuzz:
+	./.ci/fuzz.sh $(FUZZTIME)
+
+lint:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+clean:
+	rm -rf bin
+
+include plugins/plugins.mk

@@ -1,0 +1,105 @@
+// Command gatehouse is the Gatehouse authorization server and its tools.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/badger"
+	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `gatehouse: an OAuth 2.0 / OpenID Connect server with Wasm plugins
+
+Usage:
+  gatehouse serve   [--config FILE]          run the server
+  gatehouse keys    rotate [--config FILE]   rotate the signing key
+  gatehouse version                          print the version
+
+Configuration: the embedded config.yaml, then --config FILE, then
+GATEHOUSE_* environment variables (GATEHOUSE_SERVER__ADDR=127.0.0.1:8080).
+`
+
+// commands maps a subcommand to its entry point.
+var commands = map[string]func(ctx context.Context, args []string, stdout io.Writer) error{
+	"serve":   runServe,
+	"keys":    runKeys,
+	"version": func(context.Context, []string, io.Writer) error { fmt.Println("gatehouse", version); return nil },
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "gatehouse: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd(ctx, os.Args[2:], os.Stdout); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// loadConfig parses --config from args and loads the configuration.
+func loadConfig(name string, args []string, extra func(*flag.FlagSet)) (*config.Config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file (YAML) layered over the embedded defaults")
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := config.Load(gatehouse.DefaultConfig, *path)
+	if err != nil {
+		return nil, nil, err
+	}
+	setupLogging(cfg.Log)
+	return cfg, fs, nil
+}
+
+func setupLogging(cfg config.Log) {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if cfg.Format == "json" {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	slog.SetDefault(slog.New(h))
+}
+
+// openStore opens the configured backend.
+func openStore(cfg *config.Config) (*store.Store, error) {
+	if cfg.Storage.Backend == "memory" {
+		return store.New(memory.New()), nil
+	}
+	if err := os.MkdirAll(cfg.Storage.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("storage directory: %w", err)
+	}
+	kv, err := badger.Open(cfg.Storage.Dir, badger.Options{SyncWrites: cfg.Storage.SyncWrites})
+	if err != nil {
+		return nil, err
+	}
+	return store.New(kv), nil
+}

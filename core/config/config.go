@@ -1,0 +1,261 @@
+// Package config loads Gatehouse's configuration with koanf:
+// built-in defaults ← the embedded config.yaml ← a --config file ←
+// GATEHOUSE_* environment variables. Validate lists every problem at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/rawbytes"
+	"github.com/knadh/koanf/v2"
+)
+
+// Config is the whole server configuration. Treat a loaded Config as
+// immutable: a reload builds a new one.
+type Config struct {
+	Server        Server        `koanf:"server"`
+	Storage       Storage       `koanf:"storage"`
+	Keys          Keys          `koanf:"keys"`
+	Tokens        Tokens        `koanf:"tokens"`
+	Registration  Registration  `koanf:"registration"`
+	Authorization Authorization `koanf:"authorization"`
+	RateLimit     RateLimit     `koanf:"rate_limit"`
+	Guest         Guest         `koanf:"guest"`
+	Admin         Admin         `koanf:"admin"`
+	Log           Log           `koanf:"log"`
+}
+
+type Server struct {
+	Addr string `koanf:"addr"`
+	// PublicURL is the externally visible origin; the issuer is PublicURL+BasePath.
+	PublicURL string `koanf:"public_url"`
+	BasePath  string `koanf:"base_path"`
+	// AppURL hosts the consent page ({app_url}/oauth2/authorize/{id}); empty means this server.
+	AppURL         string   `koanf:"app_url"`
+	CORSOrigins    []string `koanf:"cors_origins"`
+	TrustedProxies int      `koanf:"trusted_proxies"`
+	BodyLimit      int      `koanf:"body_limit"`
+}
+
+type Storage struct {
+	Backend    string `koanf:"backend"` // badger or memory
+	Dir        string `koanf:"dir"`
+	SyncWrites bool   `koanf:"sync_writes"`
+}
+
+type Keys struct {
+	Algorithm string `koanf:"algorithm"` // ES256, RS256 or EdDSA
+	// Secret, when set, seals private keys at rest (AES-GCM, key derived by HKDF).
+	Secret string `koanf:"secret"`
+}
+
+type Tokens struct {
+	AccessTokenTTL    time.Duration `koanf:"access_token_ttl"`
+	IDTokenTTL        time.Duration `koanf:"id_token_ttl"`
+	RefreshTokenTTL   time.Duration `koanf:"refresh_token_ttl"`
+	CodeTTL           time.Duration `koanf:"code_ttl"`
+	ConsentSessionTTL time.Duration `koanf:"consent_session_ttl"`
+	IdentityTokenTTL  time.Duration `koanf:"identity_token_ttl"`
+	LoginSessionTTL   time.Duration `koanf:"login_session_ttl"`
+}
+
+type Registration struct {
+	Open                bool     `koanf:"open"`
+	InitialAccessToken  string   `koanf:"initial_access_token"`
+	RedirectURIPatterns []string `koanf:"redirect_uri_patterns"`
+}
+
+type Authorization struct {
+	// RequirePKCE requires S256 PKCE from every client, not only public ones.
+	RequirePKCE bool `koanf:"require_pkce"`
+}
+
+type RateLimit struct {
+	Enabled           bool    `koanf:"enabled"`
+	TokenPerSecond    float64 `koanf:"token_per_second"`
+	TokenBurst        int     `koanf:"token_burst"`
+	RegisterPerSecond float64 `koanf:"register_per_second"`
+	RegisterBurst     int     `koanf:"register_burst"`
+}
+
+type Guest struct {
+	Enabled             bool     `koanf:"enabled"`
+	UserEntityRef       string   `koanf:"user_entity_ref"`
+	OwnershipEntityRefs []string `koanf:"ownership_entity_refs"`
+}
+
+type Admin struct {
+	// Token guards /admin/*; empty disables the admin endpoints.
+	Token string `koanf:"token"`
+}
+
+type Log struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"` // text or json
+}
+
+// Issuer is the issuer identifier: PublicURL followed by BasePath.
+func (c *Config) Issuer() string {
+	return strings.TrimSuffix(c.Server.PublicURL, "/") + c.Server.BasePath
+}
+
+// AppURL is where the consent page lives.
+func (c *Config) AppURL() string {
+	if c.Server.AppURL != "" {
+		return strings.TrimSuffix(c.Server.AppURL, "/")
+	}
+	return c.Issuer()
+}
+
+// Load builds the configuration from the embedded defaults, then the file
+// at path (if not empty), then GATEHOUSE_* environment variables, and
+// validates the result.
+func Load(embedded []byte, path string) (*Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(rawbytes.Provider(embedded), yaml.Parser()); err != nil {
+		return nil, fmt.Errorf("config: embedded defaults: %w", err)
+	}
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	// GATEHOUSE_SERVER__ADDR → server.addr; comma-separated values fill lists.
+	err := k.Load(env.ProviderWithValue("GATEHOUSE_", ".", func(key, value string) (string, any) {
+		key = strings.ToLower(strings.TrimPrefix(key, "GATEHOUSE_"))
+		key = strings.ReplaceAll(key, "__", ".")
+		if k.Exists(key) {
+			if _, isList := k.Get(key).([]any); isList {
+				return key, splitList(value)
+			}
+		}
+		return key, value
+	}), nil)
+	if err != nil {
+		return nil, fmt.Errorf("config: environment: %w", err)
+	}
+	var cfg Config
+	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg.Server.BasePath = normalizeBasePath(cfg.Server.BasePath)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func splitList(value string) []string {
+	if value == "" {
+		return []string{}
+	}
+	parts := strings.Split(value, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}
+
+func normalizeBasePath(p string) string {
+	p = strings.TrimSuffix(strings.TrimSpace(p), "/")
+	if p != "" && !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return p
+}
+
+// Validate reports every problem in the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Server.Addr == "" {
+		bad("server.addr", "must not be empty")
+	}
+	if u, err := url.Parse(c.Server.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		bad("server.public_url", "must be an absolute http(s) URL without query or fragment, got %q", c.Server.PublicURL)
+	}
+	if strings.ContainsAny(c.Server.BasePath, "?#* ") {
+		bad("server.base_path", "must be a plain path, got %q", c.Server.BasePath)
+	}
+	if c.Server.AppURL != "" {
+		if u, err := url.Parse(c.Server.AppURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("server.app_url", "must be an absolute http(s) URL, got %q", c.Server.AppURL)
+		}
+	}
+	for i, o := range c.Server.CORSOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad(fmt.Sprintf("server.cors_origins[%d]", i), "must be an origin such as https://app.example.com, got %q", o)
+		}
+	}
+	if c.Server.TrustedProxies < 0 {
+		bad("server.trusted_proxies", "must not be negative")
+	}
+	if c.Server.BodyLimit < 1024 || c.Server.BodyLimit > 16<<20 {
+		bad("server.body_limit", "must be between 1024 and 16777216 bytes, got %d", c.Server.BodyLimit)
+	}
+	switch c.Storage.Backend {
+	case "badger":
+		if c.Storage.Dir == "" {
+			bad("storage.dir", "must be set for the badger backend")
+		}
+	case "memory":
+	default:
+		bad("storage.backend", "must be badger or memory, got %q", c.Storage.Backend)
+	}
+	if !slices.Contains([]string{"ES256", "RS256", "EdDSA"}, c.Keys.Algorithm) {
+		bad("keys.algorithm", "must be ES256, RS256 or EdDSA, got %q", c.Keys.Algorithm)
+	}
+	for name, d := range map[string]time.Duration{
+		"tokens.access_token_ttl":    c.Tokens.AccessTokenTTL,
+		"tokens.id_token_ttl":        c.Tokens.IDTokenTTL,
+		"tokens.refresh_token_ttl":   c.Tokens.RefreshTokenTTL,
+		"tokens.code_ttl":            c.Tokens.CodeTTL,
+		"tokens.consent_session_ttl": c.Tokens.ConsentSessionTTL,
+		"tokens.identity_token_ttl":  c.Tokens.IdentityTokenTTL,
+		"tokens.login_session_ttl":   c.Tokens.LoginSessionTTL,
+	} {
+		if d <= 0 {
+			bad(name, "must be a positive duration, got %s", d)
+		}
+	}
+	if c.Tokens.CodeTTL > 10*time.Minute {
+		bad("tokens.code_ttl", "must be at most 10m (RFC 6749 §4.1.2), got %s", c.Tokens.CodeTTL)
+	}
+	for i, p := range c.Registration.RedirectURIPatterns {
+		if _, err := regexp.Compile(p); err != nil {
+			bad(fmt.Sprintf("registration.redirect_uri_patterns[%d]", i), "invalid regular expression: %v", err)
+		}
+	}
+	if c.RateLimit.Enabled {
+		if c.RateLimit.TokenPerSecond <= 0 || c.RateLimit.TokenBurst <= 0 {
+			bad("rate_limit.token_per_second", "rate and burst must be positive when rate limiting is enabled")
+		}
+		if c.RateLimit.RegisterPerSecond <= 0 || c.RateLimit.RegisterBurst <= 0 {
+			bad("rate_limit.register_per_second", "rate and burst must be positive when rate limiting is enabled")
+		}
+	}
+	if c.Guest.Enabled && !strings.HasPrefix(c.Guest.UserEntityRef, "user:") {
+		bad("guest.user_entity_ref", "must be a user entity reference such as user:development/guest, got %q", c.Guest.UserEntityRef)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
+	}
+	return nil
+}

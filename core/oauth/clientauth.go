@@ -1,0 +1,127 @@
+package oauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// Client authentication methods (RFC 7591 §2, OIDC Core §9).
+const (
+	AuthBasic = "client_secret_basic"
+	AuthPost  = "client_secret_post"
+	AuthNone  = "none"
+)
+
+// Credentials are what a request presented to authenticate its client.
+type Credentials struct {
+	ClientID string
+	Secret   string
+	Method   string
+}
+
+// ReadCredentials extracts client credentials from the Authorization header
+// (RFC 6749 §2.3.1, form-encoded id and secret) or the parameters. Using
+// more than one method at once is refused.
+func ReadCredentials(c *fiber.Ctx, p Params) (Credentials, error) {
+	header := c.Get(fiber.HeaderAuthorization)
+	if scheme, value, ok := strings.Cut(header, " "); ok && strings.EqualFold(scheme, "Basic") {
+		if p.Get("client_secret") != "" {
+			return Credentials{}, ErrInvalidRequest().WithDescription("use one client authentication method, not several")
+		}
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(value))
+		if err != nil {
+			return Credentials{}, basicFailure().WithParent(err)
+		}
+		rawID, rawSecret, ok := strings.Cut(string(raw), ":")
+		if !ok {
+			return Credentials{}, basicFailure()
+		}
+		id, err1 := url.QueryUnescape(rawID)
+		secret, err2 := url.QueryUnescape(rawSecret)
+		if err := errors.Join(err1, err2); err != nil || id == "" {
+			return Credentials{}, basicFailure().WithParent(err)
+		}
+		if pid := p.Get("client_id"); pid != "" && pid != id {
+			return Credentials{}, ErrInvalidRequest().WithDescription("client_id does not match the Authorization header")
+		}
+		return Credentials{ClientID: id, Secret: secret, Method: AuthBasic}, nil
+	}
+	id := p.Get("client_id")
+	if id == "" {
+		return Credentials{}, ErrInvalidClient().WithDescription("client authentication is required")
+	}
+	if secret := p.Get("client_secret"); secret != "" {
+		return Credentials{ClientID: id, Secret: secret, Method: AuthPost}, nil
+	}
+	return Credentials{ClientID: id, Method: AuthNone}, nil
+}
+
+func basicFailure() *Error {
+	return ErrInvalidClient().WithDescription("malformed Basic credentials").
+		WithChallenge(`Basic realm="gatehouse"`)
+}
+
+// ClientGetter finds a client by id.
+type ClientGetter interface {
+	Get(ctx context.Context, id string) (store.Client, error)
+}
+
+// Authenticate checks credentials against the registered client: the
+// method must be the one the client registered, and the secret must match
+// its stored hash (compared in constant time). Every failure answers the
+// same invalid_client so that nothing is learned about which part failed.
+func Authenticate(ctx context.Context, clients ClientGetter, cred Credentials) (store.Client, error) {
+	client, err := clients.Get(ctx, cred.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Client{}, invalidClient(cred).WithParent(err)
+	}
+	if err != nil {
+		return store.Client{}, ErrServerError().WithParent(err)
+	}
+	method := client.TokenEndpointAuthMethod
+	if method == "" {
+		method = AuthBasic
+	}
+	if method != cred.Method {
+		return store.Client{}, invalidClient(cred).WithDescription("client authentication failed: the client must use %s", method)
+	}
+	if method == AuthNone {
+		return client, nil
+	}
+	if !SecretMatches(cred.Secret, client.SecretHash) {
+		return store.Client{}, invalidClient(cred)
+	}
+	if !client.SecretExpiresAt.IsZero() && timeNow().After(client.SecretExpiresAt) {
+		return store.Client{}, invalidClient(cred).WithDescription("client authentication failed: the secret has expired")
+	}
+	return client, nil
+}
+
+func invalidClient(cred Credentials) *Error {
+	e := ErrInvalidClient()
+	if cred.Method == AuthBasic {
+		e = e.WithChallenge(`Basic realm="gatehouse"`)
+	}
+	return e
+}
+
+// HashSecret returns the stored form of a client secret.
+func HashSecret(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+// SecretMatches compares secret with a stored hash in constant time.
+func SecretMatches(secret string, hash []byte) bool {
+	sum := sha256.Sum256([]byte(secret))
+	return len(hash) == sha256.Size && subtle.ConstantTimeCompare(sum[:], hash) == 1
+}

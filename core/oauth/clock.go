@@ -1,0 +1,6 @@
+package oauth
+
+import "time"
+
+// timeNow is replaced in tests.
+var timeNow = time.Now

@@ -1,0 +1,61 @@
+package oauth
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// NoStore marks a response as never cacheable (RFC 6749 §5.1).
+func NoStore(c *fiber.Ctx) {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderPragma, "no-cache")
+}
+
+// JSON writes v as a no-store JSON response.
+func JSON(c *fiber.Ctx, status int, v any) error {
+	NoStore(c)
+	return c.Status(status).JSON(v)
+}
+
+// WriteError answers err as an RFC 6749 error body. An error that is not an
+// *Error is logged and answered as server_error, revealing nothing.
+func WriteError(c *fiber.Ctx, err error) error {
+	oe := AsError(err)
+	if oe.Status >= 500 {
+		slog.ErrorContext(c.UserContext(), "request failed", "path", c.Path(), "error", err)
+	} else if parent := errors.Unwrap(oe); parent != nil {
+		slog.DebugContext(c.UserContext(), "request refused", "path", c.Path(), "error", oe.Code, "cause", parent)
+	}
+	if oe.Challenge != "" {
+		c.Set(fiber.HeaderWWWAuthenticate, oe.Challenge)
+	}
+	return JSON(c, oe.Status, oe)
+}
+
+// AsError returns err as an *Error: itself if it is one, a mapped error for
+// Fiber's own errors, or server_error wrapping it.
+func AsError(err error) *Error {
+	var oe *Error
+	if errors.As(err, &oe) {
+		return oe
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		switch fe.Code {
+		case fiber.StatusRequestEntityTooLarge:
+			return ErrRequestTooLarge()
+		case fiber.StatusNotFound:
+			return ErrNotFound().WithDescription("no such endpoint")
+		case fiber.StatusMethodNotAllowed:
+			return ErrInvalidRequest().WithStatus(fe.Code).WithDescription("method not allowed")
+		case fiber.StatusTooManyRequests:
+			return ErrTooManyRequests()
+		}
+		if fe.Code < 500 {
+			return ErrInvalidRequest().WithStatus(fe.Code).WithDescription("%s", fe.Message)
+		}
+	}
+	return ErrServerError().WithParent(err)
+}

@@ -1,0 +1,122 @@
+// Package server assembles Gatehouse: the Fiber app, its middleware, every
+// endpoint package under the base path, health and metrics, and graceful
+// shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gatehouse-auth/gatehouse/core/authorize"
+	"github.com/gatehouse-auth/gatehouse/core/client"
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/discovery"
+	"github.com/gatehouse-auth/gatehouse/core/grant"
+	"github.com/gatehouse-auth/gatehouse/core/keyset"
+	"github.com/gatehouse-auth/gatehouse/core/metrics"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/token"
+)
+
+// Server is a running Gatehouse.
+type Server struct {
+	cfg    *config.Config
+	st     *store.Store
+	keys   *keyset.Keyset
+	issuer *token.Issuer
+	app    *fiber.App
+	ready  bool
+}
+
+// New builds the server on an open store. It generates the first signing
+// key if the store has none.
+func New(ctx context.Context, cfg *config.Config, st *store.Store) (*Server, error) {
+	keys, err := keyset.Open(ctx, cfg, st)
+	if err != nil {
+		return nil, fmt.Errorf("server: signing keys: %w", err)
+	}
+	s := &Server{cfg: cfg, st: st, keys: keys, issuer: token.NewIssuer(cfg, keys, st)}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "gatehouse",
+		BodyLimit:             cfg.Server.BodyLimit,
+		ReadBufferSize:        16 << 10,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		DisableStartupMessage: true,
+		ErrorHandler:          func(c *fiber.Ctx, err error) error { return oauth.WriteError(c, err) },
+	})
+	s.routes()
+	return s, nil
+}
+
+// App exposes the Fiber app, for tests that call it in process.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Keys exposes the keyset (for `gatehouse keys` and tests).
+func (s *Server) Keys() *keyset.Keyset { return s.keys }
+
+// Issuer exposes the token issuer (for tests and later endpoint packages).
+func (s *Server) Issuer() *token.Issuer { return s.issuer }
+
+func (s *Server) routes() {
+	limiter := newRateLimiter(s.cfg.RateLimit, s.cfg.Server.TrustedProxies)
+	s.app.Use(recoverPanics, requestID, accessLog(s.cfg.Server.TrustedProxies), securityHeaders)
+
+	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
+
+	base := s.app.Group(s.cfg.Server.BasePath)
+	base.Use(cors(s.cfg))
+	if limiter != nil {
+		base.Use("/v1/token", limiter.middleware("token"))
+		base.Use("/v1/register", limiter.middleware("register"))
+	}
+	discovery.New(s.cfg, s.keys).Register(base)
+	client.New(s.cfg, s.st).Register(base)
+	authorize.New(s.cfg, s.st, s.issuer).Register(base)
+	grant.New(s.cfg, s.st, s.issuer).Register(base)
+	token.NewHandler(s.cfg, s.st, s.issuer).Register(base)
+	s.app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	if _, err := s.st.KV.Get(ctx, "readyz/probe"); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "storage unavailable"})
+	}
+	if !s.ready {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "starting"})
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// Serve accepts connections on ln until ctx is cancelled, then shuts down
+// gracefully: in-flight requests finish (up to 10 s) before it returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.app.Listener(ln) }()
+	s.ready = true
+	slog.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", s.cfg.Issuer())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.ready = false
+	if err := s.app.ShutdownWithTimeout(10 * time.Second); err != nil {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Collection stores records of one type under a key prefix, encoded as JSON.
+type Collection[T any] struct {
+	kv     KV
+	prefix string
+}
+
+// NewCollection returns a collection of T stored in kv under prefix.
+func NewCollection[T any](kv KV, prefix string) Collection[T] {
+	return Collection[T]{kv: kv, prefix: prefix + "/"}
+}
+
+func expiryOf(v any) time.Time {
+	if e, ok := v.(Expiring); ok {
+		return e.Expiry()
+	}
+	return time.Time{}
+}
+
+func (c Collection[T]) key(id string) string { return c.prefix + id }
+
+// Get returns the record with id, or ErrNotFound.
+func (c Collection[T]) Get(ctx context.Context, id string) (T, error) {
+	var v T
+	raw, err := c.kv.Get(ctx, c.key(id))
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("store: decode %s%s: %w", c.prefix, id, err)
+	}
+	return v, nil
+}
+
+// Create stores v under id, or returns ErrConflict if id is taken.
+func (c Collection[T]) Create(ctx context.Context, id string, v T) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode %s%s: %w", c.prefix, id, err)
+	}
+	return c.kv.Create(ctx, c.key(id), raw, expiryOf(&v))
+}
+
+// Put stores v under id, replacing any previous record.
+func (c Collection[T]) Put(ctx context.Context, id string, v T) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode %s%s: %w", c.prefix, id, err)
+	}
+	return c.kv.Put(ctx, c.key(id), raw, expiryOf(&v))
+}
+
+// Update atomically replaces the record with fn(old) and returns the new
+// record. fn may be called more than once; it must not have side effects.
+func (c Collection[T]) Update(ctx context.Context, id string, fn func(old T) (T, error)) (T, error) {
+	var updated T
+	err := c.kv.Update(ctx, c.key(id), func(raw []byte) ([]byte, error) {
+		var old T
+		if err := json.Unmarshal(raw, &old); err != nil {
+			return nil, fmt.Errorf("store: decode %s%s: %w", c.prefix, id, err)
+		}
+		v, err := fn(old)
+		if err != nil {
+			return nil, err
+		}
+		updated = v
+		return json.Marshal(v)
+	})
+	return updated, err
+}
+
+// Delete removes the record with id; a missing record is not an error.
+func (c Collection[T]) Delete(ctx context.Context, id string) error {
+	return c.kv.Delete(ctx, c.key(id))
+}
+
+// ErrStop, returned by a List callback, ends the listing early without error.
+var ErrStop = errors.New("store: stop listing")
+
+// List calls fn for every record, in id order, until fn returns an error.
+func (c Collection[T]) List(ctx context.Context, fn func(id string, v T) error) error {
+	err := c.kv.Scan(ctx, c.prefix, func(key string, raw []byte) error {
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("store: decode %s: %w", key, err)
+		}
+		return fn(strings.TrimPrefix(key, c.prefix), v)
+	})
+	if errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
+}

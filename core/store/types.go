@@ -1,0 +1,156 @@
+package store
+
+import "time"
+
+// Client is a registered OAuth 2.0 client: its RFC 7591 metadata plus what
+// the server keeps about it. Secrets are never stored, only their SHA-256.
+type Client struct {
+	ClientMetadata
+	ID                    string    `json:"client_id"`
+	SecretHash            []byte    `json:"secret_hash,omitempty"`
+	RegistrationTokenHash []byte    `json:"registration_token_hash,omitempty"`
+	IssuedAt              time.Time `json:"issued_at"`
+	// SecretExpiresAt is zero when the secret does not expire (RFC 7591 §3.2.1).
+	SecretExpiresAt time.Time `json:"secret_expires_at,omitempty"`
+	// Static clients come from configuration and cannot be managed by RFC 7592.
+	Static bool `json:"static,omitempty"`
+}
+
+// Public reports whether the client authenticates with no secret.
+func (c *Client) Public() bool { return c.TokenEndpointAuthMethod == "none" }
+
+// ClientMetadata is the RFC 7591 §2 client metadata (plus OIDC and CIBA
+// registration parameters as they are added).
+type ClientMetadata struct {
+	RedirectURIs            []string `json:"redirect_uris,omitempty"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
+	GrantTypes              []string `json:"grant_types,omitempty"`
+	ResponseTypes           []string `json:"response_types,omitempty"`
+	ClientName              string   `json:"client_name,omitempty"`
+	ClientURI               string   `json:"client_uri,omitempty"`
+	LogoURI                 string   `json:"logo_uri,omitempty"`
+	Scope                   string   `json:"scope,omitempty"`
+	Contacts                []string `json:"contacts,omitempty"`
+	TOSURI                  string   `json:"tos_uri,omitempty"`
+	PolicyURI               string   `json:"policy_uri,omitempty"`
+	JWKSURI                 string   `json:"jwks_uri,omitempty"`
+	JWKS                    any      `json:"jwks,omitempty"`
+	SoftwareID              string   `json:"software_id,omitempty"`
+	SoftwareVersion         string   `json:"software_version,omitempty"`
+	SoftwareStatement       string   `json:"software_statement,omitempty"`
+	ApplicationType         string   `json:"application_type,omitempty"`
+}
+
+// AuthRequest is a consent session: an authorization request that has been
+// validated and waits for the user to approve or reject it (1 hour).
+type AuthRequest struct {
+	ID                  string    `json:"id"`
+	ClientID            string    `json:"client_id"`
+	RedirectURI         string    `json:"redirect_uri"`
+	ResponseType        string    `json:"response_type"`
+	ResponseMode        string    `json:"response_mode,omitempty"`
+	Scope               string    `json:"scope"`
+	State               string    `json:"state,omitempty"`
+	Nonce               string    `json:"nonce,omitempty"`
+	CodeChallenge       string    `json:"code_challenge,omitempty"`
+	CodeChallengeMethod string    `json:"code_challenge_method,omitempty"`
+	Resource            []string  `json:"resource,omitempty"`
+	Prompt              string    `json:"prompt,omitempty"`
+	MaxAge              int       `json:"max_age,omitempty"`
+	CreatedAt           time.Time `json:"created_at"`
+	ExpiresAt           time.Time `json:"expires_at"`
+	// Decision is "" while pending, then "approved" or "rejected"; a
+	// session is decided once.
+	Decision string `json:"decision,omitempty"`
+}
+
+func (r *AuthRequest) Expiry() time.Time { return r.ExpiresAt }
+
+// AuthCode is an issued authorization code, stored under the SHA-256 of
+// the code. It is single use: Used is set when it is redeemed, and a second
+// redemption revokes the grant it produced.
+type AuthCode struct {
+	ClientID      string    `json:"client_id"`
+	RedirectURI   string    `json:"redirect_uri"`
+	Subject       string    `json:"sub"`
+	Ownership     []string  `json:"ent,omitempty"`
+	Scope         string    `json:"scope"`
+	Nonce         string    `json:"nonce,omitempty"`
+	CodeChallenge string    `json:"code_challenge,omitempty"`
+	Resource      []string  `json:"resource,omitempty"`
+	AuthTime      time.Time `json:"auth_time"`
+	GrantID       string    `json:"grant_id"`
+	Used          bool      `json:"used,omitempty"`
+	ExpiresAt     time.Time `json:"expires_at"`
+}
+
+// Expiry keeps a used code around past its lifetime so that a replay is
+// still recognised (and revokes the grant) for a while.
+func (c *AuthCode) Expiry() time.Time { return c.ExpiresAt.Add(10 * time.Minute) }
+
+// Grant is what a user's authorization produced: the family of tokens
+// issued from one code (or one CIBA approval), revoked as a whole.
+type Grant struct {
+	ID        string    `json:"id"`
+	ClientID  string    `json:"client_id"`
+	Subject   string    `json:"sub"`
+	Ownership []string  `json:"ent,omitempty"`
+	Scope     string    `json:"scope"`
+	Resource  []string  `json:"resource,omitempty"`
+	AuthTime  time.Time `json:"auth_time"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Revoked   bool      `json:"revoked,omitempty"`
+}
+
+func (g *Grant) Expiry() time.Time { return g.ExpiresAt }
+
+// RefreshToken is stored under the SHA-256 of the token. Rotation marks it
+// Used; presenting a used token again revokes its whole grant.
+type RefreshToken struct {
+	GrantID   string    `json:"grant_id"`
+	ClientID  string    `json:"client_id"`
+	Scope     string    `json:"scope"`
+	IssuedAt  time.Time `json:"issued_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Used      bool      `json:"used,omitempty"`
+}
+
+func (t *RefreshToken) Expiry() time.Time { return t.ExpiresAt }
+
+// Revocation records a revoked access token by its jti until it would have
+// expired anyway.
+type Revocation struct {
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (r *Revocation) Expiry() time.Time { return r.ExpiresAt }
+
+// SigningKey is one of the server's signing keys. Retired keys stay
+// published in the JWKS until ExpiresAt, when no token they signed is valid.
+type SigningKey struct {
+	ID         string    `json:"kid"`
+	Algorithm  string    `json:"alg"`
+	PrivateJWK []byte    `json:"private_jwk"`
+	Sealed     bool      `json:"sealed,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	RetiredAt  time.Time `json:"retired_at,omitempty"`
+	ExpiresAt  time.Time `json:"expires_at,omitempty"`
+}
+
+func (k *SigningKey) Expiry() time.Time { return k.ExpiresAt }
+
+// LoginSession is a signed-in browser, stored under the SHA-256 of its
+// cookie value.
+type LoginSession struct {
+	Subject     string    `json:"sub"`
+	Ownership   []string  `json:"ent,omitempty"`
+	DisplayName string    `json:"name,omitempty"`
+	Email       string    `json:"email,omitempty"`
+	Picture     string    `json:"picture,omitempty"`
+	Provider    string    `json:"provider"`
+	AuthTime    time.Time `json:"auth_time"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+func (s *LoginSession) Expiry() time.Time { return s.ExpiresAt }
