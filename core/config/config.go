@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +30,7 @@ type Config struct {
 	RateLimit     RateLimit     `koanf:"rate_limit"`
 	Guest         Guest         `koanf:"guest"`
 	Admin         Admin         `koanf:"admin"`
+	Plugins       Plugins       `koanf:"plugins"`
 	Log           Log           `koanf:"log"`
 }
 
@@ -233,8 +233,8 @@ func (c *Config) Validate() error {
 		bad("tokens.code_ttl", "must be at most 10m (RFC 6749 §4.1.2), got %s", c.Tokens.CodeTTL)
 	}
 	for i, p := range c.Registration.RedirectURIPatterns {
-		if _, err := regexp.Compile(p); err != nil {
-			bad(fmt.Sprintf("registration.redirect_uri_patterns[%d]", i), "invalid regular expression: %v", err)
+		if strings.TrimSpace(p) == "" {
+			bad(fmt.Sprintf("registration.redirect_uri_patterns[%d]", i), "must not be empty (a glob such as http://localhost:*/callback)")
 		}
 	}
 	if c.RateLimit.Enabled {
@@ -254,6 +254,7 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
+	errs = append(errs, c.Plugins.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}

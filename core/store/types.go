@@ -44,9 +44,12 @@ type ClientMetadata struct {
 // AuthRequest is a consent session: an authorization request that has been
 // validated and waits for the user to approve or reject it (1 hour).
 type AuthRequest struct {
-	ID                  string    `json:"id"`
-	ClientID            string    `json:"client_id"`
-	RedirectURI         string    `json:"redirect_uri"`
+	ID          string `json:"id"`
+	ClientID    string `json:"client_id"`
+	RedirectURI string `json:"redirect_uri"`
+	// RedirectURIGiven records whether the request named redirect_uri, in
+	// which case the token request must repeat it (RFC 6749 §4.1.3).
+	RedirectURIGiven    bool      `json:"redirect_uri_given,omitempty"`
 	ResponseType        string    `json:"response_type"`
 	ResponseMode        string    `json:"response_mode,omitempty"`
 	Scope               string    `json:"scope"`
@@ -66,22 +69,33 @@ type AuthRequest struct {
 
 func (r *AuthRequest) Expiry() time.Time { return r.ExpiresAt }
 
+// Profile is how a user is shown (Backstage's ProfileInfo), kept with the
+// grants made for them so that userinfo and ID tokens can answer it.
+type Profile struct {
+	Email       string `json:"email,omitempty"`
+	DisplayName string `json:"displayName,omitempty"`
+	Picture     string `json:"picture,omitempty"`
+}
+
 // AuthCode is an issued authorization code, stored under the SHA-256 of
 // the code. It is single use: Used is set when it is redeemed, and a second
 // redemption revokes the grant it produced.
 type AuthCode struct {
-	ClientID      string    `json:"client_id"`
-	RedirectURI   string    `json:"redirect_uri"`
-	Subject       string    `json:"sub"`
-	Ownership     []string  `json:"ent,omitempty"`
-	Scope         string    `json:"scope"`
-	Nonce         string    `json:"nonce,omitempty"`
-	CodeChallenge string    `json:"code_challenge,omitempty"`
-	Resource      []string  `json:"resource,omitempty"`
-	AuthTime      time.Time `json:"auth_time"`
-	GrantID       string    `json:"grant_id"`
-	Used          bool      `json:"used,omitempty"`
-	ExpiresAt     time.Time `json:"expires_at"`
+	ClientID    string `json:"client_id"`
+	RedirectURI string `json:"redirect_uri"`
+	// RedirectURIGiven: the token request must repeat redirect_uri.
+	RedirectURIGiven bool      `json:"redirect_uri_given,omitempty"`
+	Subject          string    `json:"sub"`
+	Ownership        []string  `json:"ent,omitempty"`
+	Profile          Profile   `json:"profile"`
+	Scope            string    `json:"scope"`
+	Nonce            string    `json:"nonce,omitempty"`
+	CodeChallenge    string    `json:"code_challenge,omitempty"`
+	Resource         []string  `json:"resource,omitempty"`
+	AuthTime         time.Time `json:"auth_time"`
+	GrantID          string    `json:"grant_id"`
+	Used             bool      `json:"used,omitempty"`
+	ExpiresAt        time.Time `json:"expires_at"`
 }
 
 // Expiry keeps a used code around past its lifetime so that a replay is
@@ -95,6 +109,7 @@ type Grant struct {
 	ClientID  string    `json:"client_id"`
 	Subject   string    `json:"sub"`
 	Ownership []string  `json:"ent,omitempty"`
+	Profile   Profile   `json:"profile"`
 	Scope     string    `json:"scope"`
 	Resource  []string  `json:"resource,omitempty"`
 	AuthTime  time.Time `json:"auth_time"`
@@ -143,14 +158,12 @@ func (k *SigningKey) Expiry() time.Time { return k.ExpiresAt }
 // LoginSession is a signed-in browser, stored under the SHA-256 of its
 // cookie value.
 type LoginSession struct {
-	Subject     string    `json:"sub"`
-	Ownership   []string  `json:"ent,omitempty"`
-	DisplayName string    `json:"name,omitempty"`
-	Email       string    `json:"email,omitempty"`
-	Picture     string    `json:"picture,omitempty"`
-	Provider    string    `json:"provider"`
-	AuthTime    time.Time `json:"auth_time"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	Subject   string    `json:"sub"`
+	Ownership []string  `json:"ent,omitempty"`
+	Profile   Profile   `json:"profile"`
+	Provider  string    `json:"provider"`
+	AuthTime  time.Time `json:"auth_time"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 func (s *LoginSession) Expiry() time.Time { return s.ExpiresAt }

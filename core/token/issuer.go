@@ -35,11 +35,7 @@ type Identity struct {
 }
 
 // Profile is what the user looks like (Backstage's ProfileInfo).
-type Profile struct {
-	Email       string `json:"email,omitempty"`
-	DisplayName string `json:"displayName,omitempty"`
-	Picture     string `json:"picture,omitempty"`
-}
+type Profile = store.Profile
 
 // AccessRequest describes an access token to mint.
 type AccessRequest struct {
