@@ -1,0 +1,322 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/internal/testclient"
+	"github.com/gatehouse-auth/gatehouse/core/server"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/badger"
+)
+
+// liveServer is a real Gatehouse on a loopback port, on a Badger store.
+type liveServer struct {
+	issuer string
+	cfg    *config.Config
+	srv    *server.Server
+}
+
+func startServer(t *testing.T, basePath string) *liveServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Server.Addr = ln.Addr().String()
+	cfg.Server.PublicURL = "http://" + ln.Addr().String()
+	cfg.Server.BasePath = basePath
+	cfg.Storage.Dir = filepath.Join(t.TempDir(), "data")
+	cfg.RateLimit.Enabled = false
+	kv, err := badger.Open(cfg.Storage.Dir, badger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(kv)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, st)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	return &liveServer{issuer: cfg.Issuer(), cfg: cfg, srv: srv}
+}
+
+func (s *liveServer) register(t *testing.T, metadata map[string]any) testclient.Client {
+	t.Helper()
+	return testclient.Must(t, testclient.Register(s.issuer, metadata))
+}
+
+func (s *liveServer) approve(t *testing.T, authURL string) *url.URL {
+	t.Helper()
+	return testclient.Must(t, testclient.Approve(s.issuer, s.cfg.AppURL(), authURL))
+}
+
+func getJSON(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	status, body, err := testclient.GetJSON(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, body
+}
+
+func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
+	t.Helper()
+	status, out, err := testclient.PostJSON(url, "", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, out
+}
+
+// TestOIDCFlowWithRealClients drives discovery, registration, the
+// authorization-code flow with PKCE, ID token verification, userinfo,
+// refresh rotation, introspection and revocation with golang.org/x/oauth2
+// and github.com/coreos/go-oidc/v3.
+func TestOIDCFlowWithRealClients(t *testing.T) {
+	for _, basePath := range []string{"", "/api/auth"} {
+		t.Run("base="+basePath, func(t *testing.T) {
+			s := startServer(t, basePath)
+			ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})
+
+			provider, err := oidc.NewProvider(ctx, s.issuer)
+			if err != nil {
+				t.Fatalf("discovery: %v", err)
+			}
+			const redirectURI = "http://127.0.0.1:9/callback"
+			client := s.register(t, map[string]any{
+				"client_name":   "flow test",
+				"redirect_uris": []string{redirectURI},
+				"grant_types":   []string{"authorization_code", "refresh_token"},
+				"scope":         "openid profile email offline_access",
+			})
+			conf := oauth2.Config{
+				ClientID: client.ID, ClientSecret: client.Secret, RedirectURL: redirectURI,
+				Endpoint: provider.Endpoint(),
+				Scopes:   []string{oidc.ScopeOpenID, "profile", oidc.ScopeOfflineAccess},
+			}
+			verifier := oauth2.GenerateVerifier()
+			state, nonce := "state-"+oauth2.GenerateVerifier()[:8], "nonce-"+oauth2.GenerateVerifier()[:8]
+			redirect := s.approve(t, conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)))
+
+			q := redirect.Query()
+			if got := redirect.Scheme + "://" + redirect.Host + redirect.Path; got != redirectURI {
+				t.Fatalf("redirected to %q, want %q", got, redirectURI)
+			}
+			if q.Get("state") != state || q.Get("iss") != s.issuer || q.Get("code") == "" {
+				t.Fatalf("redirect query %v: want state %q, iss %q and a code", q, state, s.issuer)
+			}
+			tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatalf("exchange: %v", err)
+			}
+			rawID, _ := tok.Extra("id_token").(string)
+			idToken, err := provider.Verifier(&oidc.Config{ClientID: client.ID}).Verify(ctx, rawID)
+			if err != nil {
+				t.Fatalf("verify ID token: %v", err)
+			}
+			if idToken.Nonce != nonce {
+				t.Errorf("nonce %q, want %q", idToken.Nonce, nonce)
+			}
+			if idToken.Subject != s.cfg.Guest.UserEntityRef {
+				t.Errorf("sub %q, want %q", idToken.Subject, s.cfg.Guest.UserEntityRef)
+			}
+			if err := idToken.VerifyAccessToken(tok.AccessToken); err != nil {
+				t.Errorf("at_hash: %v", err)
+			}
+			var claims struct {
+				Ent []string `json:"ent"`
+			}
+			if err := idToken.Claims(&claims); err != nil || len(claims.Ent) == 0 {
+				t.Errorf("ID token ent claim: %v %v", claims.Ent, err)
+			}
+
+			info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+			if err != nil || info.Subject != idToken.Subject {
+				t.Fatalf("userinfo: %v %+v", err, info)
+			}
+
+			// Refresh rotates: the new refresh token differs and the old one,
+			// used again, revokes the whole family.
+			refreshed, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+			if err != nil {
+				t.Fatalf("refresh: %v", err)
+			}
+			if refreshed.RefreshToken == "" || refreshed.RefreshToken == tok.RefreshToken {
+				t.Fatalf("refresh token not rotated: %q", refreshed.RefreshToken)
+			}
+			_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+			assertOAuthError(t, err, "invalid_grant")
+			_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshed.RefreshToken}).Token()
+			assertOAuthError(t, err, "invalid_grant")
+			if active := introspect(t, s, client, refreshed.AccessToken); active {
+				t.Errorf("access token still active after its family was revoked")
+			}
+		})
+	}
+}
+
+// TestCodeReplayRevokesTokens: a second redemption of a code fails and
+// revokes what the first one issued (RFC 6749 §4.1.2).
+func TestCodeReplayRevokesTokens(t *testing.T) {
+	s := startServer(t, "")
+	ctx := context.Background()
+	const redirectURI = "http://127.0.0.1:9/cb"
+	client := s.register(t, map[string]any{
+		"redirect_uris": []string{redirectURI}, "grant_types": []string{"authorization_code", "refresh_token"},
+	})
+	conf := oauth2.Config{ClientID: client.ID, ClientSecret: client.Secret, RedirectURL: redirectURI,
+		Endpoint: oauth2.Endpoint{AuthURL: s.issuer + "/v1/authorize", TokenURL: s.issuer + "/v1/token"},
+		Scopes:   []string{"openid"}}
+	verifier := oauth2.GenerateVerifier()
+	redirect := s.approve(t, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)))
+	code := redirect.Query().Get("code")
+	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !introspect(t, s, client, tok.AccessToken) {
+		t.Fatal("access token inactive right after issue")
+	}
+	_, err = conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	assertOAuthError(t, err, "invalid_grant")
+	if introspect(t, s, client, tok.AccessToken) {
+		t.Error("access token from the first redemption still active after the replay")
+	}
+	_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	assertOAuthError(t, err, "invalid_grant")
+}
+
+func TestClientCredentialsWithRealClient(t *testing.T) {
+	s := startServer(t, "/api/auth")
+	client := s.register(t, map[string]any{
+		"grant_types": []string{"client_credentials"}, "scope": "catalog.read catalog.write",
+	})
+	conf := clientcredentials.Config{ClientID: client.ID, ClientSecret: client.Secret,
+		TokenURL: s.issuer + "/v1/token", Scopes: []string{"catalog.read"}}
+	tok, err := conf.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.TokenType != "Bearer" || tok.AccessToken == "" || tok.Expiry.IsZero() {
+		t.Fatalf("token %+v", tok)
+	}
+	if !introspect(t, s, client, tok.AccessToken) {
+		t.Error("client credentials token inactive")
+	}
+	conf.ClientSecret = "wrong"
+	_, err = conf.Token(context.Background())
+	assertOAuthError(t, err, "invalid_client")
+	conf.ClientSecret, conf.Scopes = client.Secret, []string{"admin"}
+	_, err = conf.Token(context.Background())
+	assertOAuthError(t, err, "invalid_scope")
+}
+
+// TestBackstageFlow follows Backstage's auth backend flow under /api/auth
+// with JSON bodies: discovery → register → authorize → approve by API with
+// a guest token → token exchange → refresh → revoke.
+func TestBackstageFlow(t *testing.T) {
+	s := startServer(t, "/api/auth")
+	status, disco := getJSON(t, s.issuer+"/.well-known/openid-configuration")
+	if status != http.StatusOK || disco["registration_endpoint"] != s.issuer+"/v1/register" {
+		t.Fatalf("discovery: %d %v", status, disco)
+	}
+	const redirectURI = "http://127.0.0.1:8976/callback"
+	client := s.register(t, map[string]any{
+		"client_name": "backstage-cli", "redirect_uris": []string{redirectURI},
+		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", "refresh_token"},
+		"response_types": []string{"code"}, "scope": "openid offline_access",
+	})
+	if client.Secret != "" {
+		t.Fatalf("public client got a secret")
+	}
+	verifier := oauth2.GenerateVerifier()
+	authURL := fmt.Sprintf("%s?%s", disco["authorization_endpoint"], url.Values{
+		"response_type": {"code"}, "client_id": {client.ID}, "redirect_uri": {redirectURI},
+		"scope": {"openid offline_access"}, "state": {"bs-state"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
+	}.Encode())
+	redirect := s.approve(t, authURL)
+	status, tokens := postJSON(t, disco["token_endpoint"].(string), map[string]any{
+		"grant_type": "authorization_code", "code": redirect.Query().Get("code"),
+		"redirect_uri": redirectURI, "client_id": client.ID, "code_verifier": verifier,
+	})
+	if status != http.StatusOK || tokens["access_token"] == nil || tokens["refresh_token"] == nil {
+		t.Fatalf("token exchange: %d %v", status, tokens)
+	}
+	status, refreshed := postJSON(t, disco["token_endpoint"].(string), map[string]any{
+		"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client.ID,
+	})
+	if status != http.StatusOK || refreshed["refresh_token"] == tokens["refresh_token"] {
+		t.Fatalf("refresh: %d %v", status, refreshed)
+	}
+	form := url.Values{"token": {refreshed["refresh_token"].(string)}, "client_id": {client.ID}}
+	if status, body, err := testclient.PostForm(s.issuer+"/v1/revoke", "", "", form); err != nil || status != http.StatusOK {
+		t.Fatalf("revoke: %d %v %v", status, body, err)
+	}
+	status, body := postJSON(t, disco["token_endpoint"].(string), map[string]any{
+		"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"], "client_id": client.ID,
+	})
+	if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Fatalf("refresh after revoke: %d %v", status, body)
+	}
+}
+
+// introspect asks the server whether token is active, authenticating as
+// a confidential client of its own (RFC 7662 wants a protected endpoint).
+func introspect(t *testing.T, s *liveServer, _ testclient.Client, token string) bool {
+	t.Helper()
+	rs := s.register(t, map[string]any{"client_name": "resource server", "grant_types": []string{"client_credentials"}})
+	status, body, err := testclient.PostForm(s.issuer+"/v1/introspect", rs.ID, rs.Secret, url.Values{"token": {token}})
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("introspect: %d %v %v", status, body, err)
+	}
+	active, _ := body["active"].(bool)
+	return active
+}
+
+func assertOAuthError(t *testing.T, err error, code string) {
+	t.Helper()
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		t.Fatalf("got %v, want OAuth error %s", err, code)
+	}
+	if re.ErrorCode != code {
+		t.Fatalf("got error %q (%s), want %q", re.ErrorCode, re.ErrorDescription, code)
+	}
+	if cc := re.Response.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("error response Cache-Control %q, want no-store", cc)
+	}
+}
