@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-auth/gatehouse/core/internal/testclient"
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
 // binary is the gatehouse binary built once for the process tests.

@@ -20,7 +20,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
-	"github.com/gatehouse-auth/gatehouse/core/internal/testclient"
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
 	"github.com/gatehouse-auth/gatehouse/core/server"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/badger"

@@ -4,6 +4,8 @@
 package testclient
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -158,4 +160,11 @@ func Must[T any](t testing.TB, v T, err error) T {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// RandomVerifier returns a PKCE code verifier (RFC 7636 §4.1).
+func RandomVerifier() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -1,0 +1,144 @@
+// Command gatehouse-load measures a running Gatehouse's authorization-code
+// exchange on loopback: it mints codes through /v1/authorize and the
+// consent-session API, then redeems them as fast as it can, and reports
+// requests per second and latency percentiles. wrk covers the stateless
+// client_credentials load; this covers the stateful grant wrk cannot drive.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
+)
+
+func main() {
+	issuer := flag.String("issuer", "http://127.0.0.1:7007", "the server's issuer URL (loopback only)")
+	codes := flag.Int("codes", 20000, "authorization codes to mint and redeem")
+	concurrency := flag.Int("c", 32, "concurrent requests")
+	timeout := flag.Duration("timeout", 2*time.Minute, "stop after this long whatever happens")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	if err := run(ctx, *issuer, *codes, *concurrency); err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse-load:", err)
+		os.Exit(1)
+	}
+}
+
+type pending struct{ code, verifier string }
+
+func run(ctx context.Context, issuer string, n, concurrency int) error {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost" && u.Hostname() != "::1") {
+		return errors.New("the issuer must be on loopback")
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = concurrency * 2
+	testclient.NoRedirect.Transport = transport
+
+	const redirectURI = "http://127.0.0.1:9/cb"
+	client, err := testclient.Register(issuer, map[string]any{
+		"client_name": "load", "redirect_uris": []string{redirectURI},
+		"grant_types": []string{"authorization_code", "refresh_token"}, "scope": "openid offline_access",
+	})
+	if err != nil {
+		return err
+	}
+
+	// Phase 1: authorize + approve (two requests a code).
+	minted := make([]pending, n)
+	flows, err := measure(ctx, "authorize+approve (per flow, 2 requests)", n, concurrency, func(i int) error {
+		verifier := testclient.RandomVerifier()
+		sum := sha256.Sum256([]byte(verifier))
+		authURL := issuer + "/v1/authorize?" + url.Values{
+			"response_type": {"code"}, "client_id": {client.ID}, "redirect_uri": {redirectURI},
+			"scope": {"openid offline_access"}, "state": {"s"}, "code_challenge_method": {"S256"},
+			"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])},
+		}.Encode()
+		redirect, err := testclient.Approve(issuer, issuer, authURL)
+		if err != nil {
+			return err
+		}
+		minted[i] = pending{redirect.Query().Get("code"), verifier}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	_ = flows
+
+	// Phase 2: the token exchange alone.
+	_, err = measure(ctx, "authorization_code exchange (POST /v1/token)", n, concurrency, func(i int) error {
+		status, body, err := testclient.PostForm(issuer+"/v1/token", client.ID, client.Secret, url.Values{
+			"grant_type": {"authorization_code"}, "code": {minted[i].code},
+			"redirect_uri": {redirectURI}, "code_verifier": {minted[i].verifier},
+		})
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("token: %d %v", status, body)
+		}
+		return nil
+	})
+	return err
+}
+
+// measure runs op(i) for i in [0,n) on concurrency workers and prints the
+// rate and latency percentiles.
+func measure(ctx context.Context, name string, n, concurrency int, op func(i int) error) (float64, error) {
+	var next, failed atomic.Int64
+	latencies := make([]time.Duration, n)
+	var firstErr error
+	var once sync.Once
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				t0 := time.Now()
+				if err := op(i); err != nil {
+					failed.Add(1)
+					once.Do(func() { firstErr = err })
+				}
+				latencies[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	done := min(int(next.Load()), n)
+	lat := slices.Clone(latencies[:done])
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
+	}
+	rate := float64(done) / elapsed.Seconds()
+	fmt.Printf("%-48s %7d ops in %6.2fs: %8.0f ops/s  p50 %v  p99 %v  failed %d\n",
+		name, done, elapsed.Seconds(), rate, pct(0.50), pct(0.99), failed.Load())
+	if failed.Load() > 0 {
+		return rate, fmt.Errorf("%s: %d failures, first: %w", name, failed.Load(), firstErr)
+	}
+	return rate, ctx.Err()
+}
