@@ -6,7 +6,20 @@ package keyset
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -14,39 +27,376 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
-// Keyset is safe for concurrent use.
+// Keyset is safe for concurrent use. Signing and verification read an
+// immutable snapshot through an atomic pointer; Rotate and Reload build a
+// new snapshot and swap it in.
 type Keyset struct {
-	cfg *config.Config
-	st  *store.Store
+	cfg  *config.Config
+	st   *store.Store
+	seal *sealer // nil when keys.secret is empty
+	now  func() time.Time
+
+	mu   sync.Mutex // serialises Rotate and Reload
+	snap atomic.Pointer[snapshot]
 }
 
+// supported are the algorithms the server can sign and verify with.
+var supported = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA}
+
 // Open loads the keys from the store, generating the first one if there is
-// none.
+// none. Private keys are parsed (and unsealed) once here, never per token.
+// When the active key's algorithm differs from keys.algorithm (the operator
+// changed it), Open rotates to a key of the configured algorithm.
 func Open(ctx context.Context, cfg *config.Config, st *store.Store) (*Keyset, error) {
-	return nil, errors.New("keyset: pending")
+	k := &Keyset{cfg: cfg, st: st, now: time.Now}
+	if cfg.Keys.Secret != "" {
+		s, err := newSealer(cfg.Keys.Secret)
+		if err != nil {
+			return nil, err
+		}
+		k.seal = s
+	} else {
+		slog.Warn("signing keys are stored unsealed: set keys.secret to encrypt them at rest")
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.load(ctx); err != nil {
+		return nil, err
+	}
+	snap := k.snap.Load()
+	switch {
+	case snap.active == nil:
+		if _, err := k.rotate(ctx); err != nil {
+			return nil, err
+		}
+		slog.Info("generated the first signing key", "kid", k.snap.Load().active.id, "alg", cfg.Keys.Algorithm)
+	case string(snap.active.alg) != cfg.Keys.Algorithm:
+		old := snap.active
+		kid, err := k.rotate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		slog.Info("keys.algorithm changed: rotated the signing key",
+			"old_kid", old.id, "old_alg", old.alg, "kid", kid, "alg", cfg.Keys.Algorithm)
+	}
+	return k, nil
+}
+
+// signingKey is one parsed key.
+type signingKey struct {
+	id        string
+	alg       jose.SignatureAlgorithm
+	private   crypto.Signer
+	public    jose.JSONWebKey // kid, alg, use "sig"
+	createdAt time.Time
+	expiresAt time.Time // zero while the key is not retired
+}
+
+func (sk *signingKey) live(now time.Time) bool {
+	return sk.expiresAt.IsZero() || now.Before(sk.expiresAt)
+}
+
+// snapshot is the immutable set of keys in use; only its caches fill in.
+type snapshot struct {
+	active *signingKey
+	byKID  map[string]*signingKey
+	// published lists the active key first, then the others newest first.
+	published []*signingKey
+
+	signers sync.Map // typ → jose.Signer for the active key
+	headers sync.Map // typ → []byte, the encoded protected header and "."
+}
+
+func newSnapshot(keys []*signingKey) *snapshot {
+	s := &snapshot{byKID: make(map[string]*signingKey, len(keys))}
+	slices.SortFunc(keys, func(a, b *signingKey) int { return b.createdAt.Compare(a.createdAt) })
+	for _, sk := range keys {
+		s.byKID[sk.id] = sk
+		if s.active == nil && sk.expiresAt.IsZero() {
+			s.active = sk
+		}
+	}
+	if s.active != nil {
+		s.published = append(s.published, s.active)
+	}
+	for _, sk := range keys {
+		if sk != s.active {
+			s.published = append(s.published, sk)
+		}
+	}
+	return s
+}
+
+// load reads every key from the store into a new snapshot. Caller holds mu.
+func (k *Keyset) load(ctx context.Context) error {
+	var keys []*signingKey
+	var unsealed []store.SigningKey
+	now := k.now()
+	err := k.st.SigningKeys.List(ctx, func(id string, rec store.SigningKey) error {
+		if !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt) {
+			return nil
+		}
+		sk, err := k.parse(rec)
+		if err != nil {
+			return fmt.Errorf("keyset: signing key %s: %w", id, err)
+		}
+		keys = append(keys, sk)
+		if !rec.Sealed && k.seal != nil {
+			unsealed = append(unsealed, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("keyset: load signing keys: %w", err)
+	}
+	// keys.secret was set after these keys were made: seal them now.
+	for _, rec := range unsealed {
+		rec.PrivateJWK = k.seal.seal(rec.ID, rec.PrivateJWK)
+		rec.Sealed = true
+		if err := k.st.SigningKeys.Put(ctx, rec.ID, rec); err != nil {
+			return fmt.Errorf("keyset: seal key %s: %w", rec.ID, err)
+		}
+		slog.Info("sealed a signing key stored in the clear", "kid", rec.ID)
+	}
+	k.snap.Store(newSnapshot(keys))
+	return nil
+}
+
+// parse turns a stored key into a usable one, unsealing it if needed.
+func (k *Keyset) parse(rec store.SigningKey) (*signingKey, error) {
+	raw := rec.PrivateJWK
+	if rec.Sealed {
+		if k.seal == nil {
+			return nil, errors.New("the key is sealed and keys.secret is not set")
+		}
+		var err error
+		raw, err = k.seal.open(rec.ID, raw)
+		if err != nil {
+			return nil, err
+		}
+	}
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON(raw); err != nil {
+		return nil, fmt.Errorf("decode private JWK: %w", err)
+	}
+	if jwk.IsPublic() {
+		return nil, errors.New("stored JWK has no private key")
+	}
+	signer, ok := jwk.Key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("unsupported key type %T", jwk.Key)
+	}
+	alg := jose.SignatureAlgorithm(rec.Algorithm)
+	if err := checkKeyType(alg, signer); err != nil {
+		return nil, err
+	}
+	kid, err := thumbprint(signer.Public())
+	if err != nil {
+		return nil, err
+	}
+	if kid != rec.ID {
+		return nil, fmt.Errorf("key thumbprint %s does not match its id", kid)
+	}
+	return newSigningKey(alg, signer, rec.CreatedAt, rec.ExpiresAt, kid), nil
+}
+
+func newSigningKey(alg jose.SignatureAlgorithm, priv crypto.Signer, created, expires time.Time, kid string) *signingKey {
+	return &signingKey{
+		id:        kid,
+		alg:       alg,
+		private:   priv,
+		public:    jose.JSONWebKey{Key: priv.Public(), KeyID: kid, Algorithm: string(alg), Use: "sig"},
+		createdAt: created,
+		expiresAt: expires,
+	}
+}
+
+func checkKeyType(alg jose.SignatureAlgorithm, key crypto.Signer) error {
+	ok := false
+	switch key := key.(type) {
+	case *ecdsa.PrivateKey:
+		ok = alg == jose.ES256 && key.Curve == elliptic.P256()
+	case *rsa.PrivateKey:
+		ok = alg == jose.RS256 && key.N.BitLen() >= 2048
+	case ed25519.PrivateKey:
+		ok = alg == jose.EdDSA
+	}
+	if !ok {
+		return fmt.Errorf("key type %T does not fit algorithm %q", key, alg)
+	}
+	return nil
+}
+
+// thumbprint is the RFC 7638 SHA-256 thumbprint of pub, base64url.
+func thumbprint(pub crypto.PublicKey) (string, error) {
+	jwk := jose.JSONWebKey{Key: pub}
+	sum, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("key thumbprint: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(sum), nil
+}
+
+// generate makes a new private key for alg.
+func generate(alg jose.SignatureAlgorithm) (crypto.Signer, error) {
+	switch alg {
+	case jose.ES256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.RS256:
+		return rsa.GenerateKey(rand.Reader, 2048)
+	case jose.EdDSA:
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		return priv, err
+	}
+	return nil, fmt.Errorf("keyset: unsupported algorithm %q", alg)
 }
 
 // Signer returns a signer for the active key with the given JWT "typ"
-// header ("JWT", "at+jwt", ...), kid set.
+// header ("JWT", "at+jwt", ...), kid set. Signers are cached per typ for
+// the active key and are safe for concurrent use.
 func (k *Keyset) Signer(typ string) (jose.Signer, error) {
-	return nil, errors.New("keyset: pending")
+	snap := k.snap.Load()
+	if s, ok := snap.signers.Load(typ); ok {
+		return s.(jose.Signer), nil
+	}
+	active := snap.active
+	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader(jose.HeaderKey("kid"), active.id)
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: active.alg, Key: active.private}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("keyset: signer: %w", err)
+	}
+	actual, _ := snap.signers.LoadOrStore(typ, s)
+	return actual.(jose.Signer), nil
 }
 
 // Algorithm is the active key's algorithm (ES256, RS256 or EdDSA).
-func (k *Keyset) Algorithm() jose.SignatureAlgorithm { return "" }
+func (k *Keyset) Algorithm() jose.SignatureAlgorithm { return k.snap.Load().active.alg }
 
-// Algorithms lists every algorithm the server can sign with, for discovery.
-func (k *Keyset) Algorithms() []string { return nil }
+// KeyID is the active key's id (its RFC 7638 thumbprint).
+func (k *Keyset) KeyID() string { return k.snap.Load().active.id }
+
+// Algorithms lists every algorithm the server can sign with, for discovery:
+// the active key's first. Tokens are signed with the active key only, but
+// configuring another algorithm and rotating switches to it.
+func (k *Keyset) Algorithms() []string {
+	active := string(k.Algorithm())
+	out := []string{active}
+	for _, a := range supported {
+		if string(a) != active {
+			out = append(out, string(a))
+		}
+	}
+	return out
+}
 
 // JWKS returns the public keys: the active one and retired ones still valid.
-func (k *Keyset) JWKS() jose.JSONWebKeySet { return jose.JSONWebKeySet{} }
+func (k *Keyset) JWKS() jose.JSONWebKeySet {
+	snap := k.snap.Load()
+	now := k.now()
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(snap.published))}
+	for _, sk := range snap.published {
+		if sk.live(now) {
+			set.Keys = append(set.Keys, sk.public)
+		}
+	}
+	return set
+}
 
 // Rotate generates a new active key and retires the current one; retired
 // keys stay in the JWKS for keep (the longest token lifetime).
 func (k *Keyset) Rotate(ctx context.Context) (kid string, err error) {
-	return "", errors.New("keyset: pending")
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	// Start from the store, not memory, so that a rotation made by another
+	// process is not undone.
+	if err := k.load(ctx); err != nil {
+		return "", err
+	}
+	kid, err = k.rotate(ctx)
+	if err != nil {
+		return "", err
+	}
+	slog.Info("rotated the signing key", "kid", kid, "alg", k.cfg.Keys.Algorithm)
+	return kid, nil
+}
+
+// retention is how long a retired key stays published: the longest token
+// lifetime, plus a minute for clock skew.
+func (k *Keyset) retention() time.Duration {
+	t := k.cfg.Tokens
+	return max(t.AccessTokenTTL, t.IDTokenTTL, t.IdentityTokenTTL) + time.Minute
+}
+
+// rotate creates a key of the configured algorithm, makes it active and
+// retires every other unretired key. Caller holds mu and has loaded.
+func (k *Keyset) rotate(ctx context.Context) (string, error) {
+	alg := jose.SignatureAlgorithm(k.cfg.Keys.Algorithm)
+	priv, err := generate(alg)
+	if err != nil {
+		return "", fmt.Errorf("keyset: generate %s key: %w", alg, err)
+	}
+	kid, err := thumbprint(priv.Public())
+	if err != nil {
+		return "", err
+	}
+	now := k.now().UTC().Truncate(time.Second)
+	raw, err := jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: string(alg), Use: "sig"}.MarshalJSON()
+	if err != nil {
+		return "", fmt.Errorf("keyset: encode key: %w", err)
+	}
+	rec := store.SigningKey{ID: kid, Algorithm: string(alg), PrivateJWK: raw, CreatedAt: now}
+	if k.seal != nil {
+		rec.PrivateJWK = k.seal.seal(kid, raw)
+		rec.Sealed = true
+	}
+	if err := k.st.SigningKeys.Create(ctx, kid, rec); err != nil {
+		return "", fmt.Errorf("keyset: store new key: %w", err)
+	}
+	fresh := newSigningKey(alg, priv, now, time.Time{}, kid)
+	keys := []*signingKey{fresh}
+	expires := now.Add(k.retention())
+	for _, old := range k.snap.Load().published {
+		if old.expiresAt.IsZero() {
+			if err := k.retire(ctx, old.id, now, expires); err != nil {
+				return "", err
+			}
+			old = newSigningKey(old.alg, old.private, old.createdAt, expires, old.id)
+		}
+		keys = append(keys, old)
+	}
+	k.snap.Store(newSnapshot(keys))
+	return kid, nil
+}
+
+// retire marks a stored key retired. It uses Put, not Update, so that the
+// new ExpiresAt becomes the entry's TTL and the store removes it later.
+func (k *Keyset) retire(ctx context.Context, kid string, now, expires time.Time) error {
+	rec, err := k.st.SigningKeys.Get(ctx, kid)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("keyset: read key %s: %w", kid, err)
+	}
+	rec.RetiredAt = now
+	rec.ExpiresAt = expires
+	if err := k.st.SigningKeys.Put(ctx, kid, rec); err != nil {
+		return fmt.Errorf("keyset: retire key %s: %w", kid, err)
+	}
+	return nil
 }
 
 // Reload re-reads the keys from the store (after `gatehouse keys rotate`
 // ran in another process).
-func (k *Keyset) Reload(ctx context.Context) error { return errors.New("keyset: pending") }
+func (k *Keyset) Reload(ctx context.Context) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.load(ctx); err != nil {
+		return err
+	}
+	if k.snap.Load().active == nil {
+		_, err := k.rotate(ctx)
+		return err
+	}
+	return nil
+}

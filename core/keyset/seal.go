@@ -1,0 +1,58 @@
+package keyset
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+)
+
+// sealInfo binds the derived key to this use, so that keys.secret can be
+// shared with other derivations without their keys colliding.
+const sealInfo = "gatehouse signing-key seal v1"
+
+// sealer encrypts private JWKs at rest with AES-256-GCM under a key derived
+// from keys.secret by HKDF-SHA256 (RFC 5869).
+type sealer struct{ aead cipher.AEAD }
+
+func newSealer(secret string) (*sealer, error) {
+	key, err := hkdf.Key(sha256.New, []byte(secret), nil, sealInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("keyset: derive sealing key: %w", err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("keyset: sealing cipher: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("keyset: sealing cipher: %w", err)
+	}
+	return &sealer{aead: aead}, nil
+}
+
+// seal returns nonce ‖ ciphertext. The kid is authenticated as additional
+// data, so a sealed key cannot be moved under another record's id.
+func (s *sealer) seal(kid string, plain []byte) []byte {
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
+	_, _ = rand.Read(nonce) // crypto/rand.Read never fails (Go 1.24+)
+	return s.aead.Seal(nonce, nonce, plain, []byte(kid))
+}
+
+// errWrongSecret is what a sealed key that does not open reports.
+var errWrongSecret = errors.New("cannot unseal the key: keys.secret is wrong or the record is corrupt")
+
+func (s *sealer) open(kid string, sealed []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n+s.aead.Overhead() {
+		return nil, errWrongSecret
+	}
+	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(kid))
+	if err != nil {
+		return nil, errWrongSecret
+	}
+	return plain, nil
+}
