@@ -1,21 +1,116 @@
+// Package discovery serves the authorization server metadata (RFC 8414,
+// OpenID Connect Discovery 1.0 §3) and the JWKS (RFC 7517 §5).
 package discovery
 
 import (
+	"encoding/json"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
 )
 
+// Cache lifetimes: the metadata changes only with a restart; the JWKS
+// changes on rotation, so it is cached briefly (retired keys stay published
+// far longer than this, and verifiers refetch on an unknown kid).
+const (
+	metadataCacheControl = "public, max-age=300"
+	jwksCacheControl     = "public, max-age=60"
+)
+
+// Metadata is the discovery document. Field order is the wire order.
+type Metadata struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+}
+
+// NewMetadata describes this server: every URL derives from the issuer,
+// which includes the base path.
+func NewMetadata(cfg *config.Config, keys *keyset.Keyset) Metadata {
+	iss := cfg.Issuer()
+	return Metadata{
+		Issuer:                 iss,
+		AuthorizationEndpoint:  iss + "/v1/authorize",
+		TokenEndpoint:          iss + "/v1/token",
+		UserinfoEndpoint:       iss + "/v1/userinfo",
+		JWKSURI:                iss + "/.well-known/jwks.json",
+		RegistrationEndpoint:   iss + "/v1/register",
+		RevocationEndpoint:     iss + "/v1/revoke",
+		IntrospectionEndpoint:  iss + "/v1/introspect",
+		ScopesSupported:        []string{"openid", "profile", "email", "offline_access"},
+		ResponseTypesSupported: []string{"code"},
+		ResponseModesSupported: []string{"query"},
+		GrantTypesSupported:    []string{"authorization_code", "refresh_token", "client_credentials"},
+		SubjectTypesSupported:  []string{"public"},
+		// ID tokens are signed with the active key; the others are listed
+		// because a rotation after changing keys.algorithm switches to them.
+		IDTokenSigningAlgValuesSupported:          keys.Algorithms(),
+		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},
+		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		CodeChallengeMethodsSupported:             []string{"S256"},
+		ClaimsSupported: []string{
+			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash",
+			"name", "picture", "email", "ent",
+		},
+		AuthorizationResponseISSParameterSupported: true, // RFC 9207
+	}
+}
+
 // Handler serves this package's endpoints.
 type Handler struct {
-	cfg *config.Config
+	cfg      *config.Config
+	keys     *keyset.Keyset
+	metadata []byte // encoded once: the document is immutable
 }
 
 // New returns the handler.
 func New(cfg *config.Config, keys *keyset.Keyset) *Handler {
-	return &Handler{cfg: cfg}
+	// A struct of strings, string slices and bools always encodes.
+	doc, _ := json.Marshal(NewMetadata(cfg, keys))
+	return &Handler{cfg: cfg, keys: keys, metadata: doc}
 }
 
 // Register mounts the endpoints on r (already under the base path).
-func (h *Handler) Register(r fiber.Router) {}
+func (h *Handler) Register(r fiber.Router) {
+	r.Get("/.well-known/openid-configuration", h.serveMetadata)
+	r.Get("/.well-known/oauth-authorization-server", h.serveMetadata)
+	r.Get("/.well-known/jwks.json", h.serveJWKS)
+}
+
+// serveMetadata answers OIDC Discovery §4 and RFC 8414 §3 with the same
+// document.
+func (h *Handler) serveMetadata(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, metadataCacheControl)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(h.metadata)
+}
+
+// serveJWKS answers the current public keys (RFC 7517 §5), read per
+// request because rotation changes them.
+func (h *Handler) serveJWKS(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, jwksCacheControl)
+	return c.JSON(h.keys.JWKS())
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gatehouse-auth/gatehouse/core/admin"
 	"github.com/gatehouse-auth/gatehouse/core/authorize"
 	"github.com/gatehouse-auth/gatehouse/core/client"
 	"github.com/gatehouse-auth/gatehouse/core/config"
@@ -34,7 +35,9 @@ type Server struct {
 	keys   *keyset.Keyset
 	issuer *token.Issuer
 	app    *fiber.App
-	ready  bool
+	// admin is /admin, guarded by the admin token: mount operator routes on it.
+	admin fiber.Router
+	ready bool
 }
 
 // New builds the server on an open store. It generates the first signing
@@ -75,6 +78,9 @@ func (s *Server) routes() {
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
+
+	s.admin = s.app.Group("/admin", admin.Guard(s.cfg))
+	s.keys.RegisterAdmin(s.admin)
 
 	base := s.app.Group(s.cfg.Server.BasePath)
 	base.Use(cors(s.cfg))
