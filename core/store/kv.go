@@ -16,7 +16,8 @@ var (
 )
 
 // KV is the contract between the typed collections and a backend.
-// Keys are opaque strings; values are opaque bytes. A zero expiresAt means
+// Keys are opaque non-empty strings (writing the empty key is an error,
+// reading it finds nothing); values are opaque bytes. A zero expiresAt means
 // the entry never expires; an expired entry behaves as if it did not exist.
 // Every write is durable when the call returns (nothing acknowledged is lost
 // if the process is killed).

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -29,6 +31,7 @@ type Options struct {
 // KV is a Badger database.
 type KV struct {
 	db        *bdg.DB
+	stripes   [64]sync.Mutex
 	closeOnce sync.Once
 	stopGC    chan struct{}
 	gcDone    chan struct{}
@@ -81,16 +84,30 @@ func (kv *KV) collectGarbage() {
 func entry(key string, value []byte, expiresAt time.Time) *bdg.Entry {
 	e := bdg.NewEntry([]byte(key), value)
 	if !expiresAt.IsZero() {
-		ttl := time.Until(expiresAt)
-		if ttl < time.Second {
-			ttl = time.Second
-		}
-		e = e.WithTTL(ttl)
+		e.ExpiresAt = expiresAtSeconds(expiresAt)
 	}
 	return e
 }
 
+// expiresAtSeconds converts an expiry to Badger's: Unix seconds, the entry
+// being gone once that second has begun. Rounding down means an entry may
+// go up to a second early but never outlives what was asked (a JWT's exp is
+// whole seconds too), and an expiry already past is gone at once. Zero
+// means "never" to Badger, so anything at or before the epoch becomes 1.
+func expiresAtSeconds(t time.Time) uint64 {
+	if s := t.Unix(); s > 1 {
+		return uint64(s)
+	}
+	return 1
+}
+
+// errEmptyKey refuses writes to the empty key, which Badger cannot store.
+var errEmptyKey = errors.New("badger: empty key")
+
 func (kv *KV) Get(_ context.Context, key string) ([]byte, error) {
+	if key == "" {
+		return nil, store.ErrNotFound
+	}
 	var out []byte
 	err := kv.db.View(func(txn *bdg.Txn) error {
 		item, err := txn.Get([]byte(key))
@@ -106,8 +123,13 @@ func (kv *KV) Get(_ context.Context, key string) ([]byte, error) {
 	return out, err
 }
 
-func (kv *KV) Create(_ context.Context, key string, value []byte, expiresAt time.Time) error {
-	return kv.retry(func() error {
+func (kv *KV) Create(ctx context.Context, key string, value []byte, expiresAt time.Time) error {
+	if key == "" {
+		return errEmptyKey
+	}
+	unlock := kv.lock(key)
+	defer unlock()
+	return kv.retry(ctx, func() error {
 		return kv.db.Update(func(txn *bdg.Txn) error {
 			if _, err := txn.Get([]byte(key)); err == nil {
 				return store.ErrConflict
@@ -120,13 +142,21 @@ func (kv *KV) Create(_ context.Context, key string, value []byte, expiresAt time
 }
 
 func (kv *KV) Put(_ context.Context, key string, value []byte, expiresAt time.Time) error {
+	if key == "" {
+		return errEmptyKey
+	}
 	return kv.db.Update(func(txn *bdg.Txn) error {
 		return txn.SetEntry(entry(key, value, expiresAt))
 	})
 }
 
-func (kv *KV) Update(_ context.Context, key string, fn func([]byte) ([]byte, error)) error {
-	return kv.retry(func() error {
+func (kv *KV) Update(ctx context.Context, key string, fn func([]byte) ([]byte, error)) error {
+	if key == "" {
+		return store.ErrNotFound
+	}
+	unlock := kv.lock(key)
+	defer unlock()
+	return kv.retry(ctx, func() error {
 		return kv.db.Update(func(txn *bdg.Txn) error {
 			item, err := txn.Get([]byte(key))
 			if errors.Is(err, bdg.ErrKeyNotFound) {
@@ -152,19 +182,43 @@ func (kv *KV) Update(_ context.Context, key string, fn func([]byte) ([]byte, err
 	})
 }
 
-// retry re-runs a transaction that lost an optimistic-concurrency race, so
-// that Create and Update behave as compare-and-swap.
-func (kv *KV) retry(txn func() error) error {
+// lock serialises Create and Update of one key within this process (the
+// only one that can open the directory), so that a hot key such as a
+// refresh-token family's does not make its writers fail Badger's
+// optimistic conflict check over and over. Keys share a fixed set of
+// stripes: unrelated keys rarely wait for each other.
+func (kv *KV) lock(key string) (unlock func()) {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	mu := &kv.stripes[h.Sum32()%uint32(len(kv.stripes))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// retry re-runs a transaction that lost an optimistic-concurrency race (a
+// Put or Delete of the same key slipped in), so that Create and Update
+// behave as compare-and-swap. It backs off with jitter and gives up when
+// ctx ends.
+func (kv *KV) retry(ctx context.Context, txn func() error) error {
 	var err error
-	for attempt := 0; attempt < 20; attempt++ {
+	for attempt := range 50 {
 		if err = txn(); !errors.Is(err, bdg.ErrConflict) {
 			return err
+		}
+		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 4)))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("badger: gave up after a write conflict: %w", ctx.Err())
+		case <-time.After(backoff):
 		}
 	}
 	return fmt.Errorf("badger: too much contention: %w", store.ErrConflict)
 }
 
 func (kv *KV) Delete(_ context.Context, key string) error {
+	if key == "" {
+		return nil
+	}
 	return kv.db.Update(func(txn *bdg.Txn) error { return txn.Delete([]byte(key)) })
 }
 

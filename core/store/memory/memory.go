@@ -4,6 +4,7 @@ package memory
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"sync"
@@ -26,6 +27,32 @@ type KV struct {
 	mu      sync.RWMutex
 	entries map[string]entry
 	now     func() time.Time
+	// writes counts writes since the last sweep of expired entries.
+	writes int
+}
+
+// sweepEvery is how many writes pass between two sweeps: often enough that
+// expired entries cannot pile up, rarely enough that the O(n) walk costs
+// little per write.
+const sweepEvery = 1024
+
+// errEmptyKey refuses writes to the empty key, as every backend does.
+var errEmptyKey = errors.New("memory: empty key")
+
+// wrote records a write (called with mu held) and, every sweepEvery
+// writes, drops expired entries so that a long-running process does not
+// keep every code and session it ever issued.
+func (m *KV) wrote(now time.Time) {
+	m.writes++
+	if m.writes < sweepEvery {
+		return
+	}
+	m.writes = 0
+	for k, e := range m.entries {
+		if !e.live(now) {
+			delete(m.entries, k)
+		}
+	}
 }
 
 // New returns an empty store.
@@ -42,27 +69,37 @@ func (m *KV) Get(_ context.Context, key string) ([]byte, error) {
 }
 
 func (m *KV) Create(_ context.Context, key string, value []byte, expiresAt time.Time) error {
+	if key == "" {
+		return errEmptyKey
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.entries[key]; ok && e.live(m.now()) {
+	now := m.now()
+	if e, ok := m.entries[key]; ok && e.live(now) {
 		return store.ErrConflict
 	}
 	m.entries[key] = entry{bytes.Clone(value), expiresAt}
+	m.wrote(now)
 	return nil
 }
 
 func (m *KV) Put(_ context.Context, key string, value []byte, expiresAt time.Time) error {
+	if key == "" {
+		return errEmptyKey
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.entries[key] = entry{bytes.Clone(value), expiresAt}
+	m.wrote(m.now())
 	return nil
 }
 
 func (m *KV) Update(_ context.Context, key string, fn func([]byte) ([]byte, error)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	now := m.now()
 	e, ok := m.entries[key]
-	if !ok || !e.live(m.now()) {
+	if !ok || !e.live(now) {
 		return store.ErrNotFound
 	}
 	value, err := fn(bytes.Clone(e.value))
@@ -70,6 +107,7 @@ func (m *KV) Update(_ context.Context, key string, fn func([]byte) ([]byte, erro
 		return err
 	}
 	m.entries[key] = entry{bytes.Clone(value), e.expiresAt}
+	m.wrote(now)
 	return nil
 }
 

@@ -1,0 +1,773 @@
+// Package storetest is the conformance suite every store.KV backend passes
+// before it is used: the same tests run against Badger and the memory
+// backend, so that endpoints behave the same on either.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// Run runs the conformance suite. newKV returns a fresh, empty backend for
+// each subtest and arranges its own Close with t.Cleanup.
+//
+// Backends may round expiry to whole seconds (Badger does), so the suite
+// never waits for an expiry shorter than a couple of seconds and polls for
+// it with a bounded loop instead of sleeping a fixed time.
+func Run(t *testing.T, newKV func(t *testing.T) store.KV) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, kv store.KV)
+	}{
+		{"GetMissing", testGetMissing},
+		{"EmptyKey", testEmptyKey},
+		{"CreateThenGet", testCreateThenGet},
+		{"CreateConflict", testCreateConflict},
+		{"CreateOverExpired", testCreateOverExpired},
+		{"PutOverwrites", testPutOverwrites},
+		{"PastExpiryIsGone", testPastExpiryIsGone},
+		{"ExpiryInFuture", testExpiryInFuture},
+		{"UpdateReplaces", testUpdateReplaces},
+		{"UpdateKeepsExpiry", testUpdateKeepsExpiry},
+		{"UpdateFnErrorWritesNothing", testUpdateFnError},
+		{"UpdateMissing", testUpdateMissing},
+		{"UpdateExpired", testUpdateExpired},
+		{"DeleteMissing", testDeleteMissing},
+		{"DeleteRemoves", testDeleteRemoves},
+		{"ScanPrefixInOrder", testScanPrefixInOrder},
+		{"ScanStopsOnError", testScanStopsOnError},
+		{"ScanSkipsExpired", testScanSkipsExpired},
+		{"ScanHonoursContext", testScanHonoursContext},
+		{"ScanCallbackMayWrite", testScanCallbackMayWrite},
+		{"ValuesAreCopies", testValuesAreCopies},
+		{"EmptyValue", testEmptyValue},
+		{"UpdateHammer", testUpdateHammer},
+		{"CreateRace", testCreateRace},
+		{"Collection", testCollection},
+		{"CollectionList", testCollectionList},
+		{"CollectionExpiry", testCollectionExpiry},
+		{"StoreCollectionsAreSeparate", testStoreCollectionsAreSeparate},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, newKV(t))
+		})
+	}
+}
+
+// eventually polls cond every 50ms for up to limit, so that tests of
+// expiry do not depend on a fixed sleep.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func mustGet(t *testing.T, kv store.KV, key, want string) {
+	t.Helper()
+	got, err := kv.Get(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", key, err)
+	}
+	if string(got) != want {
+		t.Fatalf("Get(%q) = %q, want %q", key, got, want)
+	}
+}
+
+func mustBeMissing(t *testing.T, kv store.KV, key string) {
+	t.Helper()
+	if got, err := kv.Get(context.Background(), key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get(%q) = %q, %v; want ErrNotFound", key, got, err)
+	}
+}
+
+func mustPut(t *testing.T, kv store.KV, key, value string, expiresAt time.Time) {
+	t.Helper()
+	if err := kv.Put(context.Background(), key, []byte(value), expiresAt); err != nil {
+		t.Fatalf("Put(%q): %v", key, err)
+	}
+}
+
+func testGetMissing(t *testing.T, kv store.KV) {
+	mustBeMissing(t, kv, "nothing/here")
+	mustBeMissing(t, kv, "")
+}
+
+func testEmptyKey(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	if err := kv.Put(ctx, "", []byte("v"), time.Time{}); err == nil {
+		t.Error("Put(\"\") succeeded, want an error")
+	}
+	if err := kv.Create(ctx, "", []byte("v"), time.Time{}); err == nil || errors.Is(err, store.ErrConflict) {
+		t.Errorf("Create(\"\") = %v, want an error other than ErrConflict", err)
+	}
+	err := kv.Update(ctx, "", func([]byte) ([]byte, error) { return []byte("v"), nil })
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Update(\"\") = %v, want ErrNotFound", err)
+	}
+	if err := kv.Delete(ctx, ""); err != nil {
+		t.Errorf("Delete(\"\") = %v, want nil", err)
+	}
+	mustBeMissing(t, kv, "")
+}
+
+func testCreateThenGet(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	if err := kv.Create(ctx, "a/1", []byte("one"), time.Time{}); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	mustGet(t, kv, "a/1", "one")
+	mustBeMissing(t, kv, "a/2")
+	mustBeMissing(t, kv, "a/")
+}
+
+func testCreateConflict(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	if err := kv.Create(ctx, "k", []byte("first"), time.Time{}); err != nil {
+		t.Fatalf("first Create: %v", err)
+	}
+	err := kv.Create(ctx, "k", []byte("second"), time.Time{})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second Create = %v, want ErrConflict", err)
+	}
+	mustGet(t, kv, "k", "first")
+	// An entry made by Put conflicts just the same.
+	mustPut(t, kv, "p", "put", time.Now().Add(time.Hour))
+	if err := kv.Create(ctx, "p", []byte("x"), time.Time{}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Create over Put = %v, want ErrConflict", err)
+	}
+}
+
+func testCreateOverExpired(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	mustPut(t, kv, "k", "stale", time.Now().Add(-time.Hour))
+	if err := kv.Create(ctx, "k", []byte("fresh"), time.Time{}); err != nil {
+		t.Fatalf("Create over an expired entry: %v", err)
+	}
+	mustGet(t, kv, "k", "fresh")
+}
+
+func testPutOverwrites(t *testing.T, kv store.KV) {
+	mustPut(t, kv, "k", "one", time.Time{})
+	mustPut(t, kv, "k", "two", time.Time{})
+	mustGet(t, kv, "k", "two")
+	// Put also replaces the expiry: an entry put with a past expiry is gone.
+	mustPut(t, kv, "k", "three", time.Now().Add(-time.Minute))
+	mustBeMissing(t, kv, "k")
+	// And an expiring entry put again without one lives on.
+	mustPut(t, kv, "e", "short", time.Now().Add(time.Hour))
+	mustPut(t, kv, "e", "forever", time.Time{})
+	mustGet(t, kv, "e", "forever")
+}
+
+func testPastExpiryIsGone(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	for i, at := range []time.Time{
+		time.Now().Add(-time.Hour),
+		time.Now().Add(-2 * time.Second),
+		time.Unix(1, 0),
+	} {
+		key := "past/" + strconv.Itoa(i)
+		if err := kv.Create(ctx, key, []byte("v"), at); err != nil {
+			t.Fatalf("Create(%s): %v", at, err)
+		}
+		mustBeMissing(t, kv, key)
+	}
+}
+
+func testExpiryInFuture(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	if err := kv.Create(ctx, "soon", []byte("v"), time.Now().Add(2*time.Second)); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	mustPut(t, kv, "later", "v", time.Now().Add(time.Hour))
+	mustGet(t, kv, "soon", "v")
+	eventually(t, 6*time.Second, "entry with a 2s expiry is still there", func() bool {
+		_, err := kv.Get(ctx, "soon")
+		return errors.Is(err, store.ErrNotFound)
+	})
+	mustGet(t, kv, "later", "v")
+}
+
+func testUpdateReplaces(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	mustPut(t, kv, "k", "old", time.Time{})
+	var seen []byte
+	err := kv.Update(ctx, "k", func(old []byte) ([]byte, error) {
+		seen = bytes.Clone(old)
+		return []byte("new"), nil
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if string(seen) != "old" {
+		t.Fatalf("fn saw %q, want %q", seen, "old")
+	}
+	mustGet(t, kv, "k", "new")
+}
+
+func testUpdateKeepsExpiry(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	mustPut(t, kv, "k", "v0", time.Now().Add(2*time.Second))
+	mustPut(t, kv, "forever", "v0", time.Time{})
+	for _, key := range []string{"k", "forever"} {
+		if err := kv.Update(ctx, key, func([]byte) ([]byte, error) { return []byte("v1"), nil }); err != nil {
+			t.Fatalf("Update(%s): %v", key, err)
+		}
+	}
+	mustGet(t, kv, "k", "v1")
+	eventually(t, 6*time.Second, "updated entry outlived its expiry", func() bool {
+		_, err := kv.Get(ctx, "k")
+		return errors.Is(err, store.ErrNotFound)
+	})
+	mustGet(t, kv, "forever", "v1")
+}
+
+func testUpdateFnError(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	mustPut(t, kv, "k", "kept", time.Time{})
+	sentinel := errors.New("refused by fn")
+	err := kv.Update(ctx, "k", func([]byte) ([]byte, error) { return []byte("written?"), sentinel })
+	if err != sentinel {
+		t.Fatalf("Update = %v, want fn's error unchanged", err)
+	}
+	mustGet(t, kv, "k", "kept")
+	// A typed error from fn comes back as itself too.
+	wantConflict := fmt.Errorf("already used: %w", store.ErrConflict)
+	err = kv.Update(ctx, "k", func([]byte) ([]byte, error) { return nil, wantConflict })
+	if err != wantConflict {
+		t.Fatalf("Update = %v, want %v", err, wantConflict)
+	}
+	mustGet(t, kv, "k", "kept")
+}
+
+func testUpdateMissing(t *testing.T, kv store.KV) {
+	called := false
+	err := kv.Update(context.Background(), "missing", func([]byte) ([]byte, error) {
+		called = true
+		return []byte("x"), nil
+	})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Update(missing) = %v, want ErrNotFound", err)
+	}
+	if called {
+		t.Fatal("fn was called for a missing entry")
+	}
+	mustBeMissing(t, kv, "missing")
+}
+
+func testUpdateExpired(t *testing.T, kv store.KV) {
+	mustPut(t, kv, "k", "stale", time.Now().Add(-time.Hour))
+	err := kv.Update(context.Background(), "k", func([]byte) ([]byte, error) { return []byte("revived"), nil })
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Update(expired) = %v, want ErrNotFound", err)
+	}
+	mustBeMissing(t, kv, "k")
+}
+
+func testDeleteMissing(t *testing.T, kv store.KV) {
+	if err := kv.Delete(context.Background(), "never/was"); err != nil {
+		t.Fatalf("Delete(missing) = %v, want nil", err)
+	}
+}
+
+func testDeleteRemoves(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	mustPut(t, kv, "k", "v", time.Time{})
+	mustPut(t, kv, "k2", "v", time.Time{})
+	if err := kv.Delete(ctx, "k"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	mustBeMissing(t, kv, "k")
+	mustGet(t, kv, "k2", "v")
+	if err := kv.Delete(ctx, "k"); err != nil {
+		t.Fatalf("second Delete: %v", err)
+	}
+	if err := kv.Create(ctx, "k", []byte("again"), time.Time{}); err != nil {
+		t.Fatalf("Create after Delete: %v", err)
+	}
+	mustGet(t, kv, "k", "again")
+}
+
+type pair struct{ key, value string }
+
+func scanAll(t *testing.T, kv store.KV, prefix string) []pair {
+	t.Helper()
+	var got []pair
+	err := kv.Scan(context.Background(), prefix, func(key string, value []byte) error {
+		got = append(got, pair{key, string(value)})
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Scan(%q): %v", prefix, err)
+	}
+	return got
+}
+
+func equalPairs(a, b []pair) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func testScanPrefixInOrder(t *testing.T, kv store.KV) {
+	// Written out of order, with neighbours on both sides of the prefix.
+	for _, k := range []string{"user/c", "user/a", "userx/z", "use", "user/b/2", "user/b", "a", "z", "user/"} {
+		mustPut(t, kv, k, "v:"+k, time.Time{})
+	}
+	want := []pair{
+		{"user/", "v:user/"}, {"user/a", "v:user/a"}, {"user/b", "v:user/b"},
+		{"user/b/2", "v:user/b/2"}, {"user/c", "v:user/c"},
+	}
+	if got := scanAll(t, kv, "user/"); !equalPairs(got, want) {
+		t.Fatalf("Scan(user/) = %v, want %v", got, want)
+	}
+	if got := scanAll(t, kv, "nobody/"); len(got) != 0 {
+		t.Fatalf("Scan(nobody/) = %v, want nothing", got)
+	}
+	all := scanAll(t, kv, "")
+	if len(all) != 9 {
+		t.Fatalf("Scan(\"\") returned %d entries, want 9: %v", len(all), all)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i-1].key >= all[i].key {
+			t.Fatalf("Scan(\"\") out of order at %d: %v", i, all)
+		}
+	}
+}
+
+func testScanStopsOnError(t *testing.T, kv store.KV) {
+	for i := range 5 {
+		mustPut(t, kv, fmt.Sprintf("s/%d", i), "v", time.Time{})
+	}
+	stop := errors.New("stop here")
+	var seen []string
+	err := kv.Scan(context.Background(), "s/", func(key string, _ []byte) error {
+		seen = append(seen, key)
+		if key == "s/2" {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) {
+		t.Fatalf("Scan = %v, want fn's error", err)
+	}
+	if want := []string{"s/0", "s/1", "s/2"}; fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("Scan visited %v, want %v", seen, want)
+	}
+}
+
+func testScanSkipsExpired(t *testing.T, kv store.KV) {
+	mustPut(t, kv, "x/1", "live", time.Time{})
+	mustPut(t, kv, "x/2", "dead", time.Now().Add(-time.Hour))
+	mustPut(t, kv, "x/3", "live", time.Now().Add(time.Hour))
+	mustPut(t, kv, "x/4", "dead", time.Now().Add(-3*time.Second))
+	want := []pair{{"x/1", "live"}, {"x/3", "live"}}
+	if got := scanAll(t, kv, "x/"); !equalPairs(got, want) {
+		t.Fatalf("Scan = %v, want %v", got, want)
+	}
+}
+
+func testScanHonoursContext(t *testing.T, kv store.KV) {
+	for i := range 10 {
+		mustPut(t, kv, fmt.Sprintf("c/%02d", i), "v", time.Time{})
+	}
+	// Cancelled before the scan: nothing is visited.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	visited := 0
+	err := kv.Scan(ctx, "c/", func(string, []byte) error { visited++; return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Scan with a cancelled context = %v, want context.Canceled", err)
+	}
+	if visited != 0 {
+		t.Fatalf("Scan with a cancelled context visited %d entries", visited)
+	}
+	// Cancelled during the scan: it stops soon after.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	visited = 0
+	err = kv.Scan(ctx, "c/", func(string, []byte) error {
+		visited++
+		if visited == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Scan cancelled midway = %v, want context.Canceled", err)
+	}
+	if visited != 3 {
+		t.Fatalf("Scan cancelled at the 3rd entry visited %d", visited)
+	}
+}
+
+// A List callback commonly cleans up what it finds; the backend must not
+// hold a lock that makes that deadlock.
+func testScanCallbackMayWrite(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	for i := range 4 {
+		mustPut(t, kv, fmt.Sprintf("w/%d", i), "v", time.Time{})
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- kv.Scan(ctx, "w/", func(key string, _ []byte) error {
+			if err := kv.Delete(ctx, key); err != nil {
+				return err
+			}
+			return kv.Put(ctx, "other/"+key, []byte("moved"), time.Time{})
+		})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Scan: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Scan with a writing callback did not finish (deadlock?)")
+	}
+	if got := scanAll(t, kv, "w/"); len(got) != 0 {
+		t.Fatalf("entries left after deleting them during Scan: %v", got)
+	}
+	if got := scanAll(t, kv, "other/w/"); len(got) != 4 {
+		t.Fatalf("entries written during Scan: %v, want 4", got)
+	}
+}
+
+func testValuesAreCopies(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	in := []byte("original")
+	if err := kv.Put(ctx, "k", in, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	copy(in, "XXXXXXXX") // the caller reuses its buffer
+	mustGet(t, kv, "k", "original")
+
+	got, err := kv.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(got, "YYYYYYYY")
+	mustGet(t, kv, "k", "original")
+
+	created := []byte("created")
+	if err := kv.Create(ctx, "c", created, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	copy(created, "ZZZZZZZ")
+	mustGet(t, kv, "c", "created")
+
+	// fn may scribble on old and return it; the new value is what it returned.
+	err = kv.Update(ctx, "k", func(old []byte) ([]byte, error) {
+		copy(old, "mutated!")
+		return []byte("updated"), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, kv, "k", "updated")
+	var kept []byte
+	err = kv.Update(ctx, "k", func(old []byte) ([]byte, error) {
+		kept = []byte("again")
+		return kept, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(kept, "WWWWW")
+	mustGet(t, kv, "k", "again")
+
+	err = kv.Scan(ctx, "", func(_ string, v []byte) error {
+		for i := range v {
+			v[i] = '!'
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, kv, "k", "again")
+	mustGet(t, kv, "c", "created")
+}
+
+func testEmptyValue(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	if err := kv.Create(ctx, "empty", nil, time.Time{}); err != nil {
+		t.Fatalf("Create(nil value): %v", err)
+	}
+	got, err := kv.Get(ctx, "empty")
+	if err != nil || len(got) != 0 {
+		t.Fatalf("Get(empty) = %q, %v; want an empty value", got, err)
+	}
+	if err := kv.Create(ctx, "empty", []byte("x"), time.Time{}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Create over an empty value = %v, want ErrConflict", err)
+	}
+}
+
+// testUpdateHammer proves that Update is compare-and-swap: concurrent
+// increments of one counter lose nothing.
+func testUpdateHammer(t *testing.T, kv store.KV) {
+	goroutines, increments := 8, 50
+	if testing.Short() {
+		goroutines, increments = 4, 20
+	}
+	ctx := context.Background()
+	mustPut(t, kv, "counter", "0", time.Time{})
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for range goroutines {
+		wg.Go(func() {
+			for range increments {
+				err := kv.Update(ctx, "counter", func(old []byte) ([]byte, error) {
+					n, err := strconv.Atoi(string(old))
+					if err != nil {
+						return nil, err
+					}
+					// Yield between read and write, so that a backend
+					// that is not compare-and-swap loses increments.
+					runtime.Gosched()
+					return []byte(strconv.Itoa(n + 1)), nil
+				})
+				if err != nil {
+					failures.Add(1)
+					t.Errorf("Update: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failures.Load() > 0 {
+		t.FailNow()
+	}
+	mustGet(t, kv, "counter", strconv.Itoa(goroutines*increments))
+}
+
+// testCreateRace: of many concurrent Creates of one key, exactly one wins.
+func testCreateRace(t *testing.T, kv store.KV) {
+	const goroutines = 8
+	ctx := context.Background()
+	for round := range 5 {
+		key := fmt.Sprintf("race/%d", round)
+		var wins, conflicts atomic.Int64
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				err := kv.Create(ctx, key, []byte(strconv.Itoa(g)), time.Time{})
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case errors.Is(err, store.ErrConflict):
+					conflicts.Add(1)
+				default:
+					t.Errorf("Create: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 || conflicts.Load() != goroutines-1 {
+			t.Fatalf("round %d: %d Creates won and %d conflicted, want 1 and %d", round, wins.Load(), conflicts.Load(), goroutines-1)
+		}
+	}
+}
+
+// record is a typed value with an expiry, like the store's own records.
+type record struct {
+	Name      string    `json:"name"`
+	Count     int       `json:"count"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+func (r *record) Expiry() time.Time { return r.ExpiresAt }
+
+func testCollection(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	c := store.NewCollection[record](kv, "rec")
+	if _, err := c.Get(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get(missing) = %v, want ErrNotFound", err)
+	}
+	if err := c.Create(ctx, "a", record{Name: "alpha", Count: 1}); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if err := c.Create(ctx, "a", record{Name: "again"}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Create twice = %v, want ErrConflict", err)
+	}
+	got, err := c.Get(ctx, "a")
+	if err != nil || got.Name != "alpha" || got.Count != 1 {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	// The raw entry sits under prefix/id.
+	if _, err := kv.Get(ctx, "rec/a"); err != nil {
+		t.Fatalf("raw entry rec/a: %v", err)
+	}
+
+	updated, err := c.Update(ctx, "a", func(old record) (record, error) {
+		old.Count++
+		return old, nil
+	})
+	if err != nil || updated.Count != 2 {
+		t.Fatalf("Update = %+v, %v; want count 2", updated, err)
+	}
+	refused := errors.New("refused")
+	if _, err := c.Update(ctx, "a", func(record) (record, error) { return record{}, refused }); !errors.Is(err, refused) {
+		t.Fatalf("Update with fn error = %v, want it unchanged", err)
+	}
+	if _, err := c.Update(ctx, "missing", func(r record) (record, error) { return r, nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Update(missing) = %v, want ErrNotFound", err)
+	}
+	if got, _ := c.Get(ctx, "a"); got.Count != 2 {
+		t.Fatalf("after refused Update count = %d, want 2", got.Count)
+	}
+
+	if err := c.Put(ctx, "a", record{Name: "replaced"}); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if got, _ := c.Get(ctx, "a"); got.Name != "replaced" || got.Count != 0 {
+		t.Fatalf("after Put = %+v", got)
+	}
+
+	// A record that does not decode is an error, not a zero value.
+	mustPut(t, kv, "rec/broken", "{not json", time.Time{})
+	if _, err := c.Get(ctx, "broken"); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get(undecodable) = %v, want a decode error", err)
+	}
+	if _, err := c.Update(ctx, "broken", func(r record) (record, error) { return r, nil }); err == nil {
+		t.Fatal("Update(undecodable) succeeded")
+	}
+
+	if err := c.Delete(ctx, "a"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := c.Delete(ctx, "a"); err != nil {
+		t.Fatalf("Delete twice: %v", err)
+	}
+	if _, err := c.Get(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get after Delete = %v", err)
+	}
+}
+
+func testCollectionList(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	c := store.NewCollection[record](kv, "item")
+	// A collection whose prefix extends this one's must not leak into it.
+	other := store.NewCollection[record](kv, "items")
+	for _, id := range []string{"c", "a", "b"} {
+		if err := c.Create(ctx, id, record{Name: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := other.Create(ctx, "x", record{Name: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	err := c.List(ctx, func(id string, r record) error {
+		if r.Name != id {
+			t.Errorf("List gave %q for id %q", r.Name, id)
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if fmt.Sprint(ids) != "[a b c]" {
+		t.Fatalf("List ids = %v, want [a b c]", ids)
+	}
+
+	// ErrStop ends the listing without an error; any other error comes back.
+	ids = nil
+	err = c.List(ctx, func(id string, _ record) error {
+		ids = append(ids, id)
+		if id == "b" {
+			return store.ErrStop
+		}
+		return nil
+	})
+	if err != nil || fmt.Sprint(ids) != "[a b]" {
+		t.Fatalf("List with ErrStop = %v, visited %v", err, ids)
+	}
+	boom := errors.New("boom")
+	if err := c.List(ctx, func(string, record) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("List with an error = %v, want boom", err)
+	}
+}
+
+func testCollectionExpiry(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	c := store.NewCollection[record](kv, "exp")
+	if err := c.Create(ctx, "old", record{Name: "old", ExpiresAt: time.Now().Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, "new", record{Name: "new", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, "forever", record{Name: "forever"}); err != nil {
+		t.Fatal(err)
+	}
+	// The record's Expiry became the entry's: the expired one is gone...
+	if _, err := c.Get(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get(expired record) = %v, want ErrNotFound", err)
+	}
+	// ...so its id can be created again.
+	if err := c.Create(ctx, "old", record{Name: "reborn"}); err != nil {
+		t.Fatalf("Create over an expired record: %v", err)
+	}
+	var ids []string
+	if err := c.List(ctx, func(id string, _ record) error { ids = append(ids, id); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids) != "[forever new old]" {
+		t.Fatalf("List = %v, want [forever new old]", ids)
+	}
+	// Put with an expiry in the past removes the record in effect.
+	if err := c.Put(ctx, "new", record{Name: "new", ExpiresAt: time.Now().Add(-time.Second * 5)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "new"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get after Put with a past expiry = %v, want ErrNotFound", err)
+	}
+}
+
+func testStoreCollectionsAreSeparate(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	st := store.New(kv)
+	if err := st.Clients.Create(ctx, "same-id", store.Client{ID: "same-id"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Grants.Create(ctx, "same-id", store.Grant{ID: "same-id", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatalf("a grant with a client's id: %v", err)
+	}
+	if _, err := st.Codes.Get(ctx, "same-id"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Codes.Get sees another collection's record: %v", err)
+	}
+	n := 0
+	if err := st.Clients.List(ctx, func(string, store.Client) error { n++; return nil }); err != nil || n != 1 {
+		t.Fatalf("Clients.List = %d records, %v; want 1", n, err)
+	}
+	if id := store.HashID("secret"); len(id) != 64 || id == store.HashID("secret2") {
+		t.Fatalf("HashID(secret) = %q", id)
+	}
+}
