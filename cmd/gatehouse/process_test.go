@@ -127,10 +127,10 @@ func TestKilledServerKeepsAcknowledgedWrites(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	p := startProcess(t, addr, dir)
 	const redirectURI = "http://127.0.0.1:9/cb"
-	app := testclient.Must(t, testclient.Register(p.issuer, map[string]any{
+	app := testclient.Must(testclient.Register(p.issuer, map[string]any{
 		"redirect_uris": []string{redirectURI}, "grant_types": []string{"authorization_code", "refresh_token"},
 		"scope": "openid offline_access",
-	}))
+	}))(t)
 	conf := oauth2.Config{ClientID: app.ID, ClientSecret: app.Secret, RedirectURL: redirectURI,
 		Endpoint: oauth2.Endpoint{AuthURL: p.issuer + "/v1/authorize", TokenURL: p.issuer + "/v1/token", AuthStyle: oauth2.AuthStyleInHeader},
 		Scopes:   []string{"openid", "offline_access"}}

@@ -1,22 +1,168 @@
+// Package grant serves the token endpoint, POST /v1/token (RFC 6749 §3.2):
+// it parses the request, authenticates the client, and hands the request
+// to the Flow registered for its grant_type. Each grant type lives in a
+// file of its own (authcode.go, refresh.go, clientcredentials.go) and reads
+// top to bottom as parse → validate → act → respond.
 package grant
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
 
-// Handler serves this package's endpoints.
+// Grant type identifiers (RFC 6749 §4.1.3, §4.4.2, §6).
+const (
+	TypeAuthorizationCode = "authorization_code"
+	TypeRefreshToken      = "refresh_token"
+	TypeClientCredentials = "client_credentials"
+)
+
+// Flow is one grant type at the token endpoint, chosen by grant_type.
+// The endpoint has already parsed the request and authenticated the
+// client, and checked that the client registered the grant type; Handle
+// validates the grant, acts, and returns the tokens. Errors are
+// *oauth.Error (anything else is answered as server_error). A refused
+// request must change nothing.
+type Flow interface {
+	GrantType() string
+	Handle(ctx context.Context, req *Request) (*Response, error)
+}
+
+// Request is a token request whose client is authenticated.
+type Request struct {
+	Client store.Client
+	// AuthMethod is how the client authenticated: oauth.AuthBasic,
+	// oauth.AuthPost or oauth.AuthNone.
+	AuthMethod string
+	Params     oauth.Params
+}
+
+// Response is a successful token response (RFC 6749 §5.1, OIDC Core
+// §3.1.3.3). scope is always sent, so that clients never have to guess
+// what they were granted.
+type Response struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+}
+
+// Handler serves the token endpoint.
 type Handler struct {
-	cfg *config.Config
+	cfg   *config.Config
+	st    *store.Store
+	mint  *Minter
+	flows map[string]Flow
 }
 
-// New returns the handler.
+// New returns the token endpoint with the authorization_code,
+// refresh_token and client_credentials grants.
 func New(cfg *config.Config, st *store.Store, issuer *token.Issuer) *Handler {
-	return &Handler{cfg: cfg}
+	h := &Handler{cfg: cfg, st: st, mint: NewMinter(cfg, st, issuer), flows: map[string]Flow{}}
+	for _, f := range []Flow{
+		NewAuthorizationCode(st, issuer, h.mint),
+		NewRefresh(st, issuer, h.mint),
+		NewClientCredentials(h.mint),
+	} {
+		if err := h.Add(f); err != nil {
+			panic(err) // the built-in grant types are distinct
+		}
+	}
+	return h
 }
 
-// Register mounts the endpoints on r (already under the base path).
-func (h *Handler) Register(r fiber.Router) {}
+// Minter is the token minter the built-in flows use, for flows added later
+// (CIBA) to answer the same way.
+func (h *Handler) Minter() *Minter { return h.mint }
+
+// Add registers another grant type. Call it before Register; a grant type
+// can be registered once.
+func (h *Handler) Add(f Flow) error {
+	gt := f.GrantType()
+	if gt == "" {
+		return errors.New("grant: a flow must name its grant type")
+	}
+	if _, dup := h.flows[gt]; dup {
+		return fmt.Errorf("grant: grant type %q is already registered", gt)
+	}
+	h.flows[gt] = f
+	return nil
+}
+
+// GrantTypes lists the registered grant types, sorted (for discovery's
+// grant_types_supported).
+func (h *Handler) GrantTypes() []string {
+	types := make([]string, 0, len(h.flows))
+	for gt := range h.flows {
+		types = append(types, gt)
+	}
+	slices.Sort(types)
+	return types
+}
+
+// Register mounts POST /v1/token on r (already under the base path).
+func (h *Handler) Register(r fiber.Router) {
+	r.Post("/v1/token", h.token)
+}
+
+// token is RFC 6749 §3.2: parse the body, find the grant type,
+// authenticate the client (§2.3), check it may use the grant type
+// (RFC 7591 §2 grant_types), then let the flow answer.
+func (h *Handler) token(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	params, err := oauth.ParseBody(c)
+	if err != nil {
+		return oauth.WriteError(c, err)
+	}
+	grantType := params.Get("grant_type")
+	if grantType == "" {
+		return oauth.WriteError(c, oauth.ErrInvalidRequest().WithDescription("grant_type is required"))
+	}
+	flow, ok := h.flows[grantType]
+	if !ok {
+		return oauth.WriteError(c, oauth.ErrUnsupportedGrantType().WithDescription("grant type %q is not supported", grantType))
+	}
+	cred, err := oauth.ReadCredentials(c, params)
+	if err != nil {
+		return oauth.WriteError(c, err)
+	}
+	client, err := oauth.Authenticate(ctx, h.st.Clients, cred)
+	if err != nil {
+		return oauth.WriteError(c, err)
+	}
+	if !Permitted(&client, grantType) {
+		return oauth.WriteError(c, oauth.ErrUnauthorizedClient().WithDescription("the client is not registered for the %s grant type", grantType))
+	}
+	resp, err := flow.Handle(ctx, &Request{Client: client, AuthMethod: cred.Method, Params: params})
+	if err != nil {
+		return oauth.WriteError(c, err)
+	}
+	return oauth.JSON(c, fiber.StatusOK, resp)
+}
+
+// Permitted reports whether client may use grantType, by its registered
+// grant_types (RFC 7591 §2: authorization_code when none are registered).
+// A client may also redeem refresh tokens when it registered a grant type
+// that issues them for offline_access (OIDC Core §11): the refresh token
+// it holds is the proof that it was given one.
+func Permitted(client *store.Client, grantType string) bool {
+	types := client.GrantTypes
+	if len(types) == 0 {
+		types = []string{TypeAuthorizationCode}
+	}
+	if slices.Contains(types, grantType) {
+		return true
+	}
+	return grantType == TypeRefreshToken && slices.Contains(types, TypeAuthorizationCode)
+}

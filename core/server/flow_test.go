@@ -2,10 +2,8 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -75,12 +73,12 @@ func startServer(t *testing.T, basePath string) *liveServer {
 
 func (s *liveServer) register(t *testing.T, metadata map[string]any) testclient.Client {
 	t.Helper()
-	return testclient.Must(t, testclient.Register(s.issuer, metadata))
+	return testclient.Must(testclient.Register(s.issuer, metadata))(t)
 }
 
 func (s *liveServer) approve(t *testing.T, authURL string) *url.URL {
 	t.Helper()
-	return testclient.Must(t, testclient.Approve(s.issuer, s.cfg.AppURL(), authURL))
+	return testclient.Must(testclient.Approve(s.issuer, s.cfg.AppURL(), authURL))(t)
 }
 
 func getJSON(t *testing.T, url string) (int, map[string]any) {

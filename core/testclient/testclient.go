@@ -153,13 +153,16 @@ func Approve(issuer, appURL, authURL string) (*url.URL, error) {
 	return url.Parse(redirect)
 }
 
-// Must fails the test on err and returns v.
-func Must[T any](t testing.TB, v T, err error) T {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
+// Must returns a check that fails the test on err and otherwise returns v,
+// so that a two-valued call reads Must(Register(...))(t).
+func Must[T any](v T, err error) func(testing.TB) T {
+	return func(t testing.TB) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
-	return v
 }
 
 // RandomVerifier returns a PKCE code verifier (RFC 7636 §4.1).

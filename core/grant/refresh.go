@@ -1,0 +1,140 @@
+package grant
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/token"
+)
+
+// Refresh redeems refresh tokens (RFC 6749 §6) with rotation: each
+// refresh token is used once and replaced, and presenting a used one
+// again revokes the whole grant, the newest refresh token included
+// (RFC 9700 §4.14.2).
+type Refresh struct {
+	st     *store.Store
+	issuer *token.Issuer
+	mint   *Minter
+}
+
+var _ Flow = (*Refresh)(nil)
+
+// NewRefresh returns the refresh_token flow.
+func NewRefresh(st *store.Store, issuer *token.Issuer, mint *Minter) *Refresh {
+	return &Refresh{st: st, issuer: issuer, mint: mint}
+}
+
+func (*Refresh) GrantType() string { return TypeRefreshToken }
+
+// errRefreshUsed is how the compare-and-swap reports a token rotated by
+// someone else in the meantime.
+var errRefreshUsed = errors.New("refresh token already used")
+
+// Handle rotates the refresh token and mints new tokens.
+func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
+	// Parse.
+	raw := req.Params.Get("refresh_token")
+	if raw == "" {
+		return nil, oauth.ErrInvalidRequest().WithDescription("refresh_token is required")
+	}
+	requested := req.Params.Get("scope")
+
+	// Validate.
+	id := store.HashID(raw)
+	rt, err := f.st.RefreshTokens.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, oauth.ErrInvalidGrant().WithDescription("refresh token is invalid or expired")
+	}
+	if err != nil {
+		return nil, serverError("read refresh token", err)
+	}
+	if rt.Used {
+		// Presented by whoever holds it, a used token means two parties
+		// have it: the grant dies before anything else is looked at.
+		return nil, f.reused(ctx, req, &rt)
+	}
+	now := f.mint.Now()
+	if !now.Before(rt.ExpiresAt) {
+		return nil, oauth.ErrInvalidGrant().WithDescription("refresh token is invalid or expired")
+	}
+	if rt.ClientID != req.Client.ID {
+		// RFC 6749 §6: the token must have been issued to this client.
+		return nil, oauth.ErrInvalidGrant().WithDescription("refresh token is invalid or expired")
+	}
+	g, err := f.st.Grants.Get(ctx, rt.GrantID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (g.Revoked || !now.Before(g.ExpiresAt))) {
+		return nil, oauth.ErrInvalidGrant().WithDescription("the grant of this refresh token is revoked or expired")
+	}
+	if err != nil {
+		return nil, serverError("read grant", err)
+	}
+	// RFC 6749 §6: the scope may be narrowed, never widened. The bound is
+	// the scope this token carries (the grant's, or what an earlier
+	// refresh narrowed it to), so a narrowed family stays narrowed.
+	scope := rt.Scope
+	if requested != "" {
+		var refused string
+		var ok bool
+		scope, refused, ok = narrowScope(requested, rt.Scope)
+		if !ok {
+			return nil, invalidScope(refused, "was not granted to this refresh token")
+		}
+	}
+
+	// Act: rotate (compare-and-swap: of two concurrent refreshes with one
+	// token exactly one wins, and the other is reuse), then mint.
+	_, err = f.st.RefreshTokens.Update(ctx, id, func(old store.RefreshToken) (store.RefreshToken, error) {
+		if old.Used {
+			return old, errRefreshUsed
+		}
+		old.Used = true
+		return old, nil
+	})
+	switch {
+	case errors.Is(err, errRefreshUsed):
+		return nil, f.reused(ctx, req, &rt)
+	case errors.Is(err, store.ErrNotFound):
+		return nil, oauth.ErrInvalidGrant().WithDescription("refresh token is invalid or expired")
+	case err != nil:
+		return nil, serverError("rotate refresh token", err)
+	}
+	// OIDC Core §12.2: the ID token keeps auth_time and has no nonce.
+	resp, err := f.mint.Mint(ctx, Issue{
+		GrantType: TypeRefreshToken,
+		Grant:     g,
+		Scope:     scope,
+		IDToken:   token.HasScope(scope, scopeOpenID),
+		Refresh:   true,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// Respond.
+	slog.LogAttrs(ctx, slog.LevelInfo, "refresh token rotated",
+		slog.String("client_id", req.Client.ID), slog.String("grant_id", g.ID))
+	return resp, nil
+}
+
+// reused revokes the grant of a refresh token presented a second time.
+func (f *Refresh) reused(ctx context.Context, req *Request, rt *store.RefreshToken) error {
+	slog.LogAttrs(ctx, slog.LevelWarn, "refresh token reused; revoking its grant",
+		slog.String("client_id", req.Client.ID), slog.String("token_client_id", rt.ClientID),
+		slog.String("grant_id", rt.GrantID))
+	if err := f.issuer.RevokeGrant(ctx, rt.GrantID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return serverError("revoke grant of reused refresh token", err)
+	}
+	return oauth.ErrInvalidGrant().WithDescription("refresh token was already used; the grant is revoked")
+}
+
+// invalidScope is RFC 6749 §5.2 invalid_scope, naming the first value
+// that was refused (or saying the scope is malformed).
+func invalidScope(refused, why string) *oauth.Error {
+	if refused == "" {
+		return oauth.ErrInvalidScope().WithDescription("scope is malformed (RFC 6749 §3.3)")
+	}
+	return oauth.ErrInvalidScope().WithDescription("scope %q %s", refused, why)
+}
