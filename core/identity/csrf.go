@@ -1,0 +1,136 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/csrf"
+
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// CSRF cookie and form field of every form on Gatehouse's pages.
+const (
+	CSRFCookie = "gatehouse_csrf"
+	CSRFField  = "_csrf"
+	csrfLocal  = "gatehouse.csrf"
+)
+
+// storageTimeout bounds one CSRF token lookup or write: fiber.Storage
+// carries no request context.
+const storageTimeout = 5 * time.Second
+
+// CSRF protects the pages' forms with Fiber's double-submit cookie: a safe
+// request (GET) gets a token in an HttpOnly cookie and in the page (see
+// CSRFToken); an unsafe one must send the same token in the form field
+// _csrf, and the token must be one this server issued (kept in the store,
+// so that every middleware instance and every replica knows it). Over
+// https Fiber also requires a same-origin Referer, which is why the pages
+// send Referrer-Policy: same-origin. A refused request gets a 403 page and
+// reaches no handler, so nothing changes.
+func CSRF(cfg *config.Config, st *store.Store) fiber.Handler {
+	return csrf.New(csrf.Config{
+		KeyLookup:         "form:" + CSRFField,
+		CookieName:        CSRFCookie,
+		CookiePath:        CookiePath(cfg),
+		CookieSecure:      Secure(cfg),
+		CookieHTTPOnly:    true,
+		CookieSameSite:    fiber.CookieSameSiteLaxMode,
+		CookieSessionOnly: true,
+		Expiration:        cfg.Tokens.ConsentSessionTTL,
+		KeyGenerator:      func() string { return oauth.RandomToken(32) },
+		Storage:           &csrfStorage{kv: st.KV},
+		ContextKey:        csrfLocal,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			slog.InfoContext(c.UserContext(), "form refused: CSRF check failed",
+				"path", c.Path(), "reason", err.Error(), "request_id", c.Locals("request_id"))
+			return ErrorPage(cfg, c, fiber.StatusForbidden, "This form has expired",
+				"The form was not sent from this page, or it is too old. Go back, reload the page and try again.")
+		},
+	})
+}
+
+// CSRFToken is the token the CSRF middleware issued for this request, to
+// put in the page's forms.
+func CSRFToken(c *fiber.Ctx) string {
+	token, _ := c.Locals(csrfLocal).(string)
+	return token
+}
+
+// csrfStorage keeps Fiber's CSRF tokens in the store, under their SHA-256.
+type csrfStorage struct {
+	kv store.KV
+}
+
+var _ fiber.Storage = (*csrfStorage)(nil)
+
+const csrfPrefix = "csrf/"
+
+func (s *csrfStorage) key(token string) string { return csrfPrefix + store.HashID(token) }
+
+func (s *csrfStorage) Get(token string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	defer cancel()
+	v, err := s.kv.Get(ctx, s.key(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("identity: read CSRF token: %w", err)
+	}
+	return v, nil
+}
+
+func (s *csrfStorage) Set(token string, val []byte, exp time.Duration) error {
+	if token == "" || len(val) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	defer cancel()
+	var expiresAt time.Time
+	if exp > 0 {
+		expiresAt = time.Now().Add(exp)
+	}
+	if err := s.kv.Put(ctx, s.key(token), val, expiresAt); err != nil {
+		return fmt.Errorf("identity: store CSRF token: %w", err)
+	}
+	return nil
+}
+
+func (s *csrfStorage) Delete(token string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	defer cancel()
+	if err := s.kv.Delete(ctx, s.key(token)); err != nil {
+		return fmt.Errorf("identity: delete CSRF token: %w", err)
+	}
+	return nil
+}
+
+// Reset deletes every CSRF token.
+func (s *csrfStorage) Reset() error {
+	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	defer cancel()
+	var keys []string
+	err := s.kv.Scan(ctx, csrfPrefix, func(key string, _ []byte) error {
+		keys = append(keys, key)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("identity: list CSRF tokens: %w", err)
+	}
+	for _, k := range keys {
+		if err := s.kv.Delete(ctx, k); err != nil {
+			return fmt.Errorf("identity: delete CSRF token: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close does nothing: the store belongs to the server.
+func (s *csrfStorage) Close() error { return nil }

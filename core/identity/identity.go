@@ -1,0 +1,33 @@
+// Package identity knows who is signed in to Gatehouse's own pages: login
+// sessions (a cookie naming a stored store.LoginSession), the registry of
+// login methods the pages offer, CSRF protection for their forms, and the
+// shared look of those pages.
+package identity
+
+import (
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// User is a signed-in person as the pages and the consent step see them:
+// a Backstage entity ref with its ownership refs and a display profile.
+type User struct {
+	// Subject is the user's entity ref, such as user:development/guest.
+	Subject string
+	// Ownership lists the entity refs the user owns through (Backstage "ent").
+	Ownership []string
+	Profile   store.Profile
+	// Provider is the ID of the login method that signed the user in.
+	Provider string
+	// AuthTime is when the user authenticated (OIDC Core §2 auth_time).
+	AuthTime time.Time
+}
+
+// Name is how the pages greet the user: the display name, else the entity ref.
+func (u User) Name() string {
+	if u.Profile.DisplayName != "" {
+		return u.Profile.DisplayName
+	}
+	return u.Subject
+}
