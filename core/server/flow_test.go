@@ -18,10 +18,10 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
-	"github.com/gatehouse-auth/gatehouse/core/testclient"
 	"github.com/gatehouse-auth/gatehouse/core/server"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/badger"
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
 // liveServer is a real Gatehouse on a loopback port, on a Badger store.
