@@ -1,0 +1,2 @@
+# The sign_in example plugin in every SDK language.
+plugins-examples:

@@ -1,0 +1,2 @@
+# First-party plugins (Go, GOOS=wasip1): the defaults config.yaml loads.
+plugins-core:

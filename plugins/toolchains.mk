@@ -1,0 +1,1 @@
+# Toolchains for the plugin builds, installed from apt/npm where missing.

@@ -1,0 +1,2 @@
+# Hostile test plugins for the host's tests.
+plugins-testdata:
