@@ -14,7 +14,7 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gatehouse
 
-run: build
+run: build plugins-core
 	./$(BIN) serve
 
 # Everything the tests need: Chromium for the page tests, the Wasm plugins.
