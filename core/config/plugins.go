@@ -1,7 +1,249 @@
 package config
 
+import (
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Hook names of plugin ABI v1 (sdk/ABI.md). They are repeated here, not
+// imported from core/plugin, because the plugin host depends on config.
+const (
+	HookSignIn      = "sign_in"
+	HookAuthHandler = "auth_handler"
+	HookResolveUser = "resolve_user"
+	HookNotify      = "notify"
+	HookTokenClaims = "token_claims"
+)
+
+// DefaultProvider is the key of a per-provider hook binding that serves
+// every provider not named explicitly.
+const DefaultProvider = "default"
+
+// perProvider lists the hooks bound per sign-in provider; the others are
+// bound to one plugin for the whole server.
+var perProvider = []string{HookSignIn, HookAuthHandler}
+
+// Hooks lists every hook of ABI v1, in a stable order.
+var Hooks = []string{HookSignIn, HookAuthHandler, HookResolveUser, HookNotify, HookTokenClaims}
+
 // Plugins configures the Wasm plugin host.
-type Plugins struct{}
+type Plugins struct {
+	// Dir holds the plugins: every <name>.wasm in it is loaded as plugin
+	// <name>. A missing directory is logged and leaves every hook unbound.
+	Dir string `koanf:"dir"`
+	// CacheDir keeps wazero's compiled code across restarts; empty keeps
+	// it in memory only.
+	CacheDir string `koanf:"cache_dir"`
+	// Watch reloads plugins when a file in Dir changes (fsnotify).
+	Watch bool `koanf:"watch"`
+	// Defaults are the limits of every plugin without overrides.
+	Defaults PluginLimits `koanf:"defaults"`
+	// Settings are per plugin name: its config block, grants and limits.
+	Settings map[string]PluginSettings `koanf:"settings"`
+	// Hooks binds hooks to plugins: sign_in and auth_handler take either a
+	// plugin name (every provider) or a map provider → plugin with an
+	// optional "default" entry; the other hooks take one plugin name.
+	// An empty name leaves the hook unbound.
+	Hooks map[string]any `koanf:"hooks"`
+}
+
+// PluginLimits bound one plugin. In per-plugin overrides a zero field
+// inherits the default.
+type PluginLimits struct {
+	// MemoryPages caps the guest's linear memory, in 64 KiB pages.
+	MemoryPages int `koanf:"memory_pages"`
+	// Timeout is the deadline of one hook call.
+	Timeout time.Duration `koanf:"timeout"`
+	// PoolSize is how many instances serve calls concurrently.
+	PoolSize int `koanf:"pool_size"`
+	// MaxRequestBytes and MaxResponseBytes cap the JSON crossing the ABI.
+	MaxRequestBytes  int `koanf:"max_request_bytes"`
+	MaxResponseBytes int `koanf:"max_response_bytes"`
+}
+
+// PluginSettings are what one plugin is given.
+type PluginSettings struct {
+	// Config is sent to the plugin with every call as "config".
+	Config map[string]any `koanf:"config"`
+	// HTTPAllow lists URL globs (path.Match syntax, on the whole URL) that
+	// http_request may reach; empty refuses a plugin importing http_request.
+	HTTPAllow   []string      `koanf:"http_allow"`
+	HTTPTimeout time.Duration `koanf:"http_timeout"`
+	// KV grants kv_get/kv_put in the plugin's own namespace.
+	KV bool `koanf:"kv"`
+	// Limits override the defaults field by field.
+	Limits PluginLimits `koanf:"limits"`
+}
+
+// maxMemoryPages is the 4 GiB limit of a 32-bit Wasm memory.
+const maxMemoryPages = 65536
+
+// LimitsFor returns the limits of the named plugin: its overrides over the
+// defaults.
+func (p *Plugins) LimitsFor(name string) PluginLimits {
+	l := p.Defaults
+	o := p.Settings[name].Limits
+	if o.MemoryPages != 0 {
+		l.MemoryPages = o.MemoryPages
+	}
+	if o.Timeout != 0 {
+		l.Timeout = o.Timeout
+	}
+	if o.PoolSize != 0 {
+		l.PoolSize = o.PoolSize
+	}
+	if o.MaxRequestBytes != 0 {
+		l.MaxRequestBytes = o.MaxRequestBytes
+	}
+	if o.MaxResponseBytes != 0 {
+		l.MaxResponseBytes = o.MaxResponseBytes
+	}
+	return l
+}
+
+// Binding returns the plugin bound to hook, for provider when the hook is
+// bound per provider (sign_in, auth_handler): the provider's own entry,
+// else the "default" entry. ok is false when the hook is unbound.
+func (p *Plugins) Binding(hook, provider string) (name string, ok bool) {
+	switch v := p.Hooks[hook].(type) {
+	case string:
+		return v, v != ""
+	case map[string]any:
+		if !slices.Contains(perProvider, hook) {
+			return "", false
+		}
+		if s, _ := v[provider].(string); s != "" && provider != "" {
+			return s, true
+		}
+		s, _ := v[DefaultProvider].(string)
+		return s, s != ""
+	}
+	return "", false
+}
+
+// Bound lists the plugin names some hook is bound to, sorted, without
+// duplicates.
+func (p *Plugins) Bound() []string {
+	var names []string
+	for _, v := range p.Hooks {
+		switch v := v.(type) {
+		case string:
+			names = append(names, v)
+		case map[string]any:
+			for _, s := range v {
+				if s, ok := s.(string); ok {
+					names = append(names, s)
+				}
+			}
+		}
+	}
+	names = slices.DeleteFunc(names, func(s string) bool { return s == "" })
+	sort.Strings(names)
+	return slices.Compact(names)
+}
 
 // validate returns every problem in the plugin configuration.
-func (p *Plugins) validate() []error { return nil }
+func (p *Plugins) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if p.Dir == "" && (len(p.Bound()) > 0 || p.Watch) {
+		bad("plugins.dir", "must be set when hooks are bound or watch is on")
+	}
+	validateLimits("plugins.defaults", p.Defaults, true, bad)
+	names := make([]string, 0, len(p.Settings))
+	for name := range p.Settings {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s := p.Settings[name]
+		key := "plugins.settings." + name
+		if !validPluginName(name) {
+			bad(key, "is not a plugin name (the base name of a .wasm file, without the extension)")
+		}
+		for i, pat := range s.HTTPAllow {
+			if _, err := path.Match(pat, ""); err != nil || strings.TrimSpace(pat) == "" {
+				bad(fmt.Sprintf("%s.http_allow[%d]", key, i), "must be a URL glob such as https://api.example.com/*, got %q", pat)
+			}
+		}
+		if s.HTTPTimeout < 0 {
+			bad(key+".http_timeout", "must not be negative, got %s", s.HTTPTimeout)
+		}
+		validateLimits(key+".limits", s.Limits, false, bad)
+	}
+	hooks := make([]string, 0, len(p.Hooks))
+	for hook := range p.Hooks {
+		hooks = append(hooks, hook)
+	}
+	sort.Strings(hooks)
+	for _, hook := range hooks {
+		key := "plugins.hooks." + hook
+		if !slices.Contains(Hooks, hook) {
+			bad(key, "is not a hook (want one of %s)", strings.Join(Hooks, ", "))
+			continue
+		}
+		switch v := p.Hooks[hook].(type) {
+		case string:
+			if v != "" && !validPluginName(v) {
+				bad(key, "is not a plugin name, got %q", v)
+			}
+		case map[string]any:
+			if !slices.Contains(perProvider, hook) {
+				bad(key, "must be one plugin name (only %s are bound per provider)", strings.Join(perProvider, " and "))
+				continue
+			}
+			providers := make([]string, 0, len(v))
+			for provider := range v {
+				providers = append(providers, provider)
+			}
+			sort.Strings(providers)
+			for _, provider := range providers {
+				s, ok := v[provider].(string)
+				if !ok || (s != "" && !validPluginName(s)) {
+					bad(key+"."+provider, "must be a plugin name, got %v", v[provider])
+				}
+			}
+		case nil:
+		default:
+			bad(key, "must be a plugin name or a map of provider to plugin name, got %v", v)
+		}
+	}
+	return errs
+}
+
+// validateLimits checks one set of limits; required means every field must
+// be set (the defaults), otherwise zero inherits.
+func validateLimits(key string, l PluginLimits, required bool, bad func(key, format string, args ...any)) {
+	positive := func(field string, v int64, unit string) {
+		if v < 0 || (required && v == 0) {
+			if required {
+				bad(key+"."+field, "must be positive, got %d%s", v, unit)
+			} else {
+				bad(key+"."+field, "must not be negative (0 inherits the default), got %d%s", v, unit)
+			}
+		}
+	}
+	positive("memory_pages", int64(l.MemoryPages), "")
+	if l.MemoryPages > maxMemoryPages {
+		bad(key+".memory_pages", "must be at most %d (4 GiB), got %d", maxMemoryPages, l.MemoryPages)
+	}
+	if l.Timeout < 0 || (required && l.Timeout == 0) {
+		bad(key+".timeout", "must be a positive duration, got %s", l.Timeout)
+	}
+	positive("pool_size", int64(l.PoolSize), "")
+	positive("max_request_bytes", int64(l.MaxRequestBytes), " bytes")
+	positive("max_response_bytes", int64(l.MaxResponseBytes), " bytes")
+}
+
+// validPluginName accepts what can be the base name of a file in the plugin
+// directory.
+func validPluginName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, `/\`+"\x00") &&
+		strings.TrimSpace(name) == name
+}

@@ -1,0 +1,165 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/core/config"
+)
+
+func TestPluginsDefaults(t *testing.T) {
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Plugins
+	if p.Dir != "./plugins/bin" || !p.Watch {
+		t.Errorf("dir %q watch %v, want ./plugins/bin and true", p.Dir, p.Watch)
+	}
+	want := config.PluginLimits{MemoryPages: 256, Timeout: 2 * time.Second, PoolSize: 4, MaxRequestBytes: 1 << 20, MaxResponseBytes: 1 << 20}
+	if p.Defaults != want {
+		t.Errorf("defaults %+v, want %+v", p.Defaults, want)
+	}
+	if got := p.Bound(); !slices.Equal(got, []string{"directory-static", "notify-default", "signin-default"}) {
+		t.Errorf("bound %v", got)
+	}
+	if users, _ := p.Settings["directory-static"].Config["users"].([]any); len(users) == 0 {
+		t.Errorf("directory-static has no example users: %#v", p.Settings["directory-static"].Config)
+	}
+}
+
+func TestPluginsBinding(t *testing.T) {
+	p := config.Plugins{Hooks: map[string]any{
+		"sign_in":      map[string]any{"github": "signin-github", "default": "signin-default"},
+		"auth_handler": map[string]any{"github": "shape-github"},
+		"resolve_user": "directory-static",
+		"notify":       "",
+	}}
+	tests := []struct {
+		hook, provider, want string
+		ok                   bool
+	}{
+		{"sign_in", "github", "signin-github", true},
+		{"sign_in", "google", "signin-default", true},
+		{"sign_in", "", "signin-default", true},
+		{"auth_handler", "github", "shape-github", true},
+		{"auth_handler", "google", "", false},
+		{"resolve_user", "", "directory-static", true},
+		{"resolve_user", "github", "directory-static", true},
+		{"notify", "", "", false},
+		{"token_claims", "", "", false},
+		{"nonsense", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.hook+"/"+tt.provider, func(t *testing.T) {
+			got, ok := p.Binding(tt.hook, tt.provider)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("Binding(%q, %q) = %q, %v; want %q, %v", tt.hook, tt.provider, got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestPluginsLimitsFor(t *testing.T) {
+	p := config.Plugins{
+		Defaults: config.PluginLimits{MemoryPages: 256, Timeout: 2 * time.Second, PoolSize: 4, MaxRequestBytes: 100, MaxResponseBytes: 200},
+		Settings: map[string]config.PluginSettings{"big": {Limits: config.PluginLimits{MemoryPages: 1024, PoolSize: 8}}},
+	}
+	got := p.LimitsFor("big")
+	want := config.PluginLimits{MemoryPages: 1024, Timeout: 2 * time.Second, PoolSize: 8, MaxRequestBytes: 100, MaxResponseBytes: 200}
+	if got != want {
+		t.Errorf("LimitsFor(big) = %+v, want %+v", got, want)
+	}
+	if got := p.LimitsFor("other"); got != p.Defaults {
+		t.Errorf("LimitsFor(other) = %+v, want the defaults", got)
+	}
+}
+
+// TestPluginsInvalid loads YAML over the embedded defaults and expects every
+// listed problem in one error.
+func TestPluginsInvalid(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"non-positive defaults", `
+plugins:
+  defaults: {memory_pages: 0, timeout: 0s, pool_size: -1, max_request_bytes: 0, max_response_bytes: -5}
+`, []string{"plugins.defaults.memory_pages", "plugins.defaults.timeout", "plugins.defaults.pool_size",
+			"plugins.defaults.max_request_bytes", "plugins.defaults.max_response_bytes"}},
+		{"too much memory", `
+plugins:
+  defaults: {memory_pages: 70000}
+`, []string{"plugins.defaults.memory_pages: must be at most 65536"}},
+		{"negative overrides and durations", `
+plugins:
+  settings:
+    p1:
+      http_timeout: -1s
+      http_allow: ["https://[bad", ""]
+      limits: {timeout: -2s, pool_size: -3}
+`, []string{"plugins.settings.p1.http_timeout", "plugins.settings.p1.http_allow[0]", "plugins.settings.p1.http_allow[1]",
+			"plugins.settings.p1.limits.timeout", "plugins.settings.p1.limits.pool_size"}},
+		{"unknown hooks and bad bindings", `
+plugins:
+  hooks:
+    sign_on: foo
+    notify: {github: x}
+    sign_in: {github: "../evil"}
+    resolve_user: [a, b]
+`, []string{"plugins.hooks.sign_on: is not a hook", "plugins.hooks.notify: must be one plugin name",
+			"plugins.hooks.sign_in.github: must be a plugin name", "plugins.hooks.resolve_user: must be a plugin name or a map"}},
+		{"bound without a directory", `
+plugins:
+  dir: ""
+`, []string{"plugins.dir: must be set"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := config.Load(gatehouse.DefaultConfig, path)
+			if err == nil {
+				t.Fatal("Load accepted an invalid plugins section")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestPluginsBadDuration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("plugins:\n  defaults:\n    timeout: soon\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(gatehouse.DefaultConfig, path); err == nil {
+		t.Fatal("Load accepted timeout: soon")
+	}
+}
+
+func TestPluginsEnvOverride(t *testing.T) {
+	t.Setenv("GATEHOUSE_PLUGINS__HOOKS__TOKEN_CLAIMS", "claims-extra")
+	t.Setenv("GATEHOUSE_PLUGINS__DIR", "/opt/plugins")
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := cfg.Plugins.Binding("token_claims", ""); !ok || got != "claims-extra" {
+		t.Errorf("token_claims bound to %q, %v", got, ok)
+	}
+	if cfg.Plugins.Dir != "/opt/plugins" {
+		t.Errorf("dir %q", cfg.Plugins.Dir)
+	}
+}
