@@ -1,0 +1,201 @@
+// Package gatehouse is the Go guest SDK for Gatehouse plugins (ABI version 1,
+// sdk/ABI.md). A plugin is a WASI reactor built with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o NAME.wasm .
+//
+// A reactor never runs main(), so a plugin registers its handlers in init():
+//
+//	import "github.com/gatehouse-auth/gatehouse/sdk/go/gatehouse/signin"
+//
+//	func init() { signin.Handle(signIn) }
+//
+//	func signIn(ctx context.Context, in signin.Input, cfg json.RawMessage) (signin.Result, error)
+//
+// Importing a hook package (signin, authhandler, resolveuser, notify,
+// tokenclaims) adds that hook's export (gh_sign_in, ...) to the module, so a
+// module exports exactly the hooks it serves. This package exports gh_alloc,
+// gh_free and gh_abi_version and wraps the host functions (Log, HTTP, KVGet,
+// KVPut); a host import only appears in the module when it is used, so a
+// plugin asks for no capability it does not need.
+//
+// Handlers are plain Go functions: a native `go test` calls them directly,
+// and Call runs one on a request document exactly as the Wasm export does.
+package gatehouse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// ABIVersion is the ABI this SDK implements; gh_abi_version returns it.
+const ABIVersion = 1
+
+// Hook names (the part after "gh_" in the export name).
+const (
+	HookSignIn      = "sign_in"
+	HookAuthHandler = "auth_handler"
+	HookResolveUser = "resolve_user"
+	HookNotify      = "notify"
+	HookTokenClaims = "token_claims"
+)
+
+// Error codes of ABI v1 that plugins answer with.
+const (
+	// CodeAccessDenied refuses a sign-in or any other decision.
+	CodeAccessDenied = "access_denied"
+	// CodeUnknownUser answers resolve_user for a hint that names nobody
+	// (CIBA Core 1.0 §13, unknown_user_id).
+	CodeUnknownUser = "unknown_user_id"
+	// CodePluginError reports a failure of the plugin itself: a handler
+	// error that is not an *Error, a panic, an undecodable request or
+	// config. The host fails the call closed either way.
+	CodePluginError = "plugin_error"
+)
+
+// Request is the envelope the host passes to every hook call (ABI v1).
+type Request struct {
+	ABI    int             `json:"abi"`
+	Hook   string          `json:"hook"`
+	Config json.RawMessage `json:"config"`
+	Input  json.RawMessage `json:"input"`
+}
+
+// Error is a plugin's answer refusing a call: the response
+// {"error": {"code": ..., "message": ...}}. The host passes code and message
+// on verbatim.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Refuse returns an *Error with the given code and message.
+func Refuse(code, message string) error { return &Error{Code: code, Message: message} }
+
+// AccessDenied refuses a sign-in (or any decision) with code access_denied.
+func AccessDenied(message string) error { return Refuse(CodeAccessDenied, message) }
+
+// UnknownUser answers resolve_user with code unknown_user_id.
+func UnknownUser(message string) error { return Refuse(CodeUnknownUser, message) }
+
+// DecodeConfig unmarshals a plugin's config block into v. An absent or null
+// config leaves v untouched, so v may carry defaults.
+func DecodeConfig(cfg json.RawMessage, v any) error {
+	if len(cfg) == 0 || string(cfg) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(cfg, v); err != nil {
+		return fmt.Errorf("plugin config: %w", err)
+	}
+	return nil
+}
+
+// Handler serves one hook on the raw envelope. The result is marshalled with
+// encoding/json as the response's "result"; an error becomes the response's
+// "error" (an *Error keeps its code, any other error has code plugin_error).
+// Most plugins use a hook package's typed Handle instead.
+type Handler func(ctx context.Context, req Request) (any, error)
+
+// Func is a typed hook handler: I is the hook's input, R its result, cfg the
+// plugin's config block as the host sent it.
+type Func[I, R any] func(ctx context.Context, in I, cfg json.RawMessage) (R, error)
+
+var (
+	mu       sync.RWMutex
+	handlers = map[string]Handler{}
+)
+
+// Handle registers h for hook. Call it from init(): a reactor module never
+// runs main. The hook's export must be in the module too, which importing
+// the hook's package does (signin.Handle registers and exports).
+func Handle(hook string, h Handler) {
+	mu.Lock()
+	defer mu.Unlock()
+	handlers[hook] = h
+}
+
+// HandleFunc registers a typed handler for hook: the input is decoded into
+// I before f runs (a malformed input answers plugin_error without calling f).
+func HandleFunc[I, R any](hook string, f Func[I, R]) {
+	Handle(hook, func(ctx context.Context, req Request) (any, error) {
+		var in I
+		if len(req.Input) > 0 && string(req.Input) != "null" {
+			if err := json.Unmarshal(req.Input, &in); err != nil {
+				return nil, fmt.Errorf("%s input: %w", req.Hook, err)
+			}
+		}
+		return f(ctx, in, req.Config)
+	})
+}
+
+// Call runs the handler registered for hook on a request document and
+// returns the response document, exactly as the Wasm export answers the
+// host. It never panics.
+func Call(hook string, request []byte) []byte {
+	mu.RLock()
+	h := handlers[hook]
+	mu.RUnlock()
+	if h == nil {
+		return errorResponse(CodePluginError, "no handler registered for hook "+hook)
+	}
+	var req Request
+	if err := json.Unmarshal(request, &req); err != nil {
+		return errorResponse(CodePluginError, "malformed request: "+err.Error())
+	}
+	if req.ABI != 0 && req.ABI != ABIVersion {
+		return errorResponse(CodePluginError, fmt.Sprintf("request is ABI version %d, this plugin speaks %d", req.ABI, ABIVersion))
+	}
+	if req.Hook == "" {
+		req.Hook = hook
+	} else if req.Hook != hook {
+		return errorResponse(CodePluginError, fmt.Sprintf("request for hook %s reached the %s export", req.Hook, hook))
+	}
+	return run(h, req)
+}
+
+func run(h Handler, req Request) (resp []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp = errorResponse(CodePluginError, fmt.Sprintf("%s handler panicked: %v", req.Hook, p))
+		}
+	}()
+	result, err := h(context.Background(), req)
+	if err != nil {
+		if e, ok := errors.AsType[*Error](err); ok {
+			return errorResponse(e.Code, e.Message)
+		}
+		return errorResponse(CodePluginError, err.Error())
+	}
+	if result == nil {
+		result = struct{}{}
+	}
+	body, err := json.Marshal(result)
+	if err != nil {
+		return errorResponse(CodePluginError, "cannot encode result: "+err.Error())
+	}
+	if string(body) == "null" {
+		body = []byte("{}")
+	}
+	out := make([]byte, 0, len(body)+len(`{"result":}`))
+	out = append(out, `{"result":`...)
+	out = append(out, body...)
+	return append(out, '}')
+}
+
+func errorResponse(code, message string) []byte {
+	if code == "" {
+		code = CodePluginError
+	}
+	b, err := json.Marshal(struct {
+		Error Error `json:"error"`
+	}{Error{Code: code, Message: message}})
+	if err != nil {
+		// Marshalling two strings cannot fail; keep a valid answer anyway.
+		return []byte(`{"error":{"code":"plugin_error","message":"cannot encode error"}}`)
+	}
+	return b
+}
