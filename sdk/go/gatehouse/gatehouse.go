@@ -23,6 +23,7 @@
 package gatehouse
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -90,6 +91,24 @@ func DecodeConfig(cfg json.RawMessage, v any) error {
 	}
 	if err := json.Unmarshal(cfg, v); err != nil {
 		return fmt.Errorf("plugin config: %w", err)
+	}
+	return nil
+}
+
+// DecodeConfigStrict is DecodeConfig refusing keys that v does not declare:
+// a misspelt option in an identity decision should fail loudly rather than
+// be ignored.
+func DecodeConfigStrict(cfg json.RawMessage, v any) error {
+	if len(cfg) == 0 || string(cfg) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(cfg))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("plugin config: %w", err)
+	}
+	if dec.More() {
+		return errors.New("plugin config: trailing data after the config object")
 	}
 	return nil
 }

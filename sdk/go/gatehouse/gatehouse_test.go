@@ -225,3 +225,48 @@ func TestNativeKV(t *testing.T) {
 		t.Fatalf("native HTTP error = %v, want ErrNoHost", err)
 	}
 }
+
+func TestDecodeConfig(t *testing.T) {
+	t.Parallel()
+	type cfg struct {
+		Mode string `json:"mode"`
+	}
+	tests := []struct {
+		raw        string
+		want       string
+		lenientErr bool
+		strictErr  bool
+	}{
+		{raw: ``, want: "default"},
+		{raw: `null`, want: "default"},
+		{raw: `{}`, want: "default"},
+		{raw: `{"mode":"x"}`, want: "x"},
+		{raw: `{"mode":"x","extra":1}`, want: "x", strictErr: true},
+		{raw: `{"mode":7}`, lenientErr: true, strictErr: true},
+		{raw: `[1]`, lenientErr: true, strictErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			t.Parallel()
+			for _, strict := range []bool{false, true} {
+				c := cfg{Mode: "default"}
+				decode, wantErr := gatehouse.DecodeConfig, tt.lenientErr
+				if strict {
+					decode, wantErr = gatehouse.DecodeConfigStrict, tt.strictErr
+				}
+				err := decode(json.RawMessage(tt.raw), &c)
+				if wantErr {
+					if err == nil {
+						t.Errorf("strict=%v: want an error, got %+v", strict, c)
+					}
+					continue
+				}
+				if err != nil {
+					t.Errorf("strict=%v: %v", strict, err)
+				} else if c.Mode != tt.want {
+					t.Errorf("strict=%v: mode = %q, want %q", strict, c.Mode, tt.want)
+				}
+			}
+		})
+	}
+}

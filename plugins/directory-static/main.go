@@ -1,0 +1,118 @@
+// Command directory-static is the first-party resolve_user plugin: it
+// resolves CIBA hints (CIBA Core 1.0 §7.1 login_hint, id_token_hint) against
+// a user list in its config:
+//
+//	users: [{sub, username, email, displayName, picture}]
+//
+// A login_hint matches a user's sub, then email (case-insensitively), then
+// username. An id_token_hint arrives as the sub of a token the host has
+// already verified. Anything else answers unknown_user_id (CIBA Core 1.0 §13).
+//
+// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o plugins/bin/directory-static.wasm ./plugins/directory-static
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/sdk/go/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/gatehouse/resolveuser"
+)
+
+// Hint kinds of the resolve_user input (ABI v1).
+const (
+	kindLoginHint      = "login_hint"
+	kindIDTokenHint    = "id_token_hint"
+	kindLoginHintToken = "login_hint_token"
+)
+
+type user struct {
+	Sub         string `json:"sub"`
+	Username    string `json:"username"`
+	Email       string `json:"email"`
+	DisplayName string `json:"displayName"`
+	Picture     string `json:"picture"`
+}
+
+type config struct {
+	Users []user `json:"users"`
+}
+
+// A reactor module never runs main: handlers are registered in init.
+func init() { resolveuser.Handle(resolveUser) }
+
+func main() {}
+
+func resolveUser(_ context.Context, in resolveuser.Input, raw json.RawMessage) (resolveuser.Result, error) {
+	cfg, err := parseConfig(raw)
+	if err != nil {
+		return resolveuser.Result{}, err
+	}
+	value := strings.TrimSpace(in.Value)
+	var u *user
+	switch in.Kind {
+	case kindLoginHint:
+		if value == "" {
+			return resolveuser.Result{}, gatehouse.UnknownUser("login_hint is empty")
+		}
+		u = find(cfg.Users, func(u *user) bool { return u.Sub == value })
+		if u == nil {
+			u = find(cfg.Users, func(u *user) bool { return u.Email != "" && strings.EqualFold(u.Email, value) })
+		}
+		if u == nil {
+			u = find(cfg.Users, func(u *user) bool { return u.Username != "" && u.Username == value })
+		}
+	case kindIDTokenHint:
+		if value == "" {
+			return resolveuser.Result{}, gatehouse.UnknownUser("id_token_hint carries no subject")
+		}
+		u = find(cfg.Users, func(u *user) bool { return u.Sub == value })
+	case kindLoginHintToken:
+		return resolveuser.Result{}, gatehouse.UnknownUser("login_hint_token is not supported by directory-static")
+	default:
+		return resolveuser.Result{}, fmt.Errorf("unknown hint kind %q", in.Kind)
+	}
+	if u == nil {
+		return resolveuser.Result{}, gatehouse.UnknownUser(fmt.Sprintf("no user matches the %s", in.Kind))
+	}
+	return resolveuser.Result{
+		Sub:     u.Sub,
+		Profile: gatehouse.Profile{Email: u.Email, DisplayName: u.DisplayName, Picture: u.Picture},
+	}, nil
+}
+
+func find(users []user, match func(*user) bool) *user {
+	for i := range users {
+		if match(&users[i]) {
+			return &users[i]
+		}
+	}
+	return nil
+}
+
+// parseConfig decodes and checks the user list, reporting every problem at
+// once; a config error fails the call closed (plugin_error).
+func parseConfig(raw json.RawMessage) (config, error) {
+	var cfg config
+	if err := gatehouse.DecodeConfigStrict(raw, &cfg); err != nil {
+		return config{}, err
+	}
+	var errs []error
+	subs := map[string]int{}
+	for i, u := range cfg.Users {
+		if u.Sub == "" {
+			errs = append(errs, fmt.Errorf("users[%d]: sub is required", i))
+		} else if j, dup := subs[u.Sub]; dup {
+			errs = append(errs, fmt.Errorf("users[%d]: sub %q is already users[%d]", i, u.Sub, j))
+		} else {
+			subs[u.Sub] = i
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return config{}, fmt.Errorf("plugin config: %w", err)
+	}
+	return cfg, nil
+}
