@@ -108,11 +108,17 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ready"})
 }
 
+// shutdownGrace is how long in-flight requests get to finish on shutdown.
+const shutdownGrace = 10 * time.Second
+
 // Serve accepts connections on ln until ctx is cancelled, then shuts down
-// gracefully: in-flight requests finish (up to 10 s) before it returns.
+// gracefully: it stops accepting, closes connections that carry no request
+// (idle keep-alive ones, and new ones whose client has sent nothing yet),
+// and lets in-flight requests finish for up to 10 s before closing the rest.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	conns := trackConns(ln)
 	errc := make(chan error, 1)
-	go func() { errc <- s.app.Listener(ln) }()
+	go func() { errc <- s.app.Listener(conns) }()
 	s.ready = true
 	slog.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", s.cfg.Issuer())
 	select {
@@ -121,8 +127,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.ready = false
-	if err := s.app.ShutdownWithTimeout(10 * time.Second); err != nil {
-		return fmt.Errorf("server: shutdown: %w", err)
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.app.ShutdownWithContext(sctx) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		// fasthttp closes idle keep-alive connections itself; the ones
+		// that never started a request are ours to close (see connTracker).
+		conns.closeUnstarted()
+		select {
+		case err := <-done:
+			if err == nil {
+				return nil
+			}
+			n := conns.closeAll()
+			return fmt.Errorf("server: shutdown: closed %d connections with requests still in flight: %w", n, err)
+		case <-tick.C:
+		}
 	}
-	return nil
 }

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// connTracker wraps the listener so that shutdown can see every connection
+// and whether its client has sent anything yet.
+//
+// fasthttp's graceful shutdown closes keep-alive connections that sit idle
+// between requests, but it marks a freshly accepted connection active
+// before its first byte arrives and then blocks reading the request line
+// for up to ReadTimeout. A client that opens a connection and sends nothing
+// (Go's transport dialling a spare connection under concurrent load, a
+// browser's preconnect, a port scanner) therefore held shutdown for the
+// whole ReadTimeout. Such a connection carries no request, so closing it is
+// as safe as closing an idle keep-alive one; nginx does the same on a
+// graceful stop.
+type connTracker struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[*trackedConn]struct{}
+}
+
+func trackConns(ln net.Listener) *connTracker {
+	return &connTracker{Listener: ln, conns: map[*trackedConn]struct{}{}}
+}
+
+// Accept wraps each accepted connection.
+func (t *connTracker) Accept() (net.Conn, error) {
+	c, err := t.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, tracker: t}
+	t.mu.Lock()
+	t.conns[tc] = struct{}{}
+	t.mu.Unlock()
+	return tc, nil
+}
+
+// closeUnstarted closes the connections on which no byte has been read.
+func (t *connTracker) closeUnstarted() {
+	t.close(func(c *trackedConn) bool { return !c.started.Load() })
+}
+
+// closeAll closes every connection still open and reports how many there
+// were: the last resort when in-flight requests outlive the shutdown
+// deadline (a stuck handler or a client trickling its request).
+func (t *connTracker) closeAll() int {
+	return t.close(func(*trackedConn) bool { return true })
+}
+
+func (t *connTracker) close(match func(*trackedConn) bool) int {
+	t.mu.Lock()
+	var victims []*trackedConn
+	for c := range t.conns {
+		if match(c) {
+			victims = append(victims, c)
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range victims {
+		_ = c.Close()
+	}
+	return len(victims)
+}
+
+// trackedConn notes its first read and leaves the tracker when closed.
+type trackedConn struct {
+	net.Conn
+	tracker *connTracker
+	started atomic.Bool
+	closed  sync.Once
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.started.Load() {
+		c.started.Store(true)
+	}
+	return n, err
+}
+
+func (c *trackedConn) Close() error {
+	err := net.ErrClosed
+	c.closed.Do(func() {
+		c.tracker.mu.Lock()
+		delete(c.tracker.conns, c)
+		c.tracker.mu.Unlock()
+		err = c.Conn.Close()
+	})
+	return err
+}

@@ -1,0 +1,129 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/server"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+)
+
+// serving starts a Gatehouse on the memory store and returns its address,
+// a stop function, and the channel Serve's result arrives on.
+func serving(t *testing.T) (addr string, stop context.CancelFunc, done <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Server.Addr = ln.Addr().String()
+	cfg.Server.PublicURL = "http://" + cfg.Server.Addr
+	cfg.Storage.Backend = "memory"
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, store.New(memory.New()))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- srv.Serve(ctx, ln) }()
+	t.Cleanup(cancel)
+	return cfg.Server.Addr, cancel, ch
+}
+
+// TestShutdownWithSilentConnections: connections that carry no request —
+// opened and never written to, or kept alive after a response — do not
+// hold up a graceful shutdown, and a connection whose request is being
+// answered still gets its whole response.
+func TestShutdownWithSilentConnections(t *testing.T) {
+	t.Parallel()
+	addr, stop, done := serving(t)
+
+	// A client that connects and says nothing, as Go's transport does with
+	// a spare connection or a browser with a preconnect.
+	silent := make([]net.Conn, 3)
+	for i := range silent {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent[i] = c
+	}
+	// A keep-alive connection that has served one request.
+	kept, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	if _, err := io.WriteString(kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(kept), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	for i, c := range append(silent, kept) {
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
+			t.Errorf("connection %d still open after shutdown: %v", i, err)
+		}
+	}
+}
+
+// TestShutdownClosesStalledRequests: a client that starts a request and
+// never finishes it cannot keep the server from stopping: after the grace
+// period Serve closes it and says so.
+func TestShutdownClosesStalledRequests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the 10 s shutdown grace period")
+	}
+	t.Parallel()
+	addr, stop, done := serving(t)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST /v1/token HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The server has read the partial request once /healthz on another
+	// connection answers (both are served by the same accept loop).
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	stop()
+	err = <-done
+	if err == nil || !strings.Contains(err.Error(), "closed 1 connections") {
+		t.Fatalf("Serve: %v, want the stalled connection reported as closed", err)
+	}
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
+		t.Errorf("stalled connection still open: %v", err)
+	}
+}
+
+func isReset(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "connection reset")
+}
