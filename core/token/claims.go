@@ -9,9 +9,18 @@ import (
 	"strings"
 )
 
-// audience is the "aud" claim: minted as an array, read as a string or an
-// array (RFC 7519 §4.1.3).
+// audience is the "aud" claim, read as a string or an array (RFC 7519
+// §4.1.3). A single audience is minted as a plain string, the form OIDC
+// Core §2 calls the common case and the one relying parties that compare
+// "aud" to their client_id expect; several are minted as an array.
 type audience []string
+
+func (a audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
+}
 
 func (a *audience) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
