@@ -21,3 +21,17 @@ C_PLUGIN_FLAGS := --target=wasm32-wasi -O2 -mexec-model=reactor -Wall -Wextra -W
 
 $(EXAMPLES_BIN)/signin-example-c.wasm: examples/plugins/c/signin.c sdk/c/gatehouse.c sdk/c/gatehouse.h | $(EXAMPLES_BIN) toolchain-c
 	$(CLANG) $(C_PLUGIN_FLAGS) -o $@ sdk/c/gatehouse.c examples/plugins/c/signin.c
+
+# Rust: Debian's rustc by path (rustup's has no wasm32 std), no cargo: the
+# SDK is an rlib, the plugin a cdylib linking it. A small stack keeps each
+# instance's memory, and so instantiation, small.
+RUST_WASM_FLAGS := --edition 2021 --target wasm32-unknown-unknown -O -C panic=abort
+RUST_SDK_RLIB   := $(EXAMPLES_OBJ)/libgatehouse.rlib
+
+$(RUST_SDK_RLIB): $(wildcard sdk/rust/src/*.rs) | $(EXAMPLES_OBJ) toolchain-rust
+	$(RUSTC) $(RUST_WASM_FLAGS) --crate-type rlib --crate-name gatehouse -o $@ sdk/rust/src/lib.rs
+
+$(EXAMPLES_BIN)/signin-example-rust.wasm: examples/plugins/rust/signin.rs $(RUST_SDK_RLIB) | $(EXAMPLES_BIN) toolchain-rust
+	$(RUSTC) $(RUST_WASM_FLAGS) --crate-type cdylib --crate-name signin_example_rust \
+		-C link-arg=-zstack-size=65536 -C link-arg=--strip-all \
+		--extern gatehouse=$(RUST_SDK_RLIB) -o $@ examples/plugins/rust/signin.rs
