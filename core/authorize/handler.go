@@ -1,22 +1,66 @@
+// Package authorize is the front channel of the authorization-code flow:
+// the authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2), the
+// consent sessions it creates, the session API Backstage's consent page
+// drives (/v1/sessions/{id}, approve, reject), and Gatehouse's built-in
+// consent page at /oauth2/authorize/{id}.
 package authorize
 
 import (
+	"embed"
+	"fmt"
+	"time"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
 
+//go:embed templates/authorize.html
+var templates embed.FS
+
+// Pages is what the built-in consent page needs from the identity layer:
+// who is signed in, how to sign in, and CSRF protection for its forms.
+type Pages struct {
+	Sessions *identity.Sessions
+	Logins   *identity.Registry
+	CSRF     fiber.Handler
+}
+
 // Handler serves this package's endpoints.
 type Handler struct {
-	cfg *config.Config
+	cfg    *config.Config
+	st     *store.Store
+	issuer *token.Issuer
+	pages  Pages
+	page   *identity.Page
+	iss    string
+	now    func() time.Time
 }
 
 // New returns the handler.
-func New(cfg *config.Config, st *store.Store, issuer *token.Issuer) *Handler {
-	return &Handler{cfg: cfg}
+func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, pages Pages) (*Handler, error) {
+	page, err := identity.ParsePage(cfg, templates, "templates/authorize.html")
+	if err != nil {
+		return nil, fmt.Errorf("authorize: consent page: %w", err)
+	}
+	return &Handler{
+		cfg: cfg, st: st, issuer: issuer, pages: pages, page: page,
+		iss: cfg.Issuer(), now: time.Now,
+	}, nil
 }
 
 // Register mounts the endpoints on r (already under the base path).
-func (h *Handler) Register(r fiber.Router) {}
+func (h *Handler) Register(r fiber.Router) {
+	r.Get("/v1/authorize", h.authorize)
+	r.Post("/v1/authorize", h.authorize)
+
+	r.Get("/v1/sessions/:id", h.getSession)
+	r.Post("/v1/sessions/:id/approve", h.approveSession)
+	r.Post("/v1/sessions/:id/reject", h.rejectSession)
+
+	r.Get(pagePath+":id", h.pages.CSRF, h.showPage)
+	r.Post(pagePath+":id", h.pages.CSRF, h.submitPage)
+}

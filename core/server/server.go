@@ -21,11 +21,13 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/discovery"
 	"github.com/gatehouse-auth/gatehouse/core/grant"
+	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
+	"github.com/gatehouse-auth/gatehouse/core/upstream"
 )
 
 // Server is a running Gatehouse.
@@ -58,7 +60,9 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store) (*Server, err
 		DisableStartupMessage: true,
 		ErrorHandler:          func(c *fiber.Ctx, err error) error { return oauth.WriteError(c, err) },
 	})
-	s.routes()
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -71,7 +75,7 @@ func (s *Server) Keys() *keyset.Keyset { return s.keys }
 // Issuer exposes the token issuer (for tests and later endpoint packages).
 func (s *Server) Issuer() *token.Issuer { return s.issuer }
 
-func (s *Server) routes() {
+func (s *Server) routes() error {
 	limiter := newRateLimiter(s.cfg.RateLimit, s.cfg.Server.TrustedProxies)
 	s.app.Use(recoverPanics, requestID, accessLog(s.cfg.Server.TrustedProxies), securityHeaders)
 
@@ -90,10 +94,23 @@ func (s *Server) routes() {
 	}
 	discovery.New(s.cfg, s.keys).Register(base)
 	client.New(s.cfg, s.st).Register(base)
-	authorize.New(s.cfg, s.st, s.issuer).Register(base)
+	identity.RegisterAssets(base)
+	providers, err := upstream.New(s.cfg, s.st, s.issuer)
+	if err != nil {
+		return fmt.Errorf("server: sign-in providers: %w", err)
+	}
+	providers.Register(base)
+	authz, err := authorize.New(s.cfg, s.st, s.issuer, authorize.Pages{
+		Sessions: providers.Sessions, Logins: providers.Logins, CSRF: providers.CSRF,
+	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	authz.Register(base)
 	grant.New(s.cfg, s.st, s.issuer).Register(base)
 	token.NewHandler(s.cfg, s.st, s.issuer).Register(base)
 	s.app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	return nil
 }
 
 func (s *Server) readyz(c *fiber.Ctx) error {

@@ -1,0 +1,235 @@
+package authorize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-auth/gatehouse/core/identity"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// Decisions a consent session records (store.AuthRequest.Decision).
+const (
+	decisionApproved = "approved"
+	decisionRejected = "rejected"
+)
+
+// maxSessionID bounds the session ids looked up; ours are 32 characters.
+const maxSessionID = 64
+
+var (
+	errDecided = errors.New("consent session already decided")
+	errExpired = errors.New("consent session expired")
+)
+
+// sessionView is what GET /v1/sessions/{id} answers: the fields Backstage's
+// consent page shows.
+type sessionView struct {
+	ID          string `json:"id"`
+	ClientID    string `json:"clientId"`
+	ClientName  string `json:"clientName"`
+	Scope       string `json:"scope"`
+	RedirectURI string `json:"redirectUri"`
+}
+
+// getSession answers GET /v1/sessions/{id} with a pending consent session.
+func (h *Handler) getSession(c *fiber.Ctx) error {
+	req, oerr := h.pending(c.UserContext(), c.Params("id"))
+	if oerr != nil {
+		return oerr
+	}
+	client, err := h.st.Clients.Get(c.UserContext(), req.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return oauth.ErrNotFound().WithDescription("the client of this session is no longer registered")
+	}
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	return oauth.JSON(c, fiber.StatusOK, sessionView{
+		ID:          req.ID,
+		ClientID:    req.ClientID,
+		ClientName:  clientName(&client),
+		Scope:       req.Scope,
+		RedirectURI: req.RedirectURI,
+	})
+}
+
+// approveSession answers POST /v1/sessions/{id}/approve: the user named by
+// the bearer Backstage identity token approves, and the answer is where
+// the consent page sends the browser (the client's redirect URI with a
+// code, RFC 6749 §4.1.2).
+func (h *Handler) approveSession(c *fiber.Ctx) error {
+	u, err := h.bearerUser(c)
+	if err != nil {
+		return err
+	}
+	redirect, err := h.decide(c.UserContext(), c.Params("id"), true, u)
+	if err != nil {
+		return err
+	}
+	return oauth.JSON(c, fiber.StatusOK, fiber.Map{"redirectUrl": redirect})
+}
+
+// rejectSession answers POST /v1/sessions/{id}/reject: the redirect carries
+// access_denied (RFC 6749 §4.1.2.1). It needs the user's identity token as
+// approval does, so that a session id alone cannot end a session.
+func (h *Handler) rejectSession(c *fiber.Ctx) error {
+	u, err := h.bearerUser(c)
+	if err != nil {
+		return err
+	}
+	redirect, err := h.decide(c.UserContext(), c.Params("id"), false, u)
+	if err != nil {
+		return err
+	}
+	return oauth.JSON(c, fiber.StatusOK, fiber.Map{"redirectUrl": redirect})
+}
+
+// bearerUser is the user of the request's Backstage identity token (RFC
+// 6750 §2.1).
+func (h *Handler) bearerUser(c *fiber.Ctx) (identity.User, error) {
+	auth := c.Get(fiber.HeaderAuthorization)
+	scheme, raw, found := strings.Cut(auth, " ")
+	if auth == "" || !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
+		// RFC 6750 §3.1: no error code when the request has no credentials.
+		return identity.User{}, oauth.ErrInvalidToken().
+			WithDescription("a Backstage identity token is required as a Bearer token").
+			WithChallenge(`Bearer realm="gatehouse"`)
+	}
+	id, err := h.issuer.VerifyIdentityToken(c.UserContext(), strings.TrimSpace(raw))
+	if err != nil {
+		return identity.User{}, err
+	}
+	return identity.User{Subject: id.Subject, Ownership: id.Ownership, Profile: id.Profile}, nil
+}
+
+// pending loads a consent session that can still be decided.
+func (h *Handler) pending(ctx context.Context, id string) (store.AuthRequest, *oauth.Error) {
+	if !validSessionID(id) {
+		return store.AuthRequest{}, oauth.ErrNotFound().WithDescription("no such authorization session, or it has expired")
+	}
+	req, err := h.st.AuthRequests.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !h.now().Before(req.ExpiresAt)) {
+		return store.AuthRequest{}, oauth.ErrNotFound().WithDescription("no such authorization session, or it has expired")
+	}
+	if err != nil {
+		return store.AuthRequest{}, oauth.ErrServerError().WithParent(err)
+	}
+	if req.Decision != "" {
+		return store.AuthRequest{}, errAlreadyDecided()
+	}
+	return req, nil
+}
+
+func errAlreadyDecided() *oauth.Error {
+	return oauth.ErrInvalidRequest().WithStatus(fiber.StatusConflict).
+		WithDescription("this authorization session has already been approved or rejected")
+}
+
+// validSessionID: ids are base64url tokens; anything else is not looked up.
+func validSessionID(id string) bool {
+	return id != "" && len(id) <= maxSessionID && strings.IndexFunc(id, notBase64URL) < 0
+}
+
+// decide records the user's answer to a consent session, once, and
+// returns the URL the browser goes to. Approval issues an authorization
+// code (stored under its hash, single use, code_ttl) bound to the user,
+// the PKCE challenge, the nonce and the resources (RFC 6749 §4.1.2); it is
+// stored before the session is marked decided, so that a session never
+// ends approved without a code, and discarded if another decision won.
+func (h *Handler) decide(ctx context.Context, id string, approve bool, u identity.User) (string, error) {
+	req, oerr := h.pending(ctx, id)
+	if oerr != nil {
+		return "", oerr
+	}
+	now := h.now()
+	var raw string
+	if approve {
+		authTime := u.AuthTime
+		if authTime.IsZero() {
+			// An identity token does not say when its user signed in: the
+			// approval is the authentication this server saw.
+			authTime = now
+		}
+		raw = oauth.RandomToken(32)
+		code := store.AuthCode{
+			ClientID:         req.ClientID,
+			RedirectURI:      req.RedirectURI,
+			RedirectURIGiven: req.RedirectURIGiven,
+			Subject:          u.Subject,
+			Ownership:        u.Ownership,
+			Profile:          u.Profile,
+			Scope:            req.Scope,
+			Nonce:            req.Nonce,
+			CodeChallenge:    req.CodeChallenge,
+			Resource:         req.Resource,
+			AuthTime:         authTime.UTC().Truncate(time.Second),
+			GrantID:          oauth.RandomToken(16),
+			ExpiresAt:        now.Add(h.cfg.Tokens.CodeTTL),
+		}
+		if err := h.st.Codes.Create(ctx, store.HashID(raw), code); err != nil {
+			return "", oauth.ErrServerError().WithParent(fmt.Errorf("authorize: store code: %w", err))
+		}
+	}
+	decision := decisionRejected
+	if approve {
+		decision = decisionApproved
+	}
+	_, err := h.st.AuthRequests.Update(ctx, id, func(old store.AuthRequest) (store.AuthRequest, error) {
+		if old.Decision != "" {
+			return old, errDecided
+		}
+		if !now.Before(old.ExpiresAt) {
+			return old, errExpired
+		}
+		old.Decision = decision
+		return old, nil
+	})
+	if err != nil {
+		if raw != "" {
+			if derr := h.st.Codes.Delete(ctx, store.HashID(raw)); derr != nil {
+				slog.ErrorContext(ctx, "discarding an unused authorization code failed", "session_id", id, "error", derr)
+			}
+		}
+		switch {
+		case errors.Is(err, errDecided):
+			return "", errAlreadyDecided()
+		case errors.Is(err, errExpired), errors.Is(err, store.ErrNotFound):
+			return "", oauth.ErrNotFound().WithDescription("no such authorization session, or it has expired")
+		default:
+			return "", oauth.ErrServerError().WithParent(fmt.Errorf("authorize: decide session %s: %w", id, err))
+		}
+	}
+
+	slog.LogAttrs(ctx, slog.LevelInfo, "authorization session decided",
+		slog.String("session_id", id), slog.String("client_id", req.ClientID),
+		slog.String("decision", decision), slog.String("sub", u.Subject))
+	q := url.Values{"iss": {h.iss}}
+	if approve {
+		q.Set("code", raw)
+	} else {
+		q.Set("error", oauth.ErrAccessDenied().Code)
+		q.Set("error_description", "the user denied the request")
+	}
+	if req.State != "" {
+		q.Set("state", req.State)
+	}
+	return withQuery(req.RedirectURI, q), nil
+}
+
+// clientName is how the pages name a client: its registered name, else
+// its id.
+func clientName(c *store.Client) string {
+	if c.ClientName != "" {
+		return c.ClientName
+	}
+	return c.ID
+}

@@ -1,0 +1,192 @@
+// Package upstream holds the ways people sign in to Gatehouse: each is an
+// identity.LoginMethod offered by the pages' login step, with the routes
+// Backstage's auth backend has for a provider (/{provider}/start,
+// /{provider}/refresh, /{provider}/logout). Today there is the guest.
+package upstream
+
+import (
+	"log/slog"
+	"slices"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/identity"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/token"
+)
+
+// GuestID is the guest provider's ID, and the first segment of its routes.
+const GuestID = "guest"
+
+// guestDisplayName is the guest's profile name, as Backstage shows it.
+const guestDisplayName = "Guest"
+
+// Guest signs anyone in as the configured guest user, as Backstage's guest
+// provider does for local development. It is enabled by configuration
+// (guest.enabled, on only in the embedded local configuration): when it is
+// off, its routes answer 404 and the pages do not offer it.
+type Guest struct {
+	cfg      *config.Config
+	issuer   *token.Issuer
+	sessions *identity.Sessions
+	csrf     fiber.Handler
+}
+
+var (
+	_ identity.LoginMethod  = (*Guest)(nil)
+	_ identity.LogoutMethod = (*Guest)(nil)
+)
+
+// NewGuest returns the guest provider. csrf protects its page forms
+// (identity.CSRF).
+func NewGuest(cfg *config.Config, issuer *token.Issuer, sessions *identity.Sessions, csrf fiber.Handler) *Guest {
+	return &Guest{cfg: cfg, issuer: issuer, sessions: sessions, csrf: csrf}
+}
+
+// Enabled reports whether the configuration turns the guest on.
+func (g *Guest) Enabled() bool { return g.cfg.Guest.Enabled }
+
+func (g *Guest) ID() string          { return GuestID }
+func (g *Guest) DisplayName() string { return "Continue as guest" }
+
+// LoginForm posts to /guest/start, which signs the browser in and sends it
+// back to returnTo.
+func (g *Guest) LoginForm(returnTo string) identity.Form {
+	return identity.Form{
+		Method: fiber.MethodPost,
+		Action: g.cfg.Server.BasePath + "/guest/start",
+		Fields: []identity.Field{{Name: "returnTo", Value: returnTo}},
+	}
+}
+
+// LogoutForm posts to /guest/logout, which ends the login session.
+func (g *Guest) LogoutForm(returnTo string) identity.Form {
+	return identity.Form{
+		Method: fiber.MethodPost,
+		Action: g.cfg.Server.BasePath + "/guest/logout",
+		Fields: []identity.Field{{Name: "returnTo", Value: returnTo}},
+	}
+}
+
+// Register mounts the guest routes on r (already under the base path).
+func (g *Guest) Register(r fiber.Router) {
+	r.Get("/guest/refresh", g.enabled, g.refresh)
+	r.Post("/guest/refresh", g.enabled, g.refresh)
+	r.Post("/guest/start", g.enabled, g.csrf, g.start)
+	r.Post("/guest/logout", g.enabled, g.csrf, g.logout)
+}
+
+// enabled answers 404 for every guest route when the guest is off, before
+// anything else (CSRF included) runs.
+func (g *Guest) enabled(c *fiber.Ctx) error {
+	if !g.cfg.Guest.Enabled {
+		return oauth.ErrNotFound().WithDescription("the guest sign-in is not enabled")
+	}
+	return c.Next()
+}
+
+// user is who the guest is.
+func (g *Guest) user() identity.User {
+	ent := slices.Clone(g.cfg.Guest.OwnershipEntityRefs)
+	if len(ent) == 0 {
+		// Backstage's guest owns through its own entity ref by default.
+		ent = []string{g.cfg.Guest.UserEntityRef}
+	}
+	return identity.User{
+		Subject:   g.cfg.Guest.UserEntityRef,
+		Ownership: ent,
+		Profile:   store.Profile{DisplayName: guestDisplayName},
+		Provider:  GuestID,
+	}
+}
+
+// backstageResponse is Backstage's ClientAuthResponse for a sign-in
+// without an upstream session: the identity and the profile.
+type backstageResponse struct {
+	BackstageIdentity backstageIdentity `json:"backstageIdentity"`
+	Profile           profile           `json:"profile"`
+}
+
+type backstageIdentity struct {
+	Token            string           `json:"token"`
+	ExpiresInSeconds int64            `json:"expiresInSeconds"`
+	Identity         backstageUserRef `json:"identity"`
+}
+
+type backstageUserRef struct {
+	Type                string   `json:"type"`
+	UserEntityRef       string   `json:"userEntityRef"`
+	OwnershipEntityRefs []string `json:"ownershipEntityRefs"`
+}
+
+type profile struct {
+	Email       string `json:"email,omitempty"`
+	DisplayName string `json:"displayName,omitempty"`
+	Picture     string `json:"picture,omitempty"`
+}
+
+// refresh answers GET|POST /guest/refresh as Backstage's guest provider
+// does: a fresh identity token for the guest. Backstage's frontend calls it
+// on every load; the query (env) and body are not needed.
+func (g *Guest) refresh(c *fiber.Ctx) error {
+	u := g.user()
+	tok, ttl, err := g.issuer.IdentityToken(c.UserContext(), token.Identity{
+		Subject: u.Subject, Ownership: u.Ownership, Profile: u.Profile,
+	})
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	slog.LogAttrs(c.UserContext(), slog.LevelInfo, "guest identity issued",
+		slog.String("sub", u.Subject), slog.Any("request_id", c.Locals("request_id")))
+	return oauth.JSON(c, fiber.StatusOK, backstageResponse{
+		BackstageIdentity: backstageIdentity{
+			Token:            tok,
+			ExpiresInSeconds: int64(ttl.Seconds()),
+			Identity: backstageUserRef{
+				Type:                "user",
+				UserEntityRef:       u.Subject,
+				OwnershipEntityRefs: u.Ownership,
+			},
+		},
+		Profile: profile{
+			Email:       u.Profile.Email,
+			DisplayName: u.Profile.DisplayName,
+			Picture:     u.Profile.Picture,
+		},
+	})
+}
+
+// start signs the browser in as the guest (a login session cookie) and
+// sends it back to returnTo, a path on this server. The CSRF middleware
+// has already checked the form.
+func (g *Guest) start(c *fiber.Ctx) error {
+	returnTo, ok := identity.LocalReturnTo(g.cfg, c.FormValue("returnTo"))
+	if !ok {
+		return identity.ErrorPage(g.cfg, c, fiber.StatusBadRequest, "Cannot sign in",
+			"The sign-in form did not say a page of this server to come back to.")
+	}
+	u, err := g.sessions.Start(c, g.user())
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	slog.LogAttrs(c.UserContext(), slog.LevelInfo, "signed in",
+		slog.String("provider", GuestID), slog.String("sub", u.Subject), slog.Any("request_id", c.Locals("request_id")))
+	return c.Redirect(returnTo, fiber.StatusSeeOther)
+}
+
+// logout ends the browser's login session and sends it back to returnTo.
+func (g *Guest) logout(c *fiber.Ctx) error {
+	returnTo, ok := identity.LocalReturnTo(g.cfg, c.FormValue("returnTo"))
+	if !ok {
+		return identity.ErrorPage(g.cfg, c, fiber.StatusBadRequest, "Cannot sign out",
+			"The sign-out form did not say a page of this server to come back to.")
+	}
+	if err := g.sessions.End(c); err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	slog.LogAttrs(c.UserContext(), slog.LevelInfo, "signed out",
+		slog.String("provider", GuestID), slog.Any("request_id", c.Locals("request_id")))
+	return c.Redirect(returnTo, fiber.StatusSeeOther)
+}
