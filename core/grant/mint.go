@@ -23,6 +23,22 @@ type Minter struct {
 	st     *store.Store
 	issuer *token.Issuer
 	clock  func() time.Time
+	claims ClaimsSource
+}
+
+// ClaimsSource adds claims to access tokens before they are signed: the
+// token_claims plugin hook. It returns nil when it has none to add; an
+// error fails the token request closed.
+type ClaimsSource interface {
+	TokenClaims(ctx context.Context, clientID, subject, scope, grantType string) (map[string]any, error)
+}
+
+// WithClaims makes every grant type ask src for extra access-token claims.
+// They never replace the registered claims the issuer sets (iss, sub, aud,
+// exp, scope, client_id...).
+func (h *Handler) WithClaims(src ClaimsSource) *Handler {
+	h.mint.claims = src
+	return h
 }
 
 // NewMinter returns a minter signing with issuer.
@@ -72,6 +88,14 @@ type Issue struct {
 // response. Failures are server_error: nothing has been handed out.
 func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 	g := &is.Grant
+	var extra map[string]any
+	if m.claims != nil {
+		var err error
+		if extra, err = m.claims.TokenClaims(ctx, g.ClientID, g.Subject, is.Scope, is.GrantType); err != nil {
+			return nil, oauth.ErrServerError().WithDescription("plugin failed").
+				WithParent(fmt.Errorf("grant: token_claims for client %s: %w", g.ClientID, err))
+		}
+	}
 	access, err := m.issuer.AccessToken(ctx, token.AccessRequest{
 		ClientID:  g.ClientID,
 		Subject:   g.Subject,
@@ -80,6 +104,7 @@ func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 		Audience:  g.Resource,
 		GrantID:   g.ID,
 		AuthTime:  g.AuthTime,
+		Extra:     extra,
 	})
 	if err != nil {
 		return nil, serverError("sign access token", err)

@@ -1,0 +1,160 @@
+package grant_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-auth/gatehouse/core/grant"
+	"github.com/gatehouse-auth/gatehouse/core/keyset"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/token"
+)
+
+// claimsFunc is a grant.ClaimsSource for tests.
+type claimsFunc func(clientID, subject, scope, grantType string) (map[string]any, error)
+
+func (f claimsFunc) TokenClaims(_ context.Context, clientID, subject, scope, grantType string) (map[string]any, error) {
+	return f(clientID, subject, scope, grantType)
+}
+
+// TestTokenClaimsHook mints client_credentials tokens through a handler
+// whose claims source adds claims, tries to override registered ones, or
+// fails.
+func TestTokenClaimsHook(t *testing.T) {
+	type call struct{ clientID, subject, scope, grantType string }
+	tests := []struct {
+		name       string
+		claims     map[string]any
+		err        error
+		wantStatus int
+		wantClaims map[string]any
+	}{
+		{
+			name:       "extra claims merged",
+			claims:     map[string]any{"tenant": "acme", "roles": []any{"reader"}},
+			wantStatus: 200,
+			wantClaims: map[string]any{"tenant": "acme", "roles": []any{"reader"}, "client_id": "svc", "sub": "svc"},
+		},
+		{
+			name: "registered claims are not overridden",
+			claims: map[string]any{"iss": "https://evil.example", "sub": "root", "aud": "everyone", "exp": 1e12,
+				"scope": "admin", "client_id": "other", "tenant": "acme"},
+			wantStatus: 200,
+			wantClaims: map[string]any{"sub": "svc", "client_id": "svc", "scope": "read", "tenant": "acme"},
+		},
+		{
+			name:       "no claims",
+			wantStatus: 200,
+			wantClaims: map[string]any{"sub": "svc"},
+		},
+		{
+			name:       "failing plugin fails the request closed",
+			err:        errors.New("plugin claims failed token_claims: trap"),
+			wantStatus: 500,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := newConfig(t, "127.0.0.1:9")
+			st := store.New(memory.New())
+			keys, err := keyset.Open(ctx, cfg, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			issuer := token.NewIssuer(cfg, keys, st)
+			var got []call
+			src := claimsFunc(func(clientID, subject, scope, grantType string) (map[string]any, error) {
+				got = append(got, call{clientID, subject, scope, grantType})
+				return tt.claims, tt.err
+			})
+			app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error { return oauth.WriteError(c, err) }})
+			grant.New(cfg, st, issuer).WithClaims(src).Register(app)
+			c := store.Client{ID: "svc", SecretHash: oauth.HashSecret(testSecret), IssuedAt: time.Now(),
+				ClientMetadata: store.ClientMetadata{
+					TokenEndpointAuthMethod: oauth.AuthPost, GrantTypes: []string{grant.TypeClientCredentials}, Scope: "read write",
+				}}
+			if err := st.Clients.Create(ctx, c.ID, c); err != nil {
+				t.Fatal(err)
+			}
+			form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}, "client_id": {"svc"}, "client_secret": {testSecret}}
+			req := httptest.NewRequest("POST", "/v1/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := app.Test(req, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			var body map[string]any
+			if err := json.Unmarshal(raw, &body); err != nil {
+				t.Fatalf("body is not JSON: %s", raw)
+			}
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.wantStatus, raw)
+			}
+			if len(got) != 1 || got[0] != (call{"svc", "svc", "read", grant.TypeClientCredentials}) {
+				t.Errorf("claims source called with %+v", got)
+			}
+			if tt.err != nil {
+				if body["error"] != "server_error" || body["error_description"] != "plugin failed" {
+					t.Errorf("body %s, want server_error / plugin failed", raw)
+				}
+				if strings.Contains(string(raw), "trap") {
+					t.Errorf("the plugin's error reached the client: %s", raw)
+				}
+				return
+			}
+			claims := jwtClaims(t, body["access_token"].(string))
+			if claims["iss"] != cfg.Issuer() {
+				t.Errorf("iss %v, want %s", claims["iss"], cfg.Issuer())
+			}
+			if exp, _ := claims["exp"].(float64); exp > float64(time.Now().Add(time.Hour).Unix()) {
+				t.Errorf("exp %v was overridden", claims["exp"])
+			}
+			for k, want := range tt.wantClaims {
+				if g, _ := json.Marshal(claims[k]); string(g) != string(mustMarshal(want)) {
+					t.Errorf("claim %s = %s, want %s", k, g, mustMarshal(want))
+				}
+			}
+		})
+	}
+}
+
+// jwtClaims decodes a JWT's claims without verifying it (the issuer's tests
+// verify signatures).
+func jwtClaims(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWS: %q", jwt)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
