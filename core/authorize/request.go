@@ -245,7 +245,7 @@ func checkScope(requested, registered string) (string, *oauth.Error) {
 		}
 		for i := 0; i < len(v); i++ {
 			if b := v[i]; b < 0x21 || b == 0x22 || b == 0x5C || b > 0x7E {
-				return "", oauth.ErrInvalidScope().WithDescription("scope values must be printable ASCII without quotes or backslashes (RFC 6749 §3.3)")
+				return "", oauth.ErrInvalidScope().WithDescription("scope values must be printable ASCII without quotes or backslashes (RFC 6749 section 3.3)")
 			}
 		}
 		if registered != "" && !slices.Contains(strings.Fields(registered), v) {
@@ -289,7 +289,7 @@ func (h *Handler) checkPKCE(values url.Values, client *store.Client) (challenge,
 	}
 	// An S256 challenge is the unpadded base64url of a SHA-256: 43 characters.
 	if len(challenge) != 43 || strings.IndexFunc(challenge, notBase64URL) >= 0 {
-		return "", "", invalid().WithDescription("code_challenge must be the 43-character base64url SHA-256 of the verifier (RFC 7636 §4.2)")
+		return "", "", invalid().WithDescription("code_challenge must be the 43-character base64url SHA-256 of the verifier (RFC 7636 section 4.2)")
 	}
 	return challenge, method, nil
 }
@@ -342,7 +342,7 @@ func checkResources(raw []string) ([]string, *oauth.Error) {
 		}
 		u, err := url.Parse(r)
 		if err != nil || !u.IsAbs() || strings.Contains(r, "#") {
-			return nil, oauth.ErrInvalidTarget().WithDescription("resource must be an absolute URI without a fragment (RFC 8707 §2)")
+			return nil, oauth.ErrInvalidTarget().WithDescription("resource must be an absolute URI without a fragment (RFC 8707 section 2)")
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
