@@ -244,4 +244,3 @@ func audience(v any) []string {
 	}
 	return nil
 }
-
