@@ -35,3 +35,11 @@ $(EXAMPLES_BIN)/signin-example-rust.wasm: examples/plugins/rust/signin.rs $(RUST
 	$(RUSTC) $(RUST_WASM_FLAGS) --crate-type cdylib --crate-name signin_example_rust \
 		-C link-arg=-zstack-size=65536 -C link-arg=--strip-all \
 		--extern gatehouse=$(RUST_SDK_RLIB) -o $@ examples/plugins/rust/signin.rs
+
+# AssemblyScript: the compiler pinned in sdk/assemblyscript/package-lock.json.
+# The minimal runtime collects only when asked (the SDK does after every
+# call); --use abort keeps env.abort, which the host lacks, out of the imports.
+ASC_FLAGS := -O3 --runtime minimal --use abort=sdk/assemblyscript/assembly/index/gh_abort
+
+$(EXAMPLES_BIN)/signin-example-assemblyscript.wasm: examples/plugins/assemblyscript/signin.ts $(wildcard sdk/assemblyscript/assembly/*.ts) $(ASC_STAMP) | $(EXAMPLES_BIN)
+	$(ASC) examples/plugins/assemblyscript/signin.ts $(ASC_FLAGS) -o $@

@@ -1,0 +1,219 @@
+// The AssemblyScript guest SDK for Gatehouse plugins, ABI version 1
+// (sdk/ABI.md). A plugin's entry file re-exports the ABI exports and
+// exports one function per hook it serves:
+//
+//   import { Request, Result, Value, serve } from "path/to/sdk/assemblyscript/assembly";
+//   export { gh_alloc, gh_free, gh_abi_version } from "path/to/sdk/assemblyscript/assembly";
+//
+//   function signIn(req: Request): Result { ... }
+//   export function gh_sign_in(ptr: usize, len: u32): u64 { return serve("sign_in", ptr, len, signIn); }
+//
+// Compile with --use abort=<this file>/gh_abort (see README.md) so the
+// module does not import env.abort, which the host does not provide.
+
+import { Kind, Value, parse, quote } from "./json";
+
+export { Value, Kind, Parsed, parse, quote } from "./json";
+
+/** The ABI this SDK implements; gh_abi_version returns it. */
+export const ABI_VERSION: i32 = 1;
+
+/** Error codes of ABI v1. */
+export const ACCESS_DENIED = "access_denied";
+/** resolve_user's answer for a hint naming nobody (CIBA Core 1.0 §13). */
+export const UNKNOWN_USER_ID = "unknown_user_id";
+/** A failure of the plugin itself. */
+export const PLUGIN_ERROR = "plugin_error";
+
+/** One hook call: the envelope {"abi":1,"hook":...,"config":...,"input":...}. */
+export class Request {
+  hook: string = "";
+  /** The plugin's config object ({} when none). */
+  config: Value = Value.object();
+  /** The hook input (see sdk/ABI.md for each hook's fields). */
+  input: Value = Value.null();
+}
+
+/** What a handler returns: a result value, or a refusal with code and message. */
+export class Result {
+  value: Value = Value.null();
+  refused: bool = false;
+  code: string = "";
+  message: string = "";
+
+  static ok(value: Value): Result {
+    const r = new Result();
+    r.value = value;
+    return r;
+  }
+
+  static refuse(code: string, message: string): Result {
+    const r = new Result();
+    r.refused = true;
+    r.code = code;
+    r.message = message;
+    return r;
+  }
+
+  /** Refuses a sign-in (or any decision) with access_denied. */
+  static accessDenied(message: string): Result {
+    return Result.refuse(ACCESS_DENIED, message);
+  }
+
+  /** Answers resolve_user with unknown_user_id. */
+  static unknownUser(message: string): Result {
+    return Result.refuse(UNKNOWN_USER_ID, message);
+  }
+}
+
+export type Handler = (req: Request) => Result;
+
+function errorResponse(code: string, message: string): string {
+  return '{"error":{"code":' + quote(code.length > 0 ? code : PLUGIN_ERROR) + ',"message":' + quote(message) + "}}";
+}
+
+/** respond answers a request document exactly as a hook export does. */
+export function respond(hook: string, request: string, handler: Handler): string {
+  const parsed = parse(request);
+  if (parsed.error.length > 0) return errorResponse(PLUGIN_ERROR, "malformed request: " + parsed.error);
+  const env = parsed.value;
+  if (!env.isObject()) return errorResponse(PLUGIN_ERROR, "request is not a JSON object");
+  const abi = env.get("abi");
+  if (abi != null && !(abi.kind == Kind.Number && abi.num == <f64>ABI_VERSION)) {
+    return errorResponse(PLUGIN_ERROR, "request is not ABI version 1");
+  }
+  const req = new Request();
+  req.hook = hook;
+  const name = env.get("hook");
+  if (name != null && name.isString()) req.hook = name.str;
+  if (req.hook != hook) {
+    return errorResponse(PLUGIN_ERROR, "request for hook " + req.hook + " reached the " + hook + " export");
+  }
+  const config = env.get("config");
+  if (config != null && !config.isNull()) req.config = config;
+  const input = env.get("input");
+  if (input != null) req.input = input;
+
+  const res = handler(req);
+  if (res.refused) return errorResponse(res.code, res.message);
+  return '{"result":' + res.value.toJSON() + "}";
+}
+
+/** serve is the body of a hook export: request at ptr/len in, packed ptr<<32|len of the response out. */
+export function serve(hook: string, ptr: usize, len: u32, handler: Handler): u64 {
+  const packed = toGuest(respond(hook, String.UTF8.decodeUnsafe(ptr, len), handler));
+  // With --runtime minimal nothing collects by itself: everything this call
+  // allocated is garbage now (the response is in an unmanaged heap buffer).
+  __collect();
+  return packed;
+}
+
+// toGuest copies s as UTF-8 into a heap buffer the host frees with gh_free.
+function toGuest(s: string): u64 {
+  const n = String.UTF8.byteLength(s);
+  const p = heap.alloc(n > 0 ? <usize>n : 1);
+  String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, p, false, String.UTF8.ErrorMode.REPLACE);
+  return ((<u64>p) << 32) | <u64>n;
+}
+
+// takeString reads and frees a buffer the host filled through gh_alloc.
+function takeString(packed: u64): string {
+  const p = <usize>(packed >> 32);
+  const s = String.UTF8.decodeUnsafe(p, <usize>(<u32>packed));
+  heap.free(p);
+  return s;
+}
+
+export function gh_abi_version(): i32 {
+  return ABI_VERSION;
+}
+
+export function gh_alloc(size: u32): usize {
+  return heap.alloc(size > 0 ? <usize>size : 1);
+}
+
+export function gh_free(ptr: usize, size: u32): void {
+  heap.free(ptr);
+}
+
+// ---- host functions (module "gatehouse"); an import is only emitted when used ----
+
+@external("gatehouse", "log")
+declare function host_log(level: i32, ptr: usize, len: u32): void;
+
+@external("gatehouse", "http_request")
+declare function host_http_request(ptr: usize, len: u32): u64;
+
+@external("gatehouse", "kv_get")
+declare function host_kv_get(kptr: usize, klen: u32): u64;
+
+@external("gatehouse", "kv_put")
+declare function host_kv_put(kptr: usize, klen: u32, vptr: usize, vlen: u32): i32;
+
+export const enum Level {
+  Debug = 0,
+  Info = 1,
+  Warn = 2,
+  Error = 3,
+}
+
+/** log writes one line to Gatehouse's log (always granted). */
+export function log(level: Level, message: string): void {
+  const buf = String.UTF8.encode(message);
+  host_log(level, changetype<usize>(buf), <u32>buf.byteLength);
+}
+
+/** The answer of httpRequest: the response {"status","headers","body"}, or error set to the host's reason. */
+export class HTTPResult {
+  response: Value = Value.null();
+  error: string = "";
+}
+
+/** httpRequest sends {"method","url","headers","body"} through the host (needs http.allow in the plugin's config). */
+export function httpRequest(request: Value): HTTPResult {
+  const buf = String.UTF8.encode(request.toJSON());
+  const packed = host_http_request(changetype<usize>(buf), <u32>buf.byteLength);
+  const out = new HTTPResult();
+  if (packed == 0) {
+    out.error = "http_request returned no response";
+    return out;
+  }
+  const parsed = parse(takeString(packed));
+  if (parsed.error.length > 0) {
+    out.error = "http_request response: " + parsed.error;
+    return out;
+  }
+  const err = parsed.value.get("error");
+  if (err != null) {
+    out.error = err.isString() ? err.str : "http_request failed";
+    return out;
+  }
+  out.response = parsed.value;
+  return out;
+}
+
+/** kvGet returns the value stored under key (needs kv: true), or null when missing. */
+export function kvGet(key: string): string | null {
+  const k = String.UTF8.encode(key);
+  const packed = host_kv_get(changetype<usize>(k), <u32>k.byteLength);
+  if (packed == 0) return null;
+  return takeString(packed);
+}
+
+/** kvPut stores value under key (needs kv: true); 0 on success, the host's non-zero status otherwise. */
+export function kvPut(key: string, value: string): i32 {
+  const k = String.UTF8.encode(key);
+  const v = String.UTF8.encode(value);
+  return host_kv_put(changetype<usize>(k), <u32>k.byteLength, changetype<usize>(v), <u32>v.byteLength);
+}
+
+/**
+ * gh_abort replaces AssemblyScript's env.abort (pass --use abort=...): it
+ * logs the failed assertion and traps, so the host fails the call closed.
+ */
+export function gh_abort(message: string | null, fileName: string | null, line: u32, column: u32): void {
+  let text = "abort: " + (message != null ? message : "");
+  if (fileName != null) text += " at " + fileName + ":" + line.toString() + ":" + column.toString();
+  log(Level.Error, text);
+  unreachable();
+}
