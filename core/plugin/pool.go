@@ -1,0 +1,237 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// pool holds a plugin's instances. A slot holding nil is an instance that
+// failed and was discarded: whoever takes it instantiates a fresh one, so a
+// failure costs the failing call, never the next. For a WASI command module
+// every slot stays nil and the pool only bounds concurrency.
+type pool struct {
+	slots chan *instance
+	size  int
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newPool(size int) *pool {
+	return &pool{slots: make(chan *instance, size), size: size, done: make(chan struct{})}
+}
+
+// acquire waits for a free slot (or ctx) and returns its instance, creating
+// one in an empty slot of a reactor plugin.
+func (pl *pool) acquire(ctx context.Context, p *Plugin) (*instance, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ReasonNoInstance, err
+	}
+	var inst *instance
+	select {
+	case inst = <-pl.slots:
+	case <-ctx.Done():
+		return nil, ReasonNoInstance, ctx.Err()
+	case <-pl.done:
+		return nil, ReasonClosed, nil
+	}
+	select {
+	case <-pl.done:
+		pl.slots <- inst
+		return nil, ReasonClosed, nil
+	default:
+	}
+	if inst == nil && p.kind == kindReactor {
+		var err error
+		if inst, err = p.newInstance(ctx); err != nil {
+			pl.slots <- nil
+			return nil, ReasonInstantiate, err
+		}
+	}
+	return inst, "", nil
+}
+
+// put returns a healthy instance to the pool.
+func (pl *pool) put(inst *instance) { pl.slots <- inst }
+
+// discard closes a failed instance and frees its slot for a fresh one.
+func (pl *pool) discard(ctx context.Context, inst *instance) {
+	if inst != nil {
+		inst.close(context.WithoutCancel(ctx))
+	}
+	pl.slots <- nil
+}
+
+// close stops new calls and waits, until ctx ends, for every slot to come
+// back, closing the instances.
+func (pl *pool) close(ctx context.Context) error {
+	pl.once.Do(func() { close(pl.done) })
+	for range pl.size {
+		select {
+		case inst := <-pl.slots:
+			if inst != nil {
+				inst.close(context.WithoutCancel(ctx))
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for calls in flight: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// closeAll closes whatever instances sit in the pool, without waiting; Load
+// uses it to undo a half-built pool.
+func (pl *pool) closeAll(ctx context.Context) {
+	pl.once.Do(func() { close(pl.done) })
+	for {
+		select {
+		case inst := <-pl.slots:
+			if inst != nil {
+				inst.close(context.WithoutCancel(ctx))
+			}
+		default:
+			return
+		}
+	}
+}
+
+// instance is one instantiated module with its exports looked up once
+// (ExportedFunction allocates on every lookup).
+type instance struct {
+	p              *Plugin
+	mod            api.Module
+	mem            api.Memory
+	alloc, free    api.Function
+	hooks          [len(hooks)]api.Function
+	stack          [2]uint64
+	stdout, stderr *lineLogger
+}
+
+// newInstance instantiates the module, runs _initialize when exported and
+// checks gh_abi_version(), all under the call deadline.
+func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.limits.Timeout)
+	defer cancel()
+	inst := &instance{
+		p:      p,
+		stdout: newLineLogger(p.logger, "stdout", slog.LevelInfo),
+		stderr: newLineLogger(p.logger, "stderr", slog.LevelWarn),
+	}
+	mod, err := p.wr.InstantiateModule(ctx, p.compiled, p.modConfig.WithStdout(inst.stdout).WithStderr(inst.stderr))
+	if err != nil {
+		return nil, fmt.Errorf("instantiate: %w", err)
+	}
+	inst.mod, inst.mem = mod, mod.Memory()
+	inst.alloc, inst.free = mod.ExportedFunction("gh_alloc"), mod.ExportedFunction("gh_free")
+	for i, h := range hooks {
+		if p.serves[i] {
+			inst.hooks[i] = mod.ExportedFunction("gh_" + h)
+		}
+	}
+	p.instances.Store(mod, inst)
+	if init := mod.ExportedFunction("_initialize"); init != nil {
+		if err := init.CallWithStack(ctx, inst.stack[:]); err != nil {
+			inst.close(ctx)
+			return nil, &LoadError{Plugin: p.name, Reason: ReasonInitialize, Err: errors.New(inst.classify(err))}
+		}
+	}
+	if err := mod.ExportedFunction("gh_abi_version").CallWithStack(ctx, inst.stack[:]); err != nil {
+		inst.close(ctx)
+		return nil, &LoadError{Plugin: p.name, Reason: ReasonWrongABI, Err: errors.New(inst.classify(err))}
+	}
+	if v := int32(inst.stack[0]); v != ABIVersion {
+		inst.close(ctx)
+		return nil, &LoadError{Plugin: p.name, Reason: ReasonWrongABI, Err: fmt.Errorf("gh_abi_version() returned %d, want %d", v, ABIVersion)}
+	}
+	return inst, nil
+}
+
+// call runs one hook on the instance: gh_alloc, copy the request in, the
+// hook, copy the response out, gh_free both buffers. On failure it returns a
+// reason and the instance must be discarded.
+func (i *instance) call(ctx context.Context, h int, env []byte) ([]byte, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, i.p.limits.Timeout)
+	defer cancel()
+	st := i.stack[:]
+	st[0] = uint64(len(env))
+	if err := i.alloc.CallWithStack(ctx, st); err != nil {
+		return nil, i.classify(err), err
+	}
+	reqPtr := uint32(st[0])
+	if !i.mem.Write(reqPtr, env) {
+		return nil, ReasonBadAlloc, fmt.Errorf("gh_alloc(%d) returned %#x", len(env), reqPtr)
+	}
+	st[0], st[1] = uint64(reqPtr), uint64(len(env))
+	if err := i.hooks[h].CallWithStack(ctx, st); err != nil {
+		return nil, i.classify(err), err
+	}
+	ptr, n := uint32(st[0]>>32), uint32(st[0])
+	if int64(n) > int64(i.p.limits.MaxResponseBytes) {
+		return nil, ReasonResponseTooLarge, fmt.Errorf("%d bytes > %d", n, i.p.limits.MaxResponseBytes)
+	}
+	view, ok := i.mem.Read(ptr, n)
+	if !ok {
+		return nil, ReasonOutOfBounds, fmt.Errorf("response at %#x+%d outside %d bytes of memory", ptr, n, i.mem.Size())
+	}
+	resp := bytes.Clone(view)
+	if i.free != nil {
+		// Response first, then request: a bump allocator can pop both.
+		for _, b := range [...][2]uint32{{ptr, n}, {reqPtr, uint32(len(env))}} {
+			st[0], st[1] = uint64(b[0]), uint64(b[1])
+			if err := i.free.CallWithStack(ctx, st); err != nil {
+				return nil, ReasonFree + ": " + i.classify(err), err
+			}
+		}
+	}
+	return resp, "", nil
+}
+
+// classify names why a guest call failed: the deadline, the caller giving
+// up, proc_exit, memory exhausted (a trap with memory at its cap), or
+// another trap with wazero's first line.
+func (i *instance) classify(err error) string {
+	if r := exitReason(err); r != "" {
+		return r
+	}
+	if i.mem != nil && i.mem.Size()/65536 >= i.p.limits.MemoryPages {
+		return ReasonOutOfMemory
+	}
+	return trapReason(err)
+}
+
+func exitReason(err error) string {
+	var exit *sys.ExitError
+	if !errors.As(err, &exit) {
+		return ""
+	}
+	switch exit.ExitCode() {
+	case sys.ExitCodeDeadlineExceeded:
+		return ReasonTimeout
+	case sys.ExitCodeContextCanceled:
+		return ReasonCanceled
+	default:
+		return fmt.Sprintf("%s %d", ReasonExit, exit.ExitCode())
+	}
+}
+
+func trapReason(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	msg = strings.TrimPrefix(msg, "wasm error: ")
+	return ReasonTrap + ": " + strings.TrimSuffix(msg, " (recovered by wazero)")
+}
+
+func (i *instance) close(ctx context.Context) {
+	i.p.instances.Delete(i.mod)
+	i.stdout.flush()
+	i.stderr.flush()
+	if i.mod != nil {
+		_ = i.mod.Close(ctx)
+	}
+}

@@ -1,0 +1,56 @@
+;; The happy path: sign_in and token_claims echo the request envelope back as
+;; the result; resolve_user refuses; notify writes a line to stdout (WASI)
+;; and returns no deliveries. Every hook logs "called" at info.
+(module
+  (import "gatehouse" "log" (func $log (param i32 i32 i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "gh_abi_version") (result i32) (i32.const 1))
+  ;; Bump allocator: gh_free pops the top buffer, so the host's
+  ;; free(response) then free(request) returns the heap to where it was.
+  (global $top (mut i32) (i32.const 4096))
+  (func $alloc (export "gh_alloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $top))
+    (global.set $top (i32.add (local.get $p) (local.get $n)))
+    (if (i32.gt_u (global.get $top) (i32.mul (memory.size) (i32.const 65536)))
+      (then
+        (if (i32.eq
+              (memory.grow (i32.sub (i32.add (i32.shr_u (global.get $top) (i32.const 16)) (i32.const 1)) (memory.size)))
+              (i32.const -1))
+          (then unreachable))))
+    (local.get $p))
+  (func (export "gh_free") (param $p i32) (param $n i32)
+    (if (i32.eq (i32.add (local.get $p) (local.get $n)) (global.get $top))
+      (then (global.set $top (local.get $p)))))
+  ;; $wrap(ptr, n) allocates {"result":<the n bytes at ptr>} and returns it packed.
+  (data (i32.const 16) "{\"result\":")
+  (func $wrap (param $p i32) (param $n i32) (result i64)
+    (local $out i32)
+    (local.set $out (call $alloc (i32.add (local.get $n) (i32.const 11))))
+    (memory.copy (local.get $out) (i32.const 16) (i32.const 10))
+    (memory.copy (i32.add (local.get $out) (i32.const 10)) (local.get $p) (local.get $n))
+    (i32.store8 (i32.add (i32.add (local.get $out) (i32.const 10)) (local.get $n)) (i32.const 125))
+    (i64.or
+      (i64.shl (i64.extend_i32_u (local.get $out)) (i64.const 32))
+      (i64.extend_i32_u (i32.add (local.get $n) (i32.const 11)))))
+  (data (i32.const 32) "called")
+  (data (i32.const 256) "{\"error\":{\"code\":\"unknown_user_id\",\"message\":\"no such user\"}}")
+  (data (i32.const 384) "hello from stdout\n")
+  (data (i32.const 416) "{\"result\":{\"deliveries\":[]}}")
+  (func $echo (param $p i32) (param $n i32) (result i64)
+    (call $log (i32.const 1) (i32.const 32) (i32.const 6))
+    (call $wrap (local.get $p) (local.get $n)))
+  (func (export "gh_sign_in") (param i32 i32) (result i64) (call $echo (local.get 0) (local.get 1)))
+  (func (export "gh_token_claims") (param i32 i32) (result i64) (call $echo (local.get 0) (local.get 1)))
+  (func (export "gh_resolve_user") (param i32 i32) (result i64)
+    (call $log (i32.const 1) (i32.const 32) (i32.const 6))
+    (i64.const 1099511627837 (; 256 << 32 | 61 ;)))
+  ;; iovec at 512: {buf 384, len 18}; bytes written at 520.
+  (func (export "gh_notify") (param i32 i32) (result i64)
+    (call $log (i32.const 1) (i32.const 32) (i32.const 6))
+    (i32.store (i32.const 512) (i32.const 384))
+    (i32.store (i32.const 516) (i32.const 18))
+    (drop (call $fd_write (i32.const 1) (i32.const 512) (i32.const 1) (i32.const 520)))
+    (i64.const 1786706395164 (; 416 << 32 | 28 ;)))
+)
