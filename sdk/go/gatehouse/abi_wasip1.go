@@ -4,6 +4,7 @@ package gatehouse
 
 import (
 	"errors"
+	"runtime"
 	"unsafe"
 )
 
@@ -28,6 +29,7 @@ func take(ptr, size uint32) []byte {
 		return nil
 	}
 	delete(live, ptr)
+	sinceGC += int(size)
 	return b[:size:size]
 }
 
@@ -53,7 +55,30 @@ func Serve(hook string, ptr, size uint32) uint64 {
 		req = b[:size]
 	}
 	resp := Call(hook, req)
+	collect(len(req) + len(resp))
 	return uint64(pin(resp))<<32 | uint64(len(resp))
+}
+
+// sinceGC counts the bytes that crossed the ABI (requests, responses, host
+// answers) since the last forced collection.
+var sinceGC int
+
+// gcEvery bounds the garbage between collections.
+const gcEvery = 1 << 20
+
+// collect lets the collector keep up. In a reactor the runtime only runs
+// while the host is inside an export, so the background mark workers
+// rarely get a turn: yielding after each call lets them run, and after a
+// megabyte of traffic a full collection keeps large requests from running a
+// 16 MiB instance out of memory.
+func collect(n int) {
+	sinceGC += n
+	if sinceGC < gcEvery {
+		runtime.Gosched()
+		return
+	}
+	sinceGC = 0
+	runtime.GC()
 }
 
 //go:wasmimport gatehouse log
