@@ -1,0 +1,135 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+)
+
+// TestHostileCalls loads each hostile plugin with a pool of one and checks
+// that the bad hook fails closed with the exact reason, is logged once, and
+// that the next calls work: the same hook fails the same way on a fresh
+// instance (not "module closed"), the plugin's good hook answers, and so
+// does another plugin of the same runtime.
+func TestHostileCalls(t *testing.T) {
+	t.Parallel()
+	r := newTestRuntime(t)
+	good := load(t, r, "good", Settings{Logger: slog.New(newRecorder())})
+	tests := []struct {
+		plugin, hook string
+		limits       Limits
+		reason       string
+	}{
+		{"loop", HookSignIn, Limits{Timeout: 100 * time.Millisecond}, ReasonTimeout},
+		{"membomb", HookSignIn, Limits{MemoryPages: 32}, ReasonOutOfMemory},
+		{"trap", HookSignIn, Limits{}, "trap: unreachable"},
+		{"huge", HookSignIn, Limits{}, ReasonResponseTooLarge},
+		{"badjson", HookSignIn, Limits{}, ReasonNotJSON},
+		{"badjson", HookAuthHandler, Limits{}, ReasonNeither},
+		{"badjson", HookResolveUser, Limits{}, ReasonBoth},
+		{"badjson", HookNotify, Limits{}, ReasonNoErrorCode},
+	}
+	for _, tc := range tests {
+		t.Run(tc.plugin+"/"+tc.hook, func(t *testing.T) {
+			t.Parallel()
+			rec := newRecorder()
+			tc.limits.PoolSize = 1
+			p := load(t, r, tc.plugin, Settings{Limits: tc.limits, Logger: slog.New(rec)})
+			for range 2 {
+				err := p.Call(context.Background(), tc.hook, map[string]string{"email": "a@example.com"}, nil)
+				var f *Failure
+				if !errors.As(err, &f) {
+					t.Fatalf("got %v, want *Failure", err)
+				}
+				if f.Reason != tc.reason || f.Plugin != tc.plugin || f.Hook != tc.hook {
+					t.Fatalf("failure = %+v, want reason %q", f, tc.reason)
+				}
+				if want := "plugin " + tc.plugin + " failed " + tc.hook + ": " + tc.reason; err.Error() != want {
+					t.Errorf("Error() = %q, want %q", err.Error(), want)
+				}
+			}
+			logged := rec.find("plugin call failed", map[string]string{"plugin": tc.plugin, "hook": tc.hook, "reason": tc.reason})
+			if len(logged) != 2 || logged[0].Level != slog.LevelError {
+				t.Errorf("logged %d failures (%+v), want one per call at error", len(logged), logged)
+			}
+			var claims map[string]any
+			if err := p.Call(context.Background(), HookTokenClaims, nil, &claims); err != nil {
+				t.Fatalf("good hook after the failure: %v", err)
+			}
+			if err := good.Call(context.Background(), HookSignIn, nil, nil); err != nil {
+				t.Fatalf("other plugin after the failure: %v", err)
+			}
+		})
+	}
+}
+
+// TestCanceledMidCall: the caller giving up stops the guest (it is closed
+// mid-loop, here from inside its own log call) and the instance is replaced.
+func TestCanceledMidCall(t *testing.T) {
+	t.Parallel()
+	r := newTestRuntime(t)
+	rec := newRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
+	rec.onLog = func(l record) {
+		if l.Msg == "looping" {
+			cancel()
+		}
+	}
+	p := load(t, r, "loop", Settings{Limits: Limits{PoolSize: 1, Timeout: time.Minute}, Logger: slog.New(rec)})
+	err := p.Call(ctx, HookSignIn, nil, nil)
+	var f *Failure
+	if !errors.As(err, &f) || f.Reason != ReasonCanceled {
+		t.Fatalf("got %v, want %q", err, ReasonCanceled)
+	}
+	if err := p.Call(context.Background(), HookTokenClaims, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadRefusals(t *testing.T) {
+	t.Parallel()
+	r := newTestRuntime(t)
+	kv := memory.New()
+	tests := []struct {
+		name, plugin string
+		wasm         []byte
+		settings     Settings
+		reason       string
+	}{
+		{"missing gh_alloc", "noexports", nil, Settings{}, "missing export gh_alloc"},
+		{"wrong ABI version", "wrongabi", nil, Settings{}, ReasonWrongABI},
+		{"http_request not granted", "badurl", nil, Settings{}, "imports gatehouse.http_request, which its settings do not grant"},
+		{"kv not granted", "kv", nil, Settings{}, "imports gatehouse.kv_get, which its settings do not grant"},
+		{"not wasm", "garbage", []byte("\x00asm\x02\x00\x00\x00"), Settings{}, ReasonInvalidModule},
+		{"memory over the cap", "huge", nil, Settings{Limits: Limits{MemoryPages: 16}}, ReasonInvalidModule},
+		{"config not an object", "good", nil, Settings{Config: json.RawMessage(`[1]`)}, ReasonConfigNotObject},
+		{"config not JSON", "good", nil, Settings{Config: json.RawMessage(`{`)}, ReasonConfigNotObject},
+		{"no hooks", "empty", []byte("\x00asm\x01\x00\x00\x00"), Settings{}, ReasonNoHooks},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			wasm := tc.wasm
+			if wasm == nil {
+				wasm = wasmFile(t, tc.plugin)
+			}
+			_, err := r.Load(context.Background(), tc.plugin, wasm, tc.settings)
+			var le *LoadError
+			if !errors.As(err, &le) || le.Reason != tc.reason || le.Plugin != tc.plugin {
+				t.Fatalf("Load = %v, want reason %q", err, tc.reason)
+			}
+			if !strings.HasPrefix(err.Error(), "plugin "+tc.plugin+" refused at load: "+tc.reason) {
+				t.Errorf("Error() = %q", err.Error())
+			}
+		})
+	}
+	// Granted, the same modules load.
+	load(t, r, "badurl", Settings{HTTPAllow: []string{"https://example.com/*"}})
+	load(t, r, "kv", Settings{KV: kv})
+}
