@@ -1,0 +1,126 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+)
+
+// Status describes one plugin for operators: the version serving, what it
+// serves, the last load error of its file, and its call figures.
+type Status struct {
+	Name string `json:"name"`
+	// Version is the hex SHA-256 of the serving module; empty when no
+	// version of it loaded.
+	Version  string    `json:"version,omitempty"`
+	LoadedAt time.Time `json:"loaded_at,omitzero"`
+	Hooks    []string  `json:"hooks"`
+	// Bound lists the hook bindings that name this plugin ("sign_in",
+	// "sign_in/github", "notify"...).
+	Bound []string `json:"bound,omitempty"`
+	// LoadError is why the last load of the file failed (the previous
+	// version, if any, keeps serving).
+	LoadError   string    `json:"load_error,omitempty"`
+	LoadErrorAt time.Time `json:"load_error_at,omitzero"`
+	// FailedVersion is the hash of the file that failed to load.
+	FailedVersion string    `json:"failed_version,omitempty"`
+	Stats         CallStats `json:"stats"`
+}
+
+// Status lists every plugin loaded, failed or bound, by name.
+func (h *Host) Status() []Status {
+	set := h.set.Load()
+	bound := h.bindings()
+	names := map[string]bool{}
+	for name := range set.plugins {
+		names[name] = true
+	}
+	for name := range set.failed {
+		names[name] = true
+	}
+	for name := range bound {
+		names[name] = true
+	}
+	out := make([]Status, 0, len(names))
+	for _, name := range sortedKeys(names) {
+		s := Status{Name: name, Hooks: []string{}, Bound: bound[name], Stats: h.stats.snapshot(name)}
+		if l, ok := set.plugins[name]; ok {
+			s.Version, s.LoadedAt, s.Hooks = l.hash, l.at, l.p.Hooks()
+		}
+		if f, ok := set.failed[name]; ok {
+			s.LoadError, s.LoadErrorAt, s.FailedVersion = f.err.Error(), f.at, f.hash
+		} else if s.Version == "" {
+			s.LoadError = "not found: " + h.loadError(name).Error()
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// bindings maps plugin names to the hook bindings naming them.
+func (h *Host) bindings() map[string][]string {
+	out := map[string][]string{}
+	for _, hook := range config.Hooks {
+		switch v := h.cfg.Hooks[hook].(type) {
+		case string:
+			if v != "" {
+				out[v] = append(out[v], hook)
+			}
+		case map[string]any:
+			for _, provider := range sortedKeys(v) {
+				if name, _ := v[provider].(string); name != "" {
+					out[name] = append(out[name], hook+"/"+provider)
+				}
+			}
+		}
+	}
+	for name := range out {
+		slices.Sort(out[name])
+	}
+	return out
+}
+
+// Register mounts the operator routes on the guarded /admin group:
+// GET /admin/plugins and POST /admin/plugins/reload.
+func (h *Host) Register(admin fiber.Router) {
+	admin.Get("/plugins", h.listHandler)
+	admin.Post("/plugins/reload", h.reloadHandler)
+}
+
+func (h *Host) listHandler(c *fiber.Ctx) error {
+	return oauth.JSON(c, fiber.StatusOK, fiber.Map{"dir": h.cfg.Dir, "plugins": h.Status()})
+}
+
+// reloadHandler rescans the directory now. Load failures are reported in
+// the answer (and the old versions keep serving); only an unreadable
+// directory is a server error.
+func (h *Host) reloadHandler(c *fiber.Ctx) error {
+	// A client hanging up must not cancel loads half way.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), time.Minute)
+	defer cancel()
+	start := time.Now()
+	err := h.Reload(ctx)
+	errs := []string{}
+	if err != nil {
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				errs = append(errs, e.Error())
+			}
+		} else if !errors.Is(err, context.Canceled) {
+			return oauth.ErrServerError().WithDescription("plugin reload failed").WithParent(err)
+		}
+	}
+	return oauth.JSON(c, fiber.StatusOK, fiber.Map{
+		"ok":      len(errs) == 0,
+		"errors":  errs,
+		"took":    time.Since(start).String(),
+		"dir":     h.cfg.Dir,
+		"plugins": h.Status(),
+	})
+}

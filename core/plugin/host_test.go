@@ -1,0 +1,292 @@
+package plugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+)
+
+// testWasm returns testdata/plugins/bin/<name>.wasm, built by
+// `make plugins-testdata`; without it, it compiles the .wat with wat2wasm.
+func testWasm(tb testing.TB, name string) []byte {
+	tb.Helper()
+	root := filepath.Join("..", "..", "testdata", "plugins")
+	if b, err := os.ReadFile(filepath.Join(root, "bin", name+".wasm")); err == nil {
+		return b
+	}
+	out := filepath.Join(tb.TempDir(), name+".wasm")
+	cmd := exec.Command("wat2wasm", "-o", out, filepath.Join(root, name+".wat"))
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("no %s.wasm: run `make plugins-testdata` (wat2wasm: %v: %s)", name, err, msg)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// writePlugin installs wasm as dir/<name>.wasm the way installers do:
+// written aside, then renamed over the old file.
+func writePlugin(tb testing.TB, dir, name string, wasm []byte) {
+	tb.Helper()
+	tmp := filepath.Join(dir, "."+name+".wasm.tmp")
+	if err := os.WriteFile(tmp, wasm, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name+".wasm")); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// testConfig is a plugin configuration on dir with small pools and no
+// watcher (tests that watch turn it on).
+func testConfig(dir string) config.Plugins {
+	return config.Plugins{
+		Dir:      dir,
+		Defaults: config.PluginLimits{MemoryPages: 16, Timeout: 2 * time.Second, PoolSize: 2, MaxRequestBytes: 1 << 16, MaxResponseBytes: 1 << 16},
+		Hooks:    map[string]any{"token_claims": "claims", "sign_in": map[string]any{"github": "gh-signin", "default": "claims"}},
+	}
+}
+
+func newTestHost(tb testing.TB, cfg config.Plugins) *Host {
+	tb.Helper()
+	h, err := NewHost(context.Background(), cfg, memory.New(), quietLogger())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := h.Close(context.Background()); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	return h
+}
+
+// version calls token_claims on plugin name and returns the "reload" claim.
+func version(ctx context.Context, h *Host, name string) (string, error) {
+	var out struct {
+		Claims struct {
+			Reload string `json:"reload"`
+		} `json:"claims"`
+	}
+	err := h.Call(ctx, name, HookTokenClaims, map[string]string{"client_id": "c"}, &out)
+	return out.Claims.Reload, err
+}
+
+func TestHostLoadsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	v1 := testWasm(t, "reload_v1")
+	writePlugin(t, dir, "claims", v1)
+	// Not plugins: other extensions, temporaries, directories.
+	for _, name := range []string{"README.md", ".claims.wasm.swp", ".hidden.wasm"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("junk"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub.wasm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHost(t, testConfig(dir))
+
+	p, ok := h.Plugin("claims")
+	if !ok {
+		t.Fatalf("claims not loaded; status %+v", h.Status())
+	}
+	sum := sha256.Sum256(v1)
+	if p.Version() != hex.EncodeToString(sum[:]) || p.Name() != "claims" {
+		t.Errorf("plugin %s version %s", p.Name(), p.Version())
+	}
+	if !slices.Equal(p.Hooks(), []string{HookTokenClaims}) {
+		t.Errorf("hooks %v", p.Hooks())
+	}
+	if got, err := version(context.Background(), h, "claims"); err != nil || got != "v1" {
+		t.Errorf("token_claims = %q, %v", got, err)
+	}
+	if st := h.Status(); len(st) != 2 || st[0].Name != "claims" || st[1].Name != "gh-signin" {
+		t.Errorf("status lists %+v, want claims and the bound gh-signin", st)
+	}
+}
+
+func TestHostHookBinding(t *testing.T) {
+	dir := t.TempDir()
+	writePlugin(t, dir, "claims", testWasm(t, "reload_v1"))
+	cfg := testConfig(dir)
+	h := newTestHost(t, cfg)
+	ctx := context.Background()
+
+	tests := []struct {
+		name, hook, provider string
+		wantPlugin           string
+		wantBound            bool
+		check                func(t *testing.T, err error)
+	}{
+		{"bound and loaded", HookTokenClaims, "", "claims", true, func(t *testing.T, err error) {
+			if err != nil {
+				t.Errorf("CallHook: %v", err)
+			}
+		}},
+		{"per-provider plugin missing", HookSignIn, "github", "gh-signin", true, func(t *testing.T, err error) {
+			var f *Failure
+			if !errors.As(err, &f) || f.Plugin != "gh-signin" || f.Hook != HookSignIn || !strings.Contains(f.Reason, "not loaded") {
+				t.Errorf("err = %v, want a *Failure naming gh-signin", err)
+			}
+		}},
+		{"default provider, hook not served", HookSignIn, "google", "claims", true, func(t *testing.T, err error) {
+			var f *Failure
+			if !errors.As(err, &f) || f.Reason != ReasonHookNotServed {
+				t.Errorf("err = %v, want hook not served", err)
+			}
+		}},
+		{"unbound", HookNotify, "", "", false, func(t *testing.T, err error) {
+			var f *Failure
+			if !errors.As(err, &f) || !errors.Is(err, ErrNotBound) {
+				t.Errorf("err = %v, want a *Failure wrapping ErrNotBound", err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name, ok := h.For(tt.hook, tt.provider)
+			if name != tt.wantPlugin || ok != tt.wantBound {
+				t.Errorf("For(%s, %s) = %q, %v", tt.hook, tt.provider, name, ok)
+			}
+			tt.check(t, h.CallHook(ctx, tt.hook, tt.provider, map[string]any{"provider": tt.provider}, nil))
+		})
+	}
+}
+
+func TestHostTokenClaims(t *testing.T) {
+	dir := t.TempDir()
+	writePlugin(t, dir, "claims", testWasm(t, "reload_v1"))
+	ctx := context.Background()
+
+	h := newTestHost(t, testConfig(dir))
+	claims, err := h.TokenClaims(ctx, "client", "user:default/alice", "openid", "authorization_code")
+	if err != nil || claims["reload"] != "v1" {
+		t.Errorf("TokenClaims = %v, %v", claims, err)
+	}
+
+	unbound := testConfig(dir)
+	unbound.Hooks = nil
+	claims, err = newTestHost(t, unbound).TokenClaims(ctx, "client", "sub", "", "client_credentials")
+	if err != nil || claims != nil {
+		t.Errorf("unbound TokenClaims = %v, %v; want nothing", claims, err)
+	}
+
+	missing := testConfig(dir)
+	missing.Hooks = map[string]any{"token_claims": "absent"}
+	if _, err := newTestHost(t, missing).TokenClaims(ctx, "client", "sub", "", "client_credentials"); err == nil {
+		t.Error("TokenClaims with its plugin absent succeeded; want it to fail closed")
+	}
+}
+
+// TestHostMissingDirectory: the server starts without its plugins, the
+// calls fail closed, and the plugins appear on reload once installed.
+func TestHostMissingDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "plugins")
+	h := newTestHost(t, testConfig(dir))
+	_, err := version(context.Background(), h, "claims")
+	var f *Failure
+	if !errors.As(err, &f) || f.Plugin != "claims" || !strings.Contains(err.Error(), "not loaded") {
+		t.Fatalf("err = %v, want a *Failure: plugin is not loaded", err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writePlugin(t, dir, "claims", testWasm(t, "reload_v1"))
+	if err := h.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := version(context.Background(), h, "claims"); err != nil || got != "v1" {
+		t.Errorf("after reload: %q, %v", got, err)
+	}
+}
+
+func TestHostClosed(t *testing.T) {
+	dir := t.TempDir()
+	writePlugin(t, dir, "claims", testWasm(t, "reload_v1"))
+	h, err := NewHost(context.Background(), testConfig(dir), nil, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(context.Background()); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	var f *Failure
+	if _, err := version(context.Background(), h, "claims"); !errors.As(err, &f) {
+		t.Errorf("call after Close = %v, want a *Failure", err)
+	}
+	if err := h.Reload(context.Background()); err == nil {
+		t.Error("Reload after Close succeeded")
+	}
+}
+
+func TestHostSettings(t *testing.T) {
+	kv := memory.New()
+	cfg := testConfig(t.TempDir())
+	cfg.Settings = map[string]config.PluginSettings{
+		"withkv": {KV: true, Config: map[string]any{"users": []any{map[string]any{"sub": "user:default/a"}}},
+			HTTPAllow: []string{"https://api.example.com/*"}, HTTPTimeout: time.Second,
+			Limits: config.PluginLimits{PoolSize: 7}},
+	}
+	h := &Host{cfg: cfg, kv: kv, logger: quietLogger()}
+
+	s := h.settings("withkv")
+	if string(s.Config) != `{"users":[{"sub":"user:default/a"}]}` {
+		t.Errorf("config %s", s.Config)
+	}
+	if s.Limits.PoolSize != 7 || s.Limits.MemoryPages != 16 || s.Limits.Timeout != 2*time.Second {
+		t.Errorf("limits %+v", s.Limits)
+	}
+	if !slices.Equal(s.HTTPAllow, []string{"https://api.example.com/*"}) || s.HTTPTimeout != time.Second {
+		t.Errorf("http %v %s", s.HTTPAllow, s.HTTPTimeout)
+	}
+	if s := h.settings("other"); s.KV != nil || s.Config != nil {
+		t.Errorf("a plugin without settings got kv %v config %s", s.KV, s.Config)
+	}
+
+	if s.KV != kv {
+		t.Error("kv: true did not grant the store")
+	}
+}
+
+func TestLatencyQuantiles(t *testing.T) {
+	s := newHostStats()
+	for range 98 {
+		s.observe("p", "sign_in", outcomeOK, 10*time.Microsecond)
+	}
+	s.observe("p", "sign_in", outcomeRefused, time.Millisecond)
+	s.observe("p", "sign_in", outcomeFailed, 100*time.Millisecond)
+	got := s.snapshot("p")
+	if got.Calls != 100 || got.Refusals != 1 || got.Errors != 1 {
+		t.Errorf("counts %+v", got)
+	}
+	if p50 := time.Duration(got.P50); p50 < 10*time.Microsecond || p50 > 15*time.Microsecond {
+		t.Errorf("p50 %s, want 10µs within √2", p50)
+	}
+	if p99 := time.Duration(got.P99); p99 < time.Millisecond || p99 > 1500*time.Microsecond {
+		t.Errorf("p99 %s, want 1ms within √2", p99)
+	}
+	if empty := s.snapshot("none"); empty.Calls != 0 || empty.P99 != 0 {
+		t.Errorf("unknown plugin %+v", empty)
+	}
+}
