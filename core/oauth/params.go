@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime"
 	"net/url"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -57,39 +59,80 @@ func Parse(c *fiber.Ctx) (Params, error) {
 	return ParseBody(c)
 }
 
+// single keeps one value per name and refuses names or values that are not
+// UTF-8 (RFC 6749 Appendix B: parameters are UTF-8 before percent-encoding),
+// so that no malformed text reaches a comparison, a log line or the store.
 func single(values url.Values) (Params, error) {
 	p := make(Params, len(values))
 	for name, vs := range values {
+		if !utf8.ValidString(name) {
+			return nil, errNotUTF8()
+		}
 		if len(vs) > 1 {
 			return nil, ErrInvalidRequest().WithDescription("parameter %q is repeated", name)
+		}
+		if !utf8.ValidString(vs[0]) {
+			return nil, errNotUTF8()
 		}
 		p[name] = vs[0]
 	}
 	return p, nil
 }
 
+func errNotUTF8() *Error {
+	return ErrInvalidRequest().WithDescription("parameters must be UTF-8 text (RFC 6749 Appendix B)")
+}
+
 func parseJSON(body []byte) (Params, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return Params{}, nil
 	}
-	var raw map[string]json.RawMessage
+	// RFC 8259 §8.1: JSON is UTF-8. The decoder would quietly replace
+	// invalid bytes, so check first.
+	if !utf8.Valid(body) {
+		return nil, ErrInvalidRequest().WithDescription("malformed JSON body: not UTF-8 (RFC 8259 §8.1)")
+	}
+	// Read member by member: decoding into a map would let a repeated
+	// member silently replace the first, which the form path refuses.
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
-		return nil, ErrInvalidRequest().WithDescription("malformed JSON body: expected an object").WithParent(err)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errNotObject(err)
 	}
-	if dec.More() {
-		return nil, ErrInvalidRequest().WithDescription("malformed JSON body: trailing data")
-	}
-	p := make(Params, len(raw))
-	for name, v := range raw {
-		s, err := scalar(v)
+	p := Params{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, errNotObject(err)
+		}
+		name, _ := tok.(string) // object keys are always strings
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, errNotObject(err)
+		}
+		if _, dup := p[name]; dup {
+			return nil, ErrInvalidRequest().WithDescription("parameter %q is repeated", name)
+		}
+		s, err := scalar(raw)
 		if err != nil {
 			return nil, ErrInvalidRequest().WithDescription("parameter %q must be a string", name).WithParent(err)
 		}
 		p[name] = s
 	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, errNotObject(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, ErrInvalidRequest().WithDescription("malformed JSON body: trailing data")
+	}
 	return p, nil
+}
+
+func errNotObject(err error) *Error {
+	e := ErrInvalidRequest().WithDescription("malformed JSON body: expected an object")
+	if err != nil {
+		e = e.WithParent(err)
+	}
+	return e
 }
 
 func scalar(raw json.RawMessage) (string, error) {
