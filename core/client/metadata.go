@@ -123,6 +123,11 @@ var fields = map[string]field{
 // exactly what gets stored and answered.
 func parseRegistration(body []byte, p policy) (registration, *oauth.Error) {
 	var r registration
+	// RFC 8259 §8.1: JSON is UTF-8. The decoder would quietly replace
+	// invalid bytes, and a client name would be stored altered.
+	if !utf8.Valid(body) {
+		return r, oauth.ErrInvalidClientMetadata().WithDescription("the body must be UTF-8 JSON (RFC 8259 §8.1)")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return r, malformed(err)
