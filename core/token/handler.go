@@ -147,8 +147,9 @@ func (h *Handler) revoke(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	oauth.NoStore(c)
-	return c.SendStatus(fiber.StatusOK)
+	// §2.2: the body is ignored, but an empty JSON object keeps every
+	// answer of the API JSON (Fiber's SendStatus would send "OK" as text).
+	return oauth.JSON(c, fiber.StatusOK, struct{}{})
 }
 
 func (h *Handler) revokeRefresh(ctx context.Context, clientID, tok string) error {
