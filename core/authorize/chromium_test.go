@@ -172,4 +172,3 @@ func TestConsentPageInChromium(t *testing.T) {
 		})
 	}
 }
-
