@@ -1,0 +1,58 @@
+;; Test plugin for http_request: sign_in sends its input (an http_request
+;; JSON) to the host and returns the host's answer as the result.
+(module
+  (import "gatehouse" "http_request" (func $http (param i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (func (export "gh_abi_version") (result i32) (i32.const 1))
+  ;; Bump allocator: gh_free pops the top buffer, so the host's
+  ;; free(response) then free(request) returns the heap to where it was.
+  (global $top (mut i32) (i32.const 4096))
+  (func $alloc (export "gh_alloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $top))
+    (global.set $top (i32.add (local.get $p) (local.get $n)))
+    (if (i32.gt_u (global.get $top) (i32.mul (memory.size) (i32.const 65536)))
+      (then
+        (if (i32.eq
+              (memory.grow (i32.sub (i32.add (i32.shr_u (global.get $top) (i32.const 16)) (i32.const 1)) (memory.size)))
+              (i32.const -1))
+          (then unreachable))))
+    (local.get $p))
+  (func (export "gh_free") (param $p i32) (param $n i32)
+    (if (i32.eq (i32.add (local.get $p) (local.get $n)) (global.get $top))
+      (then (global.set $top (local.get $p)))))
+  ;; $wrap(ptr, n) allocates {"result":<the n bytes at ptr>} and returns it packed.
+  (data (i32.const 16) "{\"result\":")
+  (func $wrap (param $p i32) (param $n i32) (result i64)
+    (local $out i32)
+    (local.set $out (call $alloc (i32.add (local.get $n) (i32.const 11))))
+    (memory.copy (local.get $out) (i32.const 16) (i32.const 10))
+    (memory.copy (i32.add (local.get $out) (i32.const 10)) (local.get $p) (local.get $n))
+    (i32.store8 (i32.add (i32.add (local.get $out) (i32.const 10)) (local.get $n)) (i32.const 125))
+    (i64.or
+      (i64.shl (i64.extend_i32_u (local.get $out)) (i64.const 32))
+      (i64.extend_i32_u (i32.add (local.get $n) (i32.const 11)))))
+  ;; $input(p, n) returns the offset of the envelope's input: the host writes
+  ;; the envelope with "input": as the last key, so the input runs from just
+  ;; after the first "input": (8 bytes, compared as one i64) to the final }.
+  (func $input (param $p i32) (param $n i32) (result i32)
+    (local $i i32)
+    (local.set $i (local.get $p))
+    (block $found
+      (loop $scan
+        (br_if $found (i64.eq (i64.load (local.get $i)) (i64.const 4189038651154262306)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $scan (i32.lt_u (local.get $i) (i32.sub (i32.add (local.get $p) (local.get $n)) (i32.const 8))))
+        unreachable))
+    (i32.add (local.get $i) (i32.const 8)))
+  (func (export "gh_sign_in") (param $p i32) (param $n i32) (result i64)
+    (local $in i32)
+    (local $r i64)
+    (local.set $in (call $input (local.get $p) (local.get $n)))
+    (local.set $r (call $http
+      (local.get $in)
+      (i32.sub (i32.sub (i32.add (local.get $p) (local.get $n)) (i32.const 1)) (local.get $in))))
+    (call $wrap
+      (i32.wrap_i64 (i64.shr_u (local.get $r) (i64.const 32)))
+      (i32.wrap_i64 (local.get $r))))
+)
