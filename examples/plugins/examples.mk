@@ -43,3 +43,13 @@ ASC_FLAGS := -O3 --runtime minimal --use abort=sdk/assemblyscript/assembly/index
 
 $(EXAMPLES_BIN)/signin-example-assemblyscript.wasm: examples/plugins/assemblyscript/signin.ts $(wildcard sdk/assemblyscript/assembly/*.ts) $(ASC_STAMP) | $(EXAMPLES_BIN)
 	$(ASC) examples/plugins/assemblyscript/signin.ts $(ASC_FLAGS) -o $@
+
+# WebAssembly text: wat2wasm from wabt, nothing else.
+$(EXAMPLES_BIN)/signin-example-wat.wasm: examples/plugins/wat/signin.wat | $(EXAMPLES_BIN) toolchain-wat
+	$(WAT2WASM) -o $@ $<
+
+# The WAT template in sdk/wat is built too, so it stays valid.
+plugins-examples: $(EXAMPLES_OBJ)/wat-template.wasm
+
+$(EXAMPLES_OBJ)/wat-template.wasm: sdk/wat/template.wat | $(EXAMPLES_OBJ) toolchain-wat
+	$(WAT2WASM) -o $@ $<
