@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 	"github.com/gatehouse-auth/gatehouse/core/upstream"
@@ -38,8 +39,9 @@ type Server struct {
 	issuer *token.Issuer
 	app    *fiber.App
 	// admin is /admin, guarded by the admin token: mount operator routes on it.
-	admin fiber.Router
-	ready bool
+	admin   fiber.Router
+	plugins *plugin.Host
+	ready   bool
 }
 
 // New builds the server on an open store. It generates the first signing
@@ -49,7 +51,12 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store) (*Server, err
 	if err != nil {
 		return nil, fmt.Errorf("server: signing keys: %w", err)
 	}
-	s := &Server{cfg: cfg, st: st, keys: keys, issuer: token.NewIssuer(cfg, keys, st)}
+	// Missing or broken plugins are logged, not fatal: their hooks fail closed.
+	plugins, err := plugin.NewHost(ctx, cfg.Plugins, st.KV, slog.Default())
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{cfg: cfg, st: st, keys: keys, issuer: token.NewIssuer(cfg, keys, st), plugins: plugins}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "gatehouse",
 		BodyLimit:             cfg.Server.BodyLimit,
@@ -61,6 +68,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store) (*Server, err
 		ErrorHandler:          func(c *fiber.Ctx, err error) error { return oauth.WriteError(c, err) },
 	})
 	if err := s.routes(); err != nil {
+		_ = plugins.Close(ctx)
 		return nil, err
 	}
 	return s, nil
@@ -75,6 +83,9 @@ func (s *Server) Keys() *keyset.Keyset { return s.keys }
 // Issuer exposes the token issuer (for tests and later endpoint packages).
 func (s *Server) Issuer() *token.Issuer { return s.issuer }
 
+// Plugins exposes the plugin host (SIGHUP reloads it; endpoints call hooks).
+func (s *Server) Plugins() *plugin.Host { return s.plugins }
+
 func (s *Server) routes() error {
 	limiter := newRateLimiter(s.cfg.RateLimit, s.cfg.Server.TrustedProxies)
 	s.app.Use(recoverPanics, requestID, accessLog(s.cfg.Server.TrustedProxies), securityHeaders)
@@ -85,6 +96,7 @@ func (s *Server) routes() error {
 
 	s.admin = s.app.Group("/admin", admin.Guard(s.cfg))
 	s.keys.RegisterAdmin(s.admin)
+	s.plugins.Register(s.admin)
 
 	base := s.app.Group(s.cfg.Server.BasePath)
 	base.Use(cors(s.cfg))
@@ -107,7 +119,7 @@ func (s *Server) routes() error {
 		return fmt.Errorf("server: %w", err)
 	}
 	authz.Register(base)
-	grant.New(s.cfg, s.st, s.issuer).Register(base)
+	grant.New(s.cfg, s.st, s.issuer).WithClaims(s.plugins).Register(base)
 	token.NewHandler(s.cfg, s.st, s.issuer).Register(base)
 	s.app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return nil
@@ -133,6 +145,12 @@ const shutdownGrace = 10 * time.Second
 // (idle keep-alive ones, and new ones whose client has sent nothing yet),
 // and lets in-flight requests finish for up to 10 s before closing the rest.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer func() {
+		// After the last request: plugins wait for their calls in flight.
+		if err := s.plugins.Close(context.WithoutCancel(ctx)); err != nil {
+			slog.Warn("closing plugins", "error", err)
+		}
+	}()
 	conns := trackConns(ln)
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(conns) }()
