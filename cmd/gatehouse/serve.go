@@ -6,6 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/gatehouse-auth/gatehouse/core/server"
 )
@@ -15,6 +18,10 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Caught from now on: SIGHUP's default action would end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	st, err := openStore(cfg)
 	if err != nil {
 		return err
@@ -32,5 +39,22 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	go reloadOnHangup(ctx, hup, srv)
 	return srv.Serve(ctx, ln)
+}
+
+// reloadOnHangup rescans the plugin directory on every SIGHUP, the
+// operator's way to reload without the watcher or the admin API.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, srv *server.Server) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			slog.Info("SIGHUP: reloading plugins")
+			if err := srv.Plugins().Reload(ctx); err != nil {
+				slog.Error("plugin reload", "error", err)
+			}
+		}
+	}
 }
