@@ -27,6 +27,7 @@ const usage = `gatehouse: an OAuth 2.0 / OpenID Connect server with Wasm plugins
 Usage:
   gatehouse serve   [--config FILE]          run the server
   gatehouse keys    rotate [--config FILE]   rotate the signing key
+  gatehouse plugin  test FILE.wasm --hook H --input EVENT.json   run one plugin hook
   gatehouse version                          print the version
 
 Configuration: the embedded config.yaml, then --config FILE, then
@@ -37,6 +38,7 @@ GATEHOUSE_* environment variables (GATEHOUSE_SERVER__ADDR=127.0.0.1:8080).
 var commands = map[string]func(ctx context.Context, args []string, stdout io.Writer) error{
 	"serve":   runServe,
 	"keys":    runKeys,
+	"plugin":  runPlugin,
 	"version": func(context.Context, []string, io.Writer) error { fmt.Println("gatehouse", version); return nil },
 }
 
