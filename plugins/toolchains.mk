@@ -1,11 +1,12 @@
 # Toolchains for the plugin builds, installed from apt/npm where missing.
 #
-# Each toolchain-* target checks for the files the builds use and installs
+# The toolchain-* targets check for the files the builds use and install
 # only what is missing (apt-get update runs only then), so on a provisioned
-# machine every one of them is a few stat calls. Build rules name them as
-# order-only prerequisites (`| toolchain-c`): they run before the build but
-# never make a finished .wasm out of date.
-.PHONY: toolchains toolchain-wat toolchain-c toolchain-rust toolchain-node toolchain-assemblyscript
+# machine they cost a few stat calls. Build rules name them as order-only
+# prerequisites (`| toolchain-c`): they run before the build but never make
+# a finished .wasm out of date. Variables for other makefiles: WAT2WASM,
+# CLANG, RUSTC (Debian's, by path), ASC.
+.PHONY: toolchains toolchains-apt toolchain-wat toolchain-c toolchain-rust toolchain-node toolchain-assemblyscript
 
 # Debian's rustc is called by path: rustup's rustc comes first on PATH and
 # has no wasm32 standard library (libstd-rust-dev-wasm32 is built for this one).
@@ -14,45 +15,32 @@ CLANG    ?= /usr/bin/clang
 RUSTC    ?= /usr/bin/rustc
 NPM      ?= npm
 
-# Files whose presence proves a toolchain is complete, each with the Debian
-# package that provides it.
-WASI_SYSROOT     := /usr
-WASI_LIBC_CHECK  := /usr/lib/wasm32-wasi/libc.a
-CLANG_RT_WASM    := $(wildcard /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a)
-RUST_WASM_STD    := /usr/lib/rustlib/wasm32-unknown-unknown/lib
-
-# $(call apt-ensure,check-path package...): install the packages unless the path exists.
-define apt-ensure
-@if [ ! -e $(1) ]; then \
-	echo "toolchains: $(1) missing, installing $(2)"; \
-	$(SUDO) apt-get update -qq && $(SUDO) $(APT) $(2); \
-fi
-endef
+# What the builds use, as check-path:debian-package pairs.
+WASI_LIBC_CHECK := /usr/lib/wasm32-wasi/libc.a
+RUST_WASM_STD   := /usr/lib/rustlib/wasm32-unknown-unknown/lib
+TOOLCHAIN_APT   := $(WAT2WASM):wabt $(CLANG):clang /usr/bin/wasm-ld:lld $(WASI_LIBC_CHECK):wasi-libc \
+	$(RUSTC):rustc $(RUST_WASM_STD):libstd-rust-dev-wasm32
 
 toolchains: toolchain-wat toolchain-c toolchain-rust toolchain-assemblyscript
 
-toolchain-wat:
-	$(call apt-ensure,$(WAT2WASM),wabt)
-
-# clang drives wasm-ld (lld), links wasi-libc and clang's wasm32 builtins.
-toolchain-c:
-	$(call apt-ensure,$(CLANG),clang)
-	$(call apt-ensure,/usr/bin/wasm-ld,lld)
-	$(call apt-ensure,$(WASI_LIBC_CHECK),wasi-libc)
-	@if [ -z "$$(ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a 2>/dev/null)" ]; then \
-		echo "toolchains: clang wasm32 builtins missing, installing libclang-rt-dev-wasm32"; \
-		$(SUDO) apt-get update -qq && $(SUDO) $(APT) libclang-rt-dev-wasm32; \
+# One target checks everything and installs whatever is missing in a single
+# apt-get run: per-language installs would race for dpkg's lock under make -j.
+# clang's wasm32 builtins (libclang_rt.builtins-wasm32.a) live under a
+# versioned path, hence the glob; Node.js from NodeSource ships npm, Debian
+# splits them.
+toolchains-apt:
+	@missing=; \
+	for pair in $(TOOLCHAIN_APT); do \
+		[ -e "$${pair%%:*}" ] || missing="$$missing $${pair##*:}"; \
+	done; \
+	ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || missing="$$missing libclang-rt-dev-wasm32"; \
+	command -v $(NPM) >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+		echo "toolchains: installing$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) $(APT) $$missing; \
 	fi
 
-toolchain-rust:
-	$(call apt-ensure,$(RUSTC),rustc)
-	$(call apt-ensure,$(RUST_WASM_STD),libstd-rust-dev-wasm32)
-
-# Node.js ships npm on this machine (NodeSource build); Debian splits them.
-toolchain-node:
-	@command -v $(NPM) >/dev/null 2>&1 || { \
-		echo "toolchains: npm missing, installing nodejs npm"; \
-		$(SUDO) apt-get update -qq && $(SUDO) $(APT) nodejs npm; }
+toolchain-wat toolchain-c toolchain-rust toolchain-node: toolchains-apt
 
 # The AssemblyScript compiler, pinned by sdk/assemblyscript/package-lock.json
 # and installed into sdk/assemblyscript/node_modules by `npm ci`.
