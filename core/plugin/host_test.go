@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
@@ -288,5 +289,66 @@ func TestLatencyQuantiles(t *testing.T) {
 	}
 	if empty := s.snapshot("none"); empty.Calls != 0 || empty.P99 != 0 {
 		t.Errorf("unknown plugin %+v", empty)
+	}
+}
+
+// TestHostFirstPartyPlugins loads the embedded configuration's plugins
+// (built by `make plugins-core`) with the embedded settings, and calls each
+// bound hook once: the shipped config and the shipped plugins agree.
+func TestHostFirstPartyPlugins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the Go plugins")
+	}
+	dir := filepath.Join("..", "..", "plugins", "bin")
+	if _, err := os.Stat(filepath.Join(dir, "signin-default.wasm")); err != nil {
+		t.Skipf("first-party plugins not built (make plugins-core): %v", err)
+	}
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = dir, "", false
+	cfg.Plugins.Defaults.PoolSize = 1
+	h := newTestHost(t, cfg.Plugins)
+	ctx := context.Background()
+	for _, st := range h.Status() {
+		if st.LoadError != "" {
+			t.Errorf("%s: %s", st.Name, st.LoadError)
+		}
+	}
+
+	var signIn struct {
+		Sub string   `json:"sub"`
+		Ent []string `json:"ent"`
+	}
+	err = h.CallHook(ctx, HookSignIn, "github", map[string]any{"provider": "github", "env": "development",
+		"profile": map[string]any{"email": "Alice@Example.com"}}, &signIn)
+	if err != nil || signIn.Sub != "user:default/alice" {
+		t.Errorf("sign_in = %+v, %v", signIn, err)
+	}
+	var r *Refusal
+	err = h.CallHook(ctx, HookSignIn, "github", map[string]any{"provider": "github",
+		"profile": map[string]any{"email": "mallory@evil.example"}}, nil)
+	if !errors.As(err, &r) || r.Code != "access_denied" {
+		t.Errorf("sign_in from another domain = %v, want access_denied", err)
+	}
+
+	var user struct {
+		Sub string `json:"sub"`
+	}
+	err = h.CallHook(ctx, HookResolveUser, "", map[string]any{"kind": "login_hint", "value": "guest", "client_id": "c", "scope": "openid"}, &user)
+	if err != nil || user.Sub != "user:development/guest" {
+		t.Errorf("resolve_user = %+v, %v", user, err)
+	}
+
+	var notified struct {
+		Deliveries []map[string]any `json:"deliveries"`
+	}
+	err = h.CallHook(ctx, HookNotify, "", map[string]any{"event": "ciba.authentication_requested",
+		"user": map[string]any{"sub": "user:development/guest"}, "client": map[string]any{"id": "c", "name": "C"},
+		"binding_message": "1234", "scope": "openid", "approval_url": "http://127.0.0.1:7007/approve/x",
+		"expires_at": time.Now().Add(time.Minute).Unix()}, &notified)
+	if err != nil || len(notified.Deliveries) == 0 || notified.Deliveries[0]["type"] != "log" {
+		t.Errorf("notify = %+v, %v", notified, err)
 	}
 }
