@@ -582,7 +582,7 @@ int gh_refuse(gh_call *call, const char *code, const char *message)
 	call->refused = 1;
 	call->error.len = 0;
 	call->error.oom = 0;
-	gh_werror(&call->error, code && *code ? code : "plugin_error", message ? message : "");
+	gh_werror(&call->error, code && *code ? code : "server_error", message ? message : "");
 	return -1;
 }
 
@@ -605,7 +605,7 @@ static uint64_t gh_error_response(const char *code, const char *message)
 	return gh_pack(&w);
 }
 
-uint64_t gh_dispatch(uint8_t *req, uint32_t len, gh_handler handler)
+uint64_t gh_dispatch(uint8_t *req, uint32_t len, const char *hook, gh_handler handler)
 {
 	gh_parser ps = {(char *)req, (char *)req + len, NULL, NULL};
 	gh_value *env = gh_pvalue(&ps, 0);
@@ -618,12 +618,12 @@ uint64_t gh_dispatch(uint8_t *req, uint32_t len, gh_handler handler)
 	}
 	if (!env || env->type != GH_OBJECT) {
 		gh_free_chunks(ps.chunks);
-		return gh_error_response("plugin_error", ps.err ? ps.err : "request is not a JSON object");
+		return gh_error_response("invalid_request", ps.err ? ps.err : "request is not a JSON object");
 	}
 	const gh_value *abi = gh_get(env, "abi");
 	if (abi && !(abi->type == GH_NUMBER && abi->num == GH_ABI_VERSION)) {
 		gh_free_chunks(ps.chunks);
-		return gh_error_response("plugin_error", "request is not ABI version 1");
+		return gh_error_response("server_error", "request is not ABI version 1");
 	}
 	static const gh_value empty = {GH_OBJECT, NULL, 0, 0, NULL, 0, NULL, NULL};
 	const gh_value *config = gh_get(env, "config");
@@ -633,8 +633,20 @@ uint64_t gh_dispatch(uint8_t *req, uint32_t len, gh_handler handler)
 
 	gh_call call = {0};
 	call.hook = gh_string(gh_get(env, "hook"));
-	if (!call.hook)
-		call.hook = "";
+	if (!call.hook) {
+		call.hook = hook;
+	} else if (strcmp(call.hook, hook) != 0) {
+		gh_writer m = {0};
+		gh_wraw(&m, "request for hook ", 17);
+		gh_wraw(&m, call.hook, strlen(call.hook));
+		gh_wraw(&m, " reached the ", 13);
+		gh_wraw(&m, hook, strlen(hook));
+		gh_wraw(&m, " export", 8); /* with the NUL */
+		uint64_t out = gh_error_response("invalid_request", m.oom ? "request for another hook" : m.data);
+		free(m.data);
+		gh_free_chunks(ps.chunks);
+		return out;
+	}
 	gh_wraw(&call.result, "{\"result\":", 10);
 	size_t start = call.result.len;
 	handler(&call, config, input);
@@ -646,17 +658,17 @@ uint64_t gh_dispatch(uint8_t *req, uint32_t len, gh_handler handler)
 	} else if (call.refused) {
 		free(call.result.data);
 		free(call.error.data);
-		out = gh_error_response("plugin_error", "out of memory writing the error");
+		out = gh_error_response("server_error", "out of memory writing the error");
 	} else if (call.result.oom) {
 		free(call.result.data);
-		out = gh_error_response("plugin_error", "out of memory writing the result");
+		out = gh_error_response("server_error", "out of memory writing the result");
 	} else {
 		if (call.result.len == start)
 			gh_wraw(&call.result, "{}", 2); /* a handler that wrote nothing answers an empty result */
 		gh_wbyte(&call.result, '}');
 		if (call.result.oom) {
 			free(call.result.data);
-			out = gh_error_response("plugin_error", "out of memory writing the result");
+			out = gh_error_response("server_error", "out of memory writing the result");
 		} else {
 			out = gh_pack(&call.result);
 		}

@@ -90,7 +90,11 @@ void gh_wraw(gh_writer *w, const char *s, size_t n);
 
 typedef struct gh_call gh_call;
 
-/* gh_refuse makes the call answer {"error":{"code":code,"message":message}}; return its value from the handler. */
+/*
+ * gh_refuse makes the call answer {"error":{"code":code,"message":message}};
+ * return its value from the handler. Codes of ABI v1 (sdk/ABI.md):
+ * access_denied, unknown_user_id, invalid_request, server_error.
+ */
 int gh_refuse(gh_call *call, const char *code, const char *message);
 /* gh_result returns the writer for the hook's result value: write exactly one value into it. */
 gh_writer *gh_result(gh_call *call);
@@ -104,14 +108,14 @@ const char *gh_hook_name(const gh_call *call);
  */
 typedef int (*gh_handler)(gh_call *call, const gh_value *config, const gh_value *input);
 
-/* gh_dispatch runs one hook call; GH_HOOK's export calls it. */
-uint64_t gh_dispatch(uint8_t *req, uint32_t len, gh_handler handler);
+/* gh_dispatch runs one call of hook; GH_HOOK's export calls it. */
+uint64_t gh_dispatch(uint8_t *req, uint32_t len, const char *hook, gh_handler handler);
 
 /* GH_HOOK(sign_in, my_handler) exports gh_sign_in served by my_handler. */
 #define GH_HOOK(hook, handler)                                                      \
 	__attribute__((export_name("gh_" #hook))) uint64_t gh_##hook(uint8_t *ptr, uint32_t len) \
 	{                                                                               \
-		return gh_dispatch(ptr, len, handler);                                      \
+		return gh_dispatch(ptr, len, #hook, handler);                                      \
 	}
 
 /* ---- Host functions (module "gatehouse") ---- */

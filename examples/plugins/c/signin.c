@@ -67,7 +67,7 @@ static int sign_in(gh_call *call, const gh_value *config, const gh_value *input)
 		static const char pre[] = "email domain ", post[] = " is not allowed";
 		char *msg = malloc(sizeof pre + domain_len + sizeof post);
 		if (!msg)
-			return gh_refuse(call, "plugin_error", "out of memory");
+			return gh_refuse(call, "server_error", "out of memory");
 		memcpy(msg, pre, sizeof pre - 1);
 		memcpy(msg + sizeof pre - 1, domain, domain_len);
 		memcpy(msg + sizeof pre - 1 + domain_len, post, sizeof post);
@@ -80,7 +80,7 @@ static int sign_in(gh_call *call, const gh_value *config, const gh_value *input)
 	size_t ref_len = sizeof prefix - 1 + local_len;
 	char *ref = malloc(ref_len);
 	if (!ref)
-		return gh_refuse(call, "plugin_error", "out of memory");
+		return gh_refuse(call, "server_error", "out of memory");
 	memcpy(ref, prefix, sizeof prefix - 1);
 	memcpy(ref + sizeof prefix - 1, local, local_len);
 

@@ -22,8 +22,10 @@ export const ABI_VERSION: i32 = 1;
 export const ACCESS_DENIED = "access_denied";
 /** resolve_user's answer for a hint naming nobody (CIBA Core 1.0 §13). */
 export const UNKNOWN_USER_ID = "unknown_user_id";
-/** A failure of the plugin itself. */
-export const PLUGIN_ERROR = "plugin_error";
+/** The input is not what the plugin can work with. */
+export const INVALID_REQUEST = "invalid_request";
+/** The plugin could not decide (a dependency is down, a bug); the caller fails closed. */
+export const SERVER_ERROR = "server_error";
 
 /** One hook call: the envelope {"abi":1,"hook":...,"config":...,"input":...}. */
 export class Request {
@@ -69,25 +71,25 @@ export class Result {
 export type Handler = (req: Request) => Result;
 
 function errorResponse(code: string, message: string): string {
-  return '{"error":{"code":' + quote(code.length > 0 ? code : PLUGIN_ERROR) + ',"message":' + quote(message) + "}}";
+  return '{"error":{"code":' + quote(code.length > 0 ? code : SERVER_ERROR) + ',"message":' + quote(message) + "}}";
 }
 
 /** respond answers a request document exactly as a hook export does. */
 export function respond(hook: string, request: string, handler: Handler): string {
   const parsed = parse(request);
-  if (parsed.error.length > 0) return errorResponse(PLUGIN_ERROR, "malformed request: " + parsed.error);
+  if (parsed.error.length > 0) return errorResponse(INVALID_REQUEST, "malformed request: " + parsed.error);
   const env = parsed.value;
-  if (!env.isObject()) return errorResponse(PLUGIN_ERROR, "request is not a JSON object");
+  if (!env.isObject()) return errorResponse(INVALID_REQUEST, "request is not a JSON object");
   const abi = env.get("abi");
   if (abi != null && !(abi.kind == Kind.Number && abi.num == <f64>ABI_VERSION)) {
-    return errorResponse(PLUGIN_ERROR, "request is not ABI version 1");
+    return errorResponse(SERVER_ERROR, "request is not ABI version 1");
   }
   const req = new Request();
   req.hook = hook;
   const name = env.get("hook");
   if (name != null && name.isString()) req.hook = name.str;
   if (req.hook != hook) {
-    return errorResponse(PLUGIN_ERROR, "request for hook " + req.hook + " reached the " + hook + " export");
+    return errorResponse(INVALID_REQUEST, "request for hook " + req.hook + " reached the " + hook + " export");
   }
   const config = env.get("config");
   if (config != null && !config.isNull()) req.config = config;

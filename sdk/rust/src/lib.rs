@@ -31,8 +31,10 @@ pub const ABI_VERSION: i32 = 1;
 pub const ACCESS_DENIED: &str = "access_denied";
 /// resolve_user's answer for a hint naming nobody (CIBA Core 1.0 §13).
 pub const UNKNOWN_USER_ID: &str = "unknown_user_id";
-/// A failure of the plugin itself (undecodable request, bad config).
-pub const PLUGIN_ERROR: &str = "plugin_error";
+/// The input is not what the plugin can work with.
+pub const INVALID_REQUEST: &str = "invalid_request";
+/// The plugin could not decide (a dependency is down, a bug); the caller fails closed.
+pub const SERVER_ERROR: &str = "server_error";
 
 /// One hook call: the envelope `{"abi":1,"hook":...,"config":...,"input":...}`.
 #[derive(Debug)]
@@ -67,9 +69,14 @@ impl Refusal {
         Refusal::new(UNKNOWN_USER_ID, message)
     }
 
-    /// Reports a failure of the plugin itself.
-    pub fn plugin_error(message: impl Into<String>) -> Refusal {
-        Refusal::new(PLUGIN_ERROR, message)
+    /// Refuses an input the plugin cannot work with (`invalid_request`).
+    pub fn invalid_request(message: impl Into<String>) -> Refusal {
+        Refusal::new(INVALID_REQUEST, message)
+    }
+
+    /// Reports that the plugin could not decide (`server_error`).
+    pub fn server_error(message: impl Into<String>) -> Refusal {
+        Refusal::new(SERVER_ERROR, message)
     }
 }
 
@@ -84,12 +91,12 @@ pub type Handler = fn(&Request) -> HookResult;
 pub fn respond(hook: &str, request: &[u8], handler: Handler) -> String {
     let env = match parse(request) {
         Ok(v @ Value::Object(_)) => v,
-        Ok(_) => return error_response(PLUGIN_ERROR, "request is not a JSON object"),
-        Err(e) => return error_response(PLUGIN_ERROR, &format!("malformed request: {}", e)),
+        Ok(_) => return error_response(INVALID_REQUEST, "request is not a JSON object"),
+        Err(e) => return error_response(INVALID_REQUEST, &format!("malformed request: {}", e)),
     };
     if let Some(abi) = env.get("abi") {
         if abi.as_f64() != Some(ABI_VERSION as f64) {
-            return error_response(PLUGIN_ERROR, "request is not ABI version 1");
+            return error_response(SERVER_ERROR, "request is not ABI version 1");
         }
     }
     let (mut config, mut input, mut name) = (Value::Object(Vec::new()), Value::Null, hook.to_string());
@@ -108,7 +115,7 @@ pub fn respond(hook: &str, request: &[u8], handler: Handler) -> String {
         }
     }
     if name != hook {
-        return error_response(PLUGIN_ERROR, &format!("request for hook {} reached the {} export", name, hook));
+        return error_response(INVALID_REQUEST, &format!("request for hook {} reached the {} export", name, hook));
     }
     match handler(&Request { hook: name, config, input }) {
         Ok(result) => {
@@ -118,7 +125,7 @@ pub fn respond(hook: &str, request: &[u8], handler: Handler) -> String {
             out.push('}');
             out
         }
-        Err(r) => error_response(if r.code.is_empty() { PLUGIN_ERROR } else { &r.code }, &r.message),
+        Err(r) => error_response(if r.code.is_empty() { SERVER_ERROR } else { &r.code }, &r.message),
     }
 }
 
@@ -285,9 +292,9 @@ mod tests {
             (br#"{"abi":1,"hook":"sign_in","config":{"a":1},"input":{}}"#, r#"{"result":{"config":{"a":1}}}"#),
             (br#"{"hook":"sign_in","input":{}}"#, r#"{"result":{"config":{}}}"#),
             (br#"{"abi":1,"hook":"sign_in","input":{"deny":true}}"#, r#"{"error":{"code":"access_denied","message":"no \"way\""}}"#),
-            (br#"{"abi":2,"hook":"sign_in"}"#, r#"{"error":{"code":"plugin_error","message":"request is not ABI version 1"}}"#),
-            (br#"{"abi":1,"hook":"notify"}"#, r#"{"error":{"code":"plugin_error","message":"request for hook notify reached the sign_in export"}}"#),
-            (b"[]", r#"{"error":{"code":"plugin_error","message":"request is not a JSON object"}}"#),
+            (br#"{"abi":2,"hook":"sign_in"}"#, r#"{"error":{"code":"server_error","message":"request is not ABI version 1"}}"#),
+            (br#"{"abi":1,"hook":"notify"}"#, r#"{"error":{"code":"invalid_request","message":"request for hook notify reached the sign_in export"}}"#),
+            (b"[]", r#"{"error":{"code":"invalid_request","message":"request is not a JSON object"}}"#),
         ];
         for (req, want) in cases {
             assert_eq!(respond("sign_in", req, echo), want);
