@@ -92,7 +92,7 @@ func TestSDKEnvelope(t *testing.T) {
 	const cfg = `{"allowed_domains":["example.com"],"group":"group:default/staff"}`
 	cases := []struct {
 		name, request, want string
-		prefix             bool // want is a prefix: the message names a parser position that differs by SDK
+		prefix              bool // want is a prefix: the message names a parser position that differs by SDK
 	}{
 		{"escapes are decoded",
 			`{"abi":1,"hook":"sign_in","config":` + cfg + `,"input":{"profile":{"email":"\u0041l\u00e9x\"q\\@Example.com"}}}`,
