@@ -352,3 +352,30 @@ func TestHostFirstPartyPlugins(t *testing.T) {
 		t.Errorf("notify = %+v, %v", notified, err)
 	}
 }
+
+// BenchmarkHostCall compares a hook call through the host (binding
+// lookup, reload guard, counting) with the same call on the plugin.
+func BenchmarkHostCall(b *testing.B) {
+	dir := b.TempDir()
+	writePlugin(b, dir, "claims", testWasm(b, "reload_v1"))
+	h := newTestHost(b, testConfig(dir))
+	p, _ := h.Plugin("claims")
+	ctx := context.Background()
+	in := map[string]string{"client_id": "c"}
+	for _, bb := range []struct {
+		name string
+		call func() error
+	}{
+		{"host", func() error { return h.CallHook(ctx, HookTokenClaims, "", in, nil) }},
+		{"plugin", func() error { return p.Call(ctx, HookTokenClaims, in, nil) }},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bb.call(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

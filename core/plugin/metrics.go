@@ -41,15 +41,19 @@ func init() {
 }
 
 func outcomeOf(err error) string {
-	var r *Refusal
-	switch {
-	case err == nil:
+	if err == nil {
 		return outcomeOK
-	case errors.As(err, &r):
-		return outcomeRefused
-	default:
-		return outcomeFailed
 	}
+	return outcomeOfError(err)
+}
+
+// outcomeOfError is apart so that the successful path does not allocate
+// the errors.As target.
+func outcomeOfError(err error) string {
+	if r := (*Refusal)(nil); errors.As(err, &r) {
+		return outcomeRefused
+	}
+	return outcomeFailed
 }
 
 // hostStats keeps per-plugin figures for GET /admin/plugins across
@@ -58,8 +62,10 @@ type hostStats struct {
 	mu      sync.RWMutex
 	plugins map[string]*pluginStats
 	// series caches the Prometheus children: WithLabelValues hashes its
-	// labels on every call.
-	series sync.Map // seriesKey → *callSeries
+	// labels on every call. A plain map, as a sync.Map key would escape
+	// to the heap on every lookup.
+	seriesMu sync.RWMutex
+	series   map[seriesKey]*callSeries
 }
 
 type seriesKey struct{ plugin, hook, outcome string }
@@ -83,7 +89,7 @@ const (
 )
 
 func newHostStats() *hostStats {
-	return &hostStats{plugins: map[string]*pluginStats{}}
+	return &hostStats{plugins: map[string]*pluginStats{}, series: map[seriesKey]*callSeries{}}
 }
 
 func (s *hostStats) plugin(name string) *pluginStats {
@@ -115,14 +121,20 @@ func (s *hostStats) observe(plugin, hook, outcome string, d time.Duration) {
 	p.buckets[bucketOf(d)].Add(1)
 
 	k := seriesKey{plugin, hook, outcome}
-	v, ok := s.series.Load(k)
+	s.seriesMu.RLock()
+	cs, ok := s.series[k]
+	s.seriesMu.RUnlock()
 	if !ok {
-		v, _ = s.series.LoadOrStore(k, &callSeries{
-			count:    callsTotal.WithLabelValues(plugin, hook, outcome),
-			duration: callDuration.WithLabelValues(plugin, hook),
-		})
+		s.seriesMu.Lock()
+		if cs, ok = s.series[k]; !ok {
+			cs = &callSeries{
+				count:    callsTotal.WithLabelValues(plugin, hook, outcome),
+				duration: callDuration.WithLabelValues(plugin, hook),
+			}
+			s.series[k] = cs
+		}
+		s.seriesMu.Unlock()
 	}
-	cs := v.(*callSeries)
 	cs.count.Inc()
 	cs.duration.Observe(d.Seconds())
 }
