@@ -96,10 +96,18 @@ func NewHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slog.
 	if err := h.Reload(ctx); err != nil {
 		logger.Warn("some plugins did not load", "dir", cfg.Dir, "error", err)
 	}
-	for _, name := range cfg.Bound() {
-		if _, ok := h.Plugin(name); !ok {
+	for name, bindings := range h.bindings() {
+		p, ok := h.Plugin(name)
+		if !ok {
 			logger.Warn("a hook is bound to a plugin that is not loaded: its calls fail until it loads",
-				"plugin", name, "dir", cfg.Dir)
+				"plugin", name, "bindings", bindings, "dir", cfg.Dir)
+			continue
+		}
+		for _, b := range bindings {
+			if hook, _, _ := strings.Cut(b, "/"); !p.Serves(hook) {
+				logger.Warn("a hook is bound to a plugin that does not serve it: its calls fail",
+					"plugin", name, "hook", hook, "serves", p.Hooks())
+			}
 		}
 	}
 	if cfg.Watch && cfg.Dir != "" {

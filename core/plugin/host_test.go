@@ -379,3 +379,27 @@ func BenchmarkHostCall(b *testing.B) {
 		})
 	}
 }
+
+// TestHostWarnsAboutBindings: at start the operator is told about hooks
+// bound to plugins that are absent or do not serve them.
+func TestHostWarnsAboutBindings(t *testing.T) {
+	dir := t.TempDir()
+	writePlugin(t, dir, "claims", testWasm(t, "reload_v1"))
+	var logs strings.Builder
+	h, err := NewHost(context.Background(), testConfig(dir), nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	for _, want := range []string{
+		`msg="a hook is bound to a plugin that is not loaded: its calls fail until it loads" plugin=gh-signin`,
+		`msg="a hook is bound to a plugin that does not serve it: its calls fail" plugin=claims hook=sign_in`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %s:\n%s", want, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "hook=token_claims") {
+		t.Errorf("warned about a binding that works:\n%s", logs.String())
+	}
+}
