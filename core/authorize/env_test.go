@@ -45,6 +45,9 @@ func start(tb testing.TB, edit func(*config.Config)) *env {
 	cfg.Server.PublicURL = "http://" + ln.Addr().String()
 	cfg.Storage.Backend = "memory"
 	cfg.RateLimit.Enabled = false
+	// Plugins are not what these tests are about: keep their compile
+	// cache out of the source tree.
+	cfg.Plugins.CacheDir = tb.TempDir()
 	if edit != nil {
 		edit(cfg)
 	}

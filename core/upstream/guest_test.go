@@ -41,6 +41,9 @@ func start(t *testing.T, edit func(*config.Config)) *env {
 	cfg.Server.PublicURL = "http://" + ln.Addr().String()
 	cfg.Storage.Backend = "memory"
 	cfg.RateLimit.Enabled = false
+	// Plugins are not what these tests are about: keep their compile
+	// cache out of the source tree.
+	cfg.Plugins.CacheDir = t.TempDir()
 	if edit != nil {
 		edit(cfg)
 	}
