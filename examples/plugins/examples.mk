@@ -53,3 +53,19 @@ plugins-examples: $(EXAMPLES_OBJ)/wat-template.wasm
 
 $(EXAMPLES_OBJ)/wat-template.wasm: sdk/wat/template.wat | $(EXAMPLES_OBJ) toolchain-wat
 	$(WAT2WASM) -o $@ $<
+
+# Test plugins exercising each SDK's host-function wrappers (examples_test.go
+# loads them from obj/, where a plugin directory scan does not look).
+HOSTCALLS_PLUGINS := $(foreach l,rust c assemblyscript,$(EXAMPLES_OBJ)/hostcalls-$(l).wasm)
+plugins-examples: $(HOSTCALLS_PLUGINS)
+
+$(EXAMPLES_OBJ)/hostcalls-c.wasm: examples/plugins/c/hostcalls.c sdk/c/gatehouse.c sdk/c/gatehouse.h | $(EXAMPLES_OBJ) toolchain-c
+	$(CLANG) $(C_PLUGIN_FLAGS) -o $@ sdk/c/gatehouse.c examples/plugins/c/hostcalls.c
+
+$(EXAMPLES_OBJ)/hostcalls-rust.wasm: examples/plugins/rust/hostcalls.rs $(RUST_SDK_RLIB) | $(EXAMPLES_OBJ) toolchain-rust
+	$(RUSTC) $(RUST_WASM_FLAGS) --crate-type cdylib --crate-name hostcalls \
+		-C link-arg=-zstack-size=65536 -C link-arg=--strip-all \
+		--extern gatehouse=$(RUST_SDK_RLIB) -o $@ examples/plugins/rust/hostcalls.rs
+
+$(EXAMPLES_OBJ)/hostcalls-assemblyscript.wasm: examples/plugins/assemblyscript/hostcalls.ts $(wildcard sdk/assemblyscript/assembly/*.ts) $(ASC_STAMP) | $(EXAMPLES_OBJ)
+	$(ASC) examples/plugins/assemblyscript/hostcalls.ts $(ASC_FLAGS) -o $@

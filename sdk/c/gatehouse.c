@@ -10,6 +10,7 @@
  */
 #include "gatehouse.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,23 +44,27 @@ typedef struct gh_chunk {
 
 typedef struct {
 	char *p, *end;
-	gh_chunk *chunks;
+	gh_chunk *first, *cur; /* chunks in order: the root value is first->nodes[0] */
 	const char *err;
 } gh_parser;
 
 static gh_value *gh_node(gh_parser *ps)
 {
-	if (!ps->chunks || ps->chunks->used == GH_CHUNK_NODES) {
+	if (!ps->cur || ps->cur->used == GH_CHUNK_NODES) {
 		gh_chunk *c = malloc(sizeof *c);
 		if (!c) {
 			ps->err = "out of memory";
 			return NULL;
 		}
-		c->next = ps->chunks;
+		c->next = NULL;
 		c->used = 0;
-		ps->chunks = c;
+		if (ps->cur)
+			ps->cur->next = c;
+		else
+			ps->first = c;
+		ps->cur = c;
 	}
-	gh_value *v = &ps->chunks->nodes[ps->chunks->used++];
+	gh_value *v = &ps->cur->nodes[ps->cur->used++];
 	memset(v, 0, sizeof *v);
 	return v;
 }
@@ -354,6 +359,35 @@ static gh_value *gh_pvalue(gh_parser *ps, int depth)
 	}
 }
 
+/* gh_parse_doc parses a whole document (surrounding whitespace allowed); NULL with ps->err set on failure. */
+static gh_value *gh_parse_doc(gh_parser *ps)
+{
+	gh_value *v = gh_pvalue(ps, 0);
+	if (v) {
+		gh_ws(ps);
+		if (ps->p != ps->end) {
+			ps->err = "trailing data";
+			v = NULL;
+		}
+	}
+	return v;
+}
+
+gh_value *gh_parse(char *text, size_t len)
+{
+	gh_parser ps = {text, text + len, NULL, NULL, NULL};
+	gh_value *v = gh_parse_doc(&ps);
+	if (!v)
+		gh_free_chunks(ps.first);
+	return v;
+}
+
+void gh_parse_free(gh_value *root)
+{
+	if (root)
+		gh_free_chunks((gh_chunk *)((char *)root - offsetof(gh_chunk, nodes)));
+}
+
 /* ---- accessors ---- */
 
 const gh_value *gh_get(const gh_value *v, const char *key)
@@ -607,22 +641,15 @@ static uint64_t gh_error_response(const char *code, const char *message)
 
 uint64_t gh_dispatch(uint8_t *req, uint32_t len, const char *hook, gh_handler handler)
 {
-	gh_parser ps = {(char *)req, (char *)req + len, NULL, NULL};
-	gh_value *env = gh_pvalue(&ps, 0);
-	if (env) {
-		gh_ws(&ps);
-		if (ps.p != ps.end) {
-			ps.err = "trailing data after the request";
-			env = NULL;
-		}
-	}
+	gh_parser ps = {(char *)req, (char *)req + len, NULL, NULL, NULL};
+	gh_value *env = gh_parse_doc(&ps);
 	if (!env || env->type != GH_OBJECT) {
-		gh_free_chunks(ps.chunks);
+		gh_free_chunks(ps.first);
 		return gh_error_response("invalid_request", ps.err ? ps.err : "request is not a JSON object");
 	}
 	const gh_value *abi = gh_get(env, "abi");
 	if (abi && !(abi->type == GH_NUMBER && abi->num == GH_ABI_VERSION)) {
-		gh_free_chunks(ps.chunks);
+		gh_free_chunks(ps.first);
 		return gh_error_response("server_error", "request is not ABI version 1");
 	}
 	static const gh_value empty = {GH_OBJECT, NULL, 0, 0, NULL, 0, NULL, NULL};
@@ -644,7 +671,7 @@ uint64_t gh_dispatch(uint8_t *req, uint32_t len, const char *hook, gh_handler ha
 		gh_wraw(&m, " export", 8); /* with the NUL */
 		uint64_t out = gh_error_response("invalid_request", m.oom ? "request for another hook" : m.data);
 		free(m.data);
-		gh_free_chunks(ps.chunks);
+		gh_free_chunks(ps.first);
 		return out;
 	}
 	gh_wraw(&call.result, "{\"result\":", 10);
@@ -673,7 +700,7 @@ uint64_t gh_dispatch(uint8_t *req, uint32_t len, const char *hook, gh_handler ha
 			out = gh_pack(&call.result);
 		}
 	}
-	gh_free_chunks(ps.chunks);
+	gh_free_chunks(ps.first);
 	return out;
 }
 

@@ -54,6 +54,15 @@ struct gh_value {
 	gh_value *next;
 };
 
+/*
+ * gh_parse parses the JSON document text[0..len) (a host-function answer,
+ * say) in place: strings are unescaped inside text, which must outlive the
+ * result. NULL when it is not valid JSON or memory ran out. Release the
+ * result with gh_parse_free (text stays the caller's).
+ */
+gh_value *gh_parse(char *text, size_t len);
+void gh_parse_free(gh_value *root);
+
 /* gh_get returns the member of an object named key, or NULL (also when v is NULL or not an object). */
 const gh_value *gh_get(const gh_value *v, const char *key);
 /* gh_string returns a string value's text, or NULL when v is NULL or not a string. */
