@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Load test of the token endpoint on loopback (make bench runs it after the
+# Go benchmarks). It builds bin/gatehouse, starts it on a free loopback port
+# with a throw-away data directory (configured through GATEHOUSE_* variables,
+# Badger with sync writes as in the embedded configuration), then:
+#   1. registers a client_credentials client and runs wrk against
+#      POST /v1/token (bounded: LOAD_DURATION, LOAD_CONNECTIONS, LOAD_THREADS);
+#   2. runs cmd/gatehouse-load for the authorization-code exchange (codes
+#      minted through /v1/authorize and the consent-session API);
+#   3. reads the server's peak RSS (VmHWM).
+# It reports the figures against the targets of issue 2 and exits non-zero
+# only if a run fails outright (the server does not start, a tool fails,
+# requests are refused), not when a target is missed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=${LOAD_DURATION:-10s}
+connections=${LOAD_CONNECTIONS:-64}
+threads=${LOAD_THREADS:-2}
+codes=${LOAD_CODES:-20000}
+code_concurrency=${LOAD_CODE_CONCURRENCY:-64}
+# The Wasm plugins of the embedded configuration (make plugins builds them);
+# point LOAD_PLUGINS_DIR at an empty directory to measure the core alone.
+plugins_dir=${LOAD_PLUGINS_DIR:-$PWD/plugins/bin}
+
+command -v wrk >/dev/null || { echo "loadtest: wrk is not installed (make deps-bench)" >&2; exit 1; }
+command -v curl >/dev/null || { echo "loadtest: curl is not installed" >&2; exit 1; }
+
+echo "== building"
+go build -trimpath -o bin/gatehouse ./cmd/gatehouse
+go build -trimpath -o bin/gatehouse-load ./cmd/gatehouse-load
+
+tmp=$(mktemp -d)
+pid=""
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# A free loopback port: bind :0, read it back, release it.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+base="http://127.0.0.1:$port"
+
+echo "== starting gatehouse on $base (data in $tmp)"
+env GATEHOUSE_SERVER__ADDR="127.0.0.1:$port" \
+  GATEHOUSE_SERVER__PUBLIC_URL="$base" \
+  GATEHOUSE_STORAGE__DIR="$tmp/data" \
+  GATEHOUSE_PLUGINS__DIR="$plugins_dir" \
+  GATEHOUSE_PLUGINS__CACHE_DIR="$tmp/wasm-cache" \
+  GATEHOUSE_PLUGINS__WATCH=false \
+  GATEHOUSE_RATE_LIMIT__TOKEN_PER_SECOND=1000000 \
+  GATEHOUSE_RATE_LIMIT__TOKEN_BURST=1000000 \
+  ./bin/gatehouse serve >"$tmp/server.log" 2>&1 &
+pid=$!
+
+for _ in $(seq 1 100); do
+  if curl -fsS "$base/readyz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "loadtest: gatehouse exited during start:" >&2
+    cat "$tmp/server.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+curl -fsS "$base/readyz" >/dev/null || { echo "loadtest: gatehouse not ready after 10 s" >&2; tail -50 "$tmp/server.log" >&2; exit 1; }
+
+# jsonfield NAME: the string value of NAME in the JSON on stdin.
+jsonfield() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+
+echo "== registering a client_credentials client"
+reg=$(curl -fsS -X POST "$base/v1/register" -H 'Content-Type: application/json' \
+  -d '{"client_name":"loadtest","grant_types":["client_credentials"],"scope":"catalog.read"}')
+id=$(jsonfield client_id <<<"$reg")
+secret=$(jsonfield client_secret <<<"$reg")
+[ -n "$id" ] && [ -n "$secret" ] || { echo "loadtest: registration failed: $reg" >&2; exit 1; }
+basic=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
+check=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$base/v1/token" -H "Authorization: Basic $basic" \
+  -H 'Content-Type: application/x-www-form-urlencoded' -d 'grant_type=client_credentials')
+[ "$check" = 200 ] || { echo "loadtest: a single client_credentials request got $check" >&2; exit 1; }
+
+cat >"$tmp/cc.lua" <<EOF
+wrk.method = "POST"
+wrk.path = "/v1/token"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $basic"
+EOF
+
+echo "== client_credentials: wrk -t$threads -c$connections -d$duration --latency"
+wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$tmp/cc.lua" "$base/v1/token" | tee "$tmp/wrk.txt"
+cc_rps=$(awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk.txt")
+cc_p99=$(awk '$1 == "99%" {print $2}' "$tmp/wrk.txt")
+cc_bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$tmp/wrk.txt")
+cc_errors=$(awk '/Socket errors:/ {print}' "$tmp/wrk.txt")
+[ -n "$cc_rps" ] || { echo "loadtest: wrk reported no rate" >&2; exit 1; }
+# wrk prints latencies as 812.00us, 3.50ms or 1.20s.
+to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
+cc_p99_ms=$(to_ms "$cc_p99")
+
+echo "== authorization-code exchange: gatehouse-load -codes $codes -c $code_concurrency"
+./bin/gatehouse-load -issuer "$base" -codes "$codes" -c "$code_concurrency" | tee "$tmp/load.txt"
+ac_rps=$(awk '/authorization_code exchange/ {for (i = 1; i <= NF; i++) if ($i == "ops/s") print $(i-1)}' "$tmp/load.txt")
+ac_p99=$(awk '/authorization_code exchange/ {for (i = 1; i <= NF; i++) if ($i == "p99") print $(i+1)}' "$tmp/load.txt")
+
+hwm_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
+rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+errors_logged=$(grep -c 'level=ERROR\|"level":"ERROR"' "$tmp/server.log" || true)
+
+kill "$pid"
+if ! wait "$pid"; then
+  echo "loadtest: gatehouse did not stop cleanly:" >&2
+  tail -20 "$tmp/server.log" >&2
+  exit 1
+fi
+pid=""
+
+verdict() { if awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; then echo "meets"; else echo "MISSES"; fi; }
+hwm_mib=$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+echo
+echo "== results ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); plugins from $plugins_dir: $(ls "$plugins_dir"/*.wasm 2>/dev/null | wc -l))"
+printf '%-40s %12s   %-22s %s\n' "measure" "value" "target" ""
+printf '%-40s %12s   %-22s %s\n' "client_credentials req/s" "$cc_rps" ">= 8000" "$(verdict "$cc_rps" '>=' 8000)"
+printf '%-40s %12s   %-22s %s\n' "client_credentials p99 (ms)" "$cc_p99_ms" "<= 20" "$(verdict "$cc_p99_ms" '<=' 20)"
+printf '%-40s %12s   %-22s %s\n' "authorization_code exchange req/s" "$ac_rps" ">= 2000" "$(verdict "${ac_rps:-0}" '>=' 2000)"
+printf '%-40s %12s\n' "authorization_code exchange p99" "$ac_p99"
+printf '%-40s %12s   %-22s %s\n' "server peak RSS (MiB, VmHWM)" "$hwm_mib" "< 100" "$(verdict "$hwm_mib" '<' 100)"
+printf '%-40s %12s\n' "server RSS at the end (MiB)" "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
+printf '%-40s %12s\n' "server errors logged" "$errors_logged"
+
+if [ -n "$cc_bad" ] && [ "$cc_bad" != 0 ]; then
+  echo "loadtest: $cc_bad client_credentials requests were not answered 200" >&2
+  exit 1
+fi
+if [ -n "$cc_errors" ]; then
+  echo "loadtest: warning: wrk $cc_errors" >&2
+fi
+[ -n "$ac_rps" ] || { echo "loadtest: gatehouse-load reported no exchange rate" >&2; exit 1; }
