@@ -78,10 +78,23 @@ static void gh_free_chunks(gh_chunk *c)
 	}
 }
 
+static int gh_isws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/*
+ * Speed note: under the host's call deadline (wazero's
+ * WithCloseOnContextDone) every loop iteration, even a loop entered and left
+ * at once, costs a check of tens of nanoseconds, far more than the work in
+ * it. So the hot paths test before they loop, and scan strings eight bytes
+ * at a time.
+ */
 static void gh_ws(gh_parser *ps)
 {
-	while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
+	/* the host's requests have no whitespace: look once before looping */
+	if (ps->p >= ps->end || !gh_isws(*ps->p))
+		return;
+	do
 		ps->p++;
+	while (ps->p < ps->end && gh_isws(*ps->p));
 }
 
 static int gh_hex(char c)
@@ -130,11 +143,68 @@ static char *gh_put_utf8(char *o, uint32_t cp)
 	return o;
 }
 
+/* gh_special flags (in the byte's high bit) the bytes of x that are '"', '\\' or control characters; the lowest flag is exact. */
+static uint64_t gh_special(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+	return (((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x)) & highs;
+}
+
+/*
+ * gh_plain_run returns how many bytes from p on (up to end) need no
+ * attention inside a JSON string, eight at a time; a string shorter than
+ * eight bytes takes no loop at all.
+ */
+static size_t gh_plain_run(const char *p, const char *end)
+{
+	const char *s = p;
+	uint64_t x, m;
+	if (end - p >= 8) {
+		memcpy(&x, p, 8);
+		if ((m = gh_special(x)))
+			return (size_t)(__builtin_ctzll(m) >> 3);
+		p += 8;
+		while (end - p >= 8) {
+			memcpy(&x, p, 8);
+			if ((m = gh_special(x)))
+				return (size_t)(p - s) + (size_t)(__builtin_ctzll(m) >> 3);
+			p += 8;
+		}
+	}
+	if (p < end) {
+		x = 0x6161616161616161ULL; /* pad with 'a', which is not special */
+		memcpy(&x, p, (size_t)(end - p));
+		if ((m = gh_special(x)))
+			return (size_t)(p - s) + (size_t)(__builtin_ctzll(m) >> 3);
+		p = end;
+	}
+	return (size_t)(p - s);
+}
+
 /* gh_pstring parses a string at ps->p (on the opening quote) and unescapes it in place. */
 static int gh_pstring(gh_parser *ps, const char **out, size_t *out_len)
 {
-	char *start = ++ps->p, *o = start;
+	char *start = ++ps->p, *o;
+	/* the common case, a string without escapes, takes no loop */
+	ps->p += gh_plain_run(ps->p, ps->end);
+	if (ps->p < ps->end && *ps->p == '"') {
+		*ps->p++ = '\0';
+		*out = start;
+		*out_len = (size_t)(ps->p - 1 - start);
+		return 1;
+	}
+	o = ps->p;
 	while (ps->p < ps->end) {
+		size_t run = gh_plain_run(ps->p, ps->end);
+		if (run) {
+			if (o != ps->p)
+				memmove(o, ps->p, run);
+			o += run;
+			ps->p += run;
+			if (ps->p >= ps->end)
+				break;
+		}
 		unsigned char c = (unsigned char)*ps->p;
 		if (c == '"') {
 			*o = '\0'; /* o <= the closing quote: unescaping only shortens */
@@ -224,8 +294,14 @@ static int gh_pnumber(gh_parser *ps, gh_value *v)
 	v->type = GH_NUMBER;
 	v->str = s;
 	v->len = (size_t)(ps->p - s);
-	/* strtod needs a terminator: borrow the byte after the number. */
-	if (ps->p < ps->end) {
+	if (v->len <= 15 && !memchr(s, '.', v->len) && !memchr(s, 'e', v->len) && !memchr(s, 'E', v->len)) {
+		/* a small integer, the common case, exactly and without strtod's loops */
+		long long n = 0;
+		for (const char *d = *s == '-' ? s + 1 : s; d < ps->p; d++)
+			n = n * 10 + (*d - '0');
+		v->num = (double)(*s == '-' ? -n : n);
+	} else if (ps->p < ps->end) {
+		/* strtod needs a terminator: borrow the byte after the number. */
 		char c = *ps->p;
 		*ps->p = '\0';
 		v->num = strtod(s, NULL);
@@ -390,15 +466,33 @@ void gh_parse_free(gh_value *root)
 
 /* ---- accessors ---- */
 
-const gh_value *gh_get(const gh_value *v, const char *key)
+/* gh_memeq compares eight bytes at a time (memcpy of a variable length is one bulk-memory instruction). */
+static int gh_memeq(const char *a, const char *b, size_t n)
+{
+	uint64_t x, y;
+	while (n > 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return 0;
+		a += 8;
+		b += 8;
+		n -= 8;
+	}
+	x = y = 0;
+	memcpy(&x, a, n);
+	memcpy(&y, b, n);
+	return x == y;
+}
+
+const gh_value *gh_getn(const gh_value *v, const char *key, size_t n)
 {
 	if (!v || v->type != GH_OBJECT)
 		return NULL;
-	size_t n = strlen(key);
 	const gh_value *found = NULL;
 	/* the last duplicate wins, as in encoding/json */
 	for (const gh_value *m = v->child; m; m = m->next)
-		if (m->key_len == n && memcmp(m->key, key, n) == 0)
+		if (m->key_len == n && gh_memeq(m->key, key, n))
 			found = m;
 	return found;
 }
@@ -474,11 +568,18 @@ static void gh_wquoted(gh_writer *w, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	gh_wbyte(w, '"');
-	size_t run = 0;
+	size_t run = gh_plain_run(s, s + n);
+	if (run == n) { /* nothing to escape: no loop */
+		gh_wraw(w, s, n);
+		gh_wbyte(w, '"');
+		return;
+	}
+	run = 0;
 	for (size_t i = 0; i < n; i++) {
+		i += gh_plain_run(s + i, s + n);
+		if (i >= n)
+			break;
 		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
 		gh_wraw(w, s + run, i - run);
 		run = i + 1;
 		switch (c) {
@@ -497,10 +598,10 @@ static void gh_wquoted(gh_writer *w, const char *s, size_t n)
 	gh_wbyte(w, '"');
 }
 
-void gh_wkey(gh_writer *w, const char *key)
+void gh_wkeyn(gh_writer *w, const char *key, size_t n)
 {
 	gh_sep(w);
-	gh_wquoted(w, key, strlen(key));
+	gh_wquoted(w, key, n);
 	gh_wbyte(w, ':');
 	w->need_comma = 0;
 }

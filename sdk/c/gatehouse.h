@@ -63,8 +63,10 @@ struct gh_value {
 gh_value *gh_parse(char *text, size_t len);
 void gh_parse_free(gh_value *root);
 
-/* gh_get returns the member of an object named key, or NULL (also when v is NULL or not an object). */
-const gh_value *gh_get(const gh_value *v, const char *key);
+/* gh_getn returns the member of an object named key[0..n), or NULL (also when v is NULL or not an object). */
+const gh_value *gh_getn(const gh_value *v, const char *key, size_t n);
+/* gh_get is gh_getn with a NUL-terminated key (its length folds to a constant for a literal). */
+static inline const gh_value *gh_get(const gh_value *v, const char *key) { return gh_getn(v, key, __builtin_strlen(key)); }
 /* gh_string returns a string value's text, or NULL when v is NULL or not a string. */
 const char *gh_string(const gh_value *v);
 /* gh_is reports whether v is non-NULL and of type t. */
@@ -84,7 +86,8 @@ void gh_wobject_end(gh_writer *w);
 void gh_warray_begin(gh_writer *w);
 void gh_warray_end(gh_writer *w);
 /* gh_wkey writes an object key; the next gh_w* call writes its value. */
-void gh_wkey(gh_writer *w, const char *key);
+void gh_wkeyn(gh_writer *w, const char *key, size_t n);
+static inline void gh_wkey(gh_writer *w, const char *key) { gh_wkeyn(w, key, __builtin_strlen(key)); }
 void gh_wstring(gh_writer *w, const char *s);
 void gh_wstringn(gh_writer *w, const char *s, size_t n);
 void gh_wnumber(gh_writer *w, double n);
