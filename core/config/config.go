@@ -31,6 +31,7 @@ type Config struct {
 	Guest         Guest         `koanf:"guest"`
 	Admin         Admin         `koanf:"admin"`
 	Plugins       Plugins       `koanf:"plugins"`
+	CIBA          CIBA          `koanf:"ciba"`
 	Log           Log           `koanf:"log"`
 }
 
@@ -255,6 +256,7 @@ func (c *Config) Validate() error {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
 	errs = append(errs, c.Plugins.validate()...)
+	errs = append(errs, c.CIBA.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-auth/gatehouse/core/client"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
 )
@@ -44,6 +45,11 @@ type Metadata struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	// CIBA Core 1.0 §4.
+	BackchannelAuthenticationEndpoint                         string   `json:"backchannel_authentication_endpoint"`
+	BackchannelTokenDeliveryModesSupported                    []string `json:"backchannel_token_delivery_modes_supported"`
+	BackchannelAuthenticationRequestSigningAlgValuesSupported []string `json:"backchannel_authentication_request_signing_alg_values_supported"`
+	BackchannelUserCodeParameterSupported                     bool     `json:"backchannel_user_code_parameter_supported"`
 }
 
 // NewMetadata describes this server: every URL derives from the issuer,
@@ -62,7 +68,7 @@ func NewMetadata(cfg *config.Config, keys *keyset.Keyset) Metadata {
 		ScopesSupported:        []string{"openid", "profile", "email", "offline_access"},
 		ResponseTypesSupported: []string{"code"},
 		ResponseModesSupported: []string{"query"},
-		GrantTypesSupported:    []string{"authorization_code", "refresh_token", "client_credentials"},
+		GrantTypesSupported:    []string{"authorization_code", "refresh_token", "client_credentials", client.GrantTypeCIBA},
 		SubjectTypesSupported:  []string{"public"},
 		// ID tokens are signed with the active key; the others are listed
 		// because a rotation after changing keys.algorithm switches to them.
@@ -75,7 +81,11 @@ func NewMetadata(cfg *config.Config, keys *keyset.Keyset) Metadata {
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash",
 			"name", "picture", "email", "ent",
 		},
-		AuthorizationResponseISSParameterSupported: true, // RFC 9207
+		AuthorizationResponseISSParameterSupported:                true, // RFC 9207
+		BackchannelAuthenticationEndpoint:                         iss + "/v1/backchannel/authorize",
+		BackchannelTokenDeliveryModesSupported:                    client.DeliveryModes,
+		BackchannelAuthenticationRequestSigningAlgValuesSupported: client.RequestSigningAlgs,
+		BackchannelUserCodeParameterSupported:                     true,
 	}
 }
 

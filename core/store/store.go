@@ -16,6 +16,10 @@ type Store struct {
 	Revocations   Collection[Revocation]
 	SigningKeys   Collection[SigningKey]
 	LoginSessions Collection[LoginSession]
+	// CIBA: backchannel requests, the delivery queue, consent history.
+	Backchannel Collection[BackchannelRequest]
+	Deliveries  Collection[Delivery]
+	Consents    Collection[ConsentRecord]
 }
 
 // New wraps kv in typed collections.
@@ -30,6 +34,9 @@ func New(kv KV) *Store {
 		Revocations:   NewCollection[Revocation](kv, "revoked"),
 		SigningKeys:   NewCollection[SigningKey](kv, "key"),
 		LoginSessions: NewCollection[LoginSession](kv, "login"),
+		Backchannel:   NewCollection[BackchannelRequest](kv, "ciba"),
+		Deliveries:    NewCollection[Delivery](kv, "delivery"),
+		Consents:      NewCollection[ConsentRecord](kv, "consent"),
 	}
 }
 

@@ -39,6 +39,11 @@ type ClientMetadata struct {
 	SoftwareVersion         string   `json:"software_version,omitempty"`
 	SoftwareStatement       string   `json:"software_statement,omitempty"`
 	ApplicationType         string   `json:"application_type,omitempty"`
+	// CIBA Core 1.0 §4 registration parameters.
+	BackchannelTokenDeliveryMode               string `json:"backchannel_token_delivery_mode,omitempty"`
+	BackchannelClientNotificationEndpoint      string `json:"backchannel_client_notification_endpoint,omitempty"`
+	BackchannelAuthenticationRequestSigningAlg string `json:"backchannel_authentication_request_signing_alg,omitempty"`
+	BackchannelUserCodeParameter               bool   `json:"backchannel_user_code_parameter,omitempty"`
 }
 
 // AuthRequest is a consent session: an authorization request that has been

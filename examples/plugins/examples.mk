@@ -26,7 +26,7 @@ $(EXAMPLES_BIN)/signin-example-c.wasm: examples/plugins/c/signin.c sdk/c/gatehou
 # Rust: Debian's rustc by path (rustup's has no wasm32 std), no cargo: the
 # SDK is an rlib, the plugin a cdylib linking it. A small stack keeps each
 # instance's memory, and so instantiation, small.
-RUST_WASM_FLAGS := --edition 2021 --target wasm32-unknown-unknown -O -C panic=abort
+RUST_WASM_FLAGS := --edition 2021 --target wasm32-unknown-unknown -O -C panic=abort -C target-feature=+bulk-memory
 RUST_SDK_RLIB   := $(EXAMPLES_OBJ)/libgatehouse.rlib
 
 $(RUST_SDK_RLIB): $(wildcard sdk/rust/src/*.rs) | $(EXAMPLES_OBJ) toolchain-rust

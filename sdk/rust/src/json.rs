@@ -19,7 +19,9 @@ impl Value {
     /// The member `key` of an object; `None` for other values or a missing key.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Object(members) => members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
+            Value::Object(members) => {
+                members.iter().rev().find(|(k, _)| eq_bytes(k.as_bytes(), key.as_bytes())).map(|(_, v)| v)
+            }
             _ => None,
         }
     }
@@ -168,11 +170,11 @@ fn write_number(n: f64, out: &mut String) {
 /// Appends `s` as a JSON string literal.
 pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
+    let bytes = s.as_bytes();
+    let mut i = plain_run(bytes);
     let mut run = 0;
-    for (i, b) in s.bytes().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
-            continue;
-        }
+    while i < bytes.len() {
+        let b = bytes[i];
         out.push_str(&s[run..i]);
         run = i + 1;
         match b {
@@ -185,6 +187,7 @@ pub fn write_string(s: &str, out: &mut String) {
                 let _ = write!(out, "\\u{:04x}", b);
             }
         }
+        i = run + plain_run(&bytes[run..]);
     }
     out.push_str(&s[run..]);
     out.push('"');
@@ -206,8 +209,15 @@ impl std::fmt::Display for ParseError {
 const MAX_DEPTH: usize = 128;
 
 /// Parses one JSON document (surrounding whitespace allowed).
+///
+/// Speed note: under the host's call deadline (wazero's
+/// WithCloseOnContextDone) every loop iteration costs a check of tens of
+/// nanoseconds, far more than the work in it. So the document is checked
+/// for UTF-8 once, strings are scanned eight bytes at a time, and loops that
+/// usually run zero times are guarded by a test.
 pub fn parse(text: &[u8]) -> Result<Value, ParseError> {
-    let mut p = Parser { s: text, i: 0 };
+    let text = std::str::from_utf8(text).map_err(|e| ParseError { offset: e.valid_up_to(), reason: "invalid UTF-8" })?;
+    let mut p = Parser { text, s: text.as_bytes(), i: 0 };
     let v = p.value(0)?;
     p.ws();
     if p.i != p.s.len() {
@@ -217,8 +227,71 @@ pub fn parse(text: &[u8]) -> Result<Value, ParseError> {
 }
 
 struct Parser<'a> {
+    text: &'a str,
     s: &'a [u8],
     i: usize,
+}
+
+/// Flags (in each byte's high bit) the bytes of x that are '"', '\\' or
+/// control characters; the lowest flag is exact.
+#[inline]
+fn special(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let q = x ^ (ONES * b'"' as u64);
+    let b = x ^ (ONES * b'\\' as u64);
+    (q.wrapping_sub(ONES) & !q | b.wrapping_sub(ONES) & !b | x.wrapping_sub(ONES * 0x20) & !x) & HIGHS
+}
+
+/// How many bytes at the start of s need no attention inside a JSON string,
+/// eight at a time; fewer than eight bytes take no loop at all.
+fn plain_run(s: &[u8]) -> usize {
+    let word = |i: usize| u64::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6], s[i + 7]]);
+    let mut i = 0;
+    if s.len() >= 8 {
+        // The first word outside the loop: most strings end in it.
+        let m = special(word(0));
+        if m != 0 {
+            return (m.trailing_zeros() / 8) as usize;
+        }
+        i = 8;
+        while s.len() - i >= 8 {
+            let m = special(word(i));
+            if m != 0 {
+                return i + (m.trailing_zeros() / 8) as usize;
+            }
+            i += 8;
+        }
+    }
+    let rest = s.len() - i;
+    if rest > 0 {
+        let mut w = [b'a'; 8]; // padding that is not special
+        w[..rest].copy_from_slice(&s[i..]);
+        let m = special(u64::from_le_bytes(w));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+    }
+    s.len()
+}
+
+/// Byte equality eight bytes at a time (a == on slices calls a byte-wise memcmp).
+pub(crate) fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    let word = |s: &[u8], i: usize| u64::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6], s[i + 7]]);
+    while a.len() - i > 8 {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    let (mut x, mut y) = ([0u8; 8], [0u8; 8]);
+    x[..a.len() - i].copy_from_slice(&a[i..]);
+    y[..b.len() - i].copy_from_slice(&b[i..]);
+    u64::from_le_bytes(x) == u64::from_le_bytes(y)
 }
 
 impl<'a> Parser<'a> {
@@ -227,7 +300,12 @@ impl<'a> Parser<'a> {
     }
 
     fn ws(&mut self) {
-        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+        let is_ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+        // The host's requests have no whitespace: look once before looping.
+        if self.i >= self.s.len() || !is_ws(self.s[self.i]) {
+            return;
+        }
+        while self.i < self.s.len() && is_ws(self.s[self.i]) {
             self.i += 1;
         }
     }
@@ -368,8 +446,15 @@ impl<'a> Parser<'a> {
 
     fn string(&mut self) -> Result<String, ParseError> {
         self.i += 1; // opening quote
-        let mut out: Vec<u8> = Vec::new();
-        let mut run = self.i;
+        let start = self.i;
+        self.i += plain_run(&self.s[self.i..]);
+        if self.peek() == Some(b'"') {
+            // No escapes, the common case: one copy, no loop.
+            self.i += 1;
+            return Ok(self.text[start..self.i - 1].to_string());
+        }
+        let mut out = String::new();
+        let mut run = start;
         loop {
             let c = match self.peek() {
                 Some(c) => c,
@@ -377,12 +462,12 @@ impl<'a> Parser<'a> {
             };
             match c {
                 b'"' => {
-                    out.extend_from_slice(&self.s[run..self.i]);
+                    out.push_str(&self.text[run..self.i]);
                     self.i += 1;
-                    return String::from_utf8(out).map_err(|_| self.err("invalid UTF-8 in string"));
+                    return Ok(out);
                 }
                 b'\\' => {
-                    out.extend_from_slice(&self.s[run..self.i]);
+                    out.push_str(&self.text[run..self.i]);
                     self.i += 1;
                     let e = match self.peek() {
                         Some(e) => e,
@@ -390,14 +475,14 @@ impl<'a> Parser<'a> {
                     };
                     self.i += 1;
                     match e {
-                        b'"' => out.push(b'"'),
-                        b'\\' => out.push(b'\\'),
-                        b'/' => out.push(b'/'),
-                        b'b' => out.push(8),
-                        b'f' => out.push(12),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
                         b'u' => {
                             let mut cp = self.hex4()?;
                             if (0xD800..0xDC00).contains(&cp) && self.s[self.i..].starts_with(b"\\u") {
@@ -411,16 +496,16 @@ impl<'a> Parser<'a> {
                                 }
                             }
                             // A lone surrogate decodes to U+FFFD, as in Go's encoding/json.
-                            let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
-                            let mut buf = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                            out.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
                         }
                         _ => return Err(self.err("bad escape in string")),
                     }
                     run = self.i;
+                    self.i += plain_run(&self.s[self.i..]);
                 }
                 c if c < 0x20 => return Err(self.err("control character in string")),
-                _ => self.i += 1,
+                // Only '"', '\\' and control characters stop plain_run.
+                _ => unreachable!("plain_run stopped at an ordinary byte"),
             }
         }
     }
@@ -443,8 +528,29 @@ mod tests {
     }
 
     #[test]
+    fn scans_words() {
+        for len in 0..20 {
+            let plain = vec![b'x'; len];
+            assert_eq!(plain_run(&plain), len);
+            for at in 0..len {
+                for c in [b'"', b'\\', 0x01, 0x1f] {
+                    let mut s = plain.clone();
+                    s[at] = c;
+                    assert_eq!(plain_run(&s), at, "len {} special {:#x} at {}", len, c, at);
+                }
+                let mut other = plain.clone();
+                other[at] = b'y';
+                assert!(!eq_bytes(&plain, &other));
+            }
+            assert!(eq_bytes(&plain, &plain.clone()));
+        }
+        // UTF-8 bytes (high bit set) are ordinary.
+        assert_eq!(plain_run("é€😀abc\"".as_bytes()), "é€😀abc".len());
+    }
+
+    #[test]
     fn refuses_bad_documents() {
-        for bad in [&b""[..], b"{", b"[1,]", b"{\"a\" 1}", b"01", b"\"\x01\"", b"tru", b"1 2", b"\"\\x\""] {
+        for bad in [&b""[..], b"{", b"[1,]", b"\"\xff\"", b"{\"a\" 1}", b"01", b"\"\x01\"", b"tru", b"1 2", b"\"\\x\""] {
             assert!(parse(bad).is_err(), "{:?} parsed", std::str::from_utf8(bad));
         }
         let deep = "[".repeat(200) + &"]".repeat(200);

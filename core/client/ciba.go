@@ -1,0 +1,118 @@
+package client
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// GrantTypeCIBA is CIBA Core 1.0 §4's grant type.
+const GrantTypeCIBA = "urn:openid:params:grant-type:ciba"
+
+// CIBA token delivery modes (CIBA Core §5).
+const (
+	DeliveryPoll = "poll"
+	DeliveryPing = "ping"
+	DeliveryPush = "push"
+)
+
+// DeliveryModes are the token delivery modes this server supports.
+var DeliveryModes = []string{DeliveryPoll, DeliveryPing, DeliveryPush}
+
+// RequestSigningAlgs are the algorithms accepted for signed
+// authentication requests (CIBA Core §7.1.1); "none" is never one.
+var RequestSigningAlgs = []string{"ES256", "RS256", "PS256", "EdDSA"}
+
+// The CIBA metadata of CIBA Core §4 is parsed and checked here and joins
+// the registration's tables: each value is checked as it is read (so that
+// it is valid whatever grants the client has), and the grant's check
+// requires what the grant needs.
+func init() {
+	fields["backchannel_token_delivery_mode"] = func(raw json.RawMessage, r *registration) *oauth.Error {
+		if err := stringField("backchannel_token_delivery_mode", func(r *registration) *string { return &r.meta.BackchannelTokenDeliveryMode })(raw, r); err != nil {
+			return err
+		}
+		if !slices.Contains(DeliveryModes, r.meta.BackchannelTokenDeliveryMode) {
+			return oauth.ErrInvalidClientMetadata().WithDescription("backchannel_token_delivery_mode must be poll, ping or push, got %s",
+				quote(r.meta.BackchannelTokenDeliveryMode))
+		}
+		return nil
+	}
+	fields["backchannel_client_notification_endpoint"] = func(raw json.RawMessage, r *registration) *oauth.Error {
+		if err := stringField("backchannel_client_notification_endpoint", func(r *registration) *string { return &r.meta.BackchannelClientNotificationEndpoint })(raw, r); err != nil {
+			return err
+		}
+		if reason := checkNotificationEndpoint(r.meta.BackchannelClientNotificationEndpoint); reason != "" {
+			return oauth.ErrInvalidClientMetadata().WithDescription("backchannel_client_notification_endpoint %s", reason)
+		}
+		return nil
+	}
+	fields["backchannel_authentication_request_signing_alg"] = func(raw json.RawMessage, r *registration) *oauth.Error {
+		if err := stringField("backchannel_authentication_request_signing_alg", func(r *registration) *string { return &r.meta.BackchannelAuthenticationRequestSigningAlg })(raw, r); err != nil {
+			return err
+		}
+		if !slices.Contains(RequestSigningAlgs, r.meta.BackchannelAuthenticationRequestSigningAlg) {
+			return oauth.ErrInvalidClientMetadata().WithDescription("backchannel_authentication_request_signing_alg must be one of %s, got %s",
+				strings.Join(RequestSigningAlgs, ", "), quote(r.meta.BackchannelAuthenticationRequestSigningAlg))
+		}
+		return nil
+	}
+	fields["backchannel_user_code_parameter"] = func(raw json.RawMessage, r *registration) *oauth.Error {
+		if err := json.Unmarshal(raw, &r.meta.BackchannelUserCodeParameter); err != nil {
+			return oauth.ErrInvalidClientMetadata().WithDescription("backchannel_user_code_parameter must be a boolean").WithParent(err)
+		}
+		return nil
+	}
+	grantTypes[GrantTypeCIBA] = grantType{confidential: true, check: checkCIBA}
+}
+
+// checkCIBA is CIBA Core §4: a client of the CIBA grant names its token
+// delivery mode; ping and push need a notification endpoint; a signing
+// alg needs the client's keys, by value (the server fetches no jwks_uri
+// on the request path).
+func checkCIBA(m *store.ClientMetadata) *oauth.Error {
+	bad := oauth.ErrInvalidClientMetadata
+	switch m.BackchannelTokenDeliveryMode {
+	case "":
+		return bad().WithDescription("backchannel_token_delivery_mode is required with the %s grant type (CIBA Core §4)", GrantTypeCIBA)
+	case DeliveryPing, DeliveryPush:
+		if m.BackchannelClientNotificationEndpoint == "" {
+			return bad().WithDescription("backchannel_client_notification_endpoint is required with the %s token delivery mode (CIBA Core §4)",
+				m.BackchannelTokenDeliveryMode)
+		}
+	}
+	if m.BackchannelAuthenticationRequestSigningAlg != "" && m.JWKS == nil {
+		return bad().WithDescription("backchannel_authentication_request_signing_alg requires the client's public keys in jwks")
+	}
+	return nil
+}
+
+// checkNotificationEndpoint is CIBA Core §4: an https URL, and no
+// fragment; plain http is accepted only on a loopback host, for local
+// development.
+func checkNotificationEndpoint(raw string) string {
+	u, reason := parseURI(raw)
+	if reason != "" {
+		return reason
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return "must not have a fragment"
+	}
+	if u.Host == "" {
+		return "must name a host"
+	}
+	switch u.Scheme {
+	case "https":
+		return ""
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return ""
+		}
+		return "must use https (http is accepted only on a loopback host)"
+	}
+	return "must be an https URL"
+}
+

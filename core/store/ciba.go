@@ -1,0 +1,109 @@
+package store
+
+import "time"
+
+// Status of a backchannel authentication request (CIBA Core 1.0).
+const (
+	BackchannelPending  = "pending"
+	BackchannelApproved = "approved"
+	BackchannelDenied   = "denied"
+	// BackchannelRedeemed: the tokens were handed out (token endpoint or
+	// push); the request answers nothing more.
+	BackchannelRedeemed = "redeemed"
+)
+
+// BackchannelRequest is a CIBA authentication request (CIBA Core §7),
+// stored under the SHA-256 of its auth_req_id so that a copy of the
+// database holds no handle a client could poll with.
+type BackchannelRequest struct {
+	ClientID string `json:"client_id"`
+	// Subject, Ownership and Profile are the user resolve_user named.
+	Subject        string   `json:"sub"`
+	Ownership      []string `json:"ent,omitempty"`
+	Profile        Profile  `json:"profile"`
+	Scope          string   `json:"scope"`
+	BindingMessage string   `json:"binding_message,omitempty"`
+	UserCode       string   `json:"user_code,omitempty"`
+	ACRValues      string   `json:"acr_values,omitempty"`
+	// DeliveryMode is poll, ping or push (CIBA Core §5), as the client
+	// registered it when the request was made.
+	DeliveryMode string `json:"delivery_mode"`
+	// NotificationToken is the client_notification_token (CIBA Core §7.1):
+	// the bearer the server presents to the client's notification
+	// endpoint. It is the client's secret for its own endpoint, kept only
+	// until the request ends.
+	NotificationToken    string `json:"client_notification_token,omitempty"`
+	NotificationEndpoint string `json:"client_notification_endpoint,omitempty"`
+	// Interval is the current minimum time between polls, in seconds; a
+	// poll that comes sooner answers slow_down and adds 5 (CIBA Core §11).
+	Interval int       `json:"interval"`
+	LastPoll time.Time `json:"last_poll,omitempty"`
+	Status   string    `json:"status"`
+	// DecidedAt and AuthTime are set by the decision; AuthTime is when the
+	// approving user authenticated.
+	DecidedAt time.Time `json:"decided_at,omitempty"`
+	AuthTime  time.Time `json:"auth_time,omitempty"`
+	GrantID   string    `json:"grant_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Expiry keeps a request for a while past its lifetime, so that a late
+// poll is told expired_token rather than invalid_grant.
+func (r *BackchannelRequest) Expiry() time.Time { return r.ExpiresAt.Add(10 * time.Minute) }
+
+// Delivery kinds of the queue.
+const (
+	DeliveryPing    = "ping"
+	DeliveryPush    = "push"
+	DeliveryWebhook = "webhook"
+)
+
+// Delivery is one HTTP POST waiting in the durable delivery queue: a CIBA
+// ping or push callback (CIBA Core §10.2, §10.3) or a notify plugin's
+// webhook. It stays until it is delivered or has used its attempts (then
+// it is kept, Dead, until ExpiresAt for operators to see).
+type Delivery struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`
+	ClientID string `json:"client_id,omitempty"`
+	URL      string `json:"url"`
+	// Bearer, when set, is sent as Authorization: Bearer (the
+	// client_notification_token).
+	Bearer string `json:"bearer,omitempty"`
+	// Body is the JSON document to POST.
+	Body        []byte    `json:"body"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt"`
+	LastError   string    `json:"last_error,omitempty"`
+	Dead        bool      `json:"dead,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+func (d *Delivery) Expiry() time.Time { return d.ExpiresAt }
+
+// Consent decisions recorded in the consent history.
+const (
+	ConsentApproved = "approved"
+	ConsentDenied   = "denied"
+)
+
+// ConsentRecord is one decision on a CIBA request: who decided, when,
+// what, for which client and scope. Records are stored under a key that
+// sorts by time, and kept for good.
+type ConsentRecord struct {
+	ID             string    `json:"id"`
+	Subject        string    `json:"sub"`
+	ClientID       string    `json:"client_id"`
+	ClientName     string    `json:"client_name,omitempty"`
+	Scope          string    `json:"scope"`
+	BindingMessage string    `json:"binding_message,omitempty"`
+	Decision       string    `json:"decision"`
+	// Via is how the decision came: "page" or "api".
+	Via string    `json:"via"`
+	At  time.Time `json:"at"`
+	// Request is the first 12 hex digits of the stored request id, to tie
+	// the record to logs without revealing the auth_req_id.
+	Request string `json:"request"`
+}
