@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/server"
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/badger"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
 
@@ -49,7 +50,8 @@ const (
 )
 
 // startLive starts a server with the embedded configuration on the memory
-// store, rate limiting off unless edit turns it on.
+// store (or on Badger in a temporary directory if edit sets
+// storage.backend back to badger), rate limiting off unless edit turns it on.
 func startLive(tb testing.TB, edit func(*config.Config)) *live {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -68,7 +70,17 @@ func startLive(tb testing.TB, edit func(*config.Config)) *live {
 	if edit != nil {
 		edit(cfg)
 	}
-	st := store.New(memory.New())
+	var kv store.KV = memory.New()
+	if cfg.Storage.Backend == "badger" {
+		// As the binary runs it: a Badger directory, sync writes as configured.
+		bkv, err := badger.Open(tb.TempDir(), badger.Options{SyncWrites: cfg.Storage.SyncWrites})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = bkv.Close() })
+		kv = bkv
+	}
+	st := store.New(kv)
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, st)
 	if err != nil {

@@ -50,18 +50,26 @@ func (p *inProcess) post(path, authorization, body string) (int, []byte) {
 // measured.
 // Log lines are formatted as in production but discarded, so that the
 // benchmark output stays readable.
-func benchServer(b *testing.B) *live {
+func benchServer(b *testing.B, backend string) *live {
 	b.Helper()
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	b.Cleanup(func() { slog.SetDefault(prev) })
-	return startLive(b, func(c *config.Config) { c.Log.Level = "info" })
+	return startLive(b, func(c *config.Config) {
+		c.Log.Level = "info"
+		c.Storage.Backend = backend
+		c.Storage.SyncWrites = true
+	})
 }
+
+// backends are the stores the stateful benchmarks run on: memory, and
+// Badger with sync writes as the embedded configuration has it.
+var backends = []string{"memory", "badger"}
 
 // BenchmarkClientCredentialsRequest is a whole client_credentials token
 // request through the Fiber app: parse, authenticate, sign, answer.
 func BenchmarkClientCredentialsRequest(b *testing.B) {
-	l := benchServer(b)
+	l := benchServer(b, "badger")
 	l.client(b, "machine", store.ClientMetadata{GrantTypes: []string{"client_credentials"}, Scope: "catalog.read"})
 	p := newInProcess(l)
 	auth := basicAuth("machine", liveSecret)
@@ -77,7 +85,13 @@ func BenchmarkClientCredentialsRequest(b *testing.B) {
 // (created in the store as /v1/authorize would): code spent, grant and
 // refresh token written, access and ID tokens signed.
 func BenchmarkAuthorizationCodeExchange(b *testing.B) {
-	l := benchServer(b)
+	for _, backend := range backends {
+		b.Run(backend, func(b *testing.B) { benchmarkAuthorizationCodeExchange(b, backend) })
+	}
+}
+
+func benchmarkAuthorizationCodeExchange(b *testing.B, backend string) {
+	l := benchServer(b, backend)
 	l.client(b, "web", store.ClientMetadata{Scope: "openid profile offline_access"})
 	p := newInProcess(l)
 	auth := basicAuth("web", liveSecret)
@@ -105,7 +119,13 @@ func BenchmarkAuthorizationCodeExchange(b *testing.B) {
 // BenchmarkRefreshRotation rotates one refresh token family over and over:
 // the old token marked used, a new one written, tokens signed.
 func BenchmarkRefreshRotation(b *testing.B) {
-	l := benchServer(b)
+	for _, backend := range backends {
+		b.Run(backend, func(b *testing.B) { benchmarkRefreshRotation(b, backend) })
+	}
+}
+
+func benchmarkRefreshRotation(b *testing.B, backend string) {
+	l := benchServer(b, backend)
 	l.client(b, "web", store.ClientMetadata{Scope: "openid offline_access"})
 	p := newInProcess(l)
 	auth := basicAuth("web", liveSecret)
