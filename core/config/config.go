@@ -31,8 +31,10 @@ type Config struct {
 	Guest         Guest         `koanf:"guest"`
 	Admin         Admin         `koanf:"admin"`
 	Plugins       Plugins       `koanf:"plugins"`
-	CIBA          CIBA          `koanf:"ciba"`
-	Log           Log           `koanf:"log"`
+	// Providers: provider id → environment → settings (sign-in providers).
+	Providers map[string]map[string]Provider `koanf:"providers"`
+	Bridge    Bridge                         `koanf:"bridge"`
+	Log       Log                            `koanf:"log"`
 }
 
 type Server struct {
@@ -256,7 +258,7 @@ func (c *Config) Validate() error {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
 	errs = append(errs, c.Plugins.validate()...)
-	errs = append(errs, c.CIBA.validate()...)
+	errs = append(errs, c.validateProviders()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}

@@ -1,0 +1,94 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/core/config"
+)
+
+func loadYAML(t *testing.T, yaml string) (*config.Config, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config.Load(gatehouse.DefaultConfig, path)
+}
+
+func TestProvidersLoad(t *testing.T) {
+	cfg, err := loadYAML(t, `
+server: {app_url: "https://backstage.example.com/app", cors_origins: ["https://other.example.com"]}
+providers:
+  github:
+    development:
+      type: oauth2
+      client_id: abc
+      client_secret: s3cret
+      scopes: [read:user, user:email]
+      authorize_url: https://github.com/login/oauth/authorize
+      token_url: https://github.com/login/oauth/access_token
+      userinfo_url: https://api.github.com/user
+  corp:
+    production:
+      type: oidc
+      client_id: gatehouse
+      issuer: https://login.example.com
+      callback_url: https://auth.example.com/api/auth/corp/handler/frame
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh := cfg.Providers["github"]["development"]
+	if gh.Type != config.ProviderOAuth2 || gh.ClientSecret != "s3cret" || !slices.Equal(gh.Scopes, []string{"read:user", "user:email"}) {
+		t.Errorf("github %+v", gh)
+	}
+	if cfg.Providers["corp"]["production"].Issuer != "https://login.example.com" {
+		t.Errorf("corp %+v", cfg.Providers["corp"])
+	}
+	if got := cfg.AppOrigins(); !slices.Equal(got, []string{"https://backstage.example.com", "https://other.example.com"}) {
+		t.Errorf("app origins %v", got)
+	}
+}
+
+func TestProvidersInvalid(t *testing.T) {
+	_, err := loadYAML(t, `
+providers:
+  guest:
+    development: {type: oidc, client_id: x, issuer: https://a.example}
+  Bad/Id:
+    development: {type: oidc, client_id: x, issuer: https://a.example}
+  empty: {}
+  corp:
+    development: {type: saml}
+    production: {type: oidc, client_id: x, issuer: "not a url", callback_url: "/relative"}
+    staging: {type: oauth2, client_id: x}
+bridge: {enabled: true, provider: corp, env: nowhere, grant_ttl: 0s, revoke_per_minute: 0}
+`)
+	if err == nil {
+		t.Fatal("invalid providers accepted")
+	}
+	for _, want := range []string{
+		"providers.guest: is not a usable provider id",
+		"providers.Bad/Id: is not a usable provider id",
+		"providers.empty: must configure at least one environment",
+		"providers.corp.development.type: must be oidc or oauth2",
+		"providers.corp.development.client_id: must be set",
+		"providers.corp.production.issuer: must be an absolute",
+		"providers.corp.production.callback_url: must be an absolute",
+		"providers.corp.staging.authorize_url: must be set",
+		"providers.corp.staging.token_url: must be set",
+		"providers.corp.staging.userinfo_url: must be set",
+		"bridge.provider: must name a configured provider",
+		"bridge.grant_ttl: must be a positive duration",
+		"bridge.revoke_per_minute: must be positive",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+}

@@ -1,0 +1,287 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// upstreamTimeout bounds one call to an upstream provider (discovery,
+// token exchange, userinfo).
+const upstreamTimeout = 10 * time.Second
+
+// maxUserinfo bounds a userinfo answer we read.
+const maxUserinfo = 1 << 20
+
+// Upstream is one environment of a sign-in provider: how to send the
+// browser there and how to turn its answer into a profile.
+type Upstream interface {
+	// AuthCodeURL is the upstream authorization request (RFC 6749 §4.1.1)
+	// with state, PKCE (RFC 7636 §4.3, S256) and, for OIDC, the nonce.
+	AuthCodeURL(ctx context.Context, state, nonce, verifier string) (string, error)
+	// Exchange redeems the code (RFC 6749 §4.1.3) with the PKCE verifier
+	// and returns who signed in; nonce is checked in the OIDC ID token.
+	Exchange(ctx context.Context, code, verifier, nonce string) (*Result, error)
+}
+
+// Refresher is the capability of an upstream whose grants can be renewed
+// with a refresh token (RFC 6749 §6). Found by type assertion.
+type Refresher interface {
+	Refresh(ctx context.Context, tok *oauth2.Token) (*Result, error)
+}
+
+// Result is what an upstream says about the person who signed in.
+type Result struct {
+	Token *oauth2.Token
+	// IDToken is the raw OIDC ID token, when there is one.
+	IDToken string
+	// Claims are the upstream's claims: the verified ID token's, merged
+	// with userinfo's (oauth2: userinfo's alone).
+	Claims  map[string]any
+	Profile store.Profile
+}
+
+// newUpstream builds the upstream of one provider environment. callback is
+// the redirect URI registered at the upstream.
+func newUpstream(p config.Provider, callback string, client *http.Client) (Upstream, error) {
+	base := oauth2.Config{
+		ClientID:     p.ClientID,
+		ClientSecret: p.ClientSecret,
+		RedirectURL:  callback,
+		Scopes:       slices.Clone(p.Scopes),
+	}
+	switch p.Type {
+	case config.ProviderOIDC:
+		if !slices.Contains(base.Scopes, oidc.ScopeOpenID) {
+			base.Scopes = append([]string{oidc.ScopeOpenID}, base.Scopes...)
+		}
+		return &oidcUpstream{issuer: p.Issuer, base: base, client: client}, nil
+	case config.ProviderOAuth2:
+		base.Endpoint = oauth2.Endpoint{AuthURL: p.AuthorizeURL, TokenURL: p.TokenURL}
+		return &oauth2Upstream{conf: base, userinfo: p.UserinfoURL, client: client}, nil
+	}
+	return nil, fmt.Errorf("upstream: unknown provider type %q", p.Type)
+}
+
+// withClient makes golang.org/x/oauth2 and go-oidc use client.
+func withClient(ctx context.Context, client *http.Client) context.Context {
+	return oidc.ClientContext(context.WithValue(ctx, oauth2.HTTPClient, client), client)
+}
+
+// oidcUpstream is a generic OpenID Connect provider. Discovery runs on
+// first use (and again after a failure), so that a provider that is down
+// when Gatehouse starts does not stop it.
+type oidcUpstream struct {
+	issuer string
+	base   oauth2.Config
+	client *http.Client
+
+	mu       sync.Mutex
+	provider *oidc.Provider
+	conf     oauth2.Config
+	verifier *oidc.IDTokenVerifier
+}
+
+var (
+	_ Upstream  = (*oidcUpstream)(nil)
+	_ Refresher = (*oidcUpstream)(nil)
+	_ Upstream  = (*oauth2Upstream)(nil)
+	_ Refresher = (*oauth2Upstream)(nil)
+)
+
+// discover runs OIDC Discovery 1.0 §4 once it succeeds.
+func (u *oidcUpstream) discover(ctx context.Context) (*oidc.Provider, oauth2.Config, *oidc.IDTokenVerifier, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.provider != nil {
+		return u.provider, u.conf, u.verifier, nil
+	}
+	ctx, cancel := context.WithTimeout(withClient(ctx, u.client), upstreamTimeout)
+	defer cancel()
+	p, err := oidc.NewProvider(ctx, u.issuer)
+	if err != nil {
+		return nil, oauth2.Config{}, nil, fmt.Errorf("upstream: discovery at %s: %w", u.issuer, err)
+	}
+	u.provider = p
+	u.conf = u.base
+	u.conf.Endpoint = p.Endpoint()
+	u.verifier = p.Verifier(&oidc.Config{ClientID: u.base.ClientID})
+	return u.provider, u.conf, u.verifier, nil
+}
+
+func (u *oidcUpstream) AuthCodeURL(ctx context.Context, state, nonce, verifier string) (string, error) {
+	_, conf, _, err := u.discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	return conf.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
+}
+
+func (u *oidcUpstream) Exchange(ctx context.Context, code, verifier, nonce string) (*Result, error) {
+	p, conf, v, err := u.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(withClient(ctx, u.client), upstreamTimeout)
+	defer cancel()
+	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return nil, fmt.Errorf("upstream: code exchange: %w", err)
+	}
+	return u.result(ctx, p, v, tok, nonce)
+}
+
+// Refresh renews the upstream grant. OIDC Core §12.2: the refreshed ID
+// token, if any, must name the same subject; it carries no nonce.
+func (u *oidcUpstream) Refresh(ctx context.Context, old *oauth2.Token) (*Result, error) {
+	p, conf, v, err := u.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(withClient(ctx, u.client), upstreamTimeout)
+	defer cancel()
+	stale := *old
+	stale.Expiry = time.Unix(1, 0) // force the refresh
+	tok, err := conf.TokenSource(ctx, &stale).Token()
+	if err != nil {
+		return nil, fmt.Errorf("upstream: refresh: %w", err)
+	}
+	return u.result(ctx, p, v, tok, "")
+}
+
+// result verifies the ID token (OIDC Core §3.1.3.7: issuer, audience,
+// expiry, signature; the nonce when one was sent) and merges userinfo.
+func (u *oidcUpstream) result(ctx context.Context, p *oidc.Provider, v *oidc.IDTokenVerifier, tok *oauth2.Token, nonce string) (*Result, error) {
+	claims := map[string]any{}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" && nonce != "" {
+		return nil, errors.New("upstream: the token response has no id_token")
+	}
+	if raw != "" {
+		idt, err := v.Verify(ctx, raw)
+		if err != nil {
+			return nil, fmt.Errorf("upstream: ID token: %w", err)
+		}
+		if nonce != "" && idt.Nonce != nonce {
+			return nil, errors.New("upstream: ID token nonce does not match the request")
+		}
+		if err := idt.Claims(&claims); err != nil {
+			return nil, fmt.Errorf("upstream: ID token claims: %w", err)
+		}
+	}
+	// OIDC Core §5.3.2: userinfo's sub must match the ID token's.
+	if p.UserInfoEndpoint() != "" {
+		info, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			return nil, fmt.Errorf("upstream: userinfo: %w", err)
+		}
+		if sub, ok := claims["sub"].(string); ok && sub != info.Subject {
+			return nil, errors.New("upstream: userinfo names another subject than the ID token")
+		}
+		var extra map[string]any
+		if err := info.Claims(&extra); err != nil {
+			return nil, fmt.Errorf("upstream: userinfo claims: %w", err)
+		}
+		for k, val := range extra {
+			if _, set := claims[k]; !set {
+				claims[k] = val
+			}
+		}
+	}
+	return &Result{Token: tok, IDToken: raw, Claims: claims, Profile: profileOf(claims)}, nil
+}
+
+// oauth2Upstream is a generic OAuth 2.0 provider with a userinfo URL that
+// answers the signed-in user as JSON (GitHub's https://api.github.com/user).
+type oauth2Upstream struct {
+	conf     oauth2.Config
+	userinfo string
+	client   *http.Client
+}
+
+func (u *oauth2Upstream) AuthCodeURL(_ context.Context, state, _, verifier string) (string, error) {
+	return u.conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), nil
+}
+
+func (u *oauth2Upstream) Exchange(ctx context.Context, code, verifier, _ string) (*Result, error) {
+	ctx, cancel := context.WithTimeout(withClient(ctx, u.client), upstreamTimeout)
+	defer cancel()
+	tok, err := u.conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return nil, fmt.Errorf("upstream: code exchange: %w", err)
+	}
+	return u.result(ctx, tok)
+}
+
+func (u *oauth2Upstream) Refresh(ctx context.Context, old *oauth2.Token) (*Result, error) {
+	ctx, cancel := context.WithTimeout(withClient(ctx, u.client), upstreamTimeout)
+	defer cancel()
+	stale := *old
+	stale.Expiry = time.Unix(1, 0)
+	tok, err := u.conf.TokenSource(ctx, &stale).Token()
+	if err != nil {
+		return nil, fmt.Errorf("upstream: refresh: %w", err)
+	}
+	return u.result(ctx, tok)
+}
+
+// result fetches the profile from the userinfo URL with the access token.
+func (u *oauth2Upstream) result(ctx context.Context, tok *oauth2.Token) (*Result, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.userinfo, nil)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: userinfo request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	tok.SetAuthHeader(req)
+	resp, err := u.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: userinfo: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUserinfo+1))
+	if err != nil {
+		return nil, fmt.Errorf("upstream: userinfo: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("upstream: userinfo answered %d", resp.StatusCode)
+	}
+	if len(body) > maxUserinfo {
+		return nil, errors.New("upstream: userinfo answer is too large")
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(body, &claims); err != nil {
+		return nil, fmt.Errorf("upstream: userinfo is not a JSON object: %w", err)
+	}
+	return &Result{Token: tok, Claims: claims, Profile: profileOf(claims)}, nil
+}
+
+// profileOf reads a profile from upstream claims: OIDC Core §5.1 names
+// first, then GitHub's (login, avatar_url).
+func profileOf(claims map[string]any) store.Profile {
+	str := func(keys ...string) string {
+		for _, k := range keys {
+			if s, ok := claims[k].(string); ok && strings.TrimSpace(s) != "" {
+				return s
+			}
+		}
+		return ""
+	}
+	return store.Profile{
+		Email:       str("email"),
+		DisplayName: str("name", "preferred_username", "login"),
+		Picture:     str("picture", "avatar_url"),
+	}
+}
