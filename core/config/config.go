@@ -34,6 +34,7 @@ type Config struct {
 	// Providers: provider id → environment → settings (sign-in providers).
 	Providers map[string]map[string]Provider `koanf:"providers"`
 	Bridge    Bridge                         `koanf:"bridge"`
+	CIBA      CIBA                           `koanf:"ciba"`
 	Log       Log                            `koanf:"log"`
 }
 
@@ -259,6 +260,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Plugins.validate()...)
 	errs = append(errs, c.validateProviders()...)
+	errs = append(errs, c.CIBA.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}
