@@ -153,7 +153,7 @@ func TestSignInDefault(t *testing.T) {
 		{"missing email", `{"resolver":"email_local_part"}`, "",
 			"", "access_denied", "sign-in requires an email address"},
 		{"config error fails closed", `{"resolvers":["email"]}`, "alice@example.com",
-			"", "plugin_error", `plugin config: json: unknown field "resolvers"`},
+			"", "server_error", `plugin config: json: unknown field "resolvers"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -73,7 +73,7 @@ func resolveUser(_ context.Context, in resolveuser.Input, raw json.RawMessage) (
 	case kindLoginHintToken:
 		return resolveuser.Result{}, gatehouse.UnknownUser("login_hint_token is not supported by directory-static")
 	default:
-		return resolveuser.Result{}, fmt.Errorf("unknown hint kind %q", in.Kind)
+		return resolveuser.Result{}, gatehouse.Refuse(gatehouse.CodeInvalidRequest, fmt.Sprintf("unknown hint kind %q", in.Kind))
 	}
 	if u == nil {
 		return resolveuser.Result{}, gatehouse.UnknownUser(fmt.Sprintf("no user matches the %s", in.Kind))
@@ -94,7 +94,7 @@ func find(users []user, match func(*user) bool) *user {
 }
 
 // parseConfig decodes and checks the user list, reporting every problem at
-// once; a config error fails the call closed (plugin_error).
+// once; a config error fails the call closed (server_error).
 func parseConfig(raw json.RawMessage) (config, error) {
 	var cfg config
 	if err := gatehouse.DecodeConfigStrict(raw, &cfg); err != nil {

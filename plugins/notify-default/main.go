@@ -87,7 +87,7 @@ func message(in notify.Input) string {
 }
 
 // checkWebhookURL refuses a webhook_url that is not an absolute http(s) URL:
-// a config mistake fails the call closed (plugin_error) instead of
+// a config mistake fails the call closed (server_error) instead of
 // producing deliveries the core cannot send.
 func checkWebhookURL(raw string) error {
 	u, err := url.Parse(raw)

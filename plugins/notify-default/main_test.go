@@ -44,11 +44,11 @@ func TestNotify(t *testing.T) {
 			`{"result":{"deliveries":[{"type":"log","message":` + quote(`e: user "s", client "c", expires 2026-01-02T03:04:05Z`) + `},
 			{"type":"webhook","url":"http://127.0.0.1:9/hook","body":{"event":"e","user":{"sub":"s","profile":{}},"client":{"id":"c"},"expires_at":"2026-01-02T03:04:05Z"}}]}}`},
 		{"relative webhook_url", `{"webhook_url":"/hook"}`, event,
-			`{"error":{"code":"plugin_error","message":"plugin config: webhook_url \"/hook\" is not an absolute http(s) URL"}}`},
+			`{"error":{"code":"server_error","message":"plugin config: webhook_url \"/hook\" is not an absolute http(s) URL"}}`},
 		{"non-http webhook_url", `{"webhook_url":"file:///etc/passwd"}`, event,
-			`{"error":{"code":"plugin_error","message":"plugin config: webhook_url \"file:///etc/passwd\" is not an absolute http(s) URL"}}`},
+			`{"error":{"code":"server_error","message":"plugin config: webhook_url \"file:///etc/passwd\" is not an absolute http(s) URL"}}`},
 		{"misspelt key", `{"webhook":"https://hooks.example.com"}`, event,
-			`{"error":{"code":"plugin_error","message":"plugin config: json: unknown field \"webhook\""}}`},
+			`{"error":{"code":"server_error","message":"plugin config: json: unknown field \"webhook\""}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

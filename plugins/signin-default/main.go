@@ -90,7 +90,7 @@ func signIn(_ context.Context, in signin.Input, raw json.RawMessage) (signin.Res
 }
 
 // parseConfig decodes and checks the config block, reporting every problem
-// at once. A config error is a plugin_error: the call fails closed.
+// at once. A config error is a server_error: the call fails closed.
 func parseConfig(raw json.RawMessage) (config, error) {
 	cfg := config{Namespace: "default"}
 	if err := gatehouse.DecodeConfigStrict(raw, &cfg); err != nil {

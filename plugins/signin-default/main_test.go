@@ -58,15 +58,15 @@ func TestSignIn(t *testing.T) {
 		{name: "email without local part", config: `{"resolver":"email_local_part"}`, email: "@example.com",
 			code: "access_denied", message: `email "@example.com" is not a valid address`},
 		{name: "no resolver", config: `{}`, email: "alice@example.com",
-			code: "plugin_error", message: "plugin config: resolver is required (email_local_part, email or refuse)"},
+			code: "server_error", message: "plugin config: resolver is required (email_local_part, email or refuse)"},
 		{name: "unknown resolver", config: `{"resolver":"guess"}`, email: "alice@example.com",
-			code: "plugin_error", message: `plugin config: resolver "guess" is not one of email_local_part, email, refuse`},
+			code: "server_error", message: `plugin config: resolver "guess" is not one of email_local_part, email, refuse`},
 		{name: "misspelt key", config: `{"resolver":"email_local_part","allowed_domain":["example.com"]}`, email: "alice@example.com",
-			code: "plugin_error"},
+			code: "server_error"},
 		{name: "email resolver without users", config: `{"resolver":"email"}`, email: "alice@example.com",
-			code: "plugin_error", message: "plugin config: the email resolver needs users"},
+			code: "server_error", message: "plugin config: the email resolver needs users"},
 		{name: "every config problem at once", config: `{"resolver":"email","namespace":"a/b","users":[{"ref":"alice","groups":["staff"]}]}`, email: "alice@example.com",
-			code: "plugin_error", message: "plugin config: namespace \"a/b\" is not a valid entity namespace\n" +
+			code: "server_error", message: "plugin config: namespace \"a/b\" is not a valid entity namespace\n" +
 				"users[0]: email is required\n" +
 				"users[0]: ref \"alice\" is not an entity ref such as user:default/alice\n" +
 				"users[0].groups[0]: \"staff\" is not an entity ref such as group:default/staff"},

@@ -50,10 +50,13 @@ const (
 	// CodeUnknownUser answers resolve_user for a hint that names nobody
 	// (CIBA Core 1.0 §13, unknown_user_id).
 	CodeUnknownUser = "unknown_user_id"
-	// CodePluginError reports a failure of the plugin itself: a handler
-	// error that is not an *Error, a panic, an undecodable request or
-	// config. The host fails the call closed either way.
-	CodePluginError = "plugin_error"
+	// CodeInvalidRequest answers input the plugin cannot work with: an
+	// undecodable request or input, another ABI version, the wrong hook.
+	CodeInvalidRequest = "invalid_request"
+	// CodeServerError reports that the plugin could not decide: a handler
+	// error that is not an *Error (a bad config, a dependency down), a
+	// panic, an unencodable result. The caller fails closed.
+	CodeServerError = "server_error"
 )
 
 // Request is the envelope the host passes to every hook call (ABI v1).
@@ -115,7 +118,7 @@ func DecodeConfigStrict(cfg json.RawMessage, v any) error {
 
 // Handler serves one hook on the raw envelope. The result is marshalled with
 // encoding/json as the response's "result"; an error becomes the response's
-// "error" (an *Error keeps its code, any other error has code plugin_error).
+// "error" (an *Error keeps its code, any other error has code server_error).
 // Most plugins use a hook package's typed Handle instead.
 type Handler func(ctx context.Context, req Request) (any, error)
 
@@ -138,13 +141,14 @@ func Handle(hook string, h Handler) {
 }
 
 // HandleFunc registers a typed handler for hook: the input is decoded into
-// I before f runs (a malformed input answers plugin_error without calling f).
+// I before f runs (a malformed input answers invalid_request without
+// calling f).
 func HandleFunc[I, R any](hook string, f Func[I, R]) {
 	Handle(hook, func(ctx context.Context, req Request) (any, error) {
 		var in I
 		if len(req.Input) > 0 && string(req.Input) != "null" {
 			if err := json.Unmarshal(req.Input, &in); err != nil {
-				return nil, fmt.Errorf("%s input: %w", req.Hook, err)
+				return nil, &Error{Code: CodeInvalidRequest, Message: req.Hook + " input: " + err.Error()}
 			}
 		}
 		return f(ctx, in, req.Config)
@@ -159,19 +163,19 @@ func Call(hook string, request []byte) []byte {
 	h := handlers[hook]
 	mu.RUnlock()
 	if h == nil {
-		return errorResponse(CodePluginError, "no handler registered for hook "+hook)
+		return errorResponse(CodeServerError, "no handler registered for hook "+hook)
 	}
 	var req Request
 	if err := json.Unmarshal(request, &req); err != nil {
-		return errorResponse(CodePluginError, "malformed request: "+err.Error())
+		return errorResponse(CodeInvalidRequest, "malformed request: "+err.Error())
 	}
 	if req.ABI != 0 && req.ABI != ABIVersion {
-		return errorResponse(CodePluginError, fmt.Sprintf("request is ABI version %d, this plugin speaks %d", req.ABI, ABIVersion))
+		return errorResponse(CodeInvalidRequest, fmt.Sprintf("request is ABI version %d, this plugin speaks %d", req.ABI, ABIVersion))
 	}
 	if req.Hook == "" {
 		req.Hook = hook
 	} else if req.Hook != hook {
-		return errorResponse(CodePluginError, fmt.Sprintf("request for hook %s reached the %s export", req.Hook, hook))
+		return errorResponse(CodeInvalidRequest, fmt.Sprintf("request for hook %s reached the %s export", req.Hook, hook))
 	}
 	return run(h, req)
 }
@@ -179,7 +183,7 @@ func Call(hook string, request []byte) []byte {
 func run(h Handler, req Request) (resp []byte) {
 	defer func() {
 		if p := recover(); p != nil {
-			resp = errorResponse(CodePluginError, fmt.Sprintf("%s handler panicked: %v", req.Hook, p))
+			resp = errorResponse(CodeServerError, fmt.Sprintf("%s handler panicked: %v", req.Hook, p))
 		}
 	}()
 	result, err := h(context.Background(), req)
@@ -187,14 +191,14 @@ func run(h Handler, req Request) (resp []byte) {
 		if e, ok := errors.AsType[*Error](err); ok {
 			return errorResponse(e.Code, e.Message)
 		}
-		return errorResponse(CodePluginError, err.Error())
+		return errorResponse(CodeServerError, err.Error())
 	}
 	if result == nil {
 		result = struct{}{}
 	}
 	body, err := json.Marshal(result)
 	if err != nil {
-		return errorResponse(CodePluginError, "cannot encode result: "+err.Error())
+		return errorResponse(CodeServerError, "cannot encode result: "+err.Error())
 	}
 	if string(body) == "null" {
 		body = []byte("{}")
@@ -207,14 +211,14 @@ func run(h Handler, req Request) (resp []byte) {
 
 func errorResponse(code, message string) []byte {
 	if code == "" {
-		code = CodePluginError
+		code = CodeServerError
 	}
 	b, err := json.Marshal(struct {
 		Error Error `json:"error"`
 	}{Error{Code: code, Message: message}})
 	if err != nil {
 		// Marshalling two strings cannot fail; keep a valid answer anyway.
-		return []byte(`{"error":{"code":"plugin_error","message":"cannot encode error"}}`)
+		return []byte(`{"error":{"code":"server_error","message":"cannot encode error"}}`)
 	}
 	return b
 }
