@@ -270,3 +270,23 @@ func TestDecodeConfig(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCall: whatever the host sends, the answer is one well-formed response
+// document (exactly one of result/error, an error with a code) and never a
+// panic.
+func FuzzCall(f *testing.F) {
+	for _, seed := range []string{
+		`{"abi":1,"hook":"test_echo","config":{},"input":{"name":"ada"}}`,
+		`{"abi":1,"hook":"test_echo","config":{"prefix":"x"},"input":{"name":"panic"}}`,
+		`{"abi":1,"hook":"test_echo","input":{"name":"wrapped"}}`,
+		`{"abi":2}`, `{"input":null}`, `[]`, `"`, ``, "\xff",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, request string) {
+		e := decode(t, gatehouse.Call("test_echo", []byte(request)))
+		if e.Error != nil && e.Error.Code == "" {
+			t.Fatalf("error without a code for %q", request)
+		}
+	})
+}
