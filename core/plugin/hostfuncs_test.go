@@ -172,6 +172,18 @@ func TestHTTPRequest(t *testing.T) {
 		t.Errorf("redirect refusals logged = %d, want 1", n)
 	}
 
+	// The call's deadline bounds a host call too: the guest is stopped.
+	short := load(t, r, "http", Settings{
+		HTTPAllow: []string{srv.URL + "/slow"},
+		Limits:    Limits{Timeout: 100 * time.Millisecond},
+		Logger:    slog.New(rec),
+	})
+	err := short.Call(context.Background(), HookSignIn, httpRequest{URL: srv.URL + "/slow"}, nil)
+	var f *Failure
+	if !errors.As(err, &f) || f.Reason != ReasonTimeout {
+		t.Errorf("slow host call past the deadline: %v, want %q", err, ReasonTimeout)
+	}
+
 	// The hostile plugin's metadata request is refused the same way.
 	bad := load(t, r, "badurl", Settings{HTTPAllow: []string{srv.URL + "/*"}, Logger: slog.New(rec)})
 	var got json.RawMessage

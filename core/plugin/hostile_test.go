@@ -104,6 +104,7 @@ func TestLoadRefusals(t *testing.T) {
 	}{
 		{"missing gh_alloc", "noexports", nil, Settings{}, "missing export gh_alloc"},
 		{"wrong ABI version", "wrongabi", nil, Settings{}, ReasonWrongABI},
+		{"_initialize traps", "initfail", nil, Settings{}, ReasonInitialize},
 		{"http_request not granted", "badurl", nil, Settings{}, "imports gatehouse.http_request, which its settings do not grant"},
 		{"kv not granted", "kv", nil, Settings{}, "imports gatehouse.kv_get, which its settings do not grant"},
 		{"not wasm", "garbage", []byte("\x00asm\x02\x00\x00\x00"), Settings{}, ReasonInvalidModule},

@@ -103,6 +103,34 @@ func TestGoodPlugin(t *testing.T) {
 	}
 }
 
+// TestInitialize: _initialize runs once on every instance, before any call,
+// including on an instance that replaces a failed one.
+func TestInitialize(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	r := newTestRuntime(t)
+	p := load(t, r, "init", Settings{Limits: Limits{PoolSize: 2}, Logger: slog.New(rec)})
+	if n := len(rec.find("initialized", map[string]string{"plugin": "init"})); n != 2 {
+		t.Errorf("_initialize ran %d times for a pool of 2", n)
+	}
+	if err := p.Call(context.Background(), HookSignIn, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	inst, _, _ := p.pool.acquire(context.Background(), p)
+	p.pool.discard(context.Background(), inst)
+	// Take both slots: one holds a fresh instance, made now.
+	a, _, _ := p.pool.acquire(context.Background(), p)
+	b, _, _ := p.pool.acquire(context.Background(), p)
+	p.pool.put(a)
+	p.pool.put(b)
+	if n := len(rec.find("initialized", map[string]string{"plugin": "init"})); n != 3 {
+		t.Errorf("_initialize ran %d times after a replacement, want 3", n)
+	}
+	if err := p.Call(context.Background(), HookSignIn, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRequestTooLarge(t *testing.T) {
 	t.Parallel()
 	r := newTestRuntime(t)
