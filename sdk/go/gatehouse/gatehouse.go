@@ -165,8 +165,8 @@ func Call(hook string, request []byte) []byte {
 	if h == nil {
 		return errorResponse(CodeServerError, "no handler registered for hook "+hook)
 	}
-	var req Request
-	if err := json.Unmarshal(request, &req); err != nil {
+	req, err := parseRequest(request)
+	if err != nil {
 		return errorResponse(CodeInvalidRequest, "malformed request: "+err.Error())
 	}
 	if req.ABI != 0 && req.ABI != ABIVersion {
