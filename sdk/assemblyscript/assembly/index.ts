@@ -11,9 +11,9 @@
 // Compile with --use abort=<this file>/gh_abort (see README.md) so the
 // module does not import env.abort, which the host does not provide.
 
-import { Kind, Value, parse, quote } from "./json";
+import { Kind, PADDING, Value, Writer, parseBytes, releaseParsed } from "./json";
 
-export { Value, Kind, Parsed, parse, quote } from "./json";
+export { Value, Kind, Parsed, Writer, parse, parseBytes, quote } from "./json";
 
 /** The ABI this SDK implements; gh_abi_version returns it. */
 export const ABI_VERSION: i32 = 1;
@@ -70,13 +70,22 @@ export class Result {
 
 export type Handler = (req: Request) => Result;
 
-function errorResponse(code: string, message: string): string {
-  return '{"error":{"code":' + quote(code.length > 0 ? code : SERVER_ERROR) + ',"message":' + quote(message) + "}}";
+function errorResponse(code: string, message: string): Writer {
+  const w = new Writer();
+  w.ascii('{"error":{"code":');
+  w.quoted(code.length > 0 ? code : SERVER_ERROR);
+  w.ascii(',"message":');
+  w.quoted(message);
+  w.ascii("}}");
+  return w;
 }
 
-/** respond answers a request document exactly as a hook export does. */
-export function respond(hook: string, request: string, handler: Handler): string {
-  const parsed = parse(request);
+// Buffers the host filled during this call (http_request answers), freed when it ends.
+const hostBuffers = new Array<usize>(0);
+
+// respondBytes answers the request in [ptr, ptr+len) (with PADDING readable bytes after it).
+function respondBytes(hook: string, ptr: usize, len: usize, handler: Handler): Writer {
+  const parsed = parseBytes(ptr, len);
   if (parsed.error.length > 0) return errorResponse(INVALID_REQUEST, "malformed request: " + parsed.error);
   const env = parsed.value;
   if (!env.isObject()) return errorResponse(INVALID_REQUEST, "request is not a JSON object");
@@ -87,9 +96,8 @@ export function respond(hook: string, request: string, handler: Handler): string
   const req = new Request();
   req.hook = hook;
   const name = env.get("hook");
-  if (name != null && name.isString()) req.hook = name.str;
-  if (req.hook != hook) {
-    return errorResponse(INVALID_REQUEST, "request for hook " + req.hook + " reached the " + hook + " export");
+  if (name != null && name.isString() && !name.is(hook)) {
+    return errorResponse(INVALID_REQUEST, "request for hook " + name.str + " reached the " + hook + " export");
   }
   const config = env.get("config");
   if (config != null && !config.isNull()) req.config = config;
@@ -98,24 +106,42 @@ export function respond(hook: string, request: string, handler: Handler): string
 
   const res = handler(req);
   if (res.refused) return errorResponse(res.code, res.message);
-  return '{"result":' + res.value.toJSON() + "}";
+  const w = new Writer();
+  w.ascii('{"result":');
+  w.value(res.value);
+  w.byte(0x7d);
+  return w;
+}
+
+/** respond answers a request document exactly as a hook export does (for tests). */
+export function respond(hook: string, request: string, handler: Handler): string {
+  const n = String.UTF8.byteLength(request);
+  const buf = heap.alloc(<usize>n + PADDING);
+  String.UTF8.encodeUnsafe(changetype<usize>(request), request.length, buf);
+  const w = respondBytes(hook, buf, <usize>n, handler);
+  const out = String.UTF8.decodeUnsafe(w.ptr, w.len);
+  w.release();
+  heap.free(buf);
+  endCall();
+  return out;
+}
+
+// endCall releases what the call kept alive. With --runtime minimal nothing
+// collects by itself: everything the call allocated is garbage now (the
+// response is in an unmanaged heap buffer).
+function endCall(): void {
+  for (let i = 0; i < hostBuffers.length; i++) heap.free(hostBuffers[i]);
+  hostBuffers.length = 0;
+  releaseParsed();
+  __collect();
 }
 
 /** serve is the body of a hook export: request at ptr/len in, packed ptr<<32|len of the response out. */
 export function serve(hook: string, ptr: usize, len: u32, handler: Handler): u64 {
-  const packed = toGuest(respond(hook, String.UTF8.decodeUnsafe(ptr, len), handler));
-  // With --runtime minimal nothing collects by itself: everything this call
-  // allocated is garbage now (the response is in an unmanaged heap buffer).
-  __collect();
-  return packed;
-}
-
-// toGuest copies s as UTF-8 into a heap buffer the host frees with gh_free.
-function toGuest(s: string): u64 {
-  const n = String.UTF8.byteLength(s);
-  const p = heap.alloc(n > 0 ? <usize>n : 1);
-  String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, p, false, String.UTF8.ErrorMode.REPLACE);
-  return ((<u64>p) << 32) | <u64>n;
+  const w = respondBytes(hook, ptr, <usize>len, handler);
+  endCall();
+  // The writer's heap buffer is the response: the host frees it with gh_free.
+  return ((<u64>w.ptr) << 32) | <u64>w.len;
 }
 
 // takeString reads and frees a buffer the host filled through gh_alloc.
@@ -130,8 +156,9 @@ export function gh_abi_version(): i32 {
   return ABI_VERSION;
 }
 
+// Every buffer has PADDING readable bytes past its end, so the parser can read whole words.
 export function gh_alloc(size: u32): usize {
-  return heap.alloc(size > 0 ? <usize>size : 1);
+  return heap.alloc(<usize>size + PADDING);
 }
 
 export function gh_free(ptr: usize, size: u32): void {
@@ -173,14 +200,19 @@ export class HTTPResult {
 
 /** httpRequest sends {"method","url","headers","body"} through the host (needs http.allow in the plugin's config). */
 export function httpRequest(request: Value): HTTPResult {
-  const buf = String.UTF8.encode(request.toJSON());
-  const packed = host_http_request(changetype<usize>(buf), <u32>buf.byteLength);
+  const w = new Writer();
+  w.value(request);
+  const packed = host_http_request(w.ptr, <u32>w.len);
+  w.release();
   const out = new HTTPResult();
   if (packed == 0) {
     out.error = "http_request returned no response";
     return out;
   }
-  const parsed = parse(takeString(packed));
+  // Parsed in place: the buffer is freed when the call ends.
+  const p = <usize>(packed >> 32);
+  hostBuffers.push(p);
+  const parsed = parseBytes(p, <usize>(<u32>packed));
   if (parsed.error.length > 0) {
     out.error = "http_request response: " + parsed.error;
     return out;
