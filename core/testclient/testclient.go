@@ -128,7 +128,7 @@ func Approve(issuer, appURL, authURL string) (*url.URL, error) {
 	consent := resp.Header.Get("Location")
 	prefix := appURL + "/oauth2/authorize/"
 	if !strings.HasPrefix(consent, prefix) {
-		return nil, fmt.Errorf("authorize redirected to %q, want the consent page %s...", consent, prefix)
+		return nil, fmt.Errorf("authorize redirected to %q, want the consent page under %s", consent, prefix)
 	}
 	session := strings.TrimPrefix(consent, prefix)
 	status, body, err := GetJSON(issuer + "/v1/sessions/" + session)
