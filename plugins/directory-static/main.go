@@ -47,7 +47,7 @@ func init() { resolveuser.Handle(resolveUser) }
 func main() {}
 
 func resolveUser(_ context.Context, in resolveuser.Input, raw json.RawMessage) (resolveuser.Result, error) {
-	cfg, err := parseConfig(raw)
+	cfg, err := loadConfig(raw)
 	if err != nil {
 		return resolveuser.Result{}, err
 	}
@@ -92,6 +92,10 @@ func find(users []user, match func(*user) bool) *user {
 	}
 	return nil
 }
+
+// loadConfig parses the config block only when it changes: the host sends
+// the same one with every call.
+var loadConfig = gatehouse.CachedConfig(parseConfig)
 
 // parseConfig decodes and checks the user list, reporting every problem at
 // once; a config error fails the call closed (server_error).

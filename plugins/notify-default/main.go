@@ -32,14 +32,9 @@ func init() { notify.Handle(deliveries) }
 func main() {}
 
 func deliveries(_ context.Context, in notify.Input, raw json.RawMessage) (notify.Result, error) {
-	var cfg config
-	if err := gatehouse.DecodeConfigStrict(raw, &cfg); err != nil {
+	cfg, err := loadConfig(raw)
+	if err != nil {
 		return notify.Result{}, err
-	}
-	if cfg.WebhookURL != "" {
-		if err := checkWebhookURL(cfg.WebhookURL); err != nil {
-			return notify.Result{}, err
-		}
 	}
 	out := notify.Result{Deliveries: []gatehouse.Delivery{{Type: "log", Message: message(in)}}}
 	if cfg.WebhookURL != "" {
@@ -47,6 +42,21 @@ func deliveries(_ context.Context, in notify.Input, raw json.RawMessage) (notify
 	}
 	return out, nil
 }
+
+// loadConfig parses the config block only when it changes: the host sends
+// the same one with every call.
+var loadConfig = gatehouse.CachedConfig(func(raw json.RawMessage) (config, error) {
+	var cfg config
+	if err := gatehouse.DecodeConfigStrict(raw, &cfg); err != nil {
+		return config{}, err
+	}
+	if cfg.WebhookURL != "" {
+		if err := checkWebhookURL(cfg.WebhookURL); err != nil {
+			return config{}, err
+		}
+	}
+	return cfg, nil
+})
 
 // message is one log line. Every value that a client or user controls is
 // quoted, so a binding message cannot forge extra log lines.

@@ -50,7 +50,7 @@ func init() { signin.Handle(signIn) }
 func main() {}
 
 func signIn(_ context.Context, in signin.Input, raw json.RawMessage) (signin.Result, error) {
-	cfg, err := parseConfig(raw)
+	cfg, err := loadConfig(raw)
 	if err != nil {
 		return signin.Result{}, err
 	}
@@ -88,6 +88,10 @@ func signIn(_ context.Context, in signin.Input, raw json.RawMessage) (signin.Res
 		return signin.Result{}, gatehouse.AccessDenied("user not found")
 	}
 }
+
+// loadConfig parses the config block only when it changes: the host sends
+// the same one with every call.
+var loadConfig = gatehouse.CachedConfig(parseConfig)
 
 // parseConfig decodes and checks the config block, reporting every problem
 // at once. A config error is a server_error: the call fails closed.

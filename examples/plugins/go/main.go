@@ -23,9 +23,17 @@ type config struct {
 // A reactor module never runs main: handlers are registered in init.
 func init() { signin.Handle(signIn) }
 
-func signIn(_ context.Context, in signin.Input, raw json.RawMessage) (signin.Result, error) {
+// loadConfig decodes the config block only when it changes: the host sends
+// the same one with every call.
+var loadConfig = gatehouse.CachedConfig(func(raw json.RawMessage) (config, error) {
 	var cfg config
-	if err := gatehouse.DecodeConfig(raw, &cfg); err != nil {
+	err := gatehouse.DecodeConfig(raw, &cfg)
+	return cfg, err
+})
+
+func signIn(_ context.Context, in signin.Input, raw json.RawMessage) (signin.Result, error) {
+	cfg, err := loadConfig(raw)
+	if err != nil {
 		return signin.Result{}, err
 	}
 	email := in.Profile.Email

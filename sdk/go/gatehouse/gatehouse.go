@@ -116,6 +116,35 @@ func DecodeConfigStrict(cfg json.RawMessage, v any) error {
 	return nil
 }
 
+// CachedConfig wraps parse, which turns a config block into a T (decoding
+// and validating it), so that it runs only when the block differs from the
+// previous call's. The host sends the same config with every call, and
+// decoding it is a large share of a small call's cost in Wasm. The T handed
+// out is shared between calls: handlers must not modify it. A parse error is
+// remembered too, so a bad config keeps failing the same way.
+//
+//	var loadConfig = gatehouse.CachedConfig(parseConfig)
+//	...
+//	cfg, err := loadConfig(raw)
+func CachedConfig[T any](parse func(json.RawMessage) (T, error)) func(json.RawMessage) (T, error) {
+	var (
+		mu     sync.Mutex
+		cached bool
+		raw    []byte
+		val    T
+		err    error
+	)
+	return func(cfg json.RawMessage) (T, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !cached || !bytes.Equal(raw, cfg) {
+			val, err = parse(cfg)
+			raw, cached = append(raw[:0], cfg...), true
+		}
+		return val, err
+	}
+}
+
 // Handler serves one hook on the raw envelope. The result is marshalled with
 // encoding/json as the response's "result"; an error becomes the response's
 // "error" (an *Error keeps its code, any other error has code server_error).

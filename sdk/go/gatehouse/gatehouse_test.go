@@ -290,3 +290,49 @@ func FuzzCall(f *testing.F) {
 		}
 	})
 }
+
+func TestCachedConfig(t *testing.T) {
+	t.Parallel()
+	type cfg struct {
+		N int `json:"n"`
+	}
+	parses := 0
+	load := gatehouse.CachedConfig(func(raw json.RawMessage) (cfg, error) {
+		parses++
+		var c cfg
+		if err := gatehouse.DecodeConfigStrict(raw, &c); err != nil {
+			return cfg{}, err
+		}
+		if c.N < 0 {
+			return cfg{}, errors.New("n must not be negative")
+		}
+		return c, nil
+	})
+	steps := []struct {
+		raw      string
+		want     int
+		wantErr  bool
+		parsesTo int
+	}{
+		{raw: `{"n":1}`, want: 1, parsesTo: 1},
+		{raw: `{"n":1}`, want: 1, parsesTo: 1},
+		{raw: `{"n":2}`, want: 2, parsesTo: 2},
+		{raw: `{"n":-1}`, wantErr: true, parsesTo: 3},
+		{raw: `{"n":-1}`, wantErr: true, parsesTo: 3},
+		{raw: `{"n":1}`, want: 1, parsesTo: 4},
+		{raw: ``, want: 0, parsesTo: 5},
+	}
+	for i, s := range steps {
+		buf := []byte(s.raw) // a fresh buffer each call, as from the host
+		got, err := load(buf)
+		if s.wantErr != (err != nil) || got.N != s.want {
+			t.Fatalf("step %d: load(%s) = %+v, %v", i, s.raw, got, err)
+		}
+		for j := range buf {
+			buf[j] = 'x' // the cache must not alias the caller's buffer
+		}
+		if parses != s.parsesTo {
+			t.Fatalf("step %d: %d parses, want %d", i, parses, s.parsesTo)
+		}
+	}
+}

@@ -17,10 +17,13 @@ type Profile struct {
 // SignInInput is the input of sign_in: an upstream provider has
 // authenticated someone.
 type SignInInput struct {
-	Provider string         `json:"provider"`
-	Env      string         `json:"env"`
-	Profile  Profile        `json:"profile"`
-	Claims   map[string]any `json:"claims,omitempty"`
+	Provider string  `json:"provider"`
+	Env      string  `json:"env"`
+	Profile  Profile `json:"profile"`
+	// Claims are the upstream claims exactly as the provider returned them.
+	// They stay raw JSON (numbers keep their precision) and are decoded only
+	// by a handler that reads them: json.Unmarshal(in.Claims, &yourStruct).
+	Claims json.RawMessage `json:"claims,omitempty"`
 }
 
 // SignInResult is the result of sign_in: the Backstage identity.
