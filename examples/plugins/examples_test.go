@@ -83,6 +83,14 @@ var cases = []struct {
 		want{sub: "user:default/dave@x", ent: []string{"user:default/dave@x", "group:default/staff"}}},
 	{"email without @ has an empty domain", configWithGroup, input("nodomain"),
 		want{message: "email domain  is not allowed"}},
+	{"long local part and domain", configNoGroup, input("Jonathan.Quincy.Adams-Smith@EXAMPLE.ORG"),
+		want{sub: "user:default/jonathan.quincy.adams-smith", ent: []string{"user:default/jonathan.quincy.adams-smith"}}},
+	{"long disallowed domain", configWithGroup, input("x@A-Very-Long-Subdomain.Department.Example.com"),
+		want{message: "email domain a-very-long-subdomain.department.example.com is not allowed"}},
+	{"prefix of an allowed domain", configWithGroup, input("y@example.co"),
+		want{message: "email domain example.co is not allowed"}},
+	{"allowed domain as a suffix of a longer one", configWithGroup, input("z@notexample.com"),
+		want{message: "email domain notexample.com is not allowed"}},
 }
 
 // loadAll loads every language's example once per config.
