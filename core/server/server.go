@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/admin"
 	"github.com/gatehouse-auth/gatehouse/core/authorize"
+	"github.com/gatehouse-auth/gatehouse/core/ciba"
 	"github.com/gatehouse-auth/gatehouse/core/client"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/discovery"
@@ -41,6 +42,7 @@ type Server struct {
 	// admin is /admin, guarded by the admin token: mount operator routes on it.
 	admin   fiber.Router
 	plugins *plugin.Host
+	ciba    *ciba.Service
 	ready   bool
 }
 
@@ -119,7 +121,11 @@ func (s *Server) routes() error {
 		return fmt.Errorf("server: %w", err)
 	}
 	authz.Register(base)
-	grant.New(s.cfg, s.st, s.issuer).WithClaims(s.plugins).Register(base)
+	tokens := grant.New(s.cfg, s.st, s.issuer).WithClaims(s.plugins)
+	if err := s.mountCIBA(base, tokens, providers); err != nil {
+		return err
+	}
+	tokens.Register(base)
 	token.NewHandler(s.cfg, s.st, s.issuer).Register(base)
 	s.app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return nil
@@ -151,6 +157,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			slog.Warn("closing plugins", "error", err)
 		}
 	}()
+	defer s.ciba.Start(ctx)() // the delivery queue, stopped once requests are done
 	conns := trackConns(ln)
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(conns) }()

@@ -1,0 +1,352 @@
+package ciba
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-auth/gatehouse/core/client"
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/grant"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/plugin"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/token"
+)
+
+// Limits on request parameters.
+const (
+	// maxNotificationToken is CIBA Core §7.1's limit.
+	maxNotificationToken = 1024
+	maxUserCode          = 64
+	maxHint              = 4096
+	maxACRValues         = 512
+)
+
+// Response is the successful authentication request response (CIBA Core
+// §7.3).
+type Response struct {
+	AuthReqID string `json:"auth_req_id"`
+	ExpiresIn int64  `json:"expires_in"`
+	Interval  int64  `json:"interval,omitempty"`
+}
+
+// authRequest is a validated authentication request, before the user is
+// looked up.
+type authRequest struct {
+	scope             string
+	hintKind, hint    string
+	bindingMessage    string
+	userCode          string
+	acrValues         string
+	notificationToken string
+	expiry            time.Duration
+}
+
+// backchannelAuthorize is POST /v1/backchannel/authorize (CIBA Core §7):
+// authenticate the client, validate the request (§7.1, §7.2), resolve the
+// user by the resolve_user hook, store the request, tell the user by the
+// notify hook, and answer auth_req_id, expires_in and interval (§7.3).
+// Errors are those of §13, and a refused request stores nothing.
+func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	// Parse.
+	params, err := oauth.ParseBody(c)
+	if err != nil {
+		return s.refuse(c, err)
+	}
+	cred, err := oauth.ReadCredentials(c, params)
+	if err != nil {
+		return s.refuse(c, err)
+	}
+	cl, err := oauth.Authenticate(ctx, s.st.Clients, cred)
+	if err != nil {
+		return s.refuse(c, err)
+	}
+	// §7.1: the client is authenticated; CIBA is for confidential clients.
+	if cl.Public() || cred.Method == oauth.AuthNone {
+		return s.refuse(c, oauth.ErrUnauthorizedClient().WithDescription("CIBA requires a client that authenticates"))
+	}
+	if !grant.Permitted(&cl, GrantType) || cl.BackchannelTokenDeliveryMode == "" {
+		return s.refuse(c, oauth.ErrUnauthorizedClient().WithDescription("the client is not registered for the %s grant type", GrantType))
+	}
+	// §7.1.1: a client registered with a signing alg sends signed requests.
+	if cl.BackchannelAuthenticationRequestSigningAlg != "" {
+		params, err = s.verifyRequestObject(params, &cl)
+		if err != nil {
+			return s.refuse(c, err)
+		}
+	} else if _, signed := params["request"]; signed {
+		return s.refuse(c, oauth.ErrInvalidRequest().WithDescription("this client is not registered for signed authentication requests (backchannel_authentication_request_signing_alg)"))
+	}
+
+	// Validate.
+	req, err := s.validate(params, &cl)
+	if err != nil {
+		return s.refuse(c, err)
+	}
+	if req.hintKind == "id_token_hint" {
+		if req.hint, err = s.idTokenHintSubject(req.hint, cl.ID); err != nil {
+			return s.refuse(c, err)
+		}
+	}
+	user, err := s.resolveUser(ctx, &cl, req)
+	if err != nil {
+		return s.refuse(c, err)
+	}
+
+	// Act.
+	now := s.now()
+	authReqID := oauth.RandomToken(32)
+	rec := store.BackchannelRequest{
+		ClientID:             cl.ID,
+		Subject:              user.Sub,
+		Profile:              user.Profile,
+		Scope:                req.scope,
+		BindingMessage:       req.bindingMessage,
+		UserCode:             req.userCode,
+		ACRValues:            req.acrValues,
+		DeliveryMode:         cl.BackchannelTokenDeliveryMode,
+		NotificationToken:    req.notificationToken,
+		NotificationEndpoint: cl.BackchannelClientNotificationEndpoint,
+		Interval:             int(s.cfg.CIBA.Interval / time.Second),
+		Status:               store.BackchannelPending,
+		CreatedAt:            now,
+		ExpiresAt:            now.Add(req.expiry),
+	}
+	if user.Ownership != nil {
+		rec.Ownership = user.Ownership
+	}
+	id := store.HashID(authReqID)
+	if err := s.st.Backchannel.Create(ctx, id, rec); err != nil {
+		return s.refuse(c, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: store request: %w", err)))
+	}
+	if err := s.notify(ctx, &cl, &rec, authReqID); err != nil {
+		// Nobody would be asked: the request is withdrawn, and the
+		// client told to try again later.
+		if derr := s.st.Backchannel.Delete(ctx, id); derr != nil {
+			slog.ErrorContext(ctx, "ciba: cannot withdraw an unnotified request", "error", derr)
+		}
+		return s.refuse(c, err)
+	}
+
+	// Respond.
+	requestsTotal.WithLabelValues("accepted").Inc()
+	slog.InfoContext(ctx, "ciba request accepted", "client_id", cl.ID, "sub", rec.Subject,
+		"mode", rec.DeliveryMode, "request", id[:12], "expires_at", rec.ExpiresAt)
+	resp := Response{AuthReqID: authReqID, ExpiresIn: int64(req.expiry / time.Second)}
+	if rec.DeliveryMode != client.DeliveryPush {
+		resp.Interval = int64(rec.Interval)
+	}
+	return oauth.JSON(c, fiber.StatusOK, resp)
+}
+
+// refuse answers an error of CIBA Core §13 and counts it.
+func (s *Service) refuse(c *fiber.Ctx, err error) error {
+	requestsTotal.WithLabelValues(oauth.AsError(err).Code).Inc()
+	return oauth.WriteError(c, err)
+}
+
+// validate applies CIBA Core §7.1 and §7.2 to the parameters.
+func (s *Service) validate(p oauth.Params, cl *store.Client) (*authRequest, error) {
+	cfg := s.cfg.CIBA
+	req := &authRequest{}
+
+	// scope: openid is required (§7.1), and every value must be one the
+	// client registered, when it registered any.
+	scope := strings.Join(strings.Fields(p.Get("scope")), " ")
+	if !token.HasScope(scope, "openid") {
+		return nil, oauth.ErrInvalidScope().WithDescription("scope must include openid (CIBA Core §7.1)")
+	}
+	for v := range strings.FieldsSeq(scope) {
+		if !validScopeToken(v) {
+			return nil, oauth.ErrInvalidScope().WithDescription("scope value %q is malformed (RFC 6749 §3.3)", v)
+		}
+		if cl.Scope != "" && v != "openid" && !token.HasScope(cl.Scope, v) {
+			return nil, oauth.ErrInvalidScope().WithDescription("scope %q is not registered for this client", v)
+		}
+	}
+	req.scope = dedupe(scope)
+
+	// Exactly one hint (§7.1).
+	n := 0
+	for _, kind := range []string{"login_hint", "id_token_hint", "login_hint_token"} {
+		if v, ok := p[kind]; ok {
+			n++
+			req.hintKind, req.hint = kind, v
+		}
+	}
+	if n != 1 {
+		return nil, oauth.ErrInvalidRequest().WithDescription("exactly one of login_hint, id_token_hint and login_hint_token is required (CIBA Core §7.1)")
+	}
+	if req.hint == "" || len(req.hint) > maxHint {
+		return nil, oauth.ErrInvalidRequest().WithDescription("%s must be between 1 and %d characters", req.hintKind, maxHint)
+	}
+
+	// binding_message (§7.1, §13 invalid_binding_message).
+	req.bindingMessage = p.Get("binding_message")
+	if n := utf8.RuneCountInString(req.bindingMessage); n > cfg.MaxBindingMessage {
+		return nil, oauth.ErrInvalidBindingMessage().WithDescription("binding_message must be at most %d characters, got %d", cfg.MaxBindingMessage, n)
+	}
+	if hasControl(req.bindingMessage) {
+		return nil, oauth.ErrInvalidBindingMessage().WithDescription("binding_message must not contain control characters")
+	}
+
+	// user_code (§7.1, §13 missing_user_code, invalid_user_code).
+	req.userCode = p.Get("user_code")
+	if req.userCode == "" && cl.BackchannelUserCodeParameter {
+		return nil, oauth.ErrMissingUserCode().WithDescription("this client registered backchannel_user_code_parameter: user_code is required")
+	}
+	if req.userCode != "" && (utf8.RuneCountInString(req.userCode) > maxUserCode || hasControl(req.userCode)) {
+		return nil, oauth.ErrInvalidUserCode().WithDescription("user_code must be at most %d printable characters", maxUserCode)
+	}
+
+	// requested_expiry (§7.1): a positive integer of seconds, bounded.
+	req.expiry = cfg.DefaultExpiry
+	if raw, ok := p["requested_expiry"]; ok {
+		secs, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || secs <= 0 || raw[0] == '+' {
+			return nil, oauth.ErrInvalidRequest().WithDescription("requested_expiry must be a positive integer of seconds")
+		}
+		if secs > int64(cfg.MaxExpiry/time.Second) {
+			return nil, oauth.ErrInvalidRequest().WithDescription("requested_expiry must be at most %d seconds", int64(cfg.MaxExpiry/time.Second))
+		}
+		req.expiry = time.Duration(secs) * time.Second
+	}
+
+	// client_notification_token (§7.1): required in ping and push modes.
+	req.notificationToken = p.Get("client_notification_token")
+	switch cl.BackchannelTokenDeliveryMode {
+	case client.DeliveryPing, client.DeliveryPush:
+		if req.notificationToken == "" {
+			return nil, oauth.ErrInvalidRequest().WithDescription("client_notification_token is required in %s mode (CIBA Core §7.1)", cl.BackchannelTokenDeliveryMode)
+		}
+		if len(req.notificationToken) > maxNotificationToken || !isToken68(req.notificationToken) {
+			return nil, oauth.ErrInvalidRequest().WithDescription("client_notification_token must be at most %d characters of a bearer token (RFC 6750 §2.1)", maxNotificationToken)
+		}
+	}
+
+	req.acrValues = p.Get("acr_values")
+	if len(req.acrValues) > maxACRValues || hasControl(req.acrValues) {
+		return nil, oauth.ErrInvalidRequest().WithDescription("acr_values must be at most %d printable characters", maxACRValues)
+	}
+	return req, nil
+}
+
+// resolvedUser is the resolve_user hook's answer.
+type resolvedUser struct {
+	Sub       string        `json:"sub"`
+	Profile   store.Profile `json:"profile"`
+	Ownership []string      `json:"ent,omitempty"`
+}
+
+// resolveUser asks the resolve_user plugin who the hint names (ABI v1).
+// unknown_user_id and expired_login_hint_token refusals are CIBA Core §13
+// errors; any other refusal denies the request; a failing plugin fails
+// closed.
+func (s *Service) resolveUser(ctx context.Context, cl *store.Client, req *authRequest) (resolvedUser, error) {
+	var u resolvedUser
+	if s.hooks == nil {
+		return u, oauth.ErrServerError().WithDescription("no user directory is configured").
+			WithParent(errors.New("ciba: no plugin host"))
+	}
+	in := map[string]string{"kind": req.hintKind, "value": req.hint, "client_id": cl.ID, "scope": req.scope}
+	err := s.hooks.CallHook(ctx, config.HookResolveUser, "", in, &u)
+	var refusal *plugin.Refusal
+	switch {
+	case errors.As(err, &refusal):
+		slog.InfoContext(ctx, "ciba: resolve_user refused the hint", "client_id", cl.ID, "kind", req.hintKind,
+			"code", refusal.Code, "plugin", refusal.Plugin)
+		switch refusal.Code {
+		case "unknown_user_id":
+			return u, oauth.ErrUnknownUserID().WithDescription("no user matches the %s", req.hintKind)
+		case "expired_login_hint_token":
+			return u, oauth.ErrExpiredLoginHintToken()
+		case "invalid_request":
+			return u, oauth.ErrInvalidRequest().WithDescription("the %s was refused: %s", req.hintKind, refusal.Message)
+		}
+		return u, oauth.ErrAccessDenied().WithDescription("the request was refused")
+	case err != nil:
+		return u, oauth.ErrServerError().WithDescription("the user directory plugin failed").
+			WithParent(fmt.Errorf("ciba: resolve_user: %w", err))
+	}
+	if u.Sub == "" {
+		return u, oauth.ErrServerError().WithDescription("the user directory plugin failed").
+			WithParent(errors.New("ciba: resolve_user answered no sub"))
+	}
+	return u, nil
+}
+
+// idTokenHintSubject checks an id_token_hint (CIBA Core §7.1): an ID token
+// this server issued to this client, expired or not. Its subject is what
+// resolve_user is asked about.
+func (s *Service) idTokenHintSubject(raw, clientID string) (string, error) {
+	v, err := s.keys.Verify(raw)
+	if err != nil || !strings.EqualFold(v.Type, token.TypeID) {
+		return "", oauth.ErrInvalidRequest().WithDescription("id_token_hint is not an ID token issued by this server")
+	}
+	var c struct {
+		Issuer   string          `json:"iss"`
+		Subject  string          `json:"sub"`
+		Audience json.RawMessage `json:"aud"`
+	}
+	if err := json.Unmarshal(v.Payload, &c); err != nil || c.Issuer != s.cfg.Issuer() || c.Subject == "" {
+		return "", oauth.ErrInvalidRequest().WithDescription("id_token_hint is not an ID token issued by this server")
+	}
+	if !audienceHas(c.Audience, clientID) {
+		return "", oauth.ErrInvalidRequest().WithDescription("id_token_hint was issued to another client")
+	}
+	return c.Subject, nil
+}
+
+func audienceHas(raw json.RawMessage, want string) bool {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return one == want
+	}
+	var many []string
+	return json.Unmarshal(raw, &many) == nil && slices.Contains(many, want)
+}
+
+func validScopeToken(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x21 || b == 0x22 || b == 0x5C || b > 0x7E {
+			return false
+		}
+	}
+	return true
+}
+
+func dedupe(scope string) string {
+	var out []string
+	for v := range strings.FieldsSeq(scope) {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) })
+}
+
+// isToken68 is RFC 6750 §2.1's b64token: what can follow "Bearer ".
+func isToken68(s string) bool {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || strings.IndexByte("-._~+/=", b) >= 0) {
+			return false
+		}
+	}
+	return s != ""
+}

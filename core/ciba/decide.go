@@ -1,0 +1,177 @@
+package ciba
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/client"
+	"github.com/gatehouse-auth/gatehouse/core/identity"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// Channels a decision comes through, recorded in the consent history.
+const (
+	viaPage = "page"
+	viaAPI  = "api"
+)
+
+// errDecided reports a request that is no longer pending.
+var errDecided = errors.New("ciba: request already decided")
+
+// pending loads a request that can still be decided, for user u when u is
+// not the zero User. Errors are *oauth.Error: 404 unknown or expired, 409
+// already decided, 403 another user's request.
+func (s *Service) pending(ctx context.Context, authReqID string, u *identity.User) (string, store.BackchannelRequest, error) {
+	id := store.HashID(authReqID)
+	if authReqID == "" || len(authReqID) > 128 {
+		return id, store.BackchannelRequest{}, oauth.ErrNotFound().WithDescription("no such authentication request")
+	}
+	rec, err := s.st.Backchannel.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.now().Before(rec.ExpiresAt)) {
+		return id, rec, oauth.ErrNotFound().WithDescription("the authentication request is unknown or has expired")
+	}
+	if err != nil {
+		return id, rec, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: read request: %w", err))
+	}
+	if u != nil && u.Subject != rec.Subject {
+		return id, rec, oauth.ErrAccessDenied().WithDescription("this authentication request is for another user")
+	}
+	if rec.Status != store.BackchannelPending {
+		return id, rec, oauth.ErrInvalidRequest().WithStatus(http.StatusConflict).WithDescription("the authentication request was already answered")
+	}
+	return id, rec, nil
+}
+
+// decide records user u's answer to a pending request: the request's
+// status, the consent history, and in ping and push modes the callback to
+// the client (CIBA Core §10.2, §10.3), queued durably. In push mode an
+// approval mints the tokens now, and the request is redeemed by the push.
+func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u identity.User, via string) error {
+	id, rec, err := s.pending(ctx, authReqID, &u)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	status := store.BackchannelDenied
+	if approve {
+		status = store.BackchannelApproved
+	}
+	authTime := u.AuthTime
+	if authTime.IsZero() {
+		authTime = now
+	}
+	rec, err = s.st.Backchannel.Update(ctx, id, func(old store.BackchannelRequest) (store.BackchannelRequest, error) {
+		if old.Status != store.BackchannelPending {
+			return old, errDecided
+		}
+		old.Status = status
+		old.DecidedAt = now
+		old.AuthTime = authTime.UTC().Truncate(time.Second)
+		return old, nil
+	})
+	if errors.Is(err, errDecided) {
+		return oauth.ErrInvalidRequest().WithStatus(http.StatusConflict).WithDescription("the authentication request was already answered")
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return oauth.ErrNotFound().WithDescription("the authentication request is unknown or has expired")
+	}
+	if err != nil {
+		return oauth.ErrServerError().WithParent(fmt.Errorf("ciba: record decision: %w", err))
+	}
+	decision := store.ConsentDenied
+	if approve {
+		decision = store.ConsentApproved
+	}
+	decisionsTotal.WithLabelValues(decision, via).Inc()
+	cl, cerr := s.st.Clients.Get(ctx, rec.ClientID)
+	if err := s.recordConsent(ctx, id, &rec, cl.ClientName, decision, via, now); err != nil {
+		slog.ErrorContext(ctx, "ciba: consent history not recorded", "request", id[:12], "error", err)
+	}
+	slog.InfoContext(ctx, "ciba request decided", "decision", decision, "via", via, "client_id", rec.ClientID,
+		"sub", rec.Subject, "request", id[:12])
+	if cerr != nil {
+		// The client is gone: nobody to call back, nothing to mint for.
+		slog.WarnContext(ctx, "ciba: the client of a decided request is gone", "client_id", rec.ClientID, "error", cerr)
+		return nil
+	}
+	switch rec.DeliveryMode {
+	case client.DeliveryPing:
+		return s.enqueueCallback(ctx, &rec, store.DeliveryPing, map[string]string{"auth_req_id": authReqID})
+	case client.DeliveryPush:
+		return s.push(ctx, id, &rec, &cl, authReqID, approve)
+	}
+	return nil
+}
+
+// push delivers the outcome to a push-mode client (CIBA Core §10.3.1,
+// §12): the token response with auth_req_id, or the error.
+func (s *Service) push(ctx context.Context, id string, rec *store.BackchannelRequest, cl *store.Client, authReqID string, approve bool) error {
+	if !approve {
+		return s.enqueueCallback(ctx, rec, store.DeliveryPush, map[string]string{
+			"auth_req_id": authReqID, "error": "access_denied", "error_description": "the user denied the request",
+		})
+	}
+	redeemed, err := s.st.Backchannel.Update(ctx, id, func(old store.BackchannelRequest) (store.BackchannelRequest, error) {
+		if old.Status != store.BackchannelApproved {
+			return old, errDecided
+		}
+		old.Status = store.BackchannelRedeemed
+		old.NotificationToken = ""
+		return old, nil
+	})
+	if err != nil {
+		return oauth.ErrServerError().WithParent(fmt.Errorf("ciba: redeem for push: %w", err))
+	}
+	resp, err := s.issue(ctx, &redeemed, cl, authReqID)
+	if err != nil {
+		return err
+	}
+	body := struct {
+		AuthReqID string `json:"auth_req_id"`
+		*responseJSON
+	}{authReqID, (*responseJSON)(resp)}
+	return s.enqueueCallback(ctx, rec, store.DeliveryPush, body)
+}
+
+// enqueueCallback queues a POST of body to the client's notification
+// endpoint with its client_notification_token as bearer (CIBA Core §10.2).
+func (s *Service) enqueueCallback(ctx context.Context, rec *store.BackchannelRequest, kind string, body any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return oauth.ErrServerError().WithParent(fmt.Errorf("ciba: encode %s body: %w", kind, err))
+	}
+	err = s.queue.Enqueue(ctx, store.Delivery{
+		Kind:     kind,
+		ClientID: rec.ClientID,
+		URL:      rec.NotificationEndpoint,
+		Bearer:   rec.NotificationToken,
+		Body:     raw,
+	})
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	return nil
+}
+
+// recordConsent appends the decision to the consent history.
+func (s *Service) recordConsent(ctx context.Context, id string, rec *store.BackchannelRequest, clientName, decision, via string, at time.Time) error {
+	key := fmt.Sprintf("%020d-%s", at.UnixNano(), oauth.RandomToken(6))
+	return s.st.Consents.Create(ctx, key, store.ConsentRecord{
+		ID:             key,
+		Subject:        rec.Subject,
+		ClientID:       rec.ClientID,
+		ClientName:     clientName,
+		Scope:          rec.Scope,
+		BindingMessage: rec.BindingMessage,
+		Decision:       decision,
+		Via:            via,
+		At:             at.UTC(),
+		Request:        id[:12],
+	})
+}

@@ -1,0 +1,338 @@
+package ciba_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/server"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
+)
+
+const adminToken = "ciba-admin-token-for-tests"
+
+// Shared by every test of the package: the first-party plugins and their
+// compiled code, so that each server does not compile them again.
+var (
+	pluginOnce     sync.Once
+	pluginDir      string
+	pluginCacheDir string
+	pluginErr      error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pluginDir != "" {
+		_ = os.RemoveAll(filepath.Dir(pluginDir))
+	}
+	os.Exit(code)
+}
+
+// plugins is a directory holding directory-static and notify-default, from
+// plugins/bin (make plugins-core) or built here.
+func plugins(tb testing.TB) (dir, cache string) {
+	tb.Helper()
+	pluginOnce.Do(func() {
+		root, err := os.MkdirTemp("", "ciba-plugins-")
+		if err != nil {
+			pluginErr = err
+			return
+		}
+		pluginDir, pluginCacheDir = filepath.Join(root, "bin"), filepath.Join(root, "cache")
+		if pluginErr = os.MkdirAll(pluginDir, 0o755); pluginErr != nil {
+			return
+		}
+		for _, name := range []string{"directory-static", "notify-default"} {
+			dst := filepath.Join(pluginDir, name+".wasm")
+			if wasm, err := os.ReadFile(filepath.Join("..", "..", "plugins", "bin", name+".wasm")); err == nil {
+				pluginErr = os.WriteFile(dst, wasm, 0o644)
+			} else {
+				cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", dst, "./plugins/"+name)
+				cmd.Dir = filepath.Join("..", "..")
+				cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+				if out, err := cmd.CombinedOutput(); err != nil {
+					pluginErr = fmt.Errorf("build %s: %w: %s", name, err, out)
+				}
+			}
+			if pluginErr != nil {
+				return
+			}
+		}
+	})
+	if pluginErr != nil {
+		tb.Fatalf("first-party plugins: %v", pluginErr)
+	}
+	return pluginDir, pluginCacheDir
+}
+
+// receiver is an HTTP endpoint started by the test (a client's
+// notification endpoint, or a notify webhook) that records what it gets.
+type receiver struct {
+	URL  string
+	got  chan received
+	mu   sync.Mutex
+	code int
+}
+
+type received struct {
+	Auth string
+	Body map[string]any
+	At   time.Time
+}
+
+func newReceiver(tb testing.TB) *receiver {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := &receiver{URL: "http://" + ln.Addr().String() + "/cb", got: make(chan received, 64), code: http.StatusNoContent}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: r}
+	go func() { _ = srv.Serve(ln) }()
+	tb.Cleanup(func() { _ = srv.Close() })
+	return r
+}
+
+// answer sets the status the receiver answers with.
+func (r *receiver) answer(code int) {
+	r.mu.Lock()
+	r.code = code
+	r.mu.Unlock()
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	code := r.code
+	r.mu.Unlock()
+	raw, _ := io.ReadAll(req.Body)
+	if code < 300 {
+		var body map[string]any
+		_ = json.Unmarshal(raw, &body)
+		select {
+		case r.got <- received{Auth: req.Header.Get("Authorization"), Body: body, At: time.Now()}:
+		default:
+		}
+	}
+	w.WriteHeader(code)
+}
+
+// next waits for the next delivery.
+func (r *receiver) next(tb testing.TB) received {
+	tb.Helper()
+	select {
+	case v := <-r.got:
+		return v
+	case <-time.After(20 * time.Second):
+		tb.Fatal("the receiver got nothing")
+	}
+	return received{}
+}
+
+// env is a running Gatehouse with CIBA, the first-party plugins and a
+// notify webhook receiver.
+type env struct {
+	cfg     *config.Config
+	srv     *server.Server
+	st      *store.Store
+	issuer  string
+	webhook *receiver
+	stop    func()
+}
+
+// options of a test server.
+type options struct {
+	edit  func(*config.Config)
+	store *store.Store // nil: a fresh memory store
+	addr  string       // "" picks a port
+	hook  *receiver    // nil: a new one
+}
+
+func start(tb testing.TB, o options) *env {
+	tb.Helper()
+	addr := o.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Server.Addr = ln.Addr().String()
+	cfg.Server.PublicURL = "http://" + ln.Addr().String()
+	cfg.Storage.Backend = "memory"
+	cfg.RateLimit.Enabled = false
+	cfg.Admin.Token = adminToken
+	cfg.CIBA.Interval = time.Second
+	cfg.CIBA.Delivery.InitialBackoff = 20 * time.Millisecond
+	cfg.CIBA.Delivery.MaxBackoff = 100 * time.Millisecond
+	cfg.CIBA.Delivery.MaxAttempts = 1000
+	hook := o.hook
+	if hook == nil {
+		hook = newReceiver(tb)
+	}
+	cfg.CIBA.Delivery.WebhookAllow = []string{hook.URL}
+	dir, cache := plugins(tb)
+	cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = dir, cache, false
+	cfg.Plugins.Hooks = map[string]any{"resolve_user": "directory-static", "notify": "notify-default"}
+	cfg.Plugins.Settings = map[string]config.PluginSettings{
+		"directory-static": {Config: map[string]any{"users": []any{
+			map[string]any{"sub": "user:development/guest", "username": "guest", "email": "guest@example.com", "displayName": "Guest"},
+			map[string]any{"sub": "user:default/alice", "username": "alice", "email": "alice@example.com", "displayName": "Alice"},
+		}}},
+		"notify-default": {Config: map[string]any{"webhook_url": hook.URL}},
+	}
+	if o.edit != nil {
+		o.edit(cfg)
+	}
+	st := o.store
+	if st == nil {
+		st = store.New(memory.New())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, st)
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				tb.Errorf("serve: %v", err)
+			}
+		})
+	}
+	tb.Cleanup(stop)
+	return &env{cfg: cfg, srv: srv, st: st, issuer: cfg.Issuer(), webhook: hook, stop: stop}
+}
+
+// client registers a CIBA client in mode (with endpoint for ping/push).
+func (e *env) client(tb testing.TB, mode, endpoint string, extra map[string]any) testclient.Client {
+	tb.Helper()
+	meta := map[string]any{
+		"client_name":                     "CIBA test app",
+		"grant_types":                     []string{"urn:openid:params:grant-type:ciba", "refresh_token"},
+		"backchannel_token_delivery_mode": mode,
+		"scope":                           "openid profile email offline_access",
+	}
+	if endpoint != "" {
+		meta["backchannel_client_notification_endpoint"] = endpoint
+	}
+	for k, v := range extra {
+		meta[k] = v
+	}
+	return testclient.Must(testclient.Register(e.issuer, meta))(tb)
+}
+
+// authorize posts a backchannel authentication request.
+func (e *env) authorize(tb testing.TB, cl testclient.Client, form url.Values) (int, map[string]any) {
+	tb.Helper()
+	status, body, err := testclient.PostForm(e.issuer+"/v1/backchannel/authorize", cl.ID, cl.Secret, form)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return status, body
+}
+
+// start a request that must be accepted; it returns auth_req_id.
+func (e *env) startRequest(tb testing.TB, cl testclient.Client, form url.Values) string {
+	tb.Helper()
+	status, body := e.authorize(tb, cl, form)
+	id, _ := body["auth_req_id"].(string)
+	if status != http.StatusOK || id == "" {
+		tb.Fatalf("backchannel authorize: %d %v", status, body)
+	}
+	return id
+}
+
+// poll calls the token endpoint with the CIBA grant.
+func (e *env) poll(tb testing.TB, cl testclient.Client, authReqID string) (int, map[string]any) {
+	tb.Helper()
+	status, body, err := testclient.PostForm(e.issuer+"/v1/token", cl.ID, cl.Secret, url.Values{
+		"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {authReqID},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return status, body
+}
+
+// guest is the guest's identity token (user:development/guest).
+func (e *env) guest(tb testing.TB) string {
+	tb.Helper()
+	return testclient.Must(testclient.GuestToken(e.issuer))(tb)
+}
+
+// complete answers a request by API as the user of bearer.
+func (e *env) complete(tb testing.TB, bearer, authReqID, action string) (int, map[string]any) {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.issuer+"/v1/backchannel/complete",
+		strings.NewReader(url.Values{"auth_req_id": {authReqID}, "action": {action}}.Encode()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	status, body, err := testclient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return status, body
+}
+
+// get fetches path with a bearer token.
+func (e *env) get(tb testing.TB, path, bearer string) (int, map[string]any) {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.issuer+path, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	status, body, err := testclient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return status, body
+}
+
+// requests counts stored backchannel requests.
+func (e *env) requests(tb testing.TB) int {
+	tb.Helper()
+	n := 0
+	if err := e.st.Backchannel.List(context.Background(), func(string, store.BackchannelRequest) error { n++; return nil }); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+func loginHint(hint string, extra ...string) url.Values {
+	v := url.Values{"scope": {"openid profile"}, "login_hint": {hint}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		v.Set(extra[i], extra[i+1])
+	}
+	return v
+}

@@ -1,0 +1,188 @@
+package ciba
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/client"
+	"github.com/gatehouse-auth/gatehouse/core/grant"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/token"
+)
+
+// slowDownStep is CIBA Core §11's (and RFC 8628 §3.5's) 5 seconds.
+const slowDownStep = 5
+
+// Flow is the token endpoint's CIBA grant (CIBA Core §10.1, §11).
+type Flow struct{ s *Service }
+
+var _ grant.Flow = Flow{}
+
+// Flow returns the grant to add to the token endpoint.
+func (s *Service) Flow() grant.Flow { return Flow{s: s} }
+
+func (Flow) GrantType() string { return GrantType }
+
+// errRaced reports a request that changed between read and write.
+var errRaced = errors.New("ciba: request changed concurrently")
+
+// Handle answers a poll (or a ping client's fetch) for auth_req_id:
+// authorization_pending while the user has not answered, slow_down (and
+// 5 s more interval) to a client polling faster than the interval,
+// access_denied after a denial, expired_token after expiry, and the
+// tokens exactly once after approval; anything else is invalid_grant.
+func (f Flow) Handle(ctx context.Context, req *grant.Request) (*grant.Response, error) {
+	s := f.s
+	// Parse.
+	authReqID := req.Params.Get("auth_req_id")
+	if authReqID == "" {
+		return nil, oauth.ErrInvalidRequest().WithDescription("auth_req_id is required (CIBA Core §10.1)")
+	}
+
+	// Validate.
+	id := store.HashID(authReqID)
+	rec, err := s.st.Backchannel.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, oauth.ErrInvalidGrant().WithDescription("auth_req_id is invalid or has expired")
+	}
+	if err != nil {
+		return nil, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: read request: %w", err))
+	}
+	if rec.ClientID != req.Client.ID {
+		return nil, oauth.ErrInvalidGrant().WithDescription("auth_req_id is invalid or has expired")
+	}
+	if rec.DeliveryMode == client.DeliveryPush {
+		return nil, oauth.ErrUnauthorizedClient().WithDescription("a client in push mode receives its tokens at its notification endpoint (CIBA Core §11)")
+	}
+	if rec.Status == store.BackchannelRedeemed {
+		return nil, oauth.ErrInvalidGrant().WithDescription("auth_req_id was already redeemed")
+	}
+	now := s.now()
+	if !now.Before(rec.ExpiresAt) {
+		return nil, oauth.ErrExpiredToken().WithDescription("auth_req_id has expired; start a new request")
+	}
+
+	// Act.
+	switch rec.Status {
+	case store.BackchannelDenied:
+		return nil, oauth.ErrAccessDenied().WithStatus(http.StatusBadRequest).WithDescription("the user denied the request")
+	case store.BackchannelPending:
+		return nil, s.pollPending(ctx, id, now)
+	case store.BackchannelApproved:
+	default:
+		return nil, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: request in unknown status %q", rec.Status))
+	}
+	// Single redemption: the compare-and-swap from approved to redeemed
+	// decides which of two concurrent requests gets the tokens.
+	rec, err = s.st.Backchannel.Update(ctx, id, func(old store.BackchannelRequest) (store.BackchannelRequest, error) {
+		if old.Status != store.BackchannelApproved {
+			return old, errRaced
+		}
+		old.Status = store.BackchannelRedeemed
+		old.NotificationToken = ""
+		return old, nil
+	})
+	if errors.Is(err, errRaced) || errors.Is(err, store.ErrNotFound) {
+		return nil, oauth.ErrInvalidGrant().WithDescription("auth_req_id was already redeemed")
+	}
+	if err != nil {
+		return nil, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: redeem request: %w", err))
+	}
+	resp, err := s.issue(ctx, &rec, &req.Client, "")
+	if err != nil {
+		return nil, err
+	}
+
+	// Respond.
+	slog.InfoContext(ctx, "ciba tokens issued", "client_id", rec.ClientID, "sub", rec.Subject, "request", id[:12])
+	return resp, nil
+}
+
+// pollPending records a poll of a pending request: authorization_pending,
+// or slow_down when it came sooner than the interval after the last one
+// (the interval then grows by 5 s, CIBA Core §11).
+func (s *Service) pollPending(ctx context.Context, id string, now time.Time) error {
+	tooSoon := false
+	_, err := s.st.Backchannel.Update(ctx, id, func(old store.BackchannelRequest) (store.BackchannelRequest, error) {
+		if old.Status != store.BackchannelPending {
+			return old, errRaced
+		}
+		tooSoon = !old.LastPoll.IsZero() && now.Sub(old.LastPoll) < time.Duration(old.Interval)*time.Second
+		if tooSoon {
+			old.Interval += slowDownStep
+		}
+		old.LastPoll = now
+		return old, nil
+	})
+	switch {
+	case errors.Is(err, errRaced):
+		// Decided in the meantime: the next poll gets the answer.
+		return oauth.ErrAuthorizationPending()
+	case errors.Is(err, store.ErrNotFound):
+		return oauth.ErrExpiredToken().WithDescription("auth_req_id has expired; start a new request")
+	case err != nil:
+		return oauth.ErrServerError().WithParent(fmt.Errorf("ciba: record poll: %w", err))
+	case tooSoon:
+		return oauth.ErrSlowDown()
+	}
+	return oauth.ErrAuthorizationPending()
+}
+
+// issue mints the tokens of an approved request: a grant, an access token,
+// an ID token, and a refresh token when the client registered the
+// refresh_token grant or asked for offline_access. In push mode
+// (authReqID set) the ID token carries auth_req_id, at_hash and rt_hash
+// (CIBA Core §10.3.1).
+func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *store.Client, authReqID string) (*grant.Response, error) {
+	g, err := s.mint.CreateGrant(ctx, store.Grant{
+		ID:        oauth.RandomToken(16),
+		ClientID:  rec.ClientID,
+		Subject:   rec.Subject,
+		Ownership: rec.Ownership,
+		Profile:   rec.Profile,
+		Scope:     rec.Scope,
+		AuthTime:  rec.AuthTime,
+	})
+	if err != nil {
+		return nil, oauth.ErrServerError().WithParent(err)
+	}
+	refresh := token.HasScope(rec.Scope, "offline_access") || slices.Contains(cl.GrantTypes, "refresh_token")
+	resp, err := s.mint.Mint(ctx, grant.Issue{
+		GrantType: GrantType,
+		Grant:     g,
+		Scope:     rec.Scope,
+		IDToken:   authReqID == "",
+		Refresh:   refresh,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if authReqID != "" {
+		// §10.3.1: the push ID token binds the tokens it travels with.
+		alg := s.keys.Algorithm()
+		extra := map[string]any{"urn:openid:params:jwt:claim:auth_req_id": authReqID}
+		if resp.RefreshToken != "" {
+			extra["urn:openid:params:jwt:claim:rt_hash"] = token.AccessTokenHash(alg, resp.RefreshToken)
+		}
+		resp.IDToken, err = s.issuer.IDToken(ctx, token.IDRequest{
+			ClientID:    g.ClientID,
+			Subject:     g.Subject,
+			Ownership:   g.Ownership,
+			AuthTime:    g.AuthTime,
+			AccessToken: resp.AccessToken,
+			Profile:     g.Profile,
+			Scope:       rec.Scope,
+			Extra:       extra,
+		})
+		if err != nil {
+			return nil, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: sign push ID token: %w", err))
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,118 @@
+package ciba
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/plugin"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// EventAuthenticationRequested is the notify event of a new request.
+const EventAuthenticationRequested = "ciba.authentication_requested"
+
+// notifyInput is the notify hook's input (ABI v1).
+type notifyInput struct {
+	Event          string     `json:"event"`
+	User           notifyUser `json:"user"`
+	Client         notifyApp  `json:"client"`
+	BindingMessage string     `json:"binding_message,omitempty"`
+	Scope          string     `json:"scope,omitempty"`
+	ApprovalURL    string     `json:"approval_url"`
+	ExpiresAt      time.Time  `json:"expires_at"`
+}
+
+type notifyUser struct {
+	Sub     string        `json:"sub"`
+	Profile store.Profile `json:"profile"`
+}
+
+type notifyApp struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// notifyResult is the notify hook's result: what the core delivers.
+type notifyResult struct {
+	Deliveries []struct {
+		Type    string          `json:"type"`
+		URL     string          `json:"url"`
+		Body    json.RawMessage `json:"body"`
+		Message string          `json:"message"`
+	} `json:"deliveries"`
+}
+
+// notify tells the user, through the notify plugin, that a client asks for
+// their consent (CIBA Core §7.1 leaves the channel to the OP). Log
+// deliveries are logged now; webhook deliveries join the durable queue,
+// only to URLs under ciba.delivery.webhook_allow. With no plugin bound the
+// request still stands (the approval page and API work) and a warning is
+// logged; a plugin that fails withdraws the request.
+func (s *Service) notify(ctx context.Context, cl *store.Client, rec *store.BackchannelRequest, authReqID string) error {
+	if s.hooks == nil {
+		return nil
+	}
+	in := notifyInput{
+		Event:          EventAuthenticationRequested,
+		User:           notifyUser{Sub: rec.Subject, Profile: rec.Profile},
+		Client:         notifyApp{ID: cl.ID, Name: cl.ClientName},
+		BindingMessage: rec.BindingMessage,
+		Scope:          rec.Scope,
+		ApprovalURL:    s.approvalURL(authReqID),
+		ExpiresAt:      rec.ExpiresAt.UTC().Truncate(time.Second),
+	}
+	var out notifyResult
+	err := s.hooks.CallHook(ctx, config.HookNotify, "", in, &out)
+	if errors.Is(err, plugin.ErrNotBound) {
+		slog.WarnContext(ctx, "ciba: no notify plugin is bound: the user is not told about the request",
+			"client_id", cl.ID, "sub", rec.Subject)
+		return nil
+	}
+	if err != nil {
+		return oauth.ErrTemporarilyUnavailable().WithDescription("the user could not be notified; try again later").
+			WithParent(fmt.Errorf("ciba: notify: %w", err))
+	}
+	for i, d := range out.Deliveries {
+		switch d.Type {
+		case "log":
+			notificationsTotal.WithLabelValues("log", "logged").Inc()
+			slog.InfoContext(ctx, "ciba notification", "client_id", cl.ID, "sub", rec.Subject, "message", d.Message)
+		case "webhook":
+			if !s.webhookAllowed(d.URL) {
+				notificationsTotal.WithLabelValues("webhook", "refused").Inc()
+				slog.WarnContext(ctx, "ciba: notify webhook refused: its URL is not under ciba.delivery.webhook_allow",
+					"client_id", cl.ID, "url", d.URL, "delivery", i)
+				continue
+			}
+			body := []byte(d.Body)
+			if len(body) == 0 || string(body) == "null" {
+				body, _ = json.Marshal(in) // a struct of strings always encodes
+			}
+			if err := s.queue.Enqueue(ctx, store.Delivery{Kind: store.DeliveryWebhook, URL: d.URL, Body: body}); err != nil {
+				return oauth.ErrServerError().WithParent(err)
+			}
+			notificationsTotal.WithLabelValues("webhook", "queued").Inc()
+		default:
+			notificationsTotal.WithLabelValues("unknown", "refused").Inc()
+			slog.WarnContext(ctx, "ciba: notify asked for an unknown delivery type", "type", d.Type, "delivery", i)
+		}
+	}
+	return nil
+}
+
+// webhookAllowed: the URL starts with one of the configured prefixes.
+func (s *Service) webhookAllowed(u string) bool {
+	for _, p := range s.cfg.CIBA.Delivery.WebhookAllow {
+		if strings.HasPrefix(u, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,191 @@
+package ciba
+
+import (
+	"embed"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-auth/gatehouse/core/identity"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+//go:embed templates/approve.html
+var templates embed.FS
+
+// Steps of the approval page.
+const (
+	stepLogin     = "login"
+	stepApprove   = "approve"
+	stepWrongUser = "wrong_user"
+	stepDone      = "done"
+)
+
+// scopeTexts say in plain words what the standard scopes allow.
+var scopeTexts = map[string]string{
+	"openid":         "Confirm who you are",
+	"profile":        "See your name and picture",
+	"email":          "See your email address",
+	"offline_access": "Keep access while you are away",
+}
+
+type pageData struct {
+	Step           string
+	ClientID       string
+	ClientName     string
+	BindingMessage string
+	UserCode       string
+	Action         string
+	User           *identity.User
+	Logout         *identity.Form
+	Methods        []methodView
+	Scopes         []scopeView
+	Decision       string
+}
+
+type methodView struct {
+	ID, Label string
+	Form      identity.Form
+	Link      string
+}
+
+type scopeView struct{ Text, Value string }
+
+// showPage is the approval page, GET {base}/oauth2/backchannel/{auth_req_id},
+// linked from the notification: the same sign-in step as the consent page
+// when nobody is signed in, then the client, scope and binding message,
+// and Approve / Deny.
+func (s *Service) showPage(c *fiber.Ctx) error {
+	authReqID := c.Params("id")
+	_, rec, err := s.pending(c.UserContext(), authReqID, nil)
+	if err != nil {
+		return s.pageGone(c, err)
+	}
+	u, signedIn, err := s.pages.Sessions.Current(c)
+	if err != nil {
+		return s.pageError(c, err)
+	}
+	cl, _ := s.st.Clients.Get(c.UserContext(), rec.ClientID)
+	self := s.cfg.Server.BasePath + PagePath + authReqID
+	data := pageData{
+		Step:       stepApprove,
+		ClientID:   rec.ClientID,
+		ClientName: clientName(&cl, rec.ClientID),
+		Action:     self,
+	}
+	if signedIn {
+		data.User = &u
+		if m, ok := s.pages.Logins.Lookup(u.Provider); ok {
+			if lm, ok := m.(identity.LogoutMethod); ok {
+				f := lm.LogoutForm(self)
+				data.Logout = &f
+			}
+		}
+	}
+	switch {
+	case !signedIn:
+		data.Step = stepLogin
+		for _, m := range s.pages.Logins.Methods() {
+			v := methodView{ID: m.ID(), Label: m.DisplayName(), Form: m.LoginForm(self)}
+			if strings.EqualFold(v.Form.Method, fiber.MethodGet) {
+				v.Link = formLink(v.Form)
+			}
+			data.Methods = append(data.Methods, v)
+		}
+	case u.Subject != rec.Subject:
+		data.Step = stepWrongUser
+	default:
+		data.BindingMessage = rec.BindingMessage
+		data.UserCode = rec.UserCode
+		data.Scopes = scopeViews(rec.Scope)
+	}
+	return s.page.Render(c, fiber.StatusOK, data)
+}
+
+// submitPage takes Approve or Deny (POST, CSRF already checked by the
+// middleware) from the signed-in user the request names.
+func (s *Service) submitPage(c *fiber.Ctx) error {
+	decision := c.FormValue("decision")
+	if decision != "approve" && decision != "deny" {
+		return identity.ErrorPage(s.cfg, c, fiber.StatusBadRequest, "Cannot answer this request",
+			"The form did not say whether to approve or deny.")
+	}
+	authReqID := c.Params("id")
+	u, signedIn, err := s.pages.Sessions.Current(c)
+	if err != nil {
+		return s.pageError(c, err)
+	}
+	if !signedIn {
+		// Signed out in another tab: sign in first.
+		return c.Redirect(s.cfg.Server.BasePath+PagePath+authReqID, fiber.StatusSeeOther)
+	}
+	_, rec, err := s.pending(c.UserContext(), authReqID, nil)
+	if err != nil {
+		return s.pageGone(c, err)
+	}
+	if err := s.decide(c.UserContext(), authReqID, decision == "approve", u, viaPage); err != nil {
+		return s.pageGone(c, err)
+	}
+	cl, _ := s.st.Clients.Get(c.UserContext(), rec.ClientID)
+	oauth.NoStore(c)
+	return s.page.Render(c, fiber.StatusOK, pageData{
+		Step: stepDone, ClientID: rec.ClientID, ClientName: clientName(&cl, rec.ClientID), Decision: decision, User: &u,
+	})
+}
+
+// pageGone answers a request that cannot be answered (any more).
+func (s *Service) pageGone(c *fiber.Ctx, err error) error {
+	oe := oauth.AsError(err)
+	switch {
+	case oe.Status >= 500:
+		return s.pageError(c, err)
+	case oe.Status == fiber.StatusConflict:
+		return identity.ErrorPage(s.cfg, c, fiber.StatusConflict, "Already answered",
+			"This request has already been approved or denied.")
+	case oe.Status == fiber.StatusForbidden:
+		return identity.ErrorPage(s.cfg, c, fiber.StatusForbidden, "Not your request",
+			"This request asks another user. Sign out and sign in as the user it names.")
+	}
+	return identity.ErrorPage(s.cfg, c, fiber.StatusNotFound, "This request has expired",
+		"The sign-in request is unknown or too old. Start again from the application.")
+}
+
+func (s *Service) pageError(c *fiber.Ctx, err error) error {
+	slog.ErrorContext(c.UserContext(), "ciba approval page failed", "error", err, "request_id", c.Locals("request_id"))
+	return identity.ErrorPage(s.cfg, c, fiber.StatusInternalServerError, "Something went wrong",
+		"The server could not complete this step. Try again in a moment.")
+}
+
+func clientName(cl *store.Client, id string) string {
+	if cl.ClientName != "" {
+		return cl.ClientName
+	}
+	return id
+}
+
+// formLink is a GET form as a URL.
+func formLink(f identity.Form) string {
+	if len(f.Fields) == 0 {
+		return f.Action
+	}
+	q := url.Values{}
+	for _, field := range f.Fields {
+		q.Add(field.Name, field.Value)
+	}
+	return f.Action + "?" + q.Encode()
+}
+
+func scopeViews(scope string) []scopeView {
+	var out []scopeView
+	for v := range strings.FieldsSeq(scope) {
+		if text, ok := scopeTexts[v]; ok {
+			out = append(out, scopeView{Text: text})
+		} else {
+			out = append(out, scopeView{Text: "Use", Value: v})
+		}
+	}
+	return out
+}

@@ -1,0 +1,294 @@
+package ciba
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// deliveryRetention is how long an undelivered item is kept (retried, then
+// dead for operators to see).
+const deliveryRetention = 7 * 24 * time.Hour
+
+// perDestination caps the attempts in flight to one client (or one webhook
+// URL), so that a client whose endpoint hangs holds at most this many
+// workers and never blocks the others.
+const perDestination = 2
+
+var (
+	deliveriesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_ciba_deliveries_total",
+		Help: "Delivery attempts by kind (ping, push, webhook) and outcome (delivered, retry, dead).",
+	}, []string{"kind", "outcome"})
+	deliveryLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gatehouse_ciba_delivery_seconds",
+		Help:    "Time from enqueueing to successful delivery, by kind.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 300},
+	}, []string{"kind"})
+	queueDepth = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "gatehouse_ciba_delivery_queue_depth",
+		Help: "Deliveries waiting (not yet delivered nor dead) at the last scan.",
+	})
+)
+
+// Queue is the durable delivery queue: each item is a store.Delivery, so
+// that what was accepted survives a restart. Items are attempted in
+// parallel (config ciba.delivery.workers), each with its own timeout and
+// exponential backoff; a destination never has more than perDestination
+// attempts in flight. Delivery is at least once: a crash between a
+// successful POST and the item's deletion repeats the POST.
+type Queue struct {
+	st     *store.Store
+	cfg    config.CIBADelivery
+	client *http.Client
+	now    func() time.Time
+	wake   chan struct{}
+
+	mu       sync.Mutex
+	inflight map[string]bool // item ids
+	perDest  map[string]int
+	workers  chan struct{}
+	wg       sync.WaitGroup
+	// delivered, when set, observes each successful delivery (tests and
+	// benchmarks).
+	delivered func(store.Delivery)
+}
+
+// NewQueue returns the queue on st.
+func NewQueue(st *store.Store, cfg config.CIBADelivery) *Queue {
+	return &Queue{
+		st:  st,
+		cfg: cfg,
+		client: &http.Client{
+			Timeout: cfg.Timeout,
+			// A redirect is a failed delivery: the registered endpoint
+			// is where the tokens may go, nowhere else.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		now:      time.Now,
+		wake:     make(chan struct{}, 1),
+		inflight: map[string]bool{},
+		perDest:  map[string]int{},
+		workers:  make(chan struct{}, cfg.Workers),
+	}
+}
+
+// OnDelivered sets a function called after each successful delivery.
+// Call it before Start.
+func (q *Queue) OnDelivered(fn func(store.Delivery)) { q.delivered = fn }
+
+// Enqueue stores d to be delivered as soon as possible.
+func (q *Queue) Enqueue(ctx context.Context, d store.Delivery) error {
+	now := q.now()
+	d.ID = fmt.Sprintf("%020d-%s", now.UnixNano(), oauth.RandomToken(6))
+	d.CreatedAt, d.NextAttempt = now, now
+	d.ExpiresAt = now.Add(deliveryRetention)
+	if err := q.st.Deliveries.Create(ctx, d.ID, d); err != nil {
+		return fmt.Errorf("ciba: enqueue %s delivery: %w", d.Kind, err)
+	}
+	q.poke()
+	return nil
+}
+
+func (q *Queue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the queue until ctx ends or stop is called; stop returns once
+// the attempts in flight have ended (they are cancelled, and an attempt
+// cancelled so is retried after a restart).
+func (q *Queue) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		q.run(ctx)
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			q.wg.Wait()
+		})
+	}
+}
+
+// idleWait is the longest the queue sleeps with nothing due: a safety net,
+// as enqueueing and finished attempts wake it.
+const idleWait = 5 * time.Second
+
+func (q *Queue) run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		case <-timer.C:
+		}
+		next := q.dispatch(ctx)
+		wait := idleWait
+		if !next.IsZero() {
+			wait = max(next.Sub(q.now()), time.Millisecond)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(min(wait, idleWait))
+	}
+}
+
+// dispatch starts every due item it has a worker for, and returns when the
+// next waiting item is due (zero if none waits).
+func (q *Queue) dispatch(ctx context.Context) (next time.Time) {
+	now := q.now()
+	depth := 0
+	err := q.st.Deliveries.List(ctx, func(id string, d store.Delivery) error {
+		if d.Dead {
+			return nil
+		}
+		depth++
+		if d.NextAttempt.After(now) {
+			if next.IsZero() || d.NextAttempt.Before(next) {
+				next = d.NextAttempt
+			}
+			return nil
+		}
+		dest := destination(&d)
+		q.mu.Lock()
+		busy := q.inflight[id] || q.perDest[dest] >= perDestination
+		if !busy {
+			select {
+			case q.workers <- struct{}{}:
+				q.inflight[id] = true
+				q.perDest[dest]++
+			default:
+				busy = true
+			}
+		}
+		q.mu.Unlock()
+		if busy {
+			return nil // a finished attempt wakes the queue again
+		}
+		q.wg.Add(1)
+		go q.attempt(ctx, d, dest)
+		return nil
+	})
+	queueDepth.Set(float64(depth))
+	if err != nil && ctx.Err() == nil {
+		slog.ErrorContext(ctx, "ciba delivery queue: cannot list deliveries", "error", err)
+		return now.Add(time.Second)
+	}
+	return next
+}
+
+func destination(d *store.Delivery) string {
+	if d.ClientID != "" {
+		return "client:" + d.ClientID
+	}
+	return "url:" + d.URL
+}
+
+// attempt POSTs one item and records the outcome.
+func (q *Queue) attempt(ctx context.Context, d store.Delivery, dest string) {
+	defer func() {
+		q.mu.Lock()
+		delete(q.inflight, d.ID)
+		q.perDest[dest]--
+		if q.perDest[dest] <= 0 {
+			delete(q.perDest, dest)
+		}
+		q.mu.Unlock()
+		<-q.workers
+		q.wg.Done()
+		q.poke()
+	}()
+	err := q.post(ctx, &d)
+	if ctx.Err() != nil {
+		return // shutting down: the item stays as it was, for the next start
+	}
+	log := slog.With("delivery", d.ID, "kind", d.Kind, "client_id", d.ClientID)
+	if err == nil {
+		if derr := q.st.Deliveries.Delete(ctx, d.ID); derr != nil {
+			log.ErrorContext(ctx, "delivered, but could not remove it from the queue: it will be sent again", "error", derr)
+		}
+		deliveriesTotal.WithLabelValues(d.Kind, "delivered").Inc()
+		deliveryLatency.WithLabelValues(d.Kind).Observe(q.now().Sub(d.CreatedAt).Seconds())
+		log.DebugContext(ctx, "delivered", "attempts", d.Attempts+1)
+		if q.delivered != nil {
+			q.delivered(d)
+		}
+		return
+	}
+	d.Attempts++
+	d.LastError = err.Error()
+	if d.Attempts >= q.cfg.MaxAttempts {
+		d.Dead = true
+		deliveriesTotal.WithLabelValues(d.Kind, "dead").Inc()
+		log.WarnContext(ctx, "delivery failed for good", "attempts", d.Attempts, "error", err)
+	} else {
+		d.NextAttempt = q.now().Add(q.backoff(d.Attempts))
+		deliveriesTotal.WithLabelValues(d.Kind, "retry").Inc()
+		log.InfoContext(ctx, "delivery failed, will retry", "attempts", d.Attempts, "next_attempt", d.NextAttempt, "error", err)
+	}
+	if perr := q.st.Deliveries.Put(ctx, d.ID, d); perr != nil {
+		log.ErrorContext(ctx, "cannot record the failed delivery", "error", perr)
+	}
+}
+
+// backoff is InitialBackoff doubled per failure, capped at MaxBackoff.
+func (q *Queue) backoff(attempts int) time.Duration {
+	b := q.cfg.InitialBackoff
+	for i := 1; i < attempts && b < q.cfg.MaxBackoff; i++ {
+		b *= 2
+	}
+	return min(b, q.cfg.MaxBackoff)
+}
+
+// post sends the item; any 2xx is success (CIBA Core §10.2 expects 204 or
+// 200).
+func (q *Queue) post(ctx context.Context, d *store.Delivery) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "gatehouse")
+	if d.Bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+d.Bearer)
+	}
+	resp, err := q.client.Do(req)
+	if err != nil {
+		var uerr interface{ Unwrap() error }
+		if errors.As(err, &uerr) {
+			return fmt.Errorf("post: %w", uerr.Unwrap())
+		}
+		return fmt.Errorf("post: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("endpoint answered %s", resp.Status)
+	}
+	return nil
+}
