@@ -1,0 +1,164 @@
+package ciba_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// halfHash is at_hash / rt_hash for ES256 (OIDC Core §3.1.3.6).
+func halfHash(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// TestPollMode: pending → slow_down (interval + 5 s) → approve → tokens
+// → a second redemption refused (CIBA Core §11).
+func TestPollMode(t *testing.T) {
+	e := start(t, options{})
+	cl := e.client(t, "poll", "", nil)
+	id := e.startRequest(t, cl, loginHint("guest", "scope", "openid profile offline_access"))
+
+	if status, body := e.poll(t, cl, id); status != 400 || body["error"] != "authorization_pending" {
+		t.Fatalf("first poll: %d %v", status, body)
+	}
+	if status, body := e.poll(t, cl, id); status != 400 || body["error"] != "slow_down" {
+		t.Fatalf("second poll at once: %d %v", status, body)
+	}
+	rec, err := e.st.Backchannel.Get(context.Background(), store.HashID(id))
+	if err != nil || rec.Interval != 6 {
+		t.Fatalf("interval after slow_down: %d (%v), want 1+5", rec.Interval, err)
+	}
+	// Another client cannot redeem it, nor learn anything about it.
+	other := e.client(t, "poll", "", nil)
+	if status, body := e.poll(t, other, id); status != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("other client: %d %v", status, body)
+	}
+
+	if status, body := e.complete(t, e.guest(t), id, "approve"); status != 200 || body["status"] != "approved" {
+		t.Fatalf("complete: %d %v", status, body)
+	}
+	status, body := e.poll(t, cl, id)
+	if status != 200 {
+		t.Fatalf("poll after approval: %d %v", status, body)
+	}
+	access, _ := body["access_token"].(string)
+	rawID, _ := body["id_token"].(string)
+	if access == "" || rawID == "" || body["refresh_token"] == nil || body["token_type"] != "Bearer" ||
+		body["scope"] != "openid profile offline_access" {
+		t.Fatalf("token response %v", body)
+	}
+	ctx := context.Background()
+	provider, err := oidc.NewProvider(ctx, e.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := provider.Verifier(&oidc.Config{ClientID: cl.ID}).Verify(ctx, rawID)
+	if err != nil {
+		t.Fatalf("ID token: %v", err)
+	}
+	if tok.Subject != "user:development/guest" {
+		t.Errorf("ID token sub %q", tok.Subject)
+	}
+	if err := tok.VerifyAccessToken(access); err != nil {
+		t.Errorf("at_hash: %v", err)
+	}
+	if status, body := e.poll(t, cl, id); status != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("second redemption: %d %v", status, body)
+	}
+	// The access token works at userinfo.
+	if status, body := e.get(t, "/v1/userinfo", access); status != 200 || body["sub"] != "user:development/guest" {
+		t.Errorf("userinfo: %d %v", status, body)
+	}
+}
+
+// TestDenial: a denied request answers access_denied, and the decision is
+// in the consent history (admin endpoint).
+func TestDenial(t *testing.T) {
+	e := start(t, options{})
+	cl := e.client(t, "poll", "", nil)
+	id := e.startRequest(t, cl, loginHint("guest", "binding_message", "deny me"))
+	if status, body := e.complete(t, e.guest(t), id, "deny"); status != 200 || body["status"] != "denied" {
+		t.Fatalf("complete: %d %v", status, body)
+	}
+	if status, body := e.poll(t, cl, id); status != 400 || body["error"] != "access_denied" {
+		t.Fatalf("poll: %d %v", status, body)
+	}
+	if status, body := e.complete(t, e.guest(t), id, "approve"); status != http.StatusConflict {
+		t.Fatalf("approve after deny: %d %v", status, body)
+	}
+	status, body := e.get(t, "/admin/ciba/history?sub="+url.QueryEscape("user:development/guest"), adminToken)
+	hist, _ := body["history"].([]any)
+	if status != 200 || len(hist) != 1 {
+		t.Fatalf("history: %d %v", status, body)
+	}
+	h, _ := hist[0].(map[string]any)
+	if h["decision"] != "denied" || h["client_id"] != cl.ID || h["scope"] != "openid profile" || h["via"] != "api" ||
+		h["binding_message"] != "deny me" || h["at"] == nil {
+		t.Errorf("history entry %v", h)
+	}
+	if status, _ := e.get(t, "/admin/ciba/history", ""); status != 401 {
+		t.Errorf("history without the admin token: %d", status)
+	}
+}
+
+// TestExpiry: a request past its requested_expiry answers expired_token,
+// and can no longer be approved.
+func TestExpiry(t *testing.T) {
+	e := start(t, options{})
+	cl := e.client(t, "poll", "", nil)
+	id := e.startRequest(t, cl, loginHint("guest", "requested_expiry", "1"))
+	time.Sleep(1100 * time.Millisecond)
+	if status, body := e.poll(t, cl, id); status != 400 || body["error"] != "expired_token" {
+		t.Fatalf("poll: %d %v", status, body)
+	}
+	if status, body := e.complete(t, e.guest(t), id, "approve"); status != 404 {
+		t.Fatalf("approve after expiry: %d %v", status, body)
+	}
+}
+
+// TestDeviceAPI: authinfo and complete only for the user the request
+// names, with an identity token.
+func TestDeviceAPI(t *testing.T) {
+	e := start(t, options{})
+	cl := e.client(t, "poll", "", nil)
+	aliceReq := e.startRequest(t, cl, loginHint("alice", "binding_message", "A1"))
+	guestReq := e.startRequest(t, cl, loginHint("guest", "binding_message", "G1"))
+	guest := e.guest(t)
+
+	if status, body := e.get(t, "/v1/backchannel/authinfo?auth_req_id="+guestReq, ""); status != 401 || body["error"] != "invalid_token" {
+		t.Errorf("authinfo without a token: %d %v", status, body)
+	}
+	status, body := e.get(t, "/v1/backchannel/authinfo?auth_req_id="+guestReq, guest)
+	if status != 200 || body["client_id"] != cl.ID || body["client_name"] != "CIBA test app" || body["binding_message"] != "G1" ||
+		body["scope"] != "openid profile" || body["status"] != "pending" || body["sub"] != "user:development/guest" {
+		t.Fatalf("authinfo: %d %v", status, body)
+	}
+	if status, body := e.get(t, "/v1/backchannel/authinfo?auth_req_id="+aliceReq, guest); status != 403 {
+		t.Errorf("authinfo of another user's request: %d %v", status, body)
+	}
+	if status, body := e.get(t, "/v1/backchannel/authinfo?auth_req_id=nope", guest); status != 404 {
+		t.Errorf("authinfo of an unknown request: %d %v", status, body)
+	}
+	if status, body := e.complete(t, guest, aliceReq, "approve"); status != 403 || body["error"] != "access_denied" {
+		t.Errorf("guest approving alice's request: %d %v", status, body)
+	}
+	if status, body := e.complete(t, guest, guestReq, "maybe"); status != 400 {
+		t.Errorf("bad action: %d %v", status, body)
+	}
+	if status, body := e.complete(t, "garbage", guestReq, "approve"); status != 401 {
+		t.Errorf("bad token: %d %v", status, body)
+	}
+	// Nothing above changed the requests.
+	if status, body := e.poll(t, cl, aliceReq); body["error"] != "authorization_pending" {
+		t.Errorf("alice's request: %d %v", status, body)
+	}
+}
