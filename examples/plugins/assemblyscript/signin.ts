@@ -9,23 +9,12 @@
 //   asc examples/plugins/assemblyscript/signin.ts -O3 --runtime incremental \
 //       --use abort=sdk/assemblyscript/assembly/index/gh_abort -o signin-example-assemblyscript.wasm
 
-import { Request, Result, Value, serve } from "../../../sdk/assemblyscript/assembly/index";
+import { Request, Result, Value, lowerASCII, serve } from "../../../sdk/assemblyscript/assembly/index";
+
+// lowerASCII (from the SDK) lowercases A-Z only: every example language must
+// give byte-identical answers.
 
 export { gh_alloc, gh_free, gh_abi_version } from "../../../sdk/assemblyscript/assembly/index";
-
-// lowerASCII lowercases A-Z only: every example language must give byte-identical answers.
-function lowerASCII(s: string): string {
-  let out = "";
-  let run = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x41 && c <= 0x5a) {
-      out += s.substring(run, i) + String.fromCharCode(c + 0x20);
-      run = i + 1;
-    }
-  }
-  return run == 0 ? s : out + s.substring(run);
-}
 
 function signIn(req: Request): Result {
   const profile = req.input.get("profile");

@@ -13,7 +13,7 @@
 
 import { Kind, PADDING, Value, Writer, parseBytes, releaseParsed } from "./json";
 
-export { Value, Kind, Parsed, Writer, parse, parseBytes, quote } from "./json";
+export { Value, Kind, Parsed, Writer, lowerASCII, parse, parseBytes, quote } from "./json";
 
 /** The ABI this SDK implements; gh_abi_version returns it. */
 export const ABI_VERSION: i32 = 1;

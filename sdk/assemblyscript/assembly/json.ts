@@ -69,6 +69,31 @@ function plainEnd(p: usize, end: usize): usize {
   return <u32>((x & 0xff) | ((x >> 8) & 0xff00) | ((x >> 16) & 0xff0000) | ((x >> 24) & 0xff000000));
 }
 
+/**
+ * lowerASCII lowercases the ASCII capitals A-Z of s and nothing else (the
+ * same in every language, unlike locale-aware lowercasing), four units a
+ * time.
+ */
+export function lowerASCII(s: string): string {
+  const n = s.length;
+  const out = changetype<string>(__new(<usize>n << 1, idof<string>()));
+  const src = changetype<usize>(s);
+  const dst = changetype<usize>(out);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const x = load<u64>(src + (<usize>i << 1));
+    if ((x & 0xff80ff80ff80ff80) != 0) break; // a non-ASCII unit: finish one by one
+    const h = x & 0x007f007f007f007f;
+    const upper = ((h + 0x003f003f003f003f) ^ (h + 0x0025002500250025)) & 0x0080008000800080;
+    store<u64>(dst + (<usize>i << 1), x | (upper >> 2));
+  }
+  for (; i < n; i++) {
+    const c = load<u16>(src + (<usize>i << 1));
+    store<u16>(dst + (<usize>i << 1), c >= 0x41 && c <= 0x5a ? c + 0x20 : c);
+  }
+  return out;
+}
+
 // widen decodes n ASCII bytes at p into a string, four bytes a time.
 function widen(p: usize, n: i32): string {
   const out = changetype<string>(__new(<usize>n << 1, idof<string>()));
@@ -301,12 +326,15 @@ export class Writer {
     this.len += n;
   }
 
-  /** Appends a static ASCII text, such as a punctuation run, as bytes. */
+  /** Appends an ASCII text known to need no escaping, such as a punctuation run, as bytes. */
   ascii(s: string): void {
     const n = <usize>s.length;
-    this.reserve(n);
+    this.reserve(n + 4);
     const src = changetype<usize>(s);
-    for (let i: usize = 0; i < n; i++) store<u8>(this.ptr + this.len + i, load<u16>(src + (i << 1)));
+    const dst = this.ptr + this.len;
+    let i: usize = 0;
+    for (; i + 4 <= n; i += 4) store<u32>(dst + i, narrow4(load<u64>(src + (i << 1))));
+    for (; i < n; i++) store<u8>(dst + i, load<u16>(src + (i << 1)));
     this.len += n;
   }
 
