@@ -336,3 +336,15 @@ func loginHint(hint string, extra ...string) url.Values {
 	}
 	return v
 }
+
+// refresh redeems a refresh token.
+func (e *env) refresh(tb testing.TB, id, secret, refreshToken string) (int, map[string]any) {
+	tb.Helper()
+	status, body, err := testclient.PostForm(e.issuer+"/v1/token", id, secret, url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {refreshToken},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return status, body
+}
