@@ -190,4 +190,3 @@ func TestQueueSurvivesRestart(t *testing.T) {
 		t.Fatalf("token after restart: %d %v", status, body)
 	}
 }
-
