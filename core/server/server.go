@@ -109,7 +109,7 @@ func (s *Server) routes() error {
 	discovery.New(s.cfg, s.keys).Register(base)
 	client.New(s.cfg, s.st).Register(base)
 	identity.RegisterAssets(base)
-	providers, err := upstream.New(s.cfg, s.st, s.issuer)
+	providers, err := upstream.New(s.cfg, s.st, s.issuer, s.plugins)
 	if err != nil {
 		return fmt.Errorf("server: sign-in providers: %w", err)
 	}

@@ -2,6 +2,8 @@ package upstream
 
 import (
 	"fmt"
+	"net/http"
+	"sort"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -20,16 +22,33 @@ type Providers struct {
 	CSRF     fiber.Handler
 	Logins   *identity.Registry
 	guest    *Guest
+	// Providers are the configured upstream providers, by id order.
+	providers []*Provider
 }
 
-// New sets up the providers configured in cfg.
-func New(cfg *config.Config, st *store.Store, issuer *token.Issuer) (*Providers, error) {
+// New sets up the providers configured in cfg. hooks resolves who signs
+// in (sign_in, auth_handler); the server passes its plugin host.
+func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, hooks Hooks) (*Providers, error) {
 	p := &Providers{
 		Sessions: identity.NewSessions(cfg, st),
 		CSRF:     identity.CSRF(cfg, st),
 	}
 	p.guest = NewGuest(cfg, issuer, p.Sessions, p.CSRF)
 	var methods []identity.LoginMethod
+	ids := make([]string, 0, len(cfg.Providers))
+	for id := range cfg.Providers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	client := &http.Client{Timeout: upstreamTimeout}
+	for _, id := range ids {
+		pr, err := newProvider(id, cfg.Providers[id], cfg, st, issuer, p.Sessions, hooks, client)
+		if err != nil {
+			return nil, fmt.Errorf("upstream: %w", err)
+		}
+		p.providers = append(p.providers, pr)
+		methods = append(methods, pr)
+	}
 	if p.guest.Enabled() {
 		methods = append(methods, p.guest)
 	}
@@ -45,4 +64,7 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer) (*Providers,
 // path). A disabled provider's routes answer 404.
 func (p *Providers) Register(r fiber.Router) {
 	p.guest.Register(r)
+	for _, pr := range p.providers {
+		pr.Register(r)
+	}
 }

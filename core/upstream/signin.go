@@ -1,0 +1,630 @@
+package upstream
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/identity"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/plugin"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/token"
+)
+
+// stateTTL bounds a round trip to the upstream: start to frame handler.
+const stateTTL = 10 * time.Minute
+
+// Hooks is what sign-in needs of the plugin host (*plugin.Host).
+type Hooks interface {
+	For(hook, provider string) (pluginName string, ok bool)
+	CallHook(ctx context.Context, hook, provider string, input, out any) error
+}
+
+var _ Hooks = (*plugin.Host)(nil)
+
+// loginState is one round trip to the upstream, stored under the SHA-256
+// of its state parameter and bound to the browser that started it by the
+// SHA-256 of a cookie only that browser has (RFC 6749 §10.12).
+type loginState struct {
+	Provider string `json:"provider"`
+	Env      string `json:"env"`
+	// Origin receives the popup's postMessage; ReturnTo (a local page) or
+	// RedirectURL (Backstage's redirect flow) replace the popup when set.
+	Origin      string    `json:"origin,omitempty"`
+	ReturnTo    string    `json:"return_to,omitempty"`
+	RedirectURL string    `json:"redirect_url,omitempty"`
+	Verifier    string    `json:"verifier"`
+	Nonce       string    `json:"nonce"`
+	BindingHash string    `json:"binding_hash"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+func (s *loginState) Expiry() time.Time { return s.ExpiresAt }
+
+// providerSession is a browser signed in through a provider, stored under
+// the SHA-256 of its refresh cookie. The upstream grant is sealed with a
+// key derived from the cookie value, which is not stored: a copy of the
+// database opens no upstream account.
+type providerSession struct {
+	Provider  string         `json:"provider"`
+	Env       string         `json:"env"`
+	Subject   string         `json:"sub"`
+	Profile   store.Profile  `json:"profile"`
+	Claims    map[string]any `json:"claims,omitempty"`
+	Sealed    []byte         `json:"sealed"`
+	ExpiresAt time.Time      `json:"expires_at"`
+}
+
+func (s *providerSession) Expiry() time.Time { return s.ExpiresAt }
+
+// sealedGrant is the upstream grant inside providerSession.Sealed and
+// bridge records.
+type sealedGrant struct {
+	Token   *oauth2.Token `json:"token"`
+	IDToken string        `json:"id_token,omitempty"`
+}
+
+// Provider is one configured sign-in provider, all its environments. It is
+// an identity.LoginMethod: the pages' login step offers it.
+type Provider struct {
+	id        string
+	display   string
+	defEnv    string
+	envs      map[string]Upstream
+	cfg       *config.Config
+	issuer    *token.Issuer
+	sessions  *identity.Sessions
+	hooks     Hooks
+	states    store.Collection[loginState]
+	providers store.Collection[providerSession]
+}
+
+var _ identity.LoginMethod = (*Provider)(nil)
+
+// newProvider builds provider id from its configured environments.
+func newProvider(id string, envs map[string]config.Provider, cfg *config.Config, st *store.Store,
+	issuer *token.Issuer, sessions *identity.Sessions, hooks Hooks, client *http.Client) (*Provider, error) {
+	p := &Provider{
+		id: id, cfg: cfg, issuer: issuer, sessions: sessions, hooks: hooks, envs: map[string]Upstream{},
+		states:    store.NewCollection[loginState](st.KV, "upstream-state"),
+		providers: store.NewCollection[providerSession](st.KV, "upstream-session"),
+	}
+	names := make([]string, 0, len(envs))
+	for env := range envs {
+		names = append(names, env)
+	}
+	sort.Strings(names)
+	for _, env := range names {
+		pc := envs[env]
+		callback := pc.CallbackURL
+		if callback == "" {
+			callback = cfg.Issuer() + "/" + id + "/handler/frame"
+		}
+		u, err := newUpstream(pc, callback, client)
+		if err != nil {
+			return nil, fmt.Errorf("provider %s env %s: %w", id, env, err)
+		}
+		p.envs[env] = u
+	}
+	// The pages sign in with the first environment in name order, or
+	// production when there is one.
+	p.defEnv = names[0]
+	if _, ok := envs["production"]; ok {
+		p.defEnv = "production"
+	}
+	p.display = envs[p.defEnv].DisplayName
+	if p.display == "" {
+		p.display = "Sign in with " + id
+	}
+	return p, nil
+}
+
+func (p *Provider) ID() string          { return p.id }
+func (p *Provider) DisplayName() string { return p.display }
+
+// LoginForm is a link to /{provider}/start: the upstream's round trip is
+// protected by its state, so the form needs no CSRF token.
+func (p *Provider) LoginForm(returnTo string) identity.Form {
+	return identity.Form{
+		Method: fiber.MethodGet,
+		Action: p.cfg.Server.BasePath + "/" + p.id + "/start",
+		Fields: []identity.Field{{Name: "env", Value: p.defEnv}, {Name: "returnTo", Value: returnTo}},
+	}
+}
+
+// Register mounts the provider's Backstage routes on r.
+func (p *Provider) Register(r fiber.Router) {
+	prefix := "/" + p.id
+	r.Get(prefix+"/start", p.start)
+	r.Get(prefix+"/handler/frame", p.frame)
+	r.Post(prefix+"/handler/frame", p.frame)
+	r.Get(prefix+"/refresh", p.refresh)
+	r.Post(prefix+"/refresh", p.refresh)
+	r.Post(prefix+"/logout", p.logout)
+}
+
+func (p *Provider) cookiePath() string { return p.cfg.Server.BasePath + "/" + p.id }
+
+// nonceCookie binds a round trip to the browser; refreshCookie names its
+// provider session, as Backstage's <provider>-nonce and
+// <provider>-refresh-token cookies do.
+func (p *Provider) nonceCookie() string   { return "gatehouse_" + p.id + "_nonce" }
+func (p *Provider) refreshCookie() string { return "gatehouse_" + p.id + "_refresh" }
+
+func (p *Provider) setCookie(c *fiber.Ctx, name, value string, expires time.Time) {
+	c.Cookie(&fiber.Cookie{
+		Name: name, Value: value, Path: p.cookiePath(), Expires: expires,
+		Secure: identity.Secure(p.cfg), HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode,
+	})
+}
+
+// upstreamFor picks the environment named by the env parameter.
+func (p *Provider) upstreamFor(env string) (string, Upstream, bool) {
+	if env == "" {
+		env = p.defEnv
+	}
+	u, ok := p.envs[env]
+	return env, u, ok
+}
+
+// start answers GET /{provider}/start: it records the round trip and
+// redirects the browser to the upstream's authorization endpoint.
+func (p *Provider) start(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	env, up, ok := p.upstreamFor(c.Query("env"))
+	if !ok {
+		return oauth.ErrInvalidRequest().WithDescription("env names no configured environment of this provider")
+	}
+	st := loginState{Provider: p.id, Env: env, ExpiresAt: time.Now().Add(stateTTL)}
+	origins := p.cfg.AppOrigins()
+	switch {
+	case c.Query("returnTo") != "":
+		rt, ok := identity.LocalReturnTo(p.cfg, c.Query("returnTo"))
+		if !ok {
+			return identity.ErrorPage(p.cfg, c, fiber.StatusBadRequest, "Cannot sign in",
+				"The sign-in link did not say a page of this server to come back to.")
+		}
+		st.ReturnTo = rt
+	case c.Query("flow") == "redirect":
+		raw := c.Query("redirectUrl")
+		if !slices.Contains(origins, originOf(raw)) {
+			return oauth.ErrInvalidRequest().WithDescription("redirectUrl must be on an allowed app origin")
+		}
+		st.RedirectURL = raw
+	default:
+		st.Origin = origins[0]
+		if o := c.Query("origin"); o != "" {
+			if !slices.Contains(origins, o) {
+				return oauth.ErrInvalidRequest().WithDescription("origin is not an allowed app origin")
+			}
+			st.Origin = o
+		}
+	}
+	state, binding := oauth.RandomToken(32), oauth.RandomToken(32)
+	st.Verifier, st.Nonce, st.BindingHash = oauth2.GenerateVerifier(), oauth.RandomToken(16), store.HashID(binding)
+	target, err := up.AuthCodeURL(ctx, state, st.Nonce, st.Verifier)
+	if err != nil {
+		slog.WarnContext(ctx, "upstream provider unavailable", "provider", p.id, "env", env, "error", err)
+		return oauth.ErrTemporarilyUnavailable().WithDescription("the sign-in provider cannot be reached").WithParent(err)
+	}
+	if err := p.states.Create(ctx, store.HashID(state), st); err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	p.setCookie(c, p.nonceCookie(), binding, st.ExpiresAt)
+	oauth.NoStore(c)
+	return c.Redirect(target, fiber.StatusFound)
+}
+
+// originOf is the origin of an absolute http(s) URL, "" otherwise.
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// signInError is a sign-in that did not produce a user; Message is for
+// the person signing in.
+type signInError struct {
+	Message string
+	Err     error
+}
+
+func (e *signInError) Error() string { return e.Message + ": " + e.Err.Error() }
+func (e *signInError) Unwrap() error { return e.Err }
+
+// frame answers GET|POST /{provider}/handler/frame, the upstream's
+// redirect back (RFC 6749 §4.1.2): verify state, exchange the code, run
+// the hooks, and answer the way the round trip asked.
+func (p *Provider) frame(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	param := func(k string) string {
+		if c.Method() == fiber.MethodPost {
+			return c.FormValue(k)
+		}
+		return c.Query(k)
+	}
+	rawState := param("state")
+	if rawState == "" || len(rawState) > 256 {
+		return p.plainError(c, "The sign-in answer has no valid state. Start signing in again.")
+	}
+	id := store.HashID(rawState)
+	st, err := p.states.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (st.Provider != p.id || time.Now().After(st.ExpiresAt))) {
+		return p.plainError(c, "This sign-in has expired or was already used. Start signing in again.")
+	}
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	binding := c.Cookies(p.nonceCookie())
+	if binding == "" || subtle.ConstantTimeCompare([]byte(store.HashID(binding)), []byte(st.BindingHash)) != 1 {
+		slog.InfoContext(ctx, "upstream answer refused: state not bound to this browser", "provider", p.id)
+		return p.plainError(c, "This sign-in was started in another browser. Start signing in again.")
+	}
+	// Single use: the state is spent whatever happens next.
+	if err := p.states.Delete(ctx, id); err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	p.setCookie(c, p.nonceCookie(), "", time.Unix(0, 0))
+
+	res, err := p.finish(c, &st, param)
+	if err != nil {
+		var se *signInError
+		if !errors.As(err, &se) {
+			return oauth.ErrServerError().WithParent(err)
+		}
+		slog.InfoContext(ctx, "sign-in refused", "provider", p.id, "env", st.Env, "reason", se.Err.Error(),
+			"request_id", c.Locals("request_id"))
+		if st.Origin != "" {
+			return postMessage(c, st.Origin, webMessage{Type: "authorization_response", Error: &webError{Name: "Error", Message: se.Message}})
+		}
+		return identity.ErrorPage(p.cfg, c, fiber.StatusForbidden, "Cannot sign in", se.Message)
+	}
+	slog.LogAttrs(ctx, slog.LevelInfo, "signed in", slog.String("provider", p.id), slog.String("env", st.Env),
+		slog.String("sub", res.BackstageIdentity.Identity.UserEntityRef), slog.Any("request_id", c.Locals("request_id")))
+	switch {
+	case st.ReturnTo != "":
+		return c.Redirect(st.ReturnTo, fiber.StatusSeeOther)
+	case st.RedirectURL != "":
+		return c.Redirect(st.RedirectURL, fiber.StatusSeeOther)
+	}
+	return postMessage(c, st.Origin, webMessage{Type: "authorization_response", Response: res})
+}
+
+// finish turns the upstream's answer into a signed-in user: a provider
+// session (refresh cookie), and for the pages a login session.
+func (p *Provider) finish(c *fiber.Ctx, st *loginState, param func(string) string) (*clientAuthResponse, error) {
+	ctx := c.UserContext()
+	if e := param("error"); e != "" {
+		return nil, &signInError{Message: "The sign-in provider refused: " + truncate(e+" "+param("error_description"), 200),
+			Err: fmt.Errorf("upstream error %q", e)}
+	}
+	code := param("code")
+	if code == "" {
+		return nil, &signInError{Message: "The sign-in provider sent no authorization code.", Err: errors.New("no code")}
+	}
+	up := p.envs[st.Env]
+	if up == nil {
+		return nil, &signInError{Message: "This provider environment is no longer configured.", Err: errors.New("env gone")}
+	}
+	r, err := up.Exchange(ctx, code, st.Verifier, st.Nonce)
+	if err != nil {
+		return nil, &signInError{Message: "The sign-in provider's answer could not be verified.", Err: err}
+	}
+	u, err := p.resolve(ctx, st.Env, r.Profile, r.Claims)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.startSession(c, st.Env, u, r); err != nil {
+		return nil, err
+	}
+	if st.ReturnTo != "" {
+		if _, err := p.sessions.Start(c, u); err != nil {
+			return nil, err
+		}
+	}
+	return p.response(ctx, u, r)
+}
+
+// hookInput is the sign_in and auth_handler input of ABI v1.
+type hookInput struct {
+	Provider string         `json:"provider"`
+	Env      string         `json:"env"`
+	Profile  store.Profile  `json:"profile"`
+	Claims   map[string]any `json:"claims"`
+}
+
+// resolve runs auth_handler (when bound) then sign_in: who the upstream's
+// person is here. A plugin's refusal is shown to the user; any other
+// failure refuses too (fail closed).
+func (p *Provider) resolve(ctx context.Context, env string, prof store.Profile, claims map[string]any) (identity.User, error) {
+	if claims == nil {
+		claims = map[string]any{}
+	}
+	in := hookInput{Provider: p.id, Env: env, Profile: prof, Claims: claims}
+	if _, ok := p.hooks.For(plugin.HookAuthHandler, p.id); ok {
+		var out struct {
+			Profile store.Profile `json:"profile"`
+		}
+		if err := p.hooks.CallHook(ctx, plugin.HookAuthHandler, p.id, in, &out); err != nil {
+			return identity.User{}, hookError(err)
+		}
+		in.Profile = out.Profile
+	}
+	var out struct {
+		Sub string   `json:"sub"`
+		Ent []string `json:"ent"`
+	}
+	if err := p.hooks.CallHook(ctx, plugin.HookSignIn, p.id, in, &out); err != nil {
+		return identity.User{}, hookError(err)
+	}
+	if out.Sub == "" {
+		return identity.User{}, &signInError{Message: "Sign-in is not available right now.", Err: errors.New("sign_in returned no sub")}
+	}
+	ent := out.Ent
+	if len(ent) == 0 {
+		ent = []string{out.Sub}
+	}
+	return identity.User{Subject: out.Sub, Ownership: ent, Profile: in.Profile, Provider: p.id}, nil
+}
+
+// hookError: a refusal's message reaches the user verbatim; a failure
+// (trap, timeout, unbound hook) is logged by the host and shown as
+// unavailable.
+func hookError(err error) error {
+	var r *plugin.Refusal
+	if errors.As(err, &r) {
+		return &signInError{Message: r.Message, Err: err}
+	}
+	return &signInError{Message: "Sign-in is not available right now.", Err: err}
+}
+
+// startSession stores the provider session and sets its refresh cookie.
+func (p *Provider) startSession(c *fiber.Ctx, env string, u identity.User, r *Result) error {
+	value := oauth.RandomToken(32)
+	id := store.HashID(value)
+	sealed, err := sealGrant(value, sealSession, id, r)
+	if err != nil {
+		return err
+	}
+	rec := providerSession{
+		Provider: p.id, Env: env, Subject: u.Subject, Profile: r.Profile, Claims: r.Claims, Sealed: sealed,
+		ExpiresAt: time.Now().Add(p.cfg.Tokens.LoginSessionTTL),
+	}
+	if err := p.providers.Create(c.UserContext(), id, rec); err != nil {
+		return fmt.Errorf("upstream: store provider session: %w", err)
+	}
+	p.setCookie(c, p.refreshCookie(), value, rec.ExpiresAt)
+	return nil
+}
+
+func sealGrant(secret, info, id string, r *Result) ([]byte, error) {
+	plain, err := json.Marshal(sealedGrant{Token: r.Token, IDToken: r.IDToken})
+	if err != nil {
+		return nil, fmt.Errorf("upstream: encode grant: %w", err)
+	}
+	return seal(secret, info, id, plain)
+}
+
+func unsealGrant(secret, info, id string, sealed []byte) (sealedGrant, error) {
+	var g sealedGrant
+	plain, err := unseal(secret, info, id, sealed)
+	if err != nil {
+		return g, err
+	}
+	if err := json.Unmarshal(plain, &g); err != nil || g.Token == nil {
+		return g, errCannotOpen
+	}
+	return g, nil
+}
+
+// refresh answers GET|POST /{provider}/refresh as Backstage's providers
+// do: a fresh identity while the provider session lives. The upstream
+// grant is refreshed when it has a refresh token, and the hooks run again,
+// so that a changed resolver or upstream profile takes effect.
+func (p *Provider) refresh(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	if err := requireXHR(c); err != nil {
+		return err
+	}
+	value := c.Cookies(p.refreshCookie())
+	if value == "" || len(value) > 128 {
+		return errNoSession()
+	}
+	id := store.HashID(value)
+	rec, err := p.providers.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.Provider != p.id || time.Now().After(rec.ExpiresAt))) {
+		return errNoSession()
+	}
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	if env := c.Query("env"); env != "" && env != rec.Env {
+		return errNoSession()
+	}
+	g, err := unsealGrant(value, sealSession, id, rec.Sealed)
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	r := &Result{Token: g.Token, IDToken: g.IDToken, Claims: rec.Claims, Profile: rec.Profile}
+	if rf, ok := p.envs[rec.Env].(Refresher); ok && g.Token.RefreshToken != "" {
+		fresh, err := rf.Refresh(ctx, g.Token)
+		if err != nil {
+			slog.InfoContext(ctx, "upstream refresh failed: provider session ended", "provider", p.id, "error", err)
+			_ = p.providers.Delete(ctx, id)
+			return errNoSession()
+		}
+		if fresh.Token.RefreshToken == "" {
+			fresh.Token.RefreshToken = g.Token.RefreshToken
+		}
+		if fresh.IDToken == "" {
+			fresh.IDToken = g.IDToken
+		}
+		r = fresh
+	}
+	u, err := p.resolve(ctx, rec.Env, r.Profile, r.Claims)
+	if err != nil {
+		var se *signInError
+		if errors.As(err, &se) {
+			_ = p.providers.Delete(ctx, id)
+			return oauth.ErrAccessDenied().WithDescription("%s", se.Message).WithParent(se.Err)
+		}
+		return err
+	}
+	sealed, err := sealGrant(value, sealSession, id, r)
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	_, err = p.providers.Update(ctx, id, func(old providerSession) (providerSession, error) {
+		old.Subject, old.Profile, old.Claims, old.Sealed = u.Subject, r.Profile, r.Claims, sealed
+		return old, nil
+	})
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	res, err := p.response(ctx, u, r)
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	return oauth.JSON(c, fiber.StatusOK, res)
+}
+
+// logout answers POST /{provider}/logout: the provider session ends and
+// its cookie is cleared.
+func (p *Provider) logout(c *fiber.Ctx) error {
+	if err := requireXHR(c); err != nil {
+		return err
+	}
+	if value := c.Cookies(p.refreshCookie()); value != "" && len(value) <= 128 {
+		if err := p.providers.Delete(c.UserContext(), store.HashID(value)); err != nil {
+			return oauth.ErrServerError().WithParent(err)
+		}
+	}
+	p.setCookie(c, p.refreshCookie(), "", time.Unix(0, 0))
+	slog.InfoContext(c.UserContext(), "signed out", "provider", p.id, "request_id", c.Locals("request_id"))
+	return oauth.JSON(c, fiber.StatusOK, fiber.Map{})
+}
+
+// requireXHR: Backstage's frontend sends X-Requested-With: XMLHttpRequest
+// on refresh and logout. A cross-origin page cannot set it without a CORS
+// preflight the server only grants to app origins, so it stops CSRF.
+func requireXHR(c *fiber.Ctx) error {
+	if c.Get("X-Requested-With") != "XMLHttpRequest" {
+		return oauth.ErrInvalidRequest().WithDescription("X-Requested-With: XMLHttpRequest is required")
+	}
+	return nil
+}
+
+func errNoSession() *oauth.Error {
+	return oauth.ErrLoginRequired().WithDescription("no sign-in session with this provider: sign in again").
+		WithStatus(fiber.StatusUnauthorized)
+}
+
+// clientAuthResponse is Backstage's ClientAuthResponse of an OAuth
+// provider: the upstream session, the profile and the identity.
+type clientAuthResponse struct {
+	ProviderInfo      providerInfo      `json:"providerInfo"`
+	Profile           profile           `json:"profile"`
+	BackstageIdentity backstageIdentity `json:"backstageIdentity"`
+}
+
+type providerInfo struct {
+	AccessToken      string `json:"accessToken"`
+	IDToken          string `json:"idToken,omitempty"`
+	Scope            string `json:"scope"`
+	ExpiresInSeconds int64  `json:"expiresInSeconds,omitempty"`
+}
+
+func (p *Provider) response(ctx context.Context, u identity.User, r *Result) (*clientAuthResponse, error) {
+	tok, ttl, err := p.issuer.IdentityToken(ctx, token.Identity{Subject: u.Subject, Ownership: u.Ownership, Profile: u.Profile})
+	if err != nil {
+		return nil, err
+	}
+	scope, _ := r.Token.Extra("scope").(string)
+	var expires int64
+	if !r.Token.Expiry.IsZero() {
+		expires = max(int64(time.Until(r.Token.Expiry).Seconds()), 0)
+	}
+	return &clientAuthResponse{
+		ProviderInfo: providerInfo{AccessToken: r.Token.AccessToken, IDToken: r.IDToken, Scope: scope, ExpiresInSeconds: expires},
+		Profile:      profile{Email: u.Profile.Email, DisplayName: u.Profile.DisplayName, Picture: u.Profile.Picture},
+		BackstageIdentity: backstageIdentity{
+			Token:            tok,
+			ExpiresInSeconds: int64(ttl.Seconds()),
+			Identity:         backstageUserRef{Type: "user", UserEntityRef: u.Subject, OwnershipEntityRefs: u.Ownership},
+		},
+	}, nil
+}
+
+// webMessage is what Backstage's login popup listens for.
+type webMessage struct {
+	Type     string              `json:"type"`
+	Response *clientAuthResponse `json:"response,omitempty"`
+	Error    *webError           `json:"error,omitempty"`
+}
+
+type webError struct {
+	Name    string `json:"name"`
+	Message string `json:"message"`
+}
+
+// postMessage answers the popup page that hands msg to its opener, only
+// if the opener is at origin (the browser enforces postMessage's target
+// origin), as Backstage's sendWebMessageResponse does. The script is the
+// only one the page's CSP admits, by hash.
+func postMessage(c *fiber.Ctx, origin string, msg webMessage) error {
+	data, err := json.Marshal(msg) // escapes <, >, & and U+2028/9: safe in a script
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	o, err := json.Marshal(origin)
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	script := "var authResponse = " + string(data) + ";\nvar origin = " + string(o) + ";\n" +
+		"var target = window.opener || window.parent;\n" +
+		"target.postMessage({type: 'config_info', targetOrigin: origin}, '*');\n" +
+		"target.postMessage(authResponse, origin);\n" +
+		"setTimeout(function () { window.close(); }, 100);\n"
+	sum := sha256.Sum256([]byte(script))
+	c.Set("Content-Security-Policy", "default-src 'none'; script-src 'sha256-"+
+		base64.StdEncoding.EncodeToString(sum[:])+"'; frame-ancestors 'self'; base-uri 'none'")
+	c.Set("X-Frame-Options", "SAMEORIGIN")
+	// The server's COOP same-origin would sever window.opener, and the
+	// opener is who this page exists to answer.
+	c.Set("Cross-Origin-Opener-Policy", "unsafe-none")
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	oauth.NoStore(c)
+	return c.Status(fiber.StatusOK).SendString("<!doctype html><html><body><script>" + script + "</script></body></html>")
+}
+
+// plainError is a frame-handler failure that cannot say where the popup
+// came from: an error page.
+func (p *Provider) plainError(c *fiber.Ctx, detail string) error {
+	return identity.ErrorPage(p.cfg, c, fiber.StatusBadRequest, "Cannot sign in", detail)
+}
+
+func truncate(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

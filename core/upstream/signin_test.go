@@ -1,0 +1,499 @@
+package upstream_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/identity"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/server"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
+)
+
+// repoRoot is the module root, for the built plugins.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// upstreamIdP is a second Gatehouse, on http://localhost:port (another
+// cookie host than the 127.0.0.1 of the server under test), serving as
+// the upstream OpenID provider.
+type upstreamIdP struct {
+	issuer string
+	st     *store.Store
+}
+
+func startIdP(t *testing.T) *upstreamIdP {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Server.Addr = ln.Addr().String()
+	cfg.Server.PublicURL = "http://localhost:" + port
+	cfg.Storage.Backend = "memory"
+	cfg.RateLimit.Enabled = false
+	cfg.Plugins.Dir, cfg.Plugins.Watch, cfg.Plugins.CacheDir = "", false, ""
+	cfg.Plugins.Hooks = nil
+	st := store.New(memory.New())
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, st)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &upstreamIdP{issuer: cfg.Issuer(), st: st}
+}
+
+// register registers the server under test as a confidential client of
+// the IdP with callback as its redirect URI.
+func (p *upstreamIdP) register(t *testing.T, callback string) testclient.Client {
+	t.Helper()
+	return testclient.Must(testclient.Register(p.issuer, map[string]any{
+		"client_name": "gatehouse downstream", "redirect_uris": []string{callback},
+		"grant_types": []string{"authorization_code", "refresh_token"}, "token_endpoint_auth_method": "client_secret_basic",
+		"scope": "openid profile email offline_access",
+	}))(t)
+}
+
+// signInAt gives browser b a login session at the IdP for email, as if
+// the person had signed in there.
+func (p *upstreamIdP) signInAt(t *testing.T, b browser, email string) {
+	t.Helper()
+	value := oauth.RandomToken(32)
+	local, _, _ := strings.Cut(email, "@")
+	err := p.st.LoginSessions.Create(context.Background(), store.HashID(value), store.LoginSession{
+		Subject: "user:upstream/" + local, Ownership: []string{"user:upstream/" + local},
+		Profile:  store.Profile{Email: email, DisplayName: strings.ToUpper(local[:1]) + local[1:]},
+		Provider: "guest", AuthTime: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(p.issuer + "/")
+	b.Jar.SetCookies(u, []*http.Cookie{{Name: identity.SessionCookie, Value: value, Path: "/"}})
+}
+
+// providerEnv is the server under test with provider "corp" on the IdP.
+type providerEnv struct {
+	*env
+	idp    *upstreamIdP
+	origin string
+}
+
+const appOrigin = "http://app.example.test:3000"
+
+func startWithProvider(t *testing.T, edit func(*config.Config)) *providerEnv {
+	t.Helper()
+	idp := startIdP(t)
+	e := start(t, func(c *config.Config) {
+		c.Server.BasePath = "/api/auth"
+		c.Server.AppURL = appOrigin
+		callback := c.Issuer() + "/corp/handler/frame"
+		cl := idp.register(t, callback)
+		c.Providers = map[string]map[string]config.Provider{"corp": {"development": {
+			Type: config.ProviderOIDC, DisplayName: "Sign in with Corp", ClientID: cl.ID, ClientSecret: cl.Secret,
+			Issuer: idp.issuer, Scopes: []string{"profile", "email", "offline_access"},
+		}}}
+		c.Plugins.Dir = filepath.Join(repoRoot(t), "plugins", "bin")
+		c.Plugins.Watch = false
+		if edit != nil {
+			edit(c)
+		}
+	})
+	return &providerEnv{env: e, idp: idp, origin: appOrigin}
+}
+
+// follow follows redirects from target until a non-redirect answer or a
+// location under stop, which it returns unfollowed.
+func (b browser) follow(t *testing.T, target, stop string) (answer, string) {
+	t.Helper()
+	for range 10 {
+		a := b.do(t, http.MethodGet, target, "", "")
+		loc := a.header.Get("Location")
+		if a.status/100 != 3 || loc == "" {
+			return a, target
+		}
+		next, err := url.Parse(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := next.Parse(loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		target = ref.String()
+		if stop != "" && strings.HasPrefix(target, stop) {
+			return answer{}, target
+		}
+	}
+	t.Fatalf("too many redirects from %s", target)
+	return answer{}, ""
+}
+
+var csrfValue = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+// approveAtIdP answers the IdP's consent page (the browser is signed in
+// there) and returns the redirect back to the server under test.
+func (b browser) approveAtIdP(t *testing.T, consentPage, stop string) string {
+	t.Helper()
+	page := b.do(t, http.MethodGet, consentPage, "", "")
+	m := csrfValue.FindSubmatch(page.body)
+	if page.status != http.StatusOK || m == nil || !strings.Contains(string(page.body), `id="approve"`) {
+		t.Fatalf("IdP consent page %d: %.500s", page.status, page.body)
+	}
+	a := b.postForm(t, consentPage, url.Values{"_csrf": {string(m[1])}, "decision": {"approve"}})
+	loc := a.header.Get("Location")
+	if a.status != http.StatusSeeOther || !strings.HasPrefix(loc, stop) {
+		t.Fatalf("approve at IdP: %d %q %.300s", a.status, loc, a.body)
+	}
+	return loc
+}
+
+// webMessage is the popup page's payload.
+type webMessage struct {
+	Type     string `json:"type"`
+	Response *struct {
+		ProviderInfo struct {
+			AccessToken, IDToken, Scope string
+			ExpiresInSeconds            int64
+		} `json:"providerInfo"`
+		Profile struct {
+			Email, DisplayName string
+		} `json:"profile"`
+		BackstageIdentity struct {
+			Token    string `json:"token"`
+			Identity struct {
+				Type                string   `json:"type"`
+				UserEntityRef       string   `json:"userEntityRef"`
+				OwnershipEntityRefs []string `json:"ownershipEntityRefs"`
+			} `json:"identity"`
+		} `json:"backstageIdentity"`
+	} `json:"response"`
+	Error *struct{ Name, Message string } `json:"error"`
+}
+
+var authResponse = regexp.MustCompile(`var authResponse = (.*);\nvar origin = (".*");`)
+
+func parseFrame(t *testing.T, a answer) (webMessage, string) {
+	t.Helper()
+	m := authResponse.FindSubmatch(a.body)
+	if a.status != http.StatusOK || m == nil {
+		t.Fatalf("frame handler %d: %.500s", a.status, a.body)
+	}
+	if csp := a.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'sha256-") || a.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("frame headers: CSP %q, Cache-Control %q", csp, a.header.Get("Cache-Control"))
+	}
+	var msg webMessage
+	var origin string
+	if err := json.Unmarshal(m[1], &msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(m[2], &origin); err != nil {
+		t.Fatal(err)
+	}
+	return msg, origin
+}
+
+// popupSignIn drives start → IdP consent → frame handler for email and
+// returns the payload and its target origin.
+func (e *providerEnv) popupSignIn(t *testing.T, b browser, email string) (webMessage, string) {
+	t.Helper()
+	e.idp.signInAt(t, b, email)
+	_, consent := b.follow(t, e.issuer+"/corp/start?env=development&origin="+url.QueryEscape(e.origin), e.idp.issuer+"/oauth2/authorize/")
+	back := b.approveAtIdP(t, consent, e.issuer+"/corp/handler/frame")
+	a := b.do(t, http.MethodGet, back, "", "")
+	return parseFrame(t, a)
+}
+
+func (b browser) xhr(t *testing.T, method, target string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Requested-With", "XMLHttpRequest")
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a answer
+	a.status, a.header = resp.StatusCode, resp.Header
+	a.body, _ = readAll(resp)
+	return a
+}
+
+// TestProviderSignIn: the Backstage popup flow against a real upstream
+// OpenID provider, then refresh (the upstream grant refreshed) and logout.
+func TestProviderSignIn(t *testing.T) {
+	e := startWithProvider(t, nil)
+	b := newBrowser(t)
+	msg, origin := e.popupSignIn(t, b, "alice@example.com")
+	if origin != appOrigin || msg.Type != "authorization_response" || msg.Response == nil || msg.Error != nil {
+		t.Fatalf("payload to %q: %+v", origin, msg)
+	}
+	r := msg.Response
+	bi := r.BackstageIdentity
+	if bi.Identity.Type != "user" || bi.Identity.UserEntityRef != "user:default/alice" ||
+		!slices.Contains(bi.Identity.OwnershipEntityRefs, "user:default/alice") || r.Profile.Email != "alice@example.com" {
+		t.Errorf("identity %+v profile %+v", bi.Identity, r.Profile)
+	}
+	if r.ProviderInfo.AccessToken == "" || r.ProviderInfo.IDToken == "" || !strings.Contains(r.ProviderInfo.Scope, "openid") {
+		t.Errorf("providerInfo %+v", r.ProviderInfo)
+	}
+	id, err := e.srv.Issuer().VerifyIdentityToken(context.Background(), bi.Token)
+	if err != nil || id.Subject != "user:default/alice" || !slices.Equal(id.Ownership, bi.Identity.OwnershipEntityRefs) {
+		t.Fatalf("identity token: %+v %v", id, err)
+	}
+
+	t.Run("refresh", func(t *testing.T) {
+		if a := b.do(t, http.MethodGet, e.issuer+"/corp/refresh?env=development", "", ""); a.status != http.StatusBadRequest {
+			t.Errorf("refresh without X-Requested-With: %d %s", a.status, a.body)
+		}
+		a := b.xhr(t, http.MethodGet, e.issuer+"/corp/refresh?env=development")
+		if a.status != http.StatusOK || a.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("refresh %d: %s", a.status, a.body)
+		}
+		var got struct {
+			ProviderInfo struct {
+				AccessToken string `json:"accessToken"`
+			} `json:"providerInfo"`
+			BackstageIdentity struct {
+				Token    string `json:"token"`
+				Identity struct {
+					UserEntityRef string `json:"userEntityRef"`
+				} `json:"identity"`
+			} `json:"backstageIdentity"`
+		}
+		if err := json.Unmarshal(a.body, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.BackstageIdentity.Identity.UserEntityRef != "user:default/alice" || got.BackstageIdentity.Token == "" {
+			t.Errorf("refresh answer %s", a.body)
+		}
+		// The upstream grant had a refresh token: the access token is new.
+		if got.ProviderInfo.AccessToken == "" || got.ProviderInfo.AccessToken == r.ProviderInfo.AccessToken {
+			t.Errorf("upstream access token not refreshed")
+		}
+		if a := b.xhr(t, http.MethodGet, e.issuer+"/corp/refresh?env=production"); a.status != http.StatusUnauthorized {
+			t.Errorf("refresh for another env: %d", a.status)
+		}
+		if a := newBrowser(t).xhr(t, http.MethodPost, e.issuer+"/corp/refresh?env=development"); a.status != http.StatusUnauthorized {
+			t.Errorf("refresh without a session: %d %s", a.status, a.body)
+		}
+	})
+
+	t.Run("logout", func(t *testing.T) {
+		if a := b.xhr(t, http.MethodPost, e.issuer+"/corp/logout?env=development"); a.status != http.StatusOK {
+			t.Fatalf("logout %d %s", a.status, a.body)
+		}
+		if a := b.xhr(t, http.MethodGet, e.issuer+"/corp/refresh?env=development"); a.status != http.StatusUnauthorized {
+			t.Errorf("refresh after logout: %d %s", a.status, a.body)
+		}
+	})
+}
+
+// TestProviderRefused: the sign_in plugin refuses a domain; the popup gets
+// the refusal's message and no identity, and nothing is signed in.
+func TestProviderRefused(t *testing.T) {
+	e := startWithProvider(t, nil)
+	b := newBrowser(t)
+	msg, origin := e.popupSignIn(t, b, "mallory@evil.test")
+	if origin != appOrigin || msg.Response != nil || msg.Error == nil || msg.Error.Message != "email domain evil.test is not allowed" {
+		t.Fatalf("payload %+v", msg)
+	}
+	if a := b.xhr(t, http.MethodGet, e.issuer+"/corp/refresh?env=development"); a.status != http.StatusUnauthorized {
+		t.Errorf("refused sign-in left a session: %d %s", a.status, a.body)
+	}
+}
+
+// TestProviderState: the frame handler refuses a missing, unknown or
+// replayed state, and a state started in another browser.
+func TestProviderState(t *testing.T) {
+	e := startWithProvider(t, nil)
+	b := newBrowser(t)
+	e.idp.signInAt(t, b, "alice@example.com")
+	_, consent := b.follow(t, e.issuer+"/corp/start?env=development", e.idp.issuer+"/oauth2/authorize/")
+	back := b.approveAtIdP(t, consent, e.issuer+"/corp/handler/frame")
+
+	other := newBrowser(t)
+	if a := other.do(t, http.MethodGet, back, "", ""); a.status != http.StatusBadRequest || !strings.Contains(string(a.body), "another browser") {
+		t.Errorf("state from another browser: %d %.200s", a.status, a.body)
+	}
+	// The refused attempt did not spend the state: its browser finishes.
+	if msg, _ := parseFrame(t, b.do(t, http.MethodGet, back, "", "")); msg.Response == nil {
+		t.Fatalf("sign-in after a foreign attempt: %+v", msg)
+	}
+	for name, target := range map[string]string{
+		"replayed": back,
+		"unknown":  e.issuer + "/corp/handler/frame?code=x&state=" + oauth.RandomToken(32),
+		"missing":  e.issuer + "/corp/handler/frame?code=x",
+	} {
+		if a := b.do(t, http.MethodGet, target, "", ""); a.status != http.StatusBadRequest {
+			t.Errorf("%s state: %d %.200s", name, a.status, a.body)
+		}
+	}
+	for name, target := range map[string]string{
+		"unknown env":      "/corp/start?env=staging",
+		"foreign origin":   "/corp/start?env=development&origin=https://evil.example",
+		"foreign return":   "/corp/start?env=development&returnTo=https://evil.example/",
+		"foreign redirect": "/corp/start?env=development&flow=redirect&redirectUrl=https://evil.example/",
+	} {
+		if a := b.do(t, http.MethodGet, e.issuer+target, "", ""); a.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %.200s", name, a.status, a.body)
+		}
+	}
+}
+
+// TestProviderHotReload: the sign_in resolver is swapped on disk and
+// reloaded between two sign-ins; the second uses the new one.
+func TestProviderHotReload(t *testing.T) {
+	dir := t.TempDir()
+	root := repoRoot(t)
+	install := func(src string) {
+		t.Helper()
+		raw, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatalf("built plugin missing (make plugins): %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "resolver.wasm"), raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install(filepath.Join(root, "plugins", "bin", "signin-default.wasm"))
+	e := startWithProvider(t, func(c *config.Config) {
+		c.Plugins.Dir = dir
+		c.Plugins.Hooks = map[string]any{"sign_in": map[string]any{"corp": "resolver"}}
+		// One config both resolvers read: signin-default looks the email
+		// up in users; the example maps the local part.
+		c.Plugins.Settings = map[string]config.PluginSettings{"resolver": {Config: map[string]any{
+			"resolver": "email", "namespace": "default", "allowed_domains": []any{"example.com"},
+			"users": []any{map[string]any{"email": "alice@example.com", "ref": "user:default/alice.smith",
+				"groups": []any{"group:default/staff"}}},
+		}}}
+	})
+	want := func(msg webMessage, sub string, ent ...string) {
+		t.Helper()
+		if msg.Response == nil {
+			t.Fatalf("sign-in refused: %+v", msg.Error)
+		}
+		id := msg.Response.BackstageIdentity.Identity
+		if id.UserEntityRef != sub || !slices.Equal(id.OwnershipEntityRefs, ent) {
+			t.Fatalf("identity %+v, want %s %v", id, sub, ent)
+		}
+	}
+	msg, _ := e.popupSignIn(t, newBrowser(t), "alice@example.com")
+	want(msg, "user:default/alice.smith", "user:default/alice.smith", "group:default/staff")
+	install(filepath.Join(root, "examples", "plugins", "bin", "signin-example-wat.wasm"))
+	if err := e.srv.Plugins().Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ = e.popupSignIn(t, newBrowser(t), "alice@example.com")
+	want(msg, "user:default/alice", "user:default/alice")
+}
+
+// TestProviderPageLogin: the consent page's login step offers the
+// provider; signing in there makes the upstream's person the user of the
+// consent session, whose ID and access tokens carry sub and ent.
+func TestProviderPageLogin(t *testing.T) {
+	e := startWithProvider(t, func(c *config.Config) { c.Server.AppURL = "" })
+	b := newBrowser(t)
+	e.idp.signInAt(t, b, "alice@example.com")
+	redirectURI := "http://127.0.0.1:9/callback"
+	cl := testclient.Must(testclient.Register(e.issuer, map[string]any{
+		"client_name": "page app", "redirect_uris": []string{redirectURI}, "scope": "openid profile email",
+	}))(t)
+	verifier := testclient.RandomVerifier()
+	q := url.Values{"response_type": {"code"}, "client_id": {cl.ID}, "redirect_uri": {redirectURI},
+		"scope": {"openid email"}, "state": {"s1"}, "code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
+	a, page := b.follow(t, e.issuer+"/v1/authorize?"+q.Encode(), "")
+	link := regexp.MustCompile(`id="login-corp" href="([^"]+)"`).FindSubmatch(a.body)
+	if a.status != http.StatusOK || link == nil {
+		t.Fatalf("consent page %s offers no corp login: %d %.800s", page, a.status, a.body)
+	}
+	start := e.cfg.Server.PublicURL + strings.ReplaceAll(string(link[1]), "&amp;", "&")
+	_, consent := b.follow(t, start, e.idp.issuer+"/oauth2/authorize/")
+	back := b.approveAtIdP(t, consent, e.issuer+"/corp/handler/frame")
+	a, landed := b.follow(t, back, "")
+	if landed != page || !strings.Contains(string(a.body), `id="approve"`) {
+		t.Fatalf("after sign-in landed on %s (want %s): %.500s", landed, page, a.body)
+	}
+	m := csrfValue.FindSubmatch(a.body)
+	res := b.postForm(t, page, url.Values{"_csrf": {string(m[1])}, "decision": {"approve"}})
+	loc, _ := url.Parse(res.header.Get("Location"))
+	code := loc.Query().Get("code")
+	if res.status != http.StatusSeeOther || code == "" {
+		t.Fatalf("approve: %d %s", res.status, res.header.Get("Location"))
+	}
+	status, tok, err := testclient.PostForm(e.issuer+"/v1/token", cl.ID, cl.Secret, url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}})
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("token: %d %v %v", status, tok, err)
+	}
+	access, err := e.srv.Issuer().VerifyAccessToken(context.Background(), tok["access_token"].(string))
+	if err != nil || access.Subject != "user:default/alice" || !slices.Contains(access.Ownership, "user:default/alice") {
+		t.Errorf("access token %+v %v", access, err)
+	}
+	claims := jwtClaims(t, tok["id_token"].(string))
+	if claims["sub"] != "user:default/alice" || claims["email"] != "alice@example.com" || claims["ent"] == nil {
+		t.Errorf("ID token claims %v", claims)
+	}
+}
+
+func readAll(resp *http.Response) ([]byte, error) {
+	var buf strings.Builder
+	_, err := io.Copy(&buf, resp.Body)
+	return []byte(buf.String()), err
+}
+
+func s256(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// jwtClaims reads a JWT's payload (its signature is checked elsewhere).
+func jwtClaims(t *testing.T, raw string) map[string]any {
+	t.Helper()
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", raw)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(payload, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
