@@ -1,0 +1,114 @@
+package ciba_test
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestApprovalPageInChromium drives the approval page in headless
+// Chromium, from the link the notify webhook carried: the login step signs
+// in as the guest, the page shows the client, scope and binding message,
+// Approve is posted with its CSRF token, and the client's poll gets the
+// tokens. A second request is denied the same way.
+func TestApprovalPageInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts headless Chromium")
+	}
+	browserPath, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium is not installed (apt-get install chromium), or run with -short: %v", err)
+	}
+	e := start(t, options{})
+	cl := e.client(t, "poll", "", nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browserPath),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("headless", true),
+	)...)
+	defer cancelAlloc()
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+
+	id := e.startRequest(t, cl, loginHint("guest", "binding_message", "BX-4821", "scope", "openid email"))
+	approval, _ := e.webhook.next(t).Body["approval_url"].(string)
+	if !strings.HasSuffix(approval, id) {
+		t.Fatalf("notification approval_url %q", approval)
+	}
+	if err := chromedp.Do(browserCtx,
+		chromedp.Navigate(approval),
+		chromedp.WaitVisible(chromedp.ID("login-guest")),
+	); err != nil {
+		t.Fatalf("browser: login step: %v", err)
+	}
+	title, err := chromedp.Run(browserCtx, chromedp.Title())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if title != "Sign in · Gatehouse" {
+		t.Errorf("login step title %q", title)
+	}
+	if err := chromedp.Do(browserCtx,
+		chromedp.Click(chromedp.ID("login-guest")),
+		chromedp.WaitVisible(chromedp.ID("approve")),
+	); err != nil {
+		t.Fatalf("browser: sign in as guest: %v", err)
+	}
+	text, err := chromedp.Run(browserCtx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CIBA test app", "BX-4821", "Guest", "See your email address"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("approval step lacks %q: %q", want, text)
+		}
+	}
+	if err := chromedp.Do(browserCtx,
+		chromedp.Click(chromedp.ID("approve")),
+		chromedp.WaitVisible(chromedp.ID("done")),
+	); err != nil {
+		t.Fatalf("browser: approve: %v", err)
+	}
+	if text, err = chromedp.Run(browserCtx, chromedp.Text(chromedp.ID("done"))); err != nil || text != "Approved" {
+		t.Errorf("done step %q (%v)", text, err)
+	}
+	if status, body := e.poll(t, cl, id); status != 200 || body["id_token"] == nil {
+		t.Fatalf("poll after page approval: %d %v", status, body)
+	}
+
+	// Signed in already: the second request goes straight to Approve/Deny.
+	id = e.startRequest(t, cl, loginHint("guest"))
+	approval, _ = e.webhook.next(t).Body["approval_url"].(string)
+	if err := chromedp.Do(browserCtx,
+		chromedp.Navigate(approval),
+		chromedp.WaitVisible(chromedp.ID("deny")),
+		chromedp.Click(chromedp.ID("deny")),
+		chromedp.WaitVisible(chromedp.ID("done")),
+	); err != nil {
+		t.Fatalf("browser: deny: %v", err)
+	}
+	if text, err = chromedp.Run(browserCtx, chromedp.Text(chromedp.ID("done"))); err != nil || text != "Denied" {
+		t.Errorf("done step %q (%v)", text, err)
+	}
+	if status, body := e.poll(t, cl, id); body["error"] != "access_denied" {
+		t.Fatalf("poll after page denial: %d %v", status, body)
+	}
+	// Both decisions are in the history, as page decisions.
+	status, body := e.get(t, "/admin/ciba/history?client_id="+cl.ID, adminToken)
+	hist, _ := body["history"].([]any)
+	if status != 200 || len(hist) != 2 {
+		t.Fatalf("history: %d %v", status, body)
+	}
+	newest, _ := hist[0].(map[string]any)
+	if newest["decision"] != "denied" || newest["via"] != "page" {
+		t.Errorf("newest history entry %v", newest)
+	}
+}
