@@ -26,53 +26,22 @@ func parseRequest(b []byte) (Request, error) {
 }
 
 func scanRequest(b []byte) (req Request, ok bool) {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return Request{}, false
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return req, skipSpace(b, i+1) == len(b)
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return Request{}, false
-		}
-		end := skipString(b, i)
-		if end < 0 {
-			return Request{}, false
-		}
-		key := b[i+1 : end-1]
-		for _, c := range key {
-			if c == '\\' {
-				return Request{}, false
-			}
-		}
-		i = skipSpace(b, end)
-		if i >= len(b) || b[i] != ':' {
-			return Request{}, false
-		}
-		start := skipSpace(b, i+1)
-		end = skipValue(b, start)
-		if end < 0 {
-			return Request{}, false
-		}
-		value := b[start:end]
+	ok = members(b, func(key, value []byte) bool {
 		switch string(key) {
 		case "abi":
 			n, err := strconv.Atoi(string(value))
 			if err != nil {
-				return Request{}, false
+				return false
 			}
 			req.ABI = n
 		case "hook":
 			if value[0] != '"' {
-				return Request{}, false
+				return false
 			}
 			s := value[1 : len(value)-1]
 			for _, c := range s {
 				if c == '\\' || c >= utf8.RuneSelf {
-					return Request{}, false
+					return false
 				}
 			}
 			req.Hook = string(s)
@@ -84,21 +53,65 @@ func scanRequest(b []byte) (req Request, ok bool) {
 			// encoding/json matches member names case-insensitively.
 			for _, name := range [...]string{"abi", "hook", "config", "input"} {
 				if strings.EqualFold(string(key), name) {
-					return Request{}, false
+					return false
 				}
 			}
 		}
+		return true
+	})
+	if !ok {
+		return Request{}, false
+	}
+	return req, true
+}
+
+// members calls fn with each member of the JSON object b, in order, and
+// reports whether b is an object the scan understands and fn accepted every
+// member. Keys with escapes are not understood. Values are delimited, not
+// validated: whoever decodes one validates it.
+func members(b []byte, fn func(key, value []byte) bool) bool {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return skipSpace(b, i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return false
+		}
+		end := skipString(b, i)
+		if end < 0 {
+			return false
+		}
+		key := b[i+1 : end-1]
+		for _, c := range key {
+			if c == '\\' {
+				return false
+			}
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		start := skipSpace(b, i+1)
+		end = skipValue(b, start)
+		if end < 0 || !fn(key, b[start:end]) {
+			return false
+		}
 		i = skipSpace(b, end)
 		if i >= len(b) {
-			return Request{}, false
+			return false
 		}
 		switch b[i] {
 		case ',':
 			i = skipSpace(b, i+1)
 		case '}':
-			return req, skipSpace(b, i+1) == len(b)
+			return skipSpace(b, i+1) == len(b)
 		default:
-			return Request{}, false
+			return false
 		}
 	}
 }

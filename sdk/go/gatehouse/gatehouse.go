@@ -176,6 +176,11 @@ func HandleFunc[I, R any](hook string, f Func[I, R]) {
 	Handle(hook, func(ctx context.Context, req Request) (any, error) {
 		var in I
 		if len(req.Input) > 0 && string(req.Input) != "null" {
+			if fd, ok := any(&in).(fastDecoder); ok && fd.decodeFast(req.Input) {
+				return f(ctx, in, req.Config)
+			}
+			var zero I
+			in = zero // the fast decoder may have stored some fields
 			if err := json.Unmarshal(req.Input, &in); err != nil {
 				return nil, &Error{Code: CodeInvalidRequest, Message: req.Hook + " input: " + err.Error()}
 			}
