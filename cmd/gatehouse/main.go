@@ -28,6 +28,7 @@ Usage:
   gatehouse serve   [--config FILE]          run the server
   gatehouse keys    rotate [--config FILE]   rotate the signing key
   gatehouse plugin  test FILE.wasm --hook H --input EVENT.json   run one plugin hook
+  gatehouse ciba    history [--config FILE]  list CIBA consent decisions
   gatehouse version                          print the version
 
 Configuration: the embedded config.yaml, then --config FILE, then
@@ -39,6 +40,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout io.Wri
 	"serve":   runServe,
 	"keys":    runKeys,
 	"plugin":  runPlugin,
+	"ciba":    runCIBA,
 	"version": func(context.Context, []string, io.Writer) error { fmt.Println("gatehouse", version); return nil },
 }
 
