@@ -30,8 +30,8 @@ function signIn(req: Request): Result {
   let allowed = false;
   const domains = req.config.get("allowed_domains");
   if (domains != null && domains.isArray()) {
-    for (let i = 0; i < domains.items.length && !allowed; i++) {
-      const d = domains.items[i];
+    for (let i = 0; i < domains.size && !allowed; i++) {
+      const d = domains.at(i);
       allowed = d.isString() && lowerASCII(d.str) == domain;
     }
   }

@@ -111,28 +111,101 @@ function widen(p: usize, n: i32): string {
 /** Bytes a buffer handed to the parser must have readable past its end. */
 export const PADDING: usize = 8;
 
+// ---- the tape ----
+//
+// A parse writes one 16-byte node per JSON value into the tape, an
+// unmanaged buffer reused from call to call, and allocates nothing the
+// collector must sweep; Value objects are made only for what the handler
+// reads. Node: kind | flags, a, b, next (the node after this value's
+// subtree). Strings: a = pointer, b = byte length of raw bytes needing no
+// escapes (flag ASCII when they are all ASCII), or a = index into
+// escapedTexts (flag ESCAPED). Numbers: a, b = their text. Booleans: a.
+// Containers: a = member or item count; an object's members are key node,
+// value subtree, key node, ...
+
+const NODE: usize = 16;
+const F_ASCII: u32 = 0x10;
+const F_ESCAPED: u32 = 0x20;
+
+let tape: usize = 0;
+let tapeCap: i32 = 0;
+let tapeLen: i32 = 0;
+// Strings with escapes, decoded while parsing; dropped when the call ends.
+const escapedTexts = new Array<string>(0);
+
+// @ts-ignore: decorator
+@inline function nodeAt(i: i32): usize {
+  return tape + (<usize>i << 4);
+}
+
+// @ts-ignore: decorator
+@inline function nodeKind(i: i32): Kind {
+  return <Kind>(load<u32>(nodeAt(i)) & 0xf);
+}
+
+// @ts-ignore: decorator
+@inline function nodeNext(i: i32): i32 {
+  return <i32>load<u32>(nodeAt(i), 12);
+}
+
+function newNode(kind: Kind, flags: u32, a: u32, b: u32): i32 {
+  if (tapeLen == tapeCap) {
+    const cap = tapeCap < 64 ? 64 : tapeCap << 1;
+    tape = tape == 0 ? heap.alloc(<usize>cap << 4) : heap.realloc(tape, <usize>cap << 4);
+    tapeCap = cap;
+  }
+  const i = tapeLen++;
+  const p = nodeAt(i);
+  store<u32>(p, <u32>kind | flags);
+  store<u32>(p, a, 4);
+  store<u32>(p, b, 8);
+  store<u32>(p, <u32>(i + 1), 12);
+  return i;
+}
+
+/** releaseParsed forgets every parsed value; the SDK calls it after every call. */
+export function releaseParsed(): void {
+  tapeLen = 0;
+  if (escapedTexts.length > 0) escapedTexts.length = 0;
+  if (parsedBuffers.length > 0) parsedBuffers.length = 0;
+}
+
+// numberValue reads a number's text: small integers exactly without building a string.
+function numberValue(p: usize, n: usize): f64 {
+  let simple = n <= 15;
+  const neg = load<u8>(p) == 0x2d;
+  let v: i64 = 0;
+  if (simple) {
+    for (let q = neg ? p + 1 : p; q < p + n; q++) {
+      const c = <i32>load<u8>(q);
+      if (c < 0x30 || c > 0x39) {
+        simple = false;
+        break;
+      }
+      v = v * 10 + <i64>(c - 0x30);
+    }
+  }
+  if (simple) return <f64>(neg ? -v : v);
+  return parseFloat(String.UTF8.decodeUnsafe(p, n));
+}
+
 const NO_ITEMS = new Array<Value>(0);
 
 /**
- * One JSON value. Objects keep members in document order; get returns the
- * last member of a name. A parsed value points into the buffer it was
- * parsed from: use it during the call that parsed it, never later. items
- * of a scalar is shared and empty: build values with the static
- * constructors and set, never by pushing onto a scalar's list.
+ * One JSON value. A parsed value is a view of the parse (valid until the
+ * call returns: never keep one in a global); a built value (Value.string,
+ * Value.object().set(..), ...) holds its own data. Objects keep members in
+ * document order; get returns the last member of a name.
  */
 export class Value {
   kind: Kind = Kind.Null;
-  bool: bool = false;
-  num: f64 = 0;
-  items: Array<Value> = NO_ITEMS;
-  // Object member names, as string Values (keyNames[i] names items[i]).
-  keyNames: Array<Value> = NO_ITEMS;
-  // A string is either raw UTF-8 bytes [ptr, ptr+len) needing no escapes,
-  // or the string in text.
-  ptr: usize = 0;
-  len: i32 = 0;
-  ascii: bool = true;
-  text: string | null = null;
+  // The tape node of a parsed value, or -1.
+  node: i32 = -1;
+  private b: bool = false;
+  private n: f64 = 0;
+  private text: string | null = null;
+  private list: Array<Value> = NO_ITEMS; // built arrays' items, built objects' values
+  private names: Array<string> = NO_STRINGS; // built objects' keys
 
   static null(): Value {
     return new Value();
@@ -141,14 +214,14 @@ export class Value {
   static bool(b: bool): Value {
     const v = new Value();
     v.kind = Kind.Bool;
-    v.bool = b;
+    v.b = b;
     return v;
   }
 
   static number(n: f64): Value {
     const v = new Value();
     v.kind = Kind.Number;
-    v.num = n;
+    v.n = n;
     return v;
   }
 
@@ -159,19 +232,10 @@ export class Value {
     return v;
   }
 
-  static raw(ptr: usize, len: i32, ascii: bool): Value {
-    const v = new Value();
-    v.kind = Kind.String;
-    v.ptr = ptr;
-    v.len = len;
-    v.ascii = ascii;
-    return v;
-  }
-
   static array(items: Array<Value>): Value {
     const v = new Value();
     v.kind = Kind.Array;
-    v.items = items;
+    v.list = items;
     return v;
   }
 
@@ -184,9 +248,27 @@ export class Value {
   static object(): Value {
     const v = new Value();
     v.kind = Kind.Object;
-    v.items = new Array<Value>(0);
-    v.keyNames = new Array<Value>(0);
+    v.list = new Array<Value>(0);
+    v.names = new Array<string>(0);
     return v;
+  }
+
+  static fromNode(i: i32): Value {
+    const v = new Value();
+    v.kind = nodeKind(i);
+    v.node = i;
+    return v;
+  }
+
+  get bool(): bool {
+    if (this.node < 0) return this.b;
+    return this.kind == Kind.Bool && load<u32>(nodeAt(this.node), 4) != 0;
+  }
+
+  get num(): f64 {
+    if (this.node < 0 || this.kind != Kind.Number) return this.n;
+    const p = nodeAt(this.node);
+    return numberValue(<usize>load<u32>(p, 4), <usize>load<u32>(p, 8));
   }
 
   /** A string's text ("" for other values), decoded on first use. */
@@ -194,7 +276,12 @@ export class Value {
     if (this.kind != Kind.String) return "";
     const t = this.text;
     if (t != null) return t;
-    const d: string = this.ascii ? widen(this.ptr, this.len) : String.UTF8.decodeUnsafe(this.ptr, <usize>this.len);
+    const p = nodeAt(this.node);
+    const flags = load<u32>(p);
+    let d: string;
+    if (flags & F_ESCAPED) d = escapedTexts[<i32>load<u32>(p, 4)];
+    else if (flags & F_ASCII) d = widen(<usize>load<u32>(p, 4), <i32>load<u32>(p, 8));
+    else d = String.UTF8.decodeUnsafe(<usize>load<u32>(p, 4), <usize>load<u32>(p, 8));
     this.text = d;
     return d;
   }
@@ -204,60 +291,79 @@ export class Value {
     if (this.kind != Kind.String) return false;
     const t = this.text;
     if (t != null) return t == s;
-    if (!this.ascii) return this.str == s;
-    // ASCII bytes: equal lengths and first unit, then four units a time.
-    const n = this.len;
-    if (n != s.length) return false;
-    if (n == 0) return true;
-    const src = changetype<usize>(s);
-    if (<u32>load<u8>(this.ptr) != <u32>load<u16>(src)) return false;
-    let i = 0;
-    while (i + 4 <= n) {
-      const x = load<u64>(src + (<usize>i << 1));
-      if ((x & 0xff00ff00ff00ff00) != 0 || narrow4(x) != load<u32>(this.ptr + i)) return false;
-      i += 4;
-    }
-    for (; i < n; i++) {
-      if (<u32>load<u8>(this.ptr + i) != <u32>load<u16>(src + (<usize>i << 1))) return false;
-    }
-    return true;
+    return nodeIs(this.node, s);
   }
 
-  /** Number of members of an object or items of an array. */
+  /** Number of members of an object or items of an array (0 for other values). */
   get size(): i32 {
-    return this.items.length;
+    if (this.node < 0) return this.list.length;
+    if (this.kind != Kind.Array && this.kind != Kind.Object) return 0;
+    return <i32>load<u32>(nodeAt(this.node), 4);
+  }
+
+  /** The i-th item of an array, or the value of the i-th member of an object. */
+  at(i: i32): Value {
+    if (this.node < 0) return this.list[i];
+    if (i < 0 || i >= this.size) throw new RangeError("index out of range");
+    let j = this.node + 1;
+    const object = this.kind == Kind.Object;
+    for (let k = 0; k < i; k++) j = nodeNext(object ? j + 1 : j);
+    return Value.fromNode(object ? j + 1 : j);
   }
 
   /** The name of an object's i-th member. */
   key(i: i32): string {
-    return this.keyNames[i].str;
+    if (this.node < 0) return this.names[i];
+    if (i < 0 || i >= this.size) throw new RangeError("index out of range");
+    let j = this.node + 1;
+    for (let k = 0; k < i; k++) j = nodeNext(j + 1);
+    return Value.fromNode(j).str;
   }
 
-  /** Sets key on an object (replacing an existing member) and returns the object, for chaining. */
+  /** An array's items (or an object's values) as a new array. */
+  get items(): Array<Value> {
+    if (this.node < 0) return this.list;
+    const n = this.size;
+    const out = new Array<Value>(n);
+    for (let i = 0, j = this.node + 1; i < n; i++) {
+      const v = this.kind == Kind.Object ? j + 1 : j;
+      out[i] = Value.fromNode(v);
+      j = nodeNext(v);
+    }
+    return out;
+  }
+
+  /** Sets key on a built object (replacing an existing member) and returns it, for chaining. */
   set(key: string, value: Value): Value {
-    if (this.kind != Kind.Object) return this;
-    const i = this.indexOf(key);
-    if (i >= 0) {
-      this.items[i] = value;
-    } else {
-      this.keyNames.push(Value.string(key));
-      this.items.push(value);
+    if (this.kind != Kind.Object || this.node >= 0) return this;
+    for (let i = this.names.length - 1; i >= 0; i--) {
+      if (this.names[i] == key) {
+        this.list[i] = value;
+        return this;
+      }
     }
+    this.names.push(key);
+    this.list.push(value);
     return this;
-  }
-
-  private indexOf(key: string): i32 {
-    for (let i = this.keyNames.length - 1; i >= 0; i--) {
-      if (this.keyNames[i].is(key)) return i;
-    }
-    return -1;
   }
 
   /** The member key of an object, or null. */
   get(key: string): Value | null {
     if (this.kind != Kind.Object) return null;
-    const i = this.indexOf(key);
-    return i < 0 ? null : this.items[i];
+    if (this.node < 0) {
+      for (let i = this.names.length - 1; i >= 0; i--) {
+        if (this.names[i] == key) return this.list[i];
+      }
+      return null;
+    }
+    // Walk the members; the last of a name wins, as in Go's encoding/json.
+    let found = -1;
+    const n = <i32>load<u32>(nodeAt(this.node), 4);
+    for (let i = 0, j = this.node + 1; i < n; i++) {
+      if (nodeIs(j, key)) found = j + 1;
+      j = nodeNext(j + 1);
+    }
+    return found < 0 ? null : Value.fromNode(found);
   }
 
   isString(): bool {
@@ -284,12 +390,57 @@ export class Value {
     w.release();
     return s;
   }
+
+  // For the writer: a built value's parts.
+  builtText(): string | null {
+    return this.text;
+  }
+
+  builtList(): Array<Value> {
+    return this.list;
+  }
+
+  builtNames(): Array<string> {
+    return this.names;
+  }
+
+  builtBool(): bool {
+    return this.b;
+  }
+
+  builtNum(): f64 {
+    return this.n;
+  }
 }
 
-/**
- * Writer builds UTF-8 JSON in an unmanaged heap buffer (heap.alloc), which
- * a hook hands to the host as its response.
- */
+const NO_STRINGS = new Array<string>(0);
+
+// nodeIs: whether string node i equals s.
+function nodeIs(i: i32, s: string): bool {
+  const p = nodeAt(i);
+  const flags = load<u32>(p);
+  if (<Kind>(flags & 0xf) != Kind.String) return false;
+  if (flags & F_ESCAPED) return escapedTexts[<i32>load<u32>(p, 4)] == s;
+  const ptr = <usize>load<u32>(p, 4);
+  const n = <i32>load<u32>(p, 8);
+  if (!(flags & F_ASCII)) return String.UTF8.decodeUnsafe(ptr, <usize>n) == s;
+  // ASCII bytes: equal lengths and first unit, then four units a time.
+  if (n != s.length) return false;
+  if (n == 0) return true;
+  const src = changetype<usize>(s);
+  if (<u32>load<u8>(ptr) != <u32>load<u16>(src)) return false;
+  let k = 0;
+  while (k + 4 <= n) {
+    const x = load<u64>(src + (<usize>k << 1));
+    if ((x & 0xff00ff00ff00ff00) != 0 || narrow4(x) != load<u32>(ptr + k)) return false;
+    k += 4;
+  }
+  for (; k < n; k++) {
+    if (<u32>load<u8>(ptr + k) != <u32>load<u16>(src + (<usize>k << 1))) return false;
+  }
+  return true;
+}
+
 export class Writer {
   ptr: usize = 0;
   len: usize = 0;
@@ -412,53 +563,103 @@ export class Writer {
     this.byte(0x22);
   }
 
-  /** Appends a string value: parsed raw bytes are copied as they are (they need no escapes). */
-  stringValue(v: Value): void {
-    const t = v.text;
-    if (t != null) {
-      this.quoted(t);
-      return;
+
+  // node writes the parsed subtree at node i; returns the node after it.
+  node(i: i32): i32 {
+    const p = nodeAt(i);
+    const flags = load<u32>(p);
+    const a = load<u32>(p, 4);
+    const b = load<u32>(p, 8);
+    switch (<Kind>(flags & 0xf)) {
+      case Kind.Null:
+        this.ascii("null");
+        return i + 1;
+      case Kind.Bool:
+        this.ascii(a != 0 ? "true" : "false");
+        return i + 1;
+      case Kind.Number:
+        this.bytes(<usize>a, <usize>b);
+        return i + 1;
+      case Kind.String:
+        if (flags & F_ESCAPED) {
+          this.quoted(escapedTexts[<i32>a]);
+        } else {
+          this.reserve(<usize>b + 2);
+          store<u8>(this.ptr + this.len, 0x22);
+          memory.copy(this.ptr + this.len + 1, <usize>a, <usize>b);
+          this.len += <usize>b + 1;
+          store<u8>(this.ptr + this.len, 0x22);
+          this.len++;
+        }
+        return i + 1;
+      case Kind.Array: {
+        this.byte(0x5b);
+        let j = i + 1;
+        for (let k: u32 = 0; k < a; k++) {
+          if (k > 0) this.byte(0x2c);
+          j = this.node(j);
+        }
+        this.byte(0x5d);
+        return j;
+      }
+      default: {
+        this.byte(0x7b);
+        let j = i + 1;
+        for (let k: u32 = 0; k < a; k++) {
+          if (k > 0) this.byte(0x2c);
+          j = this.node(j);
+          this.byte(0x3a);
+          j = this.node(j);
+        }
+        this.byte(0x7d);
+        return j;
+      }
     }
-    this.reserve(<usize>v.len + 2);
-    store<u8>(this.ptr + this.len, 0x22);
-    memory.copy(this.ptr + this.len + 1, v.ptr, <usize>v.len);
-    this.len += <usize>v.len + 1;
-    store<u8>(this.ptr + this.len, 0x22);
-    this.len++;
   }
 
   value(v: Value): void {
+    if (v.node >= 0) {
+      this.node(v.node);
+      return;
+    }
     switch (v.kind) {
       case Kind.Null:
         this.ascii("null");
         break;
       case Kind.Bool:
-        this.ascii(v.bool ? "true" : "false");
+        this.ascii(v.builtBool() ? "true" : "false");
         break;
       case Kind.Number:
-        this.ascii(formatNumber(v.num));
+        this.ascii(formatNumber(v.builtNum()));
         break;
-      case Kind.String:
-        this.stringValue(v);
+      case Kind.String: {
+        const t = v.builtText();
+        this.quoted(t != null ? t : "");
         break;
-      case Kind.Array:
+      }
+      case Kind.Array: {
+        const items = v.builtList();
         this.byte(0x5b);
-        for (let i = 0; i < v.items.length; i++) {
+        for (let i = 0; i < items.length; i++) {
           if (i > 0) this.byte(0x2c);
-          this.value(v.items[i]);
+          this.value(items[i]);
         }
         this.byte(0x5d);
         break;
-      case Kind.Object:
+      }
+      case Kind.Object: {
+        const items = v.builtList();
+        const names = v.builtNames();
         this.byte(0x7b);
-        for (let i = 0; i < v.items.length; i++) {
+        for (let i = 0; i < items.length; i++) {
           if (i > 0) this.byte(0x2c);
-          this.stringValue(v.keyNames[i]);
+          this.quoted(names[i]);
           this.byte(0x3a);
-          this.value(v.items[i]);
+          this.value(items[i]);
         }
         this.byte(0x7d);
         break;
+      }
     }
   }
 }
@@ -489,18 +690,21 @@ export class Parsed {
 /**
  * parseBytes reads the JSON document in [ptr, ptr+len), which must have
  * PADDING readable bytes after it and must outlive the values (they point
- * into it). AssemblyScript has no exceptions: failure is in Parsed.error.
+ * into it), until the call returns. AssemblyScript has no exceptions:
+ * failure is in Parsed.error.
  */
 export function parseBytes(ptr: usize, len: usize): Parsed {
-  const p = new Parser(ptr, ptr + len);
   const out = new Parsed();
-  const v = p.value(0);
+  const mark = tapeLen;
+  const p = new Parser(ptr, ptr + len);
+  const root = p.value(0);
   p.ws();
   if (p.err == "" && p.p != p.end) p.fail("trailing data");
   if (p.err != "") {
+    tapeLen = mark;
     out.error = "invalid JSON at offset " + (p.p - ptr).toString() + ": " + p.err;
   } else {
-    out.value = v;
+    out.value = Value.fromNode(root);
   }
   return out;
 }
@@ -517,11 +721,6 @@ export function parse(text: string): Parsed {
   return parseBytes(changetype<usize>(buf), <usize>n);
 }
 
-/** releaseParsed drops the buffers behind parse's values; the SDK calls it after every call. */
-export function releaseParsed(): void {
-  if (parsedBuffers.length > 0) parsedBuffers.length = 0;
-}
-
 class Parser {
   p: usize;
   end: usize;
@@ -532,9 +731,9 @@ class Parser {
     this.end = end;
   }
 
-  fail(reason: string): Value {
+  fail(reason: string): i32 {
     if (this.err == "") this.err = reason;
-    return new Value();
+    return -1;
   }
 
   peek(): i32 {
@@ -551,121 +750,92 @@ class Parser {
     } while (c == 0x20 || c == 0x09 || c == 0x0a || c == 0x0d);
   }
 
-  value(depth: i32): Value {
+  // value parses one value into the tape and returns its node, or -1 (err set).
+  value(depth: i32): i32 {
     if (depth > MAX_DEPTH) return this.fail("nesting too deep");
     this.ws();
     const c = this.peek();
     if (c < 0) return this.fail("unexpected end of input");
-    if (c == 0x7b /* { */) {
+    if (c == 0x7b /* { */ || c == 0x5b /* [ */) {
+      const object = c == 0x7b;
+      const close = object ? 0x7d : 0x5d;
+      const node = newNode(object ? Kind.Object : Kind.Array, 0, 0, 0);
+      let count: u32 = 0;
       this.p++;
-      const obj = Value.object();
       this.ws();
-      if (this.peek() == 0x7d) {
+      if (this.peek() == close) {
         this.p++;
-        return obj;
-      }
-      while (true) {
-        this.ws();
-        if (this.peek() != 0x22) return this.fail("expected object key");
-        const key = this.string();
-        if (this.err != "") return obj;
-        this.ws();
-        if (this.peek() != 0x3a) return this.fail("expected ':'");
-        this.p++;
-        const v = this.value(depth + 1);
-        if (this.err != "") return obj;
-        obj.keyNames.push(key);
-        obj.items.push(v);
-        this.ws();
-        const d = this.peek();
-        if (d == 0x2c) {
-          this.p++;
-          continue;
+      } else {
+        while (true) {
+          if (object) {
+            this.ws();
+            if (this.peek() != 0x22) return this.fail("expected object key");
+            if (this.string() < 0) return -1;
+            this.ws();
+            if (this.peek() != 0x3a) return this.fail("expected ':'");
+            this.p++;
+          }
+          if (this.value(depth + 1) < 0) return -1;
+          count++;
+          this.ws();
+          const d = this.peek();
+          if (d == 0x2c) {
+            this.p++;
+            continue;
+          }
+          if (d == close) {
+            this.p++;
+            break;
+          }
+          return this.fail(object ? "expected ',' or '}'" : "expected ',' or ']'");
         }
-        if (d == 0x7d) {
-          this.p++;
-          return obj;
-        }
-        return this.fail("expected ',' or '}'");
       }
-    }
-    if (c == 0x5b /* [ */) {
-      this.p++;
-      const arr = Value.array(new Array<Value>(0));
-      this.ws();
-      if (this.peek() == 0x5d) {
-        this.p++;
-        return arr;
-      }
-      while (true) {
-        const v = this.value(depth + 1);
-        if (this.err != "") return arr;
-        arr.items.push(v);
-        this.ws();
-        const d = this.peek();
-        if (d == 0x2c) {
-          this.p++;
-          continue;
-        }
-        if (d == 0x5d) {
-          this.p++;
-          return arr;
-        }
-        return this.fail("expected ',' or ']'");
-      }
+      const p = nodeAt(node);
+      store<u32>(p, count, 4);
+      store<u32>(p, <u32>tapeLen, 12);
+      return node;
     }
     if (c == 0x22) return this.string();
-    if (c == 0x74) return this.literal(0x65757274, 4, Value.bool(true)); // "true"
-    if (c == 0x66) return this.literal(0x736c6166, 5, Value.bool(false)); // "fals" + e
-    if (c == 0x6e) return this.literal(0x6c6c756e, 4, Value.null()); // "null"
+    if (c == 0x74) return this.literal(0x65757274, 4, Kind.Bool, 1); // "true"
+    if (c == 0x66) return this.literal(0x736c6166, 5, Kind.Bool, 0); // "fals" + e
+    if (c == 0x6e) return this.literal(0x6c6c756e, 4, Kind.Null, 0); // "null"
     return this.number();
   }
 
   // literal matches true/false/null by their first four bytes (little-endian word) and, for false, the 'e'.
-  literal(word: u32, n: usize, v: Value): Value {
+  literal(word: u32, n: usize, kind: Kind, a: u32): i32 {
     if (this.end - this.p >= n && load<u32>(this.p) == word && (n == 4 || load<u8>(this.p + 4) == 0x65)) {
       this.p += n;
-      return v;
+      return newNode(kind, 0, a, 0);
     }
     return this.fail("unexpected character");
   }
 
   digits(): bool {
-    const start = this.p;
     let c = this.peek();
     if (c < 0x30 || c > 0x39) return false;
     do {
       this.p++;
       c = this.peek();
     } while (c >= 0x30 && c <= 0x39);
-    return this.p > start;
+    return true;
   }
 
-  number(): Value {
+  number(): i32 {
     const start = this.p;
-    let simple = true;
     if (this.peek() == 0x2d) this.p++;
     if (this.peek() == 0x30) this.p++;
     else if (!this.digits()) return this.fail("bad number");
     if (this.peek() == 0x2e) {
-      simple = false;
       this.p++;
       if (!this.digits()) return this.fail("bad number");
     }
     if (this.peek() == 0x65 || this.peek() == 0x45) {
-      simple = false;
       this.p++;
       if (this.peek() == 0x2b || this.peek() == 0x2d) this.p++;
       if (!this.digits()) return this.fail("bad number");
     }
-    if (simple && this.p - start <= 15) {
-      // a small integer, the common case, without building a string
-      const neg = load<u8>(start) == 0x2d;
-      let n: i64 = 0;
-      for (let q = neg ? start + 1 : start; q < this.p; q++) n = n * 10 + <i64>(load<u8>(q) - 0x30);
-      return Value.number(<f64>(neg ? -n : n));
-    }
-    return Value.number(parseFloat(String.UTF8.decodeUnsafe(start, this.p - start)));
+    return newNode(Kind.Number, 0, <u32>start, <u32>(this.p - start));
   }
 
   hex4(): i32 {
@@ -686,33 +856,32 @@ class Parser {
     return v;
   }
 
-  // string reads a string literal: without escapes (the common case) as a
-  // raw byte range, decoded only if read; with escapes decoded now.
-  string(): Value {
+  // string reads a string literal into a node: without escapes (the common
+  // case) as a raw byte range, with escapes decoded now.
+  string(): i32 {
     const start = this.p + 1;
     let p = plainEnd(start, this.end);
     if (p < this.end && load<u8>(p) == 0x22) {
       this.p = p + 1;
-      return Value.raw(start, <i32>(p - start), plainASCII);
+      return newNode(Kind.String, plainASCII ? F_ASCII : 0, <u32>start, <u32>(p - start));
     }
     const parts = new Array<string>(0);
     let run = start;
     while (true) {
       if (p >= this.end) {
         this.p = p;
-        this.fail("unterminated string");
-        return new Value();
+        return this.fail("unterminated string");
       }
       const c = load<u8>(p);
       if (c == 0x22) {
         parts.push(String.UTF8.decodeUnsafe(run, p - run));
         this.p = p + 1;
-        return Value.string(parts.join(""));
+        escapedTexts.push(parts.join(""));
+        return newNode(Kind.String, F_ESCAPED, <u32>(escapedTexts.length - 1), 0);
       }
       if (c < 0x20) {
         this.p = p;
-        this.fail("control character in string");
-        return new Value();
+        return this.fail("control character in string");
       }
       // a backslash
       parts.push(String.UTF8.decodeUnsafe(run, p - run));
@@ -728,7 +897,7 @@ class Parser {
       else if (e == 0x74) parts.push("\t");
       else if (e == 0x75) {
         const u = this.hex4();
-        if (this.err != "") return new Value();
+        if (this.err != "") return -1;
         // A lone surrogate becomes U+FFFD, as Go's encoding/json decodes it.
         if (u >= 0xd800 && u < 0xdc00) {
           let lo = -1;
@@ -736,7 +905,7 @@ class Parser {
             const save = this.p;
             this.p += 2;
             lo = this.hex4();
-            if (this.err != "") return new Value();
+            if (this.err != "") return -1;
             if (lo < 0xdc00 || lo >= 0xe000) {
               this.p = save;
               lo = -1;
@@ -750,8 +919,7 @@ class Parser {
           parts.push(String.fromCharCode(u));
         }
       } else {
-        this.fail("bad escape in string");
-        return new Value();
+        return this.fail("bad escape in string");
       }
       run = this.p;
       p = plainEnd(run, this.end);
