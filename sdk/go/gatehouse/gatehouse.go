@@ -230,6 +230,11 @@ func run(h Handler, req Request) (resp []byte) {
 	if result == nil {
 		result = struct{}{}
 	}
+	if fe, ok := result.(fastEncoder); ok {
+		if out, ok := fe.appendJSON(append(make([]byte, 0, 256), `{"result":`...)); ok {
+			return append(out, '}')
+		}
+	}
 	body, err := json.Marshal(result)
 	if err != nil {
 		return errorResponse(CodeServerError, "cannot encode result: "+err.Error())

@@ -1,0 +1,76 @@
+package gatehouse
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// sameEncode checks that the fast encoding of v, when it is not declined,
+// is a JSON document equal to encoding/json's.
+func sameEncode(t *testing.T, v fastEncoder) {
+	t.Helper()
+	fast, ok := v.appendJSON(nil)
+	if !ok {
+		return
+	}
+	std, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("%+v: encoding/json: %v", v, err)
+	}
+	var a, b any
+	if err := json.Unmarshal(fast, &a); err != nil {
+		t.Fatalf("fast encoding %q of %+v is not JSON: %v", fast, v, err)
+	}
+	if err := json.Unmarshal(std, &b); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("fast %s, encoding/json %s", fast, std)
+	}
+}
+
+func TestEncodeFast(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		v    fastEncoder
+		want string
+	}{
+		{SignInResult{Sub: "user:default/alice", Ent: []string{"user:default/alice", "group:default/staff"}},
+			`{"sub":"user:default/alice","ent":["user:default/alice","group:default/staff"]}`},
+		{SignInResult{Sub: "s", Ent: []string{}, Claims: map[string]any{"team": "a<b"}}, `{"sub":"s","ent":[],"claims":{"team":"a\u003cb"}}`},
+		{SignInResult{Sub: "q\"\\\n\r\t\x01é"}, `{"sub":"q\"\\\n\r\t\u0001é","ent":null}`},
+		{ResolveUserResult{Sub: "s", Profile: Profile{DisplayName: "D"}}, `{"sub":"s","profile":{"displayName":"D"}}`},
+		{AuthHandlerResult{Profile: Profile{Email: "e", DisplayName: "d", Picture: "p"}}, `{"profile":{"email":"e","displayName":"d","picture":"p"}}`},
+		{NotifyResult{Deliveries: []Delivery{{Type: "log", Message: "m"}, {Type: "webhook", URL: "https://x/", Body: map[string]any{"k": 1}}}},
+			`{"deliveries":[{"type":"log","message":"m"},{"type":"webhook","url":"https://x/","body":{"k":1}}]}`},
+		{NotifyResult{}, `{"deliveries":null}`},
+		{TokenClaimsResult{Claims: map[string]any{"a": true}}, `{"claims":{"a":true}}`},
+		{TokenClaimsResult{}, `{"claims":null}`},
+	}
+	for _, tt := range tests {
+		got, ok := tt.v.appendJSON(nil)
+		if !ok || string(got) != tt.want {
+			t.Errorf("appendJSON(%+v) = %s, %v; want %s", tt.v, got, ok, tt.want)
+		}
+		sameEncode(t, tt.v)
+	}
+	if _, ok := (SignInResult{Sub: "\xff"}).appendJSON(nil); ok {
+		t.Error("invalid UTF-8 was not declined")
+	}
+	if _, ok := (SignInResult{Sub: "s", Claims: map[string]any{"f": func() {}}}).appendJSON(nil); ok {
+		t.Error("an unencodable claim was not declined")
+	}
+}
+
+func FuzzEncodeFast(f *testing.F) {
+	f.Add("user:default/alice", "group:default/staff", "https://x/", "\x00\"\\<>&\u2028é")
+	f.Add("\xff", "", "", "\t")
+	f.Fuzz(func(t *testing.T, a, b, c, d string) {
+		sameEncode(t, SignInResult{Sub: a, Ent: []string{a, b}, Claims: map[string]any{c: d}})
+		sameEncode(t, ResolveUserResult{Sub: a, Profile: Profile{Email: b, DisplayName: c, Picture: d}})
+		sameEncode(t, AuthHandlerResult{Profile: Profile{Email: d, Picture: a}})
+		sameEncode(t, NotifyResult{Deliveries: []Delivery{{Type: a, Message: b}, {Type: c, URL: d, Body: map[string]string{a: b}}}})
+		sameEncode(t, TokenClaimsResult{Claims: map[string]any{a: []string{b, c, d}}})
+	})
+}
