@@ -2,14 +2,15 @@
  * gatehouse.h — the C guest SDK for Gatehouse plugins, ABI version 1
  * (sdk/ABI.md). Compile gatehouse.c with your plugin:
  *
- *   clang --target=wasm32-wasi -O2 -mexec-model=reactor \
+ *   clang --target=wasm32-wasi -O2 -mexec-model=reactor -mbulk-memory \
  *         -I sdk/c sdk/c/gatehouse.c plugin.c -o plugin.wasm
  *
  * The SDK exports gh_alloc, gh_free and gh_abi_version; GH_HOOK(name, fn)
  * exports gh_<name>. A handler gets the parsed "config" and "input" of the
  * request envelope and either writes its result with the gh_w* writer or
- * refuses with gh_refuse (which copies its strings). Everything a call parses lives until the handler
- * returns: keep no pointers into it across calls.
+ * refuses with gh_refuse (which copies its strings). Everything a call
+ * parses lives until the handler returns: keep no pointers into it across
+ * calls.
  */
 #ifndef GATEHOUSE_H
 #define GATEHOUSE_H
