@@ -43,7 +43,7 @@ type upstreamIdP struct {
 	st     *store.Store
 }
 
-func startIdP(t *testing.T) *upstreamIdP {
+func startIdP(t *testing.T, edits ...func(*config.Config)) *upstreamIdP {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,6 +60,11 @@ func startIdP(t *testing.T) *upstreamIdP {
 	cfg.RateLimit.Enabled = false
 	cfg.Plugins.Dir, cfg.Plugins.Watch, cfg.Plugins.CacheDir = "", false, ""
 	cfg.Plugins.Hooks = nil
+	for _, edit := range edits {
+		if edit != nil {
+			edit(cfg)
+		}
+	}
 	st := store.New(memory.New())
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, st)

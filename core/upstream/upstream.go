@@ -24,6 +24,8 @@ type Providers struct {
 	guest    *Guest
 	// Providers are the configured upstream providers, by id order.
 	providers []*Provider
+	// Bridge is the client bridge, nil when it is off.
+	Bridge *Bridge
 }
 
 // New sets up the providers configured in cfg. hooks resolves who signs
@@ -49,6 +51,11 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, hooks Hooks)
 		p.providers = append(p.providers, pr)
 		methods = append(methods, pr)
 	}
+	bridge, err := newBridge(cfg, st, client)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	p.Bridge = bridge
 	if p.guest.Enabled() {
 		methods = append(methods, p.guest)
 	}
@@ -66,5 +73,8 @@ func (p *Providers) Register(r fiber.Router) {
 	p.guest.Register(r)
 	for _, pr := range p.providers {
 		pr.Register(r)
+	}
+	if p.Bridge != nil {
+		p.Bridge.Register(r)
 	}
 }

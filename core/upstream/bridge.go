@@ -1,0 +1,402 @@
+package upstream
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/oauth2"
+	"golang.org/x/time/rate"
+
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/identity"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// BridgeClientPrefix starts every bridged client_id, so that the token
+// endpoint knows which requests are the bridge's without a store lookup.
+const BridgeClientPrefix = "bridge-"
+
+// refreshMargin: an upstream access token expiring sooner than this is
+// refreshed before it is handed out.
+const refreshMargin = time.Minute
+
+// bridgeProvider is the provider name the bridge's round trips record.
+const bridgeProvider = "~bridge"
+
+//go:embed templates
+var templates embed.FS
+
+// BridgeGrant is an upstream grant held for a native app, stored under its
+// client_id. The grant is sealed with a key derived from the client
+// secret, which Gatehouse does not keep: only its SHA-256 is stored, to
+// authenticate the app. A copy of the database opens no upstream account.
+type BridgeGrant struct {
+	ClientID   string    `json:"client_id"`
+	SecretHash []byte    `json:"secret_hash"`
+	Provider   string    `json:"provider"`
+	Env        string    `json:"env"`
+	Subject    string    `json:"upstream_sub,omitempty"`
+	Sealed     []byte    `json:"sealed"`
+	CreatedAt  time.Time `json:"created_at"`
+	// ExpiresAt moves forward on every use (bridge.grant_ttl); Badger
+	// drops the record then, and `gatehouse bridge purge` sweeps any
+	// backend.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (g *BridgeGrant) Expiry() time.Time { return g.ExpiresAt }
+
+// BridgeGrants is the bridge's collection in st.
+func BridgeGrants(st *store.Store) store.Collection[BridgeGrant] {
+	return store.NewCollection[BridgeGrant](st.KV, "bridge")
+}
+
+// PurgeBridge deletes the bridged grants that have expired and returns
+// how many. Badger expires them by TTL already; this sweeps backends
+// without TTLs and is what `gatehouse bridge purge` runs.
+func PurgeBridge(ctx context.Context, st *store.Store, now time.Time) (int, error) {
+	grants := BridgeGrants(st)
+	var stale []string
+	err := grants.List(ctx, func(id string, g BridgeGrant) error {
+		if !now.Before(g.ExpiresAt) {
+			stale = append(stale, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("upstream: list bridged grants: %w", err)
+	}
+	for _, id := range stale {
+		if err := grants.Delete(ctx, id); err != nil {
+			return 0, fmt.Errorf("upstream: purge bridged grant: %w", err)
+		}
+	}
+	return len(stale), nil
+}
+
+// Bridge is the client bridge for native apps: a landing page starts the
+// code flow against one upstream, the callback turns the grant into a new
+// client_id/client_secret pair, and client_credentials at the token
+// endpoint hands out the upstream's access token, refreshed as needed.
+type Bridge struct {
+	cfg    *config.Config
+	up     Upstream
+	states store.Collection[loginState]
+	grants store.Collection[BridgeGrant]
+	page   *identity.Page
+	now    func() time.Time
+
+	// locks serialises refreshes of one grant within this process; the
+	// store's compare-and-swap catches the rest.
+	locks sync.Map // client_id → *sync.Mutex
+
+	revokeMu sync.Mutex
+	revokers map[string]*rate.Limiter
+}
+
+// newBridge returns the bridge configured in cfg.Bridge, or nil when it is
+// off.
+func newBridge(cfg *config.Config, st *store.Store, client *http.Client) (*Bridge, error) {
+	if !cfg.Bridge.Enabled {
+		return nil, nil
+	}
+	pc := cfg.Providers[cfg.Bridge.Provider][cfg.Bridge.Env]
+	up, err := newUpstream(pc, cfg.Issuer()+"/bridge/callback", client)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
+	page, err := identity.ParsePage(cfg, templates, "templates/bridge.html")
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
+	return &Bridge{
+		cfg: cfg, up: up, page: page, now: time.Now,
+		states:   store.NewCollection[loginState](st.KV, "upstream-state"),
+		grants:   BridgeGrants(st),
+		revokers: map[string]*rate.Limiter{},
+	}, nil
+}
+
+// Register mounts the bridge's routes. The token route only takes
+// client_credentials requests of bridged clients and passes every other
+// request on to the token endpoint; it is mounted after the token rate
+// limiter, which counts bridged clients per client_id and address too.
+func (b *Bridge) Register(r fiber.Router) {
+	r.Get("/bridge", b.landing)
+	r.Get("/bridge/start", b.start)
+	r.Get("/bridge/callback", b.callback)
+	r.Post("/bridge/revoke", b.revoke)
+	r.Post("/v1/token", b.token)
+}
+
+type bridgeView struct {
+	Step         string
+	Provider     string
+	StartURL     string
+	ClientID     string
+	ClientSecret string
+	TokenURL     string
+	Message      string
+}
+
+// landing explains what the bridge does and links to the upstream.
+func (b *Bridge) landing(c *fiber.Ctx) error {
+	return b.page.Render(c, fiber.StatusOK, bridgeView{
+		Step: "landing", Provider: b.cfg.Bridge.Provider, StartURL: b.cfg.Server.BasePath + "/bridge/start",
+	})
+}
+
+// start sends the browser to the upstream, as a provider's start does.
+func (b *Bridge) start(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	state, binding := oauth.RandomToken(32), oauth.RandomToken(32)
+	st := loginState{
+		Provider: bridgeProvider, Env: b.cfg.Bridge.Env, Verifier: oauth2.GenerateVerifier(),
+		Nonce: oauth.RandomToken(16), BindingHash: store.HashID(binding), ExpiresAt: b.now().Add(stateTTL),
+	}
+	target, err := b.up.AuthCodeURL(ctx, state, st.Nonce, st.Verifier)
+	if err != nil {
+		return oauth.ErrTemporarilyUnavailable().WithDescription("the upstream provider cannot be reached").WithParent(err)
+	}
+	if err := b.states.Create(ctx, store.HashID(state), st); err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	b.setCookie(c, binding, st.ExpiresAt)
+	oauth.NoStore(c)
+	return c.Redirect(target, fiber.StatusFound)
+}
+
+func (b *Bridge) setCookie(c *fiber.Ctx, value string, expires time.Time) {
+	c.Cookie(&fiber.Cookie{
+		Name: "gatehouse_bridge_nonce", Value: value, Path: b.cfg.Server.BasePath + "/bridge", Expires: expires,
+		Secure: identity.Secure(b.cfg), HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode,
+	})
+}
+
+// callback finishes the round trip and shows the new client credentials,
+// once: the secret exists nowhere else.
+func (b *Bridge) callback(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	fail := func(status int, msg string) error {
+		return b.page.Render(c, status, bridgeView{Step: "error", Message: msg,
+			StartURL: b.cfg.Server.BasePath + "/bridge/start"})
+	}
+	raw := c.Query("state")
+	if raw == "" || len(raw) > 256 {
+		return fail(fiber.StatusBadRequest, "The answer has no valid state. Start again.")
+	}
+	id := store.HashID(raw)
+	st, err := b.states.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (st.Provider != bridgeProvider || b.now().After(st.ExpiresAt))) {
+		return fail(fiber.StatusBadRequest, "This attempt has expired or was already used. Start again.")
+	}
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	binding := c.Cookies("gatehouse_bridge_nonce")
+	if binding == "" || subtle.ConstantTimeCompare([]byte(store.HashID(binding)), []byte(st.BindingHash)) != 1 {
+		return fail(fiber.StatusBadRequest, "This attempt was started in another browser. Start again.")
+	}
+	if err := b.states.Delete(ctx, id); err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	b.setCookie(c, "", time.Unix(0, 0))
+	if e := c.Query("error"); e != "" {
+		return fail(fiber.StatusForbidden, "The provider refused: "+truncate(e+" "+c.Query("error_description"), 200))
+	}
+	code := c.Query("code")
+	if code == "" {
+		return fail(fiber.StatusBadRequest, "The provider sent no authorization code.")
+	}
+	r, err := b.up.Exchange(ctx, code, st.Verifier, st.Nonce)
+	if err != nil {
+		slog.InfoContext(ctx, "bridge: upstream answer refused", "error", err)
+		return fail(fiber.StatusBadGateway, "The provider's answer could not be verified.")
+	}
+	clientID, secret := BridgeClientPrefix+oauth.RandomToken(16), oauth.RandomToken(32)
+	sealed, err := sealGrant(secret, sealBridge, clientID, r)
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	sub, _ := r.Claims["sub"].(string)
+	now := b.now()
+	g := BridgeGrant{
+		ClientID: clientID, SecretHash: oauth.HashSecret(secret), Provider: b.cfg.Bridge.Provider, Env: b.cfg.Bridge.Env,
+		Subject: sub, Sealed: sealed, CreatedAt: now, ExpiresAt: now.Add(b.cfg.Bridge.GrantTTL),
+	}
+	if err := b.grants.Create(ctx, clientID, g); err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	slog.InfoContext(ctx, "bridge: client created", "client_id", clientID, "provider", g.Provider, "env", g.Env,
+		"refreshable", r.Token.RefreshToken != "")
+	oauth.NoStore(c)
+	return b.page.Render(c, fiber.StatusOK, bridgeView{
+		Step: "done", Provider: g.Provider, ClientID: clientID, ClientSecret: secret, TokenURL: b.cfg.Issuer() + "/v1/token",
+	})
+}
+
+// authenticate checks a bridged client's credentials (RFC 6749 §2.3.1) in
+// constant time and returns its grant.
+func (b *Bridge) authenticate(ctx context.Context, cred oauth.Credentials) (BridgeGrant, error) {
+	g, err := b.grants.Get(ctx, cred.ClientID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !b.now().Before(g.ExpiresAt)) {
+		return BridgeGrant{}, b.invalidClient(cred)
+	}
+	if err != nil {
+		return BridgeGrant{}, oauth.ErrServerError().WithParent(err)
+	}
+	if subtle.ConstantTimeCompare(oauth.HashSecret(cred.Secret), g.SecretHash) != 1 {
+		return BridgeGrant{}, b.invalidClient(cred)
+	}
+	return g, nil
+}
+
+func (b *Bridge) invalidClient(cred oauth.Credentials) *oauth.Error {
+	e := oauth.ErrInvalidClient()
+	if cred.Method == oauth.AuthBasic {
+		e = e.WithChallenge(`Basic realm="gatehouse"`)
+	}
+	return e
+}
+
+// bridgeTokenResponse is RFC 6749 §5.1, the upstream's access token.
+type bridgeTokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in,omitempty"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+// token serves client_credentials (RFC 6749 §4.4) for bridged clients:
+// open the grant with the presented secret, refresh it upstream when it is
+// about to expire (re-sealed), and answer the upstream access token.
+func (b *Bridge) token(c *fiber.Ctx) error {
+	p, err := oauth.Parse(c)
+	if err != nil || p.Get("grant_type") != "client_credentials" {
+		return c.Next()
+	}
+	cred, err := oauth.ReadCredentials(c, p)
+	if err != nil || !strings.HasPrefix(cred.ClientID, BridgeClientPrefix) {
+		return c.Next()
+	}
+	ctx := c.UserContext()
+	if cred.Method == oauth.AuthNone || cred.Secret == "" {
+		return b.invalidClient(cred)
+	}
+	mu, _ := b.locks.LoadOrStore(cred.ClientID, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+
+	g, err := b.authenticate(ctx, cred)
+	if err != nil {
+		return err
+	}
+	grant, err := unsealGrant(cred.Secret, sealBridge, g.ClientID, g.Sealed)
+	if err != nil {
+		// The hash matched, so the record was altered or moved.
+		slog.WarnContext(ctx, "bridge: grant does not open", "client_id", g.ClientID)
+		return oauth.ErrInvalidGrant().WithDescription("the bridged grant cannot be opened").WithParent(err)
+	}
+	tok := grant.Token
+	sealed := g.Sealed
+	if !tok.Expiry.IsZero() && tok.Expiry.Before(b.now().Add(refreshMargin)) {
+		rf, ok := b.up.(Refresher)
+		if !ok || tok.RefreshToken == "" {
+			return oauth.ErrInvalidGrant().WithDescription("the upstream grant has expired and cannot be refreshed: connect again")
+		}
+		fresh, err := rf.Refresh(ctx, tok)
+		if err != nil {
+			slog.InfoContext(ctx, "bridge: upstream refresh failed", "client_id", g.ClientID, "error", err)
+			return oauth.ErrInvalidGrant().WithDescription("the upstream refused to refresh the grant: connect again").WithParent(err)
+		}
+		if fresh.Token.RefreshToken == "" {
+			fresh.Token.RefreshToken = tok.RefreshToken
+		}
+		if fresh.IDToken == "" {
+			fresh.IDToken = grant.IDToken
+		}
+		if sealed, err = sealGrant(cred.Secret, sealBridge, g.ClientID, fresh); err != nil {
+			return oauth.ErrServerError().WithParent(err)
+		}
+		tok = fresh.Token
+		slog.InfoContext(ctx, "bridge: upstream grant refreshed", "client_id", g.ClientID)
+	}
+	_, err = b.grants.Update(ctx, g.ClientID, func(old BridgeGrant) (BridgeGrant, error) {
+		old.Sealed = sealed
+		old.ExpiresAt = b.now().Add(b.cfg.Bridge.GrantTTL)
+		return old, nil
+	})
+	if err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	resp := bridgeTokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer"}
+	if !tok.Expiry.IsZero() {
+		resp.ExpiresIn = max(int64(tok.Expiry.Sub(b.now()).Seconds()), 0)
+	}
+	resp.Scope, _ = tok.Extra("scope").(string)
+	return oauth.JSON(c, fiber.StatusOK, resp)
+}
+
+// revoke answers POST /bridge/revoke: the bridged client authenticates and
+// its grant is deleted (the upstream grant is no longer usable through
+// Gatehouse). Attempts are limited per remote address.
+func (b *Bridge) revoke(c *fiber.Ctx) error {
+	if ok, retry := b.allowRevoke(c.IP()); !ok {
+		c.Set(fiber.HeaderRetryAfter, fmt.Sprint(int(retry.Seconds())+1))
+		return oauth.JSON(c, fiber.StatusTooManyRequests, fiber.Map{
+			"error": "slow_down", "error_description": "too many revocation requests from this address"})
+	}
+	p, err := oauth.Parse(c)
+	if err != nil {
+		return err
+	}
+	cred, err := oauth.ReadCredentials(c, p)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(cred.ClientID, BridgeClientPrefix) {
+		return b.invalidClient(cred)
+	}
+	g, err := b.authenticate(c.UserContext(), cred)
+	if err != nil {
+		return err
+	}
+	if err := b.grants.Delete(c.UserContext(), g.ClientID); err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	slog.InfoContext(c.UserContext(), "bridge: client revoked", "client_id", g.ClientID)
+	return oauth.JSON(c, fiber.StatusOK, fiber.Map{})
+}
+
+// maxRevokers bounds the per-address limiter map.
+const maxRevokers = 10000
+
+func (b *Bridge) allowRevoke(addr string) (bool, time.Duration) {
+	b.revokeMu.Lock()
+	defer b.revokeMu.Unlock()
+	l, ok := b.revokers[addr]
+	if !ok {
+		if len(b.revokers) >= maxRevokers {
+			clear(b.revokers)
+		}
+		per := b.cfg.Bridge.RevokePerMinute
+		l = rate.NewLimiter(rate.Every(time.Minute/time.Duration(per)), per)
+		b.revokers[addr] = l
+	}
+	r := l.Reserve()
+	if d := r.Delay(); d > 0 {
+		r.Cancel()
+		return false, d
+	}
+	return true, 0
+}

@@ -1,0 +1,265 @@
+package upstream_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
+	"github.com/gatehouse-auth/gatehouse/core/upstream"
+)
+
+// bridgeEnv is the server under test with the bridge on provider corp,
+// whose IdP is a second Gatehouse.
+func bridgeEnv(t *testing.T, idpEdit func(*config.Config), edit func(*config.Config)) (*env, *upstreamIdP) {
+	t.Helper()
+	idp := startIdP(t, idpEdit)
+	e := start(t, func(c *config.Config) {
+		cl := idp.register(t, c.Issuer()+"/bridge/callback")
+		c.Providers = map[string]map[string]config.Provider{"corp": {"production": {
+			Type: config.ProviderOIDC, ClientID: cl.ID, ClientSecret: cl.Secret, Issuer: idp.issuer,
+			Scopes: []string{"profile", "email", "offline_access"},
+		}}}
+		c.Bridge = config.Bridge{Enabled: true, Provider: "corp", Env: "production", GrantTTL: 24 * time.Hour, RevokePerMinute: 3}
+		if edit != nil {
+			edit(c)
+		}
+	})
+	return e, idp
+}
+
+var (
+	clientIDRe     = regexp.MustCompile(`id="client-id">([^<]+)<`)
+	clientSecretRe = regexp.MustCompile(`id="client-secret">([^<]+)<`)
+)
+
+// connect runs the landing → upstream → callback flow and returns the
+// bridged client's credentials.
+func connect(t *testing.T, e *env, idp *upstreamIdP) (id, secret string) {
+	t.Helper()
+	b := newBrowser(t)
+	landing := b.do(t, http.MethodGet, e.issuer+"/bridge", "", "")
+	if landing.status != http.StatusOK || !bytes.Contains(landing.body, []byte(`href="/bridge/start"`)) {
+		t.Fatalf("landing %d: %.300s", landing.status, landing.body)
+	}
+	idp.signInAt(t, b, "alice@example.com")
+	_, consent := b.follow(t, e.issuer+"/bridge/start", idp.issuer+"/oauth2/authorize/")
+	back := b.approveAtIdP(t, consent, e.issuer+"/bridge/callback")
+	a := b.do(t, http.MethodGet, back, "", "")
+	idm, secm := clientIDRe.FindSubmatch(a.body), clientSecretRe.FindSubmatch(a.body)
+	if a.status != http.StatusOK || idm == nil || secm == nil || a.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("callback %d: %.500s", a.status, a.body)
+	}
+	if again := b.do(t, http.MethodGet, back, "", ""); again.status != http.StatusBadRequest {
+		t.Errorf("callback replayed: %d", again.status)
+	}
+	return string(idm[1]), string(secm[1])
+}
+
+func bridgeToken(t *testing.T, e *env, id, secret string) (int, map[string]any, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.issuer+"/v1/token", strings.NewReader("grant_type=client_credentials"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a answer
+	a.status, a.header = resp.StatusCode, resp.Header
+	a.body, _ = readAll(resp)
+	return a.status, a.json(t), a.header
+}
+
+// upstreamUser asks the IdP's userinfo who an access token is for.
+func upstreamUser(t *testing.T, idp *upstreamIdP, accessToken string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, idp.issuer+"/v1/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	status, body, err := testclient.Do(req)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("userinfo: %d %v %v", status, body, err)
+	}
+	sub, _ := body["sub"].(string)
+	return sub
+}
+
+// TestBridge: landing, callback, client credentials answered with the
+// upstream's access token, revoke; the database holds no usable secret.
+func TestBridge(t *testing.T) {
+	e, idp := bridgeEnv(t, nil, nil)
+	id, secret := connect(t, e, idp)
+	if !strings.HasPrefix(id, upstream.BridgeClientPrefix) {
+		t.Errorf("client_id %q", id)
+	}
+	status, tok, header := bridgeToken(t, e, id, secret)
+	if status != http.StatusOK || header.Get("Cache-Control") != "no-store" || tok["token_type"] != "Bearer" {
+		t.Fatalf("token: %d %v", status, tok)
+	}
+	access := tok["access_token"].(string)
+	if sub := upstreamUser(t, idp, access); sub != "user:upstream/alice" {
+		t.Errorf("upstream token is for %q", sub)
+	}
+	// Not about to expire: the same upstream token again, no refresh.
+	if _, again, _ := bridgeToken(t, e, id, secret); again["access_token"] != access {
+		t.Errorf("token changed without need: %v", again)
+	}
+
+	// The database copy: no secret, no upstream token in the clear.
+	var dump bytes.Buffer
+	_ = e.st.KV.Scan(context.Background(), "bridge/", func(_ string, v []byte) error { dump.Write(v); return nil })
+	for _, leaked := range []string{secret, access} {
+		if bytes.Contains(dump.Bytes(), []byte(leaked)) {
+			t.Errorf("the store holds %q in the clear", leaked[:8])
+		}
+	}
+
+	for name, cred := range map[string][2]string{
+		"wrong secret":   {id, secret[:len(secret)-2] + "xx"},
+		"unknown client": {upstream.BridgeClientPrefix + "nobody", secret},
+		"no secret":      {id, ""},
+	} {
+		if status, body, _ := bridgeToken(t, e, cred[0], cred[1]); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+			t.Errorf("%s: %d %v", name, status, body)
+		}
+	}
+
+	// Someone who can write to the database swaps in the hash of a secret
+	// of their own: the hash matches, the grant still does not open.
+	grants := upstream.BridgeGrants(e.st)
+	forged := oauth.RandomToken(32)
+	if _, err := grants.Update(context.Background(), id, func(g upstream.BridgeGrant) (upstream.BridgeGrant, error) {
+		g.SecretHash = oauth.HashSecret(forged)
+		return g, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body, _ := bridgeToken(t, e, id, forged); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Errorf("forged secret: %d %v", status, body)
+	}
+	if _, err := grants.Update(context.Background(), id, func(g upstream.BridgeGrant) (upstream.BridgeGrant, error) {
+		g.SecretHash = oauth.HashSecret(secret)
+		return g, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	revoke := func(id, secret string) (int, map[string]any, http.Header) {
+		status, body, err := testclient.PostForm(e.issuer+"/bridge/revoke", id, secret, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status, body, nil
+	}
+	if status, body, _ := revoke(id, "wrong"); status != http.StatusUnauthorized {
+		t.Errorf("revoke with a wrong secret: %d %v", status, body)
+	}
+	if status, body, _ := revoke(id, secret); status != http.StatusOK {
+		t.Fatalf("revoke: %d %v", status, body)
+	}
+	if status, _, _ := bridgeToken(t, e, id, secret); status != http.StatusUnauthorized {
+		t.Errorf("token after revoke: %d", status)
+	}
+	if status, _, _ := revoke(id, secret); status != http.StatusUnauthorized {
+		t.Errorf("revoke twice: %d", status)
+	}
+	// revoke_per_minute is 3 per address: the fourth attempt waits.
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/bridge/revoke", strings.NewReader(""))
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("fourth revoke: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// Other clients still reach the token endpoint through the bridge route.
+	if status, body, _ := bridgeToken(t, e, "not-bridged", "x"); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Errorf("ordinary client: %d %v", status, body)
+	}
+}
+
+// TestBridgeRefresh: an upstream access token about to expire is
+// refreshed upstream, re-sealed, and the new one handed out.
+func TestBridgeRefresh(t *testing.T) {
+	e, idp := bridgeEnv(t, func(c *config.Config) { c.Tokens.AccessTokenTTL = 30 * time.Second }, nil)
+	id, secret := connect(t, e, idp)
+	before, err := upstream.BridgeGrants(e.st).Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, first, _ := bridgeToken(t, e, id, secret)
+	_, second, _ := bridgeToken(t, e, id, secret)
+	a, b := first["access_token"], second["access_token"]
+	if a == nil || b == nil || a == b {
+		t.Fatalf("not refreshed: %v then %v", first, second)
+	}
+	for _, tok := range []any{a, b} {
+		if sub := upstreamUser(t, idp, tok.(string)); sub != "user:upstream/alice" {
+			t.Errorf("refreshed token is for %q", sub)
+		}
+	}
+	after, err := upstream.BridgeGrants(e.st).Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(before.Sealed, after.Sealed) || !after.ExpiresAt.After(before.ExpiresAt) {
+		t.Errorf("grant not re-sealed and extended")
+	}
+}
+
+// TestBridgeRateLimit: the token endpoint's limiter counts bridged
+// clients: past the burst, 429 with Retry-After.
+func TestBridgeRateLimit(t *testing.T) {
+	e, idp := bridgeEnv(t, nil, func(c *config.Config) {
+		c.RateLimit = config.RateLimit{Enabled: true, TokenPerSecond: 0.01, TokenBurst: 2, RegisterPerSecond: 1, RegisterBurst: 1}
+	})
+	id, secret := connect(t, e, idp)
+	for i := range 2 {
+		if status, body, _ := bridgeToken(t, e, id, secret); status != http.StatusOK {
+			t.Fatalf("token %d: %d %v", i, status, body)
+		}
+	}
+	status, body, header := bridgeToken(t, e, id, secret)
+	if status != http.StatusTooManyRequests || header.Get("Retry-After") == "" {
+		t.Errorf("past the burst: %d %v Retry-After %q", status, body, header.Get("Retry-After"))
+	}
+}
+
+// TestBridgePurge: grants past their expiry are swept, live ones kept.
+func TestBridgePurge(t *testing.T) {
+	st := store.New(memory.New())
+	grants := upstream.BridgeGrants(st)
+	now := time.Now()
+	for id, exp := range map[string]time.Time{"bridge-soon": now.Add(2 * time.Minute), "bridge-live": now.Add(time.Hour)} {
+		if err := grants.Put(context.Background(), id, upstream.BridgeGrant{ClientID: id, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := upstream.PurgeBridge(context.Background(), st, now); err != nil || n != 0 {
+		t.Errorf("purge now: %d %v", n, err)
+	}
+	n, err := upstream.PurgeBridge(context.Background(), st, now.Add(10*time.Minute))
+	if err != nil || n != 1 {
+		t.Fatalf("purge in ten minutes: %d %v", n, err)
+	}
+	if _, err := grants.Get(context.Background(), "bridge-soon"); err != store.ErrNotFound {
+		t.Errorf("expired grant still there: %v", err)
+	}
+	if _, err := grants.Get(context.Background(), "bridge-live"); err != nil {
+		t.Errorf("live grant purged: %v", err)
+	}
+}
