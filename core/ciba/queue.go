@@ -191,7 +191,7 @@ func (q *Queue) dispatch(ctx context.Context) (next time.Time) {
 			return nil // a finished attempt wakes the queue again
 		}
 		q.wg.Add(1)
-		go q.attempt(ctx, d, dest)
+		go q.attempt(ctx, id, dest)
 		return nil
 	})
 	queueDepth.Set(float64(depth))
@@ -209,11 +209,14 @@ func destination(d *store.Delivery) string {
 	return "url:" + d.URL
 }
 
-// attempt POSTs one item and records the outcome.
-func (q *Queue) attempt(ctx context.Context, d store.Delivery, dest string) {
+// attempt POSTs one item and records the outcome. It reads the item again
+// first: the listing that found it may predate another attempt's outcome
+// (deleted once delivered, or put off by a failure), which that attempt
+// wrote before giving up the item.
+func (q *Queue) attempt(ctx context.Context, id, dest string) {
 	defer func() {
 		q.mu.Lock()
-		delete(q.inflight, d.ID)
+		delete(q.inflight, id)
 		q.perDest[dest]--
 		if q.perDest[dest] <= 0 {
 			delete(q.perDest, dest)
@@ -223,7 +226,14 @@ func (q *Queue) attempt(ctx context.Context, d store.Delivery, dest string) {
 		q.wg.Done()
 		q.poke()
 	}()
-	err := q.post(ctx, &d)
+	d, err := q.st.Deliveries.Get(ctx, id)
+	if err != nil || d.Dead || d.NextAttempt.After(q.now()) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+			slog.ErrorContext(ctx, "ciba delivery queue: cannot read a delivery", "delivery", id, "error", err)
+		}
+		return
+	}
+	err = q.post(ctx, &d)
 	if ctx.Err() != nil {
 		return // shutting down: the item stays as it was, for the next start
 	}
@@ -279,10 +289,6 @@ func (q *Queue) post(ctx context.Context, d *store.Delivery) error {
 	}
 	resp, err := q.client.Do(req)
 	if err != nil {
-		var uerr interface{ Unwrap() error }
-		if errors.As(err, &uerr) {
-			return fmt.Errorf("post: %w", uerr.Unwrap())
-		}
 		return fmt.Errorf("post: %w", err)
 	}
 	defer resp.Body.Close()
