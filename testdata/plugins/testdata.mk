@@ -3,13 +3,9 @@
 TESTDATA_WAT  := $(wildcard testdata/plugins/*.wat)
 TESTDATA_WASM := $(patsubst testdata/plugins/%.wat,testdata/plugins/bin/%.wasm,$(TESTDATA_WAT))
 
-.PHONY: testdata-wat2wasm
 plugins-testdata: $(TESTDATA_WASM)
 
-# wat2wasm comes from Debian's wabt; installed only where missing.
-testdata-wat2wasm:
-	@command -v wat2wasm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) $(APT) wabt; }
-
-testdata/plugins/bin/%.wasm: testdata/plugins/%.wat | testdata-wat2wasm
+# wat2wasm (Debian's wabt) is installed by plugins/toolchains.mk where missing.
+testdata/plugins/bin/%.wasm: testdata/plugins/%.wat | toolchain-wat
 	@mkdir -p $(@D)
-	wat2wasm $< -o $@
+	$(WAT2WASM) $< -o $@
