@@ -29,6 +29,7 @@ Usage:
   gatehouse keys    rotate [--config FILE]   rotate the signing key
   gatehouse plugin  test FILE.wasm --hook H --input EVENT.json   run one plugin hook
   gatehouse ciba    history [--config FILE]  list CIBA consent decisions
+  gatehouse bridge  purge [--within D] [--config FILE]  drop expired bridged grants
   gatehouse version                          print the version
 
 Configuration: the embedded config.yaml, then --config FILE, then
@@ -41,6 +42,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout io.Wri
 	"keys":    runKeys,
 	"plugin":  runPlugin,
 	"ciba":    runCIBA,
+	"bridge":  runBridge,
 	"version": func(context.Context, []string, io.Writer) error { fmt.Println("gatehouse", version); return nil },
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
@@ -18,6 +19,16 @@ func loadYAML(t *testing.T, yaml string) (*config.Config, error) {
 		t.Fatal(err)
 	}
 	return config.Load(gatehouse.DefaultConfig, path)
+}
+
+func TestProvidersDefaults(t *testing.T) {
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Providers) != 0 || cfg.Bridge.Enabled || cfg.Bridge.GrantTTL != 90*24*time.Hour || cfg.Bridge.RevokePerMinute != 10 {
+		t.Errorf("providers %v bridge %+v", cfg.Providers, cfg.Bridge)
+	}
 }
 
 func TestProvidersLoad(t *testing.T) {
