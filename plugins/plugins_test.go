@@ -5,17 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
+	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
@@ -289,6 +295,96 @@ func TestLargeRequestsDoNotExhaustMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestSDKHostFunctions builds a test plugin that calls every host function
+// the SDK wraps and runs it in the real host: the SDK's imports must link,
+// the host's answers (written back through gh_alloc while the guest is
+// inside an export) must come through, and the allow-list must hold.
+func TestSDKHostFunctions(t *testing.T) {
+	t.Parallel()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command builds the test plugin: %v", err)
+	}
+	wasm := filepath.Join(t.TempDir(), "hostcheck.wasm")
+	build := exec.Command(gobin, "build", "-buildmode=c-shared", "-trimpath", "-o", wasm, "./sdk/go/gatehouse/internal/hostcheck")
+	build.Dir = ".."
+	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build hostcheck: %v\n%s", err, out)
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Echo", r.Header.Get("X-Hostcheck"))
+		fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.Path, body)
+	}))
+	defer srv.Close()
+
+	logs := &logRecorder{}
+	code, err := os.ReadFile(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := json.Marshal(map[string]string{"url": srv.URL + "/ok", "denied_url": srv.URL + "/secret"})
+	p, err := rt.Load(context.Background(), "hostcheck", code, plugin.Settings{
+		Config:    cfg,
+		HTTPAllow: []string{srv.URL + "/ok"},
+		KV:        memory.New(),
+		Limits:    plugin.Limits{PoolSize: 1},
+		Logger:    slog.New(logs),
+	})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	defer p.Close(context.Background())
+
+	for i, visits := range []string{"", "+"} {
+		var out struct{ Claims map[string]any }
+		if err := p.Call(context.Background(), plugin.HookTokenClaims, map[string]string{"sub": "user:default/alice"}, &out); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		want := map[string]any{
+			"status": 200.0, "body": "POST /ok ping", "header": "user:default/alice",
+			"denied":        "gatehouse: http GET " + srv.URL + "/secret: url not allowed",
+			"visits_before": visits, "had_visits": i > 0,
+		}
+		if !reflect.DeepEqual(out.Claims, want) {
+			t.Fatalf("call %d: claims %v, want %v", i, out.Claims, want)
+		}
+	}
+	if !logs.has(slog.LevelWarn, "hostcheck for user:default/alice") {
+		t.Errorf("the plugin's log line did not reach the host's logger: %v", logs.lines())
+	}
+}
+
+// logRecorder is a slog.Handler keeping every message with its level.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs = append(l.msgs, r.Level.String()+" "+r.Message)
+	return nil
+}
+
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
+
+func (l *logRecorder) has(level slog.Level, msg string) bool {
+	return slices.Contains(l.lines(), level.String()+" "+msg)
+}
+
+func (l *logRecorder) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.msgs)
 }
 
 // Many goroutines over a small pool: every answer is right (run with -race).
