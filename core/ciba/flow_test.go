@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
 // halfHash is at_hash / rt_hash for ES256 (OIDC Core §3.1.3.6).
@@ -160,5 +163,89 @@ func TestDeviceAPI(t *testing.T) {
 	// Nothing above changed the requests.
 	if status, body := e.poll(t, cl, aliceReq); body["error"] != "authorization_pending" {
 		t.Errorf("alice's request: %d %v", status, body)
+	}
+}
+
+// TestConcurrentRedemption: many polls of one approved request at once
+// yield the tokens exactly once.
+func TestConcurrentRedemption(t *testing.T) {
+	e := start(t, options{})
+	cl := e.client(t, "poll", "", nil)
+	id := e.startRequest(t, cl, loginHint("guest"))
+	if status, body := e.complete(t, e.guest(t), id, "approve"); status != 200 {
+		t.Fatalf("complete: %d %v", status, body)
+	}
+	const n = 16
+	results := make(chan int, n)
+	for range n {
+		go func() {
+			status, _, err := testclient.PostForm(e.issuer+"/v1/token", cl.ID, cl.Secret, url.Values{
+				"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {id},
+			})
+			if err != nil {
+				status = -1
+			}
+			results <- status
+		}()
+	}
+	ok := 0
+	for range n {
+		switch <-results {
+		case 200:
+			ok++
+		case 400:
+		default:
+			t.Error("a poll failed otherwise than 400 invalid_grant")
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d polls got tokens, want exactly 1", ok)
+	}
+}
+
+// TestMetrics: CIBA requests, decisions and deliveries are counted at
+// /metrics.
+func TestMetrics(t *testing.T) {
+	e := start(t, options{})
+	rcv := newReceiver(t)
+	cl := e.client(t, "ping", rcv.URL, nil)
+	id := e.startRequest(t, cl, loginHint("guest", "client_notification_token", "m"))
+	if status, body := e.complete(t, e.guest(t), id, "approve"); status != 200 {
+		t.Fatalf("complete: %d %v", status, body)
+	}
+	rcv.next(t)
+	resp, err := http.Get(e.issuer + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`gatehouse_ciba_requests_total{outcome="accepted"}`,
+		`gatehouse_ciba_decisions_total{decision="approved",via="api"}`,
+		`gatehouse_ciba_notifications_total{outcome="queued",type="webhook"}`,
+		`gatehouse_ciba_delivery_queue_depth`,
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// The delivered ping is counted (the receiver answers before the
+	// queue records the outcome: wait for it).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err := http.Get(e.issuer + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(raw), `gatehouse_ciba_deliveries_total{kind="ping",outcome="delivered"}`) &&
+			strings.Contains(string(raw), `gatehouse_ciba_delivery_seconds_bucket{kind="ping"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/metrics never counted the delivered ping")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
