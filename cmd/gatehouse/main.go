@@ -26,7 +26,8 @@ const usage = `gatehouse: an OAuth 2.0 / OpenID Connect server with Wasm plugins
 
 Usage:
   gatehouse serve   [--config FILE]          run the server
-  gatehouse keys    rotate [--config FILE]   rotate the signing key
+  gatehouse keys    rotate|list [--config FILE]   rotate or list the signing keys
+  gatehouse client  register|show|delete --server URL ...   manage clients (RFC 7591/7592)
   gatehouse plugin  test FILE.wasm --hook H --input EVENT.json   run one plugin hook
   gatehouse ciba    history [--config FILE]  list CIBA consent decisions
   gatehouse bridge  purge [--within D] [--config FILE]  drop expired bridged grants
@@ -40,6 +41,7 @@ GATEHOUSE_* environment variables (GATEHOUSE_SERVER__ADDR=127.0.0.1:8080).
 var commands = map[string]func(ctx context.Context, args []string, stdout io.Writer) error{
 	"serve":   runServe,
 	"keys":    runKeys,
+	"client":  runClient,
 	"plugin":  runPlugin,
 	"ciba":    runCIBA,
 	"bridge":  runBridge,
