@@ -81,7 +81,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 	}
 	// §7.1.1: a client registered with a signing alg sends signed requests.
 	if cl.BackchannelAuthenticationRequestSigningAlg != "" {
-		params, err = s.verifyRequestObject(params, &cl)
+		params, err = s.verifyRequestObject(ctx, params, &cl)
 		if err != nil {
 			return s.refuse(c, err)
 		}

@@ -35,7 +35,7 @@ var outsideParams = map[string]bool{"request": true, "client_id": true, "client_
 // client, aud this issuer, exp/iat/nbf/jti present and current, jti never
 // seen before. It returns the authentication request parameters, taken
 // from the object only.
-func (s *Service) verifyRequestObject(outer oauth.Params, cl *store.Client) (oauth.Params, error) {
+func (s *Service) verifyRequestObject(ctx context.Context, outer oauth.Params, cl *store.Client) (oauth.Params, error) {
 	bad := func(format string, args ...any) error {
 		return oauth.ErrInvalidRequest().WithDescription("request: "+format, args...)
 	}
@@ -104,7 +104,7 @@ func (s *Service) verifyRequestObject(outer oauth.Params, cl *store.Client) (oau
 	case jti == "" || len(jti) > 256:
 		return nil, bad("jti must be 1 to 256 characters")
 	}
-	if err := s.spendJTI(cl.ID, jti, expAt.Add(clockLeeway)); err != nil {
+	if err := s.spendJTI(ctx, cl.ID, jti, expAt.Add(clockLeeway)); err != nil {
 		return nil, err
 	}
 	params := oauth.Params{}
@@ -131,8 +131,8 @@ func (s *Service) verifyRequestObject(outer oauth.Params, cl *store.Client) (oau
 
 // spendJTI records a request object's jti until it expires: a replay is
 // refused.
-func (s *Service) spendJTI(clientID, jti string, until time.Time) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+func (s *Service) spendJTI(ctx context.Context, clientID, jti string, until time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	err := s.st.KV.Create(ctx, "cibajti/"+store.HashID(clientID+"\x00"+jti), []byte{1}, until)
 	if errors.Is(err, store.ErrConflict) {
