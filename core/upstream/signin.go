@@ -91,17 +91,21 @@ type Provider struct {
 	issuer    *token.Issuer
 	sessions  *identity.Sessions
 	hooks     Hooks
+	csrf      fiber.Handler
 	states    store.Collection[loginState]
 	providers store.Collection[providerSession]
 }
 
-var _ identity.LoginMethod = (*Provider)(nil)
+var (
+	_ identity.LoginMethod  = (*Provider)(nil)
+	_ identity.LogoutMethod = (*Provider)(nil)
+)
 
 // newProvider builds provider id from its configured environments.
 func newProvider(id string, envs map[string]config.Provider, cfg *config.Config, st *store.Store,
-	issuer *token.Issuer, sessions *identity.Sessions, hooks Hooks, client *http.Client) (*Provider, error) {
+	issuer *token.Issuer, sessions *identity.Sessions, csrf fiber.Handler, hooks Hooks, client *http.Client) (*Provider, error) {
 	p := &Provider{
-		id: id, cfg: cfg, issuer: issuer, sessions: sessions, hooks: hooks, envs: map[string]Upstream{},
+		id: id, cfg: cfg, issuer: issuer, sessions: sessions, csrf: csrf, hooks: hooks, envs: map[string]Upstream{},
 		states:    store.NewCollection[loginState](st.KV, "upstream-state"),
 		providers: store.NewCollection[providerSession](st.KV, "upstream-session"),
 	}
@@ -148,7 +152,18 @@ func (p *Provider) LoginForm(returnTo string) identity.Form {
 	}
 }
 
-// Register mounts the provider's Backstage routes on r.
+// LogoutForm posts to /{provider}/signout, which ends the page's login
+// session and the provider session ("Not you?" on the consent page).
+func (p *Provider) LogoutForm(returnTo string) identity.Form {
+	return identity.Form{
+		Method: fiber.MethodPost,
+		Action: p.cfg.Server.BasePath + "/" + p.id + "/signout",
+		Fields: []identity.Field{{Name: "returnTo", Value: returnTo}},
+	}
+}
+
+// Register mounts the provider's Backstage routes on r, and the pages'
+// sign-out form.
 func (p *Provider) Register(r fiber.Router) {
 	prefix := "/" + p.id
 	r.Get(prefix+"/start", p.start)
@@ -157,6 +172,7 @@ func (p *Provider) Register(r fiber.Router) {
 	r.Get(prefix+"/refresh", p.refresh)
 	r.Post(prefix+"/refresh", p.refresh)
 	r.Post(prefix+"/logout", p.logout)
+	r.Post(prefix+"/signout", p.csrf, p.signout)
 }
 
 func (p *Provider) cookiePath() string { return p.cfg.Server.BasePath + "/" + p.id }
@@ -520,6 +536,27 @@ func (p *Provider) logout(c *fiber.Ctx) error {
 	p.setCookie(c, p.refreshCookie(), "", time.Unix(0, 0))
 	slog.InfoContext(c.UserContext(), "signed out", "provider", p.id, "request_id", c.Locals("request_id"))
 	return oauth.JSON(c, fiber.StatusOK, fiber.Map{})
+}
+
+// signout ends the browser's login session and its provider session, then
+// sends it back to returnTo (a local page). CSRF is checked before.
+func (p *Provider) signout(c *fiber.Ctx) error {
+	returnTo, ok := identity.LocalReturnTo(p.cfg, c.FormValue("returnTo"))
+	if !ok {
+		return identity.ErrorPage(p.cfg, c, fiber.StatusBadRequest, "Cannot sign out",
+			"The sign-out form did not say a page of this server to come back to.")
+	}
+	if err := p.sessions.End(c); err != nil {
+		return oauth.ErrServerError().WithParent(err)
+	}
+	if value := c.Cookies(p.refreshCookie()); value != "" && len(value) <= 128 {
+		if err := p.providers.Delete(c.UserContext(), store.HashID(value)); err != nil {
+			return oauth.ErrServerError().WithParent(err)
+		}
+	}
+	p.setCookie(c, p.refreshCookie(), "", time.Unix(0, 0))
+	slog.InfoContext(c.UserContext(), "signed out", "provider", p.id, "request_id", c.Locals("request_id"))
+	return c.Redirect(returnTo, fiber.StatusSeeOther)
 }
 
 // requireXHR: Backstage's frontend sends X-Requested-With: XMLHttpRequest

@@ -453,6 +453,9 @@ func TestProviderPageLogin(t *testing.T) {
 		t.Fatalf("after sign-in landed on %s (want %s): %.500s", landed, page, a.body)
 	}
 	m := csrfValue.FindSubmatch(a.body)
+	if !strings.Contains(string(a.body), `action="/api/auth/corp/signout"`) || !strings.Contains(string(a.body), `id="logout"`) {
+		t.Errorf("consent step offers no sign-out through corp: %.800s", a.body)
+	}
 	res := b.postForm(t, page, url.Values{"_csrf": {string(m[1])}, "decision": {"approve"}})
 	loc, _ := url.Parse(res.header.Get("Location"))
 	code := loc.Query().Get("code")
@@ -471,6 +474,26 @@ func TestProviderPageLogin(t *testing.T) {
 	claims := jwtClaims(t, tok["id_token"].(string))
 	if claims["sub"] != "user:default/alice" || claims["email"] != "alice@example.com" || claims["ent"] == nil {
 		t.Errorf("ID token claims %v", claims)
+	}
+
+	// "Not you?": the sign-out form ends the login and provider sessions.
+	a, page = b.follow(t, e.issuer+"/v1/authorize?"+q.Encode(), "")
+	m = csrfValue.FindSubmatch(a.body)
+	if m == nil || !strings.Contains(string(a.body), `id="approve"`) {
+		t.Fatalf("second request: %.500s", a.body)
+	}
+	if res := b.postForm(t, e.issuer+"/corp/signout", url.Values{"returnTo": {"/api/auth/x"}}); res.status != http.StatusForbidden {
+		t.Errorf("sign-out without CSRF token: %d", res.status)
+	}
+	out := b.postForm(t, e.issuer+"/corp/signout", url.Values{"_csrf": {string(m[1])}, "returnTo": {strings.TrimPrefix(page, e.cfg.Server.PublicURL)}})
+	if out.status != http.StatusSeeOther || b.sessionCookie(t, e.env) != "" {
+		t.Fatalf("sign-out: %d %s", out.status, out.body)
+	}
+	if a := b.do(t, http.MethodGet, page, "", ""); !strings.Contains(string(a.body), `id="login-corp"`) {
+		t.Errorf("after sign-out the page does not ask to sign in: %.500s", a.body)
+	}
+	if a := b.xhr(t, http.MethodGet, e.issuer+"/corp/refresh?env=development"); a.status != http.StatusUnauthorized {
+		t.Errorf("provider session survived sign-out: %d", a.status)
 	}
 }
 

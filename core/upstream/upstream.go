@@ -44,7 +44,7 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, hooks Hooks)
 	sort.Strings(ids)
 	client := &http.Client{Timeout: upstreamTimeout}
 	for _, id := range ids {
-		pr, err := newProvider(id, cfg.Providers[id], cfg, st, issuer, p.Sessions, hooks, client)
+		pr, err := newProvider(id, cfg.Providers[id], cfg, st, issuer, p.Sessions, p.CSRF, hooks, client)
 		if err != nil {
 			return nil, fmt.Errorf("upstream: %w", err)
 		}
