@@ -45,6 +45,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+var loadLocks sync.Map // module path → *sync.Mutex
+
 func load(tb testing.TB, path string, config string, limits plugin.Limits) *plugin.Plugin {
 	tb.Helper()
 	wasm, err := os.ReadFile(path)
@@ -53,6 +55,11 @@ func load(tb testing.TB, path string, config string, limits plugin.Limits) *plug
 	}
 	ctx := context.Background()
 	name := strings.TrimSuffix(filepath.Base(path), ".wasm")
+	// One load of a module at a time: the first compiles it, the others find
+	// it in the runtime's cache instead of compiling it again in parallel.
+	mu, _ := loadLocks.LoadOrStore(path, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	p, err := rt.Load(ctx, name, wasm, plugin.Settings{
 		Config: json.RawMessage(config),
 		Limits: limits,
