@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,5 +262,57 @@ func TestBridgePurge(t *testing.T) {
 	}
 	if _, err := grants.Get(context.Background(), "bridge-live"); err != nil {
 		t.Errorf("live grant purged: %v", err)
+	}
+}
+
+// TestBridgeHammer: concurrent token requests of one bridged client whose
+// upstream token always needs refreshing. The upstream rotates refresh
+// tokens and revokes the grant on reuse, so any refresh racing another
+// would end the grant: every request must succeed with a token the
+// upstream accepts.
+func TestBridgeHammer(t *testing.T) {
+	e, idp := bridgeEnv(t, func(c *config.Config) { c.Tokens.AccessTokenTTL = 30 * time.Second }, nil)
+	id, secret := connect(t, e, idp)
+	const workers, calls = 6, 3
+	type got struct {
+		status int
+		token  string
+	}
+	results := make(chan got, workers*calls)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range calls {
+				req, _ := http.NewRequest(http.MethodPost, e.issuer+"/v1/token", strings.NewReader("grant_type=client_credentials"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(id, secret)
+				status, body, err := testclient.Do(req)
+				if err != nil {
+					results <- got{status: -1}
+					continue
+				}
+				tok, _ := body["access_token"].(string)
+				results <- got{status, tok}
+			}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	seen := map[string]bool{}
+	for r := range results {
+		if r.status != http.StatusOK || r.token == "" {
+			t.Fatalf("a concurrent request failed: %d", r.status)
+		}
+		seen[r.token] = true
+	}
+	if len(seen) != workers*calls {
+		t.Errorf("%d distinct tokens for %d refreshing requests", len(seen), workers*calls)
+	}
+	// The last refresh left a live grant.
+	_, last, _ := bridgeToken(t, e, id, secret)
+	if sub := upstreamUser(t, idp, last["access_token"].(string)); sub != "user:upstream/alice" {
+		t.Errorf("after the hammer the token is for %q", sub)
 	}
 }
