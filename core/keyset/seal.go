@@ -18,8 +18,11 @@ const sealInfo = "gatehouse signing-key seal v1"
 // from keys.secret by HKDF-SHA256 (RFC 5869).
 type sealer struct{ aead cipher.AEAD }
 
-func newSealer(secret string) (*sealer, error) {
-	key, err := hkdf.Key(sha256.New, []byte(secret), nil, sealInfo, 32)
+func newSealer(secret string) (*sealer, error) { return deriveSealer(secret, sealInfo) }
+
+// deriveSealer derives the sealing key for the use info names.
+func deriveSealer(secret, info string) (*sealer, error) {
+	key, err := hkdf.Key(sha256.New, []byte(secret), nil, info, 32)
 	if err != nil {
 		return nil, fmt.Errorf("keyset: derive sealing key: %w", err)
 	}
@@ -53,6 +56,42 @@ func (s *sealer) open(kid string, sealed []byte) ([]byte, error) {
 	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(kid))
 	if err != nil {
 		return nil, errWrongSecret
+	}
+	return plain, nil
+}
+
+// Sealer is the same AES-256-GCM sealing, for other secrets the server
+// keeps at rest under keys.secret (CIBA's client_notification_token and
+// pushed token responses). Each use names itself by info, so its key is
+// derived apart from the signing keys' and every other use's (RFC 5869
+// §3.2).
+type Sealer struct{ s *sealer }
+
+// NewSealer derives a sealer for the use info from keys.secret, which
+// must not be empty.
+func NewSealer(secret, info string) (*Sealer, error) {
+	if secret == "" || info == "" {
+		return nil, errors.New("keyset: a sealer needs keys.secret and a use")
+	}
+	s, err := deriveSealer(secret, info)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{s: s}, nil
+}
+
+// Seal returns nonce ‖ ciphertext of plain, authenticating ad (the
+// record's id) so that a sealed value cannot be moved to another record.
+func (s *Sealer) Seal(ad string, plain []byte) []byte { return s.s.seal(ad, plain) }
+
+// ErrUnseal is what a sealed value that does not open reports.
+var ErrUnseal = errors.New("cannot unseal: keys.secret is wrong or the record is corrupt")
+
+// Open returns the plain text Seal sealed under the same ad.
+func (s *Sealer) Open(ad string, sealed []byte) ([]byte, error) {
+	plain, err := s.s.open(ad, sealed)
+	if err != nil {
+		return nil, ErrUnseal
 	}
 	return plain, nil
 }
