@@ -658,10 +658,12 @@ func (p *Provider) plainError(c *fiber.Ctx, detail string) error {
 	return identity.ErrorPage(p.cfg, c, fiber.StatusBadRequest, "Cannot sign in", detail)
 }
 
+// truncate bounds an upstream's error text shown to the user, without
+// cutting a character in two.
 func truncate(s string, n int) string {
 	s = strings.TrimSpace(s)
 	if len(s) > n {
-		return s[:n]
+		return strings.ToValidUTF8(s[:n], "")
 	}
 	return s
 }
