@@ -42,7 +42,8 @@ fuzz:
 	./.ci/fuzz.sh $(FUZZTIME)
 
 lint:
-	gofmt -l . | tee /dev/stderr | (! read)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 

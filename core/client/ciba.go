@@ -115,4 +115,3 @@ func checkNotificationEndpoint(raw string) string {
 	}
 	return "must be an https URL"
 }
-

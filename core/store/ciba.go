@@ -93,13 +93,13 @@ const (
 // what, for which client and scope. Records are stored under a key that
 // sorts by time, and kept for good.
 type ConsentRecord struct {
-	ID             string    `json:"id"`
-	Subject        string    `json:"sub"`
-	ClientID       string    `json:"client_id"`
-	ClientName     string    `json:"client_name,omitempty"`
-	Scope          string    `json:"scope"`
-	BindingMessage string    `json:"binding_message,omitempty"`
-	Decision       string    `json:"decision"`
+	ID             string `json:"id"`
+	Subject        string `json:"sub"`
+	ClientID       string `json:"client_id"`
+	ClientName     string `json:"client_name,omitempty"`
+	Scope          string `json:"scope"`
+	BindingMessage string `json:"binding_message,omitempty"`
+	Decision       string `json:"decision"`
 	// Via is how the decision came: "page" or "api".
 	Via string    `json:"via"`
 	At  time.Time `json:"at"`
