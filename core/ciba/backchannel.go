@@ -249,30 +249,50 @@ type resolvedUser struct {
 	Ownership []string      `json:"ent,omitempty"`
 }
 
-// resolveUser asks the resolve_user plugin who the hint names (ABI v1).
-// unknown_user_id and expired_login_hint_token refusals are CIBA Core §13
-// errors; any other refusal denies the request; a failing plugin fails
-// closed.
+// resolveUserInput is the resolve_user hook's input (ABI v1). UserCode is
+// the request's user_code (CIBA Core §7.1), for the directory to check
+// against the user's own.
+type resolveUserInput struct {
+	Kind     string `json:"kind"`
+	Value    string `json:"value"`
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope"`
+	UserCode string `json:"user_code,omitempty"`
+}
+
+// refusalErrors map the resolve_user refusals that are CIBA Core §13
+// errors to them; any other refusal is access_denied.
+var refusalErrors = map[string]func() *oauth.Error{
+	"unknown_user_id":          oauth.ErrUnknownUserID,
+	"invalid_user_code":        oauth.ErrInvalidUserCode,
+	"missing_user_code":        oauth.ErrMissingUserCode,
+	"expired_login_hint_token": oauth.ErrExpiredLoginHintToken,
+}
+
+// resolveUser asks the resolve_user plugin who the hint names, and
+// whether the user_code is theirs (ABI v1). The refusals unknown_user_id,
+// invalid_user_code, missing_user_code and expired_login_hint_token are
+// the CIBA Core §13 errors of those names; any other refusal denies the
+// request; a failing plugin fails closed.
 func (s *Service) resolveUser(ctx context.Context, cl *store.Client, req *authRequest) (resolvedUser, error) {
 	var u resolvedUser
 	if s.hooks == nil {
 		return u, oauth.ErrServerError().WithDescription("no user directory is configured").
 			WithParent(errors.New("ciba: no plugin host"))
 	}
-	in := map[string]string{"kind": req.hintKind, "value": req.hint, "client_id": cl.ID, "scope": req.scope}
+	in := resolveUserInput{Kind: req.hintKind, Value: req.hint, ClientID: cl.ID, Scope: req.scope, UserCode: req.userCode}
 	err := s.hooks.CallHook(ctx, config.HookResolveUser, "", in, &u)
 	var refusal *plugin.Refusal
 	switch {
 	case errors.As(err, &refusal):
 		slog.InfoContext(ctx, "ciba: resolve_user refused the hint", "client_id", cl.ID, "kind", req.hintKind,
-			"code", refusal.Code, "plugin", refusal.Plugin)
-		switch refusal.Code {
-		case "unknown_user_id":
-			return u, oauth.ErrUnknownUserID().WithDescription("no user matches the %s", req.hintKind)
-		case "expired_login_hint_token":
-			return u, oauth.ErrExpiredLoginHintToken()
-		case "invalid_request":
-			return u, oauth.ErrInvalidRequest().WithDescription("the %s was refused: %s", req.hintKind, refusal.Message)
+			"code", refusal.Code, "message", refusal.Message, "plugin", refusal.Plugin)
+		if mk, ok := refusalErrors[refusal.Code]; ok {
+			e := mk()
+			if refusal.Code == "unknown_user_id" {
+				e = e.WithDescription("no user matches the %s", req.hintKind)
+			}
+			return u, e
 		}
 		return u, oauth.ErrAccessDenied().WithDescription("the request was refused")
 	case err != nil:

@@ -26,6 +26,9 @@ import (
 
 const adminToken = "ciba-admin-token-for-tests"
 
+// aliceUserCode is the user_code directory-static knows for alice.
+const aliceUserCode = "7294-alice"
+
 // Shared by every test of the package: the first-party plugins and their
 // compiled code, so that each server does not compile them again.
 var (
@@ -196,7 +199,7 @@ func start(tb testing.TB, o options) *env {
 	cfg.Plugins.Settings = map[string]config.PluginSettings{
 		"directory-static": {Config: map[string]any{"users": []any{
 			map[string]any{"sub": "user:development/guest", "username": "guest", "email": "guest@example.com", "displayName": "Guest"},
-			map[string]any{"sub": "user:default/alice", "username": "alice", "email": "alice@example.com", "displayName": "Alice"},
+			map[string]any{"sub": "user:default/alice", "username": "alice", "email": "alice@example.com", "displayName": "Alice", "user_code": aliceUserCode},
 		}}},
 		"notify-default": {Config: map[string]any{"webhook_url": hook.URL}},
 	}

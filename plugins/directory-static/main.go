@@ -2,17 +2,21 @@
 // resolves CIBA hints (CIBA Core 1.0 §7.1 login_hint, id_token_hint) against
 // a user list in its config:
 //
-//	users: [{sub, username, email, displayName, picture}]
+//	users: [{sub, username, email, displayName, picture, user_code}]
 //
 // A login_hint matches a user's sub, then email (case-insensitively), then
 // username. An id_token_hint arrives as the sub of a token the host has
 // already verified. Anything else answers unknown_user_id (CIBA Core 1.0 §13).
+// When the request carries a user_code and the user has one configured, a
+// code that differs (compared in constant time) answers invalid_user_code
+// (CIBA Core 1.0 §7.1, §13).
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o plugins/bin/directory-static.wasm ./plugins/directory-static
 package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +39,9 @@ type user struct {
 	Email       string `json:"email"`
 	DisplayName string `json:"displayName"`
 	Picture     string `json:"picture"`
+	// UserCode is the secret the user gives the client to quote as
+	// user_code (CIBA Core §7.1), kept as the config gives it.
+	UserCode string `json:"user_code"`
 }
 
 type config struct {
@@ -77,6 +84,10 @@ func resolveUser(_ context.Context, in resolveuser.Input, raw json.RawMessage) (
 	}
 	if u == nil {
 		return resolveuser.Result{}, gatehouse.UnknownUser(fmt.Sprintf("no user matches the %s", in.Kind))
+	}
+	if in.UserCode != "" && u.UserCode != "" &&
+		subtle.ConstantTimeCompare([]byte(in.UserCode), []byte(u.UserCode)) != 1 {
+		return resolveuser.Result{}, gatehouse.Refuse(gatehouse.CodeInvalidUserCode, "the user_code is not the user's")
 	}
 	return resolveuser.Result{
 		Sub:     u.Sub,

@@ -13,7 +13,7 @@ import (
 
 const users = `{"users":[
 	{"sub":"user:default/alice","username":"alice","email":"Alice@Example.com","displayName":"Alice","picture":"https://example.com/a.png"},
-	{"sub":"user:default/bob","username":"bobby","email":"bob@example.com","displayName":"Bob"},
+	{"sub":"user:default/bob","username":"bobby","email":"bob@example.com","displayName":"Bob","user_code":" 4711 "},
 	{"sub":"user:default/carol","username":"alice@example.com"}]}`
 
 func TestResolveUser(t *testing.T) {
@@ -22,6 +22,7 @@ func TestResolveUser(t *testing.T) {
 	bob := resolveuser.Result{Sub: "user:default/bob", Profile: gatehouse.Profile{Email: "bob@example.com", DisplayName: "Bob"}}
 	tests := []struct {
 		name, config, kind, value string
+		userCode                  string
 		want                      resolveuser.Result
 		code, message             string
 	}{
@@ -39,6 +40,13 @@ func TestResolveUser(t *testing.T) {
 		{name: "empty id_token_hint", config: users, kind: "id_token_hint", code: "unknown_user_id", message: "id_token_hint carries no subject"},
 		{name: "login_hint_token", config: users, kind: "login_hint_token", value: "eyJ...", code: "unknown_user_id", message: "login_hint_token is not supported by directory-static"},
 		{name: "no users", config: `{}`, kind: "login_hint", value: "alice", code: "unknown_user_id", message: "no user matches the login_hint"},
+		{name: "user_code right", config: users, kind: "login_hint", value: "bobby", userCode: " 4711 ", want: bob},
+		{name: "user_code wrong", config: users, kind: "login_hint", value: "bobby", userCode: "4712", code: "invalid_user_code", message: "the user_code is not the user's"},
+		{name: "user_code is kept as given, not trimmed", config: users, kind: "login_hint", value: "bobby", userCode: "4711", code: "invalid_user_code", message: "the user_code is not the user's"},
+		{name: "user_code prefix", config: users, kind: "login_hint", value: "bobby", userCode: " 47", code: "invalid_user_code", message: "the user_code is not the user's"},
+		{name: "no user_code sent", config: users, kind: "login_hint", value: "bobby", want: bob},
+		{name: "user_code for a user without one", config: users, kind: "login_hint", value: "alice@example.com", userCode: "1234", want: alice},
+		{name: "user_code of an unknown user", config: users, kind: "login_hint", value: "mallory", userCode: " 4711 ", code: "unknown_user_id", message: "no user matches the login_hint"},
 		{name: "unknown kind", config: users, kind: "guess", value: "alice", code: "invalid_request", message: `unknown hint kind "guess"`},
 		{name: "user without sub", config: `{"users":[{"username":"x"},{"sub":"a"},{"sub":"a"}]}`, kind: "login_hint", value: "x", code: "server_error",
 			message: "plugin config: users[0]: sub is required\nusers[2]: sub \"a\" is already users[1]"},
@@ -48,7 +56,7 @@ func TestResolveUser(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			in := resolveuser.Input{Kind: tt.kind, Value: tt.value, ClientID: "client-1", Scope: "openid"}
+			in := resolveuser.Input{Kind: tt.kind, Value: tt.value, ClientID: "client-1", Scope: "openid", UserCode: tt.userCode}
 			got, err := resolveUser(context.Background(), in, json.RawMessage(tt.config))
 			req, _ := json.Marshal(map[string]any{"abi": 1, "hook": resolveuser.Hook, "config": json.RawMessage(tt.config), "input": in})
 			resp := gatehouse.Call(resolveuser.Hook, req)

@@ -104,7 +104,8 @@ func (in *ResolveUserInput) decodeFast(b []byte) bool {
 		field{"kind", stringField(&in.Kind)},
 		field{"value", stringField(&in.Value)},
 		field{"client_id", stringField(&in.ClientID)},
-		field{"scope", stringField(&in.Scope)})
+		field{"scope", stringField(&in.Scope)},
+		field{"user_code", stringField(&in.UserCode)})
 }
 
 func (u *User) decodeFast(b []byte) bool {

@@ -50,6 +50,14 @@ const (
 	// CodeUnknownUser answers resolve_user for a hint that names nobody
 	// (CIBA Core 1.0 §13, unknown_user_id).
 	CodeUnknownUser = "unknown_user_id"
+	// CodeInvalidUserCode and CodeMissingUserCode answer resolve_user for
+	// a user_code that is not the user's, or absent where the directory
+	// requires one (CIBA Core 1.0 §13).
+	CodeInvalidUserCode = "invalid_user_code"
+	CodeMissingUserCode = "missing_user_code"
+	// CodeExpiredLoginHintToken answers resolve_user for a
+	// login_hint_token that has expired (CIBA Core 1.0 §13).
+	CodeExpiredLoginHintToken = "expired_login_hint_token"
 	// CodeInvalidRequest answers input the plugin cannot work with: an
 	// undecodable request or input, another ABI version, the wrong hook.
 	CodeInvalidRequest = "invalid_request"

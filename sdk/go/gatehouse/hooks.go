@@ -43,12 +43,15 @@ type AuthHandlerResult struct {
 
 // ResolveUserInput is the input of resolve_user. Kind is login_hint,
 // id_token_hint (Value is then the already verified token's sub) or
-// login_hint_token.
+// login_hint_token. UserCode is the CIBA user_code the client sent (CIBA
+// Core §7.1), "" when none: a directory that knows the user's code
+// refuses a wrong one with CodeInvalidUserCode.
 type ResolveUserInput struct {
 	Kind     string `json:"kind"`
 	Value    string `json:"value"`
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
+	UserCode string `json:"user_code,omitempty"`
 }
 
 // ResolveUserResult is the result of resolve_user.
