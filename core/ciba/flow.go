@@ -11,10 +11,15 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/client"
 	"github.com/gatehouse-auth/gatehouse/core/grant"
+	"github.com/gatehouse-auth/gatehouse/core/metrics"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
+
+// pushIDTokens counts the push-mode ID tokens, which carry claims the
+// minter does not know and so are signed here.
+var pushIDTokens = metrics.TokensIssued.WithLabelValues(GrantType, "id")
 
 // slowDownStep is CIBA Core §11's (and RFC 8628 §3.5's) 5 seconds.
 const slowDownStep = 5
@@ -183,6 +188,8 @@ func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *
 		if err != nil {
 			return nil, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: sign push ID token: %w", err))
 		}
+		// Counted as the minter counts the ID tokens it signs itself.
+		pushIDTokens.Inc()
 	}
 	return resp, nil
 }
