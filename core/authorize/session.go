@@ -108,7 +108,7 @@ func (h *Handler) bearerUser(c *fiber.Ctx) (identity.User, error) {
 	if err != nil {
 		return identity.User{}, err
 	}
-	return identity.User{Subject: id.Subject, Ownership: id.Ownership, Profile: id.Profile}, nil
+	return identity.User{Subject: id.Subject, Ownership: id.Ownership, Profile: id.Profile, Claims: id.Claims}, nil
 }
 
 // pending loads a consent session that can still be decided.
@@ -167,6 +167,7 @@ func (h *Handler) decide(ctx context.Context, id string, approve bool, u identit
 			Subject:          u.Subject,
 			Ownership:        u.Ownership,
 			Profile:          u.Profile,
+			Claims:           u.Claims,
 			Scope:            req.Scope,
 			Nonce:            req.Nonce,
 			CodeChallenge:    req.CodeChallenge,

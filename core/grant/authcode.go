@@ -101,6 +101,7 @@ func (f *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 		Subject:   code.Subject,
 		Ownership: code.Ownership,
 		Profile:   code.Profile,
+		Claims:    code.Claims,
 		Scope:     code.Scope,
 		Resource:  code.Resource,
 		AuthTime:  code.AuthTime,

@@ -96,6 +96,7 @@ func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 				WithParent(fmt.Errorf("grant: token_claims for client %s: %w", g.ClientID, err))
 		}
 	}
+	extra = withUserClaims(g.Claims, extra)
 	access, err := m.issuer.AccessToken(ctx, token.AccessRequest{
 		ClientID:  g.ClientID,
 		Subject:   g.Subject,
@@ -127,6 +128,7 @@ func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 			AccessToken: access.Token,
 			Profile:     g.Profile,
 			Scope:       is.Scope,
+			Extra:       g.Claims,
 		})
 		if err != nil {
 			return nil, serverError("sign ID token", err)
@@ -144,6 +146,24 @@ func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 		counters.refresh.Inc()
 	}
 	return resp, nil
+}
+
+// withUserClaims merges the user's sign-in claims (the sign_in hook's,
+// kept in the grant) under the token_claims hook's, which are specific to
+// this client and request and so win. The issuer drops registered names
+// from both.
+func withUserClaims(user, hook map[string]any) map[string]any {
+	if len(user) == 0 {
+		return hook
+	}
+	merged := make(map[string]any, len(user)+len(hook))
+	for k, v := range user {
+		merged[k] = v
+	}
+	for k, v := range hook {
+		merged[k] = v
+	}
+	return merged
 }
 
 // serverError hides err from the client and keeps it for the log.

@@ -18,6 +18,9 @@ type User struct {
 	// Ownership lists the entity refs the user owns through (Backstage "ent").
 	Ownership []string
 	Profile   store.Profile
+	// Claims are the sign_in hook's extra claims, carried into the tokens
+	// issued for the user; registered claims are never taken from them.
+	Claims map[string]any
 	// Provider is the ID of the login method that signed the user in.
 	Provider string
 	// AuthTime is when the user authenticated (OIDC Core §2 auth_time).

@@ -74,6 +74,7 @@ func (s *Sessions) Start(c *fiber.Ctx, u User) (User, error) {
 		Subject:   u.Subject,
 		Ownership: u.Ownership,
 		Profile:   u.Profile,
+		Claims:    u.Claims,
 		Provider:  u.Provider,
 		AuthTime:  u.AuthTime,
 		ExpiresAt: now.Add(s.ttl),
@@ -106,6 +107,7 @@ func (s *Sessions) Current(c *fiber.Ctx) (u User, ok bool, err error) {
 		Subject:   rec.Subject,
 		Ownership: rec.Ownership,
 		Profile:   rec.Profile,
+		Claims:    rec.Claims,
 		Provider:  rec.Provider,
 		AuthTime:  rec.AuthTime,
 	}, true, nil

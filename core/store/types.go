@@ -89,18 +89,21 @@ type AuthCode struct {
 	ClientID    string `json:"client_id"`
 	RedirectURI string `json:"redirect_uri"`
 	// RedirectURIGiven: the token request must repeat redirect_uri.
-	RedirectURIGiven bool      `json:"redirect_uri_given,omitempty"`
-	Subject          string    `json:"sub"`
-	Ownership        []string  `json:"ent,omitempty"`
-	Profile          Profile   `json:"profile"`
-	Scope            string    `json:"scope"`
-	Nonce            string    `json:"nonce,omitempty"`
-	CodeChallenge    string    `json:"code_challenge,omitempty"`
-	Resource         []string  `json:"resource,omitempty"`
-	AuthTime         time.Time `json:"auth_time"`
-	GrantID          string    `json:"grant_id"`
-	Used             bool      `json:"used,omitempty"`
-	ExpiresAt        time.Time `json:"expires_at"`
+	RedirectURIGiven bool     `json:"redirect_uri_given,omitempty"`
+	Subject          string   `json:"sub"`
+	Ownership        []string `json:"ent,omitempty"`
+	Profile          Profile  `json:"profile"`
+	// Claims are the sign_in hook's extra claims for the user, carried into
+	// the grant's tokens (registered claims are never taken from them).
+	Claims        map[string]any `json:"claims,omitempty"`
+	Scope         string         `json:"scope"`
+	Nonce         string         `json:"nonce,omitempty"`
+	CodeChallenge string         `json:"code_challenge,omitempty"`
+	Resource      []string       `json:"resource,omitempty"`
+	AuthTime      time.Time      `json:"auth_time"`
+	GrantID       string         `json:"grant_id"`
+	Used          bool           `json:"used,omitempty"`
+	ExpiresAt     time.Time      `json:"expires_at"`
 }
 
 // Expiry keeps a used code around past its lifetime so that a replay is
@@ -110,17 +113,19 @@ func (c *AuthCode) Expiry() time.Time { return c.ExpiresAt.Add(10 * time.Minute)
 // Grant is what a user's authorization produced: the family of tokens
 // issued from one code (or one CIBA approval), revoked as a whole.
 type Grant struct {
-	ID        string    `json:"id"`
-	ClientID  string    `json:"client_id"`
-	Subject   string    `json:"sub"`
-	Ownership []string  `json:"ent,omitempty"`
-	Profile   Profile   `json:"profile"`
-	Scope     string    `json:"scope"`
-	Resource  []string  `json:"resource,omitempty"`
-	AuthTime  time.Time `json:"auth_time"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Revoked   bool      `json:"revoked,omitempty"`
+	ID        string   `json:"id"`
+	ClientID  string   `json:"client_id"`
+	Subject   string   `json:"sub"`
+	Ownership []string `json:"ent,omitempty"`
+	Profile   Profile  `json:"profile"`
+	// Claims are the sign_in hook's extra claims, in every token of the grant.
+	Claims    map[string]any `json:"claims,omitempty"`
+	Scope     string         `json:"scope"`
+	Resource  []string       `json:"resource,omitempty"`
+	AuthTime  time.Time      `json:"auth_time"`
+	CreatedAt time.Time      `json:"created_at"`
+	ExpiresAt time.Time      `json:"expires_at"`
+	Revoked   bool           `json:"revoked,omitempty"`
 }
 
 func (g *Grant) Expiry() time.Time { return g.ExpiresAt }
@@ -163,12 +168,14 @@ func (k *SigningKey) Expiry() time.Time { return k.ExpiresAt }
 // LoginSession is a signed-in browser, stored under the SHA-256 of its
 // cookie value.
 type LoginSession struct {
-	Subject   string    `json:"sub"`
-	Ownership []string  `json:"ent,omitempty"`
-	Profile   Profile   `json:"profile"`
-	Provider  string    `json:"provider"`
-	AuthTime  time.Time `json:"auth_time"`
-	ExpiresAt time.Time `json:"expires_at"`
+	Subject   string   `json:"sub"`
+	Ownership []string `json:"ent,omitempty"`
+	Profile   Profile  `json:"profile"`
+	// Claims are the sign_in hook's extra claims for the user.
+	Claims    map[string]any `json:"claims,omitempty"`
+	Provider  string         `json:"provider"`
+	AuthTime  time.Time      `json:"auth_time"`
+	ExpiresAt time.Time      `json:"expires_at"`
 }
 
 func (s *LoginSession) Expiry() time.Time { return s.ExpiresAt }

@@ -88,6 +88,28 @@ func marshalClaims(claims any, extra map[string]any) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// extraClaims are the claims of a verified payload whose names are not
+// reserved: what marshalClaims added, read back so that they can be
+// carried on (a Backstage identity token's sign-in claims into the grant
+// a consent approval makes). nil when there are none.
+func extraClaims(payload []byte) map[string]any {
+	var all map[string]any
+	if json.Unmarshal(payload, &all) != nil {
+		return nil
+	}
+	var extra map[string]any
+	for name, v := range all {
+		if reserved[name] || name == "" {
+			continue
+		}
+		if extra == nil {
+			extra = map[string]any{}
+		}
+		extra[name] = v
+	}
+	return extra
+}
+
 // unmarshalClaims decodes a verified payload, which must be one JSON object.
 func unmarshalClaims(payload []byte, v any) error {
 	payload = bytes.TrimSpace(payload)

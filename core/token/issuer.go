@@ -57,6 +57,9 @@ type Identity struct {
 	Subject   string   `json:"sub"`
 	Ownership []string `json:"ent,omitempty"`
 	Profile   Profile  `json:"profile"`
+	// Claims are extra claims (the sign_in hook's); registered names
+	// (iss, sub, aud, exp, ent...) are never taken from them.
+	Claims map[string]any `json:"claims,omitempty"`
 }
 
 // Profile is what the user looks like (Backstage's ProfileInfo).
@@ -243,7 +246,7 @@ func (i *Issuer) IdentityToken(ctx context.Context, id Identity) (token string, 
 		IssuedAt:  now.Unix(),
 		ExpiresAt: now.Add(ttl).Unix(),
 	}
-	payload, err := marshalClaims(&c, nil)
+	payload, err := marshalClaims(&c, id.Claims)
 	if err != nil {
 		return "", 0, fmt.Errorf("token: identity token claims: %w", err)
 	}
@@ -393,7 +396,7 @@ func (i *Issuer) VerifyIdentityToken(ctx context.Context, raw string) (Identity,
 	if err := i.checkTimes(c.IssuedAt, c.ExpiresAt); err != nil {
 		return Identity{}, err
 	}
-	return Identity{Subject: c.Subject, Ownership: c.Ownership}, nil
+	return Identity{Subject: c.Subject, Ownership: c.Ownership, Claims: extraClaims(jws.Payload)}, nil
 }
 
 // IssueRefreshToken creates a refresh token in grant g (stored hashed). It

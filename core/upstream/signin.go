@@ -385,8 +385,9 @@ func (p *Provider) resolve(ctx context.Context, env string, prof store.Profile, 
 		in.Profile = out.Profile
 	}
 	var out struct {
-		Sub string   `json:"sub"`
-		Ent []string `json:"ent"`
+		Sub    string         `json:"sub"`
+		Ent    []string       `json:"ent"`
+		Claims map[string]any `json:"claims"`
 	}
 	if err := p.hooks.CallHook(ctx, plugin.HookSignIn, p.id, in, &out); err != nil {
 		return identity.User{}, hookError(err)
@@ -398,7 +399,10 @@ func (p *Provider) resolve(ctx context.Context, env string, prof store.Profile, 
 	if len(ent) == 0 {
 		ent = []string{out.Sub}
 	}
-	return identity.User{Subject: out.Sub, Ownership: ent, Profile: in.Profile, Provider: p.id}, nil
+	// The extra claims ride along into the identity token and the tokens
+	// issued to clients for this user; the issuer drops registered names
+	// (sub, iss, ent...), so a plugin cannot rename who signed in.
+	return identity.User{Subject: out.Sub, Ownership: ent, Profile: in.Profile, Claims: out.Claims, Provider: p.id}, nil
 }
 
 // hookError: a refusal's message reaches the user verbatim; a failure
@@ -590,7 +594,9 @@ type providerInfo struct {
 }
 
 func (p *Provider) response(ctx context.Context, u identity.User, r *Result) (*clientAuthResponse, error) {
-	tok, ttl, err := p.issuer.IdentityToken(ctx, token.Identity{Subject: u.Subject, Ownership: u.Ownership, Profile: u.Profile})
+	tok, ttl, err := p.issuer.IdentityToken(ctx, token.Identity{
+		Subject: u.Subject, Ownership: u.Ownership, Profile: u.Profile, Claims: u.Claims,
+	})
 	if err != nil {
 		return nil, err
 	}
