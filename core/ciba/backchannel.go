@@ -107,6 +107,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 	// Act.
 	now := s.now()
 	authReqID := oauth.RandomToken(32)
+	id := store.HashID(authReqID)
 	rec := store.BackchannelRequest{
 		ClientID:             cl.ID,
 		Subject:              user.Sub,
@@ -116,7 +117,6 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 		UserCode:             req.userCode,
 		ACRValues:            req.acrValues,
 		DeliveryMode:         cl.BackchannelTokenDeliveryMode,
-		NotificationToken:    req.notificationToken,
 		NotificationEndpoint: cl.BackchannelClientNotificationEndpoint,
 		Interval:             int(s.cfg.CIBA.Interval / time.Second),
 		Status:               store.BackchannelPending,
@@ -126,7 +126,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 	if user.Ownership != nil {
 		rec.Ownership = user.Ownership
 	}
-	id := store.HashID(authReqID)
+	rec.NotificationToken, rec.NotificationTokenSealed = s.secrets.sealString(notificationTokenAD(id), req.notificationToken)
 	if err := s.st.Backchannel.Create(ctx, id, rec); err != nil {
 		return s.refuse(c, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: store request: %w", err)))
 	}
@@ -149,6 +149,10 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 	}
 	return oauth.JSON(c, fiber.StatusOK, resp)
 }
+
+// notificationTokenAD binds a sealed client_notification_token to its
+// request.
+func notificationTokenAD(id string) string { return "backchannel/" + id + "/client_notification_token" }
 
 // refuse answers an error of CIBA Core §13 and counts it.
 func (s *Service) refuse(c *fiber.Ctx, err error) error {

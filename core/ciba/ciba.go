@@ -80,7 +80,9 @@ type Service struct {
 	pages  Pages
 	page   *identity.Page
 	queue  *Queue
-	now    func() time.Time
+	// secrets seals the client_notification_token at rest.
+	secrets secrets
+	now     func() time.Time
 }
 
 // New returns the service. The delivery queue runs once Start is called.
@@ -92,11 +94,16 @@ func New(d Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ciba: approval page: %w", err)
 	}
+	sec, err := newSecrets(d.Config.Keys.Secret)
+	if err != nil {
+		return nil, err
+	}
 	s := &Service{
 		cfg: d.Config, st: d.Store, issuer: d.Issuer, keys: d.Keys, mint: d.Minter,
-		hooks: d.Hooks, pages: d.Pages, page: page, now: time.Now,
+		hooks: d.Hooks, pages: d.Pages, page: page, secrets: sec, now: time.Now,
 	}
 	s.queue = NewQueue(d.Store, d.Config.CIBA.Delivery)
+	s.queue.secrets = sec
 	return s, nil
 }
 

@@ -102,7 +102,7 @@ func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u 
 	}
 	switch rec.DeliveryMode {
 	case client.DeliveryPing:
-		return s.enqueueCallback(ctx, &rec, store.DeliveryPing, map[string]string{"auth_req_id": authReqID})
+		return s.enqueueCallback(ctx, id, &rec, store.DeliveryPing, map[string]string{"auth_req_id": authReqID})
 	case client.DeliveryPush:
 		return s.push(ctx, id, &rec, &cl, authReqID, approve)
 	}
@@ -113,7 +113,7 @@ func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u 
 // §12): the token response with auth_req_id, or the error.
 func (s *Service) push(ctx context.Context, id string, rec *store.BackchannelRequest, cl *store.Client, authReqID string, approve bool) error {
 	if !approve {
-		return s.enqueueCallback(ctx, rec, store.DeliveryPush, map[string]string{
+		return s.enqueueCallback(ctx, id, rec, store.DeliveryPush, map[string]string{
 			"auth_req_id": authReqID, "error": "access_denied", "error_description": "the user denied the request",
 		})
 	}
@@ -122,7 +122,7 @@ func (s *Service) push(ctx context.Context, id string, rec *store.BackchannelReq
 			return old, errDecided
 		}
 		old.Status = store.BackchannelRedeemed
-		old.NotificationToken = ""
+		old.NotificationToken, old.NotificationTokenSealed = "", false
 		return old, nil
 	})
 	if err != nil {
@@ -136,21 +136,27 @@ func (s *Service) push(ctx context.Context, id string, rec *store.BackchannelReq
 		AuthReqID string `json:"auth_req_id"`
 		*responseJSON
 	}{authReqID, (*responseJSON)(resp)}
-	return s.enqueueCallback(ctx, rec, store.DeliveryPush, body)
+	return s.enqueueCallback(ctx, id, rec, store.DeliveryPush, body)
 }
 
 // enqueueCallback queues a POST of body to the client's notification
 // endpoint with its client_notification_token as bearer (CIBA Core §10.2).
-func (s *Service) enqueueCallback(ctx context.Context, rec *store.BackchannelRequest, kind string, body any) error {
+// The token is unsealed from the request id names, and the queue seals it
+// again with the body.
+func (s *Service) enqueueCallback(ctx context.Context, id string, rec *store.BackchannelRequest, kind string, body any) error {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return oauth.ErrServerError().WithParent(fmt.Errorf("ciba: encode %s body: %w", kind, err))
+	}
+	bearer, err := s.secrets.openString(notificationTokenAD(id), rec.NotificationToken, rec.NotificationTokenSealed)
+	if err != nil {
+		return oauth.ErrServerError().WithParent(fmt.Errorf("ciba: %s callback: %w", kind, err))
 	}
 	err = s.queue.Enqueue(ctx, store.Delivery{
 		Kind:     kind,
 		ClientID: rec.ClientID,
 		URL:      rec.NotificationEndpoint,
-		Bearer:   rec.NotificationToken,
+		Bearer:   bearer,
 		Body:     raw,
 	})
 	if err != nil {

@@ -90,7 +90,7 @@ func (f Flow) Handle(ctx context.Context, req *grant.Request) (*grant.Response, 
 			return old, errRaced
 		}
 		old.Status = store.BackchannelRedeemed
-		old.NotificationToken = ""
+		old.NotificationToken, old.NotificationTokenSealed = "", false
 		return old, nil
 	})
 	if errors.Is(err, errRaced) || errors.Is(err, store.ErrNotFound) {

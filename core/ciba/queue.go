@@ -55,6 +55,8 @@ type Queue struct {
 	client *http.Client
 	now    func() time.Time
 	wake   chan struct{}
+	// secrets seals each item's bearer and body at rest (none: unsealed).
+	secrets secrets
 
 	mu       sync.Mutex
 	inflight map[string]bool // item ids
@@ -89,10 +91,16 @@ func NewQueue(st *store.Store, cfg config.CIBADelivery) *Queue {
 // Call it before Start.
 func (q *Queue) OnDelivered(fn func(store.Delivery)) { q.delivered = fn }
 
-// Enqueue stores d to be delivered as soon as possible.
+// Enqueue stores d to be delivered as soon as possible, its bearer and
+// body sealed when keys.secret is set.
 func (q *Queue) Enqueue(ctx context.Context, d store.Delivery) error {
 	now := q.now()
 	d.ID = fmt.Sprintf("%020d-%s", now.UnixNano(), oauth.RandomToken(6))
+	if q.secrets.sealer != nil {
+		d.Bearer, _ = q.secrets.sealString(deliveryAD(d.ID, "bearer"), d.Bearer)
+		d.Body, _ = q.secrets.sealBytes(deliveryAD(d.ID, "body"), d.Body)
+		d.Sealed = true
+	}
 	d.CreatedAt, d.NextAttempt = now, now
 	d.ExpiresAt = now.Add(deliveryRetention)
 	if err := q.st.Deliveries.Create(ctx, d.ID, d); err != nil {
@@ -100,6 +108,26 @@ func (q *Queue) Enqueue(ctx context.Context, d store.Delivery) error {
 	}
 	q.poke()
 	return nil
+}
+
+// deliveryAD binds a sealed field to its item.
+func deliveryAD(id, field string) string { return "delivery/" + id + "/" + field }
+
+// open returns the item with its bearer and body unsealed.
+func (q *Queue) open(d store.Delivery) (store.Delivery, error) {
+	if !d.Sealed {
+		return d, nil
+	}
+	var err error
+	d.Bearer, err = q.secrets.openString(deliveryAD(d.ID, "bearer"), d.Bearer, d.Bearer != "")
+	if err != nil {
+		return d, err
+	}
+	if d.Body, err = q.secrets.openBytes(deliveryAD(d.ID, "body"), d.Body, true); err != nil {
+		return d, err
+	}
+	d.Sealed = false
+	return d, nil
 }
 
 func (q *Queue) poke() {
@@ -233,7 +261,18 @@ func (q *Queue) attempt(ctx context.Context, id, dest string) {
 		}
 		return
 	}
-	err = q.post(ctx, &d)
+	plain, err := q.open(d)
+	if err != nil {
+		// Nothing to send: the item is kept, dead, for operators to see.
+		d.Dead, d.LastError = true, err.Error()
+		deliveriesTotal.WithLabelValues(d.Kind, "dead").Inc()
+		slog.ErrorContext(ctx, "ciba delivery queue: cannot unseal a delivery", "delivery", id, "error", err)
+		if perr := q.st.Deliveries.Put(ctx, d.ID, d); perr != nil {
+			slog.ErrorContext(ctx, "ciba delivery queue: cannot record the failed delivery", "delivery", id, "error", perr)
+		}
+		return
+	}
+	err = q.post(ctx, &plain)
 	if ctx.Err() != nil {
 		return // shutting down: the item stays as it was, for the next start
 	}
@@ -246,7 +285,7 @@ func (q *Queue) attempt(ctx context.Context, id, dest string) {
 		deliveryLatency.WithLabelValues(d.Kind).Observe(q.now().Sub(d.CreatedAt).Seconds())
 		log.DebugContext(ctx, "delivered", "attempts", d.Attempts+1)
 		if q.delivered != nil {
-			q.delivered(d)
+			q.delivered(plain)
 		}
 		return
 	}

@@ -34,6 +34,9 @@ type BackchannelRequest struct {
 	// until the request ends.
 	NotificationToken    string `json:"client_notification_token,omitempty"`
 	NotificationEndpoint string `json:"client_notification_endpoint,omitempty"`
+	// NotificationTokenSealed: NotificationToken is sealed under
+	// keys.secret (core/ciba/seal.go), base64url.
+	NotificationTokenSealed bool `json:"client_notification_token_sealed,omitempty"`
 	// Interval is the current minimum time between polls, in seconds; a
 	// poll that comes sooner answers slow_down and adds 5 (CIBA Core §11).
 	Interval int       `json:"interval"`
@@ -72,7 +75,10 @@ type Delivery struct {
 	// client_notification_token).
 	Bearer string `json:"bearer,omitempty"`
 	// Body is the JSON document to POST.
-	Body        []byte    `json:"body"`
+	Body []byte `json:"body"`
+	// Sealed: Bearer (base64url) and Body are sealed under keys.secret
+	// (core/ciba/seal.go), as they may hold tokens.
+	Sealed      bool      `json:"sealed,omitempty"`
 	Attempts    int       `json:"attempts"`
 	NextAttempt time.Time `json:"next_attempt"`
 	LastError   string    `json:"last_error,omitempty"`
