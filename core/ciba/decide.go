@@ -24,16 +24,22 @@ const (
 // errDecided reports a request that is no longer pending.
 var errDecided = errors.New("ciba: request already decided")
 
+// StatusExpired is the status authinfo reports for a request that expired
+// without an answer (stored requests stay pending; nothing is sent to a
+// ping or push client then, as CIBA Core §10.2 and §10.3 allow).
+const StatusExpired = "expired"
+
 // pending loads a request that can still be decided, for user u when u is
-// not the zero User. Errors are *oauth.Error: 404 unknown or expired, 409
-// already decided, 403 another user's request.
+// not the zero User. Errors are *oauth.Error: 404 unknown (or expired so
+// long ago that it is gone), 403 another user's request, 409 already
+// decided, 400 expired_token expired without an answer.
 func (s *Service) pending(ctx context.Context, authReqID string, u *identity.User) (string, store.BackchannelRequest, error) {
 	id := store.HashID(authReqID)
 	if authReqID == "" || len(authReqID) > 128 {
 		return id, store.BackchannelRequest{}, oauth.ErrNotFound().WithDescription("no such authentication request")
 	}
 	rec, err := s.st.Backchannel.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.now().Before(rec.ExpiresAt)) {
+	if errors.Is(err, store.ErrNotFound) {
 		return id, rec, oauth.ErrNotFound().WithDescription("the authentication request is unknown or has expired")
 	}
 	if err != nil {
@@ -45,8 +51,20 @@ func (s *Service) pending(ctx context.Context, authReqID string, u *identity.Use
 	if rec.Status != store.BackchannelPending {
 		return id, rec, oauth.ErrInvalidRequest().WithStatus(http.StatusConflict).WithDescription("the authentication request was already answered")
 	}
+	if !s.now().Before(rec.ExpiresAt) {
+		return id, rec, errExpired(rec.ExpiresAt)
+	}
 	return id, rec, nil
 }
+
+// errExpired: the request expired at at without an answer.
+func errExpired(at time.Time) *oauth.Error {
+	return oauth.ErrExpiredToken().WithDescription("the authentication request expired at %s without an answer",
+		at.UTC().Format(time.RFC3339))
+}
+
+// errExpiredNow reports a request that expired between read and write.
+var errExpiredNow = errors.New("ciba: request expired")
 
 // decide records user u's answer to a pending request: the request's
 // status, the consent history, and in ping and push modes the callback to
@@ -70,11 +88,17 @@ func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u 
 		if old.Status != store.BackchannelPending {
 			return old, errDecided
 		}
+		if !now.Before(old.ExpiresAt) {
+			return old, errExpiredNow
+		}
 		old.Status = status
 		old.DecidedAt = now
 		old.AuthTime = authTime.UTC().Truncate(time.Second)
 		return old, nil
 	})
+	if errors.Is(err, errExpiredNow) {
+		return errExpired(rec.ExpiresAt)
+	}
 	if errors.Is(err, errDecided) {
 		return oauth.ErrInvalidRequest().WithStatus(http.StatusConflict).WithDescription("the authentication request was already answered")
 	}

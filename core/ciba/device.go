@@ -18,7 +18,8 @@ import (
 type responseJSON grant.Response
 
 // AuthInfo is what the authorization device shows the user about a
-// request (GET /v1/backchannel/authinfo).
+// request (GET /v1/backchannel/authinfo). Status is pending, approved,
+// denied, redeemed, or expired (StatusExpired: it expired unanswered).
 type AuthInfo struct {
 	ClientID       string    `json:"client_id"`
 	ClientName     string    `json:"client_name,omitempty"`
@@ -51,7 +52,7 @@ func (s *Service) authInfo(c *fiber.Ctx) error {
 	}
 	id := store.HashID(authReqID)
 	rec, err := s.st.Backchannel.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.now().Before(rec.ExpiresAt)) {
+	if errors.Is(err, store.ErrNotFound) {
 		return oauth.WriteError(c, oauth.ErrNotFound().WithDescription("the authentication request is unknown or has expired"))
 	}
 	if err != nil {
@@ -59,6 +60,12 @@ func (s *Service) authInfo(c *fiber.Ctx) error {
 	}
 	if rec.Subject != u.Subject {
 		return oauth.WriteError(c, oauth.ErrAccessDenied().WithDescription("this authentication request is for another user"))
+	}
+	// A request that expired without an answer says so (it is kept a
+	// while past its expiry, store.BackchannelRequest.Expiry).
+	status := rec.Status
+	if status == store.BackchannelPending && !s.now().Before(rec.ExpiresAt) {
+		status = StatusExpired
 	}
 	cl, _ := s.st.Clients.Get(ctx, rec.ClientID)
 	return oauth.JSON(c, fiber.StatusOK, AuthInfo{
@@ -69,7 +76,7 @@ func (s *Service) authInfo(c *fiber.Ctx) error {
 		UserCode:       rec.UserCode,
 		ACRValues:      rec.ACRValues,
 		Sub:            rec.Subject,
-		Status:         rec.Status,
+		Status:         status,
 		ExpiresAt:      rec.ExpiresAt.UTC(),
 		ApprovalURL:    s.approvalURL(authReqID),
 	})

@@ -123,7 +123,8 @@ func TestExpiry(t *testing.T) {
 	if status, body := e.poll(t, cl, id); status != 400 || body["error"] != "expired_token" {
 		t.Fatalf("poll: %d %v", status, body)
 	}
-	if status, body := e.complete(t, e.guest(t), id, "approve"); status != 404 {
+	if status, body := e.complete(t, e.guest(t), id, "approve"); status != 400 || body["error"] != "expired_token" ||
+		!strings.Contains(body["error_description"].(string), "expired at") {
 		t.Fatalf("approve after expiry: %d %v", status, body)
 	}
 }

@@ -145,6 +145,9 @@ func (s *Service) pageGone(c *fiber.Ctx, err error) error {
 	case oe.Status == fiber.StatusConflict:
 		return identity.ErrorPage(s.cfg, c, fiber.StatusConflict, "Already answered",
 			"This request has already been approved or denied.")
+	case oe.Code == "expired_token":
+		return identity.ErrorPage(s.cfg, c, fiber.StatusGone, "This request has expired",
+			"This sign-in request expired before it was answered, so nothing was approved. Start again from the application.")
 	case oe.Status == fiber.StatusForbidden:
 		return identity.ErrorPage(s.cfg, c, fiber.StatusForbidden, "Not your request",
 			"This request asks another user. Sign out and sign in as the user it names.")
