@@ -82,6 +82,8 @@ type Service struct {
 	queue  *Queue
 	// secrets seals the client_notification_token at rest.
 	secrets secrets
+	// jwks caches the keys of clients registered with jwks_uri.
+	jwks *jwksCache
 	now     func() time.Time
 }
 
@@ -100,7 +102,7 @@ func New(d Deps) (*Service, error) {
 	}
 	s := &Service{
 		cfg: d.Config, st: d.Store, issuer: d.Issuer, keys: d.Keys, mint: d.Minter,
-		hooks: d.Hooks, pages: d.Pages, page: page, secrets: sec, now: time.Now,
+		hooks: d.Hooks, pages: d.Pages, page: page, secrets: sec, jwks: newJWKSCache(), now: time.Now,
 	}
 	s.queue = NewQueue(d.Store, d.Config.CIBA.Delivery)
 	s.queue.secrets = sec

@@ -53,20 +53,19 @@ func (s *Service) verifyRequestObject(ctx context.Context, outer oauth.Params, c
 	if err != nil {
 		return nil, bad("not a JWS signed with %s", alg)
 	}
-	keys, err := clientKeys(cl)
+	keys, err := s.clientKeys(ctx, cl, false)
 	if err != nil {
 		return nil, oauth.ErrInvalidClient().WithDescription("the client's registered keys are unusable").WithParent(err)
 	}
-	var payload []byte
 	kid := jws.Signatures[0].Header.KeyID
-	for _, k := range keys {
-		if kid != "" && k.KeyID != "" && k.KeyID != kid {
-			continue
+	payload := verifyWith(jws, keys, kid)
+	if payload == nil && cl.JWKSURI != "" && kid != "" && !hasKID(keys, kid) {
+		// A kid the cached set lacks: the client may have rotated its
+		// keys. Fetch once more, whatever the cache's age.
+		if keys, err = s.clientKeys(ctx, cl, true); err != nil {
+			return nil, oauth.ErrInvalidClient().WithDescription("the client's registered keys are unusable").WithParent(err)
 		}
-		if p, err := jws.Verify(k.Key); err == nil {
-			payload = p
-			break
-		}
+		payload = verifyWith(jws, keys, kid)
 	}
 	if payload == nil {
 		return nil, bad("the signature does not verify with the client's registered keys")
@@ -144,8 +143,35 @@ func (s *Service) spendJTI(ctx context.Context, clientID, jti string, until time
 	return nil
 }
 
-// clientKeys are the public keys a client registered by value.
-func clientKeys(cl *store.Client) ([]jose.JSONWebKey, error) {
+// verifyWith returns the payload of jws if one of keys (those with kid,
+// when both name one) verifies it, else nil.
+func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) []byte {
+	for _, k := range keys {
+		if kid != "" && k.KeyID != "" && k.KeyID != kid {
+			continue
+		}
+		if p, err := jws.Verify(k.Key); err == nil {
+			return p
+		}
+	}
+	return nil
+}
+
+func hasKID(keys []jose.JSONWebKey, kid string) bool {
+	for _, k := range keys {
+		if k.KeyID == kid {
+			return true
+		}
+	}
+	return false
+}
+
+// clientKeys are the client's public keys: fetched from its jwks_uri
+// (cached, refetched when refresh is set), or registered by value.
+func (s *Service) clientKeys(ctx context.Context, cl *store.Client, refresh bool) ([]jose.JSONWebKey, error) {
+	if cl.JWKSURI != "" {
+		return s.jwks.keys(ctx, cl.JWKSURI, refresh)
+	}
 	raw, err := json.Marshal(cl.JWKS)
 	if err != nil {
 		return nil, err

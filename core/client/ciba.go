@@ -71,8 +71,8 @@ func init() {
 
 // checkCIBA is CIBA Core §4: a client of the CIBA grant names its token
 // delivery mode; ping and push need a notification endpoint; a signing
-// alg needs the client's keys, by value (the server fetches no jwks_uri
-// on the request path).
+// alg needs the client's keys, by value (jwks) or by reference (jwks_uri,
+// which the server fetches, so https as for the notification endpoint).
 func checkCIBA(m *store.ClientMetadata) *oauth.Error {
 	bad := oauth.ErrInvalidClientMetadata
 	switch m.BackchannelTokenDeliveryMode {
@@ -84,8 +84,15 @@ func checkCIBA(m *store.ClientMetadata) *oauth.Error {
 				m.BackchannelTokenDeliveryMode)
 		}
 	}
-	if m.BackchannelAuthenticationRequestSigningAlg != "" && m.JWKS == nil {
-		return bad().WithDescription("backchannel_authentication_request_signing_alg requires the client's public keys in jwks")
+	if m.BackchannelAuthenticationRequestSigningAlg != "" {
+		if m.JWKS == nil && m.JWKSURI == "" {
+			return bad().WithDescription("backchannel_authentication_request_signing_alg requires the client's public keys in jwks or jwks_uri")
+		}
+		if m.JWKSURI != "" {
+			if reason := checkNotificationEndpoint(m.JWKSURI); reason != "" {
+				return bad().WithDescription("jwks_uri %s", reason)
+			}
+		}
 	}
 	return nil
 }
