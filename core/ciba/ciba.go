@@ -84,7 +84,7 @@ type Service struct {
 	secrets secrets
 	// jwks caches the keys of clients registered with jwks_uri.
 	jwks *jwksCache
-	now     func() time.Time
+	now  func() time.Time
 }
 
 // New returns the service. The delivery queue runs once Start is called.
