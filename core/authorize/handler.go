@@ -54,13 +54,15 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, pages Pages)
 
 // Register mounts the endpoints on r (already under the base path).
 func (h *Handler) Register(r fiber.Router) {
-	r.Get("/v1/authorize", h.authorize)
-	r.Post("/v1/authorize", h.authorize)
+	// The request and the consent page may run in a popup opened by the
+	// client's origin: they keep its window.opener.
+	r.Get("/v1/authorize", identity.AllowOpener, h.authorize)
+	r.Post("/v1/authorize", identity.AllowOpener, h.authorize)
 
 	r.Get("/v1/sessions/:id", h.getSession)
 	r.Post("/v1/sessions/:id/approve", h.approveSession)
 	r.Post("/v1/sessions/:id/reject", h.rejectSession)
 
-	r.Get(pagePath+":id", h.pages.CSRF, h.showPage)
-	r.Post(pagePath+":id", h.pages.CSRF, h.submitPage)
+	r.Get(pagePath+":id", identity.AllowOpener, h.pages.CSRF, h.showPage)
+	r.Post(pagePath+":id", identity.AllowOpener, h.pages.CSRF, h.submitPage)
 }

@@ -45,6 +45,20 @@ func shortHash(b []byte) string {
 	return hex.EncodeToString(sum[:6])
 }
 
+// AllowOpener is the middleware of the pages a popup flow passes through
+// (the authorization request and its redirects, the consent page, the
+// login step, the sign-in round trip). The server's default
+// Cross-Origin-Opener-Policy: same-origin would put such a page in a new
+// browsing context group when a window of another origin opened it
+// (HTML, "cross-origin opener policies"), and the opener would lose the
+// popup for good: the app at the end of the flow could not postMessage
+// its result back, the way OAuth popup sign-ins (Backstage's among them)
+// work. The pages keep frame-ancestors 'none' against framing.
+func AllowOpener(c *fiber.Ctx) error {
+	c.Set("Cross-Origin-Opener-Policy", "unsafe-none")
+	return c.Next()
+}
+
 // RegisterAssets serves the stylesheet at StylesheetPath under r.
 func RegisterAssets(r fiber.Router) {
 	r.Get(StylesheetPath, func(c *fiber.Ctx) error {

@@ -74,8 +74,10 @@ func (g *Guest) LogoutForm(returnTo string) identity.Form {
 func (g *Guest) Register(r fiber.Router) {
 	r.Get("/guest/refresh", g.enabled, g.refresh)
 	r.Post("/guest/refresh", g.enabled, g.refresh)
-	r.Post("/guest/start", g.enabled, g.csrf, g.start)
-	r.Post("/guest/logout", g.enabled, g.csrf, g.logout)
+	// The page forms' targets: the consent page they return to may be in
+	// a popup that must keep its opener (identity.AllowOpener).
+	r.Post("/guest/start", identity.AllowOpener, g.enabled, g.csrf, g.start)
+	r.Post("/guest/logout", identity.AllowOpener, g.enabled, g.csrf, g.logout)
 }
 
 // enabled answers 404 for every guest route when the guest is off, before

@@ -166,13 +166,15 @@ func (p *Provider) LogoutForm(returnTo string) identity.Form {
 // sign-out form.
 func (p *Provider) Register(r fiber.Router) {
 	prefix := "/" + p.id
-	r.Get(prefix+"/start", p.start)
-	r.Get(prefix+"/handler/frame", p.frame)
-	r.Post(prefix+"/handler/frame", p.frame)
+	// The round trip runs in the app's popup, or in one showing the
+	// consent page: it keeps window.opener (identity.AllowOpener).
+	r.Get(prefix+"/start", identity.AllowOpener, p.start)
+	r.Get(prefix+"/handler/frame", identity.AllowOpener, p.frame)
+	r.Post(prefix+"/handler/frame", identity.AllowOpener, p.frame)
 	r.Get(prefix+"/refresh", p.refresh)
 	r.Post(prefix+"/refresh", p.refresh)
 	r.Post(prefix+"/logout", p.logout)
-	r.Post(prefix+"/signout", p.csrf, p.signout)
+	r.Post(prefix+"/signout", identity.AllowOpener, p.csrf, p.signout)
 }
 
 func (p *Provider) cookiePath() string { return p.cfg.Server.BasePath + "/" + p.id }
