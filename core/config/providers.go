@@ -17,12 +17,17 @@ const (
 	// ProviderOAuth2 is a generic OAuth 2.0 provider whose profile comes
 	// from a userinfo URL (GitHub, for one).
 	ProviderOAuth2 = "oauth2"
+	// ProviderGuest has no upstream: its start answers at once and signs
+	// in the user of the guest section (user_entity_ref, ownership), as
+	// Backstage's guest provider does, through the same routes (start,
+	// handler/frame, refresh, logout) and Backstage payload as the others.
+	ProviderGuest = "guest"
 )
 
 // Provider is one environment of an upstream sign-in provider, as
 // Backstage configures auth.providers.<id>.<env>.
 type Provider struct {
-	// Type is oidc or oauth2.
+	// Type is oidc, oauth2 or guest.
 	Type string `koanf:"type"`
 	// DisplayName labels the provider's button on the pages.
 	DisplayName  string `koanf:"display_name"`
@@ -108,7 +113,7 @@ func (c *Config) validateProviders() []error {
 			if !providerID.MatchString(env) {
 				bad(k, "is not a usable environment name")
 			}
-			if p.ClientID == "" {
+			if p.ClientID == "" && p.Type != ProviderGuest {
 				bad(k+".client_id", "must be set")
 			}
 			absolute(k+".callback_url", p.CallbackURL, false)
@@ -119,14 +124,17 @@ func (c *Config) validateProviders() []error {
 				absolute(k+".authorize_url", p.AuthorizeURL, true)
 				absolute(k+".token_url", p.TokenURL, true)
 				absolute(k+".userinfo_url", p.UserinfoURL, true)
+			case ProviderGuest:
 			default:
-				bad(k+".type", "must be %s or %s, got %q", ProviderOIDC, ProviderOAuth2, p.Type)
+				bad(k+".type", "must be %s, %s or %s, got %q", ProviderOIDC, ProviderOAuth2, ProviderGuest, p.Type)
 			}
 		}
 	}
 	if c.Bridge.Enabled {
-		if _, ok := c.Providers[c.Bridge.Provider][c.Bridge.Env]; !ok {
+		if p, ok := c.Providers[c.Bridge.Provider][c.Bridge.Env]; !ok {
 			bad("bridge.provider", "must name a configured provider and env, got %q/%q", c.Bridge.Provider, c.Bridge.Env)
+		} else if p.Type == ProviderGuest {
+			bad("bridge.provider", "must name an upstream (%s or %s) provider, %q is of type %s", ProviderOIDC, ProviderOAuth2, c.Bridge.Provider, ProviderGuest)
 		}
 		if c.Bridge.GrantTTL <= 0 {
 			bad("bridge.grant_ttl", "must be a positive duration, got %s", c.Bridge.GrantTTL)

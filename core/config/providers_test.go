@@ -66,6 +66,42 @@ providers:
 	}
 }
 
+// TestProvidersGuestType: a type guest entry needs no client or URLs, but
+// cannot back the bridge (it has no upstream grant), nor take the id of
+// the guest section's routes.
+func TestProvidersGuestType(t *testing.T) {
+	cfg, err := loadYAML(t, `
+providers:
+  local:
+    development: {type: guest, display_name: Continue as guest}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Providers["local"]["development"]; p.Type != config.ProviderGuest || p.DisplayName != "Continue as guest" {
+		t.Errorf("local %+v", p)
+	}
+	_, err = loadYAML(t, `
+providers:
+  local:
+    development: {type: guest}
+  guest:
+    development: {type: guest}
+bridge: {enabled: true, provider: local, env: development}
+`)
+	if err == nil {
+		t.Fatal("guest bridge accepted")
+	}
+	for _, want := range []string{
+		`bridge.provider: must name an upstream (oidc or oauth2) provider, "local" is of type guest`,
+		"providers.guest: is not a usable provider id",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+}
+
 func TestProvidersInvalid(t *testing.T) {
 	_, err := loadYAML(t, `
 providers:
@@ -87,7 +123,7 @@ bridge: {enabled: true, provider: corp, env: nowhere, grant_ttl: 0s, revoke_per_
 		"providers.guest: is not a usable provider id",
 		"providers.Bad/Id: is not a usable provider id",
 		"providers.empty: must configure at least one environment",
-		"providers.corp.development.type: must be oidc or oauth2",
+		"providers.corp.development.type: must be oidc, oauth2 or guest",
 		"providers.corp.development.client_id: must be set",
 		"providers.corp.production.issuer: must be an absolute",
 		"providers.corp.production.callback_url: must be an absolute",

@@ -1,14 +1,20 @@
 // Package upstream holds the ways people sign in to Gatehouse: each is an
 // identity.LoginMethod offered by the pages' login step, with the routes
 // Backstage's auth backend has for a provider (/{provider}/start,
-// /{provider}/refresh, /{provider}/logout). Today there is the guest.
+// /{provider}/refresh, /{provider}/logout): the guest section's routes,
+// and the configured providers (oidc, oauth2, guest).
 package upstream
 
 import (
+	"context"
+	"errors"
 	"log/slog"
+	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
@@ -90,18 +96,52 @@ func (g *Guest) enabled(c *fiber.Ctx) error {
 }
 
 // user is who the guest is.
-func (g *Guest) user() identity.User {
-	ent := slices.Clone(g.cfg.Guest.OwnershipEntityRefs)
+func (g *Guest) user() identity.User { return guestUser(g.cfg, GuestID) }
+
+// guestUser is the guest of cfg's guest section, signed in through
+// provider (the guest section's routes, or a provider of type guest).
+func guestUser(cfg *config.Config, provider string) identity.User {
+	ent := slices.Clone(cfg.Guest.OwnershipEntityRefs)
 	if len(ent) == 0 {
 		// Backstage's guest owns through its own entity ref by default.
-		ent = []string{g.cfg.Guest.UserEntityRef}
+		ent = []string{cfg.Guest.UserEntityRef}
 	}
 	return identity.User{
-		Subject:   g.cfg.Guest.UserEntityRef,
+		Subject:   cfg.Guest.UserEntityRef,
 		Ownership: ent,
 		Profile:   store.Profile{DisplayName: guestDisplayName},
-		Provider:  GuestID,
+		Provider:  provider,
 	}
+}
+
+// guestCode is the only authorization code of a guestUpstream.
+const guestCode = "guest"
+
+// guestUpstream is an environment of a provider of type guest: there is
+// no upstream, so its "authorization endpoint" is the provider's own frame
+// handler, answered at once with the round trip's state. Start, the frame
+// handler (state bound to the browser, single use), refresh and logout run
+// as for any provider; Provider.resolve signs in the guest section's user.
+type guestUpstream struct {
+	callback string
+}
+
+var _ Upstream = (*guestUpstream)(nil)
+
+func (u *guestUpstream) AuthCodeURL(_ context.Context, state, _, _ string) (string, error) {
+	sep := "?"
+	if strings.Contains(u.callback, "?") {
+		sep = "&"
+	}
+	return u.callback + sep + url.Values{"state": {state}, "code": {guestCode}}.Encode(), nil
+}
+
+func (u *guestUpstream) Exchange(_ context.Context, code, _, _ string) (*Result, error) {
+	if code != guestCode {
+		return nil, errors.New("upstream: not a guest sign-in")
+	}
+	// The sealed grant must hold a token: an empty one, never sent anywhere.
+	return &Result{Token: &oauth2.Token{}, Claims: map[string]any{}, Profile: store.Profile{DisplayName: guestDisplayName}}, nil
 }
 
 // backstageResponse is Backstage's ClientAuthResponse for a sign-in

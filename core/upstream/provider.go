@@ -72,6 +72,8 @@ func newUpstream(p config.Provider, callback string, client *http.Client) (Upstr
 	case config.ProviderOAuth2:
 		base.Endpoint = oauth2.Endpoint{AuthURL: p.AuthorizeURL, TokenURL: p.TokenURL}
 		return &oauth2Upstream{conf: base, userinfo: p.UserinfoURL, client: client}, nil
+	case config.ProviderGuest:
+		return &guestUpstream{callback: callback}, nil
 	}
 	return nil, fmt.Errorf("upstream: unknown provider type %q", p.Type)
 }

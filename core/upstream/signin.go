@@ -376,6 +376,10 @@ func (p *Provider) resolve(ctx context.Context, env string, prof store.Profile, 
 	if claims == nil {
 		claims = map[string]any{}
 	}
+	if _, ok := p.envs[env].(*guestUpstream); ok {
+		// Type guest: the guest section says who this is, as for /guest/*.
+		return guestUser(p.cfg, p.id), nil
+	}
 	in := hookInput{Provider: p.id, Env: env, Profile: prof, Claims: claims}
 	if _, ok := p.hooks.For(plugin.HookAuthHandler, p.id); ok {
 		var out struct {
