@@ -94,6 +94,7 @@ type Bridge struct {
 	states store.Collection[loginState]
 	grants store.Collection[BridgeGrant]
 	page   *identity.Page
+	hooks  Hooks
 	now    func() time.Time
 
 	// locks serialises refreshes of one grant within this process; the
@@ -106,7 +107,7 @@ type Bridge struct {
 
 // newBridge returns the bridge configured in cfg.Bridge, or nil when it is
 // off.
-func newBridge(cfg *config.Config, st *store.Store, client *http.Client) (*Bridge, error) {
+func newBridge(cfg *config.Config, st *store.Store, client *http.Client, hooks Hooks) (*Bridge, error) {
 	if !cfg.Bridge.Enabled {
 		return nil, nil
 	}
@@ -120,7 +121,7 @@ func newBridge(cfg *config.Config, st *store.Store, client *http.Client) (*Bridg
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
 	return &Bridge{
-		cfg: cfg, up: up, page: page, now: time.Now,
+		cfg: cfg, up: up, page: page, hooks: hooks, now: time.Now,
 		states:   store.NewCollection[loginState](st.KV, "upstream-state"),
 		grants:   BridgeGrants(st),
 		revokers: map[string]*rate.Limiter{},
@@ -223,6 +224,17 @@ func (b *Bridge) callback(c *fiber.Ctx) error {
 		slog.InfoContext(ctx, "bridge: upstream answer refused", "error", err)
 		return fail(fiber.StatusBadGateway, "The provider's answer could not be verified.")
 	}
+	// The provider's sign-in hooks decide here too: someone the sign-in
+	// refuses gets no bridged client.
+	u, err := signIn(ctx, b.hooks, b.cfg.Bridge.Provider, b.cfg.Bridge.Env, r.Profile, r.Claims)
+	if err != nil {
+		var se *signInError
+		if !errors.As(err, &se) {
+			return oauth.ErrServerError().WithParent(err)
+		}
+		slog.InfoContext(ctx, "bridge: sign-in refused", "provider", b.cfg.Bridge.Provider, "reason", se.Err.Error())
+		return fail(fiber.StatusForbidden, se.Message)
+	}
 	clientID, secret := BridgeClientPrefix+oauth.RandomToken(16), oauth.RandomToken(32)
 	sealed, err := sealGrant(secret, sealBridge, clientID, r)
 	if err != nil {
@@ -238,7 +250,7 @@ func (b *Bridge) callback(c *fiber.Ctx) error {
 		return oauth.ErrServerError().WithParent(err)
 	}
 	slog.InfoContext(ctx, "bridge: client created", "client_id", clientID, "provider", g.Provider, "env", g.Env,
-		"refreshable", r.Token.RefreshToken != "")
+		"sub", u.Subject, "refreshable", r.Token.RefreshToken != "")
 	oauth.NoStore(c)
 	return b.page.Render(c, fiber.StatusOK, bridgeView{
 		Step: "done", Provider: g.Provider, ClientID: clientID, ClientSecret: secret, TokenURL: b.cfg.Issuer() + "/v1/token",

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -30,6 +31,9 @@ func bridgeEnv(t *testing.T, idpEdit func(*config.Config), edit func(*config.Con
 			Scopes: []string{"profile", "email", "offline_access"},
 		}}}
 		c.Bridge = config.Bridge{Enabled: true, Provider: "corp", Env: "production", GrantTTL: 24 * time.Hour, RevokePerMinute: 3}
+		// The provider's sign_in (signin-default: example.com only) decides
+		// who may connect.
+		c.Plugins.Dir, c.Plugins.Watch = filepath.Join(repoRoot(t), "plugins", "bin"), false
 		if edit != nil {
 			edit(c)
 		}
@@ -314,5 +318,28 @@ func TestBridgeHammer(t *testing.T) {
 	_, last, _ := bridgeToken(t, e, id, secret)
 	if sub := upstreamUser(t, idp, last["access_token"].(string)); sub != "user:upstream/alice" {
 		t.Errorf("after the hammer the token is for %q", sub)
+	}
+}
+
+// TestBridgeSignInRefused: the bridge's callback runs the provider's
+// sign-in hooks: someone sign_in refuses sees its message and gets no
+// bridged client; nothing is stored.
+func TestBridgeSignInRefused(t *testing.T) {
+	e, idp := bridgeEnv(t, nil, nil)
+	b := newBrowser(t)
+	idp.signInAt(t, b, "mallory@evil.example")
+	_, consent := b.follow(t, e.issuer+"/bridge/start", idp.issuer+"/oauth2/authorize/")
+	back := b.approveAtIdP(t, consent, e.issuer+"/bridge/callback")
+	a := b.do(t, http.MethodGet, back, "", "")
+	if a.status != http.StatusForbidden || clientIDRe.Match(a.body) || clientSecretRe.Match(a.body) ||
+		!bytes.Contains(a.body, []byte("evil.example")) {
+		t.Errorf("refused sign-in: %d %.500s", a.status, a.body)
+	}
+	n := 0
+	if err := upstream.BridgeGrants(e.st).List(context.Background(), func(string, upstream.BridgeGrant) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d bridged grants stored for a refused sign-in", n)
 	}
 }

@@ -373,19 +373,25 @@ type hookInput struct {
 // person is here. A plugin's refusal is shown to the user; any other
 // failure refuses too (fail closed).
 func (p *Provider) resolve(ctx context.Context, env string, prof store.Profile, claims map[string]any) (identity.User, error) {
-	if claims == nil {
-		claims = map[string]any{}
-	}
 	if _, ok := p.envs[env].(*guestUpstream); ok {
 		// Type guest: the guest section says who this is, as for /guest/*.
 		return guestUser(p.cfg, p.id), nil
 	}
-	in := hookInput{Provider: p.id, Env: env, Profile: prof, Claims: claims}
-	if _, ok := p.hooks.For(plugin.HookAuthHandler, p.id); ok {
+	return signIn(ctx, p.hooks, p.id, env, prof, claims)
+}
+
+// signIn runs provider's auth_handler (when bound) then its sign_in hook
+// on what the upstream said: the provider's sign-in and the bridge's.
+func signIn(ctx context.Context, hooks Hooks, provider, env string, prof store.Profile, claims map[string]any) (identity.User, error) {
+	if claims == nil {
+		claims = map[string]any{}
+	}
+	in := hookInput{Provider: provider, Env: env, Profile: prof, Claims: claims}
+	if _, ok := hooks.For(plugin.HookAuthHandler, provider); ok {
 		var out struct {
 			Profile store.Profile `json:"profile"`
 		}
-		if err := p.hooks.CallHook(ctx, plugin.HookAuthHandler, p.id, in, &out); err != nil {
+		if err := hooks.CallHook(ctx, plugin.HookAuthHandler, provider, in, &out); err != nil {
 			return identity.User{}, hookError(err)
 		}
 		in.Profile = out.Profile
@@ -395,7 +401,7 @@ func (p *Provider) resolve(ctx context.Context, env string, prof store.Profile, 
 		Ent    []string       `json:"ent"`
 		Claims map[string]any `json:"claims"`
 	}
-	if err := p.hooks.CallHook(ctx, plugin.HookSignIn, p.id, in, &out); err != nil {
+	if err := hooks.CallHook(ctx, plugin.HookSignIn, provider, in, &out); err != nil {
 		return identity.User{}, hookError(err)
 	}
 	if out.Sub == "" {
@@ -408,7 +414,7 @@ func (p *Provider) resolve(ctx context.Context, env string, prof store.Profile, 
 	// The extra claims ride along into the identity token and the tokens
 	// issued to clients for this user; the issuer drops registered names
 	// (sub, iss, ent...), so a plugin cannot rename who signed in.
-	return identity.User{Subject: out.Sub, Ownership: ent, Profile: in.Profile, Claims: out.Claims, Provider: p.id}, nil
+	return identity.User{Subject: out.Sub, Ownership: ent, Profile: in.Profile, Claims: out.Claims, Provider: provider}, nil
 }
 
 // hookError: a refusal's message reaches the user verbatim; a failure

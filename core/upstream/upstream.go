@@ -51,7 +51,7 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, hooks Hooks)
 		p.providers = append(p.providers, pr)
 		methods = append(methods, pr)
 	}
-	bridge, err := newBridge(cfg, st, client)
+	bridge, err := newBridge(cfg, st, client, hooks)
 	if err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
