@@ -62,7 +62,7 @@ func accessLog(trustedProxies int) fiber.Handler {
 		}
 		slog.Log(c.UserContext(), level, "request",
 			"method", c.Method(), "path", c.Path(), "status", status,
-			"duration", elapsed, "remote", clientIP(c, trustedProxies), "request_id", c.Locals("request_id"))
+			"duration", elapsed, "remote", oauth.ClientIP(c, trustedProxies), "request_id", c.Locals("request_id"))
 		return err
 	}
 }

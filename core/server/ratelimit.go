@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/base64"
 	"math"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -78,7 +77,7 @@ func (l *rateLimiter) allow(route, key string, now time.Time) (bool, time.Durati
 func (l *rateLimiter) middleware(route string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		now := time.Now()
-		keys := []string{"ip:" + clientIP(c, l.trustedProxies)}
+		keys := []string{"ip:" + oauth.ClientIP(c, l.trustedProxies)}
 		if id := requestClientID(c); id != "" {
 			keys = append(keys, "client:"+id)
 		}
@@ -110,31 +109,4 @@ func requestClientID(c *fiber.Ctx) string {
 		return string(c.Request().PostArgs().Peek("client_id"))
 	}
 	return ""
-}
-
-// clientIP is the remote address, or with trusted proxies in front, the
-// address the outermost trusted proxy saw (counted from the right of
-// X-Forwarded-For, the only entries a client cannot forge).
-func clientIP(c *fiber.Ctx, trustedProxies int) string {
-	remote := c.Context().RemoteIP().String()
-	if trustedProxies <= 0 {
-		return remote
-	}
-	var hops []string
-	for _, part := range strings.Split(c.Get(fiber.HeaderXForwardedFor), ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			hops = append(hops, part)
-		}
-	}
-	if len(hops) < trustedProxies {
-		if len(hops) > 0 {
-			return hops[0]
-		}
-		return remote
-	}
-	ip := hops[len(hops)-trustedProxies]
-	if net.ParseIP(ip) == nil {
-		return remote
-	}
-	return ip
 }

@@ -361,9 +361,10 @@ func (b *Bridge) token(c *fiber.Ctx) error {
 
 // revoke answers POST /bridge/revoke: the bridged client authenticates and
 // its grant is deleted (the upstream grant is no longer usable through
-// Gatehouse). Attempts are limited per remote address.
+// Gatehouse). Attempts are limited per remote address (behind
+// server.trusted_proxies, the one the outermost trusted proxy saw).
 func (b *Bridge) revoke(c *fiber.Ctx) error {
-	if ok, retry := b.allowRevoke(c.IP()); !ok {
+	if ok, retry := b.allowRevoke(oauth.ClientIP(c, b.cfg.Server.TrustedProxies)); !ok {
 		c.Set(fiber.HeaderRetryAfter, fmt.Sprint(int(retry.Seconds())+1))
 		return oauth.JSON(c, fiber.StatusTooManyRequests, fiber.Map{
 			"error": "slow_down", "error_description": "too many revocation requests from this address"})

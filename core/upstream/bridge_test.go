@@ -343,3 +343,36 @@ func TestBridgeSignInRefused(t *testing.T) {
 		t.Errorf("%d bridged grants stored for a refused sign-in", n)
 	}
 }
+
+// TestBridgeRevokeBehindProxy: behind server.trusted_proxies, the revoke
+// limit counts the address the proxy saw (X-Forwarded-For), as the
+// server's rate limiter does, not the proxy's own address.
+func TestBridgeRevokeBehindProxy(t *testing.T) {
+	e, _ := bridgeEnv(t, nil, func(c *config.Config) { c.Server.TrustedProxies = 1 })
+	revoke := func(forwardedFor string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.issuer+"/bridge/revoke", strings.NewReader(""))
+		req.SetBasicAuth(upstream.BridgeClientPrefix+"nobody", "wrong")
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	// revoke_per_minute is 3: the client at 203.0.113.1 spends it (a
+	// forged leftmost entry changes nothing)...
+	for i, xff := range []string{"203.0.113.1", "198.51.100.1, 203.0.113.1", "198.51.100.2, 203.0.113.1"} {
+		if resp := revoke(xff); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i, resp.StatusCode)
+		}
+	}
+	if resp := revoke("198.51.100.3, 203.0.113.1"); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("fourth attempt from 203.0.113.1: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// ...while another client behind the same proxy still gets an answer.
+	if resp := revoke("203.0.113.2"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("another client behind the proxy: %d", resp.StatusCode)
+	}
+}
