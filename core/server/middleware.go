@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -54,7 +55,11 @@ func accessLog(trustedProxies int) fiber.Handler {
 		status := c.Response().StatusCode()
 		route := c.Route().Path
 		elapsed := time.Since(start)
-		metrics.Requests.WithLabelValues(route, c.Method(), strconv.Itoa(status)).Inc()
+		// c.Method() aliases fasthttp's reusable header buffer (fiber's
+		// zero-copy strings): a label kept by the registry must be a copy,
+		// or a later request rewrites it ("GET" → "POS") and /metrics
+		// fails with a duplicate series.
+		metrics.Requests.WithLabelValues(route, strings.Clone(c.Method()), strconv.Itoa(status)).Inc()
 		metrics.Latency.WithLabelValues(route).Observe(elapsed.Seconds())
 		level := slog.LevelInfo
 		if status >= 500 {
