@@ -2,6 +2,7 @@ package ciba_test
 
 import (
 	"bufio"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,6 +18,10 @@ func (e *env) tokensIssued(tb testing.TB, kind string) float64 {
 		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(resp.Body)
+		tb.Fatalf("/metrics: %s %s", resp.Status, raw)
+	}
 	prefix := `gatehouse_tokens_issued_total{grant_type="urn:openid:params:grant-type:ciba",kind="` + kind + `"} `
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
