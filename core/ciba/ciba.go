@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -96,7 +97,7 @@ func New(d Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ciba: approval page: %w", err)
 	}
-	sec, err := newSecrets(d.Config.Keys.Secret)
+	sec, err := newSecrets(d.Config.Keys.Secret, slog.Default())
 	if err != nil {
 		return nil, err
 	}

@@ -22,11 +22,11 @@ const sealInfo = "gatehouse ciba secrets v1"
 // stores unsealed.
 type secrets struct{ sealer *keyset.Sealer }
 
-// newSecrets derives the sealer from keys.secret, or warns that CIBA's
-// secrets are stored unsealed.
-func newSecrets(secret string) (secrets, error) {
+// newSecrets derives the sealer from keys.secret, or warns on log that
+// CIBA's secrets are stored unsealed.
+func newSecrets(secret string, log *slog.Logger) (secrets, error) {
 	if secret == "" {
-		slog.Warn("ciba: client notification tokens and pushed token responses are stored unsealed until delivered: set keys.secret to encrypt them at rest")
+		log.Warn("ciba: client notification tokens and pushed token responses are stored unsealed until delivered: set keys.secret to encrypt them at rest")
 		return secrets{}, nil
 	}
 	s, err := keyset.NewSealer(secret, sealInfo)

@@ -16,10 +16,8 @@ import (
 // as it is.
 func TestSecrets(t *testing.T) {
 	var logs bytes.Buffer
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
-	none, err := newSecrets("")
-	slog.SetDefault(prev)
+	quiet := slog.New(slog.NewTextHandler(&logs, nil))
+	none, err := newSecrets("", quiet)
 	if err != nil || none.sealer != nil {
 		t.Fatalf("newSecrets(\"\") = %+v, %v", none, err)
 	}
@@ -30,11 +28,11 @@ func TestSecrets(t *testing.T) {
 		t.Errorf("unsealed sealString = %q, %v", v, sealed)
 	}
 
-	x, err := newSecrets("s3cret")
+	x, err := newSecrets("s3cret", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := newSecrets("another")
+	other, _ := newSecrets("another", quiet)
 	v, sealed := x.sealString("rec-1", "tok")
 	if !sealed || v == "tok" {
 		t.Fatalf("sealString = %q, %v", v, sealed)
