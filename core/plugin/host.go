@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -40,7 +41,10 @@ type Host struct {
 	closed  bool
 	retired sync.WaitGroup // old versions draining in the background
 	stats   *hostStats
-	watch   *watcher
+	// initial is closed once the first load is over; watch is set before.
+	initial    chan struct{}
+	cancelLoad context.CancelFunc
+	watch      *watcher
 }
 
 // pluginSet is one immutable generation of the plugin directory.
@@ -75,11 +79,30 @@ type loadFailure struct {
 // configuration binds no plugin to the hook.
 var ErrNotBound = errors.New("no plugin is bound to this hook")
 
-// NewHost starts the runtime and loads the plugin directory. A missing
-// directory, or plugins that fail to load, are logged and do not fail it:
-// the hooks they would serve fail closed until a reload finds them. It
-// fails only when the runtime cannot start.
+// NewHost starts the runtime and loads the plugin directory before it
+// returns. A missing directory, or plugins that fail to load, are logged
+// and do not fail it: the hooks they would serve fail closed until a
+// reload finds them. It fails only when the runtime cannot start.
 func NewHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slog.Logger) (*Host, error) {
+	h, err := StartHost(ctx, cfg, kv, logger)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-h.initial:
+		return h, nil
+	case <-ctx.Done():
+		_ = h.Close(context.Background())
+		return nil, fmt.Errorf("plugin: initial load: %w", ctx.Err())
+	}
+}
+
+// StartHost is NewHost with the first load in the background, so that a
+// server listens at once while its plugins compile (a Go plugin's first
+// compilation takes a second or more; later starts hit the compilation
+// cache). Calls made meanwhile wait for that first load, within their
+// context's deadline.
+func StartHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slog.Logger) (*Host, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -91,38 +114,63 @@ func NewHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slog.
 	if err != nil {
 		return nil, fmt.Errorf("plugin: start runtime: %w", err)
 	}
-	h := &Host{cfg: cfg, kv: kv, logger: logger, rt: rt, stats: newHostStats()}
+	h := &Host{cfg: cfg, kv: kv, logger: logger, rt: rt, stats: newHostStats(), initial: make(chan struct{})}
 	h.set.Store(&pluginSet{plugins: map[string]*loaded{}, failed: map[string]loadFailure{}})
-	if err := h.Reload(ctx); err != nil {
-		logger.Warn("some plugins did not load", "dir", cfg.Dir, "error", err)
-	}
-	for name, bindings := range h.bindings() {
-		p, ok := h.Plugin(name)
-		if !ok {
-			logger.Warn("a hook is bound to a plugin that is not loaded: its calls fail until it loads",
-				"plugin", name, "bindings", bindings, "dir", cfg.Dir)
-			continue
-		}
-		for _, b := range bindings {
-			if hook, _, _ := strings.Cut(b, "/"); !p.Serves(hook) {
-				logger.Warn("a hook is bound to a plugin that does not serve it: its calls fail",
-					"plugin", name, "hook", hook, "serves", p.Hooks())
-			}
-		}
-	}
-	if cfg.Watch && cfg.Dir != "" {
-		w, err := h.startWatch()
-		if err != nil {
-			logger.Warn("not watching the plugin directory: reload with SIGHUP or POST /admin/plugins/reload",
-				"dir", cfg.Dir, "error", err)
-		}
-		h.watch = w
-	}
+	// The first load outlives the caller's context (a server's constructor
+	// returns before it ends); Close cancels it.
+	loadCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h.cancelLoad = cancel
+	go func() {
+		defer close(h.initial)
+		h.firstLoad(loadCtx)
+	}()
 	return h, nil
 }
 
-// Plugin returns the version of the named plugin serving now.
+// firstLoad loads the directory, warns about bindings it cannot serve and
+// starts watching the directory.
+func (h *Host) firstLoad(ctx context.Context) {
+	if err := h.Reload(ctx); err != nil {
+		h.logger.Warn("some plugins did not load", "dir", h.cfg.Dir, "error", err)
+	}
+	for name, bindings := range h.bindings() {
+		l, ok := h.set.Load().plugins[name]
+		if !ok {
+			h.logger.Warn("a hook is bound to a plugin that is not loaded: its calls fail until it loads",
+				"plugin", name, "bindings", bindings, "dir", h.cfg.Dir)
+			continue
+		}
+		for _, b := range bindings {
+			if hook, _, _ := strings.Cut(b, "/"); !l.p.Serves(hook) {
+				h.logger.Warn("a hook is bound to a plugin that does not serve it: its calls fail",
+					"plugin", name, "hook", hook, "serves", l.p.Hooks())
+			}
+		}
+	}
+	if h.cfg.Watch && h.cfg.Dir != "" && ctx.Err() == nil {
+		w, err := h.startWatch()
+		if err != nil {
+			h.logger.Warn("not watching the plugin directory: reload with SIGHUP or POST /admin/plugins/reload",
+				"dir", h.cfg.Dir, "error", err)
+		}
+		h.watch = w
+	}
+}
+
+// waitInitial waits for the first load of the directory.
+func (h *Host) waitInitial(ctx context.Context) error {
+	select {
+	case <-h.initial:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Plugin returns the version of the named plugin serving now (once the
+// first load is over).
 func (h *Host) Plugin(name string) (*Plugin, bool) {
+	<-h.initial
 	l, ok := h.set.Load().plugins[name]
 	if !ok {
 		return nil, false
@@ -151,6 +199,10 @@ func (h *Host) CallHook(ctx context.Context, hook, provider string, input, out a
 // not loaded is a *Failure: the caller fails closed.
 func (h *Host) Call(ctx context.Context, name, hook string, input, out any) error {
 	start := time.Now()
+	if err := h.waitInitial(ctx); err != nil {
+		h.stats.observe(name, hook, outcomeUnavailable, time.Since(start))
+		return &Failure{Plugin: name, Hook: hook, Reason: "plugins are still loading", Err: err}
+	}
 	for {
 		l, ok := h.set.Load().plugins[name]
 		if !ok {
@@ -197,6 +249,7 @@ func (h *Host) Reload(ctx context.Context) error {
 		return fmt.Errorf("plugin: scan %s: %w", h.cfg.Dir, err)
 	}
 	old := h.set.Load()
+	loads := h.loadChanged(ctx, old, files)
 	next := &pluginSet{plugins: make(map[string]*loaded, len(files)), failed: map[string]loadFailure{}}
 	var retire []*loaded
 	var errs []error
@@ -216,11 +269,7 @@ func (h *Host) Reload(ctx context.Context) error {
 			}
 			continue
 		}
-		var p *Plugin
-		loadErr := f.err
-		if loadErr == nil {
-			p, loadErr = h.rt.Load(ctx, name, f.wasm, h.settings(name))
-		}
+		p, loadErr := loads[name].p, loads[name].err
 		if loadErr != nil {
 			loadErr = fmt.Errorf("load %s: %w", f.path, loadErr)
 			next.failed[name] = loadFailure{hash: f.hash, err: loadErr, at: time.Now(), cancelled: ctx.Err() != nil}
@@ -261,6 +310,43 @@ func (h *Host) Reload(ctx context.Context) error {
 		}()
 	}
 	return errors.Join(errs...)
+}
+
+// loadResult is the outcome of loading one file.
+type loadResult struct {
+	p   *Plugin
+	err error
+}
+
+// loadChanged loads, in parallel (compiling is CPU-bound), every file that
+// Reload will try: new or changed, and not a content that already failed.
+func (h *Host) loadChanged(ctx context.Context, old *pluginSet, files map[string]pluginFile) map[string]loadResult {
+	results := make(map[string]loadResult, len(files))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for name, f := range files {
+		if prev, ok := old.plugins[name]; ok && f.err == nil && prev.hash == f.hash {
+			continue
+		}
+		if fail, ok := old.failed[name]; ok && f.err == nil && fail.hash == f.hash && !fail.cancelled {
+			continue
+		}
+		if f.err != nil {
+			results[name] = loadResult{err: f.err}
+			continue
+		}
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			p, err := h.rt.Load(ctx, name, f.wasm, h.settings(name))
+			mu.Lock()
+			results[name] = loadResult{p: p, err: err}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return results
 }
 
 // retire waits for the calls in flight on l, then closes it. The close
@@ -344,6 +430,8 @@ func (h *Host) settings(name string) Settings {
 // Close stops the watcher, then closes every plugin once its calls in
 // flight are done, then the runtime.
 func (h *Host) Close(ctx context.Context) error {
+	h.cancelLoad()
+	<-h.initial
 	if h.watch != nil {
 		h.watch.stop()
 	}
