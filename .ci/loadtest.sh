@@ -4,7 +4,9 @@
 # with a throw-away data directory (configured through GATEHOUSE_* variables,
 # Badger with sync writes as in the embedded configuration), then:
 #   1. registers a client_credentials client and runs wrk against
-#      POST /v1/token (bounded: LOAD_DURATION, LOAD_CONNECTIONS, LOAD_THREADS);
+#      POST /v1/token (bounded: LOAD_DURATION, LOAD_CONNECTIONS, LOAD_THREADS)
+#      twice: flat out for the throughput, then paced to LOAD_TARGET_RATE
+#      (8000 req/s) for the latency at the target load;
 #   2. runs cmd/gatehouse-load for the authorization-code exchange (codes
 #      minted through /v1/authorize and the consent-session API);
 #   3. reads the server's peak RSS (VmHWM).
@@ -19,6 +21,7 @@ connections=${LOAD_CONNECTIONS:-64}
 threads=${LOAD_THREADS:-2}
 codes=${LOAD_CODES:-20000}
 code_concurrency=${LOAD_CODE_CONCURRENCY:-64}
+target_rate=${LOAD_TARGET_RATE:-8000}
 # The Wasm plugins of the embedded configuration (make plugins builds them);
 # point LOAD_PLUGINS_DIR at an empty directory to measure the core alone.
 plugins_dir=${LOAD_PLUGINS_DIR:-$PWD/plugins/bin}
@@ -90,16 +93,36 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $basic"
 EOF
 
-echo "== client_credentials: wrk -t$threads -c$connections -d$duration --latency"
-wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$tmp/cc.lua" "$base/v1/token" | tee "$tmp/wrk.txt"
-cc_rps=$(awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk.txt")
-cc_p99=$(awk '$1 == "99%" {print $2}' "$tmp/wrk.txt")
-cc_bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$tmp/wrk.txt")
-cc_errors=$(awk '/Socket errors:/ {print}' "$tmp/wrk.txt")
-[ -n "$cc_rps" ] || { echo "loadtest: wrk reported no rate" >&2; exit 1; }
+# The same script paced: each connection waits before its next request so
+# that all of them together offer about the target rate, and p99 is the
+# latency at that load rather than at saturation (where it measures the
+# queue wrk itself keeps full).
+pace_ms=$(( connections * 1000 / target_rate - 1 ))
+{ cat "$tmp/cc.lua"; echo "function delay() return $pace_ms end"; } >"$tmp/cc-paced.lua"
+
 # wrk prints latencies as 812.00us, 3.50ms or 1.20s.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
-cc_p99_ms=$(to_ms "$cc_p99")
+bad_total=0
+# runwrk NAME SCRIPT: runs wrk and sets NAME_rps, NAME_p99_ms.
+runwrk() {
+  local name=$1 script=$2 out="$tmp/wrk-$1.txt"
+  wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$script" "$base/v1/token" | tee "$out"
+  local rps p99 bad errors
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  p99=$(awk '$1 == "99%" {print $2}' "$out")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+  errors=$(awk '/Socket errors:/ {print}' "$out")
+  [ -n "$rps" ] || { echo "loadtest: wrk ($name) reported no rate" >&2; exit 1; }
+  [ -z "$errors" ] || echo "loadtest: warning: wrk ($name) $errors" >&2
+  bad_total=$(( bad_total + ${bad:-0} ))
+  printf -v "${name}_rps" '%s' "$rps"
+  printf -v "${name}_p99_ms" '%s' "$(to_ms "$p99")"
+}
+
+echo "== client_credentials at saturation: wrk -t$threads -c$connections -d$duration --latency"
+runwrk cc "$tmp/cc.lua"
+echo "== client_credentials paced to about $target_rate req/s (delay ${pace_ms} ms per connection)"
+runwrk paced "$tmp/cc-paced.lua"
 
 echo "== authorization-code exchange: gatehouse-load -codes $codes -c $code_concurrency"
 ./bin/gatehouse-load -issuer "$base" -codes "$codes" -c "$code_concurrency" | tee "$tmp/load.txt"
@@ -123,19 +146,18 @@ hwm_mib=$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 echo
 echo "== results ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); plugins from $plugins_dir: $(ls "$plugins_dir"/*.wasm 2>/dev/null | wc -l))"
 printf '%-40s %12s   %-22s %s\n' "measure" "value" "target" ""
-printf '%-40s %12s   %-22s %s\n' "client_credentials req/s" "$cc_rps" ">= 8000" "$(verdict "$cc_rps" '>=' 8000)"
-printf '%-40s %12s   %-22s %s\n' "client_credentials p99 (ms)" "$cc_p99_ms" "<= 20" "$(verdict "$cc_p99_ms" '<=' 20)"
+printf '%-40s %12s   %-22s %s\n' "client_credentials req/s (saturation)" "$cc_rps" ">= 8000" "$(verdict "$cc_rps" '>=' 8000)"
+printf '%-40s %12s\n' "client_credentials p99 at saturation (ms)" "$cc_p99_ms"
+printf '%-40s %12s\n' "client_credentials req/s (paced)" "$paced_rps"
+printf '%-40s %12s   %-22s %s\n' "client_credentials p99 paced (ms)" "$paced_p99_ms" "<= 20" "$(verdict "$paced_p99_ms" '<=' 20)"
 printf '%-40s %12s   %-22s %s\n' "authorization_code exchange req/s" "$ac_rps" ">= 2000" "$(verdict "${ac_rps:-0}" '>=' 2000)"
 printf '%-40s %12s\n' "authorization_code exchange p99" "$ac_p99"
 printf '%-40s %12s   %-22s %s\n' "server peak RSS (MiB, VmHWM)" "$hwm_mib" "< 100" "$(verdict "$hwm_mib" '<' 100)"
 printf '%-40s %12s\n' "server RSS at the end (MiB)" "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
 printf '%-40s %12s\n' "server errors logged" "$errors_logged"
 
-if [ -n "$cc_bad" ] && [ "$cc_bad" != 0 ]; then
-  echo "loadtest: $cc_bad client_credentials requests were not answered 200" >&2
+if [ "$bad_total" != 0 ]; then
+  echo "loadtest: $bad_total client_credentials requests were not answered 200" >&2
   exit 1
-fi
-if [ -n "$cc_errors" ]; then
-  echo "loadtest: warning: wrk $cc_errors" >&2
 fi
 [ -n "$ac_rps" ] || { echo "loadtest: gatehouse-load reported no exchange rate" >&2; exit 1; }
