@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
@@ -129,16 +130,15 @@ func TestDeadEndpointBlocksNothing(t *testing.T) {
 		}
 	}
 	// The dead client's pings are still queued, with their failures.
-	failed := 0
-	err := e.st.Deliveries.List(context.Background(), func(_ string, d store.Delivery) error {
-		if d.ClientID == deadClient.ID && d.Attempts > 0 && strings.Contains(d.LastError, "503") {
-			failed++
+	waitQueue(t, e.st, "the dead client's pings with a failure", func(q []store.Delivery) bool {
+		failed := 0
+		for _, d := range q {
+			if d.ClientID == deadClient.ID && d.Attempts > 0 && strings.Contains(d.LastError, "503") {
+				failed++
+			}
 		}
-		return nil
+		return failed > 0
 	})
-	if err != nil || failed == 0 {
-		t.Fatalf("dead client's deliveries with failures: %d (%v)", failed, err)
-	}
 	// Once the endpoint is back, they are all delivered.
 	dead.answer(http.StatusNoContent)
 	for range 5 {
@@ -147,7 +147,11 @@ func TestDeadEndpointBlocksNothing(t *testing.T) {
 }
 
 // TestQueueSurvivesRestart: a ping accepted while the client's endpoint is
-// down is delivered by the next server on the same Badger directory.
+// down is delivered by the next server on the same Badger directory, and
+// nothing already delivered (the notify webhook) is sent again. Each step
+// waits, bounded, for the state it needs rather than for time to pass:
+// before the stop, the webhook is delivered and gone from the queue and the
+// ping has failed once.
 func TestQueueSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	open := func() *store.Store {
@@ -167,6 +171,12 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	if status, body := e.complete(t, e.guest(t), id, "approve"); status != 200 {
 		t.Fatalf("complete: %d %v", status, body)
 	}
+	if got := e.webhook.next(t); got.Body == nil {
+		t.Fatalf("notify webhook: %v", got)
+	}
+	waitQueue(t, st, "only the failed ping", func(q []store.Delivery) bool {
+		return len(q) == 1 && q[0].ClientID == cl.ID && q[0].Attempts > 0
+	})
 	addr := e.cfg.Server.Addr
 	e.stop()
 	if err := st.Close(); err != nil {
@@ -176,10 +186,8 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	rcv.answer(http.StatusNoContent)
 	st = open()
 	t.Cleanup(func() { _ = st.Close() })
-	queued := 0
-	_ = st.Deliveries.List(context.Background(), func(string, store.Delivery) error { queued++; return nil })
-	if queued != 1 {
-		t.Fatalf("%d deliveries in the reopened store, want 1", queued)
+	if q := queued(t, st); len(q) != 1 || q[0].Kind != store.DeliveryPing {
+		t.Fatalf("deliveries in the reopened store %+v, want the ping", q)
 	}
 	e2 := start(t, options{store: st, addr: addr, hook: e.webhook, edit: slowRetry})
 	got := rcv.next(t)
@@ -188,5 +196,43 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	}
 	if status, body := e2.poll(t, cl, id); status != 200 || body["access_token"] == nil {
 		t.Fatalf("token after restart: %d %v", status, body)
+	}
+	waitQueue(t, st, "an empty queue", func(q []store.Delivery) bool { return len(q) == 0 })
+	e2.stop()
+	for name, r := range map[string]*receiver{"client": rcv, "notify webhook": e.webhook} {
+		select {
+		case again := <-r.got:
+			t.Errorf("the %s was sent again: %v", name, again.Body)
+		default:
+		}
+	}
+}
+
+// queued lists the delivery queue.
+func queued(tb testing.TB, st *store.Store) []store.Delivery {
+	tb.Helper()
+	var q []store.Delivery
+	if err := st.Deliveries.List(context.Background(), func(_ string, d store.Delivery) error {
+		q = append(q, d)
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return q
+}
+
+// waitQueue waits, at most 20 s, for the delivery queue to satisfy ok.
+func waitQueue(tb testing.TB, st *store.Store, want string, ok func([]store.Delivery) bool) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		q := queued(tb, st)
+		if ok(q) {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the delivery queue never held %s: %+v", want, q)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

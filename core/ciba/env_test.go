@@ -228,7 +228,38 @@ func start(tb testing.TB, o options) *env {
 		})
 	}
 	tb.Cleanup(stop)
-	return &env{cfg: cfg, srv: srv, st: st, issuer: cfg.Issuer(), webhook: hook, stop: stop}
+	e := &env{cfg: cfg, srv: srv, st: st, issuer: cfg.Issuer(), webhook: hook, stop: stop}
+	e.waitPlugins(tb)
+	return e
+}
+
+// waitPlugins waits for the plugins' first load. The first server of a
+// run compiles them (later ones reuse the compilation cache), which under
+// -race on a loaded 2-core machine takes longer than a test client waits
+// for an answer: requests start only once they serve.
+func (e *env) waitPlugins(tb testing.TB) {
+	tb.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		status, body := e.get(tb, "/admin/plugins", adminToken)
+		loaded := 0
+		list, _ := body["plugins"].([]any)
+		for _, p := range list {
+			p, _ := p.(map[string]any)
+			if v, _ := p["version"].(string); v != "" {
+				loaded++
+			} else if msg, _ := p["load_error"].(string); msg != "" && !strings.HasPrefix(msg, "not found") {
+				tb.Fatalf("plugin %v: %s", p["name"], msg)
+			}
+		}
+		if status == http.StatusOK && loaded == len(list) && loaded > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the plugins never loaded: %d %v", status, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // client registers a CIBA client in mode (with endpoint for ping/push).
@@ -350,4 +381,33 @@ func (e *env) refresh(tb testing.TB, id, secret, refreshToken string) (int, map[
 		tb.Fatal(err)
 	}
 	return status, body
+}
+
+// waitExpired waits until the request's stored expiry has passed (it is
+// stored as the request is accepted, so this is a bounded wait).
+func (e *env) waitExpired(tb testing.TB, authReqID string) {
+	tb.Helper()
+	rec, err := e.st.Backchannel.Get(context.Background(), store.HashID(authReqID))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if wait := time.Until(rec.ExpiresAt); wait > time.Minute {
+		tb.Fatalf("request expires at %v: too far to wait", rec.ExpiresAt)
+	}
+	for !time.Now().After(rec.ExpiresAt) {
+		time.Sleep(time.Until(rec.ExpiresAt) + time.Millisecond)
+	}
+}
+
+// backdate moves a request's expiry into the past, as if its lifetime had
+// run out after whatever the test did with it.
+func (e *env) backdate(tb testing.TB, authReqID string) {
+	tb.Helper()
+	_, err := e.st.Backchannel.Update(context.Background(), store.HashID(authReqID), func(r store.BackchannelRequest) (store.BackchannelRequest, error) {
+		r.ExpiresAt = time.Now().Add(-time.Millisecond)
+		return r, nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 }

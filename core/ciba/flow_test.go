@@ -13,6 +13,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
@@ -26,7 +27,8 @@ func halfHash(v string) string {
 // TestPollMode: pending → slow_down (interval + 5 s) → approve → tokens
 // → a second redemption refused (CIBA Core §11).
 func TestPollMode(t *testing.T) {
-	e := start(t, options{})
+	// An interval no loaded machine takes between two polls "at once".
+	e := start(t, options{edit: func(c *config.Config) { c.CIBA.Interval = time.Minute }})
 	cl := e.client(t, "poll", "", nil)
 	id := e.startRequest(t, cl, loginHint("guest", "scope", "openid profile offline_access"))
 
@@ -37,8 +39,8 @@ func TestPollMode(t *testing.T) {
 		t.Fatalf("second poll at once: %d %v", status, body)
 	}
 	rec, err := e.st.Backchannel.Get(context.Background(), store.HashID(id))
-	if err != nil || rec.Interval != 6 {
-		t.Fatalf("interval after slow_down: %d (%v), want 1+5", rec.Interval, err)
+	if err != nil || rec.Interval != 65 {
+		t.Fatalf("interval after slow_down: %d (%v), want 60+5", rec.Interval, err)
 	}
 	// Another client cannot redeem it, nor learn anything about it.
 	other := e.client(t, "poll", "", nil)
@@ -119,7 +121,7 @@ func TestExpiry(t *testing.T) {
 	e := start(t, options{})
 	cl := e.client(t, "poll", "", nil)
 	id := e.startRequest(t, cl, loginHint("guest", "requested_expiry", "1"))
-	time.Sleep(1100 * time.Millisecond)
+	e.waitExpired(t, id)
 	if status, body := e.poll(t, cl, id); status != 400 || body["error"] != "expired_token" {
 		t.Fatalf("poll: %d %v", status, body)
 	}

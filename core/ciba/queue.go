@@ -157,6 +157,10 @@ func (q *Queue) Start(ctx context.Context) (stop func()) {
 	}
 }
 
+// recordTimeout bounds the removal of a delivered item, done even while
+// the queue stops.
+const recordTimeout = 5 * time.Second
+
 // idleWait is the longest the queue sleeps with nothing due: a safety net,
 // as enqueueing and finished attempts wake it.
 const idleWait = 5 * time.Second
@@ -273,21 +277,25 @@ func (q *Queue) attempt(ctx context.Context, id, dest string) {
 		return
 	}
 	err = q.post(ctx, &plain)
-	if ctx.Err() != nil {
-		return // shutting down: the item stays as it was, for the next start
-	}
 	log := slog.With("delivery", d.ID, "kind", d.Kind, "client_id", d.ClientID)
 	if err == nil {
-		if derr := q.st.Deliveries.Delete(ctx, d.ID); derr != nil {
-			log.ErrorContext(ctx, "delivered, but could not remove it from the queue: it will be sent again", "error", derr)
+		// The endpoint has it: the item goes even when stop came during
+		// the POST, or the next start would send it a second time.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		if derr := q.st.Deliveries.Delete(rctx, d.ID); derr != nil {
+			log.ErrorContext(rctx, "delivered, but could not remove it from the queue: it will be sent again", "error", derr)
 		}
 		deliveriesTotal.WithLabelValues(d.Kind, "delivered").Inc()
 		deliveryLatency.WithLabelValues(d.Kind).Observe(q.now().Sub(d.CreatedAt).Seconds())
-		log.DebugContext(ctx, "delivered", "attempts", d.Attempts+1)
+		log.DebugContext(rctx, "delivered", "attempts", d.Attempts+1)
 		if q.delivered != nil {
 			q.delivered(plain)
 		}
 		return
+	}
+	if ctx.Err() != nil {
+		return // cut short by stop: the item stays as it was, for the next start
 	}
 	d.Attempts++
 	d.LastError = err.Error()
