@@ -114,7 +114,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 		Profile:              user.Profile,
 		Scope:                req.scope,
 		BindingMessage:       req.bindingMessage,
-		UserCode:             req.userCode,
+		UserCodeVerified:     req.userCode != "",
 		ACRValues:            req.acrValues,
 		DeliveryMode:         cl.BackchannelTokenDeliveryMode,
 		NotificationEndpoint: cl.BackchannelClientNotificationEndpoint,

@@ -21,16 +21,19 @@ type responseJSON grant.Response
 // request (GET /v1/backchannel/authinfo). Status is pending, approved,
 // denied, redeemed, or expired (StatusExpired: it expired unanswered).
 type AuthInfo struct {
-	ClientID       string    `json:"client_id"`
-	ClientName     string    `json:"client_name,omitempty"`
-	Scope          string    `json:"scope"`
-	BindingMessage string    `json:"binding_message,omitempty"`
-	UserCode       string    `json:"user_code,omitempty"`
-	ACRValues      string    `json:"acr_values,omitempty"`
-	Sub            string    `json:"sub"`
-	Status         string    `json:"status"`
-	ExpiresAt      time.Time `json:"expires_at"`
-	ApprovalURL    string    `json:"approval_url"`
+	ClientID       string `json:"client_id"`
+	ClientName     string `json:"client_name,omitempty"`
+	Scope          string `json:"scope"`
+	BindingMessage string `json:"binding_message,omitempty"`
+	// UserCodeVerified says a user_code came with the request and the
+	// directory accepted it; the code itself is never shown (CIBA Core
+	// §7.1: a secret the user knows).
+	UserCodeVerified bool      `json:"user_code_verified,omitempty"`
+	ACRValues        string    `json:"acr_values,omitempty"`
+	Sub              string    `json:"sub"`
+	Status           string    `json:"status"`
+	ExpiresAt        time.Time `json:"expires_at"`
+	ApprovalURL      string    `json:"approval_url"`
 }
 
 // authInfo is GET /v1/backchannel/authinfo?auth_req_id=...: for the user
@@ -69,16 +72,16 @@ func (s *Service) authInfo(c *fiber.Ctx) error {
 	}
 	cl, _ := s.st.Clients.Get(ctx, rec.ClientID)
 	return oauth.JSON(c, fiber.StatusOK, AuthInfo{
-		ClientID:       rec.ClientID,
-		ClientName:     cl.ClientName,
-		Scope:          rec.Scope,
-		BindingMessage: rec.BindingMessage,
-		UserCode:       rec.UserCode,
-		ACRValues:      rec.ACRValues,
-		Sub:            rec.Subject,
-		Status:         status,
-		ExpiresAt:      rec.ExpiresAt.UTC(),
-		ApprovalURL:    s.approvalURL(authReqID),
+		ClientID:         rec.ClientID,
+		ClientName:       cl.ClientName,
+		Scope:            rec.Scope,
+		BindingMessage:   rec.BindingMessage,
+		UserCodeVerified: rec.UserCodeVerified,
+		ACRValues:        rec.ACRValues,
+		Sub:              rec.Subject,
+		Status:           status,
+		ExpiresAt:        rec.ExpiresAt.UTC(),
+		ApprovalURL:      s.approvalURL(authReqID),
 	})
 }
 

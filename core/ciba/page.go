@@ -33,17 +33,17 @@ var scopeTexts = map[string]string{
 }
 
 type pageData struct {
-	Step           string
-	ClientID       string
-	ClientName     string
-	BindingMessage string
-	UserCode       string
-	Action         string
-	User           *identity.User
-	Logout         *identity.Form
-	Methods        []methodView
-	Scopes         []scopeView
-	Decision       string
+	Step             string
+	ClientID         string
+	ClientName       string
+	BindingMessage   string
+	UserCodeVerified bool
+	Action           string
+	User             *identity.User
+	Logout           *identity.Form
+	Methods          []methodView
+	Scopes           []scopeView
+	Decision         string
 }
 
 type methodView struct {
@@ -99,7 +99,7 @@ func (s *Service) showPage(c *fiber.Ctx) error {
 		data.Step = stepWrongUser
 	default:
 		data.BindingMessage = rec.BindingMessage
-		data.UserCode = rec.UserCode
+		data.UserCodeVerified = rec.UserCodeVerified
 		data.Scopes = scopeViews(rec.Scope)
 	}
 	return s.page.Render(c, fiber.StatusOK, data)

@@ -2,6 +2,7 @@ package ciba_test
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -56,5 +57,40 @@ func TestUserCode(t *testing.T) {
 	}
 	if n := e.requests(t); n != accepted {
 		t.Errorf("%d stored requests, want %d", n, accepted)
+	}
+}
+
+// TestUserCodeNeverKept: once resolve_user has checked it, the user_code
+// is a secret the user knows (CIBA Core §7.1): it is not in the store,
+// authinfo and the approval page only say that a code was verified.
+func TestUserCodeNeverKept(t *testing.T) {
+	e := start(t, options{})
+	cl := e.client(t, "poll", "", map[string]any{"backchannel_user_code_parameter": true})
+	const code = "guest-code-4711"
+	id := e.startRequest(t, cl, loginHint("guest", "user_code", code))
+	plain := e.startRequest(t, e.client(t, "poll", "", nil), loginHint("guest"))
+	if e.kvHolds(t, []byte(code)) {
+		t.Error("the store holds the user_code")
+	}
+	guest := e.guest(t)
+	for _, tc := range []struct {
+		id       string
+		verified bool
+	}{{id, true}, {plain, false}} {
+		status, body := e.get(t, "/v1/backchannel/authinfo?auth_req_id="+tc.id, guest)
+		if _, shown := body["user_code"]; status != 200 || shown || (body["user_code_verified"] == true) != tc.verified {
+			t.Errorf("authinfo: %d %v, want user_code_verified %v and no user_code", status, body, tc.verified)
+		}
+	}
+	b := signedInBrowser(t, e, id)
+	for _, tc := range []struct {
+		id       string
+		verified bool
+	}{{id, true}, {plain, false}} {
+		page := b.get(t, e.issuer+"/oauth2/backchannel/"+tc.id)
+		if !strings.Contains(page, `id="approve"`) || strings.Contains(page, code) ||
+			strings.Contains(page, `id="user-code-verified"`) != tc.verified {
+			t.Errorf("approval page (verified %v): %s", tc.verified, page)
+		}
 	}
 }

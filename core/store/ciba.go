@@ -23,8 +23,11 @@ type BackchannelRequest struct {
 	Profile        Profile  `json:"profile"`
 	Scope          string   `json:"scope"`
 	BindingMessage string   `json:"binding_message,omitempty"`
-	UserCode       string   `json:"user_code,omitempty"`
-	ACRValues      string   `json:"acr_values,omitempty"`
+	// UserCodeVerified: the request carried a user_code (CIBA Core §7.1)
+	// and resolve_user accepted it for this user. The code itself is a
+	// secret the user knows: it is never stored.
+	UserCodeVerified bool   `json:"user_code_verified,omitempty"`
+	ACRValues        string `json:"acr_values,omitempty"`
 	// DeliveryMode is poll, ping or push (CIBA Core §5), as the client
 	// registered it when the request was made.
 	DeliveryMode string `json:"delivery_mode"`
