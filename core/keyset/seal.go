@@ -67,8 +67,10 @@ func (s *sealer) open(kid string, sealed []byte) ([]byte, error) {
 // §3.2).
 type Sealer struct{ s *sealer }
 
-// NewSealer derives a sealer for the use info from keys.secret, which
-// must not be empty.
+// NewSealer derives a sealer for the use info from secret, which must not
+// be empty: keys.secret, or a high-entropy secret the client holds and
+// the server keeps only hashed (core/upstream's session cookies and bridge
+// client secrets).
 func NewSealer(secret, info string) (*Sealer, error) {
 	if secret == "" || info == "" {
 		return nil, errors.New("keyset: a sealer needs keys.secret and a use")

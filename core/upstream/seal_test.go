@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bytes"
+	"encoding/hex"
 	"testing"
 )
 
@@ -32,6 +33,7 @@ func TestSeal(t *testing.T) {
 		"damaged":       {"secret-1", sealBridge, "bridge-a", damaged},
 		"truncated":     {"secret-1", sealBridge, "bridge-a", sealed[:10]},
 		"empty":         {"secret-1", sealBridge, "bridge-a", nil},
+		"no secret":     {"", sealBridge, "bridge-a", sealed},
 	} {
 		if _, err := unseal(tc.secret, tc.info, tc.id, tc.sealed); err != errCannotOpen {
 			t.Errorf("%s: %v, want errCannotOpen", name, err)
@@ -39,6 +41,24 @@ func TestSeal(t *testing.T) {
 	}
 	if again, _ := seal("secret-1", sealBridge, "bridge-a", plain); bytes.Equal(again, sealed) {
 		t.Error("two seals of the same value are equal: the nonce is not random")
+	}
+}
+
+// TestSealAtRest: a grant sealed before the sealing moved to
+// keyset.Sealer (same HKDF-SHA256 derivation, nonce ‖ AES-256-GCM, record
+// id as additional data) still opens, so bridged clients and provider
+// sessions survive the upgrade.
+func TestSealAtRest(t *testing.T) {
+	old, err := hex.DecodeString("81d079a5b87850e9ad71d7b091bc279363fdf9ae760524b0d7c182fae63d5192ab343603d1d3c7455c642e0341af4ec846a7c48d00aada92178f4b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := unseal("bridge-client-secret", sealBridge, "client-1", old)
+	if err != nil || string(got) != `{"token":{"access_token":"at"}}` {
+		t.Fatalf("unseal of a stored grant: %q %v", got, err)
+	}
+	if _, err := unseal("bridge-client-secreT", sealBridge, "client-1", old); err != errCannotOpen {
+		t.Errorf("wrong secret: %v", err)
 	}
 }
 
