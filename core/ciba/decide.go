@@ -94,6 +94,11 @@ func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u 
 		old.Status = status
 		old.DecidedAt = now
 		old.AuthTime = authTime.UTC().Truncate(time.Second)
+		if approve {
+			// The approving user's sign-in claims, for the grant's
+			// tokens (core/token drops registered names).
+			old.Claims = u.Claims
+		}
 		return old, nil
 	})
 	if errors.Is(err, errExpiredNow) {

@@ -129,7 +129,7 @@ func (s *Service) bearerUser(c *fiber.Ctx) (identity.User, error) {
 	if err != nil {
 		return identity.User{}, err
 	}
-	return identity.User{Subject: id.Subject, Ownership: id.Ownership, Profile: id.Profile}, nil
+	return identity.User{Subject: id.Subject, Ownership: id.Ownership, Profile: id.Profile, Claims: id.Claims}, nil
 }
 
 // maxHistory bounds one page of the consent history.

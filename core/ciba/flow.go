@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -151,6 +152,7 @@ func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *
 		Subject:   rec.Subject,
 		Ownership: rec.Ownership,
 		Profile:   rec.Profile,
+		Claims:    rec.Claims,
 		Scope:     rec.Scope,
 		AuthTime:  rec.AuthTime,
 	})
@@ -171,7 +173,11 @@ func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *
 	if authReqID != "" {
 		// §10.3.1: the push ID token binds the tokens it travels with.
 		alg := s.keys.Algorithm()
-		extra := map[string]any{"urn:openid:params:jwt:claim:auth_req_id": authReqID}
+		// The user's sign-in claims, as the minter's ID token has them;
+		// the §10.3.1 claims win.
+		extra := make(map[string]any, len(g.Claims)+2)
+		maps.Copy(extra, g.Claims)
+		extra["urn:openid:params:jwt:claim:auth_req_id"] = authReqID
 		if resp.RefreshToken != "" {
 			extra["urn:openid:params:jwt:claim:rt_hash"] = token.AccessTokenHash(alg, resp.RefreshToken)
 		}

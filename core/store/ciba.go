@@ -50,8 +50,11 @@ type BackchannelRequest struct {
 	DecidedAt time.Time `json:"decided_at,omitempty"`
 	AuthTime  time.Time `json:"auth_time,omitempty"`
 	GrantID   string    `json:"grant_id,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
+	// Claims are the approving user's sign_in hook claims (identity.User),
+	// carried into the grant's tokens as the code flow carries them.
+	Claims    map[string]any `json:"claims,omitempty"`
+	CreatedAt time.Time      `json:"created_at"`
+	ExpiresAt time.Time      `json:"expires_at"`
 }
 
 // Expiry keeps a request for a while past its lifetime, so that a late

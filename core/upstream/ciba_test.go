@@ -28,7 +28,8 @@ func copyPlugin(t *testing.T, dir, name string) {
 // TestCIBAPageProviderLogin: the CIBA approval page's login step offers
 // the configured provider as the consent page does; signing in there
 // (upstream round trip, sign_in hook) makes the person the page's user,
-// who can then approve the request the client polls for.
+// who can then approve the request the client polls for; the sign_in
+// hook's claims reach the tokens.
 func TestCIBAPageProviderLogin(t *testing.T) {
 	dir := t.TempDir()
 	buildWat(t, dir, "claimer") // everyone signing in through corp is user:default/alice
@@ -94,5 +95,12 @@ func TestCIBAPageProviderLogin(t *testing.T) {
 	}
 	if sub := jwtClaims(t, idt)["sub"]; sub != "user:default/alice" {
 		t.Errorf("ID token sub %v", sub)
+	}
+	// The page's user signed in through the sign_in hook: its claims
+	// reach the CIBA grant's tokens as they reach the code flow's.
+	for what, raw := range map[string]string{"ID token": idt, "access token": body["access_token"].(string)} {
+		if c := jwtClaims(t, raw); c["team"] != "platform" || c["sub"] != "user:default/alice" {
+			t.Errorf("CIBA %s lacks the sign-in claims: %v", what, c)
+		}
 	}
 }
