@@ -31,8 +31,9 @@ func jwtPayload(tb testing.TB, raw string) map[string]any {
 // TestApproverClaims: the sign_in hook's claims of the user who approves
 // a CIBA request (here in the identity token they approve with, as
 // core/token's VerifyIdentityToken returns them) reach the ID and access
-// tokens of the grant, in poll and push mode, and refreshed access tokens,
-// as in the code flow; the registered names among them are never taken.
+// tokens of the grant, in poll and push mode, refreshed access tokens and
+// /v1/userinfo, as in the code flow; the registered names among them are
+// never taken.
 func TestApproverClaims(t *testing.T) {
 	e := start(t, options{})
 	const sub = "user:development/guest"
@@ -64,6 +65,12 @@ func TestApproverClaims(t *testing.T) {
 	}
 	check("poll ID token", jwtPayload(t, body["id_token"].(string)))
 	check("poll access token", jwtPayload(t, body["access_token"].(string)))
+	// userinfo answers them too, beside the standard claims (OIDC Core
+	// §5.3.2), never over sub.
+	if status, info := e.get(t, "/v1/userinfo", body["access_token"].(string)); status != 200 || info["name"] != "Guest" ||
+		info["team"] != "platform" || info["sub"] != sub || info["iss"] != nil || info["scope"] != nil {
+		t.Errorf("userinfo: %d %v", status, info)
+	}
 	status, body = e.refresh(t, poll.ID, poll.Secret, body["refresh_token"].(string))
 	if status != 200 {
 		t.Fatalf("refresh: %d %v", status, body)
@@ -89,7 +96,11 @@ func TestApproverClaims(t *testing.T) {
 	if status, body := e.complete(t, e.guest(t), id, "approve"); status != 200 {
 		t.Fatalf("complete: %d %v", status, body)
 	}
-	if _, body := e.poll(t, poll, id); jwtPayload(t, body["id_token"].(string))["team"] != nil {
+	_, body = e.poll(t, poll, id)
+	if jwtPayload(t, body["id_token"].(string))["team"] != nil {
 		t.Errorf("claims of another approval leaked: %v", body)
+	}
+	if status, info := e.get(t, "/v1/userinfo", body["access_token"].(string)); status != 200 || info["sub"] != sub || info["team"] != nil {
+		t.Errorf("userinfo without sign-in claims: %d %v", status, info)
 	}
 }

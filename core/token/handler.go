@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,6 +70,16 @@ func (h *Handler) userinfo(c *fiber.Ctx) error {
 			return fmt.Errorf("token: userinfo grant %s: %w", v.GrantID, err)
 		}
 		resp.profileClaims = profileFor(g.Profile, v.Scope)
+		if len(g.Claims) > 0 {
+			// OIDC Core §5.3.2 allows other claims: the sign_in hook's,
+			// as the grant's ID token has them; registered names (sub
+			// first) are never taken from them.
+			body, err := marshalClaims(&resp, g.Claims)
+			if err != nil {
+				return fmt.Errorf("token: userinfo claims of grant %s: %w", v.GrantID, err)
+			}
+			return oauth.JSON(c, fiber.StatusOK, json.RawMessage(body))
+		}
 	}
 	return oauth.JSON(c, fiber.StatusOK, resp)
 }
