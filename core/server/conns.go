@@ -1,9 +1,11 @@
 package server
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // connTracker wraps the listener so that shutdown can see every connection
@@ -93,4 +95,15 @@ func (c *trackedConn) Close() error {
 		err = c.Conn.Close()
 	})
 	return err
+}
+
+// SetWriteDeadline ignores a connection closed under it: fasthttp panics
+// ("BUG: error in SetWriteDeadline") when setting the deadline fails, and
+// closeAll closes connections whose handlers are still running. The write
+// that follows then fails like any write to a dead peer.
+func (c *trackedConn) SetWriteDeadline(t time.Time) error {
+	if err := c.Conn.SetWriteDeadline(t); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
 }
