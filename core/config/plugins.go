@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -35,8 +36,9 @@ type Plugins struct {
 	// Dir holds the plugins: every <name>.wasm in it is loaded as plugin
 	// <name>. A missing directory is logged and leaves every hook unbound.
 	Dir string `koanf:"dir"`
-	// CacheDir keeps wazero's compiled code across restarts; empty keeps
-	// it in memory only.
+	// CacheDir keeps wazero's compiled code across restarts. Empty puts it
+	// beside the data (storage.dir/wasm-cache) with the badger backend and
+	// keeps it in memory with the memory backend: see Config.PluginCacheDir.
 	CacheDir string `koanf:"cache_dir"`
 	// Watch reloads plugins when a file in Dir changes (fsnotify).
 	Watch bool `koanf:"watch"`
@@ -246,4 +248,14 @@ func validateLimits(key string, l PluginLimits, required bool, bad func(key, for
 func validPluginName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, `/\`+"\x00") &&
 		strings.TrimSpace(name) == name
+}
+
+// PluginCacheDir is where compiled plugins are kept: plugins.cache_dir, or
+// by default a wasm-cache directory beside the Badger data (none, in
+// memory, with the memory backend).
+func (c *Config) PluginCacheDir() string {
+	if c.Plugins.CacheDir != "" || c.Storage.Backend != "badger" {
+		return c.Plugins.CacheDir
+	}
+	return filepath.Join(c.Storage.Dir, "wasm-cache")
 }

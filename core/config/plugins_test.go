@@ -163,3 +163,20 @@ func TestPluginsEnvOverride(t *testing.T) {
 		t.Errorf("dir %q", cfg.Plugins.Dir)
 	}
 }
+
+func TestPluginCacheDir(t *testing.T) {
+	for _, tc := range []struct {
+		backend, dir, cache, want string
+	}{
+		{"badger", "/var/lib/gatehouse", "", filepath.Join("/var/lib/gatehouse", "wasm-cache")},
+		{"badger", "/var/lib/gatehouse", "/cache", "/cache"},
+		{"memory", "/var/lib/gatehouse", "", ""},
+		{"memory", "", "/cache", "/cache"},
+	} {
+		var c config.Config
+		c.Storage.Backend, c.Storage.Dir, c.Plugins.CacheDir = tc.backend, tc.dir, tc.cache
+		if got := c.PluginCacheDir(); got != tc.want {
+			t.Errorf("%s %q cache_dir %q: %q, want %q", tc.backend, tc.dir, tc.cache, got, tc.want)
+		}
+	}
+}

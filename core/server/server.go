@@ -54,7 +54,9 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store) (*Server, err
 		return nil, fmt.Errorf("server: signing keys: %w", err)
 	}
 	// Missing or broken plugins are logged, not fatal: their hooks fail closed.
-	plugins, err := plugin.StartHost(ctx, cfg.Plugins, st.KV, slog.Default())
+	pluginCfg := cfg.Plugins
+	pluginCfg.CacheDir = cfg.PluginCacheDir()
+	plugins, err := plugin.StartHost(ctx, pluginCfg, st.KV, slog.Default())
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
