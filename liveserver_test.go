@@ -67,6 +67,11 @@ func startLive(tb testing.TB, edit func(*config.Config)) *live {
 	cfg.Storage.Backend = "memory"
 	cfg.RateLimit.Enabled = false
 	cfg.Log.Level = "error"
+	// No Wasm plugins: none of these endpoints calls a hook, and compiling
+	// them would cost every test server seconds and write a cache dir.
+	cfg.Plugins.Dir = filepath.Join(tb.TempDir(), "no-plugins")
+	cfg.Plugins.CacheDir = ""
+	cfg.Plugins.Watch = false
 	if edit != nil {
 		edit(cfg)
 	}
