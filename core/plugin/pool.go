@@ -13,30 +13,41 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 )
 
-// pool holds a plugin's instances. A slot holding nil is an instance that
-// failed and was discarded: whoever takes it instantiates a fresh one, so a
-// failure costs the failing call, never the next. For a WASI command module
-// every slot stays nil and the pool only bounds concurrency.
+// pool holds a plugin's instances. It starts with the one instance Load
+// warmed and grows, up to size, only when calls overlap: an instance is
+// tens of kilobytes for a C or Rust plugin but megabytes for a Go one, so a
+// plugin called one at a time keeps one. Instances, once made, are kept
+// (never created per request); a failed one is discarded, and the slot it
+// frees is filled again by whichever call next needs it, so a failure costs
+// the failing call, never the next. For a WASI command module no instance
+// is kept and the pool only bounds concurrency.
 type pool struct {
-	slots chan *instance
-	size  int
-	done  chan struct{}
-	once  sync.Once
+	// slots holds one token per call in progress: it bounds concurrency.
+	slots chan struct{}
+	// idle holds the instances no call is using.
+	idle chan *instance
+	size int
+	done chan struct{}
+	once sync.Once
 }
 
 func newPool(size int) *pool {
-	return &pool{slots: make(chan *instance, size), size: size, done: make(chan struct{})}
+	return &pool{slots: make(chan struct{}, size), idle: make(chan *instance, size), size: size, done: make(chan struct{})}
 }
 
-// acquire waits for a free slot (or ctx) and returns its instance, creating
-// one in an empty slot of a reactor plugin.
+// acquire waits for a free slot (or ctx) and returns an idle instance, or a
+// new one when none is idle (nil for a WASI command module).
 func (pl *pool) acquire(ctx context.Context, p *Plugin) (*instance, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ReasonNoInstance, err
 	}
-	var inst *instance
 	select {
-	case inst = <-pl.slots:
+	case <-pl.done:
+		return nil, ReasonClosed, nil
+	default:
+	}
+	select {
+	case pl.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ReasonNoInstance, ctx.Err()
 	case <-pl.done:
@@ -44,58 +55,72 @@ func (pl *pool) acquire(ctx context.Context, p *Plugin) (*instance, string, erro
 	}
 	select {
 	case <-pl.done:
-		pl.slots <- inst
+		<-pl.slots
 		return nil, ReasonClosed, nil
 	default:
 	}
-	if inst == nil && p.kind == kindReactor {
-		var err error
-		if inst, err = p.newInstance(ctx); err != nil {
-			pl.slots <- nil
-			return nil, ReasonInstantiate, err
-		}
+	select {
+	case inst := <-pl.idle:
+		return inst, "", nil
+	default:
+	}
+	if p.kind != kindReactor {
+		return nil, "", nil
+	}
+	inst, err := p.newInstance(ctx)
+	if err != nil {
+		<-pl.slots
+		return nil, ReasonInstantiate, err
 	}
 	return inst, "", nil
 }
 
 // put returns a healthy instance to the pool.
-func (pl *pool) put(inst *instance) { pl.slots <- inst }
+func (pl *pool) put(inst *instance) {
+	if inst != nil {
+		pl.idle <- inst
+	}
+	<-pl.slots
+}
 
-// discard closes a failed instance and frees its slot for a fresh one.
+// discard closes a failed instance and frees its slot.
 func (pl *pool) discard(ctx context.Context, inst *instance) {
 	if inst != nil {
 		inst.close(context.WithoutCancel(ctx))
 	}
-	pl.slots <- nil
+	<-pl.slots
 }
 
-// close stops new calls and waits, until ctx ends, for every slot to come
-// back, closing the instances.
+// warm adds an instance made outside a call (Load's first one).
+func (pl *pool) warm(inst *instance) { pl.idle <- inst }
+
+// close stops new calls and waits, until ctx ends, for the calls in flight
+// to finish, then closes the instances.
 func (pl *pool) close(ctx context.Context) error {
 	pl.once.Do(func() { close(pl.done) })
 	for range pl.size {
 		select {
-		case inst := <-pl.slots:
-			if inst != nil {
-				inst.close(context.WithoutCancel(ctx))
-			}
+		case pl.slots <- struct{}{}:
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for calls in flight: %w", ctx.Err())
 		}
 	}
+	pl.closeIdle(ctx)
 	return nil
 }
 
-// closeAll closes whatever instances sit in the pool, without waiting; Load
-// uses it to undo a half-built pool.
+// closeAll closes whatever instances are idle, without waiting; Load uses
+// it to undo a half-built pool.
 func (pl *pool) closeAll(ctx context.Context) {
 	pl.once.Do(func() { close(pl.done) })
+	pl.closeIdle(ctx)
+}
+
+func (pl *pool) closeIdle(ctx context.Context) {
 	for {
 		select {
-		case inst := <-pl.slots:
-			if inst != nil {
-				inst.close(context.WithoutCancel(ctx))
-			}
+		case inst := <-pl.idle:
+			inst.close(context.WithoutCancel(ctx))
 		default:
 			return
 		}

@@ -1,7 +1,7 @@
 // Package plugin runs Gatehouse's WebAssembly plugins with wazero: it compiles
 // a module once (with an on-disk compilation cache so restarts do not
 // recompile), checks it against ABI v1 and the grants of its settings, keeps a
-// pool of pre-warmed instances and calls hooks on them under a memory cap, a
+// pool of instances (one warmed at load, more as calls overlap) and calls hooks on them under a memory cap, a
 // deadline and request/response size caps. sdk/ABI.md is the contract.
 package plugin
 
@@ -197,22 +197,17 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte, s Settings
 
 	p.pool = newPool(s.Limits.PoolSize)
 	if p.kind == kindReactor {
-		for range s.Limits.PoolSize {
-			inst, err := p.newInstance(ctx)
-			if err != nil {
-				p.pool.closeAll(ctx)
-				var le *LoadError
-				if errors.As(err, &le) {
-					return nil, le
-				}
-				return refuse(ReasonInstantiate, err)
+		// One instance proves the module instantiates, initialises and
+		// speaks ABI v1; the pool grows when calls overlap.
+		inst, err := p.newInstance(ctx)
+		if err != nil {
+			var le *LoadError
+			if errors.As(err, &le) {
+				return nil, le
 			}
-			p.pool.put(inst)
+			return refuse(ReasonInstantiate, err)
 		}
-	} else {
-		for range s.Limits.PoolSize {
-			p.pool.put(nil)
-		}
+		p.pool.warm(inst)
 	}
 	r.mu.Lock()
 	if r.closed {

@@ -104,30 +104,49 @@ func TestGoodPlugin(t *testing.T) {
 }
 
 // TestInitialize: _initialize runs once on every instance, before any call,
-// including on an instance that replaces a failed one.
+// including on an instance that replaces a failed one. The pool starts with
+// one instance and grows only when calls overlap, up to its size.
 func TestInitialize(t *testing.T) {
 	t.Parallel()
 	rec := newRecorder()
 	r := newTestRuntime(t)
 	p := load(t, r, "init", Settings{Limits: Limits{PoolSize: 2}, Logger: slog.New(rec)})
-	if n := len(rec.find("initialized", map[string]string{"plugin": "init"})); n != 2 {
-		t.Errorf("_initialize ran %d times for a pool of 2", n)
+	inits := func() int { return len(rec.find("initialized", map[string]string{"plugin": "init"})) }
+	if n := inits(); n != 1 {
+		t.Errorf("_initialize ran %d times at load, want 1 (the warm instance)", n)
 	}
-	if err := p.Call(context.Background(), HookSignIn, nil, nil); err != nil {
-		t.Fatal(err)
+	for range 3 {
+		if err := p.Call(context.Background(), HookSignIn, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := inits(); n != 1 {
+		t.Errorf("_initialize ran %d times after calls one at a time, want 1", n)
 	}
 	inst, _, _ := p.pool.acquire(context.Background(), p)
 	p.pool.discard(context.Background(), inst)
-	// Take both slots: one holds a fresh instance, made now.
+	// Take both slots: both instances are made now, the discarded one gone.
 	a, _, _ := p.pool.acquire(context.Background(), p)
 	b, _, _ := p.pool.acquire(context.Background(), p)
+	if a == nil || b == nil || a == b {
+		t.Fatalf("two overlapping calls got instances %p and %p", a, b)
+	}
+	// A third call waits for a slot: the pool never exceeds its size.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	if c, reason, _ := p.pool.acquire(ctx, p); c != nil || reason != ReasonNoInstance {
+		t.Errorf("third acquire on a full pool: %p %q, want no instance", c, reason)
+	}
+	cancel()
 	p.pool.put(a)
 	p.pool.put(b)
-	if n := len(rec.find("initialized", map[string]string{"plugin": "init"})); n != 3 {
-		t.Errorf("_initialize ran %d times after a replacement, want 3", n)
+	if n := inits(); n != 3 {
+		t.Errorf("_initialize ran %d times after a replacement and growth, want 3", n)
 	}
 	if err := p.Call(context.Background(), HookSignIn, nil, nil); err != nil {
 		t.Fatal(err)
+	}
+	if n := inits(); n != 3 {
+		t.Errorf("a call with idle instances made a new one: %d inits", n)
 	}
 }
 
