@@ -124,6 +124,9 @@ runwrk cc "$tmp/cc.lua"
 echo "== client_credentials paced to about $target_rate req/s (delay ${pace_ms} ms per connection)"
 runwrk paced "$tmp/cc-paced.lua"
 
+# Peak RSS of the token endpoint alone (client_credentials writes nothing).
+cc_hwm_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
+
 echo "== authorization-code exchange: gatehouse-load -codes $codes -c $code_concurrency"
 ./bin/gatehouse-load -issuer "$base" -codes "$codes" -c "$code_concurrency" | tee "$tmp/load.txt"
 ac_rps=$(awk '/authorization_code exchange/ {for (i = 1; i <= NF; i++) if ($i == "ops/s") print $(i-1)}' "$tmp/load.txt")
@@ -143,6 +146,7 @@ pid=""
 
 verdict() { if awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; then echo "meets"; else echo "MISSES"; fi; }
 hwm_mib=$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+cc_hwm_mib=$(awk -v k="$cc_hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 echo
 echo "== results ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); plugins from $plugins_dir: $(ls "$plugins_dir"/*.wasm 2>/dev/null | wc -l))"
 printf '%-40s %12s   %-22s %s\n' "measure" "value" "target" ""
@@ -152,6 +156,7 @@ printf '%-40s %12s\n' "client_credentials req/s (paced)" "$paced_rps"
 printf '%-40s %12s   %-22s %s\n' "client_credentials p99 paced (ms)" "$paced_p99_ms" "<= 20" "$(verdict "$paced_p99_ms" '<=' 20)"
 printf '%-40s %12s   %-22s %s\n' "authorization_code exchange req/s" "$ac_rps" ">= 2000" "$(verdict "${ac_rps:-0}" '>=' 2000)"
 printf '%-40s %12s\n' "authorization_code exchange p99" "$ac_p99"
+printf '%-40s %12s   %-22s %s\n' "peak RSS after client_credentials (MiB)" "$cc_hwm_mib" "< 100" "$(verdict "$cc_hwm_mib" '<' 100)"
 printf '%-40s %12s   %-22s %s\n' "server peak RSS (MiB, VmHWM)" "$hwm_mib" "< 100" "$(verdict "$hwm_mib" '<' 100)"
 printf '%-40s %12s\n' "server RSS at the end (MiB)" "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
 printf '%-40s %12s\n' "server errors logged" "$errors_logged"
