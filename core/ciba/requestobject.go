@@ -49,7 +49,7 @@ func (s *Service) verifyRequestObject(ctx context.Context, outer oauth.Params, c
 		}
 	}
 	alg := jose.SignatureAlgorithm(cl.BackchannelAuthenticationRequestSigningAlg)
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{alg})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{alg})
 	if err != nil {
 		return nil, bad("not a JWS signed with %s", alg)
 	}
