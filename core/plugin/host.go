@@ -41,10 +41,7 @@ type Host struct {
 	closed  bool
 	retired sync.WaitGroup // old versions draining in the background
 	stats   *hostStats
-	// initial is closed once the first load is over; watch is set before.
-	initial    chan struct{}
-	cancelLoad context.CancelFunc
-	watch      *watcher
+	watch   *watcher
 }
 
 // pluginSet is one immutable generation of the plugin directory.
@@ -79,30 +76,12 @@ type loadFailure struct {
 // configuration binds no plugin to the hook.
 var ErrNotBound = errors.New("no plugin is bound to this hook")
 
-// NewHost starts the runtime and loads the plugin directory before it
-// returns. A missing directory, or plugins that fail to load, are logged
-// and do not fail it: the hooks they would serve fail closed until a
-// reload finds them. It fails only when the runtime cannot start.
+// NewHost starts the runtime and loads the plugin directory (its files in
+// parallel: compiling is CPU-bound). A missing directory, or plugins that
+// fail to load, are logged and do not fail it: the hooks they would serve
+// fail closed until a reload finds them. It fails only when the runtime
+// cannot start.
 func NewHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slog.Logger) (*Host, error) {
-	h, err := StartHost(ctx, cfg, kv, logger)
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case <-h.initial:
-		return h, nil
-	case <-ctx.Done():
-		_ = h.Close(context.Background())
-		return nil, fmt.Errorf("plugin: initial load: %w", ctx.Err())
-	}
-}
-
-// StartHost is NewHost with the first load in the background, so that a
-// server listens at once while its plugins compile (a Go plugin's first
-// compilation takes a second or more; later starts hit the compilation
-// cache). Calls made meanwhile wait for that first load, within their
-// context's deadline.
-func StartHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slog.Logger) (*Host, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -114,16 +93,9 @@ func StartHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slo
 	if err != nil {
 		return nil, fmt.Errorf("plugin: start runtime: %w", err)
 	}
-	h := &Host{cfg: cfg, kv: kv, logger: logger, rt: rt, stats: newHostStats(), initial: make(chan struct{})}
+	h := &Host{cfg: cfg, kv: kv, logger: logger, rt: rt, stats: newHostStats()}
 	h.set.Store(&pluginSet{plugins: map[string]*loaded{}, failed: map[string]loadFailure{}})
-	// The first load outlives the caller's context (a server's constructor
-	// returns before it ends); Close cancels it.
-	loadCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	h.cancelLoad = cancel
-	go func() {
-		defer close(h.initial)
-		h.firstLoad(loadCtx)
-	}()
+	h.firstLoad(ctx)
 	return h, nil
 }
 
@@ -147,7 +119,7 @@ func (h *Host) firstLoad(ctx context.Context) {
 			}
 		}
 	}
-	if h.cfg.Watch && h.cfg.Dir != "" && ctx.Err() == nil {
+	if h.cfg.Watch && h.cfg.Dir != "" {
 		w, err := h.startWatch()
 		if err != nil {
 			h.logger.Warn("not watching the plugin directory: reload with SIGHUP or POST /admin/plugins/reload",
@@ -157,20 +129,8 @@ func (h *Host) firstLoad(ctx context.Context) {
 	}
 }
 
-// waitInitial waits for the first load of the directory.
-func (h *Host) waitInitial(ctx context.Context) error {
-	select {
-	case <-h.initial:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Plugin returns the version of the named plugin serving now (once the
-// first load is over).
+// Plugin returns the version of the named plugin serving now.
 func (h *Host) Plugin(name string) (*Plugin, bool) {
-	<-h.initial
 	l, ok := h.set.Load().plugins[name]
 	if !ok {
 		return nil, false
@@ -199,10 +159,6 @@ func (h *Host) CallHook(ctx context.Context, hook, provider string, input, out a
 // not loaded is a *Failure: the caller fails closed.
 func (h *Host) Call(ctx context.Context, name, hook string, input, out any) error {
 	start := time.Now()
-	if err := h.waitInitial(ctx); err != nil {
-		h.stats.observe(name, hook, outcomeUnavailable, time.Since(start))
-		return &Failure{Plugin: name, Hook: hook, Reason: "plugins are still loading", Err: err}
-	}
 	for {
 		l, ok := h.set.Load().plugins[name]
 		if !ok {
@@ -430,8 +386,6 @@ func (h *Host) settings(name string) Settings {
 // Close stops the watcher, then closes every plugin once its calls in
 // flight are done, then the runtime.
 func (h *Host) Close(ctx context.Context) error {
-	h.cancelLoad()
-	<-h.initial
 	if h.watch != nil {
 		h.watch.stop()
 	}

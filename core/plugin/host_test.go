@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -402,53 +401,5 @@ func TestHostWarnsAboutBindings(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "hook=token_claims") {
 		t.Errorf("warned about a binding that works:\n%s", logs.String())
-	}
-}
-
-// TestStartHostServesWhileLoading: StartHost returns before the first load
-// is over; calls made meanwhile wait for it (within their deadline) and are
-// served by the loaded plugins, several of which load in parallel.
-func TestStartHostServesWhileLoading(t *testing.T) {
-	dir := t.TempDir()
-	wasm := testWasm(t, "reload_v1")
-	names := []string{"claims", "a", "b", "c"}
-	for _, name := range names {
-		writePlugin(t, dir, name, wasm)
-	}
-	h, err := StartHost(context.Background(), testConfig(dir), memory.New(), quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close(context.Background()) })
-
-	var wg sync.WaitGroup
-	for _, name := range names {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if got, err := version(ctx, h, name); err != nil || got != "v1" {
-				t.Errorf("%s: token_claims = %q, %v", name, got, err)
-			}
-		})
-	}
-	wg.Wait()
-
-	// A call whose context ends before the first load fails closed.
-	slow, err := StartHost(context.Background(), testConfig(dir), memory.New(), quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	var f *Failure
-	if err := slow.Call(ctx, "claims", HookTokenClaims, map[string]string{}, nil); err != nil && !errors.As(err, &f) {
-		t.Errorf("call with an ended context: %v, want a *Failure", err)
-	}
-	// Close while (or after) loading returns and leaves nothing serving.
-	if err := slow.Close(context.Background()); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	if err := slow.Call(context.Background(), "claims", HookTokenClaims, map[string]string{}, nil); !errors.As(err, &f) {
-		t.Errorf("call after close: %v, want a *Failure", err)
 	}
 }

@@ -56,7 +56,7 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store) (*Server, err
 	// Missing or broken plugins are logged, not fatal: their hooks fail closed.
 	pluginCfg := cfg.Plugins
 	pluginCfg.CacheDir = cfg.PluginCacheDir()
-	plugins, err := plugin.StartHost(ctx, pluginCfg, st.KV, slog.Default())
+	plugins, err := plugin.NewHost(ctx, pluginCfg, st.KV, slog.Default())
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
