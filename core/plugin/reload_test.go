@@ -115,13 +115,13 @@ func TestReloadUnderLoad(t *testing.T) {
 				t.Fatal("not watching")
 			}
 			l := startLoad(h, "claims", 8)
-			waitFor(t, h, "claims", "v1", time.Second)
+			waitFor(t, h, "claims", "v1", reloadWithin)
 
 			tt.write(t, dir, v2)
-			took := waitFor(t, h, "claims", "v2", time.Second)
+			took := waitFor(t, h, "claims", "v2", reloadWithin)
 			// And back, to reload under load twice.
 			tt.write(t, dir, v1)
-			took1 := waitFor(t, h, "claims", "v1", time.Second)
+			took1 := waitFor(t, h, "claims", "v1", reloadWithin)
 			l.finish(t)
 			t.Logf("%s: new version serving after %s and %s, %d calls, 0 failed", tt.name, took, took1, l.calls.Load())
 		})
@@ -238,9 +238,9 @@ func TestReloadWatchesDirectoryCreation(t *testing.T) {
 	// Let the watcher add the new directory before the plugin lands in it;
 	// the directory's creation alone triggers a rescan anyway.
 	writePlugin(t, dir, "claims", testWasm(t, "reload_v1"))
-	waitFor(t, h, "claims", "v1", time.Second)
+	waitFor(t, h, "claims", "v1", reloadWithin)
 	writePlugin(t, dir, "claims", testWasm(t, "reload_v2"))
-	waitFor(t, h, "claims", "v2", time.Second)
+	waitFor(t, h, "claims", "v2", reloadWithin)
 }
 
 // TestReloadHammer: goroutines call while others reload with the file
