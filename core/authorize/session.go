@@ -96,19 +96,11 @@ func (h *Handler) rejectSession(c *fiber.Ctx) error {
 // bearerUser is the user of the request's Backstage identity token (RFC
 // 6750 §2.1).
 func (h *Handler) bearerUser(c *fiber.Ctx) (identity.User, error) {
-	auth := c.Get(fiber.HeaderAuthorization)
-	scheme, raw, found := strings.Cut(auth, " ")
-	if auth == "" || !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
-		// RFC 6750 §3.1: no error code when the request has no credentials.
-		return identity.User{}, oauth.ErrInvalidToken().
-			WithDescription("a Backstage identity token is required as a Bearer token").
-			WithChallenge(`Bearer realm="gatehouse"`)
-	}
-	id, err := h.issuer.VerifyIdentityToken(c.UserContext(), strings.TrimSpace(raw))
+	id, err := h.issuer.VerifyBearerIdentity(c)
 	if err != nil {
 		return identity.User{}, err
 	}
-	return identity.User{Subject: id.Subject, Ownership: id.Ownership, Profile: id.Profile, Claims: id.Claims}, nil
+	return identity.TokenUser(id), nil
 }
 
 // pending loads a consent session that can still be decided.

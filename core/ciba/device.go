@@ -3,7 +3,6 @@ package ciba
 import (
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -118,18 +117,11 @@ func (s *Service) complete(c *fiber.Ctx) error {
 // bearerUser is the user of the request's Backstage identity token (RFC
 // 6750 §2.1), as the consent session API takes it.
 func (s *Service) bearerUser(c *fiber.Ctx) (identity.User, error) {
-	auth := c.Get(fiber.HeaderAuthorization)
-	scheme, raw, found := strings.Cut(auth, " ")
-	if auth == "" || !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
-		return identity.User{}, oauth.ErrInvalidToken().
-			WithDescription("a Backstage identity token is required as a Bearer token").
-			WithChallenge(`Bearer realm="gatehouse"`)
-	}
-	id, err := s.issuer.VerifyIdentityToken(c.UserContext(), strings.TrimSpace(raw))
+	id, err := s.issuer.VerifyBearerIdentity(c)
 	if err != nil {
 		return identity.User{}, err
 	}
-	return identity.User{Subject: id.Subject, Ownership: id.Ownership, Profile: id.Profile, Claims: id.Claims}, nil
+	return identity.TokenUser(id), nil
 }
 
 // maxHistory bounds one page of the consent history.

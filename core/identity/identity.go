@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/token"
 )
 
 // User is a signed-in person as the pages and the consent step see them:
@@ -33,4 +34,11 @@ func (u User) Name() string {
 		return u.Profile.DisplayName
 	}
 	return u.Subject
+}
+
+// TokenUser is the user a verified Backstage identity token names. The
+// token does not say when the user signed in, so AuthTime stays zero and
+// Provider empty.
+func TokenUser(id token.Identity) User {
+	return User{Subject: id.Subject, Ownership: id.Ownership, Profile: id.Profile, Claims: id.Claims}
 }
