@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/grant"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 	"github.com/gatehouse-auth/gatehouse/core/token"
@@ -68,7 +69,7 @@ func TestTokenClaimsHook(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			cfg := newConfig(t, "127.0.0.1:9")
+			cfg := servertest.Config(t, "127.0.0.1:9")
 			st := store.New(memory.New())
 			keys, err := keyset.Open(ctx, cfg, st)
 			if err != nil {

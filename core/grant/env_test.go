@@ -6,19 +6,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/server"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
-	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
 
 // env is a real Gatehouse on a loopback port, on the memory store.
@@ -29,42 +27,10 @@ type env struct {
 	tokenURL string
 }
 
-func newConfig(tb testing.TB, addr string) *config.Config {
-	tb.Helper()
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg.Server.Addr = addr
-	cfg.Server.PublicURL = "http://" + addr
-	cfg.Storage.Backend = "memory"
-	cfg.RateLimit.Enabled = false
-	return cfg
-}
-
 func start(tb testing.TB) *env {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg := newConfig(tb, ln.Addr().String())
-	st := store.New(memory.New())
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, st)
-	if err != nil {
-		cancel()
-		tb.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("serve: %v", err)
-		}
-	})
-	return &env{cfg: cfg, srv: srv, st: st, tokenURL: cfg.Issuer() + "/v1/token"}
+	l := servertest.Start(tb, nil)
+	return &env{cfg: l.Cfg, srv: l.Server, st: l.Store, tokenURL: l.Issuer + "/v1/token"}
 }
 
 const (
