@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -14,12 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/server"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
-	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
 
 // env is a real Gatehouse on a loopback port, on the memory store.
@@ -33,40 +31,15 @@ type env struct {
 // start runs a server; edit adjusts its configuration first.
 func start(tb testing.TB, edit func(*config.Config)) *env {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg.Server.Addr = ln.Addr().String()
-	cfg.Server.PublicURL = "http://" + ln.Addr().String()
-	cfg.Storage.Backend = "memory"
-	cfg.RateLimit.Enabled = false
-	// Plugins are not what these tests are about: keep their compile
-	// cache out of the source tree.
-	cfg.Plugins.CacheDir = tb.TempDir()
-	if edit != nil {
-		edit(cfg)
-	}
-	st := store.New(memory.New())
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, st)
-	if err != nil {
-		cancel()
-		tb.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("serve: %v", err)
+	l := servertest.Start(tb, func(cfg *config.Config) {
+		// Plugins are not what these tests are about: keep their compile
+		// cache out of the source tree.
+		cfg.Plugins.CacheDir = tb.TempDir()
+		if edit != nil {
+			edit(cfg)
 		}
 	})
-	return &env{cfg: cfg, srv: srv, st: st, issuer: cfg.Issuer()}
+	return &env{cfg: l.Cfg, srv: l.Server, st: l.Store, issuer: l.Issuer}
 }
 
 const (
