@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -12,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/server"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
-	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
 
 type env struct {
@@ -29,40 +27,15 @@ type env struct {
 
 func start(t *testing.T, edit func(*config.Config)) *env {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Server.Addr = ln.Addr().String()
-	cfg.Server.PublicURL = "http://" + ln.Addr().String()
-	cfg.Storage.Backend = "memory"
-	cfg.RateLimit.Enabled = false
-	// Plugins are not what these tests are about: keep their compile
-	// cache out of the source tree.
-	cfg.Plugins.CacheDir = t.TempDir()
-	if edit != nil {
-		edit(cfg)
-	}
-	st := store.New(memory.New())
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, st)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
+	l := servertest.Start(t, func(cfg *config.Config) {
+		// Plugins are not what these tests are about: keep their compile
+		// cache out of the source tree.
+		cfg.Plugins.CacheDir = t.TempDir()
+		if edit != nil {
+			edit(cfg)
 		}
 	})
-	return &env{cfg: cfg, srv: srv, st: st, issuer: cfg.Issuer()}
+	return &env{cfg: l.Cfg, srv: l.Server, st: l.Store, issuer: l.Issuer}
 }
 
 type answer struct {

@@ -18,13 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
-	"github.com/gatehouse-auth/gatehouse/core/server"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
-	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
@@ -45,37 +43,18 @@ type upstreamIdP struct {
 
 func startIdP(t *testing.T, edits ...func(*config.Config)) *upstreamIdP {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Server.Addr = ln.Addr().String()
-	cfg.Server.PublicURL = "http://localhost:" + port
-	cfg.Storage.Backend = "memory"
-	cfg.RateLimit.Enabled = false
-	cfg.Plugins.Dir, cfg.Plugins.Watch, cfg.Plugins.CacheDir = "", false, ""
-	cfg.Plugins.Hooks = nil
-	for _, edit := range edits {
-		if edit != nil {
-			edit(cfg)
+	l := servertest.Start(t, func(cfg *config.Config) {
+		_, port, _ := net.SplitHostPort(cfg.Server.Addr)
+		cfg.Server.PublicURL = "http://localhost:" + port
+		cfg.Plugins.Dir, cfg.Plugins.Watch, cfg.Plugins.CacheDir = "", false, ""
+		cfg.Plugins.Hooks = nil
+		for _, edit := range edits {
+			if edit != nil {
+				edit(cfg)
+			}
 		}
-	}
-	st := store.New(memory.New())
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, st)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &upstreamIdP{issuer: cfg.Issuer(), st: st}
+	})
+	return &upstreamIdP{issuer: l.Issuer, st: l.Store}
 }
 
 // register registers the server under test as a confidential client of
