@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -15,9 +14,9 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/server"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/badger"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
@@ -32,42 +31,27 @@ type liveServer struct {
 
 func startServer(t *testing.T, basePath string) *liveServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Server.Addr = ln.Addr().String()
-	cfg.Server.PublicURL = "http://" + ln.Addr().String()
-	cfg.Server.BasePath = basePath
-	cfg.Storage.Dir = filepath.Join(t.TempDir(), "data")
-	cfg.RateLimit.Enabled = false
-	kv, err := badger.Open(cfg.Storage.Dir, badger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(kv)
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, st)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
+	l := servertest.StartWith(t, func(cfg *config.Config) {
+		cfg.Server.BasePath = basePath
+		// The binary's own store: Badger, as the default configuration has it.
+		cfg.Storage.Backend = "badger"
+		cfg.Storage.Dir = filepath.Join(t.TempDir(), "data")
+	}, servertest.Options{Store: func(tb testing.TB, cfg *config.Config) *store.Store {
+		kv, err := badger.Open(cfg.Storage.Dir, badger.Options{})
+		if err != nil {
+			tb.Fatal(err)
 		}
-		if err := st.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
-	return &liveServer{issuer: cfg.Issuer(), cfg: cfg, srv: srv}
+		st := store.New(kv)
+		// Registered before the server's cleanup, so it runs after the
+		// server has stopped.
+		tb.Cleanup(func() {
+			if err := st.Close(); err != nil {
+				tb.Errorf("close store: %v", err)
+			}
+		})
+		return st
+	}})
+	return &liveServer{issuer: l.Issuer, cfg: l.Cfg, srv: l.Server}
 }
 
 func (s *liveServer) register(t *testing.T, metadata map[string]any) testclient.Client {

@@ -1,11 +1,9 @@
 package server_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,11 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/server"
-	"github.com/gatehouse-auth/gatehouse/core/store"
-	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
@@ -44,36 +40,12 @@ func startPluginServer(t *testing.T, bound string) (issuer string, srv *server.S
 	if err != nil {
 		t.Fatalf("test plugin reload_v1 (make plugins-testdata): %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Server.Addr = ln.Addr().String()
-	cfg.Server.PublicURL = "http://" + ln.Addr().String()
-	cfg.Storage.Backend = "memory"
-	cfg.RateLimit.Enabled = false
-	cfg.Admin.Token = pluginAdminToken
-	cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = dir, "", false
-	cfg.Plugins.Hooks = map[string]any{"token_claims": bound}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err = server.New(ctx, cfg, store.New(memory.New()))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
+	l := servertest.Start(t, func(cfg *config.Config) {
+		cfg.Admin.Token = pluginAdminToken
+		cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = dir, "", false
+		cfg.Plugins.Hooks = map[string]any{"token_claims": bound}
 	})
-	return cfg.Issuer(), srv
+	return l.Issuer, l.Server
 }
 
 func clientCredentials(t *testing.T, issuer string) (int, map[string]any) {
