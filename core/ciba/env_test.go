@@ -16,11 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/server"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
-	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
@@ -167,68 +166,37 @@ type options struct {
 
 func start(tb testing.TB, o options) *env {
 	tb.Helper()
-	addr := o.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg.Server.Addr = ln.Addr().String()
-	cfg.Server.PublicURL = "http://" + ln.Addr().String()
-	cfg.Storage.Backend = "memory"
-	cfg.RateLimit.Enabled = false
-	cfg.Admin.Token = adminToken
-	cfg.CIBA.Interval = time.Second
-	cfg.CIBA.Delivery.InitialBackoff = 20 * time.Millisecond
-	cfg.CIBA.Delivery.MaxBackoff = 100 * time.Millisecond
-	cfg.CIBA.Delivery.MaxAttempts = 1000
 	hook := o.hook
 	if hook == nil {
 		hook = newReceiver(tb)
 	}
-	cfg.CIBA.Delivery.WebhookAllow = []string{hook.URL}
 	dir, cache := plugins(tb)
-	cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = dir, cache, false
-	cfg.Plugins.Hooks = map[string]any{"resolve_user": "directory-static", "notify": "notify-default"}
-	cfg.Plugins.Settings = map[string]config.PluginSettings{
-		"directory-static": {Config: map[string]any{"users": []any{
-			map[string]any{"sub": "user:development/guest", "username": "guest", "email": "guest@example.com", "displayName": "Guest"},
-			map[string]any{"sub": "user:default/alice", "username": "alice", "email": "alice@example.com", "displayName": "Alice", "user_code": aliceUserCode},
-		}}},
-		"notify-default": {Config: map[string]any{"webhook_url": hook.URL}},
+	var opts servertest.Options
+	opts.Addr = o.addr
+	if o.store != nil {
+		opts.Store = func(testing.TB, *config.Config) *store.Store { return o.store }
 	}
-	if o.edit != nil {
-		o.edit(cfg)
-	}
-	st := o.store
-	if st == nil {
-		st = store.New(memory.New())
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, st)
-	if err != nil {
-		cancel()
-		tb.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				tb.Errorf("serve: %v", err)
-			}
-		})
-	}
-	tb.Cleanup(stop)
-	e := &env{cfg: cfg, srv: srv, st: st, issuer: cfg.Issuer(), webhook: hook, stop: stop}
+	l := servertest.StartWith(tb, func(cfg *config.Config) {
+		cfg.Admin.Token = adminToken
+		cfg.CIBA.Interval = time.Second
+		cfg.CIBA.Delivery.InitialBackoff = 20 * time.Millisecond
+		cfg.CIBA.Delivery.MaxBackoff = 100 * time.Millisecond
+		cfg.CIBA.Delivery.MaxAttempts = 1000
+		cfg.CIBA.Delivery.WebhookAllow = []string{hook.URL}
+		cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = dir, cache, false
+		cfg.Plugins.Hooks = map[string]any{"resolve_user": "directory-static", "notify": "notify-default"}
+		cfg.Plugins.Settings = map[string]config.PluginSettings{
+			"directory-static": {Config: map[string]any{"users": []any{
+				map[string]any{"sub": "user:development/guest", "username": "guest", "email": "guest@example.com", "displayName": "Guest"},
+				map[string]any{"sub": "user:default/alice", "username": "alice", "email": "alice@example.com", "displayName": "Alice", "user_code": aliceUserCode},
+			}}},
+			"notify-default": {Config: map[string]any{"webhook_url": hook.URL}},
+		}
+		if o.edit != nil {
+			o.edit(cfg)
+		}
+	}, opts)
+	e := &env{cfg: l.Cfg, srv: l.Server, st: l.Store, issuer: l.Issuer, webhook: hook, stop: l.Stop}
 	e.waitPlugins(tb)
 	return e
 }
