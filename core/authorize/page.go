@@ -23,15 +23,6 @@ const (
 	stepContinue = "continue"
 )
 
-// scopeTexts says in plain words what the standard scopes allow (OIDC Core
-// §5.4, §11).
-var scopeTexts = map[string]string{
-	"openid":         "Confirm who you are",
-	"profile":        "See your name and picture",
-	"email":          "See your email address",
-	"offline_access": "Keep access while you are away",
-}
-
 // pageData is what the consent page template sees as .Data.
 type pageData struct {
 	Step           string
@@ -39,27 +30,14 @@ type pageData struct {
 	ClientName     string
 	RedirectTarget string
 	// Action is where the page's Approve / Deny forms post: the page itself.
-	Action  string
-	User    *identity.User
-	Logout  *identity.Form
-	Methods []methodView
-	Scopes  []scopeView
+	Action string
+	identity.SignIn
+	Scopes []identity.ScopeView
 	// RedirectURL is the client's redirect, for the continue step. It is a
 	// registered redirect URI (registration refuses javascript: and the
 	// like), so it is trusted as a URL even with a private-use scheme.
 	RedirectURL template.URL
 }
-
-type methodView struct {
-	ID, Label string
-	// A POST method is a form; a GET one is a link (Link), so that it may
-	// lead to an upstream provider's origin without widening the page's
-	// form-action.
-	Form identity.Form
-	Link string
-}
-
-type scopeView struct{ Text, Value string }
 
 // showPage is the built-in consent page, GET {base}/oauth2/authorize/{id}:
 // a sign-in step when nobody (or nobody recent enough) is signed in, then
@@ -86,21 +64,10 @@ func (h *Handler) showPage(c *fiber.Ctx) error {
 	}
 	if h.needsLogin(&req, u, signedIn) {
 		data.Step = stepLogin
-		for _, m := range h.pages.Logins.Methods() {
-			v := methodView{ID: m.ID(), Label: m.DisplayName(), Form: m.LoginForm(self)}
-			if strings.EqualFold(v.Form.Method, fiber.MethodGet) {
-				v.Link = formLink(v.Form)
-			}
-			data.Methods = append(data.Methods, v)
-		}
+		data.Methods = h.pages.Logins.LoginStep(self)
 	} else {
-		data.Scopes = scopeViews(req.Scope)
-		if m, ok := h.pages.Logins.Lookup(u.Provider); ok {
-			if lm, ok := m.(identity.LogoutMethod); ok {
-				f := lm.LogoutForm(self)
-				data.Logout = &f
-			}
-		}
+		data.Scopes = identity.ScopeViews(req.Scope)
+		data.Logout = h.pages.Logins.LogoutForm(u, self)
 	}
 	// Deciding redirects the browser to the client: CSP form-action must
 	// allow that origin (identity.FormActionSource).
@@ -215,18 +182,6 @@ func (h *Handler) needsLogin(req *store.AuthRequest, u identity.User, signedIn b
 	return req.MaxAge > 0 && h.now().Unix()-u.AuthTime.Unix() > int64(req.MaxAge)
 }
 
-// formLink is a GET form as a URL.
-func formLink(f identity.Form) string {
-	if len(f.Fields) == 0 {
-		return f.Action
-	}
-	q := url.Values{}
-	for _, field := range f.Fields {
-		q.Add(field.Name, field.Value)
-	}
-	return f.Action + "?" + q.Encode()
-}
-
 // redirectTarget is how the page shows where the answer goes: the host of
 // an http(s) redirect URI, the scheme of a native app's.
 func redirectTarget(redirectURI string) string {
@@ -238,16 +193,4 @@ func redirectTarget(redirectURI string) string {
 		return u.Host
 	}
 	return u.Scheme + ":"
-}
-
-func scopeViews(scope string) []scopeView {
-	var out []scopeView
-	for s := range strings.FieldsSeq(scope) {
-		if text, ok := scopeTexts[s]; ok {
-			out = append(out, scopeView{Text: text})
-		} else {
-			out = append(out, scopeView{Text: "Use", Value: s})
-		}
-	}
-	return out
 }

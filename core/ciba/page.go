@@ -3,8 +3,6 @@ package ciba
 import (
 	"embed"
 	"log/slog"
-	"net/url"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -24,14 +22,6 @@ const (
 	stepDone      = "done"
 )
 
-// scopeTexts say in plain words what the standard scopes allow.
-var scopeTexts = map[string]string{
-	"openid":         "Confirm who you are",
-	"profile":        "See your name and picture",
-	"email":          "See your email address",
-	"offline_access": "Keep access while you are away",
-}
-
 type pageData struct {
 	Step             string
 	ClientID         string
@@ -39,20 +29,10 @@ type pageData struct {
 	BindingMessage   string
 	UserCodeVerified bool
 	Action           string
-	User             *identity.User
-	Logout           *identity.Form
-	Methods          []methodView
-	Scopes           []scopeView
-	Decision         string
+	identity.SignIn
+	Scopes   []identity.ScopeView
+	Decision string
 }
-
-type methodView struct {
-	ID, Label string
-	Form      identity.Form
-	Link      string
-}
-
-type scopeView struct{ Text, Value string }
 
 // showPage is the approval page, GET {base}/oauth2/backchannel/{auth_req_id},
 // linked from the notification: the same sign-in step as the consent page
@@ -78,29 +58,18 @@ func (s *Service) showPage(c *fiber.Ctx) error {
 	}
 	if signedIn {
 		data.User = &u
-		if m, ok := s.pages.Logins.Lookup(u.Provider); ok {
-			if lm, ok := m.(identity.LogoutMethod); ok {
-				f := lm.LogoutForm(self)
-				data.Logout = &f
-			}
-		}
+		data.Logout = s.pages.Logins.LogoutForm(u, self)
 	}
 	switch {
 	case !signedIn:
 		data.Step = stepLogin
-		for _, m := range s.pages.Logins.Methods() {
-			v := methodView{ID: m.ID(), Label: m.DisplayName(), Form: m.LoginForm(self)}
-			if strings.EqualFold(v.Form.Method, fiber.MethodGet) {
-				v.Link = formLink(v.Form)
-			}
-			data.Methods = append(data.Methods, v)
-		}
+		data.Methods = s.pages.Logins.LoginStep(self)
 	case u.Subject != rec.Subject:
 		data.Step = stepWrongUser
 	default:
 		data.BindingMessage = rec.BindingMessage
 		data.UserCodeVerified = rec.UserCodeVerified
-		data.Scopes = scopeViews(rec.Scope)
+		data.Scopes = identity.ScopeViews(rec.Scope)
 	}
 	return s.page.Render(c, fiber.StatusOK, data)
 }
@@ -132,7 +101,8 @@ func (s *Service) submitPage(c *fiber.Ctx) error {
 	cl, _ := s.st.Clients.Get(c.UserContext(), rec.ClientID)
 	oauth.NoStore(c)
 	return s.page.Render(c, fiber.StatusOK, pageData{
-		Step: stepDone, ClientID: rec.ClientID, ClientName: clientName(&cl, rec.ClientID), Decision: decision, User: &u,
+		Step: stepDone, ClientID: rec.ClientID, ClientName: clientName(&cl, rec.ClientID), Decision: decision,
+		SignIn: identity.SignIn{User: &u},
 	})
 }
 
@@ -167,28 +137,4 @@ func clientName(cl *store.Client, id string) string {
 		return cl.ClientName
 	}
 	return id
-}
-
-// formLink is a GET form as a URL.
-func formLink(f identity.Form) string {
-	if len(f.Fields) == 0 {
-		return f.Action
-	}
-	q := url.Values{}
-	for _, field := range f.Fields {
-		q.Add(field.Name, field.Value)
-	}
-	return f.Action + "?" + q.Encode()
-}
-
-func scopeViews(scope string) []scopeView {
-	var out []scopeView
-	for v := range strings.FieldsSeq(scope) {
-		if text, ok := scopeTexts[v]; ok {
-			out = append(out, scopeView{Text: text})
-		} else {
-			out = append(out, scopeView{Text: "Use", Value: v})
-		}
-	}
-	return out
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/config"
 )
 
-//go:embed templates/layout.html templates/error.html static/gatehouse.css
+//go:embed templates/layout.html templates/login.html templates/error.html static/gatehouse.css
 var files embed.FS
 
 // StylesheetPath is where the pages' stylesheet is served, under the base
@@ -28,7 +28,7 @@ const StylesheetPath = "/oauth2/static/gatehouse.css"
 var (
 	stylesheet     = mustRead("static/gatehouse.css")
 	stylesheetHash = shortHash(stylesheet)
-	layout         = template.Must(template.New("layout.html").ParseFS(files, "templates/layout.html"))
+	layout         = template.Must(template.New("layout.html").ParseFS(files, "templates/layout.html", "templates/login.html"))
 	errorPage      = template.Must(template.Must(layout.Clone()).ParseFS(files, "templates/error.html"))
 )
 
@@ -75,6 +75,9 @@ func RegisterAssets(r fiber.Router) {
 
 // Page is a page template rendered inside the shared layout. Its template
 // file defines "title" and "content"; data reaches them as .Data.
+// A page that offers sign-in calls the shared parts of
+// templates/login.html ("login-methods", "signed-in-user", "scope-list")
+// with the view, $, and embeds SignIn in its data.
 type Page struct {
 	t          *template.Template
 	stylesheet string
