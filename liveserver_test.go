@@ -9,7 +9,6 @@ import (
 	"flag"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/server"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/badger"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
@@ -54,54 +53,29 @@ const (
 // storage.backend back to badger), rate limiting off unless edit turns it on.
 func startLive(tb testing.TB, edit func(*config.Config)) *live {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg.Server.Addr = ln.Addr().String()
-	cfg.Server.PublicURL = "http://" + cfg.Server.Addr
-	cfg.Storage.Backend = "memory"
-	cfg.RateLimit.Enabled = false
-	cfg.Log.Level = "error"
-	// No Wasm plugins: none of these endpoints calls a hook, and compiling
-	// them would cost every test server seconds and write a cache dir.
-	cfg.Plugins.Dir = filepath.Join(tb.TempDir(), "no-plugins")
-	cfg.Plugins.CacheDir = ""
-	cfg.Plugins.Watch = false
-	if edit != nil {
-		edit(cfg)
-	}
-	var kv store.KV = memory.New()
-	if cfg.Storage.Backend == "badger" {
+	l := servertest.StartWith(tb, func(cfg *config.Config) {
+		cfg.Log.Level = "error"
+		// No Wasm plugins: none of these endpoints calls a hook, and compiling
+		// them would cost every test server seconds and write a cache dir.
+		cfg.Plugins.Dir = filepath.Join(tb.TempDir(), "no-plugins")
+		cfg.Plugins.CacheDir = ""
+		cfg.Plugins.Watch = false
+		if edit != nil {
+			edit(cfg)
+		}
+	}, servertest.Options{Store: func(tb testing.TB, cfg *config.Config) *store.Store {
+		if cfg.Storage.Backend != "badger" {
+			return store.New(memory.New())
+		}
 		// As the binary runs it: a Badger directory, sync writes as configured.
 		bkv, err := badger.Open(tb.TempDir(), badger.Options{SyncWrites: cfg.Storage.SyncWrites})
 		if err != nil {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { _ = bkv.Close() })
-		kv = bkv
-	}
-	st := store.New(kv)
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, st)
-	if err != nil {
-		cancel()
-		tb.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("serve: %v", err)
-		}
-	})
-	addr := ln.Addr().String()
-	return &live{cfg: cfg, srv: srv, st: st, addr: addr, base: "http://" + addr + cfg.Server.BasePath}
+		return store.New(bkv)
+	}})
+	return &live{cfg: l.Cfg, srv: l.Server, st: l.Store, addr: l.Addr, base: "http://" + l.Addr + l.Cfg.Server.BasePath}
 }
 
 // client stores a client directly; a confidential one gets liveSecret.
