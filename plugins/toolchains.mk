@@ -6,7 +6,7 @@
 # prerequisites (`| toolchain-c`): they run before the build but never make
 # a finished .wasm out of date. Variables for other makefiles: WAT2WASM,
 # CLANG, RUSTC (Debian's, by path), ASC.
-.PHONY: toolchains toolchains-apt toolchain-wat toolchain-c toolchain-rust toolchain-node toolchain-assemblyscript
+.PHONY: toolchains toolchain-wat toolchain-c toolchain-rust toolchain-node toolchain-assemblyscript
 
 # Debian's rustc is called by path: rustup's rustc comes first on PATH and
 # has no wasm32 standard library (libstd-rust-dev-wasm32 is built for this one).
@@ -18,29 +18,39 @@ NPM      ?= npm
 # What the builds use, as check-path:debian-package pairs.
 WASI_LIBC_CHECK := /usr/lib/wasm32-wasi/libc.a
 RUST_WASM_STD   := /usr/lib/rustlib/wasm32-unknown-unknown/lib
-TOOLCHAIN_APT   := $(WAT2WASM):wabt $(CLANG):clang /usr/bin/wasm-ld:lld $(WASI_LIBC_CHECK):wasi-libc \
-	$(RUSTC):rustc $(RUST_WASM_STD):libstd-rust-dev-wasm32
 
 toolchains: toolchain-wat toolchain-c toolchain-rust toolchain-assemblyscript
 
-# One target checks everything and installs whatever is missing in a single
-# apt-get run: per-language installs would race for dpkg's lock under make -j.
-# clang's wasm32 builtins (libclang_rt.builtins-wasm32.a) live under a
-# versioned path, hence the glob; Node.js from NodeSource ships npm, Debian
-# splits them.
-toolchains-apt:
+# Each toolchain-* target installs only its own missing packages, so that
+# `make run` (Rust plugins only) does not pull in clang or Node.js. apt-get
+# waits for dpkg's lock rather than failing when two of them run at once
+# under make -j. clang's wasm32 builtins (libclang_rt.builtins-wasm32.a)
+# live under a versioned path, hence the glob; Node.js from NodeSource
+# ships npm, Debian splits them.
+APT_WAIT := -o DPkg::Lock::Timeout=600
+
+# apt_ensure: install the packages of the check-path:package pairs in $(1)
+# whose path is missing; $(2) is extra shell adding to $$missing.
+define apt_ensure
 	@missing=; \
-	for pair in $(TOOLCHAIN_APT); do \
+	for pair in $(1); do \
 		[ -e "$${pair%%:*}" ] || missing="$$missing $${pair##*:}"; \
 	done; \
-	ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || missing="$$missing libclang-rt-dev-wasm32"; \
-	command -v $(NPM) >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	$(2) \
 	if [ -n "$$missing" ]; then \
 		echo "toolchains: installing$$missing"; \
-		$(SUDO) apt-get update -qq && $(SUDO) $(APT) $$missing; \
+		$(SUDO) apt-get $(APT_WAIT) update -qq && $(SUDO) $(APT) $(APT_WAIT) $$missing; \
 	fi
+endef
 
-toolchain-wat toolchain-c toolchain-rust toolchain-node: toolchains-apt
+toolchain-wat:
+	$(call apt_ensure,$(WAT2WASM):wabt)
+toolchain-c:
+	$(call apt_ensure,$(CLANG):clang /usr/bin/wasm-ld:lld $(WASI_LIBC_CHECK):wasi-libc,ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || missing="$$missing libclang-rt-dev-wasm32";)
+toolchain-rust:
+	$(call apt_ensure,$(RUSTC):rustc $(RUST_WASM_STD):libstd-rust-dev-wasm32)
+toolchain-node:
+	$(call apt_ensure,,command -v $(NPM) >/dev/null 2>&1 || missing="$$missing nodejs npm";)
 
 # The AssemblyScript compiler, pinned by sdk/assemblyscript/package-lock.json
 # and installed into sdk/assemblyscript/node_modules by `npm ci`.
