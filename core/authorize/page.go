@@ -3,7 +3,6 @@ package authorize
 import (
 	"errors"
 	"html/template"
-	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -159,10 +158,7 @@ func (h *Handler) sessionGone(c *fiber.Ctx, oe *oauth.Error) error {
 }
 
 func (h *Handler) pageError(c *fiber.Ctx, err error) error {
-	slog.ErrorContext(c.UserContext(), "consent page failed", "path", c.Path(), "error", err,
-		"request_id", c.Locals("request_id"))
-	return identity.ErrorPage(h.cfg, c, fiber.StatusInternalServerError, "Something went wrong",
-		"The server could not complete this step. Try again in a moment.")
+	return identity.ServerErrorPage(h.cfg, c, "consent page", err)
 }
 
 // needsLogin reports whether the page must (again) ask the user to sign

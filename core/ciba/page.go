@@ -2,7 +2,6 @@ package ciba
 
 import (
 	"embed"
-	"log/slog"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -127,9 +126,7 @@ func (s *Service) pageGone(c *fiber.Ctx, err error) error {
 }
 
 func (s *Service) pageError(c *fiber.Ctx, err error) error {
-	slog.ErrorContext(c.UserContext(), "ciba approval page failed", "error", err, "request_id", c.Locals("request_id"))
-	return identity.ErrorPage(s.cfg, c, fiber.StatusInternalServerError, "Something went wrong",
-		"The server could not complete this step. Try again in a moment.")
+	return identity.ServerErrorPage(s.cfg, c, "ciba approval page", err)
 }
 
 func clientName(cl *store.Client, id string) string {

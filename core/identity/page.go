@@ -156,6 +156,16 @@ func ErrorPage(cfg *config.Config, c *fiber.Ctx, status int, title, detail strin
 	return nil
 }
 
+// ServerErrorPage answers a page request that failed on the server: it
+// logs err as a failure of the page named page and shows the 500 error
+// page, which tells the user nothing of the cause.
+func ServerErrorPage(cfg *config.Config, c *fiber.Ctx, page string, err error) error {
+	slog.ErrorContext(c.UserContext(), page+" failed", "path", c.Path(), "error", err,
+		"request_id", c.Locals("request_id"))
+	return ErrorPage(cfg, c, fiber.StatusInternalServerError, "Something went wrong",
+		"The server could not complete this step. Try again in a moment.")
+}
+
 var (
 	cspHost   = regexp.MustCompile(`^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$`)
 	cspScheme = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
