@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,11 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
-	"github.com/gatehouse-auth/gatehouse/core/server"
-	"github.com/gatehouse-auth/gatehouse/core/store"
-	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
@@ -58,29 +54,10 @@ func TestClientAgainstGatehouse(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(wasmDir, "directory-static.wasm")); err != nil {
 		t.Fatalf("the first-party plugins are not built (make plugins-core): %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Server.Addr, cfg.Server.PublicURL = ln.Addr().String(), "http://"+ln.Addr().String()
-	cfg.Storage.Backend = "memory"
-	cfg.RateLimit.Enabled = false
-	cfg.CIBA.Interval = time.Second
-	cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = wasmDir, t.TempDir(), false
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, store.New(memory.New()))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	issuer := cfg.Issuer()
+	issuer := servertest.Start(t, func(cfg *config.Config) {
+		cfg.CIBA.Interval = time.Second
+		cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = wasmDir, t.TempDir(), false
+	}).Issuer
 
 	cl := testclient.Must(testclient.Register(issuer, map[string]any{
 		"client_name": "CIBA example", "grant_types": []string{grantType},
