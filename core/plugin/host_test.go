@@ -297,7 +297,7 @@ func TestLatencyQuantiles(t *testing.T) {
 // bound hook once: the shipped config and the shipped plugins agree.
 func TestHostFirstPartyPlugins(t *testing.T) {
 	if testing.Short() {
-		t.Skip("compiles the Go plugins")
+		t.Skip("loads the first-party plugins")
 	}
 	dir := filepath.Join("..", "..", "plugins", "bin")
 	if _, err := os.Stat(filepath.Join(dir, "signin-default.wasm")); err != nil {
