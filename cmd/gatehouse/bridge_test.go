@@ -8,30 +8,20 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/store"
-	"github.com/gatehouse-auth/gatehouse/core/store/badger"
 	"github.com/gatehouse-auth/gatehouse/core/upstream"
 )
 
 // TestBridgePurge: `gatehouse bridge purge --within` drops the grants that
 // expire within the window from a stopped server's data directory.
 func TestBridgePurge(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("GATEHOUSE_STORAGE__DIR", dir)
-	t.Setenv("GATEHOUSE_STORAGE__BACKEND", "badger")
-	kv, err := badger.Open(dir, badger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(kv)
 	now := time.Now()
-	for id, exp := range map[string]time.Time{"bridge-idle": now.Add(time.Hour), "bridge-busy": now.Add(48 * time.Hour)} {
-		if err := upstream.BridgeGrants(st).Put(context.Background(), id, upstream.BridgeGrant{ClientID: id, ExpiresAt: exp}); err != nil {
-			t.Fatal(err)
+	stoppedDataDir(t, func(st *store.Store) {
+		for id, exp := range map[string]time.Time{"bridge-idle": now.Add(time.Hour), "bridge-busy": now.Add(48 * time.Hour)} {
+			if err := upstream.BridgeGrants(st).Put(context.Background(), id, upstream.BridgeGrant{ClientID: id, ExpiresAt: exp}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	for _, tc := range []struct {
 		args []string
 		want string

@@ -11,36 +11,26 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/store"
-	"github.com/gatehouse-auth/gatehouse/core/store/badger"
 )
 
 // TestCIBAHistory: `gatehouse ciba history` lists decisions newest first,
 // filtered, from a stopped server's data directory and from a running
 // server's admin endpoint.
 func TestCIBAHistory(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("GATEHOUSE_STORAGE__DIR", dir)
-	t.Setenv("GATEHOUSE_STORAGE__BACKEND", "badger")
-	kv, err := badger.Open(dir, badger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(kv)
 	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for i, r := range []store.ConsentRecord{
-		{Subject: "user:default/alice", ClientID: "app1", ClientName: "App One", Scope: "openid", Decision: "approved", Via: "page", BindingMessage: "first"},
-		{Subject: "user:default/bob", ClientID: "app1", Scope: "openid", Decision: "denied", Via: "api"},
-		{Subject: "user:default/alice", ClientID: "app2", Scope: "openid email", Decision: "denied", Via: "api", BindingMessage: "third"},
-	} {
-		r.At = base.Add(time.Duration(i) * time.Minute)
-		r.ID = r.At.Format("20060102150405")
-		if err := st.Consents.Create(context.Background(), r.ID, r); err != nil {
-			t.Fatal(err)
+	stoppedDataDir(t, func(st *store.Store) {
+		for i, r := range []store.ConsentRecord{
+			{Subject: "user:default/alice", ClientID: "app1", ClientName: "App One", Scope: "openid", Decision: "approved", Via: "page", BindingMessage: "first"},
+			{Subject: "user:default/bob", ClientID: "app1", Scope: "openid", Decision: "denied", Via: "api"},
+			{Subject: "user:default/alice", ClientID: "app2", Scope: "openid email", Decision: "denied", Via: "api", BindingMessage: "third"},
+		} {
+			r.At = base.Add(time.Duration(i) * time.Minute)
+			r.ID = r.At.Format("20060102150405")
+			if err := st.Consents.Create(context.Background(), r.ID, r); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	var out bytes.Buffer
 	if err := runCIBA(context.Background(), []string{"history", "--sub", "user:default/alice"}, &out); err != nil {
