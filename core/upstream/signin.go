@@ -544,13 +544,9 @@ func (p *Provider) logout(c *fiber.Ctx) error {
 	if err := requireXHR(c); err != nil {
 		return err
 	}
-	if value := c.Cookies(p.refreshCookie()); value != "" && len(value) <= 128 {
-		if err := p.providers.Delete(c.UserContext(), store.HashID(value)); err != nil {
-			return oauth.ErrServerError().WithParent(err)
-		}
+	if err := p.endProviderSession(c); err != nil {
+		return err
 	}
-	p.setCookie(c, p.refreshCookie(), "", time.Unix(0, 0))
-	slog.InfoContext(c.UserContext(), "signed out", "provider", p.id, "request_id", c.Locals("request_id"))
 	return oauth.JSON(c, fiber.StatusOK, fiber.Map{})
 }
 
@@ -565,6 +561,16 @@ func (p *Provider) signout(c *fiber.Ctx) error {
 	if err := p.sessions.End(c); err != nil {
 		return oauth.ErrServerError().WithParent(err)
 	}
+	if err := p.endProviderSession(c); err != nil {
+		return err
+	}
+	return c.Redirect(returnTo, fiber.StatusSeeOther)
+}
+
+// endProviderSession deletes the provider session the browser's refresh
+// cookie names and clears the cookie: the sign-out that the API (logout)
+// and the pages (signout) share.
+func (p *Provider) endProviderSession(c *fiber.Ctx) error {
 	if value := c.Cookies(p.refreshCookie()); value != "" && len(value) <= 128 {
 		if err := p.providers.Delete(c.UserContext(), store.HashID(value)); err != nil {
 			return oauth.ErrServerError().WithParent(err)
@@ -572,7 +578,7 @@ func (p *Provider) signout(c *fiber.Ctx) error {
 	}
 	p.setCookie(c, p.refreshCookie(), "", time.Unix(0, 0))
 	slog.InfoContext(c.UserContext(), "signed out", "provider", p.id, "request_id", c.Locals("request_id"))
-	return c.Redirect(returnTo, fiber.StatusSeeOther)
+	return nil
 }
 
 // requireXHR: Backstage's frontend sends X-Requested-With: XMLHttpRequest
