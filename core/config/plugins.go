@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"path/filepath"
 	"slices"
@@ -158,11 +159,7 @@ func (p *Plugins) validate() []error {
 		bad("plugins.dir", "must be set when hooks are bound or watch is on")
 	}
 	validateLimits("plugins.defaults", p.Defaults, true, bad)
-	names := make([]string, 0, len(p.Settings))
-	for name := range p.Settings {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(p.Settings))
 	for _, name := range names {
 		s := p.Settings[name]
 		key := "plugins.settings." + name

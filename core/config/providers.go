@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -102,11 +103,7 @@ func (c *Config) validateProviders() []error {
 		if len(envs) == 0 {
 			bad(key, "must configure at least one environment (development, production, ...)")
 		}
-		names := make([]string, 0, len(envs))
-		for env := range envs {
-			names = append(names, env)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(envs))
 		for _, env := range names {
 			p := envs[env]
 			k := key + "." + env

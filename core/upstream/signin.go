@@ -9,10 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -109,11 +109,7 @@ func newProvider(id string, envs map[string]config.Provider, cfg *config.Config,
 		states:    store.NewCollection[loginState](st.KV, "upstream-state"),
 		providers: store.NewCollection[providerSession](st.KV, "upstream-session"),
 	}
-	names := make([]string, 0, len(envs))
-	for env := range envs {
-		names = append(names, env)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(envs))
 	for _, env := range names {
 		pc := envs[env]
 		callback := pc.CallbackURL
