@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-// Hook names of plugin ABI v1 (sdk/ABI.md). They are repeated here, not
-// imported from core/plugin, because the plugin host depends on config.
+// Hook names of plugin ABI v1 (sdk/ABI.md). They are defined here, and
+// core/plugin takes them from here, because the plugin host depends on
+// config.
 const (
 	HookSignIn      = "sign_in"
 	HookAuthHandler = "auth_handler"

@@ -17,19 +17,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// Hooks of ABI v1.
+// Hooks of ABI v1 (sdk/ABI.md). The names are config's, which validates
+// the hook bindings and cannot import this package.
 const (
-	HookSignIn      = "sign_in"
-	HookAuthHandler = "auth_handler"
-	HookResolveUser = "resolve_user"
-	HookNotify      = "notify"
-	HookTokenClaims = "token_claims"
+	HookSignIn      = config.HookSignIn
+	HookAuthHandler = config.HookAuthHandler
+	HookResolveUser = config.HookResolveUser
+	HookNotify      = config.HookNotify
+	HookTokenClaims = config.HookTokenClaims
 )
 
 // ABIVersion is the value gh_abi_version() must return.
