@@ -285,8 +285,8 @@ func TestAuthorizationCodeReplay(t *testing.T) {
 }
 
 // TestAuthorizationCodeConcurrentRedemption: of N simultaneous
-// redemptions exactly one gets tokens, and since the others are replays,
-// those tokens are revoked.
+// redemptions at most one gets tokens, and since the others are replays,
+// those tokens are revoked; every loser gets invalid_grant.
 func TestAuthorizationCodeConcurrentRedemption(t *testing.T) {
 	t.Parallel()
 	e := start(t)
@@ -312,11 +312,16 @@ func TestAuthorizationCodeConcurrentRedemption(t *testing.T) {
 				t.Errorf("round %d: %d %v", round, r.status, r.body)
 			}
 		}
-		if len(won) != 1 {
-			t.Fatalf("round %d: %d redemptions succeeded, want exactly 1", round, len(won))
+		// At most one redemption wins. Even that one may be refused: a
+		// replay that lands between the winner spending the code and
+		// recording its grant records the grant revoked, refusing both.
+		if len(won) > 1 {
+			t.Fatalf("round %d: %d redemptions succeeded, want at most 1", round, len(won))
 		}
-		if _, err := e.srv.Issuer().VerifyAccessToken(context.Background(), won[0].str("access_token")); err == nil {
-			t.Errorf("round %d: the winner's access token survived the concurrent replays", round)
+		if len(won) == 1 {
+			if _, err := e.srv.Issuer().VerifyAccessToken(context.Background(), won[0].str("access_token")); err == nil {
+				t.Errorf("round %d: the winner's access token survived the concurrent replays", round)
+			}
 		}
 	}
 }
