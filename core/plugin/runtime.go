@@ -171,7 +171,7 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte, s Settings
 		WithCompilationCache(r.cache).
 		WithMemoryLimitPages(s.Limits.MemoryPages).
 		WithCloseOnContextDone(true)
-	p.wr = wazero.NewRuntimeWithConfig(ctx, rc)
+	p.wr = newWazeroRuntime(ctx, rc)
 	ok := false
 	defer func() {
 		if !ok {
@@ -342,4 +342,16 @@ func (s Settings) withDefaults() Settings {
 	}
 	s.HTTPAllow = append([]string(nil), s.HTTPAllow...)
 	return s
+}
+
+// wazeroRuntimeMu serialises creating wazero runtimes: the first runtime on
+// each compilation cache caches wazero's version string in a package
+// global without synchronisation (internal/version), a data race between
+// two Runtimes (each with its own cache) loading plugins at once.
+var wazeroRuntimeMu sync.Mutex
+
+func newWazeroRuntime(ctx context.Context, rc wazero.RuntimeConfig) wazero.Runtime {
+	wazeroRuntimeMu.Lock()
+	defer wazeroRuntimeMu.Unlock()
+	return wazero.NewRuntimeWithConfig(ctx, rc)
 }
