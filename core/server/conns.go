@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -65,7 +66,7 @@ func (t *connTracker) close(match func(*trackedConn) bool) int {
 	}
 	t.mu.Unlock()
 	for _, c := range victims {
-		_ = c.Close()
+		_ = c.forceClose()
 	}
 	return len(victims)
 }
@@ -86,13 +87,45 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the connection the way nginx's lingering close does: it
+// sends FIN after the response, then reads and discards what the client
+// is still sending (briefly, boundedly) before closing. fasthttp closes a
+// connection right after answering a request it refused unread, such as
+// 413 for a body over the limit; closing a socket with unread data makes
+// the kernel send RST, and a client still writing its body would see
+// "connection reset" instead of the 413.
 func (c *trackedConn) Close() error {
+	return c.close(true)
+}
+
+// forceClose closes at once: shutdown's last resort, no lingering.
+func (c *trackedConn) forceClose() error {
+	return c.close(true)
+}
+
+// Bounds of a lingering close: what a client may still send, and how long.
+const (
+	lingerBytes   = 1 << 20
+	lingerTimeout = 2 * time.Second
+)
+
+func (c *trackedConn) close(linger bool) error {
 	err := net.ErrClosed
 	c.closed.Do(func() {
 		c.tracker.mu.Lock()
 		delete(c.tracker.conns, c)
 		c.tracker.mu.Unlock()
-		err = c.Conn.Close()
+		tcp, ok := c.Conn.(*net.TCPConn)
+		if !ok || !linger || tcp.CloseWrite() != nil || tcp.SetReadDeadline(time.Now().Add(lingerTimeout)) != nil {
+			err = c.Conn.Close()
+			return
+		}
+		// Drain aside: neither fasthttp's worker nor shutdown waits.
+		err = nil
+		go func() {
+			_, _ = io.CopyN(io.Discard, tcp, lingerBytes)
+			_ = tcp.Close()
+		}()
 	})
 	return err
 }
