@@ -301,7 +301,7 @@ func TestHostFirstPartyPlugins(t *testing.T) {
 	}
 	dir := filepath.Join("..", "..", "plugins", "bin")
 	if _, err := os.Stat(filepath.Join(dir, "signin-default.wasm")); err != nil {
-		t.Skipf("first-party plugins not built (make plugins-core): %v", err)
+		t.Fatalf("first-party plugins not built: run make plugins-core (%v)", err)
 	}
 	cfg, err := config.Load(gatehouse.DefaultConfig, "")
 	if err != nil {
