@@ -64,11 +64,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 	if err != nil {
 		return s.refuse(c, err)
 	}
-	cred, err := oauth.ReadCredentials(c, params)
-	if err != nil {
-		return s.refuse(c, err)
-	}
-	cl, err := oauth.Authenticate(ctx, s.st.Clients, cred)
+	cl, cred, err := oauth.AuthenticateRequest(c, params, s.st.Clients)
 	if err != nil {
 		return s.refuse(c, err)
 	}

@@ -133,11 +133,7 @@ func (h *Handler) token(c *fiber.Ctx) error {
 	if !ok {
 		return oauth.WriteError(c, oauth.ErrUnsupportedGrantType().WithDescription("grant type %q is not supported", grantType))
 	}
-	cred, err := oauth.ReadCredentials(c, params)
-	if err != nil {
-		return oauth.WriteError(c, err)
-	}
-	client, err := oauth.Authenticate(ctx, h.st.Clients, cred)
+	client, cred, err := oauth.AuthenticateRequest(c, params, h.st.Clients)
 	if err != nil {
 		return oauth.WriteError(c, err)
 	}

@@ -75,6 +75,18 @@ type ClientGetter interface {
 	Get(ctx context.Context, id string) (store.Client, error)
 }
 
+// AuthenticateRequest reads the client credentials of a request to a
+// client-authenticated endpoint (token, revocation, introspection, CIBA)
+// from its header or body p, and authenticates them (Authenticate).
+func AuthenticateRequest(c *fiber.Ctx, p Params, clients ClientGetter) (store.Client, Credentials, error) {
+	cred, err := ReadCredentials(c, p)
+	if err != nil {
+		return store.Client{}, cred, err
+	}
+	client, err := Authenticate(c.UserContext(), clients, cred)
+	return client, cred, err
+}
+
 // Authenticate checks credentials against the registered client: the
 // method must be the one the client registered, and the secret must match
 // its stored hash (compared in constant time). Every failure answers the

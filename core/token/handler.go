@@ -136,11 +136,7 @@ func (h *Handler) revoke(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cred, err := oauth.ReadCredentials(c, p)
-	if err != nil {
-		return err
-	}
-	client, err := oauth.Authenticate(ctx, h.st.Clients, cred)
+	client, _, err := oauth.AuthenticateRequest(c, p, h.st.Clients)
 	if err != nil {
 		return err
 	}
@@ -232,11 +228,7 @@ func (h *Handler) introspect(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cred, err := oauth.ReadCredentials(c, p)
-	if err != nil {
-		return err
-	}
-	client, err := oauth.Authenticate(ctx, h.st.Clients, cred)
+	client, _, err := oauth.AuthenticateRequest(c, p, h.st.Clients)
 	if err != nil {
 		return err
 	}
