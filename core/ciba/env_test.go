@@ -192,36 +192,23 @@ func start(tb testing.TB, o options) *env {
 		}
 	}, opts)
 	e := &env{cfg: l.Cfg, srv: l.Server, st: l.Store, issuer: l.Issuer, webhook: hook, stop: l.Stop}
-	e.waitPlugins(tb)
+	e.checkPlugins(tb)
 	return e
 }
 
-// waitPlugins waits for the plugins' first load. The first server of a
-// run compiles them (later ones reuse the compilation cache), which under
-// -race on a loaded 2-core machine takes longer than a test client waits
-// for an answer: requests start only once they serve.
-func (e *env) waitPlugins(tb testing.TB) {
+// checkPlugins fails the test unless every plugin the server knows of
+// loaded: server.New returns once its plugins have loaded, so a failure
+// here is a broken build or configuration, never a slow machine.
+func (e *env) checkPlugins(tb testing.TB) {
 	tb.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		status, body := e.get(tb, "/admin/plugins", adminToken)
-		loaded := 0
-		list, _ := body["plugins"].([]any)
-		for _, p := range list {
-			p, _ := p.(map[string]any)
-			if v, _ := p["version"].(string); v != "" {
-				loaded++
-			} else if msg, _ := p["load_error"].(string); msg != "" && !strings.HasPrefix(msg, "not found") {
-				tb.Fatalf("plugin %v: %s", p["name"], msg)
-			}
+	list := e.srv.Plugins().Status()
+	if len(list) == 0 {
+		tb.Fatal("no plugins: run make plugins-core")
+	}
+	for _, p := range list {
+		if p.Version == "" || p.LoadError != "" {
+			tb.Fatalf("plugin %s did not load: %s", p.Name, p.LoadError)
 		}
-		if status == http.StatusOK && loaded == len(list) && loaded > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("the plugins never loaded: %d %v", status, body)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
