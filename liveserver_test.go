@@ -55,10 +55,8 @@ func startLive(tb testing.TB, edit func(*config.Config)) *live {
 	tb.Helper()
 	l := servertest.StartWith(tb, func(cfg *config.Config) {
 		cfg.Log.Level = "error"
-		// No Wasm plugins: none of these endpoints calls a hook, and compiling
-		// them would cost every test server seconds and write a cache dir.
+		// No Wasm plugins: none of these endpoints calls a hook.
 		cfg.Plugins.Dir = filepath.Join(tb.TempDir(), "no-plugins")
-		cfg.Plugins.CacheDir = ""
 		cfg.Plugins.Watch = false
 		if edit != nil {
 			edit(cfg)

@@ -31,14 +31,7 @@ type env struct {
 // start runs a server; edit adjusts its configuration first.
 func start(tb testing.TB, edit func(*config.Config)) *env {
 	tb.Helper()
-	l := servertest.Start(tb, func(cfg *config.Config) {
-		// Plugins are not what these tests are about: keep their compile
-		// cache out of the source tree.
-		cfg.Plugins.CacheDir = tb.TempDir()
-		if edit != nil {
-			edit(cfg)
-		}
-	})
+	l := servertest.Start(tb, edit)
 	return &env{cfg: l.Cfg, srv: l.Server, st: l.Store, issuer: l.Issuer}
 }
 

@@ -27,14 +27,7 @@ type env struct {
 
 func start(t *testing.T, edit func(*config.Config)) *env {
 	t.Helper()
-	l := servertest.Start(t, func(cfg *config.Config) {
-		// Plugins are not what these tests are about: keep their compile
-		// cache out of the source tree.
-		cfg.Plugins.CacheDir = t.TempDir()
-		if edit != nil {
-			edit(cfg)
-		}
-	})
+	l := servertest.Start(t, edit)
 	return &env{cfg: l.Cfg, srv: l.Server, st: l.Store, issuer: l.Issuer}
 }
 
