@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -48,7 +49,7 @@ func (h *Host) Status() []Status {
 		names[name] = true
 	}
 	out := make([]Status, 0, len(names))
-	for _, name := range sortedKeys(names) {
+	for _, name := range slices.Sorted(maps.Keys(names)) {
 		s := Status{Name: name, Hooks: []string{}, Bound: bound[name], Stats: h.stats.snapshot(name)}
 		if l, ok := set.plugins[name]; ok {
 			s.Version, s.LoadedAt, s.Hooks = l.hash, l.at, l.p.Hooks()
@@ -73,7 +74,7 @@ func (h *Host) bindings() map[string][]string {
 				out[v] = append(out[v], hook)
 			}
 		case map[string]any:
-			for _, provider := range sortedKeys(v) {
+			for _, provider := range slices.Sorted(maps.Keys(v)) {
 				if name, _ := v[provider].(string); name != "" {
 					out[name] = append(out[name], hook+"/"+provider)
 				}

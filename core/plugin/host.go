@@ -9,10 +9,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -209,14 +210,14 @@ func (h *Host) Reload(ctx context.Context) error {
 	next := &pluginSet{plugins: make(map[string]*loaded, len(files)), failed: map[string]loadFailure{}}
 	var retire []*loaded
 	var errs []error
-	for _, name := range sortedKeys(files) {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		f := files[name]
 		prev, hadPrev := old.plugins[name]
-		if f.err == nil && hadPrev && prev.hash == f.hash {
+		if old.unchanged(name, f) {
 			next.plugins[name] = prev
 			continue
 		}
-		if fail, ok := old.failed[name]; ok && f.err == nil && fail.hash == f.hash && !fail.cancelled {
+		if fail, ok := old.knownFailure(name, f); ok {
 			// Not retried, not logged again, but still reported.
 			next.failed[name] = fail
 			errs = append(errs, fail.err)
@@ -268,6 +269,19 @@ func (h *Host) Reload(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// unchanged: the file is the version serving now.
+func (s *pluginSet) unchanged(name string, f pluginFile) bool {
+	prev, ok := s.plugins[name]
+	return ok && f.err == nil && prev.hash == f.hash
+}
+
+// knownFailure returns the recorded failure of exactly this content (not
+// retried); a cancelled load is retried.
+func (s *pluginSet) knownFailure(name string, f pluginFile) (loadFailure, bool) {
+	fail, ok := s.failed[name]
+	return fail, ok && f.err == nil && fail.hash == f.hash && !fail.cancelled
+}
+
 // loadResult is the outcome of loading one file.
 type loadResult struct {
 	p   *Plugin
@@ -282,10 +296,7 @@ func (h *Host) loadChanged(ctx context.Context, old *pluginSet, files map[string
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for name, f := range files {
-		if prev, ok := old.plugins[name]; ok && f.err == nil && prev.hash == f.hash {
-			continue
-		}
-		if fail, ok := old.failed[name]; ok && f.err == nil && fail.hash == f.hash && !fail.cancelled {
+		if _, failed := old.knownFailure(name, f); old.unchanged(name, f) || failed {
 			continue
 		}
 		if f.err != nil {
@@ -409,15 +420,6 @@ func (h *Host) Close(ctx context.Context) error {
 		return fmt.Errorf("plugin: close runtime: %w", err)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // short is the display form of a content hash.
