@@ -89,15 +89,22 @@ func invalid(t *testing.T, raw string, err error) {
 	}
 }
 
-// FuzzVerifyAccessToken: whatever the string, VerifyAccessToken either
-// refuses it with invalid_token or it is the access token this issuer
-// minted — never an ID or identity token, never a forgery.
-func FuzzVerifyAccessToken(f *testing.F) {
+// seededIssuer is an ES256 issuer and its access token, with the fuzz
+// corpus seeded from an access, an identity and an ID token it minted.
+func seededIssuer(f *testing.F) (*token.Issuer, token.Access) {
 	iss, _, _ := newIssuer(f, "ES256")
 	access, identity, id := fuzzTokens(f, iss)
 	for _, s := range jwtSeeds(access.Token, identity, id) {
 		f.Add(s)
 	}
+	return iss, access
+}
+
+// FuzzVerifyAccessToken: whatever the string, VerifyAccessToken either
+// refuses it with invalid_token or it is the access token this issuer
+// minted — never an ID or identity token, never a forgery.
+func FuzzVerifyAccessToken(f *testing.F) {
+	iss, access := seededIssuer(f)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, raw string) {
 		v, err := iss.VerifyAccessToken(ctx, raw)
@@ -113,11 +120,7 @@ func FuzzVerifyAccessToken(f *testing.F) {
 
 // FuzzVerifyIdentityToken: the same for Backstage identity tokens.
 func FuzzVerifyIdentityToken(f *testing.F) {
-	iss, _, _ := newIssuer(f, "ES256")
-	access, identity, id := fuzzTokens(f, iss)
-	for _, s := range jwtSeeds(access.Token, identity, id) {
-		f.Add(s)
-	}
+	iss, _ := seededIssuer(f)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, raw string) {
 		who, err := iss.VerifyIdentityToken(ctx, raw)
