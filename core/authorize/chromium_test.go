@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -64,10 +63,6 @@ func TestConsentPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts headless Chromium")
 	}
-	browserPath, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is not installed (apt-get install chromium), or run with -short: %v", err)
-	}
 	for _, basePath := range []string{"", "/api/auth"} {
 		t.Run("base="+basePath, func(t *testing.T) {
 			e := start(t, func(c *config.Config) { c.Server.BasePath = basePath })
@@ -90,15 +85,7 @@ func TestConsentPageInChromium(t *testing.T) {
 			state, nonce := "state-"+oauth2.GenerateVerifier()[:10], "nonce-"+oauth2.GenerateVerifier()[:10]
 			authURL := conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce))
 
-			allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-				chromedp.ExecPath(browserPath),
-				chromedp.NoSandbox,
-				chromedp.DisableGPU,
-				chromedp.Flag("headless", true),
-			)...)
-			defer cancelAlloc()
-			browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-			defer cancelBrowser()
+			browserCtx := testclient.Browser(t, ctx)
 
 			if err := chromedp.Do(browserCtx,
 				chromedp.Navigate(authURL),

@@ -2,12 +2,13 @@ package ciba_test
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
 // TestApprovalPageInChromium drives the approval page in headless
@@ -19,24 +20,12 @@ func TestApprovalPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts headless Chromium")
 	}
-	browserPath, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is not installed (apt-get install chromium), or run with -short: %v", err)
-	}
 	e := start(t, options{})
 	cl := e.client(t, "poll", "", nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browserPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("headless", true),
-	)...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	browserCtx := testclient.Browser(t, ctx)
 
 	id := e.startRequest(t, cl, loginHint("guest", "binding_message", "BX-4821", "scope", "openid email"))
 	approval, _ := e.webhook.next(t).Body["approval_url"].(string)

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
 // appServer is a web app on 127.0.0.1 (its allowed origin) and, on the
@@ -72,23 +72,13 @@ func TestPostMessageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts headless Chromium")
 	}
-	browserPath, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is not installed (apt-get install chromium), or run with -short: %v", err)
-	}
 	port := appServer(t)
 	allowed, foreign := "http://127.0.0.1:"+port, "http://localhost:"+port
 	e := startWithProvider(t, func(c *config.Config) { c.Server.AppURL = allowed })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browserPath), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("headless", true), chromedp.Flag("disable-popup-blocking", true),
-	)...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	browserCtx := testclient.Browser(t, ctx, chromedp.Flag("disable-popup-blocking", true))
 
 	type message struct {
 		Origin string         `json:"origin"`

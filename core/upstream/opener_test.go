@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -63,10 +62,6 @@ func TestPopupKeepsOpener(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts headless Chromium")
 	}
-	browserPath, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is not installed (apt-get install chromium), or run with -short: %v", err)
-	}
 	app := clientApp(t)
 	e := start(t, nil)
 	if !e.cfg.Guest.Enabled {
@@ -82,13 +77,7 @@ func TestPopupKeepsOpener(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browserPath), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("headless", true), chromedp.Flag("disable-popup-blocking", true),
-	)...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	browserCtx := testclient.Browser(t, ctx, chromedp.Flag("disable-popup-blocking", true))
 	if err := chromedp.Do(browserCtx); err != nil {
 		t.Fatalf("browser: %v", err)
 	}
