@@ -275,18 +275,21 @@ fn write_result(v: &Value, out: &mut String) {
             }
             out.push('}');
         }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_result(v, out);
-            }
-            out.push(']');
-        }
+        Value::Array(items) => write_array(items, out, write_result),
         other => other.write_json(out),
     }
+}
+
+/// An array whose elements `write` writes.
+fn write_array(items: &[Value], out: &mut String, write: fn(&Value, &mut String)) {
+    out.push('[');
+    for (i, v) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write(v, out);
+    }
+    out.push(']');
 }
 
 /// A value as encoding/json's Marshal writes it.
@@ -305,16 +308,7 @@ pub fn marshal(v: &Value, out: &mut String) {
             }
             out.push('}');
         }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                marshal(v, out);
-            }
-            out.push(']');
-        }
+        Value::Array(items) => write_array(items, out, marshal),
         other => other.write_json(out),
     }
 }
