@@ -3,7 +3,6 @@ package gatehouse_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
@@ -79,28 +78,17 @@ func startLive(tb testing.TB, edit func(*config.Config)) *live {
 // client stores a client directly; a confidential one gets liveSecret.
 func (l *live) client(tb testing.TB, id string, meta store.ClientMetadata) store.Client {
 	tb.Helper()
-	c := store.Client{ClientMetadata: meta, ID: id, IssuedAt: time.Now()}
-	if meta.TokenEndpointAuthMethod != oauth.AuthNone {
-		c.SecretHash = oauth.HashSecret(liveSecret)
-	}
-	if len(c.RedirectURIs) == 0 {
-		c.RedirectURIs = []string{liveRedirect}
-	}
-	if err := l.st.Clients.Create(context.Background(), id, c); err != nil {
-		tb.Fatal(err)
-	}
-	return c
+	return servertest.StoreClient(tb, l.st, id, meta, liveSecret, liveRedirect)
 }
 
 // code stores an authorization code as /v1/authorize would issue it, bound
 // to verifier's S256 challenge, then applies edit.
 func (l *live) code(tb testing.TB, clientID, scope, verifier string, edit func(*store.AuthCode)) string {
 	tb.Helper()
-	sum := sha256.Sum256([]byte(verifier))
 	c := store.AuthCode{
 		ClientID: clientID, RedirectURI: liveRedirect, RedirectURIGiven: true,
 		Subject: liveSubject, Scope: scope,
-		CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]),
+		CodeChallenge: servertest.Challenge(verifier),
 		AuthTime:      time.Now().Add(-time.Minute).Truncate(time.Second),
 		GrantID:       oauth.RandomToken(16),
 		ExpiresAt:     time.Now().Add(l.cfg.Tokens.CodeTTL),
@@ -108,11 +96,7 @@ func (l *live) code(tb testing.TB, clientID, scope, verifier string, edit func(*
 	if edit != nil {
 		edit(&c)
 	}
-	raw := oauth.RandomToken(32)
-	if err := l.st.Codes.Create(context.Background(), store.HashID(raw), c); err != nil {
-		tb.Fatal(err)
-	}
-	return raw
+	return servertest.StoreCode(tb, l.st, c)
 }
 
 // answer is an HTTP response, its body decoded when it is JSON.

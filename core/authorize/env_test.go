@@ -2,7 +2,6 @@ package authorize_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -103,11 +102,7 @@ func (e *env) codes(tb testing.TB) map[string]store.AuthCode {
 	return out
 }
 
-// challenge is the S256 code challenge of verifier (RFC 7636 §4.2).
-func challenge(verifier string) string {
-	sum := sha256.Sum256([]byte(verifier))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
+var challenge = servertest.Challenge
 
 const testVerifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 

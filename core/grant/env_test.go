@@ -2,7 +2,6 @@ package grant_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -43,24 +42,10 @@ const (
 // gets testSecret.
 func (e *env) client(tb testing.TB, id string, meta store.ClientMetadata) store.Client {
 	tb.Helper()
-	c := store.Client{ClientMetadata: meta, ID: id, IssuedAt: time.Now()}
-	if meta.TokenEndpointAuthMethod != oauth.AuthNone {
-		c.SecretHash = oauth.HashSecret(testSecret)
-	}
-	if len(c.RedirectURIs) == 0 {
-		c.RedirectURIs = []string{testRedirect}
-	}
-	if err := e.st.Clients.Create(context.Background(), id, c); err != nil {
-		tb.Fatal(err)
-	}
-	return c
+	return servertest.StoreClient(tb, e.st, id, meta, testSecret, testRedirect)
 }
 
-// challenge is the S256 code challenge of verifier (RFC 7636 §4.2).
-func challenge(verifier string) string {
-	sum := sha256.Sum256([]byte(verifier))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
+var challenge = servertest.Challenge
 
 // code stores an authorization code as /v1/authorize would issue it for
 // clientID, bound to verifier's challenge (none if verifier is empty),
@@ -87,11 +72,7 @@ func (e *env) code(tb testing.TB, clientID, scope, verifier string, edit func(*s
 	if edit != nil {
 		edit(&c)
 	}
-	raw := oauth.RandomToken(32)
-	if err := e.st.Codes.Create(context.Background(), store.HashID(raw), c); err != nil {
-		tb.Fatal(err)
-	}
-	return raw
+	return servertest.StoreCode(tb, e.st, c)
 }
 
 func (e *env) codeRecord(tb testing.TB, raw string) store.AuthCode {
