@@ -97,10 +97,13 @@ func TestBackchannelAuthorizeAccepted(t *testing.T) {
 	if status != 200 || len(id) < 40 || body["expires_in"] != 120.0 || body["interval"] != 1.0 {
 		t.Fatalf("got %d %v", status, body)
 	}
-	// Two requests, two notifications (the first one above, then this).
+	// Two requests, two notifications; the queue's workers deliver them in
+	// either order, so take the one for this request.
 	var got received
 	for range 2 {
-		got = e.webhook.next(t)
+		if n := e.webhook.next(t); n.Body["approval_url"] == e.issuer+"/oauth2/backchannel/"+id {
+			got = n
+		}
 	}
 	user, _ := got.Body["user"].(map[string]any)
 	app, _ := got.Body["client"].(map[string]any)
