@@ -24,9 +24,7 @@ type Options struct {
 	// SyncWrites makes every commit wait for fsync, so that an acknowledged
 	// write survives a power loss and not only a killed process.
 	SyncWrites bool
-	// InMemory runs Badger without a directory (tests).
-	InMemory bool
-	Logger   *slog.Logger
+	Logger     *slog.Logger
 }
 
 // KV is a Badger database.
@@ -44,23 +42,38 @@ func Open(dir string, opts Options) (*KV, error) {
 		WithSyncWrites(opts.SyncWrites).
 		WithLogger(badgerLogger{opts.Logger}).
 		WithNumVersionsToKeep(1).
-		// Small tables and caches: Gatehouse stores small records, and
-		// the defaults reserve hundreds of MiB. Table compression is off:
-		// the records are a few hundred bytes of JSON, and Snappy's
-		// buffers (grown to 48 MiB while flushing a memtable) were half
-		// of the server's peak heap under load.
-		WithCompression(options.None).
-		WithMemTableSize(8 << 20).
-		WithValueLogFileSize(64 << 20).
-		WithBlockCacheSize(8 << 20).
-		WithIndexCacheSize(4 << 20).
-		WithNumCompactors(2).
+		// Gatehouse stores small records under random keys (hashes of
+		// tokens), so every level-0 table overlaps the whole level below
+		// it. Badger's defaults (64 MiB memtables, 2 MiB tables doubling
+		// per level, a 10 MiB base level growing tenfold) then rewrite
+		// most of the database on each flush, in table builders sized at
+		// twice their table and pooled once used: they were most of the
+		// heap under load. Small memtables, one small table size at every
+		// level and a small base level growing fourfold keep each
+		// compaction, and each builder, small.
+		WithMemTableSize(2 << 20).
 		WithNumMemtables(2).
+		WithBaseTableSize(512 << 10).
+		WithBaseLevelSize(2 << 20).
+		WithLevelSizeMultiplier(4).
 		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(8)
-	if opts.InMemory {
-		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
-	}
+		WithNumLevelZeroTablesStall(8).
+		WithNumCompactors(2).
+		// Records are at most a few KiB; anything larger (a client's
+		// inline JWKS, say) goes to the value log. The threshold must
+		// stay under a batch, 15% of a memtable.
+		WithValueThreshold(32 << 10).
+		WithValueLogFileSize(64 << 20).
+		// Compression off: the records are short JSON under random keys,
+		// and Snappy's per-block buffers and decompression on every read
+		// cost more heap and CPU than the disk it saves. Without it reads
+		// come straight from the mapped tables, so the block cache stays
+		// small.
+		WithCompression(options.None).
+		WithBlockCacheSize(4 << 20).
+		WithIndexCacheSize(4 << 20)
+	// One size for every level's tables (there is no With option).
+	bo.TableSizeMultiplier = 1
 	db, err := bdg.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("badger: open %s: %w", dir, err)

@@ -157,11 +157,6 @@ func TestUpdateRetriesOnConflict(t *testing.T) {
 	}
 }
 
-// TestInMemory: the directory-less mode passes the basics too.
-func TestInMemory(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.KV { return open(t, "", Options{InMemory: true}) })
-}
-
 func TestExpiresAtSeconds(t *testing.T) {
 	tests := []struct {
 		in   time.Time

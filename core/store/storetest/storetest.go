@@ -52,6 +52,7 @@ func Run(t *testing.T, newKV func(t *testing.T) store.KV) {
 		{"ScanCallbackMayWrite", testScanCallbackMayWrite},
 		{"ValuesAreCopies", testValuesAreCopies},
 		{"EmptyValue", testEmptyValue},
+		{"LargeValues", testLargeValues},
 		{"UpdateHammer", testUpdateHammer},
 		{"CreateRace", testCreateRace},
 		{"Collection", testCollection},
@@ -524,6 +525,52 @@ func testEmptyValue(t *testing.T, kv store.KV) {
 	}
 	if err := kv.Create(ctx, "empty", []byte("x"), time.Time{}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("Create over an empty value = %v, want ErrConflict", err)
+	}
+}
+
+// testLargeValues stores values from a few bytes up to the largest
+// request body the server accepts (16 MiB), across the sizes where a
+// backend may change how it keeps them (Badger moves values over its
+// threshold out of the tree into the value log), and reads, rewrites and
+// lists them back intact.
+func testLargeValues(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	sizes := []int{100, 40 << 10, 1 << 20, 16 << 20}
+	value := func(size int, fill byte) []byte {
+		v := bytes.Repeat([]byte{fill}, size)
+		v[0], v[size-1] = 'a', 'z' // the ends survive too
+		return v
+	}
+	for i, size := range sizes {
+		key := fmt.Sprintf("large/%d", i)
+		if err := kv.Create(ctx, key, value(size, 'x'), time.Time{}); err != nil {
+			t.Fatalf("Create(%d bytes): %v", size, err)
+		}
+		got, err := kv.Get(ctx, key)
+		if err != nil || !bytes.Equal(got, value(size, 'x')) {
+			t.Fatalf("Get(%d bytes) = %d bytes, %v; want the value written", size, len(got), err)
+		}
+		// Update across the threshold in both directions.
+		next := sizes[(i+1)%len(sizes)]
+		if err := kv.Update(ctx, key, func(old []byte) ([]byte, error) {
+			if !bytes.Equal(old, value(size, 'x')) {
+				return nil, fmt.Errorf("Update saw %d bytes, want the %d written", len(old), size)
+			}
+			return value(next, 'y'), nil
+		}); err != nil {
+			t.Fatalf("Update(%d -> %d bytes): %v", size, next, err)
+		}
+	}
+	n := 0
+	for _, p := range scanAll(t, kv, "large/") {
+		want := value(sizes[(n+1)%len(sizes)], 'y')
+		if p.key != fmt.Sprintf("large/%d", n) || p.value != string(want) {
+			t.Fatalf("Scan entry %d = %s (%d bytes), want large/%d (%d bytes)", n, p.key, len(p.value), n, len(want))
+		}
+		n++
+	}
+	if n != len(sizes) {
+		t.Fatalf("Scan found %d large values, want %d", n, len(sizes))
 	}
 }
 
