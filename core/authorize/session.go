@@ -183,8 +183,7 @@ func (h *Handler) decide(ctx context.Context, id string, approve bool, u identit
 		if !now.Before(old.ExpiresAt) {
 			return old, errExpired
 		}
-		old.Decision = decision
-		return old, nil
+		return old.Decided(decision), nil
 	})
 	if err != nil {
 		if raw != "" {

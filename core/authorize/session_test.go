@@ -126,8 +126,10 @@ func TestSessionAPI(t *testing.T) {
 		if ttl := code.ExpiresAt.Sub(before); ttl > e.cfg.Tokens.CodeTTL+time.Second || ttl <= 0 {
 			t.Errorf("code lives %v, want %v", ttl, e.cfg.Tokens.CodeTTL)
 		}
-		if r := e.session(t, id); r.Decision != "approved" {
-			t.Errorf("decision %q", r.Decision)
+		// The decided session keeps only what answers a second decision.
+		if r := e.session(t, id); r.Decision != "approved" || r.ClientID != "app" || r.ExpiresAt.IsZero() ||
+			r.RedirectURI != "" || r.State != "" || r.Nonce != "" || r.CodeChallenge != "" || r.Scope != "" {
+			t.Errorf("decided session %+v", r)
 		}
 
 		// The code redeems at the token endpoint, and the resource is the

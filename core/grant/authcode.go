@@ -84,8 +84,7 @@ func (f *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 		if old.Used {
 			return old, errCodeUsed
 		}
-		old.Used = true
-		return old, nil
+		return old.Spent(), nil
 	})
 	switch {
 	case errors.Is(err, errCodeUsed):

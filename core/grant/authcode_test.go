@@ -74,8 +74,10 @@ func TestAuthorizationCodeWithOAuth2Client(t *testing.T) {
 		g.ExpiresAt.Before(time.Now().Add(e.cfg.Tokens.RefreshTokenTTL-time.Minute)) {
 		t.Errorf("grant %+v, %v", g, err)
 	}
-	if !e.codeRecord(t, raw).Used {
-		t.Error("code not marked used")
+	// Spent, the code keeps only what a replay needs to revoke the grant.
+	if c := e.codeRecord(t, raw); !c.Used || c.GrantID != code.GrantID || c.ClientID != "web" || c.Subject != testSubject ||
+		c.Scope != code.Scope || c.RedirectURI != "" || c.CodeChallenge != "" || c.Nonce != "" || c.Claims != nil {
+		t.Errorf("spent code %+v", c)
 	}
 }
 

@@ -74,6 +74,16 @@ type AuthRequest struct {
 
 func (r *AuthRequest) Expiry() time.Time { return r.ExpiresAt }
 
+// Decided is the session once decided: only what answers a second
+// decision (409) is kept. Sessions are written for every authorization,
+// and the request's parameters are in the code by then.
+func (r AuthRequest) Decided(decision string) AuthRequest {
+	return AuthRequest{
+		ID: r.ID, ClientID: r.ClientID, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
+		Decision: decision,
+	}
+}
+
 // Profile is how a user is shown (Backstage's ProfileInfo), kept with the
 // grants made for them so that userinfo and ID tokens can answer it.
 type Profile struct {
@@ -109,6 +119,15 @@ type AuthCode struct {
 // Expiry keeps a used code around past its lifetime so that a replay is
 // still recognised (and revokes the grant) for a while.
 func (c *AuthCode) Expiry() time.Time { return c.ExpiresAt.Add(10 * time.Minute) }
+
+// Spent is the code once redeemed: only what a replay needs to revoke the
+// grant it produced is kept, the rest of it being in the grant.
+func (c AuthCode) Spent() AuthCode {
+	return AuthCode{
+		ClientID: c.ClientID, Subject: c.Subject, Scope: c.Scope, GrantID: c.GrantID,
+		Used: true, ExpiresAt: c.ExpiresAt,
+	}
+}
 
 // Grant is what a user's authorization produced: the family of tokens
 // issued from one code (or one CIBA approval), revoked as a whole.
