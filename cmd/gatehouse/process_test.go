@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -244,6 +245,53 @@ func TestServeEmbeddedConfig(t *testing.T) {
 	}
 }
 
+// TestMemoryLimit: the server applies server.memory_limit_mib as the
+// runtime's soft memory limit (as /metrics reports it), and GOMEMLIMIT in
+// the environment overrides it.
+func TestMemoryLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want float64
+	}{
+		{"embedded default", nil, 48 << 20},
+		{"configured", []string{"GATEHOUSE_SERVER__MEMORY_LIMIT_MIB=200"}, 200 << 20},
+		{"GOMEMLIMIT wins", []string{"GATEHOUSE_SERVER__MEMORY_LIMIT_MIB=200", "GOMEMLIMIT=100MiB"}, 100 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startProcess(t, freeAddr(t), t.TempDir(), tc.env...)
+			if got := gaugeValue(t, p.issuer+"/metrics", "go_gc_gomemlimit_bytes"); got != tc.want {
+				t.Errorf("go_gc_gomemlimit_bytes = %.0f, want %.0f", got, tc.want)
+			}
+		})
+	}
+}
+
+// gaugeValue reads one unlabelled sample from a Prometheus text page.
+func gaugeValue(t *testing.T, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s not found at %s", name, url)
+	return 0
+}
+
 // TestInvalidConfigListsEveryProblem: a bad configuration is refused at
 // start, naming every mistake at once.
 func TestInvalidConfigListsEveryProblem(t *testing.T) {
@@ -254,12 +302,13 @@ func TestInvalidConfigListsEveryProblem(t *testing.T) {
 		"GATEHOUSE_KEYS__ALGORITHM=HS256",
 		"GATEHOUSE_TOKENS__CODE_TTL=1h",
 		"GATEHOUSE_LOG__LEVEL=loud",
+		"GATEHOUSE_SERVER__MEMORY_LIMIT_MIB=-1",
 	)
 	out, err := cmd.CombinedOutput()
 	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
 		t.Fatalf("want exit status 1, got %v\n%s", err, out)
 	}
-	for _, key := range []string{"server.public_url", "keys.algorithm", "tokens.code_ttl", "log.level"} {
+	for _, key := range []string{"server.public_url", "keys.algorithm", "tokens.code_ttl", "log.level", "server.memory_limit_mib"} {
 		if !strings.Contains(string(out), key) {
 			t.Errorf("error output does not mention %s:\n%s", key, out)
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/gatehouse-auth/gatehouse/core/server"
@@ -18,6 +19,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	applyMemoryLimit(cfg.Server.MemoryLimitMiB)
 	// Caught from now on: SIGHUP's default action would end the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -41,6 +43,16 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	}
 	go reloadOnHangup(ctx, hup, srv)
 	return srv.Serve(ctx, ln)
+}
+
+// applyMemoryLimit sets the runtime's soft memory limit from the
+// configuration, unless GOMEMLIMIT is set: the runtime has applied that one
+// already, and the environment is how an operator overrides a file.
+func applyMemoryLimit(mib int) {
+	if mib <= 0 || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(int64(mib) << 20)
 }
 
 // reloadOnHangup rescans the plugin directory on every SIGHUP, the

@@ -48,6 +48,11 @@ type Server struct {
 	CORSOrigins    []string `koanf:"cors_origins"`
 	TrustedProxies int      `koanf:"trusted_proxies"`
 	BodyLimit      int      `koanf:"body_limit"`
+	// MemoryLimitMiB is the Go runtime's soft memory limit (GOMEMLIMIT),
+	// which makes the collector work harder as the heap nears it rather
+	// than let it grow to twice what is live; 0 leaves the runtime's
+	// default. GOMEMLIMIT in the environment wins.
+	MemoryLimitMiB int `koanf:"memory_limit_mib"`
 }
 
 type Storage struct {
@@ -207,6 +212,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.BodyLimit < 1024 || c.Server.BodyLimit > 16<<20 {
 		bad("server.body_limit", "must be between 1024 and 16777216 bytes, got %d", c.Server.BodyLimit)
+	}
+	if c.Server.MemoryLimitMiB < 0 {
+		bad("server.memory_limit_mib", "must not be negative (0 leaves the runtime's default), got %d", c.Server.MemoryLimitMiB)
 	}
 	switch c.Storage.Backend {
 	case "badger":
