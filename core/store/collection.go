@@ -79,6 +79,30 @@ func (c Collection[T]) Update(ctx context.Context, id string, fn func(old T) (T,
 	return updated, err
 }
 
+// CreateWrite is Create as one write of an atomic batch (Store.Apply).
+func (c Collection[T]) CreateWrite(id string, v T) (Write, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return Write{}, fmt.Errorf("store: encode %s%s: %w", c.prefix, id, err)
+	}
+	return CreateWrite(c.key(id), raw, expiryOf(&v)), nil
+}
+
+// UpdateWrite is Update as one write of an atomic batch (Store.Apply).
+func (c Collection[T]) UpdateWrite(id string, fn func(old T) (T, error)) Write {
+	return UpdateWrite(c.key(id), func(raw []byte) ([]byte, error) {
+		var old T
+		if err := json.Unmarshal(raw, &old); err != nil {
+			return nil, fmt.Errorf("store: decode %s%s: %w", c.prefix, id, err)
+		}
+		v, err := fn(old)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(v)
+	})
+}
+
 // Delete removes the record with id; a missing record is not an error.
 func (c Collection[T]) Delete(ctx context.Context, id string) error {
 	return c.kv.Delete(ctx, c.key(id))

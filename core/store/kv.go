@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -34,6 +35,12 @@ type KV interface {
 	// once if the entry changed concurrently. It returns ErrNotFound when
 	// there is no live entry, or fn's error unchanged.
 	Update(ctx context.Context, key string, fn func(old []byte) ([]byte, error)) error
+	// Apply performs writes atomically, in one durable commit: either all
+	// of them take effect or, if one fails, none does and Apply returns
+	// its error (ErrConflict, ErrNotFound, or an Update's own, unchanged).
+	// Each write is what Create or Update would do alone; keys must be
+	// distinct, and Update functions may run more than once.
+	Apply(ctx context.Context, writes ...Write) error
 	// Delete removes key. Deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 	// Scan calls fn for every live entry whose key starts with prefix, in
@@ -41,6 +48,62 @@ type KV interface {
 	Scan(ctx context.Context, prefix string, fn func(key string, value []byte) error) error
 	// Close releases the backend.
 	Close() error
+}
+
+// Write is one write of an atomic batch (KV.Apply).
+type Write struct {
+	Op  Op
+	Key string
+	// Value and ExpiresAt are what OpCreate writes.
+	Value     []byte
+	ExpiresAt time.Time
+	// Fn computes OpUpdate's new value from the current one.
+	Fn func(old []byte) ([]byte, error)
+}
+
+// Op is the kind of a Write.
+type Op int
+
+const (
+	// OpCreate writes Value only if no live entry is at Key (else ErrConflict).
+	OpCreate Op = iota + 1
+	// OpUpdate replaces a live entry with Fn(old), keeping its expiry (else
+	// ErrNotFound).
+	OpUpdate
+)
+
+// CreateWrite is the batch form of KV.Create.
+func CreateWrite(key string, value []byte, expiresAt time.Time) Write {
+	return Write{Op: OpCreate, Key: key, Value: value, ExpiresAt: expiresAt}
+}
+
+// UpdateWrite is the batch form of KV.Update.
+func UpdateWrite(key string, fn func(old []byte) ([]byte, error)) Write {
+	return Write{Op: OpUpdate, Key: key, Fn: fn}
+}
+
+// ErrBadWrite is Apply's answer to a batch it cannot run: an empty or
+// repeated key, or an unknown operation.
+var ErrBadWrite = errors.New("store: invalid write in batch")
+
+// CheckWrites returns ErrBadWrite (wrapped) unless every write has a
+// known operation and a distinct non-empty key.
+func CheckWrites(writes []Write) error {
+	seen := make(map[string]bool, len(writes))
+	for _, w := range writes {
+		switch {
+		case w.Key == "":
+			return fmt.Errorf("%w: empty key", ErrBadWrite)
+		case seen[w.Key]:
+			return fmt.Errorf("%w: key %q twice", ErrBadWrite, w.Key)
+		case w.Op != OpCreate && w.Op != OpUpdate:
+			return fmt.Errorf("%w: operation %d on %q", ErrBadWrite, w.Op, w.Key)
+		case w.Op == OpUpdate && w.Fn == nil:
+			return fmt.Errorf("%w: update of %q without a function", ErrBadWrite, w.Key)
+		}
+		seen[w.Key] = true
+	}
+	return nil
 }
 
 // Expiring is implemented by records that expire; their expiry becomes the

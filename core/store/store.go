@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 )
@@ -38,6 +39,12 @@ func New(kv KV) *Store {
 		Deliveries:    NewCollection[Delivery](kv, "delivery"),
 		Consents:      NewCollection[ConsentRecord](kv, "consent"),
 	}
+}
+
+// Apply commits writes made with the collections' CreateWrite and
+// UpdateWrite atomically (KV.Apply).
+func (s *Store) Apply(ctx context.Context, writes ...Write) error {
+	return s.KV.Apply(ctx, writes...)
 }
 
 // Close closes the backend.

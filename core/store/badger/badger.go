@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -146,18 +147,7 @@ func (kv *KV) Create(ctx context.Context, key string, value []byte, expiresAt ti
 	if key == "" {
 		return errEmptyKey
 	}
-	unlock := kv.lock(key)
-	defer unlock()
-	return kv.retry(ctx, func() error {
-		return kv.db.Update(func(txn *bdg.Txn) error {
-			if _, err := txn.Get([]byte(key)); err == nil {
-				return store.ErrConflict
-			} else if !errors.Is(err, bdg.ErrKeyNotFound) {
-				return err
-			}
-			return txn.SetEntry(entry(key, value, expiresAt))
-		})
-	})
+	return kv.Apply(ctx, store.CreateWrite(key, value, expiresAt))
 }
 
 func (kv *KV) Put(_ context.Context, key string, value []byte, expiresAt time.Time) error {
@@ -173,45 +163,87 @@ func (kv *KV) Update(ctx context.Context, key string, fn func([]byte) ([]byte, e
 	if key == "" {
 		return store.ErrNotFound
 	}
-	unlock := kv.lock(key)
+	return kv.Apply(ctx, store.UpdateWrite(key, fn))
+}
+
+func (kv *KV) Apply(ctx context.Context, writes ...store.Write) error {
+	if err := store.CheckWrites(writes); err != nil {
+		return err
+	}
+	keys := make([]string, len(writes))
+	for i, w := range writes {
+		keys[i] = w.Key
+	}
+	unlock := kv.lock(keys...)
 	defer unlock()
 	return kv.retry(ctx, func() error {
 		return kv.db.Update(func(txn *bdg.Txn) error {
-			item, err := txn.Get([]byte(key))
-			if errors.Is(err, bdg.ErrKeyNotFound) {
-				return store.ErrNotFound
+			for _, w := range writes {
+				e, err := prepare(txn, w)
+				if err != nil {
+					return err
+				}
+				if err := txn.SetEntry(e); err != nil {
+					return err
+				}
 			}
-			if err != nil {
-				return err
-			}
-			old, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			value, err := fn(old)
-			if err != nil {
-				return err
-			}
-			e := bdg.NewEntry([]byte(key), value)
-			if exp := item.ExpiresAt(); exp != 0 {
-				e.ExpiresAt = exp
-			}
-			return txn.SetEntry(e)
+			return nil
 		})
 	})
 }
 
-// lock serialises Create and Update of one key within this process (the
-// only one that can open the directory), so that a hot key such as a
-// refresh-token family's does not make its writers fail Badger's
-// optimistic conflict check over and over. Keys share a fixed set of
-// stripes: unrelated keys rarely wait for each other.
-func (kv *KV) lock(key string) (unlock func()) {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	mu := &kv.stripes[h.Sum32()%uint32(len(kv.stripes))]
-	mu.Lock()
-	return mu.Unlock
+// prepare checks w's condition within txn and returns the entry to set.
+func prepare(txn *bdg.Txn, w store.Write) (*bdg.Entry, error) {
+	item, err := txn.Get([]byte(w.Key))
+	live := err == nil
+	if err != nil && !errors.Is(err, bdg.ErrKeyNotFound) {
+		return nil, err
+	}
+	if w.Op == store.OpCreate {
+		if live {
+			return nil, store.ErrConflict
+		}
+		return entry(w.Key, w.Value, w.ExpiresAt), nil
+	}
+	if !live {
+		return nil, store.ErrNotFound
+	}
+	old, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	value, err := w.Fn(old)
+	if err != nil {
+		return nil, err
+	}
+	e := bdg.NewEntry([]byte(w.Key), value)
+	e.ExpiresAt = item.ExpiresAt() // 0, "never", stays so
+	return e, nil
+}
+
+// lock serialises the conditional writes (Create, Update, Apply) of the
+// given keys within this process (the only one that can open the
+// directory), so that a hot key such as a refresh-token family's does not
+// make its writers fail Badger's optimistic conflict check over and over.
+// Keys share a fixed set of stripes, taken in ascending order so that two
+// batches cannot deadlock: unrelated keys rarely wait for each other.
+func (kv *KV) lock(keys ...string) (unlock func()) {
+	idx := make([]int, 0, len(keys))
+	for _, key := range keys {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(key))
+		idx = append(idx, int(h.Sum32()%uint32(len(kv.stripes))))
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		kv.stripes[i].Lock()
+	}
+	return func() {
+		for _, i := range idx {
+			kv.stripes[i].Unlock()
+		}
+	}
 }
 
 // retry re-runs a transaction that lost an optimistic-concurrency race (a

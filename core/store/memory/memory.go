@@ -111,6 +111,41 @@ func (m *KV) Update(_ context.Context, key string, fn func([]byte) ([]byte, erro
 	return nil
 }
 
+func (m *KV) Apply(_ context.Context, writes ...store.Write) error {
+	if err := store.CheckWrites(writes); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	next := make([]entry, len(writes))
+	for i, w := range writes {
+		e, ok := m.entries[w.Key]
+		live := ok && e.live(now)
+		switch w.Op {
+		case store.OpCreate:
+			if live {
+				return store.ErrConflict
+			}
+			next[i] = entry{bytes.Clone(w.Value), w.ExpiresAt}
+		case store.OpUpdate:
+			if !live {
+				return store.ErrNotFound
+			}
+			value, err := w.Fn(bytes.Clone(e.value))
+			if err != nil {
+				return err
+			}
+			next[i] = entry{bytes.Clone(value), e.expiresAt}
+		}
+	}
+	for i, w := range writes {
+		m.entries[w.Key] = next[i]
+		m.wrote(now)
+	}
+	return nil
+}
+
 func (m *KV) Delete(_ context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -55,6 +55,10 @@ func Run(t *testing.T, newKV func(t *testing.T) store.KV) {
 		{"LargeValues", testLargeValues},
 		{"UpdateHammer", testUpdateHammer},
 		{"CreateRace", testCreateRace},
+		{"ApplyCommitsAll", testApplyCommitsAll},
+		{"ApplyAllOrNothing", testApplyAllOrNothing},
+		{"ApplyRefusesBadBatch", testApplyRefusesBadBatch},
+		{"ApplyRace", testApplyRace},
 		{"Collection", testCollection},
 		{"CollectionList", testCollectionList},
 		{"CollectionExpiry", testCollectionExpiry},
@@ -638,6 +642,129 @@ func testCreateRace(t *testing.T, kv store.KV) {
 		if wins.Load() != 1 || conflicts.Load() != goroutines-1 {
 			t.Fatalf("round %d: %d Creates won and %d conflicted, want 1 and %d", round, wins.Load(), conflicts.Load(), goroutines-1)
 		}
+	}
+}
+
+// testApplyCommitsAll: a batch's creates and updates all land, and an
+// update keeps its entry's expiry as Update does.
+func testApplyCommitsAll(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	mustPut(t, kv, "short", "v0", time.Now().Add(2*time.Second))
+	mustPut(t, kv, "forever", "v0", time.Time{})
+	set := func(v string) func([]byte) ([]byte, error) {
+		return func([]byte) ([]byte, error) { return []byte(v), nil }
+	}
+	err := kv.Apply(ctx,
+		store.UpdateWrite("short", set("v1")),
+		store.CreateWrite("new", []byte("n"), time.Time{}),
+		store.UpdateWrite("forever", set("v1")),
+		store.CreateWrite("new-short", []byte("n"), time.Now().Add(2*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	mustGet(t, kv, "short", "v1")
+	mustGet(t, kv, "forever", "v1")
+	mustGet(t, kv, "new", "n")
+	mustGet(t, kv, "new-short", "n")
+	eventually(t, 6*time.Second, "entries written by Apply outlived their expiry", func() bool {
+		_, err1 := kv.Get(ctx, "short")
+		_, err2 := kv.Get(ctx, "new-short")
+		return errors.Is(err1, store.ErrNotFound) && errors.Is(err2, store.ErrNotFound)
+	})
+	mustGet(t, kv, "forever", "v1")
+	mustGet(t, kv, "new", "n")
+}
+
+// testApplyAllOrNothing: when one write of a batch fails, Apply returns
+// its error and none of the batch is written, whichever write it was.
+func testApplyAllOrNothing(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	mustPut(t, kv, "taken", "t", time.Time{})
+	mustPut(t, kv, "counter", "0", time.Time{})
+	bump := store.UpdateWrite("counter", func(old []byte) ([]byte, error) { return append(old, '+'), nil })
+	errPlugin := errors.New("refused by fn")
+	for _, tc := range []struct {
+		name   string
+		writes []store.Write
+		want   error
+	}{
+		{"create over a live entry", []store.Write{bump, store.CreateWrite("fresh", []byte("f"), time.Time{}), store.CreateWrite("taken", []byte("x"), time.Time{})}, store.ErrConflict},
+		{"update of a missing entry", []store.Write{store.CreateWrite("fresh", []byte("f"), time.Time{}), bump, store.UpdateWrite("missing", func(b []byte) ([]byte, error) { return b, nil })}, store.ErrNotFound},
+		{"update function fails", []store.Write{bump, store.UpdateWrite("taken", func([]byte) ([]byte, error) { return nil, errPlugin }), store.CreateWrite("fresh", []byte("f"), time.Time{})}, errPlugin},
+	} {
+		if err := kv.Apply(ctx, tc.writes...); !errors.Is(err, tc.want) {
+			t.Fatalf("%s: Apply = %v, want %v", tc.name, err, tc.want)
+		}
+		mustGet(t, kv, "counter", "0")
+		mustGet(t, kv, "taken", "t")
+		mustBeMissing(t, kv, "fresh")
+		mustBeMissing(t, kv, "missing")
+	}
+}
+
+// testApplyRefusesBadBatch: a batch with an empty or repeated key, or an
+// unknown operation, is refused whole.
+func testApplyRefusesBadBatch(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	ok := store.CreateWrite("ok", []byte("v"), time.Time{})
+	for name, writes := range map[string][]store.Write{
+		"empty key":    {ok, store.CreateWrite("", []byte("v"), time.Time{})},
+		"repeated key": {ok, store.CreateWrite("dup", []byte("1"), time.Time{}), store.UpdateWrite("dup", func(b []byte) ([]byte, error) { return b, nil })},
+		"no operation": {ok, {Key: "zero"}},
+		"no function":  {ok, {Op: store.OpUpdate, Key: "ok2"}},
+	} {
+		if err := kv.Apply(ctx, writes...); !errors.Is(err, store.ErrBadWrite) {
+			t.Errorf("%s: Apply = %v, want ErrBadWrite", name, err)
+		}
+	}
+	for _, key := range []string{"ok", "dup", "zero", "ok2"} {
+		mustBeMissing(t, kv, key)
+	}
+}
+
+// testApplyRace: batches that spend the same token (compare-and-swap on
+// one key) and each record a winner: exactly one commits, and its winner
+// record is the only one written.
+func testApplyRace(t *testing.T, kv store.KV) {
+	const goroutines = 8
+	ctx := context.Background()
+	errSpent := errors.New("spent")
+	for round := range 5 {
+		token := fmt.Sprintf("token/%d", round)
+		mustPut(t, kv, token, "unused", time.Time{})
+		var wins, spent atomic.Int64
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				err := kv.Apply(ctx,
+					store.UpdateWrite(token, func(old []byte) ([]byte, error) {
+						if string(old) != "unused" {
+							return nil, errSpent
+						}
+						return []byte("spent by " + strconv.Itoa(g)), nil
+					}),
+					store.CreateWrite(fmt.Sprintf("winner/%d/%d", round, g), []byte(strconv.Itoa(g)), time.Time{}),
+				)
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case errors.Is(err, errSpent):
+					spent.Add(1)
+				default:
+					t.Errorf("Apply: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 || spent.Load() != goroutines-1 {
+			t.Fatalf("round %d: %d batches won and %d found the token spent, want 1 and %d", round, wins.Load(), spent.Load(), goroutines-1)
+		}
+		winners := scanAll(t, kv, fmt.Sprintf("winner/%d/", round))
+		if len(winners) != 1 {
+			t.Fatalf("round %d: winner records %v, want exactly one", round, winners)
+		}
+		mustGet(t, kv, token, "spent by "+winners[0].value)
 	}
 }
 
