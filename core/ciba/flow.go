@@ -146,7 +146,7 @@ func (s *Service) pollPending(ctx context.Context, id string, now time.Time) err
 // (authReqID set) the ID token carries auth_req_id, at_hash and rt_hash
 // (CIBA Core §10.3.1).
 func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *store.Client, authReqID string) (*grant.Response, error) {
-	g, err := s.mint.CreateGrant(ctx, store.Grant{
+	g := s.mint.NewGrant(store.Grant{
 		ID:        oauth.RandomToken(16),
 		ClientID:  rec.ClientID,
 		Subject:   rec.Subject,
@@ -156,6 +156,7 @@ func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *
 		Scope:     rec.Scope,
 		AuthTime:  rec.AuthTime,
 	})
+	createGrant, err := s.mint.GrantWrite(g)
 	if err != nil {
 		return nil, oauth.ErrServerError().WithParent(err)
 	}
@@ -166,6 +167,7 @@ func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *
 		Scope:     rec.Scope,
 		IDToken:   authReqID == "",
 		Refresh:   refresh,
+		Writes:    []store.Write{createGrant},
 	})
 	if err != nil {
 		return nil, err

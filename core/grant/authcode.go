@@ -79,22 +79,9 @@ func (f *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	}
 
 	// Act: spend the code (compare-and-swap, so that of two concurrent
-	// redemptions exactly one wins), then record the grant.
-	_, err = f.st.Codes.Update(ctx, id, func(old store.AuthCode) (store.AuthCode, error) {
-		if old.Used {
-			return old, errCodeUsed
-		}
-		return old.Spent(), nil
-	})
-	switch {
-	case errors.Is(err, errCodeUsed):
-		return nil, f.replayed(ctx, req, &code)
-	case errors.Is(err, store.ErrNotFound):
-		return nil, oauth.ErrInvalidGrant().WithDescription("authorization code is invalid or expired")
-	case err != nil:
-		return nil, serverError("spend authorization code", err)
-	}
-	g, err := f.mint.CreateGrant(ctx, store.Grant{
+	// redemptions exactly one wins), record the grant and its refresh
+	// token, all in one atomic write with the tokens minted.
+	g := f.mint.NewGrant(store.Grant{
 		ID:        code.GrantID,
 		ClientID:  code.ClientID,
 		Subject:   code.Subject,
@@ -105,16 +92,16 @@ func (f *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 		Resource:  code.Resource,
 		AuthTime:  code.AuthTime,
 	})
-	if errors.Is(err, store.ErrConflict) {
-		// A replay got in between and left the grant revoked (see
-		// replayed): this redemption must not produce tokens either.
-		slog.LogAttrs(ctx, slog.LevelWarn, "authorization code redeemed concurrently; refusing both",
-			slog.String("client_id", req.Client.ID), slog.String("grant_id", code.GrantID))
-		return nil, oauth.ErrInvalidGrant().WithDescription("authorization code was already used")
-	}
+	createGrant, err := f.mint.GrantWrite(g)
 	if err != nil {
 		return nil, serverError("create grant", err)
 	}
+	spend := f.st.Codes.UpdateWrite(id, func(old store.AuthCode) (store.AuthCode, error) {
+		if old.Used {
+			return old, errCodeUsed
+		}
+		return old.Spent(), nil
+	})
 	resp, err := f.mint.Mint(ctx, Issue{
 		GrantType: TypeAuthorizationCode,
 		Grant:     g,
@@ -122,8 +109,14 @@ func (f *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 		IDToken:   token.HasScope(g.Scope, scopeOpenID),
 		Nonce:     code.Nonce,
 		Refresh:   wantsRefresh(&req.Client, g.Scope),
+		Writes:    []store.Write{spend, createGrant},
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errCodeUsed):
+		return nil, f.replayed(ctx, req, &code)
+	case errors.Is(err, store.ErrNotFound):
+		return nil, oauth.ErrInvalidGrant().WithDescription("authorization code is invalid or expired")
+	case err != nil:
 		return nil, err
 	}
 
@@ -136,34 +129,16 @@ func (f *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 
 // replayed answers a second redemption of a code: the grant it produced
 // is revoked, so that whatever the first redemption handed out dies
-// (RFC 6749 §4.1.2 "SHOULD revoke"). If the first redemption has not yet
-// recorded its grant, a revoked grant is recorded in its place so that it
-// cannot.
+// (RFC 6749 §4.1.2 "SHOULD revoke"). The code was spent in the same
+// atomic write that recorded the grant, so the grant is there to revoke.
 func (f *AuthorizationCode) replayed(ctx context.Context, req *Request, code *store.AuthCode) error {
 	slog.LogAttrs(ctx, slog.LevelWarn, "authorization code replayed; revoking its grant",
 		slog.String("client_id", req.Client.ID), slog.String("code_client_id", code.ClientID),
 		slog.String("grant_id", code.GrantID))
-	if err := f.revoke(ctx, code); err != nil {
+	if err := f.issuer.RevokeGrant(ctx, code.GrantID); err != nil {
 		return serverError("revoke grant of replayed code", err)
 	}
 	return oauth.ErrInvalidGrant().WithDescription("authorization code was already used")
-}
-
-func (f *AuthorizationCode) revoke(ctx context.Context, code *store.AuthCode) error {
-	_, err := f.st.Grants.Get(ctx, code.GrantID)
-	if errors.Is(err, store.ErrNotFound) {
-		_, err = f.mint.CreateGrant(ctx, store.Grant{
-			ID: code.GrantID, ClientID: code.ClientID, Subject: code.Subject,
-			Scope: code.Scope, Revoked: true,
-		})
-		if !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-		// The first redemption recorded it just now: revoke that one.
-	} else if err != nil {
-		return err
-	}
-	return f.issuer.RevokeGrant(ctx, code.GrantID)
 }
 
 // checkVerifier is RFC 7636 §4.6 with S256, the only method offered: the

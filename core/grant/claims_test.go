@@ -159,3 +159,100 @@ func mustMarshal(v any) []byte {
 	}
 	return b
 }
+
+// TestFailedMintChangesNothing: when minting fails (here the token_claims
+// hook), the code is not spent, no grant or refresh token is recorded,
+// and a refresh token is not rotated: everything a response stands for
+// commits in one write with it, so a retry succeeds as if the failure had
+// not happened.
+func TestFailedMintChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	cfg := servertest.Config(t, "127.0.0.1:9")
+	st := store.New(memory.New())
+	keys, err := keyset.Open(ctx, cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := true
+	src := claimsFunc(func(string, string, string, string) (map[string]any, error) {
+		if failing {
+			return nil, errors.New("plugin claims failed token_claims: trap")
+		}
+		return nil, nil
+	})
+	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error { return oauth.WriteError(c, err) }})
+	grant.New(cfg, st, token.NewIssuer(cfg, keys, st)).WithClaims(src).Register(app)
+	servertest.StoreClient(t, st, "web", store.ClientMetadata{
+		TokenEndpointAuthMethod: oauth.AuthPost,
+		GrantTypes:              []string{grant.TypeAuthorizationCode, grant.TypeRefreshToken},
+		Scope:                   "openid offline_access",
+	}, testSecret, testRedirect)
+	grantID := oauth.RandomToken(16)
+	code := servertest.StoreCode(t, st, store.AuthCode{
+		ClientID: "web", RedirectURI: testRedirect, Subject: testSubject, Scope: "openid offline_access",
+		AuthTime: time.Now().Truncate(time.Second), GrantID: grantID, ExpiresAt: time.Now().Add(time.Minute),
+	})
+	send := func(form url.Values) (int, map[string]any) {
+		t.Helper()
+		form.Set("client_id", "web")
+		form.Set("client_secret", testSecret)
+		req := httptest.NewRequest("POST", "/v1/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, body
+	}
+	refreshTokens := func() (n int) {
+		t.Helper()
+		if err := st.RefreshTokens.List(ctx, func(string, store.RefreshToken) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testRedirect}}
+
+	if status, body := send(exchange); status != 500 || body["error"] != "server_error" {
+		t.Fatalf("exchange with a failing hook: %d %v, want 500 server_error", status, body)
+	}
+	if c, err := st.Codes.Get(ctx, store.HashID(code)); err != nil || c.Used {
+		t.Fatalf("code after a failed exchange: %+v, %v; want it unspent", c, err)
+	}
+	if _, err := st.Grants.Get(ctx, grantID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("grant after a failed exchange: %v, want none", err)
+	}
+	if n := refreshTokens(); n != 0 {
+		t.Fatalf("%d refresh tokens recorded by a failed exchange", n)
+	}
+
+	failing = false
+	status, body := send(exchange)
+	rt, _ := body["refresh_token"].(string)
+	if status != 200 || rt == "" {
+		t.Fatalf("retried exchange: %d %v", status, body)
+	}
+
+	failing = true
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+	if status, body := send(refresh); status != 500 || body["error"] != "server_error" {
+		t.Fatalf("refresh with a failing hook: %d %v, want 500 server_error", status, body)
+	}
+	if r, err := st.RefreshTokens.Get(ctx, store.HashID(rt)); err != nil || r.Used {
+		t.Fatalf("refresh token after a failed refresh: %+v, %v; want it unused", r, err)
+	}
+	if n := refreshTokens(); n != 1 {
+		t.Fatalf("%d refresh tokens after a failed refresh, want 1", n)
+	}
+	failing = false
+	if status, body := send(refresh); status != 200 || body["refresh_token"] == nil {
+		t.Fatalf("retried refresh: %d %v", status, body)
+	}
+	if g, err := st.Grants.Get(ctx, grantID); err != nil || g.Revoked {
+		t.Fatalf("grant after the retries: %+v, %v; want it live (no reuse was seen)", g, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,19 +50,25 @@ func NewMinter(cfg *config.Config, st *store.Store, issuer *token.Issuer) *Minte
 // Now is the minter's clock, for flows to judge expiry by.
 func (m *Minter) Now() time.Time { return m.clock() }
 
-// CreateGrant stores g as a new grant (a token family): CreatedAt is now
-// and, unless set, it expires with the refresh token lifetime. It returns
-// the stored grant, or store.ErrConflict wrapped if the id is taken.
-func (m *Minter) CreateGrant(ctx context.Context, g store.Grant) (store.Grant, error) {
+// NewGrant completes g as a new grant (a token family): CreatedAt is now
+// and, unless set, it expires with the refresh token lifetime.
+func (m *Minter) NewGrant(g store.Grant) store.Grant {
 	now := m.clock()
 	g.CreatedAt = now
 	if g.ExpiresAt.IsZero() {
 		g.ExpiresAt = now.Add(m.cfg.Tokens.RefreshTokenTTL)
 	}
-	if err := m.st.Grants.Create(ctx, g.ID, g); err != nil {
-		return store.Grant{}, fmt.Errorf("grant: create grant %s: %w", g.ID, err)
+	return g
+}
+
+// GrantWrite is the write that creates g (completed by NewGrant) in the
+// batch Mint commits.
+func (m *Minter) GrantWrite(g store.Grant) (store.Write, error) {
+	w, err := m.st.Grants.CreateWrite(g.ID, g)
+	if err != nil {
+		return store.Write{}, fmt.Errorf("grant: create grant %s: %w", g.ID, err)
 	}
-	return g, nil
+	return w, nil
 }
 
 // Issue describes the tokens to mint for one successful token request.
@@ -79,13 +86,19 @@ type Issue struct {
 	IDToken bool
 	Nonce   string
 	// Refresh asks for a refresh token in the grant; the grant must have
-	// an ID and be stored.
+	// an ID and be stored, or created by Writes.
 	Refresh bool
+	// Writes are the caller's writes that must commit with these tokens
+	// (spending a code, creating the grant, rotating a refresh token).
+	Writes []store.Write
 }
 
 // Mint signs the access token, then the ID token (whose at_hash covers
-// the access token), then issues the refresh token, and returns the token
-// response. Failures are server_error: nothing has been handed out.
+// the access token), makes the refresh token, and commits the refresh
+// token with the caller's Writes in one atomic write, so that a response
+// is handed out only if everything it stands for is recorded, and a
+// failure or a crash leaves none of it. Failures are server_error, whose
+// parent is the cause (a Writes error is there for errors.Is).
 func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 	g := &is.Grant
 	var extra map[string]any
@@ -117,7 +130,6 @@ func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 		Scope:       is.Scope,
 	}
 	counters := countersFor(is.GrantType)
-	counters.access.Inc()
 	if is.IDToken {
 		resp.IDToken, err = m.issuer.IDToken(ctx, token.IDRequest{
 			ClientID:    g.ClientID,
@@ -133,16 +145,29 @@ func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 		if err != nil {
 			return nil, serverError("sign ID token", err)
 		}
-		counters.id.Inc()
 	}
+	writes := is.Writes
 	if is.Refresh {
 		if g.ID == "" {
 			return nil, serverError("issue refresh token", errors.New("no grant to issue it in"))
 		}
-		resp.RefreshToken, err = m.issuer.IssueRefreshToken(ctx, *g, is.Scope)
+		var w store.Write
+		resp.RefreshToken, w, err = m.issuer.NewRefreshToken(*g, is.Scope)
 		if err != nil {
 			return nil, serverError("issue refresh token", err)
 		}
+		writes = append(slices.Clip(writes), w)
+	}
+	if len(writes) > 0 {
+		if err := m.st.Apply(ctx, writes...); err != nil {
+			return nil, serverError("record tokens", err)
+		}
+	}
+	counters.access.Inc()
+	if resp.IDToken != "" {
+		counters.id.Inc()
+	}
+	if resp.RefreshToken != "" {
 		counters.refresh.Inc()
 	}
 	return resp, nil

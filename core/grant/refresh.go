@@ -85,22 +85,15 @@ func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
 	}
 
 	// Act: rotate (compare-and-swap: of two concurrent refreshes with one
-	// token exactly one wins, and the other is reuse), then mint.
-	_, err = f.st.RefreshTokens.Update(ctx, id, func(old store.RefreshToken) (store.RefreshToken, error) {
+	// token exactly one wins, and the other is reuse) in the same atomic
+	// write that records the new refresh token.
+	rotate := f.st.RefreshTokens.UpdateWrite(id, func(old store.RefreshToken) (store.RefreshToken, error) {
 		if old.Used {
 			return old, errRefreshUsed
 		}
 		old.Used = true
 		return old, nil
 	})
-	switch {
-	case errors.Is(err, errRefreshUsed):
-		return nil, f.reused(ctx, req, &rt)
-	case errors.Is(err, store.ErrNotFound):
-		return nil, oauth.ErrInvalidGrant().WithDescription("refresh token is invalid or expired")
-	case err != nil:
-		return nil, serverError("rotate refresh token", err)
-	}
 	// OIDC Core §12.2: the ID token keeps auth_time and has no nonce.
 	resp, err := f.mint.Mint(ctx, Issue{
 		GrantType: TypeRefreshToken,
@@ -108,8 +101,14 @@ func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
 		Scope:     scope,
 		IDToken:   token.HasScope(scope, scopeOpenID),
 		Refresh:   true,
+		Writes:    []store.Write{rotate},
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errRefreshUsed):
+		return nil, f.reused(ctx, req, &rt)
+	case errors.Is(err, store.ErrNotFound):
+		return nil, oauth.ErrInvalidGrant().WithDescription("refresh token is invalid or expired")
+	case err != nil:
 		return nil, err
 	}
 

@@ -399,26 +399,28 @@ func (i *Issuer) VerifyIdentityToken(ctx context.Context, raw string) (Identity,
 	return Identity{Subject: c.Subject, Ownership: c.Ownership, Claims: extraClaims(jws.Payload)}, nil
 }
 
-// IssueRefreshToken creates a refresh token in grant g (stored hashed). It
-// expires with the grant, or after refresh_token_ttl if that comes first.
-func (i *Issuer) IssueRefreshToken(ctx context.Context, g store.Grant, scope string) (string, error) {
+// NewRefreshToken makes a refresh token in grant g and the write that
+// records it (stored hashed), for the caller to commit with the rest of
+// its token response. It expires with the grant, or after
+// refresh_token_ttl if that comes first.
+func (i *Issuer) NewRefreshToken(g store.Grant, scope string) (string, store.Write, error) {
 	now := i.now()
 	expires := now.Add(i.cfg.Tokens.RefreshTokenTTL)
 	if !g.ExpiresAt.IsZero() && g.ExpiresAt.Before(expires) {
 		expires = g.ExpiresAt
 	}
 	tok := oauth.RandomToken(32)
-	rec := store.RefreshToken{
+	w, err := i.st.RefreshTokens.CreateWrite(store.HashID(tok), store.RefreshToken{
 		GrantID:   g.ID,
 		ClientID:  g.ClientID,
 		Scope:     scope,
 		IssuedAt:  now,
 		ExpiresAt: expires,
+	})
+	if err != nil {
+		return "", store.Write{}, fmt.Errorf("token: refresh token for grant %s: %w", g.ID, err)
 	}
-	if err := i.st.RefreshTokens.Create(ctx, store.HashID(tok), rec); err != nil {
-		return "", fmt.Errorf("token: store refresh token for grant %s: %w", g.ID, err)
-	}
-	return tok, nil
+	return tok, w, nil
 }
 
 // RevokeGrant revokes a grant and so every token it produced: refresh
