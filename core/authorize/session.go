@@ -135,14 +135,28 @@ func validSessionID(id string) bool {
 // returns the URL the browser goes to. Approval issues an authorization
 // code (stored under its hash, single use, code_ttl) bound to the user,
 // the PKCE challenge, the nonce and the resources (RFC 6749 §4.1.2); it is
-// stored before the session is marked decided, so that a session never
-// ends approved without a code, and discarded if another decision won.
+// stored in the same atomic write that marks the session decided, so that
+// a session never ends approved without a code, nor a code outlives a
+// decision that lost.
 func (h *Handler) decide(ctx context.Context, id string, approve bool, u identity.User) (string, error) {
 	req, oerr := h.pending(ctx, id)
 	if oerr != nil {
 		return "", oerr
 	}
 	now := h.now()
+	decision := decisionRejected
+	if approve {
+		decision = decisionApproved
+	}
+	writes := []store.Write{h.st.AuthRequests.UpdateWrite(id, func(old store.AuthRequest) (store.AuthRequest, error) {
+		if old.Decision != "" {
+			return old, errDecided
+		}
+		if !now.Before(old.ExpiresAt) {
+			return old, errExpired
+		}
+		return old.Decided(decision), nil
+	})}
 	var raw string
 	if approve {
 		authTime := u.AuthTime
@@ -168,37 +182,20 @@ func (h *Handler) decide(ctx context.Context, id string, approve bool, u identit
 			GrantID:          oauth.RandomToken(16),
 			ExpiresAt:        now.Add(h.cfg.Tokens.CodeTTL),
 		}
-		if err := h.st.Codes.Create(ctx, store.HashID(raw), code); err != nil {
+		createCode, err := h.st.Codes.CreateWrite(store.HashID(raw), code)
+		if err != nil {
 			return "", oauth.ErrServerError().WithParent(fmt.Errorf("authorize: store code: %w", err))
 		}
+		writes = append(writes, createCode)
 	}
-	decision := decisionRejected
-	if approve {
-		decision = decisionApproved
-	}
-	_, err := h.st.AuthRequests.Update(ctx, id, func(old store.AuthRequest) (store.AuthRequest, error) {
-		if old.Decision != "" {
-			return old, errDecided
-		}
-		if !now.Before(old.ExpiresAt) {
-			return old, errExpired
-		}
-		return old.Decided(decision), nil
-	})
-	if err != nil {
-		if raw != "" {
-			if derr := h.st.Codes.Delete(ctx, store.HashID(raw)); derr != nil {
-				slog.ErrorContext(ctx, "discarding an unused authorization code failed", "session_id", id, "error", derr)
-			}
-		}
-		switch {
-		case errors.Is(err, errDecided):
-			return "", errAlreadyDecided()
-		case errors.Is(err, errExpired), errors.Is(err, store.ErrNotFound):
-			return "", oauth.ErrNotFound().WithDescription("no such authorization session, or it has expired")
-		default:
-			return "", oauth.ErrServerError().WithParent(fmt.Errorf("authorize: decide session %s: %w", id, err))
-		}
+	err := h.st.Apply(ctx, writes...)
+	switch {
+	case errors.Is(err, errDecided):
+		return "", errAlreadyDecided()
+	case errors.Is(err, errExpired), errors.Is(err, store.ErrNotFound):
+		return "", oauth.ErrNotFound().WithDescription("no such authorization session, or it has expired")
+	case err != nil:
+		return "", oauth.ErrServerError().WithParent(fmt.Errorf("authorize: decide session %s: %w", id, err))
 	}
 
 	slog.LogAttrs(ctx, slog.LevelInfo, "authorization session decided",
