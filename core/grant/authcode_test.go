@@ -287,7 +287,7 @@ func TestAuthorizationCodeReplay(t *testing.T) {
 }
 
 // TestAuthorizationCodeConcurrentRedemption: of N simultaneous
-// redemptions at most one gets tokens, and since the others are replays,
+// redemptions exactly one gets tokens, and since the others are replays,
 // those tokens are revoked; every loser gets invalid_grant.
 func TestAuthorizationCodeConcurrentRedemption(t *testing.T) {
 	t.Parallel()
@@ -314,16 +314,13 @@ func TestAuthorizationCodeConcurrentRedemption(t *testing.T) {
 				t.Errorf("round %d: %d %v", round, r.status, r.body)
 			}
 		}
-		// At most one redemption wins. Even that one may be refused: a
-		// replay that lands between the winner spending the code and
-		// recording its grant records the grant revoked, refusing both.
-		if len(won) > 1 {
-			t.Fatalf("round %d: %d redemptions succeeded, want at most 1", round, len(won))
+		// The code is spent in the same write that records the grant, so
+		// one redemption always wins, and its grant is there to revoke.
+		if len(won) != 1 {
+			t.Fatalf("round %d: %d redemptions succeeded, want exactly 1", round, len(won))
 		}
-		if len(won) == 1 {
-			if _, err := e.srv.Issuer().VerifyAccessToken(context.Background(), won[0].str("access_token")); err == nil {
-				t.Errorf("round %d: the winner's access token survived the concurrent replays", round)
-			}
+		if _, err := e.srv.Issuer().VerifyAccessToken(context.Background(), won[0].str("access_token")); err == nil {
+			t.Errorf("round %d: the winner's access token survived the concurrent replays", round)
 		}
 	}
 }
