@@ -558,7 +558,7 @@ func testLargeValues(t *testing.T, kv store.KV) {
 		next := sizes[(i+1)%len(sizes)]
 		if err := kv.Update(ctx, key, func(old []byte) ([]byte, error) {
 			if !bytes.Equal(old, value(size, 'x')) {
-				return nil, fmt.Errorf("Update saw %d bytes, want the %d written", len(old), size)
+				return nil, fmt.Errorf("update saw %d bytes, want the %d written", len(old), size)
 			}
 			return value(next, 'y'), nil
 		}); err != nil {
