@@ -134,6 +134,11 @@ ac_p99=$(awk '/authorization_code exchange/ {for (i = 1; i <= NF; i++) if ($i ==
 
 hwm_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
 rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+# Anonymous memory is what the server allocates; file-backed is the binary
+# and Badger's memory-mapped tables and log, which grow with the data.
+anon_kb=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status")
+file_kb=$(awk '/^RssFile:/ {print $2}' "/proc/$pid/status")
+data_kb=$(du -sk "$tmp/data" | cut -f1)
 errors_logged=$(grep -c 'level=ERROR\|"level":"ERROR"' "$tmp/server.log" || true)
 
 kill "$pid"
@@ -159,6 +164,9 @@ printf '%-40s %12s\n' "authorization_code exchange p99" "$ac_p99"
 printf '%-40s %12s   %-22s %s\n' "peak RSS after client_credentials (MiB)" "$cc_hwm_mib" "< 100" "$(verdict "$cc_hwm_mib" '<' 100)"
 printf '%-40s %12s   %-22s %s\n' "server peak RSS (MiB, VmHWM)" "$hwm_mib" "< 100" "$(verdict "$hwm_mib" '<' 100)"
 printf '%-40s %12s\n' "server RSS at the end (MiB)" "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
+printf '%-40s %12s\n' "  of which anonymous (MiB)" "$(awk -v k="$anon_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
+printf '%-40s %12s\n' "  of which file-backed (MiB)" "$(awk -v k="$file_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
+printf '%-40s %12s\n' "data directory (MiB)" "$(awk -v k="$data_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
 printf '%-40s %12s\n' "server errors logged" "$errors_logged"
 
 if [ "$bad_total" != 0 ]; then
