@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/grant"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
@@ -28,6 +29,21 @@ type claimsFunc func(clientID, subject, scope, grantType string) (map[string]any
 
 func (f claimsFunc) TokenClaims(_ context.Context, clientID, subject, scope, grantType string) (map[string]any, error) {
 	return f(clientID, subject, scope, grantType)
+}
+
+// claimsApp is the token endpoint alone, on the memory store, with src as
+// its token_claims hook.
+func claimsApp(t *testing.T, src grant.ClaimsSource) (*fiber.App, *config.Config, *store.Store) {
+	t.Helper()
+	cfg := servertest.Config(t, "127.0.0.1:9")
+	st := store.New(memory.New())
+	keys, err := keyset.Open(context.Background(), cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error { return oauth.WriteError(c, err) }})
+	grant.New(cfg, st, token.NewIssuer(cfg, keys, st)).WithClaims(src).Register(app)
+	return app, cfg, st
 }
 
 // TestTokenClaimsHook mints client_credentials tokens through a handler
@@ -69,20 +85,11 @@ func TestTokenClaimsHook(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			cfg := servertest.Config(t, "127.0.0.1:9")
-			st := store.New(memory.New())
-			keys, err := keyset.Open(ctx, cfg, st)
-			if err != nil {
-				t.Fatal(err)
-			}
-			issuer := token.NewIssuer(cfg, keys, st)
 			var got []call
-			src := claimsFunc(func(clientID, subject, scope, grantType string) (map[string]any, error) {
+			app, cfg, st := claimsApp(t, claimsFunc(func(clientID, subject, scope, grantType string) (map[string]any, error) {
 				got = append(got, call{clientID, subject, scope, grantType})
 				return tt.claims, tt.err
-			})
-			app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error { return oauth.WriteError(c, err) }})
-			grant.New(cfg, st, issuer).WithClaims(src).Register(app)
+			}))
 			c := store.Client{ID: "svc", SecretHash: oauth.HashSecret(testSecret), IssuedAt: time.Now(),
 				ClientMetadata: store.ClientMetadata{
 					TokenEndpointAuthMethod: oauth.AuthPost, GrantTypes: []string{grant.TypeClientCredentials}, Scope: "read write",
@@ -167,21 +174,13 @@ func mustMarshal(v any) []byte {
 // not happened.
 func TestFailedMintChangesNothing(t *testing.T) {
 	ctx := context.Background()
-	cfg := servertest.Config(t, "127.0.0.1:9")
-	st := store.New(memory.New())
-	keys, err := keyset.Open(ctx, cfg, st)
-	if err != nil {
-		t.Fatal(err)
-	}
 	failing := true
-	src := claimsFunc(func(string, string, string, string) (map[string]any, error) {
+	app, _, st := claimsApp(t, claimsFunc(func(string, string, string, string) (map[string]any, error) {
 		if failing {
 			return nil, errors.New("plugin claims failed token_claims: trap")
 		}
 		return nil, nil
-	})
-	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error { return oauth.WriteError(c, err) }})
-	grant.New(cfg, st, token.NewIssuer(cfg, keys, st)).WithClaims(src).Register(app)
+	}))
 	servertest.StoreClient(t, st, "web", store.ClientMetadata{
 		TokenEndpointAuthMethod: oauth.AuthPost,
 		GrantTypes:              []string{grant.TypeAuthorizationCode, grant.TypeRefreshToken},
