@@ -6,9 +6,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
@@ -76,37 +74,12 @@ func TestSignInClaims(t *testing.T) {
 	// The consent page: sign in through corp, approve, redeem, refresh.
 	b := newBrowser(t)
 	e.idp.signInAt(t, b, "alice@example.com")
-	redirectURI := "http://127.0.0.1:9/callback"
-	cl := testclient.Must(testclient.Register(e.issuer, map[string]any{
-		"client_name": "claims app", "redirect_uris": []string{redirectURI},
-		"grant_types": []string{"authorization_code", "refresh_token"}, "scope": "openid profile email offline_access",
-	}))(t)
-	verifier := testclient.RandomVerifier()
-	q := url.Values{"response_type": {"code"}, "client_id": {cl.ID}, "redirect_uri": {redirectURI},
-		"scope": {"openid email offline_access"}, "state": {"s1"}, "code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
-	a, page := b.follow(t, e.issuer+"/v1/authorize?"+q.Encode(), "")
-	link := regexp.MustCompile(`id="login-corp" href="([^"]+)"`).FindSubmatch(a.body)
-	if a.status != http.StatusOK || link == nil {
-		t.Fatalf("consent page offers no corp login: %d %.800s", a.status, a.body)
-	}
-	_, consent := b.follow(t, e.cfg.Server.PublicURL+strings.ReplaceAll(string(link[1]), "&amp;", "&"), e.idp.issuer+"/oauth2/authorize/")
-	back := b.approveAtIdP(t, consent, e.issuer+"/corp/handler/frame")
-	a, _ = b.follow(t, back, "")
-	m := csrfValue.FindSubmatch(a.body)
-	if m == nil {
-		t.Fatalf("no consent form after sign-in: %.500s", a.body)
-	}
-	res := b.postForm(t, page, url.Values{"_csrf": {string(m[1])}, "decision": {"approve"}})
-	loc, _ := url.Parse(res.header.Get("Location"))
-	code := loc.Query().Get("code")
-	if res.status != http.StatusSeeOther || code == "" {
-		t.Fatalf("approve: %d %s", res.status, res.header.Get("Location"))
-	}
-	status, tok, err := testclient.PostForm(e.issuer+"/v1/token", cl.ID, cl.Secret, url.Values{
-		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}})
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("token: %d %v %v", status, tok, err)
-	}
+	f, a, _ := e.signInOnPage(t, b, map[string]any{
+		"client_name": "claims app", "grant_types": []string{"authorization_code", "refresh_token"},
+		"scope": "openid profile email offline_access",
+	}, "openid email offline_access")
+	tok := f.redeem(t, b, e, a)
+	cl := f.cl
 	check("ID token", jwtClaims(t, tok["id_token"].(string)), cl.ID)
 	check("access token", jwtClaims(t, tok["access_token"].(string)), e.issuer)
 	if v, err := e.srv.Issuer().VerifyAccessToken(context.Background(), tok["access_token"].(string)); err != nil || v.Subject != sub {
@@ -116,7 +89,7 @@ func TestSignInClaims(t *testing.T) {
 	if rt == "" {
 		t.Fatalf("no refresh token: %v", tok)
 	}
-	status, tok, err = testclient.PostForm(e.issuer+"/v1/token", cl.ID, cl.Secret, url.Values{
+	status, tok, err := testclient.PostForm(e.issuer+"/v1/token", cl.ID, cl.Secret, url.Values{
 		"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("refresh: %d %v %v", status, tok, err)

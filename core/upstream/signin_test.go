@@ -162,6 +162,62 @@ func (b browser) approveAtIdP(t *testing.T, consentPage, stop string) string {
 	return loc
 }
 
+// pageFlow is an authorization request of a newly registered client
+// whose consent page a browser signed in to through corp.
+type pageFlow struct {
+	cl          testclient.Client
+	redirectURI string
+	verifier    string
+	query       url.Values // the authorization request
+	page        string     // the consent page's URL
+}
+
+// signInOnPage registers a client (metadata plus a loopback redirect URI),
+// starts its authorization request for scope in b, follows the consent
+// page's corp login through the IdP (where b is signed in) and back, and
+// returns the flow and the consent page answer it landed on.
+func (e *providerEnv) signInOnPage(t *testing.T, b browser, metadata map[string]any, scope string) (pageFlow, answer, string) {
+	t.Helper()
+	f := pageFlow{redirectURI: "http://127.0.0.1:9/callback", verifier: testclient.RandomVerifier()}
+	metadata["redirect_uris"] = []string{f.redirectURI}
+	f.cl = testclient.Must(testclient.Register(e.issuer, metadata))(t)
+	f.query = url.Values{"response_type": {"code"}, "client_id": {f.cl.ID}, "redirect_uri": {f.redirectURI},
+		"scope": {scope}, "state": {"s1"}, "code_challenge": {s256(f.verifier)}, "code_challenge_method": {"S256"}}
+	var a answer
+	a, f.page = b.follow(t, e.issuer+"/v1/authorize?"+f.query.Encode(), "")
+	link := regexp.MustCompile(`id="login-corp" href="([^"]+)"`).FindSubmatch(a.body)
+	if a.status != http.StatusOK || link == nil {
+		t.Fatalf("consent page %s offers no corp login: %d %.800s", f.page, a.status, a.body)
+	}
+	start := e.cfg.Server.PublicURL + strings.ReplaceAll(string(link[1]), "&amp;", "&")
+	_, consent := b.follow(t, start, e.idp.issuer+"/oauth2/authorize/")
+	back := b.approveAtIdP(t, consent, e.issuer+"/corp/handler/frame")
+	a, landed := b.follow(t, back, "")
+	return f, a, landed
+}
+
+// redeem approves the consent page (answer a, signed in) and exchanges
+// the code, returning the token response.
+func (f pageFlow) redeem(t *testing.T, b browser, e *providerEnv, a answer) map[string]any {
+	t.Helper()
+	m := csrfValue.FindSubmatch(a.body)
+	if m == nil {
+		t.Fatalf("no consent form after sign-in: %.500s", a.body)
+	}
+	res := b.postForm(t, f.page, url.Values{"_csrf": {string(m[1])}, "decision": {"approve"}})
+	loc, _ := url.Parse(res.header.Get("Location"))
+	code := loc.Query().Get("code")
+	if res.status != http.StatusSeeOther || code == "" {
+		t.Fatalf("approve: %d %s", res.status, res.header.Get("Location"))
+	}
+	status, tok, err := testclient.PostForm(e.issuer+"/v1/token", f.cl.ID, f.cl.Secret, url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirectURI}, "code_verifier": {f.verifier}})
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("token: %d %v %v", status, tok, err)
+	}
+	return tok
+}
+
 // webMessage is the popup page's payload.
 type webMessage struct {
 	Type     string `json:"type"`
@@ -412,40 +468,15 @@ func TestProviderPageLogin(t *testing.T) {
 	e := startWithProvider(t, func(c *config.Config) { c.Server.AppURL = "" })
 	b := newBrowser(t)
 	e.idp.signInAt(t, b, "alice@example.com")
-	redirectURI := "http://127.0.0.1:9/callback"
-	cl := testclient.Must(testclient.Register(e.issuer, map[string]any{
-		"client_name": "page app", "redirect_uris": []string{redirectURI}, "scope": "openid profile email",
-	}))(t)
-	verifier := testclient.RandomVerifier()
-	q := url.Values{"response_type": {"code"}, "client_id": {cl.ID}, "redirect_uri": {redirectURI},
-		"scope": {"openid email"}, "state": {"s1"}, "code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
-	a, page := b.follow(t, e.issuer+"/v1/authorize?"+q.Encode(), "")
-	link := regexp.MustCompile(`id="login-corp" href="([^"]+)"`).FindSubmatch(a.body)
-	if a.status != http.StatusOK || link == nil {
-		t.Fatalf("consent page %s offers no corp login: %d %.800s", page, a.status, a.body)
-	}
-	start := e.cfg.Server.PublicURL + strings.ReplaceAll(string(link[1]), "&amp;", "&")
-	_, consent := b.follow(t, start, e.idp.issuer+"/oauth2/authorize/")
-	back := b.approveAtIdP(t, consent, e.issuer+"/corp/handler/frame")
-	a, landed := b.follow(t, back, "")
+	f, a, landed := e.signInOnPage(t, b, map[string]any{"client_name": "page app", "scope": "openid profile email"}, "openid email")
+	page := f.page
 	if landed != page || !strings.Contains(string(a.body), `id="approve"`) {
 		t.Fatalf("after sign-in landed on %s (want %s): %.500s", landed, page, a.body)
 	}
-	m := csrfValue.FindSubmatch(a.body)
 	if !strings.Contains(string(a.body), `action="/api/auth/corp/signout"`) || !strings.Contains(string(a.body), `id="logout"`) {
 		t.Errorf("consent step offers no sign-out through corp: %.800s", a.body)
 	}
-	res := b.postForm(t, page, url.Values{"_csrf": {string(m[1])}, "decision": {"approve"}})
-	loc, _ := url.Parse(res.header.Get("Location"))
-	code := loc.Query().Get("code")
-	if res.status != http.StatusSeeOther || code == "" {
-		t.Fatalf("approve: %d %s", res.status, res.header.Get("Location"))
-	}
-	status, tok, err := testclient.PostForm(e.issuer+"/v1/token", cl.ID, cl.Secret, url.Values{
-		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}})
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("token: %d %v %v", status, tok, err)
-	}
+	tok := f.redeem(t, b, e, a)
 	access, err := e.srv.Issuer().VerifyAccessToken(context.Background(), tok["access_token"].(string))
 	if err != nil || access.Subject != "user:default/alice" || !slices.Contains(access.Ownership, "user:default/alice") {
 		t.Errorf("access token %+v %v", access, err)
@@ -456,8 +487,8 @@ func TestProviderPageLogin(t *testing.T) {
 	}
 
 	// "Not you?": the sign-out form ends the login and provider sessions.
-	a, page = b.follow(t, e.issuer+"/v1/authorize?"+q.Encode(), "")
-	m = csrfValue.FindSubmatch(a.body)
+	a, page = b.follow(t, e.issuer+"/v1/authorize?"+f.query.Encode(), "")
+	m := csrfValue.FindSubmatch(a.body)
 	if m == nil || !strings.Contains(string(a.body), `id="approve"`) {
 		t.Fatalf("second request: %.500s", a.body)
 	}
