@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -87,21 +88,21 @@ func UpdateWrite(key string, fn func(old []byte) ([]byte, error)) Write {
 var ErrBadWrite = errors.New("store: invalid write in batch")
 
 // CheckWrites returns ErrBadWrite (wrapped) unless every write has a
-// known operation and a distinct non-empty key.
+// known operation and a distinct non-empty key. Batches are a handful of
+// writes (every Create and Update is a batch of one), so repeats are found
+// by comparing pairs, without allocating a set.
 func CheckWrites(writes []Write) error {
-	seen := make(map[string]bool, len(writes))
-	for _, w := range writes {
+	for i, w := range writes {
 		switch {
 		case w.Key == "":
 			return fmt.Errorf("%w: empty key", ErrBadWrite)
-		case seen[w.Key]:
+		case slices.ContainsFunc(writes[:i], func(o Write) bool { return o.Key == w.Key }):
 			return fmt.Errorf("%w: key %q twice", ErrBadWrite, w.Key)
 		case w.Op != OpCreate && w.Op != OpUpdate:
 			return fmt.Errorf("%w: operation %d on %q", ErrBadWrite, w.Op, w.Key)
 		case w.Op == OpUpdate && w.Fn == nil:
 			return fmt.Errorf("%w: update of %q without a function", ErrBadWrite, w.Key)
 		}
-		seen[w.Key] = true
 	}
 	return nil
 }
