@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
@@ -87,35 +86,7 @@ func TestConsentPageInChromium(t *testing.T) {
 
 			browserCtx := testclient.Browser(t, ctx)
 
-			if err := chromedp.Do(browserCtx,
-				chromedp.Navigate(authURL),
-				chromedp.WaitVisible(chromedp.ID("login-guest")),
-			); err != nil {
-				t.Fatalf("browser: login step: %v", err)
-			}
-			title, err := chromedp.Run(browserCtx, chromedp.Title())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := chromedp.Do(browserCtx,
-				chromedp.Click(chromedp.ID("login-guest")),
-				chromedp.WaitVisible(chromedp.ID("approve")),
-			); err != nil {
-				t.Fatalf("browser: sign in as guest: %v", err)
-			}
-			consentText, err := chromedp.Run(browserCtx, chromedp.Text(chromedp.CSS("main")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := chromedp.Do(browserCtx,
-				chromedp.Click(chromedp.ID("approve")),
-				chromedp.WaitVisible(chromedp.ID("done")),
-			); err != nil {
-				t.Fatalf("browser: approve: %v", err)
-			}
-			if title != "Sign in · Gatehouse" {
-				t.Errorf("login step title %q", title)
-			}
+			consentText := testclient.GuestApproval(t, browserCtx, authURL)
 			for _, want := range []string{"Chromium test app", "Guest", "Confirm who you are"} {
 				if !strings.Contains(consentText, want) {
 					t.Errorf("consent step text lacks %q: %q", want, consentText)

@@ -32,40 +32,13 @@ func TestApprovalPageInChromium(t *testing.T) {
 	if !strings.HasSuffix(approval, id) {
 		t.Fatalf("notification approval_url %q", approval)
 	}
-	if err := chromedp.Do(browserCtx,
-		chromedp.Navigate(approval),
-		chromedp.WaitVisible(chromedp.ID("login-guest")),
-	); err != nil {
-		t.Fatalf("browser: login step: %v", err)
-	}
-	title, err := chromedp.Run(browserCtx, chromedp.Title())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if title != "Sign in · Gatehouse" {
-		t.Errorf("login step title %q", title)
-	}
-	if err := chromedp.Do(browserCtx,
-		chromedp.Click(chromedp.ID("login-guest")),
-		chromedp.WaitVisible(chromedp.ID("approve")),
-	); err != nil {
-		t.Fatalf("browser: sign in as guest: %v", err)
-	}
-	text, err := chromedp.Run(browserCtx, chromedp.Text(chromedp.CSS("main")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	text := testclient.GuestApproval(t, browserCtx, approval)
 	for _, want := range []string{"CIBA test app", "BX-4821", "Guest", "See your email address"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("approval step lacks %q: %q", want, text)
 		}
 	}
-	if err := chromedp.Do(browserCtx,
-		chromedp.Click(chromedp.ID("approve")),
-		chromedp.WaitVisible(chromedp.ID("done")),
-	); err != nil {
-		t.Fatalf("browser: approve: %v", err)
-	}
+	var err error
 	if text, err = chromedp.Run(browserCtx, chromedp.Text(chromedp.ID("done"))); err != nil || text != "Approved" {
 		t.Errorf("done step %q (%v)", text, err)
 	}
