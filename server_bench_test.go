@@ -82,8 +82,9 @@ func BenchmarkClientCredentialsRequest(b *testing.B) {
 }
 
 // BenchmarkAuthorizationCodeExchange redeems a fresh code per iteration
-// (created in the store as /v1/authorize would): code spent, grant and
-// refresh token written, access and ID tokens signed.
+// (created in the store as /v1/authorize would): access and ID tokens
+// signed, then the code spent and the grant and refresh token recorded in
+// one atomic write.
 func BenchmarkAuthorizationCodeExchange(b *testing.B) {
 	for _, backend := range backends {
 		b.Run(backend, func(b *testing.B) { benchmarkAuthorizationCodeExchange(b, backend) })
@@ -117,7 +118,8 @@ func benchmarkAuthorizationCodeExchange(b *testing.B, backend string) {
 }
 
 // BenchmarkRefreshRotation rotates one refresh token family over and over:
-// the old token marked used, a new one written, tokens signed.
+// tokens signed, then the old token marked used and the new one recorded
+// in one atomic write.
 func BenchmarkRefreshRotation(b *testing.B) {
 	for _, backend := range backends {
 		b.Run(backend, func(b *testing.B) { benchmarkRefreshRotation(b, backend) })
