@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 APT      := DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test test-short bench fuzz lint plugins deps-test deps-bench clean
+.PHONY: all build run test test-short bench fuzz lint plugins deps-test deps-rp deps-bench clean
 
 all: build
 
@@ -17,9 +17,21 @@ build:
 run: build plugins-core
 	./$(BIN) serve
 
-# Everything the tests need: Chromium for the page tests, the Wasm plugins.
-deps-test:
+# Everything the tests need: Chromium for the page tests, the Wasm plugins,
+# the third-party relying parties.
+deps-test: deps-rp
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) $(APT) chromium; }
+
+# The relying parties rp_test.go drives, at pinned versions: the npm
+# packages of testdata/rp/package-lock.json. Each step is skipped when what
+# it installs is already there and up to date.
+RP_DIR   := testdata/rp
+RP_STAMP := $(RP_DIR)/node_modules/.gatehouse-installed
+deps-rp: $(RP_STAMP)
+
+$(RP_STAMP): $(RP_DIR)/package.json $(RP_DIR)/package-lock.json | toolchain-node
+	cd $(RP_DIR) && $(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 deps-bench:
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) $(APT) wrk; }
@@ -48,6 +60,6 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin $(RP_DIR)/node_modules $(RP_DIR)/bin
 
 include plugins/plugins.mk
