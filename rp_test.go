@@ -23,7 +23,8 @@ const rpDir = "testdata/rp"
 // TestRelyingParties drives widely used third-party relying parties,
 // installed from their registries, against the real server with the
 // embedded configuration, at the root and under a base path: openid-client
-// (a Node test file in testdata/rp). A Node test marked todo is a known failure: it runs, its
+// and the MCP TypeScript SDK's OAuth clients (Node test files in
+// testdata/rp). A Node test marked todo is a known failure: it runs, its
 // result is reported here, and it does not fail the run.
 func TestRelyingParties(t *testing.T) {
 	if testing.Short() {
@@ -34,7 +35,7 @@ func TestRelyingParties(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			l := startRP(t, basePath)
-			for _, file := range []string{"openid-client.test.mjs"} {
+			for _, file := range []string{"openid-client.test.mjs", "mcp.test.mjs"} {
 				t.Run(strings.TrimSuffix(file, ".test.mjs"), func(t *testing.T) {
 					runNodeTests(t, deps, l, file)
 				})

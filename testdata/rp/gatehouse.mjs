@@ -41,10 +41,10 @@ export async function guestToken() {
 // agent to (the client's redirect URI with code or error).
 export async function approve(authURL) {
   const res = await fetch(authURL, { redirect: 'manual' });
-  await res.body?.cancel();
+  const text = await res.text();
   const consent = res.headers.get('location') ?? '';
   if (res.status !== 302) {
-    throw new Error(`authorize: status ${res.status}, want 302 (location ${consent})`);
+    throw new Error(`authorize: status ${res.status}, want 302: ${text.slice(0, 300)}`);
   }
   const prefix = `${appURL}/oauth2/authorize/`;
   if (!consent.startsWith(prefix)) {
