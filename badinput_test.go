@@ -101,6 +101,7 @@ func TestBadInput(t *testing.T) {
 	machineAuth := basicAuth("machine", liveSecret)
 	nested := strings.Repeat("[", 20_000) + strings.Repeat("]", 20_000)
 	oversized := "grant_type=client_credentials&pad=" + strings.Repeat("a", l.cfg.Server.BodyLimit)
+	zipped := func(s string) string { return string(gzipped(t, strings.NewReader(s))) }
 	const basicChallenge, bearerChallenge = `Basic realm="gatehouse"`, `Bearer realm="gatehouse"`
 	const noneJWT = "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiJ4Iiwic2NvcGUiOiJvcGVuaWQifQ."
 
@@ -145,6 +146,8 @@ func TestBadInput(t *testing.T) {
 		{name: "token/JSON deeply nested", req: raw("POST", "/v1/token", jsonType, `{"grant_type":"client_credentials","x":`+nested+`}`, "Authorization", machineAuth), status: 400, code: "invalid_request"},
 		{name: "token/JSON array", req: raw("POST", "/v1/token", jsonType, `["grant_type","client_credentials"]`, "Authorization", machineAuth), status: 400, code: "invalid_request"},
 		{name: "token/JSON object value", req: raw("POST", "/v1/token", jsonType, `{"grant_type":{"$ne":""}}`, "Authorization", machineAuth), status: 400, code: "invalid_request"},
+		{name: "token/gzip body", req: raw("POST", "/v1/token", formType, zipped(cc.Encode()), "Authorization", machineAuth, "Content-Encoding", "gzip"), status: 415, code: "invalid_request"},
+		{name: "token/gzip, gzip JSON body", req: raw("POST", "/v1/token", jsonType, zipped(zipped(`{"grant_type":"client_credentials"}`)), "Authorization", machineAuth, "Content-Encoding", "gzip, gzip"), status: 415, code: "invalid_request"},
 		{name: "token/JSON repeated member", req: raw("POST", "/v1/token", jsonType, `{"grant_type":"client_credentials","scope":"catalog.read","scope":"admin"}`, "Authorization", machineAuth), status: 400, code: "invalid_request"},
 
 		// Registration (RFC 7591 §3.2.2).
@@ -161,6 +164,7 @@ func TestBadInput(t *testing.T) {
 		{name: "register/redirect_uris not strings", req: raw("POST", "/v1/register", jsonType, `{"redirect_uris":[1]}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/control characters in client_name", req: raw("POST", "/v1/register", jsonType, `{"client_name":"a\u0000b","redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/software_statement", req: raw("POST", "/v1/register", jsonType, `{"software_statement":"a.b.c","redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_software_statement"},
+		{name: "register/gzip body", req: raw("POST", "/v1/register", jsonType, zipped(`{"redirect_uris":["`+liveRedirect+`"]}`), "Content-Encoding", "gzip"), status: 415, code: "invalid_request"},
 		{name: "register/body over the limit", req: raw("POST", "/v1/register", jsonType, `{"client_name":"`+strings.Repeat("a", l.cfg.Server.BodyLimit)+`"}`), status: 413, code: "invalid_request"},
 
 		// Client configuration endpoint (RFC 7592 §2).
@@ -180,6 +184,7 @@ func TestBadInput(t *testing.T) {
 		{name: "userinfo/garbage token", req: raw("GET", "/v1/userinfo", "", "", "Authorization", "Bearer a.b.c"), status: 401, code: "invalid_token", challenge: bearerChallenge},
 		{name: "userinfo/unsigned token", req: raw("GET", "/v1/userinfo", "", "", "Authorization", "Bearer "+noneJWT), status: 401, code: "invalid_token", challenge: bearerChallenge},
 		{name: "userinfo/token without openid", req: raw("GET", "/v1/userinfo", "", "", "Authorization", "Bearer "+machineToken), status: 403, code: "insufficient_scope", challenge: bearerChallenge},
+		{name: "userinfo/br body", req: raw("POST", "/v1/userinfo", formType, "access_token="+first.str("access_token"), "Content-Encoding", "br"), status: 415, code: "invalid_request"},
 		{name: "userinfo/token twice", req: raw("POST", "/v1/userinfo", formType, "access_token="+first.str("access_token"), "Authorization", "Bearer "+first.str("access_token")), status: 400, code: "invalid_request", challenge: bearerChallenge},
 
 		// Revocation (RFC 7009 §2.1, §2.2.1).
@@ -187,12 +192,14 @@ func TestBadInput(t *testing.T) {
 		{name: "revoke/wrong secret", req: form("/v1/revoke", url.Values{"token": {refresh}}, "web", "wrong"), status: 401, code: "invalid_client", challenge: basicChallenge},
 		{name: "revoke/missing token", req: form("/v1/revoke", url.Values{}, "web", liveSecret), status: 400, code: "invalid_request"},
 		{name: "revoke/repeated token", req: raw("POST", "/v1/revoke", formType, "token="+refresh+"&token=x", "Authorization", basicAuth("web", liveSecret)), status: 400, code: "invalid_request"},
+		{name: "revoke/deflate body", req: raw("POST", "/v1/revoke", formType, "token="+refresh, "Authorization", basicAuth("web", liveSecret), "Content-Encoding", "deflate"), status: 415, code: "invalid_request"},
 		{name: "revoke/wrong content type", req: raw("POST", "/v1/revoke", "text/xml", "<token/>", "Authorization", basicAuth("web", liveSecret)), status: 415, code: "invalid_request"},
 
 		// Introspection (RFC 7662 §2.1).
 		{name: "introspect/no client authentication", req: form("/v1/introspect", url.Values{"token": {machineToken}}, "", ""), status: 401, code: "invalid_client"},
 		{name: "introspect/public client", req: form("/v1/introspect", url.Values{"token": {machineToken}, "client_id": {"spa"}}, "", ""), status: 401, code: "invalid_client"},
 		{name: "introspect/wrong secret", req: form("/v1/introspect", url.Values{"token": {machineToken}}, "machine", "wrong"), status: 401, code: "invalid_client", challenge: basicChallenge},
+		{name: "introspect/gzip body", req: raw("POST", "/v1/introspect", formType, zipped("token="+machineToken), "Authorization", machineAuth, "Content-Encoding", "gzip"), status: 415, code: "invalid_request"},
 		{name: "introspect/missing token", req: form("/v1/introspect", url.Values{}, "machine", liveSecret), status: 400, code: "invalid_request"},
 
 		// Anything else.

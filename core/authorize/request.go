@@ -109,7 +109,11 @@ func readRequest(c *fiber.Ctx) (url.Values, *oauth.Error) {
 			return nil, oauth.ErrInvalidRequest().WithStatus(fiber.StatusUnsupportedMediaType).
 				WithDescription("an authorization request sent by POST must be application/x-www-form-urlencoded")
 		}
-		raw = c.Body()
+		body, oerr := oauth.Body(c)
+		if oerr != nil {
+			return nil, oerr
+		}
+		raw = body
 	} else {
 		raw = c.Request().URI().QueryString()
 	}

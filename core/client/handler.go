@@ -174,8 +174,11 @@ func (h *Handler) parse(c *fiber.Ctx) (registration, *oauth.Error) {
 		return registration{}, oauth.ErrInvalidRequest().
 			WithDescription("the request body must be a JSON object sent as application/json (RFC 7591 §3.1)")
 	}
-	// The raw body: a compressed one is not decoded, so the body limit holds.
-	return parseRegistration(c.Request().Body(), h.policy)
+	body, oerr := oauth.Body(c)
+	if oerr != nil {
+		return registration{}, oerr
+	}
+	return parseRegistration(body, h.policy)
 }
 
 // bearer returns the token of an "Authorization: Bearer" header (RFC 6750 §2.1).

@@ -34,8 +34,11 @@ func ParseQuery(c *fiber.Ctx) (Params, error) {
 // object (what Backstage's clients send). Values in JSON must be strings,
 // numbers or booleans.
 func ParseBody(c *fiber.Ctx) (Params, error) {
+	body, oerr := Body(c)
+	if oerr != nil {
+		return nil, oerr
+	}
 	mediaType, _, _ := mime.ParseMediaType(string(c.Request().Header.ContentType()))
-	body := c.Body()
 	switch mediaType {
 	case "application/json":
 		return parseJSON(body)

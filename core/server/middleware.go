@@ -72,6 +72,17 @@ func accessLog(trustedProxies int) fiber.Handler {
 	}
 }
 
+// refuseContentCoding answers 415 to any request with a compressed body,
+// before a route runs: besides oauth.Body, fasthttp's FormValue (the CSRF
+// check, the page forms, the provider routes) inflates gzip multipart
+// bodies without bound.
+func refuseContentCoding(c *fiber.Ctx) error {
+	if err := oauth.CheckContentEncoding(c); err != nil {
+		return err
+	}
+	return c.Next()
+}
+
 // securityHeaders sets the headers every response should carry.
 func securityHeaders(c *fiber.Ctx) error {
 	c.Set("X-Content-Type-Options", "nosniff")

@@ -92,7 +92,7 @@ func (s *Server) Plugins() *plugin.Host { return s.plugins }
 
 func (s *Server) routes() error {
 	limiter := newRateLimiter(s.cfg.RateLimit, s.cfg.Server.TrustedProxies)
-	s.app.Use(recoverPanics, requestID, accessLog(s.cfg.Server.TrustedProxies), securityHeaders)
+	s.app.Use(recoverPanics, requestID, accessLog(s.cfg.Server.TrustedProxies), securityHeaders, refuseContentCoding)
 
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
