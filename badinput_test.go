@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
@@ -34,7 +35,9 @@ type badCase struct {
 // pinned in testdata/golden/errors.json.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
-	l := startLive(t, nil)
+	l := startLive(t, func(c *config.Config) {
+		c.Registration.RedirectURIPatterns = []string{"https://*.example.com/callback", "http://127.0.0.1:*/callback"}
+	})
 	ctx := context.Background()
 	l.client(t, "web", store.ClientMetadata{Scope: "openid profile offline_access"})
 	l.client(t, "other", store.ClientMetadata{})
@@ -158,6 +161,10 @@ func TestBadInput(t *testing.T) {
 		{name: "register/repeated member", req: raw("POST", "/v1/register", jsonType, `{"client_name":"a","client_name":"b","redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/redirect_uri with fragment", req: raw("POST", "/v1/register", jsonType, `{"redirect_uris":["https://app.example/cb#x"]}`), status: 400, code: "invalid_redirect_uri"},
 		{name: "register/redirect_uri plain http", req: raw("POST", "/v1/register", jsonType, `{"redirect_uris":["http://app.example/cb"]}`), status: 400, code: "invalid_redirect_uri"},
+		{name: "register/redirect_uri host in the path", req: raw("POST", "/v1/register", jsonType, `{"redirect_uris":["https://evil.test/.example.com/callback"]}`), status: 400, code: "invalid_redirect_uri"},
+		{name: "register/redirect_uri host in the query", req: raw("POST", "/v1/register", jsonType, `{"redirect_uris":["https://evil.test?.example.com/callback"]}`), status: 400, code: "invalid_redirect_uri"},
+		{name: "register/redirect_uri dot segment", req: raw("POST", "/v1/register", jsonType, `{"redirect_uris":["https://app.example.com/x/../callback"]}`), status: 400, code: "invalid_redirect_uri"},
+		{name: "register/redirect_uri encoded slash", req: raw("POST", "/v1/register", jsonType, `{"redirect_uris":["https://app.example.com/x%2F..%2Fcallback"]}`), status: 400, code: "invalid_redirect_uri"},
 		{name: "register/no redirect_uris", req: raw("POST", "/v1/register", jsonType, `{"client_name":"x"}`), status: 400, code: "invalid_redirect_uri"},
 		{name: "register/unknown grant type", req: raw("POST", "/v1/register", jsonType, `{"grant_types":["password"],"redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/public client_credentials", req: raw("POST", "/v1/register", jsonType, `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}`), status: 400, code: "invalid_client_metadata"},

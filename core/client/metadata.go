@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
 )
 
 // Limits on what one client may register (beyond the server's body limit).
@@ -61,17 +61,18 @@ var authMethods = []string{oauth.AuthBasic, oauth.AuthPost, oauth.AuthNone}
 var applicationTypes = []string{"web", "native"}
 
 // policy is the operator's part of validation: the redirect URI patterns
-// of registration.redirect_uri_patterns, compiled once.
+// of registration.redirect_uri_patterns, parsed once.
 type policy struct {
-	redirectPatterns []*regexp.Regexp
+	// restricted is set when patterns are configured: a pattern the
+	// configuration check would have refused is dropped, which narrows
+	// what is allowed and never widens it to everything.
+	restricted       bool
+	redirectPatterns urlpattern.List
 }
 
 func newPolicy(patterns []string) policy {
-	var p policy
-	for _, pattern := range patterns {
-		p.redirectPatterns = append(p.redirectPatterns, compilePattern(pattern))
-	}
-	return p
+	l, _ := urlpattern.ParseList(patterns) // config.Validate reports bad ones
+	return policy{restricted: len(patterns) > 0, redirectPatterns: l}
 }
 
 // registration is a parsed registration (RFC 7591 §3.1) or update
@@ -374,7 +375,14 @@ func validateRedirectURIs(m *store.ClientMetadata, p policy) *oauth.Error {
 		if reason := checkRedirectURI(u); reason != "" {
 			return bad().WithDescription("redirect_uris[%d] %s %s", i, quote(u), reason)
 		}
-		if len(p.redirectPatterns) > 0 && !slices.ContainsFunc(p.redirectPatterns, func(re *regexp.Regexp) bool { return re.MatchString(u) }) {
+		if !p.restricted {
+			continue
+		}
+		parsed, err := urlpattern.ParseURL(u)
+		if err != nil {
+			return bad().WithDescription("redirect_uris[%d] %s %s", i, quote(u), err.Error())
+		}
+		if !p.redirectPatterns.MatchURL(parsed) {
 			return bad().WithDescription("redirect_uris[%d] %s is not allowed by this server's redirect URI patterns", i, quote(u))
 		}
 	}

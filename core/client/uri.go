@@ -3,7 +3,6 @@ package client
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 )
 
@@ -114,18 +113,6 @@ func isLoopback(host string) bool {
 		}
 	}
 	return false
-}
-
-// compilePattern turns a redirect URI pattern into a whole-string matcher:
-// `*` matches any run of characters (possibly empty) and everything else
-// matches itself, as Backstage's allowedRedirectUriPatterns do. RE2 keeps
-// matching linear in the URI's length whatever the pattern.
-func compilePattern(pattern string) *regexp.Regexp {
-	parts := strings.Split(pattern, "*")
-	for i, p := range parts {
-		parts[i] = regexp.QuoteMeta(p)
-	}
-	return regexp.MustCompile(`^(?s:` + strings.Join(parts, `.*`) + `)$`)
 }
 
 // quote shows an untrusted value in an error description, shortened.

@@ -16,6 +16,8 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/rawbytes"
 	"github.com/knadh/koanf/v2"
+
+	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
 )
 
 // Config is the whole server configuration. Treat a loaded Config as
@@ -245,8 +247,8 @@ func (c *Config) Validate() error {
 		bad("tokens.code_ttl", "must be at most 10m (RFC 6749 §4.1.2), got %s", c.Tokens.CodeTTL)
 	}
 	for i, p := range c.Registration.RedirectURIPatterns {
-		if strings.TrimSpace(p) == "" {
-			bad(fmt.Sprintf("registration.redirect_uri_patterns[%d]", i), "must not be empty (a glob such as http://localhost:*/callback)")
+		if _, err := urlpattern.Parse(p); err != nil {
+			bad(fmt.Sprintf("registration.redirect_uri_patterns[%d]", i), "%q %v (want a URL pattern such as https://*.example.com/callback or http://localhost:*/callback)", p, err)
 		}
 	}
 	if c.RateLimit.Enabled {

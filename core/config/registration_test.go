@@ -1,0 +1,45 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/core/config"
+)
+
+// TestRedirectURIPatterns: registration.redirect_uri_patterns are URL
+// patterns (core/urlpattern); the whole-string globs they replace, and
+// anything else the matcher cannot read, are refused with the reason.
+func TestRedirectURIPatterns(t *testing.T) {
+	load := func(t *testing.T, patterns string) error {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte("registration:\n  redirect_uri_patterns: "+patterns+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := config.Load(gatehouse.DefaultConfig, path)
+		return err
+	}
+	if err := load(t, `["https://*.example.com/callback", "http://localhost:*/callback", "com.example.app:/oauth2redirect", "cursor://*/callback"]`); err != nil {
+		t.Fatal(err)
+	}
+	err := load(t, `["", "*", "https://app-*.example.com/cb", "https://*.example.com/cb?x=1", "https://app.example.com/a/../cb"]`)
+	if err == nil {
+		t.Fatal("Load accepted malformed patterns")
+	}
+	for _, want := range []string{
+		`registration.redirect_uri_patterns[0]: "" is empty`,
+		`registration.redirect_uri_patterns[1]: "*" must be an absolute URL`,
+		`registration.redirect_uri_patterns[2]: "https://app-*.example.com/cb" host label "app-*": a wildcard must be a whole label`,
+		`registration.redirect_uri_patterns[3]: "https://*.example.com/cb?x=1" has a query or fragment`,
+		`registration.redirect_uri_patterns[4]: "https://app.example.com/a/../cb" has a dot segment`,
+		"want a URL pattern such as https://*.example.com/callback",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
