@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
 )
 
 const pluginUsage = "usage: gatehouse plugin test FILE.wasm --hook HOOK --input EVENT.json [--config PLUGIN-CONFIG.json] [--allow URL-PATTERN]... [--kv] [--timeout D] [--memory-pages N]"
@@ -65,6 +66,9 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if *pages == 0 || *pages > 65536 {
 		return fmt.Errorf("--memory-pages %d: want 1..65536", *pages)
+	}
+	if _, err := urlpattern.ParseList(allow); err != nil {
+		return fmt.Errorf("--allow: %w", err)
 	}
 	wasm, err := os.ReadFile(files[0])
 	if err != nil {

@@ -110,6 +110,13 @@ func TestPluginTest(t *testing.T) {
 			},
 		},
 		{
+			name: "allow pattern the URL matcher cannot read",
+			args: []string{good, "--hook", "sign_in", "--input", event, "--allow", "https://api-*.example.com/"},
+			errWant: func(err error) bool {
+				return err != nil && strings.Contains(err.Error(), `--allow: [0] "https://api-*.example.com/" host label "api-*": a wildcard must be a whole label`)
+			},
+		},
+		{
 			name: "kv granted",
 			args: []string{pluginPath(t, "kv"), "--kv", "--hook", "token_claims", "--input", event},
 			want: `{"missing":true}`,

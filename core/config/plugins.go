@@ -3,12 +3,13 @@ package config
 import (
 	"fmt"
 	"maps"
-	"path"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
 )
 
 // Hook names of plugin ABI v1 (sdk/ABI.md). They are defined here, and
@@ -73,8 +74,9 @@ type PluginLimits struct {
 type PluginSettings struct {
 	// Config is sent to the plugin with every call as "config".
 	Config map[string]any `koanf:"config"`
-	// HTTPAllow lists URL globs (path.Match syntax, on the whole URL) that
-	// http_request may reach; empty refuses a plugin importing http_request.
+	// HTTPAllow lists the URL patterns (core/urlpattern: host label by
+	// label, path segment by segment) that http_request may reach; empty
+	// refuses a plugin importing http_request.
 	HTTPAllow   []string      `koanf:"http_allow"`
 	HTTPTimeout time.Duration `koanf:"http_timeout"`
 	// KV grants kv_get/kv_put in the plugin's own namespace.
@@ -168,8 +170,13 @@ func (p *Plugins) validate() []error {
 			bad(key, "is not a plugin name (the base name of a .wasm file, without the extension)")
 		}
 		for i, pat := range s.HTTPAllow {
-			if _, err := path.Match(pat, ""); err != nil || strings.TrimSpace(pat) == "" {
-				bad(fmt.Sprintf("%s.http_allow[%d]", key, i), "must be a URL glob such as https://api.example.com/*, got %q", pat)
+			k := fmt.Sprintf("%s.http_allow[%d]", key, i)
+			p, err := urlpattern.Parse(pat)
+			switch {
+			case err != nil:
+				bad(k, "%q %v (want a URL pattern such as https://api.example.com/users/*)", pat, err)
+			case !p.Web():
+				bad(k, "%q must be an http or https URL pattern", pat)
 			}
 		}
 		if s.HTTPTimeout < 0 {

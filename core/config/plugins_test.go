@@ -106,6 +106,16 @@ plugins:
       limits: {timeout: -2s, pool_size: -3}
 `, []string{"plugins.settings.p1.http_timeout", "plugins.settings.p1.http_allow[0]", "plugins.settings.p1.http_allow[1]",
 			"plugins.settings.p1.limits.timeout", "plugins.settings.p1.limits.pool_size"}},
+		{"http_allow globs the URL matcher cannot read", `
+plugins:
+  settings:
+    p1:
+      http_allow: ["http://*.example.com/*", "https://api-*.example.com/", "https://api.example.com/cb-*", "ftp://files.example.com/*", "https://api.example.com/*?q=1", "https://api.example.com/**/x"]
+`, []string{`plugins.settings.p1.http_allow[1]: "https://api-*.example.com/" host label "api-*": a wildcard must be a whole label`,
+			`plugins.settings.p1.http_allow[2]: "https://api.example.com/cb-*" path segment "cb-*": a wildcard must be a whole segment`,
+			`plugins.settings.p1.http_allow[3]: "ftp://files.example.com/*" must be an http or https URL pattern`,
+			`plugins.settings.p1.http_allow[4]: "https://api.example.com/*?q=1" has a query or fragment`,
+			`plugins.settings.p1.http_allow[5]: "https://api.example.com/**/x" may use ** only as the last path segment`}},
 		{"unknown hooks and bad bindings", `
 plugins:
   hooks:
@@ -136,6 +146,23 @@ plugins:
 				}
 			}
 		})
+	}
+}
+
+// TestPluginsHTTPAllowValid: the pattern forms sdk/ABI.md documents load.
+func TestPluginsHTTPAllowValid(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	yaml := `
+plugins:
+  settings:
+    p1:
+      http_allow: ["https://api.example.com/users/*", "https://*.example.com/v1/**", "http://127.0.0.1:*/", "https://[::1]:8443/x"]
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(gatehouse.DefaultConfig, path); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -211,21 +211,20 @@ func (p *Plugin) httpFailure(ctx context.Context, u string, err error) []byte {
 	return httpError(msg)
 }
 
-// allowed matches a URL against the plugin's allow-list. Only absolute
-// http(s) URLs without user info are considered, and the match is on the
-// parsed, re-serialised form so that encoding tricks match what is fetched.
+// allowed matches a URL against the plugin's allow-list with the server's
+// URL matcher (core/urlpattern: scheme, host labels, port and path
+// segments; never the query or fragment). Only absolute http(s) URLs with
+// a host are considered; user info, dot segments and encoded slashes are
+// refused whatever the list says. The patterns are parsed per request: a
+// few microseconds beside a network round trip, and a pattern the
+// configuration check would refuse matches nothing.
 func (p *Plugin) allowed(raw string) bool {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return false
 	}
-	s := u.String()
-	for _, pattern := range p.settings.HTTPAllow {
-		if ok, err := path.Match(pattern, s); err == nil && ok {
-			return true
-		}
-	}
-	return false
+	allow, _ := urlpattern.ParseList(p.settings.HTTPAllow)
+	return allow.Match(raw)
 }
 
 // sharedTransport pools connections across plugins.

@@ -121,7 +121,7 @@ func TestHTTPRequest(t *testing.T) {
 	rec := newRecorder()
 	r := newTestRuntime(t)
 	p := load(t, r, "http", Settings{
-		HTTPAllow:            []string{srv.URL + "/ok", srv.URL + "/redirect-*", srv.URL + "/big", srv.URL + "/slow"},
+		HTTPAllow:            []string{srv.URL + "/ok", srv.URL + "/redirect-in", srv.URL + "/redirect-out", srv.URL + "/big", srv.URL + "/slow"},
 		HTTPTimeout:          200 * time.Millisecond,
 		MaxHTTPResponseBytes: 1024,
 		Logger:               slog.New(rec),

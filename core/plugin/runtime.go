@@ -313,8 +313,8 @@ func compactObject(raw json.RawMessage) ([]byte, error) {
 type Settings struct {
 	// Config is the plugin's own config object; nil → {}.
 	Config json.RawMessage
-	// HTTPAllow lists URL patterns http_request may reach (path.Match globs
-	// on the full URL); empty → http_request not granted.
+	// HTTPAllow lists URL patterns http_request may reach (core/urlpattern);
+	// empty → http_request not granted.
 	HTTPAllow []string
 	// HTTPTimeout bounds one http_request (default 5s; the call's deadline
 	// still applies).
