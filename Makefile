@@ -23,15 +23,23 @@ deps-test: deps-rp
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) $(APT) chromium; }
 
 # The relying parties rp_test.go drives, at pinned versions: the npm
-# packages of testdata/rp/package-lock.json. Each step is skipped when what
-# it installs is already there and up to date.
-RP_DIR   := testdata/rp
-RP_STAMP := $(RP_DIR)/node_modules/.gatehouse-installed
-deps-rp: $(RP_STAMP)
+# packages of testdata/rp/package-lock.json, and oauth2-proxy built from
+# the Go module proxy at the version in testdata/rp/oauth2-proxy.version,
+# under a name that carries it. Each step is skipped when what it installs
+# is already there and up to date.
+RP_DIR       := testdata/rp
+RP_STAMP     := $(RP_DIR)/node_modules/.gatehouse-installed
+OAUTH2_PROXY_VERSION := $(strip $(file < $(RP_DIR)/oauth2-proxy.version))
+OAUTH2_PROXY := $(RP_DIR)/bin/oauth2-proxy-$(OAUTH2_PROXY_VERSION)
+deps-rp: $(RP_STAMP) $(OAUTH2_PROXY)
 
 $(RP_STAMP): $(RP_DIR)/package.json $(RP_DIR)/package-lock.json | toolchain-node
 	cd $(RP_DIR) && $(NPM) ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+$(OAUTH2_PROXY): $(RP_DIR)/oauth2-proxy.version
+	GOBIN=$(CURDIR)/$(RP_DIR)/bin/.install $(GO) install -trimpath github.com/oauth2-proxy/oauth2-proxy/v7@$(OAUTH2_PROXY_VERSION)
+	mv $(RP_DIR)/bin/.install/oauth2-proxy $@
 
 deps-bench:
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) $(APT) wrk; }

@@ -16,16 +16,17 @@ import (
 )
 
 // rpDir holds the third-party relying parties these tests drive: npm
-// packages pinned by package-lock.json, installed by make deps-rp (which
-// make test runs).
+// packages pinned by package-lock.json and oauth2-proxy at the version in
+// oauth2-proxy.version, installed by make deps-rp (which make test runs).
 const rpDir = "testdata/rp"
 
 // TestRelyingParties drives widely used third-party relying parties,
 // installed from their registries, against the real server with the
 // embedded configuration, at the root and under a base path: openid-client
 // and the MCP TypeScript SDK's OAuth clients (Node test files in
-// testdata/rp). A Node test marked todo is a known failure: it runs, its
-// result is reported here, and it does not fail the run.
+// testdata/rp), and oauth2-proxy (rp_proxy_test.go). A test marked todo (or
+// run through knownFailure) is a known failure: it runs, its result is
+// reported here, and it does not fail the run.
 func TestRelyingParties(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs Node and oauth2-proxy (make deps-rp)")
@@ -40,13 +41,15 @@ func TestRelyingParties(t *testing.T) {
 					runNodeTests(t, deps, l, file)
 				})
 			}
+			t.Run("oauth2-proxy", func(t *testing.T) { testOAuth2Proxy(t, deps, l) })
 		})
 	}
 }
 
 // rpTools are the installed relying parties.
 type rpTools struct {
-	node string // the node binary
+	node        string // the node binary
+	oauth2Proxy string // the oauth2-proxy binary
 }
 
 // rpDeps finds what make deps-rp installs, failing the test (not skipping
@@ -61,7 +64,18 @@ func rpDeps(t *testing.T) rpTools {
 	if _, err := os.Stat(filepath.Join(rpDir, "node_modules", ".gatehouse-installed")); err != nil {
 		t.Fatalf("the npm packages of %s are not installed: %v; %s", rpDir, err, hint)
 	}
-	return rpTools{node: node}
+	version, err := os.ReadFile(filepath.Join(rpDir, "oauth2-proxy.version"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := filepath.Abs(filepath.Join(rpDir, "bin", "oauth2-proxy-"+strings.TrimSpace(string(version))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(proxy); err != nil {
+		t.Fatalf("oauth2-proxy is not installed: %v; %s", err, hint)
+	}
+	return rpTools{node: node, oauth2Proxy: proxy}
 }
 
 // startRP starts Gatehouse with the embedded configuration (on the memory
