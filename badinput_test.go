@@ -29,10 +29,10 @@ type badCase struct {
 }
 
 // TestBadInput sends a table of bad requests to every endpoint that takes
-// input (token, registration and its management, userinfo, revocation,
-// introspection): each gets its RFC error as JSON with the right status,
-// never a 500, and leaves the store exactly as it was. The answers are
-// pinned in testdata/golden/errors.json.
+// input (token, authorization, registration and its management, userinfo,
+// revocation, introspection): each gets its RFC error as JSON with the
+// right status, never a 500, and leaves the store exactly as it was. The
+// answers are pinned in testdata/golden/errors.json.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	l := startLive(t, func(c *config.Config) {
@@ -152,6 +152,13 @@ func TestBadInput(t *testing.T) {
 		{name: "token/gzip body", req: raw("POST", "/v1/token", formType, zipped(cc.Encode()), "Authorization", machineAuth, "Content-Encoding", "gzip"), status: 415, code: "invalid_request"},
 		{name: "token/gzip, gzip JSON body", req: raw("POST", "/v1/token", jsonType, zipped(zipped(`{"grant_type":"client_credentials"}`)), "Authorization", machineAuth, "Content-Encoding", "gzip, gzip"), status: 415, code: "invalid_request"},
 		{name: "token/JSON repeated member", req: raw("POST", "/v1/token", jsonType, `{"grant_type":"client_credentials","scope":"catalog.read","scope":"admin"}`, "Authorization", machineAuth), status: 400, code: "invalid_request"},
+
+		// Authorization endpoint, before the redirect URI is trusted
+		// (RFC 6749 §4.1.2.1): a loopback URI may differ in its port only
+		// (RFC 8252 §7.3).
+		{name: "authorize/loopback redirect, other path", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"web"}, "response_type": {"code"}, "redirect_uri": {"http://127.0.0.1:4187/callback/"}}.Encode(), "", ""), status: 400, code: "invalid_request"},
+		{name: "authorize/loopback redirect, other host", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"web"}, "response_type": {"code"}, "redirect_uri": {"http://localhost:9/callback"}}.Encode(), "", ""), status: 400, code: "invalid_request"},
+		{name: "authorize/loopback redirect, https", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"web"}, "response_type": {"code"}, "redirect_uri": {"https://127.0.0.1:9/callback"}}.Encode(), "", ""), status: 400, code: "invalid_request"},
 
 		// Registration (RFC 7591 §3.2.2).
 		{name: "register/form body", req: raw("POST", "/v1/register", formType, "client_name=x"), status: 400, code: "invalid_request"},

@@ -128,9 +128,11 @@ func readRequest(c *fiber.Ctx) (url.Values, *oauth.Error) {
 }
 
 // clientAndRedirect finds the client and the redirect URI to answer on
-// (RFC 6749 §3.1.2.3: exact match with a registered URI; when the client
-// registered exactly one, it may be left out). given records whether the
-// request named it, so that the token request must repeat it (§4.1.3).
+// (RFC 6749 §3.1.2.3: exact match with a registered URI, or a registered
+// loopback URI on another port, RFC 8252 §7.3; when the client registered
+// exactly one, it may be left out). given records whether the request
+// named it, so that the token request must repeat it (§4.1.3): the code
+// keeps the URI as given, port included.
 func (h *Handler) clientAndRedirect(c *fiber.Ctx, values url.Values) (client store.Client, redirectURI string, given bool, oerr *oauth.Error) {
 	for _, name := range []string{"client_id", "redirect_uri"} {
 		if len(values[name]) > 1 {
@@ -152,6 +154,8 @@ func (h *Handler) clientAndRedirect(c *fiber.Ctx, values url.Values) (client sto
 	switch {
 	case given && slices.Contains(client.RedirectURIs, redirectURI):
 		return client, redirectURI, true, nil
+	case given && slices.ContainsFunc(client.RedirectURIs, func(r string) bool { return loopbackMatch(r, redirectURI) }):
+		return client, redirectURI, true, nil
 	case given:
 		return client, "", false, oauth.ErrInvalidRequest().WithDescription("redirect_uri is not registered for this client")
 	case len(client.RedirectURIs) == 1:
@@ -161,6 +165,52 @@ func (h *Handler) clientAndRedirect(c *fiber.Ctx, values url.Values) (client sto
 	default:
 		return client, "", false, oauth.ErrInvalidRequest().WithDescription("redirect_uri is required: the client registered more than one")
 	}
+}
+
+// loopbackHosts are the hosts of RFC 8252 §7.3 loopback redirect URIs, as
+// registration accepts them over http.
+var loopbackHosts = []string{"127.0.0.1", "[::1]", "localhost"}
+
+// loopbackMatch reports whether given is the loopback redirect URI
+// registered on any port: RFC 8252 §7.3 ("MUST allow any port to be
+// specified at the time of the request"), as a native app listens on
+// whatever port is free. Only the port may differ: scheme (http), host,
+// path and query are compared exactly, as strings, and given has no user
+// information or fragment.
+func loopbackMatch(registered, given string) bool {
+	r, ok := withoutPort(registered)
+	if !ok {
+		return false
+	}
+	g, ok := withoutPort(given)
+	return ok && r == g
+}
+
+// withoutPort returns an http loopback URI without its port: ok is false
+// for any other URI, and for one whose authority is more than a loopback
+// host and a port from 1 to 65535.
+func withoutPort(uri string) (string, bool) {
+	const prefix = "http://"
+	if !strings.HasPrefix(uri, prefix) || strings.ContainsAny(uri, "#\\") {
+		return "", false
+	}
+	rest := uri[len(prefix):]
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	host, port := rest[:end], ""
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		host, port = host[:i], host[i+1:]
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || port[0] < '1' || port[0] > '9' {
+			return "", false
+		}
+	}
+	if !slices.Contains(loopbackHosts, host) {
+		return "", false
+	}
+	return prefix + host + rest[end:], true
 }
 
 // echoState is the state to send back with an error: the client's own,

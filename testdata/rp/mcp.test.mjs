@@ -208,9 +208,7 @@ test('MCP host: DCR, code flow with PKCE and resource to a loopback redirect, to
   }
 });
 
-test('MCP host: a registered loopback redirect URI with another port (RFC 8252 §7.3)', {
-  todo: 'issue 11 (3): a loopback redirect URI must match with any port',
-}, async () => {
+test('MCP host: a registered loopback redirect URI with another port (RFC 8252 §7.3)', async () => {
   const first = await loopbackCallback();
   let clientInfo;
   try {
