@@ -71,7 +71,8 @@ func TestDiscoveryGolden(t *testing.T) {
 }
 
 // TestJWKSGolden pins the JWKS's shape (RFC 7517 §5, RFC 7518 §6) for each
-// signing algorithm and after a rotation, with key material and key ids
+// keys.algorithm (with the RS256 key kept for ID tokens) and after a
+// rotation, with key material and key ids
 // masked by their decoded length.
 func TestJWKSGolden(t *testing.T) {
 	t.Parallel()
@@ -101,9 +102,10 @@ func TestJWKSGolden(t *testing.T) {
 				t.Fatalf("%d %s", a.status, a.raw)
 			}
 			keys, _ := a.body["keys"].([]any)
-			want := 1
+			// One active key per algorithm in use (keys.algorithm and RS256).
+			want := len(l.srv.Keys().Algorithms())
 			if tc.rotate {
-				want = 2 // the retired key stays until its tokens expire
+				want *= 2 // the retired keys stay until their tokens expire
 			}
 			if len(keys) != want {
 				t.Fatalf("%d keys, want %d: %s", len(keys), want, a.raw)

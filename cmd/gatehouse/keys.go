@@ -41,11 +41,13 @@ func runKeys(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if sub == "rotate" {
-		kid, err := keys.Rotate(ctx)
+		made, err := keys.Rotate(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, "new signing key:", kid)
+		for _, key := range made {
+			fmt.Fprintln(stdout, "new signing key:", key.ID, key.Algorithm)
+		}
 	}
 	return listKeys(ctx, st, stdout)
 }

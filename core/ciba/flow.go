@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/gatehouse-auth/gatehouse/core/client"
 	"github.com/gatehouse-auth/gatehouse/core/grant"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
@@ -162,19 +164,20 @@ func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *
 	}
 	refresh := token.HasScope(rec.Scope, "offline_access") || slices.Contains(cl.GrantTypes, "refresh_token")
 	resp, err := s.mint.Mint(ctx, grant.Issue{
-		GrantType: GrantType,
-		Grant:     g,
-		Scope:     rec.Scope,
-		IDToken:   authReqID == "",
-		Refresh:   refresh,
-		Writes:    []store.Write{createGrant},
+		GrantType:  GrantType,
+		Grant:      g,
+		Scope:      rec.Scope,
+		IDToken:    authReqID == "",
+		IDTokenAlg: cl.IDTokenAlg(),
+		Refresh:    refresh,
+		Writes:     []store.Write{createGrant},
 	})
 	if err != nil {
 		return nil, err
 	}
 	if authReqID != "" {
 		// §10.3.1: the push ID token binds the tokens it travels with.
-		alg := s.keys.Algorithm()
+		alg := jose.SignatureAlgorithm(cl.IDTokenAlg())
 		// The user's sign-in claims, as the minter's ID token has them;
 		// the §10.3.1 claims win.
 		extra := make(map[string]any, len(g.Claims)+2)
@@ -191,6 +194,7 @@ func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *
 			AccessToken: resp.AccessToken,
 			Profile:     g.Profile,
 			Scope:       rec.Scope,
+			Algorithm:   alg,
 			Extra:       extra,
 		})
 		if err != nil {

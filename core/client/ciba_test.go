@@ -40,7 +40,7 @@ func TestCIBAMetadata(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := parseRegistration([]byte(tc.body), policy{})
+			r, err := parseRegistration([]byte(tc.body), newPolicy(nil))
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/keyset"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
@@ -33,7 +34,12 @@ type Handler struct {
 
 // New returns the handler.
 func New(cfg *config.Config, st *store.Store) *Handler {
+	var algs []string
+	for _, alg := range keyset.AlgorithmsFor(cfg.Keys.Algorithm) {
+		algs = append(algs, string(alg))
+	}
 	h := &Handler{cfg: cfg, st: st, policy: newPolicy(cfg.Registration.RedirectURIPatterns)}
+	h.policy.idTokenAlgs = algs
 	if t := cfg.Registration.InitialAccessToken; t != "" {
 		sum := sha256.Sum256([]byte(t))
 		h.initialToken = sum[:]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-auth/gatehouse/core/keyset"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
@@ -61,13 +62,15 @@ var authMethods = []string{oauth.AuthBasic, oauth.AuthPost, oauth.AuthNone}
 var applicationTypes = []string{"web", "native"}
 
 // policy is the operator's part of validation: the redirect URI patterns
-// of registration.redirect_uri_patterns, parsed once.
+// of registration.redirect_uri_patterns, parsed once, and the algorithms
+// the server signs ID tokens with (RS256 alone when not set).
 type policy struct {
 	// restricted is set when patterns are configured: a pattern the
 	// configuration check would have refused is dropped, which narrows
 	// what is allowed and never widens it to everything.
 	restricted       bool
 	redirectPatterns urlpattern.List
+	idTokenAlgs      []string
 }
 
 func newPolicy(patterns []string) policy {
@@ -111,7 +114,10 @@ var fields = map[string]field{
 	"software_version":           stringField("software_version", func(r *registration) *string { return &r.meta.SoftwareVersion }),
 	"software_statement":         refuseSoftwareStatement,
 	"application_type":           stringField("application_type", func(r *registration) *string { return &r.meta.ApplicationType }),
-	"client_id":                  identifierField("client_id", func(r *registration) *string { return &r.clientID }),
+	"id_token_signed_response_alg": stringField("id_token_signed_response_alg", func(r *registration) *string {
+		return &r.meta.IDTokenSignedResponseAlg
+	}),
+	"client_id": identifierField("client_id", func(r *registration) *string { return &r.clientID }),
 	"client_secret": func(raw json.RawMessage, r *registration) *oauth.Error {
 		r.hasClientSecret = true
 		return identifierField("client_secret", func(r *registration) *string { return &r.clientSecret })(raw, r)
@@ -358,6 +364,21 @@ func validate(m *store.ClientMetadata, p policy) *oauth.Error {
 	}
 	if m.ApplicationType != "" && !slices.Contains(applicationTypes, m.ApplicationType) {
 		return bad().WithDescription("application_type must be web or native, got %s", quote(m.ApplicationType))
+	}
+
+	// OpenID Connect Registration §2: RS256 when omitted, and only an
+	// algorithm the server signs with ("none" never: this server has no
+	// implicit flow to make it safe).
+	if m.IDTokenSignedResponseAlg == "" {
+		m.IDTokenSignedResponseAlg = string(keyset.IDTokenDefault)
+	}
+	algs := p.idTokenAlgs
+	if len(algs) == 0 {
+		algs = []string{string(keyset.IDTokenDefault)}
+	}
+	if !slices.Contains(algs, m.IDTokenSignedResponseAlg) {
+		return bad().WithDescription("id_token_signed_response_alg %s is not supported; use one of %s",
+			quote(m.IDTokenSignedResponseAlg), strings.Join(algs, ", "))
 	}
 	return nil
 }

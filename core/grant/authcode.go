@@ -103,13 +103,14 @@ func (f *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 		return old.Spent(), nil
 	})
 	resp, err := f.mint.Mint(ctx, Issue{
-		GrantType: TypeAuthorizationCode,
-		Grant:     g,
-		Scope:     g.Scope,
-		IDToken:   token.HasScope(g.Scope, scopeOpenID),
-		Nonce:     code.Nonce,
-		Refresh:   wantsRefresh(&req.Client, g.Scope),
-		Writes:    []store.Write{spend, createGrant},
+		GrantType:  TypeAuthorizationCode,
+		Grant:      g,
+		Scope:      g.Scope,
+		IDToken:    token.HasScope(g.Scope, scopeOpenID),
+		IDTokenAlg: req.Client.IDTokenAlg(),
+		Nonce:      code.Nonce,
+		Refresh:    wantsRefresh(&req.Client, g.Scope),
+		Writes:     []store.Write{spend, createGrant},
 	})
 	switch {
 	case errors.Is(err, errCodeUsed):

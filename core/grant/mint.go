@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
@@ -85,6 +86,8 @@ type Issue struct {
 	// (only for the authorization code's first exchange, OIDC Core §12.2).
 	IDToken bool
 	Nonce   string
+	// IDTokenAlg is the client's ID token algorithm (store.Client.IDTokenAlg).
+	IDTokenAlg string
 	// Refresh asks for a refresh token in the grant; the grant must have
 	// an ID and be stored, or created by Writes.
 	Refresh bool
@@ -140,6 +143,7 @@ func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 			AccessToken: access.Token,
 			Profile:     g.Profile,
 			Scope:       is.Scope,
+			Algorithm:   jose.SignatureAlgorithm(is.IDTokenAlg),
 			Extra:       g.Claims,
 		})
 		if err != nil {

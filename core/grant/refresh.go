@@ -96,12 +96,13 @@ func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
 	})
 	// OIDC Core §12.2: the ID token keeps auth_time and has no nonce.
 	resp, err := f.mint.Mint(ctx, Issue{
-		GrantType: TypeRefreshToken,
-		Grant:     g,
-		Scope:     scope,
-		IDToken:   token.HasScope(scope, scopeOpenID),
-		Refresh:   true,
-		Writes:    []store.Write{rotate},
+		GrantType:  TypeRefreshToken,
+		Grant:      g,
+		Scope:      scope,
+		IDToken:    token.HasScope(scope, scopeOpenID),
+		IDTokenAlg: req.Client.IDTokenAlg(),
+		Refresh:    true,
+		Writes:     []store.Write{rotate},
 	})
 	switch {
 	case errors.Is(err, errRefreshUsed):

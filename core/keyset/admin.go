@@ -16,19 +16,22 @@ func (k *Keyset) RegisterAdmin(r fiber.Router) {
 	r.Post("/keys/rotate", k.rotateHandler)
 }
 
+// rotation answers a rotation: kid and alg are the new keys.algorithm key
+// (access and identity tokens), rotated lists every new key.
 type rotation struct {
 	KeyID     string   `json:"kid"`
 	Algorithm string   `json:"alg"`
+	Rotated   []Key    `json:"rotated"`
 	Published []string `json:"published"` // kids in the JWKS, active first
 }
 
 func (k *Keyset) rotateHandler(c *fiber.Ctx) error {
-	kid, err := k.Rotate(c.UserContext())
+	made, err := k.Rotate(c.UserContext())
 	if err != nil {
 		return err
 	}
-	slog.InfoContext(c.UserContext(), "signing key rotated by the admin endpoint", "kid", kid)
-	resp := rotation{KeyID: kid, Algorithm: string(k.Algorithm())}
+	slog.InfoContext(c.UserContext(), "signing keys rotated by the admin endpoint", "kid", made[0].ID, "count", len(made))
+	resp := rotation{KeyID: made[0].ID, Algorithm: made[0].Algorithm, Rotated: made}
 	for _, key := range k.JWKS().Keys {
 		resp.Published = append(resp.Published, key.KeyID)
 	}

@@ -22,7 +22,7 @@ const maxJWS = 16 << 10
 var b64 = base64.RawURLEncoding
 
 // Sign signs payload (the JWT claims) as a compact JWS (RFC 7515 §7.1) with
-// the active key, header {alg, kid, typ}. It is the hot path of every token
+// the keys.algorithm key, header {alg, kid, typ}. It is the hot path of every token
 // endpoint: the encoded header is cached per typ and the signature is made
 // directly from the in-memory key, so a call costs one signature and a few
 // small allocations. Tokens from Sign and from Signer are interchangeable.
@@ -32,11 +32,22 @@ func (k *Keyset) Sign(typ string, payload []byte) (string, error) {
 
 // SignFunc is Sign for payloads that depend on the signing algorithm (an ID
 // token's at_hash, OIDC Core §3.1.3.6): build gets the algorithm of the key
-// that will sign, so a rotation in between cannot make them disagree.
+// that will sign.
 func (k *Keyset) SignFunc(typ string, build func(alg jose.SignatureAlgorithm) ([]byte, error)) (string, error) {
+	return k.SignWith(k.algs[0], typ, build)
+}
+
+// SignWith is SignFunc with the active key of alg, one of Algorithms (an
+// ID token in the algorithm its client registered). An algorithm the
+// server does not sign with (a client registered it before the operator
+// changed keys.algorithm) falls back to RS256, the OIDC default.
+func (k *Keyset) SignWith(alg jose.SignatureAlgorithm, typ string, build func(alg jose.SignatureAlgorithm) ([]byte, error)) (string, error) {
 	snap := k.snap.Load()
-	header := snap.header(typ)
-	active := snap.active
+	active := snap.active[alg]
+	if active == nil {
+		active = snap.active[IDTokenDefault]
+	}
+	header := snap.header(active, typ)
 	payload, err := build(active.alg)
 	if err != nil {
 		return "", err
@@ -53,18 +64,19 @@ func (k *Keyset) SignFunc(typ string, build func(alg jose.SignatureAlgorithm) ([
 	return string(buf), nil
 }
 
-// header returns the encoded protected header for typ followed by ".".
-func (s *snapshot) header(typ string) []byte {
-	if h, ok := s.headers.Load(typ); ok {
+// header returns the encoded protected header of sk for typ followed by ".".
+func (s *snapshot) header(sk *signingKey, typ string) []byte {
+	key := headerKey{sk.id, typ}
+	if h, ok := s.headers.Load(key); ok {
 		return h.([]byte)
 	}
 	raw, _ := json.Marshal(struct {
 		Alg string `json:"alg"`
 		Kid string `json:"kid"`
 		Typ string `json:"typ,omitempty"`
-	}{string(s.active.alg), s.active.id, typ})
+	}{string(sk.alg), sk.id, typ})
 	h := append(b64.AppendEncode(nil, raw), '.')
-	actual, _ := s.headers.LoadOrStore(typ, h)
+	actual, _ := s.headers.LoadOrStore(key, h)
 	return actual.([]byte)
 }
 

@@ -27,7 +27,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
-// Keyset is safe for concurrent use. Signing and verification read an
+// Keyset is safe for concurrent use. It keeps one active key per
+// algorithm in use: keys.algorithm, which signs access and identity tokens,
+// and RS256, which OIDC Core §15.1 requires for ID tokens and OIDC
+// Registration §2 makes the default of id_token_signed_response_alg. Signing and verification read an
 // immutable snapshot through an atomic pointer; Rotate and Reload build a
 // new snapshot and swap it in.
 type Keyset struct {
@@ -36,6 +39,9 @@ type Keyset struct {
 	seal *sealer // nil when keys.secret is empty
 	now  func() time.Time
 
+	// algs are the algorithms in use, keys.algorithm first.
+	algs []jose.SignatureAlgorithm
+
 	mu   sync.Mutex // serialises Rotate and Reload
 	snap atomic.Pointer[snapshot]
 }
@@ -43,12 +49,16 @@ type Keyset struct {
 // supported are the algorithms the server can sign and verify with.
 var supported = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA}
 
-// Open loads the keys from the store, generating the first one if there is
-// none. Private keys are parsed (and unsealed) once here, never per token.
-// When the active key's algorithm differs from keys.algorithm (the operator
-// changed it), Open rotates to a key of the configured algorithm.
+// IDTokenDefault is the ID token algorithm of a client that registered
+// none (OIDC Registration §2); the keyset always holds a key for it.
+const IDTokenDefault = jose.RS256
+
+// Open loads the keys from the store, generating an active key for each
+// algorithm in use that has none. Private keys are parsed (and unsealed)
+// once here, never per token. An active key of an algorithm no longer in
+// use (the operator changed keys.algorithm) is retired.
 func Open(ctx context.Context, cfg *config.Config, st *store.Store) (*Keyset, error) {
-	k := &Keyset{cfg: cfg, st: st, now: time.Now}
+	k := &Keyset{cfg: cfg, st: st, now: time.Now, algs: AlgorithmsFor(cfg.Keys.Algorithm)}
 	if cfg.Keys.Secret != "" {
 		s, err := newSealer(cfg.Keys.Secret)
 		if err != nil {
@@ -63,23 +73,48 @@ func Open(ctx context.Context, cfg *config.Config, st *store.Store) (*Keyset, er
 	if err := k.load(ctx); err != nil {
 		return nil, err
 	}
-	snap := k.snap.Load()
-	switch {
-	case snap.active == nil:
-		if _, err := k.rotate(ctx); err != nil {
-			return nil, err
-		}
-		slog.Info("generated the first signing key", "kid", k.snap.Load().active.id, "alg", cfg.Keys.Algorithm)
-	case string(snap.active.alg) != cfg.Keys.Algorithm:
-		old := snap.active
-		kid, err := k.rotate(ctx)
-		if err != nil {
-			return nil, err
-		}
-		slog.Info("keys.algorithm changed: rotated the signing key",
-			"old_kid", old.id, "old_alg", old.alg, "kid", kid, "alg", cfg.Keys.Algorithm)
+	if err := k.complete(ctx); err != nil {
+		return nil, err
 	}
 	return k, nil
+}
+
+// AlgorithmsFor lists the algorithms the server signs with when def is
+// keys.algorithm: def first, then RS256.
+func AlgorithmsFor(def string) []jose.SignatureAlgorithm {
+	algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(def)}
+	if algs[0] != IDTokenDefault {
+		algs = append(algs, IDTokenDefault)
+	}
+	return algs
+}
+
+// complete makes the snapshot hold exactly one active key per algorithm in
+// use: it generates the missing ones and retires active keys of other
+// algorithms. Caller holds mu and has loaded.
+func (k *Keyset) complete(ctx context.Context) error {
+	snap := k.snap.Load()
+	var missing []jose.SignatureAlgorithm
+	for _, alg := range k.algs {
+		if snap.active[alg] == nil {
+			missing = append(missing, alg)
+		}
+	}
+	stale := false
+	for alg := range snap.active {
+		stale = stale || !slices.Contains(k.algs, alg)
+	}
+	if len(missing) == 0 && !stale {
+		return nil
+	}
+	made, err := k.rotate(ctx, missing)
+	if err != nil {
+		return err
+	}
+	for _, sk := range made {
+		slog.Info("generated a signing key", "kid", sk.id, "alg", sk.alg)
+	}
+	return nil
 }
 
 // signingKey is one parsed key.
@@ -98,29 +133,42 @@ func (sk *signingKey) live(now time.Time) bool {
 
 // snapshot is the immutable set of keys in use; only its caches fill in.
 type snapshot struct {
-	active *signingKey
+	// def is the active key of keys.algorithm (nil until it is made).
+	def *signingKey
+	// active is the newest unretired key of each algorithm.
+	active map[jose.SignatureAlgorithm]*signingKey
 	byKID  map[string]*signingKey
-	// published lists the active key first, then the others newest first.
+	// published lists the active keys first (def first), then the
+	// retired ones, newest first.
 	published []*signingKey
 
-	signers sync.Map // typ → jose.Signer for the active key
-	headers sync.Map // typ → []byte, the encoded protected header and "."
+	signers sync.Map // typ → jose.Signer for def
+	headers sync.Map // headerKey → []byte, the encoded protected header and "."
 }
 
-func newSnapshot(keys []*signingKey) *snapshot {
-	s := &snapshot{byKID: make(map[string]*signingKey, len(keys))}
+// headerKey names a cached JWS header: the key that signs and the typ.
+type headerKey struct{ kid, typ string }
+
+func newSnapshot(keys []*signingKey, def jose.SignatureAlgorithm) *snapshot {
+	s := &snapshot{byKID: make(map[string]*signingKey, len(keys)), active: map[jose.SignatureAlgorithm]*signingKey{}}
 	slices.SortFunc(keys, func(a, b *signingKey) int { return b.createdAt.Compare(a.createdAt) })
 	for _, sk := range keys {
 		s.byKID[sk.id] = sk
-		if s.active == nil && sk.expiresAt.IsZero() {
-			s.active = sk
+		if s.active[sk.alg] == nil && sk.expiresAt.IsZero() {
+			s.active[sk.alg] = sk
 		}
 	}
-	if s.active != nil {
-		s.published = append(s.published, s.active)
+	s.def = s.active[def]
+	if s.def != nil {
+		s.published = append(s.published, s.def)
 	}
 	for _, sk := range keys {
-		if sk != s.active {
+		if sk != s.def && s.active[sk.alg] == sk {
+			s.published = append(s.published, sk)
+		}
+	}
+	for _, sk := range keys {
+		if s.active[sk.alg] != sk {
 			s.published = append(s.published, sk)
 		}
 	}
@@ -158,7 +206,7 @@ func (k *Keyset) load(ctx context.Context) error {
 		}
 		slog.Info("sealed a signing key stored in the clear", "kid", rec.ID)
 	}
-	k.snap.Store(newSnapshot(keys))
+	k.snap.Store(newSnapshot(keys, k.algs[0]))
 	return nil
 }
 
@@ -251,15 +299,15 @@ func generate(alg jose.SignatureAlgorithm) (crypto.Signer, error) {
 	return nil, fmt.Errorf("keyset: unsupported algorithm %q", alg)
 }
 
-// Signer returns a signer for the active key with the given JWT "typ"
-// header ("JWT", "at+jwt", ...), kid set. Signers are cached per typ for
-// the active key and are safe for concurrent use.
+// Signer returns a signer for the keys.algorithm key with the given JWT
+// "typ" header ("JWT", "at+jwt", ...), kid set. Signers are cached per typ
+// and are safe for concurrent use.
 func (k *Keyset) Signer(typ string) (jose.Signer, error) {
 	snap := k.snap.Load()
 	if s, ok := snap.signers.Load(typ); ok {
 		return s.(jose.Signer), nil
 	}
-	active := snap.active
+	active := snap.def
 	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader(jose.HeaderKey("kid"), active.id)
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: active.alg, Key: active.private}, opts)
 	if err != nil {
@@ -269,27 +317,31 @@ func (k *Keyset) Signer(typ string) (jose.Signer, error) {
 	return actual.(jose.Signer), nil
 }
 
-// Algorithm is the active key's algorithm (ES256, RS256 or EdDSA).
-func (k *Keyset) Algorithm() jose.SignatureAlgorithm { return k.snap.Load().active.alg }
+// Algorithm is keys.algorithm, the algorithm of access and identity tokens
+// (ES256, RS256 or EdDSA).
+func (k *Keyset) Algorithm() jose.SignatureAlgorithm { return k.algs[0] }
 
-// KeyID is the active key's id (its RFC 7638 thumbprint).
-func (k *Keyset) KeyID() string { return k.snap.Load().active.id }
+// KeyID is the id (RFC 7638 thumbprint) of the keys.algorithm key.
+func (k *Keyset) KeyID() string { return k.snap.Load().def.id }
 
-// Algorithms lists every algorithm the server can sign with, for discovery:
-// the active key's first. Tokens are signed with the active key only, but
-// configuring another algorithm and rotating switches to it.
+// Algorithms lists exactly the algorithms the server signs with, for
+// discovery and for checking what a client registers: keys.algorithm
+// first, then RS256.
 func (k *Keyset) Algorithms() []string {
-	active := string(k.Algorithm())
-	out := []string{active}
-	for _, a := range supported {
-		if string(a) != active {
-			out = append(out, string(a))
-		}
+	out := make([]string, len(k.algs))
+	for i, a := range k.algs {
+		out[i] = string(a)
 	}
 	return out
 }
 
-// JWKS returns the public keys: the active one and retired ones still valid.
+// Has reports whether the server signs with alg.
+func (k *Keyset) Has(alg string) bool {
+	return slices.Contains(k.algs, jose.SignatureAlgorithm(alg))
+}
+
+// JWKS returns the public keys: every active one and the retired ones
+// still valid.
 func (k *Keyset) JWKS() jose.JSONWebKeySet {
 	snap := k.snap.Load()
 	now := k.now()
@@ -302,22 +354,33 @@ func (k *Keyset) JWKS() jose.JSONWebKeySet {
 	return set
 }
 
-// Rotate generates a new active key and retires the current one; retired
-// keys stay in the JWKS for keep (the longest token lifetime).
-func (k *Keyset) Rotate(ctx context.Context) (kid string, err error) {
+// Key names a signing key.
+type Key struct {
+	ID        string `json:"kid"`
+	Algorithm string `json:"alg"`
+}
+
+// Rotate generates a new active key for every algorithm in use and retires
+// the current ones; retired keys stay in the JWKS for the longest token
+// lifetime. It returns the new keys, keys.algorithm's first.
+func (k *Keyset) Rotate(ctx context.Context) ([]Key, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	// Start from the store, not memory, so that a rotation made by another
 	// process is not undone.
 	if err := k.load(ctx); err != nil {
-		return "", err
+		return nil, err
 	}
-	kid, err = k.rotate(ctx)
+	made, err := k.rotate(ctx, k.algs)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	slog.Info("rotated the signing key", "kid", kid, "alg", k.cfg.Keys.Algorithm)
-	return kid, nil
+	out := make([]Key, len(made))
+	for i, sk := range made {
+		out[i] = Key{ID: sk.id, Algorithm: string(sk.alg)}
+		slog.Info("rotated a signing key", "kid", sk.id, "alg", sk.alg)
+	}
+	return out, nil
 }
 
 // retention is how long a retired key stays published: the longest token
@@ -327,22 +390,47 @@ func (k *Keyset) retention() time.Duration {
 	return max(t.AccessTokenTTL, t.IDTokenTTL, t.IdentityTokenTTL) + time.Minute
 }
 
-// rotate creates a key of the configured algorithm, makes it active and
-// retires every other unretired key. Caller holds mu and has loaded.
-func (k *Keyset) rotate(ctx context.Context) (string, error) {
-	alg := jose.SignatureAlgorithm(k.cfg.Keys.Algorithm)
+// rotate creates a key of each of algs and makes it active, and retires
+// every other unretired key of those algorithms and of algorithms no
+// longer in use. Caller holds mu and has loaded.
+func (k *Keyset) rotate(ctx context.Context, algs []jose.SignatureAlgorithm) ([]*signingKey, error) {
+	now := k.now().UTC().Truncate(time.Second)
+	var made []*signingKey
+	for _, alg := range algs {
+		sk, err := k.create(ctx, alg, now)
+		if err != nil {
+			return nil, err
+		}
+		made = append(made, sk)
+	}
+	keys := slices.Clone(made)
+	expires := now.Add(k.retention())
+	for _, old := range k.snap.Load().published {
+		if old.expiresAt.IsZero() && (slices.Contains(algs, old.alg) || !slices.Contains(k.algs, old.alg)) {
+			if err := k.retire(ctx, old.id, now, expires); err != nil {
+				return nil, err
+			}
+			old = newSigningKey(old.alg, old.private, old.createdAt, expires, old.id)
+		}
+		keys = append(keys, old)
+	}
+	k.snap.Store(newSnapshot(keys, k.algs[0]))
+	return made, nil
+}
+
+// create generates and stores a new key of alg.
+func (k *Keyset) create(ctx context.Context, alg jose.SignatureAlgorithm, now time.Time) (*signingKey, error) {
 	priv, err := generate(alg)
 	if err != nil {
-		return "", fmt.Errorf("keyset: generate %s key: %w", alg, err)
+		return nil, fmt.Errorf("keyset: generate %s key: %w", alg, err)
 	}
 	kid, err := thumbprint(priv.Public())
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	now := k.now().UTC().Truncate(time.Second)
 	raw, err := jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: string(alg), Use: "sig"}.MarshalJSON()
 	if err != nil {
-		return "", fmt.Errorf("keyset: encode key: %w", err)
+		return nil, fmt.Errorf("keyset: encode key: %w", err)
 	}
 	rec := store.SigningKey{ID: kid, Algorithm: string(alg), PrivateJWK: raw, CreatedAt: now}
 	if k.seal != nil {
@@ -350,22 +438,9 @@ func (k *Keyset) rotate(ctx context.Context) (string, error) {
 		rec.Sealed = true
 	}
 	if err := k.st.SigningKeys.Create(ctx, kid, rec); err != nil {
-		return "", fmt.Errorf("keyset: store new key: %w", err)
+		return nil, fmt.Errorf("keyset: store new key: %w", err)
 	}
-	fresh := newSigningKey(alg, priv, now, time.Time{}, kid)
-	keys := []*signingKey{fresh}
-	expires := now.Add(k.retention())
-	for _, old := range k.snap.Load().published {
-		if old.expiresAt.IsZero() {
-			if err := k.retire(ctx, old.id, now, expires); err != nil {
-				return "", err
-			}
-			old = newSigningKey(old.alg, old.private, old.createdAt, expires, old.id)
-		}
-		keys = append(keys, old)
-	}
-	k.snap.Store(newSnapshot(keys))
-	return kid, nil
+	return newSigningKey(alg, priv, now, time.Time{}, kid), nil
 }
 
 // retire marks a stored key retired. It uses Put, not Update, so that the
@@ -394,9 +469,5 @@ func (k *Keyset) Reload(ctx context.Context) error {
 	if err := k.load(ctx); err != nil {
 		return err
 	}
-	if k.snap.Load().active == nil {
-		_, err := k.rotate(ctx)
-		return err
-	}
-	return nil
+	return k.complete(ctx)
 }

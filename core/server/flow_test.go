@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -124,7 +125,9 @@ func TestOIDCFlowWithRealClients(t *testing.T) {
 				t.Fatalf("exchange: %v", err)
 			}
 			rawID, _ := tok.Extra("id_token").(string)
-			idToken, err := provider.Verifier(&oidc.Config{ClientID: client.ID}).Verify(ctx, rawID)
+			// RS256 only, as relying parties that follow OIDC Core §15.1
+			// and Registration §2 expect by default.
+			idToken, err := provider.Verifier(&oidc.Config{ClientID: client.ID, SupportedSigningAlgs: []string{oidc.RS256}}).Verify(ctx, rawID)
 			if err != nil {
 				t.Fatalf("verify ID token: %v", err)
 			}
@@ -164,6 +167,72 @@ func TestOIDCFlowWithRealClients(t *testing.T) {
 			assertOAuthError(t, err, "invalid_grant")
 			if active := introspect(t, s, client, refreshed.AccessToken); active {
 				t.Errorf("access token still active after its family was revoked")
+			}
+		})
+	}
+}
+
+// TestIDTokenSigningAlg: a client that registers no
+// id_token_signed_response_alg is told RS256 and gets RS256 ID tokens (OIDC
+// Registration §2); one that registers ES256 gets ES256, verifiable with
+// the JWKS; refreshed ID tokens keep the client's algorithm.
+func TestIDTokenSigningAlg(t *testing.T) {
+	s := startServer(t, "")
+	ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})
+	provider, err := oidc.NewProvider(ctx, s.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disco struct {
+		Algs []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := provider.Claims(&disco); err != nil || !slices.Equal(disco.Algs, []string{"ES256", "RS256"}) {
+		t.Fatalf("id_token_signing_alg_values_supported %v (%v), want exactly the algorithms signed with: ES256, RS256", disco.Algs, err)
+	}
+	const redirectURI = "http://127.0.0.1:9/callback"
+	for _, tc := range []struct{ registered, want string }{{"", "RS256"}, {"ES256", "ES256"}, {"RS256", "RS256"}} {
+		t.Run("registered="+tc.registered, func(t *testing.T) {
+			meta := map[string]any{
+				"redirect_uris": []string{redirectURI},
+				"grant_types":   []string{"authorization_code", "refresh_token"},
+			}
+			if tc.registered != "" {
+				meta["id_token_signed_response_alg"] = tc.registered
+			}
+			status, reg := postJSON(t, s.issuer+"/v1/register", meta)
+			if status != http.StatusCreated || reg["id_token_signed_response_alg"] != tc.want {
+				t.Fatalf("register: %d, id_token_signed_response_alg %v, want %s", status, reg["id_token_signed_response_alg"], tc.want)
+			}
+			client := testclient.Client{ID: reg["client_id"].(string), Secret: reg["client_secret"].(string),
+				RegistrationToken: reg["registration_access_token"].(string), RegistrationURI: reg["registration_client_uri"].(string)}
+			// RFC 7592 §2.1: the stored value reads back.
+			req, _ := http.NewRequest(http.MethodGet, client.RegistrationURI, nil)
+			req.Header.Set("Authorization", "Bearer "+client.RegistrationToken)
+			if status, read, err := testclient.Do(req); err != nil || status != http.StatusOK || read["id_token_signed_response_alg"] != tc.want {
+				t.Fatalf("read registration: %d %v %v", status, read["id_token_signed_response_alg"], err)
+			}
+			conf := oauth2.Config{ClientID: client.ID, ClientSecret: client.Secret, RedirectURL: redirectURI,
+				Endpoint: provider.Endpoint(), Scopes: []string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}}
+			verifier := oauth2.GenerateVerifier()
+			redirect := s.approve(t, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)))
+			tok, err := conf.Exchange(ctx, redirect.Query().Get("code"), oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatal(err)
+			}
+			refreshed, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			only := provider.Verifier(&oidc.Config{ClientID: client.ID, SupportedSigningAlgs: []string{tc.want}})
+			for name, tk := range map[string]*oauth2.Token{"code": tok, "refresh": refreshed} {
+				raw, _ := tk.Extra("id_token").(string)
+				idt, err := only.Verify(ctx, raw)
+				if err != nil {
+					t.Fatalf("%s ID token with only %s accepted: %v", name, tc.want, err)
+				}
+				if err := idt.VerifyAccessToken(tk.AccessToken); err != nil {
+					t.Errorf("%s at_hash: %v", name, err)
+				}
 			}
 		})
 	}

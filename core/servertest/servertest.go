@@ -5,9 +5,16 @@ package servertest
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"net"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
@@ -80,6 +87,7 @@ func StartWith(tb testing.TB, edit func(*config.Config), o Options) *Live {
 	} else {
 		st = store.New(memory.New())
 	}
+	seedRSAKey(tb, st)
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, st)
 	if err != nil {
@@ -105,3 +113,47 @@ func StartWith(tb testing.TB, edit func(*config.Config), o Options) *Live {
 // Stop shuts the server down gracefully and waits for Serve to return,
 // failing the test on its error. Later calls, and the cleanup, do nothing.
 func (l *Live) Stop() { l.stop() }
+
+// rsaKey is one RS256 signing key for every server of the test process:
+// generating a 2048-bit RSA key costs a fifth of a second, and each server
+// needs one (keyset keeps RS256 for ID tokens).
+var rsaKey = sync.OnceValues(func() (store.SigningKey, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	sum, err := (&jose.JSONWebKey{Key: priv.Public()}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	kid := base64.RawURLEncoding.EncodeToString(sum)
+	raw, err := jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: "RS256", Use: "sig"}.MarshalJSON()
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	return store.SigningKey{ID: kid, Algorithm: "RS256", PrivateJWK: raw, CreatedAt: time.Now().UTC().Truncate(time.Second)}, nil
+})
+
+// seedRSAKey stores rsaKey in a store that has no signing key yet, where
+// the server's keyset finds it as its active RS256 key.
+func seedRSAKey(tb testing.TB, st *store.Store) {
+	tb.Helper()
+	empty := true
+	err := st.SigningKeys.List(context.Background(), func(string, store.SigningKey) error {
+		empty = false
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !empty {
+		return
+	}
+	rec, err := rsaKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := st.SigningKeys.Create(context.Background(), rec.ID, rec); err != nil {
+		tb.Fatal(err)
+	}
+}

@@ -19,6 +19,15 @@ type Client struct {
 // Public reports whether the client authenticates with no secret.
 func (c *Client) Public() bool { return c.TokenEndpointAuthMethod == "none" }
 
+// IDTokenAlg is the algorithm of the client's ID tokens: the one it
+// registered, else RS256 (OpenID Connect Registration §2).
+func (c *Client) IDTokenAlg() string {
+	if c.IDTokenSignedResponseAlg == "" {
+		return "RS256"
+	}
+	return c.IDTokenSignedResponseAlg
+}
+
 // ClientMetadata is the RFC 7591 §2 client metadata (plus OIDC and CIBA
 // registration parameters as they are added).
 type ClientMetadata struct {
@@ -39,6 +48,9 @@ type ClientMetadata struct {
 	SoftwareVersion         string   `json:"software_version,omitempty"`
 	SoftwareStatement       string   `json:"software_statement,omitempty"`
 	ApplicationType         string   `json:"application_type,omitempty"`
+	// OpenID Connect Registration §2: the ID token algorithm (RS256 when
+	// a client registered none).
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 	// CIBA Core 1.0 §4 registration parameters.
 	BackchannelTokenDeliveryMode               string `json:"backchannel_token_delivery_mode,omitempty"`
 	BackchannelClientNotificationEndpoint      string `json:"backchannel_client_notification_endpoint,omitempty"`

@@ -142,7 +142,10 @@ type IDRequest struct {
 	AccessToken string // for at_hash
 	Profile     Profile
 	Scope       string // profile/email claims are added per scope
-	Extra       map[string]any
+	// Algorithm is the client's id_token_signed_response_alg; empty means
+	// RS256 (OpenID Connect Registration §2).
+	Algorithm jose.SignatureAlgorithm
+	Extra     map[string]any
 }
 
 // idClaims is the OIDC Core §2 payload, with the §5.4 profile and email
@@ -195,7 +198,11 @@ func (i *Issuer) IDToken(ctx context.Context, req IDRequest) (string, error) {
 		Ownership:       req.Ownership,
 		profileClaims:   profileFor(req.Profile, req.Scope),
 	}
-	tok, err := i.keys.SignFunc(TypeID, func(alg jose.SignatureAlgorithm) ([]byte, error) {
+	alg := req.Algorithm
+	if alg == "" {
+		alg = keyset.IDTokenDefault
+	}
+	tok, err := i.keys.SignWith(alg, TypeID, func(alg jose.SignatureAlgorithm) ([]byte, error) {
 		if req.AccessToken != "" {
 			c.AccessTokenHash = AccessTokenHash(alg, req.AccessToken)
 		}
