@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
@@ -128,10 +129,10 @@ func TestRateLimitForwardedFor(t *testing.T) {
 	t.Parallel()
 	// Each request names a client of its own, so that only the address
 	// buckets can run dry.
-	n := 0
+	// Atomic: the subtests run in parallel.
+	var n atomic.Int64
 	withXFF := func(xff string) request {
-		n++
-		r := form("/v1/token", ccForm, "client-"+strconv.Itoa(n), "x")
+		r := form("/v1/token", ccForm, "client-"+strconv.FormatInt(n.Add(1), 10), "x")
 		r.header.Set("X-Forwarded-For", xff)
 		return r
 	}
