@@ -16,7 +16,7 @@ import express from 'express';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { auth, refreshAuthorization, discoverAuthorizationServerMetadata, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -206,6 +206,28 @@ test('MCP host: DCR, code flow with PKCE and resource to a loopback redirect, to
   } finally {
     cb.srv.close();
   }
+});
+
+test('MCP host: a refresh naming another resource is refused with invalid_target (RFC 8707 §2)', {
+  todo: 'issue 11 (5): a refresh naming another resource is not refused',
+}, async () => {
+  const cb = await loopbackCallback();
+  const provider = new HostProvider(cb.redirectUrl);
+  try {
+    await hostLogin(provider, cb);
+  } finally {
+    cb.srv.close();
+  }
+  const metadata = await discoverAuthorizationServerMetadata(issuer);
+  await assert.rejects(refreshAuthorization(issuer, {
+    metadata,
+    clientInformation: provider.clientInformation(),
+    refreshToken: provider.tokens().refresh_token,
+    resource: new URL('http://127.0.0.1:9/another-server'),
+  }), (err) => {
+    assert.equal(err.errorCode ?? err.error, 'invalid_target', `${err.name}: ${err.message}`);
+    return true;
+  });
 });
 
 test('MCP host: a registered loopback redirect URI with another port (RFC 8252 §7.3)', async () => {

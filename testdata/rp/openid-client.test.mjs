@@ -109,6 +109,22 @@ test('code flow + PKCE, userinfo, refresh (client registered for ES256)', async 
   await userinfoAndRefresh(config, tokens);
 });
 
+test('introspection and revocation (RFC 7662, RFC 7009)', async () => {
+  const config = await registerClient({ id_token_signed_response_alg: 'ES256' });
+  const tokens = await codeFlow(config);
+  const active = await detailed(client.tokenIntrospection(config, tokens.access_token));
+  assert.equal(active.active, true);
+  assert.equal(active.client_id, config.clientMetadata().client_id);
+  assert.equal(active.sub, tokens.claims().sub);
+  await detailed(client.tokenRevocation(config, tokens.refresh_token));
+  await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token), (err) => {
+    assert.equal(err.error, 'invalid_grant');
+    return true;
+  });
+  const gone = await detailed(client.tokenIntrospection(config, tokens.refresh_token));
+  assert.equal(gone.active, false);
+});
+
 test('code flow + PKCE with the defaults: RS256 ID token, userinfo, refresh', {
   todo: 'issue 11 (1): ID tokens must be RS256 unless the client registered another id_token_signed_response_alg',
 }, async () => {
