@@ -19,8 +19,7 @@ const postLogoutURI = 'http://127.0.0.1:9/logged-out';
 // client_secret_post, the client authentication openid-client uses by
 // default with a client secret (a client registered for
 // client_secret_basic must use it, and is refused otherwise). extra adds
-// metadata (a non-default ID token algorithm, for the flows that must run
-// before RS256 is served).
+// metadata.
 async function registerClient(extra = {}) {
   return client.dynamicClientRegistration(
     new URL(issuer),
@@ -99,8 +98,7 @@ test('OpenID discovery: issuer and the endpoints openid-client uses', async () =
   assert.ok(md.supportsPKCE('S256'));
 });
 
-// The client states the algorithm the server signs with today, so that
-// the code flow, userinfo and refresh are held while RS256 is missing.
+// A client that registered another algorithm gets it (OIDC Registration §2).
 test('code flow + PKCE, userinfo, refresh (client registered for ES256)', async () => {
   const config = await registerClient({ id_token_signed_response_alg: 'ES256' });
   const tokens = await codeFlow(config);
@@ -110,7 +108,7 @@ test('code flow + PKCE, userinfo, refresh (client registered for ES256)', async 
 });
 
 test('introspection and revocation (RFC 7662, RFC 7009)', async () => {
-  const config = await registerClient({ id_token_signed_response_alg: 'ES256' });
+  const config = await registerClient();
   const tokens = await codeFlow(config);
   const active = await detailed(client.tokenIntrospection(config, tokens.access_token));
   assert.equal(active.active, true);
@@ -125,18 +123,14 @@ test('introspection and revocation (RFC 7662, RFC 7009)', async () => {
   assert.equal(gone.active, false);
 });
 
-test('code flow + PKCE with the defaults: RS256 ID token, userinfo, refresh', {
-  todo: 'issue 11 (1): ID tokens must be RS256 unless the client registered another id_token_signed_response_alg',
-}, async () => {
+test('code flow + PKCE with the defaults: RS256 ID token, userinfo, refresh', async () => {
   const config = await registerClient();
   const tokens = await codeFlow(config);
   assert.equal(decodeJWT(tokens.id_token).header.alg, 'RS256');
   await userinfoAndRefresh(config, tokens);
 });
 
-test('registration echoes id_token_signed_response_alg (RS256 by default)', {
-  todo: 'issue 11 (1): id_token_signed_response_alg is neither stored nor echoed',
-}, async () => {
+test('registration echoes id_token_signed_response_alg (RS256 by default)', async () => {
   const byDefault = await registerClient();
   assert.equal(byDefault.clientMetadata().id_token_signed_response_alg, 'RS256');
   const es = await registerClient({ id_token_signed_response_alg: 'ES256' });
@@ -146,7 +140,7 @@ test('registration echoes id_token_signed_response_alg (RS256 by default)', {
 test('profile and email scopes: claims in the ID token and userinfo', {
   todo: 'issue 11 (2): code-flow tokens carry no profile or email claims',
 }, async () => {
-  const config = await registerClient({ id_token_signed_response_alg: 'ES256' });
+  const config = await registerClient();
   const tokens = await codeFlow(config);
   const claims = tokens.claims();
   const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
@@ -177,7 +171,7 @@ test('OAuth 2.0 Authorization Server Metadata (RFC 8414) discovery', {
 test('RP-initiated logout: end_session_endpoint redirects to the registered post_logout_redirect_uri', {
   todo: 'issue 11 (8): no end_session_endpoint',
 }, async () => {
-  const config = await registerClient({ id_token_signed_response_alg: 'ES256' });
+  const config = await registerClient();
   const tokens = await codeFlow(config, 'openid');
   const url = client.buildEndSessionUrl(config, {
     id_token_hint: tokens.id_token,
