@@ -68,6 +68,21 @@ type PluginLimits struct {
 	// MaxRequestBytes and MaxResponseBytes cap the JSON crossing the ABI.
 	MaxRequestBytes  int `koanf:"max_request_bytes"`
 	MaxResponseBytes int `koanf:"max_response_bytes"`
+	// MaxModuleBytes caps the .wasm file.
+	MaxModuleBytes int `koanf:"max_module_bytes"`
+	// MaxTableElements caps each table of the module: a larger minimum is
+	// refused, a larger or missing maximum lowered to it.
+	MaxTableElements int `koanf:"max_table_elements"`
+	// CompileTimeout bounds compiling the module.
+	CompileTimeout time.Duration `koanf:"compile_timeout"`
+	// MaxLogBytes caps what one call may log (log, stdout and stderr).
+	MaxLogBytes int `koanf:"max_log_bytes"`
+	// KVMaxKeys and KVMaxBytes cap the plugin's kv namespace.
+	KVMaxKeys  int `koanf:"kv_max_keys"`
+	KVMaxBytes int `koanf:"kv_max_bytes"`
+	// MaxClaimsBytes caps the extra claims of a sign_in or token_claims
+	// result (JSON bytes).
+	MaxClaimsBytes int `koanf:"max_claims_bytes"`
 }
 
 // PluginSettings are what one plugin is given.
@@ -88,6 +103,9 @@ type PluginSettings struct {
 // maxMemoryPages is the 4 GiB limit of a 32-bit Wasm memory.
 const maxMemoryPages = 65536
 
+// maxTableElements keeps a table (8 bytes an element) under 1 GiB.
+const maxTableElements = 1 << 27
+
 // LimitsFor returns the limits of the named plugin: its overrides over the
 // defaults.
 func (p *Plugins) LimitsFor(name string) PluginLimits {
@@ -107,6 +125,27 @@ func (p *Plugins) LimitsFor(name string) PluginLimits {
 	}
 	if o.MaxResponseBytes != 0 {
 		l.MaxResponseBytes = o.MaxResponseBytes
+	}
+	if o.MaxModuleBytes != 0 {
+		l.MaxModuleBytes = o.MaxModuleBytes
+	}
+	if o.MaxTableElements != 0 {
+		l.MaxTableElements = o.MaxTableElements
+	}
+	if o.CompileTimeout != 0 {
+		l.CompileTimeout = o.CompileTimeout
+	}
+	if o.MaxLogBytes != 0 {
+		l.MaxLogBytes = o.MaxLogBytes
+	}
+	if o.KVMaxKeys != 0 {
+		l.KVMaxKeys = o.KVMaxKeys
+	}
+	if o.KVMaxBytes != 0 {
+		l.KVMaxBytes = o.KVMaxBytes
+	}
+	if o.MaxClaimsBytes != 0 {
+		l.MaxClaimsBytes = o.MaxClaimsBytes
 	}
 	return l
 }
@@ -246,6 +285,18 @@ func validateLimits(key string, l PluginLimits, required bool, bad func(key, for
 	positive("pool_size", int64(l.PoolSize), "")
 	positive("max_request_bytes", int64(l.MaxRequestBytes), " bytes")
 	positive("max_response_bytes", int64(l.MaxResponseBytes), " bytes")
+	positive("max_module_bytes", int64(l.MaxModuleBytes), " bytes")
+	positive("max_table_elements", int64(l.MaxTableElements), "")
+	if l.MaxTableElements > maxTableElements {
+		bad(key+".max_table_elements", "must be at most %d, got %d", maxTableElements, l.MaxTableElements)
+	}
+	if l.CompileTimeout < 0 || (required && l.CompileTimeout == 0) {
+		bad(key+".compile_timeout", "must be a positive duration, got %s", l.CompileTimeout)
+	}
+	positive("max_log_bytes", int64(l.MaxLogBytes), " bytes")
+	positive("kv_max_keys", int64(l.KVMaxKeys), "")
+	positive("kv_max_bytes", int64(l.KVMaxBytes), " bytes")
+	positive("max_claims_bytes", int64(l.MaxClaimsBytes), " bytes")
 }
 
 // validPluginName accepts what can be the base name of a file in the plugin

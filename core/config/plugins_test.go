@@ -21,7 +21,9 @@ func TestPluginsDefaults(t *testing.T) {
 	if p.Dir != "./plugins/bin" || !p.Watch {
 		t.Errorf("dir %q watch %v, want ./plugins/bin and true", p.Dir, p.Watch)
 	}
-	want := config.PluginLimits{MemoryPages: 256, Timeout: 2 * time.Second, PoolSize: 4, MaxRequestBytes: 1 << 20, MaxResponseBytes: 1 << 20}
+	want := config.PluginLimits{MemoryPages: 256, Timeout: 2 * time.Second, PoolSize: 4, MaxRequestBytes: 1 << 20, MaxResponseBytes: 1 << 20,
+		MaxModuleBytes: 32 << 20, MaxTableElements: 1 << 17, CompileTimeout: 5 * time.Minute, MaxLogBytes: 64 << 10,
+		KVMaxKeys: 10000, KVMaxBytes: 16 << 20, MaxClaimsBytes: 8 << 10}
 	if p.Defaults != want {
 		t.Errorf("defaults %+v, want %+v", p.Defaults, want)
 	}
@@ -93,6 +95,15 @@ plugins:
   defaults: {memory_pages: 0, timeout: 0s, pool_size: -1, max_request_bytes: 0, max_response_bytes: -5}
 `, []string{"plugins.defaults.memory_pages", "plugins.defaults.timeout", "plugins.defaults.pool_size",
 			"plugins.defaults.max_request_bytes", "plugins.defaults.max_response_bytes"}},
+		{"non-positive sandbox limits", `
+plugins:
+  defaults: {max_module_bytes: 0, max_table_elements: 0, compile_timeout: 0s, max_log_bytes: -1, kv_max_keys: 0, kv_max_bytes: -1, max_claims_bytes: 0}
+  settings:
+    p1:
+      limits: {max_table_elements: 200000000, kv_max_keys: -1}
+`, []string{"plugins.defaults.max_module_bytes", "plugins.defaults.max_table_elements", "plugins.defaults.compile_timeout",
+			"plugins.defaults.max_log_bytes", "plugins.defaults.kv_max_keys", "plugins.defaults.kv_max_bytes", "plugins.defaults.max_claims_bytes",
+			"plugins.settings.p1.limits.max_table_elements: must be at most 134217728", "plugins.settings.p1.limits.kv_max_keys"}},
 		{"too much memory", `
 plugins:
   defaults: {memory_pages: 70000}

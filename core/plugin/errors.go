@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -28,6 +29,28 @@ const (
 	ReasonNoErrorCode      = "malformed response: error without code"
 	ReasonResultMismatch   = "malformed response: result does not match the hook's schema"
 	ReasonFree             = "gh_free failed"
+	ReasonReentry          = "re-entry refused"
+	ReasonLogQuota         = "log quota exceeded"
+	ReasonKVQuota          = "kv quota exceeded"
+	ReasonLoading          = "plugin is loading"
+	ReasonClaimsTooLarge   = "claims too large"
+)
+
+// Errors behind the quota and re-entry failures: a *Failure with one of
+// these reasons wraps the matching error, for errors.Is.
+var (
+	// ErrReentry: a host function that calls back into the guest
+	// (kv_get, http_request) was called from inside such a call-back,
+	// for example from gh_alloc.
+	ErrReentry = errors.New("host function called from inside gh_alloc: the guest is already running")
+	// ErrLogQuota: the call logged more than the plugin's max_log_bytes.
+	ErrLogQuota = errors.New("log quota exceeded")
+	// ErrKVQuota: a kv_put would take the plugin's namespace past its
+	// kv_max_keys or kv_max_bytes.
+	ErrKVQuota = errors.New("kv quota exceeded")
+	// ErrClaimsTooLarge: a sign_in or token_claims result carried more
+	// extra claims than the plugin's max_claims_bytes.
+	ErrClaimsTooLarge = errors.New("extra claims too large")
 )
 
 // Reasons a module is refused at load (the Reason field of *LoadError).
@@ -37,6 +60,8 @@ const (
 	ReasonNoHooks         = "exports neither a gh_* hook nor _start"
 	ReasonWrongABI        = "wrong ABI version"
 	ReasonInitialize      = "_initialize failed"
+	ReasonModuleLimit     = "over a module limit"
+	ReasonCompileTimeout  = "compile timeout"
 )
 
 // Refusal is a plugin's own answer {"error": {"code", "message"}}: a decision,

@@ -390,6 +390,13 @@ func (h *Host) settings(name string) Settings {
 		PoolSize:         l.PoolSize,
 		MaxRequestBytes:  l.MaxRequestBytes,
 		MaxResponseBytes: l.MaxResponseBytes,
+		MaxModuleBytes:   l.MaxModuleBytes,
+		MaxTableElements: uint32(min(max(l.MaxTableElements, 0), 1<<27)),
+		CompileTimeout:   l.CompileTimeout,
+		MaxLogBytes:      l.MaxLogBytes,
+		KVMaxKeys:        l.KVMaxKeys,
+		KVMaxBytes:       int64(l.KVMaxBytes),
+		MaxClaimsBytes:   l.MaxClaimsBytes,
 	}
 	return s
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
@@ -68,8 +67,9 @@ func guestBytes(mod api.Module, fn string, ptr, n uint32) []byte {
 // returns it packed as ptr<<32 | len.
 func (p *Plugin) guestWrite(ctx context.Context, mod api.Module, fn string, data []byte) uint64 {
 	var alloc api.Function
-	if v, ok := p.instances.Load(mod); ok {
-		alloc = v.(*instance).alloc
+	inst := p.instanceOf(mod)
+	if inst != nil {
+		alloc = inst.alloc
 	} else {
 		alloc = mod.ExportedFunction("gh_alloc")
 	}
@@ -77,7 +77,14 @@ func (p *Plugin) guestWrite(ctx context.Context, mod api.Module, fn string, data
 		panic(fmt.Errorf("%s: returning data needs the gh_alloc export", fn))
 	}
 	st := []uint64{uint64(len(data))}
-	if err := alloc.CallWithStack(ctx, st); err != nil {
+	if inst != nil {
+		inst.inAlloc = true
+	}
+	err := alloc.CallWithStack(ctx, st)
+	if inst != nil {
+		inst.inAlloc = false
+	}
+	if err != nil {
 		panic(err)
 	}
 	ptr := uint32(st[0])
@@ -87,10 +94,34 @@ func (p *Plugin) guestWrite(ctx context.Context, mod api.Module, fn string, data
 	return uint64(ptr)<<32 | uint64(len(data))
 }
 
+// instanceOf returns the pooled instance of a guest module (nil for a
+// WASI command's one-off instance).
+func (p *Plugin) instanceOf(mod api.Module) *instance {
+	if v, ok := p.instances.Load(mod); ok {
+		return v.(*instance)
+	}
+	return nil
+}
+
+// enter refuses a host function that calls back into the guest while the
+// host is already inside such a call-back (gh_alloc calling kv_get would
+// make the host call gh_alloc again, without end): wazero calls are not
+// re-entrant, and the instance's state is the guest's half-done one.
+func (p *Plugin) enter(mod api.Module, fn string) {
+	if inst := p.instanceOf(mod); inst != nil && inst.inAlloc {
+		p.logger.Warn("plugin re-entry refused", "function", fn)
+		panic(fmt.Errorf("%s: %w", fn, ErrReentry))
+	}
+}
+
 // hostLog is log(level, ptr, len): 0 debug, 1 info, 2 warn, 3 error.
+// Past the call's log budget it traps the call (ErrLogQuota).
 func (p *Plugin) hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	level, ptr, n := int32(stack[0]), uint32(stack[1]), uint32(stack[2])
 	msg := guestBytes(mod, "log", ptr, min(n, maxLogBytes))
+	if inst := p.instanceOf(mod); inst != nil && !inst.logs.take(len(msg)) {
+		panic(inst.logs.exceeded())
+	}
 	lvl := slog.LevelDebug
 	switch {
 	case level == 1:
@@ -130,6 +161,7 @@ var errURLNotAllowed = errors.New(httpErrNotAllowed)
 
 // hostHTTP is http_request(ptr, len) -> i64.
 func (p *Plugin) hostHTTP(ctx context.Context, mod api.Module, stack []uint64) {
+	p.enter(mod, "http_request")
 	ptr, n := uint32(stack[0]), uint32(stack[1])
 	var resp []byte
 	if int64(n) > int64(p.limits.MaxRequestBytes) {
@@ -253,13 +285,14 @@ func (p *Plugin) kvKey(mod api.Module, fn string, ptr, n uint32) (string, bool) 
 	if n == 0 || n > maxKVKeyBytes {
 		return "", false
 	}
-	return "plugin/" + p.name + "/" + string(guestBytes(mod, fn, ptr, n)), true
+	return kvPrefix(p.name) + string(guestBytes(mod, fn, ptr, n)), true
 }
 
 // hostKVGet is kv_get(kptr, klen) -> i64: the value packed, or 0 when
 // missing. A store failure traps the call: the plugin must not mistake an
 // outage for a missing key.
 func (p *Plugin) hostKVGet(ctx context.Context, mod api.Module, stack []uint64) {
+	p.enter(mod, "kv_get")
 	key, ok := p.kvKey(mod, "kv_get", uint32(stack[0]), uint32(stack[1]))
 	if !ok {
 		panic(fmt.Errorf("kv_get: key must be 1..%d bytes", maxKVKeyBytes))
@@ -287,7 +320,11 @@ func (p *Plugin) hostKVPut(ctx context.Context, mod api.Module, stack []uint64) 
 		return
 	}
 	v := guestBytes(mod, "kv_put", uint32(stack[2]), uint32(stack[3]))
-	if err := p.settings.KV.Put(ctx, key, v, time.Time{}); err != nil {
+	if err := p.kvPut(ctx, key, v); err != nil {
+		if errors.Is(err, ErrKVQuota) {
+			p.logger.Warn("kv_put refused", "key", key, "err", err.Error())
+			panic(err)
+		}
 		p.logger.Error("kv_put failed", "key", key, "err", err.Error())
 		stack[0] = kvStoreFailure
 		return

@@ -72,6 +72,9 @@ func (failingKV) Get(context.Context, string) ([]byte, error) { return nil, erro
 func (failingKV) Put(context.Context, string, []byte, time.Time) error {
 	return errors.New("disk on fire")
 }
+func (failingKV) Scan(context.Context, string, func(string, []byte) error) error {
+	return errors.New("disk on fire")
+}
 
 // TestKVStoreDown: a failing kv_get traps (fail closed, never "missing");
 // a failing kv_put returns non-zero and the plugin decides.

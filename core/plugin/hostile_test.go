@@ -108,7 +108,7 @@ func TestLoadRefusals(t *testing.T) {
 		{"http_request not granted", "badurl", nil, Settings{}, "imports gatehouse.http_request, which its settings do not grant"},
 		{"kv not granted", "kv", nil, Settings{}, "imports gatehouse.kv_get, which its settings do not grant"},
 		{"not wasm", "garbage", []byte("\x00asm\x02\x00\x00\x00"), Settings{}, ReasonInvalidModule},
-		{"memory over the cap", "huge", nil, Settings{Limits: Limits{MemoryPages: 16}}, ReasonInvalidModule},
+		{"memory over the cap", "huge", nil, Settings{Limits: Limits{MemoryPages: 16}}, ReasonModuleLimit},
 		{"config not an object", "good", nil, Settings{Config: json.RawMessage(`[1]`)}, ReasonConfigNotObject},
 		{"config not JSON", "good", nil, Settings{Config: json.RawMessage(`{`)}, ReasonConfigNotObject},
 		{"no hooks", "empty", []byte("\x00asm\x01\x00\x00\x00"), Settings{}, ReasonNoHooks},

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -107,6 +108,11 @@ func (p *Plugin) Call(ctx context.Context, hook string, input any, out any) erro
 		return p.fail(hook, reason, err)
 	}
 	p.pool.put(inst)
+	if refusal == nil && (h == hookIndex(HookSignIn) || h == hookIndex(HookTokenClaims)) {
+		if err := p.checkClaims(result); err != nil {
+			return p.fail(hook, ReasonClaimsTooLarge, err)
+		}
+	}
 	if refusal != nil {
 		refusal.Plugin, refusal.Hook = p.name, hook
 		p.logger.Debug("plugin refused", "hook", hook, "code", refusal.Code, "message", refusal.Message)
@@ -118,6 +124,22 @@ func (p *Plugin) Call(ctx context.Context, hook string, input any, out any) erro
 		}
 	}
 	return nil
+}
+
+// checkClaims caps the extra token claims of a sign_in or token_claims
+// result: they ride in every token issued for the user, where no client
+// expects a megabyte.
+func (p *Plugin) checkClaims(result json.RawMessage) error {
+	if len(result) <= p.limits.MaxClaimsBytes {
+		return nil // the claims are only part of it
+	}
+	var r struct {
+		Claims json.RawMessage `json:"claims"`
+	}
+	if json.Unmarshal(result, &r) != nil || len(r.Claims) <= p.limits.MaxClaimsBytes {
+		return nil // a result of the wrong shape fails in the caller's Unmarshal
+	}
+	return fmt.Errorf("%w: %d bytes > %d", ErrClaimsTooLarge, len(r.Claims), p.limits.MaxClaimsBytes)
 }
 
 // envelope builds the request JSON of ABI v1 by hand, in a fixed key order

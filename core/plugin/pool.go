@@ -137,6 +137,12 @@ type instance struct {
 	hooks          [len(hooks)]api.Function
 	stack          [2]uint64
 	stdout, stderr *lineLogger
+	// logs is this call's log budget, shared by log and stdout/stderr.
+	logs *logBudget
+	// inAlloc is set while the host runs gh_alloc or gh_free: a host
+	// function that would call back into the guest is refused then
+	// (ErrReentry); only a hook may use one.
+	inAlloc bool
 }
 
 // newInstance instantiates the module, runs _initialize when exported and
@@ -144,10 +150,12 @@ type instance struct {
 func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.limits.Timeout)
 	defer cancel()
+	logs := &logBudget{max: p.limits.MaxLogBytes}
 	inst := &instance{
 		p:      p,
-		stdout: newLineLogger(p.logger, "stdout", slog.LevelInfo),
-		stderr: newLineLogger(p.logger, "stderr", slog.LevelWarn),
+		logs:   logs,
+		stdout: newLineLogger(p.logger, "stdout", slog.LevelInfo, logs),
+		stderr: newLineLogger(p.logger, "stderr", slog.LevelWarn, logs),
 	}
 	mod, err := p.wr.InstantiateModule(ctx, p.compiled, p.modConfig.WithStdout(inst.stdout).WithStderr(inst.stderr))
 	if err != nil {
@@ -184,9 +192,13 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 func (i *instance) call(ctx context.Context, h int, env []byte) ([]byte, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, i.p.limits.Timeout)
 	defer cancel()
+	i.logs.reset()
 	st := i.stack[:]
 	st[0] = uint64(len(env))
-	if err := i.alloc.CallWithStack(ctx, st); err != nil {
+	i.inAlloc = true
+	err := i.alloc.CallWithStack(ctx, st)
+	i.inAlloc = false
+	if err != nil {
 		return nil, i.classify(err), err
 	}
 	reqPtr := uint32(st[0])
@@ -196,6 +208,9 @@ func (i *instance) call(ctx context.Context, h int, env []byte) ([]byte, string,
 	st[0], st[1] = uint64(reqPtr), uint64(len(env))
 	if err := i.hooks[h].CallWithStack(ctx, st); err != nil {
 		return nil, i.classify(err), err
+	}
+	if err := i.logs.exceeded(); err != nil {
+		return nil, ReasonLogQuota, err
 	}
 	ptr, n := uint32(st[0]>>32), uint32(st[0])
 	if int64(n) > int64(i.p.limits.MaxResponseBytes) {
@@ -208,6 +223,8 @@ func (i *instance) call(ctx context.Context, h int, env []byte) ([]byte, string,
 	resp := bytes.Clone(view)
 	if i.free != nil {
 		// Response first, then request: a bump allocator can pop both.
+		i.inAlloc = true
+		defer func() { i.inAlloc = false }()
 		for _, b := range [...][2]uint32{{ptr, n}, {reqPtr, uint32(len(env))}} {
 			st[0], st[1] = uint64(b[0]), uint64(b[1])
 			if err := i.free.CallWithStack(ctx, st); err != nil {
@@ -225,10 +242,26 @@ func (i *instance) classify(err error) string {
 	if r := exitReason(err); r != "" {
 		return r
 	}
+	if r := quotaReason(err); r != "" {
+		return r
+	}
 	if i.mem != nil && i.mem.Size()/65536 >= i.p.limits.MemoryPages {
 		return ReasonOutOfMemory
 	}
 	return trapReason(err)
+}
+
+// quotaReason names the host's own refusals: re-entry and quotas.
+func quotaReason(err error) string {
+	switch {
+	case errors.Is(err, ErrReentry):
+		return ReasonReentry
+	case errors.Is(err, ErrLogQuota):
+		return ReasonLogQuota
+	case errors.Is(err, ErrKVQuota):
+		return ReasonKVQuota
+	}
+	return ""
 }
 
 func exitReason(err error) string {

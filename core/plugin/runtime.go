@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/plugin/internal/wasmlimit"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
@@ -59,6 +61,13 @@ const (
 	DefaultMaxResponseBytes     = 1 << 20
 	DefaultHTTPTimeout          = 5 * time.Second
 	DefaultMaxHTTPResponseBytes = 1 << 20
+	DefaultMaxModuleBytes       = 32 << 20
+	DefaultMaxTableElements     = 1 << 17
+	DefaultCompileTimeout       = 5 * time.Minute
+	DefaultMaxLogBytes          = 64 << 10
+	DefaultKVMaxKeys            = 10000
+	DefaultKVMaxBytes           = 16 << 20
+	DefaultMaxClaimsBytes       = 8 << 10
 )
 
 // Limits bound one plugin. Zero fields take the defaults above.
@@ -67,6 +76,21 @@ type Limits struct {
 	Timeout                           time.Duration
 	PoolSize                          int
 	MaxRequestBytes, MaxResponseBytes int
+	// MaxModuleBytes caps the .wasm file; MaxTableElements each table
+	// (a larger or missing maximum is lowered to it); CompileTimeout the
+	// compile.
+	MaxModuleBytes   int
+	MaxTableElements uint32
+	CompileTimeout   time.Duration
+	// MaxLogBytes caps what one call may log (log, stdout and stderr).
+	MaxLogBytes int
+	// KVMaxKeys and KVMaxBytes cap the plugin's kv namespace (keys plus
+	// values), across its versions.
+	KVMaxKeys  int
+	KVMaxBytes int64
+	// MaxClaimsBytes caps the extra claims (JSON) of a sign_in or
+	// token_claims result.
+	MaxClaimsBytes int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -85,6 +109,27 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxResponseBytes <= 0 {
 		l.MaxResponseBytes = DefaultMaxResponseBytes
 	}
+	if l.MaxModuleBytes <= 0 {
+		l.MaxModuleBytes = DefaultMaxModuleBytes
+	}
+	if l.MaxTableElements == 0 {
+		l.MaxTableElements = DefaultMaxTableElements
+	}
+	if l.CompileTimeout <= 0 {
+		l.CompileTimeout = DefaultCompileTimeout
+	}
+	if l.MaxLogBytes <= 0 {
+		l.MaxLogBytes = DefaultMaxLogBytes
+	}
+	if l.KVMaxKeys <= 0 {
+		l.KVMaxKeys = DefaultKVMaxKeys
+	}
+	if l.KVMaxBytes <= 0 {
+		l.KVMaxBytes = DefaultKVMaxBytes
+	}
+	if l.MaxClaimsBytes <= 0 {
+		l.MaxClaimsBytes = DefaultMaxClaimsBytes
+	}
 	return l
 }
 
@@ -97,6 +142,9 @@ type Runtime struct {
 	mu      sync.Mutex
 	plugins map[*Plugin]struct{}
 	closed  bool
+	// kvUsage is each plugin's kv namespace usage, by plugin name: shared
+	// by its versions, counted on the first kv_put (kvquota.go).
+	kvUsage map[string]*kvUsage
 }
 
 // NewRuntime opens the compilation cache in cacheDir (created if missing), or
@@ -109,7 +157,7 @@ func NewRuntime(_ context.Context, cacheDir string) (*Runtime, error) {
 			return nil, fmt.Errorf("plugin compilation cache %s: %w", cacheDir, err)
 		}
 	}
-	return &Runtime{cache: cache, plugins: map[*Plugin]struct{}{}}, nil
+	return &Runtime{cache: cache, plugins: map[*Plugin]struct{}{}, kvUsage: map[string]*kvUsage{}}, nil
 }
 
 // Close closes every plugin still open, then the cache.
@@ -184,7 +232,20 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte, s Settings
 	if err := p.instantiateHostModule(ctx); err != nil {
 		return nil, fmt.Errorf("plugin %s: host module: %w", name, err)
 	}
-	if p.compiled, err = p.wr.CompileModule(ctx, wasm); err != nil {
+	bin, err := wasmlimit.Check(wasm, p.moduleLimits())
+	if err != nil {
+		var over *wasmlimit.Error
+		if errors.As(err, &over) && over.Limit == "malformed" {
+			return refuse(ReasonInvalidModule, err)
+		}
+		p.logger.Warn("plugin refused: over a module limit", "error", err)
+		return refuse(ReasonModuleLimit, err)
+	}
+	if p.compiled, err = p.compile(ctx, bin); err != nil {
+		if errors.Is(err, errCompileTimeout) {
+			p.logger.Warn("plugin refused: compile took too long", "compile_timeout", s.Limits.CompileTimeout)
+			return refuse(ReasonCompileTimeout, err)
+		}
 		return refuse(ReasonInvalidModule, err)
 	}
 	if reason := p.inspect(); reason != "" {
@@ -222,6 +283,32 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte, s Settings
 	ok = true
 	p.logger.Debug("plugin loaded", "version", p.version[:12], "hooks", p.Hooks())
 	return p, nil
+}
+
+// moduleLimits are wasmlimit's defaults with the plugin's own module size,
+// memory and table limits.
+func (p *Plugin) moduleLimits() wasmlimit.Limits {
+	l := wasmlimit.Defaults
+	l.ModuleBytes = p.limits.MaxModuleBytes
+	l.MemoryPages = p.limits.MemoryPages
+	l.TableElements = p.limits.MaxTableElements
+	return l
+}
+
+var errCompileTimeout = errors.New("compile timeout")
+
+// compile compiles bin within the plugin's compile timeout. wazero checks
+// its context only between functions and only with several compile
+// workers, so two are asked for; one function's compile is bounded by
+// moduleLimits instead.
+func (p *Plugin) compile(ctx context.Context, bin []byte) (wazero.CompiledModule, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, p.limits.CompileTimeout, errCompileTimeout)
+	defer cancel()
+	m, err := p.wr.CompileModule(experimental.WithCompilationWorkers(ctx, 2), bin)
+	if err != nil && errors.Is(context.Cause(ctx), errCompileTimeout) {
+		return nil, fmt.Errorf("%w: over %s", errCompileTimeout, p.limits.CompileTimeout)
+	}
+	return m, err
 }
 
 // inspect classifies the compiled module and checks it against ABI v1 and the

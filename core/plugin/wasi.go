@@ -16,7 +16,8 @@ func (p *Plugin) runCommand(ctx context.Context, env []byte) ([]byte, string, er
 	ctx, cancel := context.WithTimeout(ctx, p.limits.Timeout)
 	defer cancel()
 	stdout := &cappedBuffer{max: p.limits.MaxResponseBytes}
-	stderr := newLineLogger(p.logger, "stderr", slog.LevelWarn)
+	logs := &logBudget{max: p.limits.MaxLogBytes}
+	stderr := newLineLogger(p.logger, "stderr", slog.LevelWarn, logs)
 	defer stderr.flush()
 	cfg := p.modConfig.
 		WithArgs(p.name).
@@ -35,7 +36,13 @@ func (p *Plugin) runCommand(ctx context.Context, env []byte) ([]byte, string, er
 		if r := exitReason(err); r != "" {
 			return nil, r, err
 		}
+		if r := quotaReason(err); r != "" {
+			return nil, r, err
+		}
 		return nil, trapReason(err), err
+	}
+	if err := logs.exceeded(); err != nil {
+		return nil, ReasonLogQuota, err
 	}
 	return stdout.buf.Bytes(), "", nil
 }
@@ -70,13 +77,19 @@ type lineLogger struct {
 	stream string
 	level  slog.Level
 	buf    []byte
+	budget *logBudget
 }
 
-func newLineLogger(logger *slog.Logger, stream string, level slog.Level) *lineLogger {
-	return &lineLogger{logger: logger, stream: stream, level: level}
+func newLineLogger(logger *slog.Logger, stream string, level slog.Level, budget *logBudget) *lineLogger {
+	return &lineLogger{logger: logger, stream: stream, level: level, budget: budget}
 }
 
+// Write logs b's lines; past the call's log budget it drops them and
+// fails the write (the call then fails with ReasonLogQuota).
 func (l *lineLogger) Write(b []byte) (int, error) {
+	if !l.budget.take(len(b)) {
+		return 0, ErrLogQuota
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := len(b)
@@ -111,4 +124,41 @@ func (l *lineLogger) emit() {
 		s = s[n:]
 	}
 	l.buf = l.buf[:0]
+}
+
+// logBudget counts the bytes one call logs (log, stdout, stderr) against
+// the plugin's max_log_bytes.
+type logBudget struct {
+	mu   sync.Mutex
+	used int
+	max  int
+	over bool
+}
+
+// take charges n bytes and reports whether they fit; once over, nothing fits.
+func (b *logBudget) take(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.over || b.used+n > b.max {
+		b.over = true
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *logBudget) reset() {
+	b.mu.Lock()
+	b.used, b.over = 0, false
+	b.mu.Unlock()
+}
+
+// exceeded returns the quota error once the call went over the budget.
+func (b *logBudget) exceeded() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.over {
+		return fmt.Errorf("%w: more than %d bytes logged in one call", ErrLogQuota, b.max)
+	}
+	return nil
 }

@@ -1,0 +1,230 @@
+package plugin
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/plugin/internal/wasmbomb"
+	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+)
+
+// procKiB reads a field of /proc/self/status in KiB (0 where there is none).
+func procKiB(tb testing.TB, field string) int64 {
+	tb.Helper()
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		tb.Skipf("no /proc/self/status: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// peakRSS measures the process's peak RSS while fn runs, in MiB above the
+// RSS before it: it resets the kernel's high-water mark (clear_refs 5)
+// when it can, else it samples VmRSS after fn.
+func peakRSS(tb testing.TB, fn func()) int64 {
+	tb.Helper()
+	runtime.GC()
+	debug.FreeOSMemory()
+	before := procKiB(tb, "VmRSS")
+	field := "VmRSS"
+	if os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil {
+		field = "VmHWM"
+	}
+	fn()
+	return (procKiB(tb, field) - before) >> 10
+}
+
+// TestSandboxBounds runs each hostile module (a pool of one) and checks
+// that the bad call fails closed with its typed reason, twice (the second
+// on a fresh instance), that the plugin's good hook and another plugin
+// keep answering, and that the process's peak RSS stays within the bound
+// stated for the case. Not parallel: RSS is the whole process's.
+func TestSandboxBounds(t *testing.T) {
+	r := newTestRuntime(t)
+	good := load(t, r, "good", Settings{Logger: slog.New(newRecorder())})
+	tests := []struct {
+		plugin, hook string
+		settings     Settings
+		reason       string
+		sentinel     error
+		// maxMiB bounds the peak RSS growth of each call.
+		maxMiB int64
+	}{
+		// Unbounded, the table asks for 32 GiB and the process dies.
+		{"tablegrow", HookSignIn, Settings{}, "trap: unreachable", nil, 64},
+		// Unbounded, gh_alloc ran 28,669 times (240 MB) until the deadline.
+		{"reentry", HookSignIn, Settings{KV: memory.New()}, ReasonReentry, ErrReentry, 64},
+		{"logflood", HookSignIn, Settings{}, ReasonLogQuota, ErrLogQuota, 64},
+		{"logflood", HookNotify, Settings{}, ReasonLogQuota, ErrLogQuota, 64},
+		{"kvflood", HookSignIn, Settings{KV: memory.New(), Limits: Limits{KVMaxBytes: 1 << 20}}, ReasonKVQuota, ErrKVQuota, 64},
+		// wazero's fixed call-stack ceiling (50 MB, grown by doubling, so
+		// up to about 150 MB while the last copy is made) is the bound:
+		// sdk/ABI.md §5.
+		{"recurse", HookSignIn, Settings{}, "trap: stack overflow", nil, 224},
+		// A 900 KB claim fits the response cap; unchecked it made a
+		// 934 KB access token.
+		{"bigclaims", HookTokenClaims, Settings{}, ReasonClaimsTooLarge, ErrClaimsTooLarge, 64},
+		{"bigclaims", HookSignIn, Settings{}, ReasonClaimsTooLarge, ErrClaimsTooLarge, 64},
+	}
+	for _, tc := range tests {
+		t.Run(tc.plugin+"/"+tc.hook, func(t *testing.T) {
+			rec := newRecorder()
+			tc.settings.Limits.PoolSize = 1
+			tc.settings.Logger = slog.New(rec)
+			p := load(t, r, tc.plugin, tc.settings)
+			for range 2 {
+				grew := peakRSS(t, func() {
+					err := p.Call(context.Background(), tc.hook, map[string]string{"email": "a@example.com"}, nil)
+					var f *Failure
+					if !errors.As(err, &f) || f.Reason != tc.reason || f.Plugin != tc.plugin {
+						t.Fatalf("got %v, want a *Failure %q", err, tc.reason)
+					}
+					if tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
+						t.Errorf("%v does not wrap %v", err, tc.sentinel)
+					}
+				})
+				t.Logf("peak RSS grew %d MiB (bound %d MiB)", grew, tc.maxMiB*rssSlack)
+				if grew > tc.maxMiB*rssSlack {
+					t.Errorf("peak RSS grew %d MiB, want at most %d", grew, tc.maxMiB*rssSlack)
+				}
+			}
+			if n := len(rec.find("plugin call failed", map[string]string{"plugin": tc.plugin, "reason": tc.reason})); n != 2 {
+				t.Errorf("logged %d failures naming the plugin, want 2", n)
+			}
+			if p.Serves(HookTokenClaims) && tc.plugin != "bigclaims" {
+				if err := p.Call(context.Background(), HookTokenClaims, nil, nil); err != nil {
+					t.Fatalf("good hook after the failure: %v", err)
+				}
+			}
+			if err := good.Call(context.Background(), HookSignIn, nil, nil); err != nil {
+				t.Fatalf("other plugin after the failure: %v", err)
+			}
+		})
+	}
+}
+
+// TestLogQuotaLogsWithinBudget: what a flood logs before the quota stops
+// it is at most max_log_bytes, and a call under the budget is untouched.
+func TestLogQuotaLogsWithinBudget(t *testing.T) {
+	t.Parallel()
+	r := newTestRuntime(t)
+	var buf bytes.Buffer
+	p := load(t, r, "logflood", Settings{Limits: Limits{PoolSize: 1, MaxLogBytes: 10000}, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err := p.Call(context.Background(), HookSignIn, nil, nil); !errors.Is(err, ErrLogQuota) {
+		t.Fatalf("got %v, want ErrLogQuota", err)
+	}
+	// Two 4096-byte messages fit in 10000 bytes, the third does not.
+	if n := strings.Count(buf.String(), strings.Repeat("A", 4096)); n != 2 {
+		t.Errorf("logged %d messages, want 2", n)
+	}
+	if err := p.Call(context.Background(), HookTokenClaims, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKVQuota: the quota counts keys and bytes across calls and versions,
+// an overwrite counts only its difference, and nothing over it is stored.
+func TestKVQuota(t *testing.T) {
+	t.Parallel()
+	r := newTestRuntime(t)
+	kv := memory.New()
+	ctx := context.Background()
+	// Data from before (another process, an older version) counts.
+	if err := kv.Put(ctx, "plugin/kvflood/old", make([]byte, 100), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	s := Settings{KV: kv, Limits: Limits{PoolSize: 1, KVMaxKeys: 4, KVMaxBytes: 1 << 20}, Logger: quietLogger()}
+	p := load(t, r, "kvflood", s)
+	if err := p.Call(ctx, HookSignIn, nil, nil); !errors.Is(err, ErrKVQuota) {
+		t.Fatalf("got %v, want ErrKVQuota", err)
+	}
+	keys := 0
+	_ = kv.Scan(ctx, "plugin/kvflood/", func(string, []byte) error { keys++; return nil })
+	if keys != 4 {
+		t.Fatalf("%d keys stored, want the quota's 4", keys)
+	}
+	// A new version of the plugin shares the count: its first new key is refused.
+	p2 := load(t, r, "kvflood", s)
+	if err := p2.Call(ctx, HookSignIn, nil, nil); !errors.Is(err, ErrKVQuota) {
+		t.Fatalf("second version: got %v, want ErrKVQuota", err)
+	}
+	// Overwriting a key within the quota is fine.
+	if err := p2.kvPut(ctx, "plugin/kvflood/old", make([]byte, 10)); err != nil {
+		t.Fatalf("overwrite: %v", err)
+	}
+}
+
+// TestLoadRefusesModuleBombs: modules that would cost the compiler or the
+// runtime far more than their size are refused before wazero sees them,
+// with the limit named; a module within every static limit whose compile
+// as a whole takes too long is refused at the compile timeout. The peak
+// RSS of all of them stays under 256 MiB (the 2 MB br_table module alone
+// took 2.4 GB and 50 s unchecked).
+func TestLoadRefusesModuleBombs(t *testing.T) {
+	r := newTestRuntime(t)
+	tests := []struct {
+		name   string
+		wasm   []byte
+		limits Limits
+		reason string
+		detail string
+	}{
+		{"nested blocks", wasmbomb.NestedBlocks(50000, 1), Limits{}, ReasonModuleLimit, "nesting: function 0: blocks nested 4097 deep > 4096"},
+		{"br_tables", wasmbomb.BrTables(16, 65520, 30), Limits{}, ReasonModuleLimit, "br_table targets: function 0: 65520 > 8192"},
+		{"locals", wasmbomb.Locals(0xFFFFFFFF), Limits{}, ReasonModuleLimit, "locals: function 0: 4294967295 > 50000"},
+		{"table minimum", wasmbomb.Table(1<<20, -1), Limits{}, ReasonModuleLimit, "table elements: table 0 starts with 1048576 elements > 131072"},
+		{"module size", wasmbomb.NestedBlocks(10, 1), Limits{MaxModuleBytes: 16}, ReasonModuleLimit, "module bytes: "},
+		{"slow as a whole", wasmbomb.BrTables(4000, 8000, 200), Limits{CompileTimeout: time.Second}, ReasonCompileTimeout, "compile timeout: over 1s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			grew := peakRSS(t, func() {
+				_, err := r.Load(context.Background(), "bomb", tc.wasm, Settings{Limits: tc.limits, Logger: quietLogger()})
+				var le *LoadError
+				if !errors.As(err, &le) || le.Reason != tc.reason || !strings.HasPrefix(le.Err.Error(), tc.detail) {
+					t.Fatalf("Load = %v, want %q: %q", err, tc.reason, tc.detail)
+				}
+			})
+			t.Logf("%d bytes, peak RSS grew %d MiB", len(tc.wasm), grew)
+			if grew > 256*rssSlack {
+				t.Errorf("peak RSS grew %d MiB, want at most %d", grew, 256*rssSlack)
+			}
+		})
+	}
+}
+
+// TestMemoryMaximumLowered: a module declaring a maximum above the page
+// cap loads (as one declaring none does), and memory.grow past the cap
+// returns -1 to it.
+func TestMemoryMaximumLowered(t *testing.T) {
+	t.Parallel()
+	r := newTestRuntime(t)
+	for _, tc := range []struct {
+		pages uint32
+		want  string
+	}{{16, "refused"}, {256, "granted"}} {
+		p := load(t, r, "memmax", Settings{Limits: Limits{MemoryPages: tc.pages}, Logger: quietLogger()})
+		var out struct{ Grow string }
+		if err := p.Call(context.Background(), HookSignIn, nil, &out); err != nil || out.Grow != tc.want {
+			t.Errorf("cap %d pages: grow by 100 %q (%v), want %q", tc.pages, out.Grow, err, tc.want)
+		}
+	}
+}
