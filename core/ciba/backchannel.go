@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/client"
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/entityref"
 	"github.com/gatehouse-auth/gatehouse/core/grant"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
@@ -303,7 +304,31 @@ func (s *Service) resolveUser(ctx context.Context, cl *store.Client, req *authRe
 		return u, oauth.ErrServerError().WithDescription("the user directory plugin failed").
 			WithParent(errors.New("ciba: resolve_user answered no sub"))
 	}
+	// The answer is stored and becomes the tokens' subject: check it.
+	if err := checkResolved(u, req); err != nil {
+		slog.WarnContext(ctx, "ciba: resolve_user answer refused", "client_id", cl.ID, "kind", req.hintKind, "error", err)
+		return resolvedUser{}, oauth.ErrServerError().WithDescription("the user directory plugin's answer was refused").
+			WithParent(fmt.Errorf("ciba: resolve_user: %w", err))
+	}
 	return u, nil
+}
+
+// checkResolved: sub and every ent value are entity refs, and the user
+// resolved for an id_token_hint is that token's subject (req.hint holds
+// it by now), whatever the plugin says.
+func checkResolved(u resolvedUser, req *authRequest) error {
+	if _, err := entityref.Parse(u.Sub); err != nil {
+		return fmt.Errorf("sub: %w", err)
+	}
+	for i, ref := range u.Ownership {
+		if _, err := entityref.Parse(ref); err != nil {
+			return fmt.Errorf("ent[%d]: %w", i, err)
+		}
+	}
+	if req.hintKind == "id_token_hint" && u.Sub != req.hint {
+		return fmt.Errorf("answered %q for an id_token_hint whose subject is %q", u.Sub, req.hint)
+	}
+	return nil
 }
 
 // idTokenHintSubject checks an id_token_hint (CIBA Core §7.1): an ID token

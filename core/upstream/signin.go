@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/entityref"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
@@ -407,10 +408,30 @@ func signIn(ctx context.Context, hooks Hooks, provider, env string, prof store.P
 	if len(ent) == 0 {
 		ent = []string{out.Sub}
 	}
+	// What the plugin names becomes the token's subject and ownership:
+	// anything that is not an entity ref fails the sign-in closed.
+	if err := checkRefs(out.Sub, ent); err != nil {
+		name, _ := hooks.For(plugin.HookSignIn, provider)
+		slog.WarnContext(ctx, "sign_in answer refused", "provider", provider, "plugin", name, "error", err)
+		return identity.User{}, &signInError{Message: "Sign-in is not available right now.", Err: fmt.Errorf("sign_in plugin %s: %w", name, err)}
+	}
 	// The extra claims ride along into the identity token and the tokens
 	// issued to clients for this user; the issuer drops registered names
 	// (sub, iss, ent...), so a plugin cannot rename who signed in.
 	return identity.User{Subject: out.Sub, Ownership: ent, Profile: in.Profile, Claims: out.Claims, Provider: provider}, nil
+}
+
+// checkRefs checks a plugin's sub and ent: each must be an entity ref.
+func checkRefs(sub string, ent []string) error {
+	if _, err := entityref.Parse(sub); err != nil {
+		return fmt.Errorf("sub: %w", err)
+	}
+	for i, ref := range ent {
+		if _, err := entityref.Parse(ref); err != nil {
+			return fmt.Errorf("ent[%d]: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // hookError: a refusal's message reaches the user verbatim; a failure
