@@ -62,6 +62,7 @@ const (
 	ReasonInitialize      = "_initialize failed"
 	ReasonModuleLimit     = "over a module limit"
 	ReasonCompileTimeout  = "compile timeout"
+	ReasonDropsBoundHook  = "drops a bound hook"
 )
 
 // Refusal is a plugin's own answer {"error": {"code", "message"}}: a decision,

