@@ -40,28 +40,41 @@ func testOAuth2Proxy(t *testing.T, deps rpTools, l *servertest.Live) {
 	}))
 	t.Cleanup(upstream.Close)
 
-	proxyURL := "http://" + freeLoopbackAddr(t)
-	client := testclient.Must(testclient.Register(l.Issuer, map[string]any{
-		"client_name":   "oauth2-proxy",
-		"redirect_uris": []string{proxyURL + "/oauth2/callback"},
-		"grant_types":   []string{"authorization_code", "refresh_token"},
-		"scope":         "openid profile email",
-	}))(t)
-	proxy := startOAuth2Proxy(t, deps.oauth2Proxy,
-		"--http-address="+strings.TrimPrefix(proxyURL, "http://"),
-		"--provider=oidc",
-		"--oidc-issuer-url="+l.Issuer,
-		"--client-id="+client.ID,
-		"--client-secret="+client.Secret,
-		"--redirect-url="+proxyURL+"/oauth2/callback",
-		"--cookie-secret="+randomHex(t, 16),
-		"--upstream="+upstream.URL+"/",
-		"--email-domain=*",
-		// Plain HTTP on loopback: a Secure cookie would never come back.
-		"--cookie-secure=false",
-		"--code-challenge-method=S256",
-	)
-	waitReady(t, proxy, proxyURL+"/ping")
+	// oauth2-proxy takes its address as a flag, and a port free a moment
+	// ago may be taken before it binds: a start that fails is tried again.
+	var proxy *process
+	var proxyURL string
+	for attempt := 1; ; attempt++ {
+		proxyURL = "http://" + freeLoopbackAddr(t)
+		client := testclient.Must(testclient.Register(l.Issuer, map[string]any{
+			"client_name":   "oauth2-proxy",
+			"redirect_uris": []string{proxyURL + "/oauth2/callback"},
+			"grant_types":   []string{"authorization_code", "refresh_token"},
+			"scope":         "openid profile email",
+		}))(t)
+		proxy = startOAuth2Proxy(t, deps.oauth2Proxy,
+			"--http-address="+strings.TrimPrefix(proxyURL, "http://"),
+			"--provider=oidc",
+			"--oidc-issuer-url="+l.Issuer,
+			"--client-id="+client.ID,
+			"--client-secret="+client.Secret,
+			"--redirect-url="+proxyURL+"/oauth2/callback",
+			"--cookie-secret="+randomHex(t, 16),
+			"--upstream="+upstream.URL+"/",
+			"--email-domain=*",
+			// Plain HTTP on loopback: a Secure cookie would never come back.
+			"--cookie-secure=false",
+			"--code-challenge-method=S256",
+		)
+		err := waitReady(proxy, proxyURL+"/ping")
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("oauth2-proxy: %v", err)
+		}
+		t.Logf("oauth2-proxy did not start, trying another port: %v", err)
+	}
 
 	// The user agent: cookies, and redirects followed within the proxy.
 	jar, err := cookiejar.New(nil)
@@ -194,24 +207,23 @@ func startOAuth2Proxy(t *testing.T, bin string, args ...string) *process {
 }
 
 // waitReady polls a readiness URL of p, for at most ten seconds.
-func waitReady(t *testing.T, p *process, ready string) {
-	t.Helper()
+func waitReady(p *process, ready string) error {
 	c := &http.Client{Timeout: time.Second}
 	for range 100 {
 		select {
 		case <-p.done:
-			t.Fatalf("exited before it was ready: %v\n%s", p.err, p.log())
+			return fmt.Errorf("exited before it was ready: %v\n%s", p.err, p.log())
 		default:
 		}
 		if resp, err := c.Get(ready); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s not ready after 10s\n%s", ready, p.log())
+	return fmt.Errorf("%s not ready after 10s\n%s", ready, p.log())
 }
 
 // freeLoopbackAddr is a loopback address that was free a moment ago, for
