@@ -37,9 +37,11 @@ export async function guestToken() {
 }
 
 // approve follows authURL to the consent page, approves the consent
-// session as the guest and returns the URL the server redirects the user
-// agent to (the client's redirect URI with code or error).
-export async function approve(authURL) {
+// session as the guest (with the identity token guest, or a new one) and
+// returns the URL the server redirects the user agent to (the client's
+// redirect URI with code or error). A refused approval throws an error
+// whose status and body are those of the approval's answer.
+export async function approve(authURL, { guest } = {}) {
   const res = await fetch(authURL, { redirect: 'manual' });
   const text = await res.text();
   const consent = res.headers.get('location') ?? '';
@@ -51,14 +53,14 @@ export async function approve(authURL) {
     throw new Error(`authorize redirected to ${consent}, want the consent page under ${prefix}`);
   }
   const session = consent.slice(prefix.length);
-  const guest = await guestToken();
+  guest ??= await guestToken();
   const ok = await fetch(`${issuer}/v1/sessions/${session}/approve`, {
     method: 'POST',
     headers: { authorization: `Bearer ${guest}`, 'content-type': 'application/json' },
   });
   const body = await json(ok, 'approve');
   if (ok.status !== 200 || !body.redirectUrl) {
-    throw new Error(`approve: ${ok.status} ${JSON.stringify(body)}`);
+    throw Object.assign(new Error(`approve: ${ok.status} ${JSON.stringify(body)}`), { status: ok.status, body });
   }
   return new URL(body.redirectUrl);
 }

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as client from 'openid-client';
-import { issuer, basePath, approve, decodeJWT, detailed } from './gatehouse.mjs';
+import { issuer, basePath, approve, guestToken, decodeJWT, detailed } from './gatehouse.mjs';
 
 const insecure = { execute: [client.allowInsecureRequests] };
 const redirectURI = 'http://127.0.0.1:9/callback';
@@ -137,23 +137,95 @@ test('registration echoes id_token_signed_response_alg (RS256 by default)', asyn
   assert.equal(es.clientMetadata().id_token_signed_response_alg, 'ES256');
 });
 
-test('profile and email scopes: claims in the ID token and userinfo', {
+// OIDC Core §5.4: with an access token issued, the claims of the profile
+// and email scopes come from userinfo; an ID token that carries them too
+// must agree. Without those scopes, userinfo has none of them.
+test('profile and email scopes: claims in userinfo (and the ID token, if there)', {
   todo: 'issue 11 (2): code-flow tokens carry no profile or email claims',
 }, async () => {
   const config = await registerClient();
   const tokens = await codeFlow(config);
   const claims = tokens.claims();
-  const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
-  for (const [where, c] of [['ID token', claims], ['userinfo', info]]) {
-    for (const k of ['name', 'preferred_username', 'email']) {
-      assert.equal(typeof c[k], 'string', `${where} ${k}: ${JSON.stringify(c)}`);
+  const info = await detailed(client.fetchUserInfo(config, tokens.access_token, claims.sub));
+  const scoped = ['name', 'preferred_username', 'email', 'email_verified'];
+  for (const k of ['name', 'preferred_username', 'email']) {
+    assert.equal(typeof info[k], 'string', `userinfo ${k}: ${JSON.stringify(info)}`);
+  }
+  assert.match(info.email, /@/);
+  assert.equal(typeof info.email_verified, 'boolean', `userinfo email_verified: ${JSON.stringify(info)}`);
+  for (const k of scoped) {
+    if (k in claims) {
+      assert.deepEqual(claims[k], info[k], `ID token ${k} differs from userinfo`);
     }
-    assert.equal(typeof c.email_verified, 'boolean', `${where} email_verified: ${JSON.stringify(c)}`);
   }
   const md = config.serverMetadata();
-  for (const k of ['sub', 'name', 'preferred_username', 'email', 'email_verified']) {
+  for (const k of ['sub', ...scoped]) {
     assert.ok(md.claims_supported?.includes(k), `claims_supported lists ${k}: ${md.claims_supported}`);
   }
+
+  const bare = await codeFlow(config, 'openid offline_access');
+  const bareInfo = await detailed(client.fetchUserInfo(config, bare.access_token, claims.sub));
+  for (const k of scoped) {
+    assert.ok(!(k in bareInfo), `userinfo without the profile and email scopes has ${k}`);
+    assert.ok(!(k in bare.claims()), `ID token without the profile and email scopes has ${k}`);
+  }
+});
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// authRequest builds an authorization request for config with extra
+// parameters and returns its URL with the checks its redemption needs.
+async function authRequest(config, extra) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectURI,
+    scope: 'openid',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    ...extra,
+  });
+  return { url, checks: { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true } };
+}
+
+// approveRefused approves url with the identity token guest and expects a
+// client error that names an error code.
+async function approveRefused(url, guest, why) {
+  let callback;
+  try {
+    callback = await approve(url, { guest });
+  } catch (err) {
+    assert.ok(err.status >= 400 && err.status < 500, `${why}: refused with a client error: ${err.message}`);
+    assert.ok(err.body?.error, `${why}: the refusal names an error: ${JSON.stringify(err.body)}`);
+    return;
+  }
+  assert.fail(`${why}: approved (redirect ${callback})`);
+}
+
+// OIDC Core §3.1.2.1: max_age and prompt=login require a sign-in fresher
+// than the request allows; an identity token signed in earlier cannot
+// approve it through the session API, a new sign-in can, and auth_time is
+// when the user signed in.
+test('max_age and prompt=login through the session API: re-authentication and auth_time', {
+  todo: 'issue 11 (7): the session API approves with any identity token and sets auth_time to the approval time',
+}, async () => {
+  const config = await registerClient();
+  const stale = await guestToken();
+  await sleep(2100);
+  const maxAge = await authRequest(config, { max_age: '1' });
+  await approveRefused(maxAge.url, stale, 'max_age=1 with a sign-in 2s old');
+
+  const login = await authRequest(config, { prompt: 'login' });
+  await approveRefused(login.url, stale, 'prompt=login with a sign-in from before the request');
+  await sleep(1100);
+  const fresh = await guestToken();
+  const callback = await approve(login.url, { guest: fresh });
+  const tokens = await detailed(client.authorizationCodeGrant(config, callback, login.checks));
+  const signedIn = decodeJWT(fresh).payload;
+  assert.equal(tokens.claims().auth_time, signedIn.auth_time ?? signedIn.iat, 'auth_time is the sign-in time');
 });
 
 test('OAuth 2.0 Authorization Server Metadata (RFC 8414) discovery', {
