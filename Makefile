@@ -1,5 +1,6 @@
-# Gatehouse. `make run` starts the server with the embedded configuration;
-# `make test` runs every test (installing what the tests need first).
+# Gatehouse. `make run` starts the server with the embedded configuration
+# and the embedded first-party plugins (it needs nothing but Go); `make test`
+# runs every test (installing what the tests need first).
 GO       ?= go
 BIN      := bin/gatehouse
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -14,7 +15,7 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gatehouse
 
-run: build plugins-core
+run: build
 	./$(BIN) serve
 
 # Everything the tests need: Chromium for the page tests, the Wasm plugins,
@@ -44,7 +45,7 @@ $(OAUTH2_PROXY): $(RP_DIR)/oauth2-proxy.version
 deps-bench:
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) $(APT) wrk; }
 
-test: deps-test plugins
+test: deps-test plugins plugins-check
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 

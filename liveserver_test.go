@@ -57,6 +57,7 @@ func startLive(tb testing.TB, edit func(*config.Config)) *live {
 		// No Wasm plugins: none of these endpoints calls a hook.
 		cfg.Plugins.Dir = filepath.Join(tb.TempDir(), "no-plugins")
 		cfg.Plugins.Watch = false
+		cfg.Plugins.Hooks = nil
 		if edit != nil {
 			edit(cfg)
 		}

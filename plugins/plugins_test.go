@@ -26,9 +26,9 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// The first-party plugins and the Go example, loaded from their build
-// outputs through the real runtime: these tests see exactly what the server
-// sees. `make plugins` builds the .wasm files.
+// The first-party plugins (the committed modules the binary embeds) and
+// the Go example (built by `make plugins`), loaded through the real
+// runtime: these tests see exactly what the server sees.
 
 // rt is shared by every test so that each module is compiled once (its
 // in-memory compilation cache); a Go module takes seconds to compile.
@@ -72,7 +72,9 @@ func load(tb testing.TB, path string, config string, limits plugin.Limits) *plug
 	return p
 }
 
-func core(name string) string { return filepath.Join("bin", name+".wasm") }
+// core is the committed module the binary embeds (make test checks it is
+// the build of its sources).
+func core(name string) string { return filepath.Join(name, name+".wasm") }
 
 const goExample = "../examples/plugins/bin/signin-example-go.wasm"
 

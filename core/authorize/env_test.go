@@ -30,7 +30,13 @@ type env struct {
 // start runs a server; edit adjusts its configuration first.
 func start(tb testing.TB, edit func(*config.Config)) *env {
 	tb.Helper()
-	l := servertest.Start(tb, edit)
+	l := servertest.Start(tb, func(c *config.Config) {
+		// No hook is called here: no plugin to load.
+		c.Plugins.Hooks = nil
+		if edit != nil {
+			edit(c)
+		}
+	})
 	return &env{cfg: l.Cfg, srv: l.Server, st: l.Store, issuer: l.Issuer}
 }
 

@@ -3,13 +3,11 @@ package ciba_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -27,54 +25,30 @@ const adminToken = "ciba-admin-token-for-tests"
 // aliceUserCode is the user_code directory-static knows for alice.
 const aliceUserCode = "7294-alice"
 
-// Shared by every test of the package: the first-party plugins and their
-// compiled code, so that each server does not compile them again.
+// Shared by every test of the package: the compiled code of the embedded
+// first-party plugins, so that each server does not compile them again.
 var (
 	pluginOnce     sync.Once
-	pluginDir      string
 	pluginCacheDir string
 	pluginErr      error
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if pluginDir != "" {
-		_ = os.RemoveAll(filepath.Dir(pluginDir))
+	if pluginCacheDir != "" {
+		_ = os.RemoveAll(pluginCacheDir)
 	}
 	os.Exit(code)
 }
 
-// plugins is a directory holding directory-static and notify-default,
-// copied from plugins/bin (built by make plugins-core).
-func plugins(tb testing.TB) (dir, cache string) {
+// pluginCache is the package's compilation cache directory.
+func pluginCache(tb testing.TB) string {
 	tb.Helper()
-	pluginOnce.Do(func() {
-		root, err := os.MkdirTemp("", "ciba-plugins-")
-		if err != nil {
-			pluginErr = err
-			return
-		}
-		pluginDir, pluginCacheDir = filepath.Join(root, "bin"), filepath.Join(root, "cache")
-		if pluginErr = os.MkdirAll(pluginDir, 0o755); pluginErr != nil {
-			return
-		}
-		for _, name := range []string{"directory-static", "notify-default"} {
-			dst := filepath.Join(pluginDir, name+".wasm")
-			wasm, err := os.ReadFile(filepath.Join("..", "..", "plugins", "bin", name+".wasm"))
-			if err != nil {
-				pluginErr = fmt.Errorf("%w: run make plugins-core", err)
-				return
-			}
-			pluginErr = os.WriteFile(dst, wasm, 0o644)
-			if pluginErr != nil {
-				return
-			}
-		}
-	})
+	pluginOnce.Do(func() { pluginCacheDir, pluginErr = os.MkdirTemp("", "ciba-plugin-cache-") })
 	if pluginErr != nil {
-		tb.Fatalf("first-party plugins: %v", pluginErr)
+		tb.Fatalf("plugin cache: %v", pluginErr)
 	}
-	return pluginDir, pluginCacheDir
+	return pluginCacheDir
 }
 
 // receiver is an HTTP endpoint started by the test (a client's
@@ -165,7 +139,7 @@ func start(tb testing.TB, o options) *env {
 	if hook == nil {
 		hook = newReceiver(tb)
 	}
-	dir, cache := plugins(tb)
+	cache := pluginCache(tb)
 	var opts servertest.Options
 	opts.Addr = o.addr
 	if o.store != nil {
@@ -178,7 +152,8 @@ func start(tb testing.TB, o options) *env {
 		cfg.CIBA.Delivery.MaxBackoff = 100 * time.Millisecond
 		cfg.CIBA.Delivery.MaxAttempts = 1000
 		cfg.CIBA.Delivery.WebhookAllow = []string{hook.URL}
-		cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = dir, cache, false
+		// The first-party plugins the binary embeds, no plugin directory.
+		cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = "", cache, false
 		cfg.Plugins.Hooks = map[string]any{"resolve_user": "directory-static", "notify": "notify-default"}
 		cfg.Plugins.Settings = map[string]config.PluginSettings{
 			"directory-static": {Config: map[string]any{"users": []any{
@@ -203,7 +178,7 @@ func (e *env) checkPlugins(tb testing.TB) {
 	tb.Helper()
 	list := e.srv.Plugins().Status()
 	if len(list) == 0 {
-		tb.Fatal("no plugins: run make plugins-core")
+		tb.Fatal("no plugins: the bound first-party plugins did not load")
 	}
 	for _, p := range list {
 		if p.Version == "" || p.LoadError != "" {

@@ -28,7 +28,9 @@ type env struct {
 
 func start(tb testing.TB) *env {
 	tb.Helper()
-	l := servertest.Start(tb, nil)
+	// No hook is bound (the claims tests bring their own source): no plugin
+	// to load.
+	l := servertest.Start(tb, func(c *config.Config) { c.Plugins.Hooks = nil })
 	return &env{cfg: l.Cfg, srv: l.Server, st: l.Store, tokenURL: l.Issuer + "/v1/token"}
 }
 

@@ -21,7 +21,10 @@ type Status struct {
 	// version of it loaded.
 	Version  string    `json:"version,omitempty"`
 	LoadedAt time.Time `json:"loaded_at,omitzero"`
-	Hooks    []string  `json:"hooks"`
+	// Embedded: the serving version is the one the binary carries (no
+	// file of this name in the plugin directory overrides it).
+	Embedded bool     `json:"embedded,omitempty"`
+	Hooks    []string `json:"hooks"`
 	// Bound lists the hook bindings that name this plugin ("sign_in",
 	// "sign_in/github", "notify"...).
 	Bound []string `json:"bound,omitempty"`
@@ -52,7 +55,7 @@ func (h *Host) Status() []Status {
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		s := Status{Name: name, Hooks: []string{}, Bound: bound[name], Stats: h.stats.snapshot(name)}
 		if l, ok := set.plugins[name]; ok {
-			s.Version, s.LoadedAt, s.Hooks = l.hash, l.at, l.p.Hooks()
+			s.Version, s.LoadedAt, s.Hooks, s.Embedded = l.hash, l.at, l.p.Hooks(), l.embedded
 		}
 		if f, ok := set.failed[name]; ok {
 			s.LoadError, s.LoadErrorAt, s.FailedVersion = f.err.Error(), f.at, f.hash

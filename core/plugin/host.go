@@ -43,6 +43,25 @@ type Host struct {
 	retired sync.WaitGroup // old versions draining in the background
 	stats   *hostStats
 	watch   *watcher
+	// embedded are the modules the binary carries, by plugin name.
+	embedded map[string]pluginFile
+}
+
+// Option configures a Host.
+type Option func(*Host)
+
+// WithEmbedded gives the host modules it serves without a file (the
+// first-party plugins the binary carries), by plugin name. One is loaded
+// when a hook is bound to it and the plugin directory holds no file of its
+// name: such a file overrides it, and removing the file brings it back.
+func WithEmbedded(modules map[string][]byte) Option {
+	return func(h *Host) {
+		h.embedded = make(map[string]pluginFile, len(modules))
+		for name, wasm := range modules {
+			sum := sha256.Sum256(wasm)
+			h.embedded[name] = pluginFile{path: "embedded " + name + ".wasm", wasm: wasm, hash: hex.EncodeToString(sum[:]), embedded: true}
+		}
+	}
 }
 
 // pluginSet is one immutable generation of the plugin directory.
@@ -55,9 +74,10 @@ type pluginSet struct {
 
 // loaded is one version of one plugin.
 type loaded struct {
-	p    *Plugin
-	hash string
-	at   time.Time
+	p        *Plugin
+	hash     string
+	at       time.Time
+	embedded bool
 	// mu is held for reading by every call and for writing by retire, so
 	// that a caller holding a stale set never calls a closed plugin.
 	mu      sync.RWMutex
@@ -82,7 +102,7 @@ var ErrNotBound = errors.New("no plugin is bound to this hook")
 // fail to load, are logged and do not fail it: the hooks they would serve
 // fail closed until a reload finds them. It fails only when the runtime
 // cannot start.
-func NewHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slog.Logger) (*Host, error) {
+func NewHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slog.Logger, opts ...Option) (*Host, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -95,6 +115,9 @@ func NewHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slog.
 		return nil, fmt.Errorf("plugin: start runtime: %w", err)
 	}
 	h := &Host{cfg: cfg, kv: kv, logger: logger, rt: rt, stats: newHostStats()}
+	for _, o := range opts {
+		o(h)
+	}
 	h.set.Store(&pluginSet{plugins: map[string]*loaded{}, failed: map[string]loadFailure{}})
 	h.firstLoad(ctx)
 	return h, nil
@@ -248,14 +271,15 @@ func (h *Host) Reload(ctx context.Context) error {
 			}
 			continue
 		}
-		next.plugins[name] = &loaded{p: p, hash: f.hash, at: time.Now()}
+		next.plugins[name] = &loaded{p: p, hash: f.hash, at: time.Now(), embedded: f.embedded}
 		if hadPrev {
 			retire = append(retire, prev)
 			reloadsTotal.WithLabelValues(name, "reloaded").Inc()
-			h.logger.Info("plugin reloaded", "plugin", name, "version", short(f.hash), "previous", short(prev.hash), "hooks", p.Hooks())
+			h.logger.Info("plugin reloaded", "plugin", name, "version", short(f.hash), "previous", short(prev.hash),
+				"hooks", p.Hooks(), "embedded", f.embedded)
 		} else {
 			reloadsTotal.WithLabelValues(name, "loaded").Inc()
-			h.logger.Info("plugin loaded", "plugin", name, "version", short(f.hash), "hooks", p.Hooks())
+			h.logger.Info("plugin loaded", "plugin", name, "version", short(f.hash), "hooks", p.Hooks(), "embedded", f.embedded)
 		}
 	}
 	for name, prev := range old.plugins {
@@ -348,24 +372,43 @@ func (h *Host) retire(l *loaded) {
 	}
 }
 
-// pluginFile is one .wasm file of the directory, read and hashed.
+// pluginFile is one .wasm file of the directory (or one embedded module),
+// read and hashed.
 type pluginFile struct {
-	path string
-	wasm []byte
-	hash string
-	err  error
+	path     string
+	wasm     []byte
+	hash     string
+	err      error
+	embedded bool
 }
 
-// scan reads every <name>.wasm of the directory. A missing directory is
-// empty (logged); files that vanish while being read are skipped.
+// scan reads every <name>.wasm of the directory, and adds the embedded
+// modules that are bound and have no file of their name. A missing
+// directory is empty (logged); files that vanish while being read are
+// skipped.
 func (h *Host) scan() (map[string]pluginFile, error) {
+	files, err := h.scanDir()
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range h.cfg.Bound() {
+		if f, ok := h.embedded[name]; ok {
+			if _, override := files[name]; !override {
+				files[name] = f
+			}
+		}
+	}
+	return files, nil
+}
+
+func (h *Host) scanDir() (map[string]pluginFile, error) {
 	files := map[string]pluginFile{}
 	if h.cfg.Dir == "" {
 		return files, nil
 	}
 	entries, err := os.ReadDir(h.cfg.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		h.logger.Warn("plugin directory does not exist: no plugins loaded", "dir", h.cfg.Dir)
+		h.logger.Warn("plugin directory does not exist: only embedded plugins load", "dir", h.cfg.Dir)
 		return files, nil
 	}
 	if err != nil {

@@ -292,24 +292,24 @@ func TestLatencyQuantiles(t *testing.T) {
 	}
 }
 
-// TestHostFirstPartyPlugins loads the embedded configuration's plugins
-// (built by `make plugins-core`) with the embedded settings, and calls each
-// bound hook once: the shipped config and the shipped plugins agree.
+// TestHostFirstPartyPlugins loads the plugins the binary embeds with the
+// embedded configuration (no plugin directory), and calls each bound hook
+// once: the shipped config and the shipped plugins agree.
 func TestHostFirstPartyPlugins(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads the first-party plugins")
-	}
-	dir := filepath.Join("..", "..", "plugins", "bin")
-	if _, err := os.Stat(filepath.Join(dir, "signin-default.wasm")); err != nil {
-		t.Fatalf("first-party plugins not built: run make plugins-core (%v)", err)
 	}
 	cfg, err := config.Load(gatehouse.DefaultConfig, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = dir, "", false
+	cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = "", "", false
 	cfg.Plugins.Defaults.PoolSize = 1
-	h := newTestHost(t, cfg.Plugins)
+	h, err := NewHost(context.Background(), cfg.Plugins, memory.New(), quietLogger(), WithEmbedded(gatehouse.Plugins()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close(context.Background()) })
 	ctx := context.Background()
 	for _, st := range h.Status() {
 		if st.LoadError != "" {

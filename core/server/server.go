@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/admin"
 	"github.com/gatehouse-auth/gatehouse/core/authorize"
 	"github.com/gatehouse-auth/gatehouse/core/ciba"
@@ -53,10 +54,11 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store) (*Server, err
 	if err != nil {
 		return nil, fmt.Errorf("server: signing keys: %w", err)
 	}
-	// Missing or broken plugins are logged, not fatal: their hooks fail closed.
+	// Missing or broken plugins are logged, not fatal: their hooks fail
+	// closed. The first-party plugins come with the binary.
 	pluginCfg := cfg.Plugins
 	pluginCfg.CacheDir = cfg.PluginCacheDir()
-	plugins, err := plugin.NewHost(ctx, pluginCfg, st.KV, slog.Default())
+	plugins, err := plugin.NewHost(ctx, pluginCfg, st.KV, slog.Default(), plugin.WithEmbedded(gatehouse.Plugins()))
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -44,7 +46,8 @@ type Options struct {
 
 // Config is the embedded default configuration for a server listening on
 // addr: public URL on that address, memory store, rate limiting off (tests
-// send bursts from one address).
+// send bursts from one address), and compiled plugins kept in a cache
+// shared by every test server (see PluginCacheDir).
 func Config(tb testing.TB, addr string) *config.Config {
 	tb.Helper()
 	cfg, err := config.Load(gatehouse.DefaultConfig, "")
@@ -55,8 +58,35 @@ func Config(tb testing.TB, addr string) *config.Config {
 	cfg.Server.PublicURL = "http://" + addr
 	cfg.Storage.Backend = "memory"
 	cfg.RateLimit.Enabled = false
+	cfg.Plugins.CacheDir = PluginCacheDir(tb)
 	return cfg
 }
+
+// PluginCacheDir is a compilation cache shared by the test servers of
+// every package, so that the embedded first-party plugins each server
+// loads are compiled once, not once per server. wazero keys its entries by
+// its own version and the module's content, so a stale entry is never used.
+func PluginCacheDir(tb testing.TB) string {
+	tb.Helper()
+	cacheOnce.Do(func() {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		cacheDir = filepath.Join(dir, "gatehouse", "test-wasm-cache")
+		cacheErr = os.MkdirAll(cacheDir, 0o700)
+	})
+	if cacheErr != nil {
+		tb.Fatalf("plugin compilation cache: %v", cacheErr)
+	}
+	return cacheDir
+}
+
+var (
+	cacheOnce sync.Once
+	cacheDir  string
+	cacheErr  error
+)
 
 // Start runs a server on a free loopback port and the memory store; edit
 // (if not nil) adjusts the configuration from Config first. The server

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -33,7 +32,7 @@ func bridgeEnv(t *testing.T, idpEdit func(*config.Config), edit func(*config.Con
 		c.Bridge = config.Bridge{Enabled: true, Provider: "corp", Env: "production", GrantTTL: 24 * time.Hour, RevokePerMinute: 3}
 		// The provider's sign_in (signin-default: example.com only) decides
 		// who may connect.
-		c.Plugins.Dir, c.Plugins.Watch = filepath.Join(repoRoot(t), "plugins", "bin"), false
+		c.Plugins.Dir, c.Plugins.Watch = "", false // the embedded first-party plugins
 		if edit != nil {
 			edit(c)
 		}

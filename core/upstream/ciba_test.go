@@ -9,16 +9,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
-// copyPlugin installs plugins/bin/<name>.wasm (make plugins) into dir.
+// copyPlugin installs the embedded first-party plugin name into dir.
 func copyPlugin(t *testing.T, dir, name string) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "plugins", "bin", name+".wasm"))
-	if err != nil {
-		t.Fatalf("built plugin missing (make plugins): %v", err)
+	raw, ok := gatehouse.Plugins()[name]
+	if !ok {
+		t.Fatalf("no first-party plugin %s", name)
 	}
 	if err := os.WriteFile(filepath.Join(dir, name+".wasm"), raw, 0o600); err != nil {
 		t.Fatal(err)

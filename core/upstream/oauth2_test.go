@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -101,7 +100,7 @@ func TestGitHubProvider(t *testing.T) {
 					Type: config.ProviderOAuth2, ClientID: "Iv1.test", ClientSecret: tc.secret, Scopes: []string{"read:user", "user:email"},
 					AuthorizeURL: gh.url + "/login/oauth/authorize", TokenURL: gh.url + "/login/oauth/access_token", UserinfoURL: gh.url + "/user",
 				}}}
-				c.Plugins.Dir = filepath.Join(repoRoot(t), "plugins", "bin")
+				c.Plugins.Dir = "" // the embedded first-party plugins
 				c.Plugins.Watch = false
 			})
 			b := newBrowser(t)

@@ -107,7 +107,7 @@ func startWithProvider(t *testing.T, edit func(*config.Config)) *providerEnv {
 			Type: config.ProviderOIDC, DisplayName: "Sign in with Corp", ClientID: cl.ID, ClientSecret: cl.Secret,
 			Issuer: idp.issuer, Scopes: []string{"profile", "email", "offline_access"},
 		}}}
-		c.Plugins.Dir = filepath.Join(repoRoot(t), "plugins", "bin")
+		c.Plugins.Dir = "" // the embedded first-party plugins
 		c.Plugins.Watch = false
 		if edit != nil {
 			edit(c)
