@@ -13,17 +13,13 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
 
-// hostileDir is a plugin directory with notify-default and the hostile
+// hostileDir is a plugin directory with the hostile
 // testdata/plugins/<name>.wasm (make plugins-testdata; compiled with
-// wat2wasm when it is not built) as the plugin "directory".
+// wat2wasm when it is not built) as the plugin "directory"; notify-default
+// is the embedded one.
 func hostileDir(tb testing.TB, name string) string {
 	tb.Helper()
-	shared, _ := plugins(tb)
 	dir := tb.TempDir()
-	notify, err := os.ReadFile(filepath.Join(shared, "notify-default.wasm"))
-	if err != nil {
-		tb.Fatal(err)
-	}
 	root := filepath.Join("..", "..", "testdata", "plugins")
 	wasm, err := os.ReadFile(filepath.Join(root, "bin", name+".wasm"))
 	if err != nil {
@@ -35,10 +31,8 @@ func hostileDir(tb testing.TB, name string) string {
 			tb.Fatal(err)
 		}
 	}
-	for file, b := range map[string][]byte{"notify-default.wasm": notify, "directory.wasm": wasm} {
-		if err := os.WriteFile(filepath.Join(dir, file), b, 0o600); err != nil {
-			tb.Fatal(err)
-		}
+	if err := os.WriteFile(filepath.Join(dir, "directory.wasm"), wasm, 0o600); err != nil {
+		tb.Fatal(err)
 	}
 	return dir
 }
