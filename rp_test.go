@@ -107,7 +107,9 @@ func runNodeTests(t *testing.T, deps rpTools, l *servertest.Live, file string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, deps.node, "--test", "--test-reporter=tap", file)
+	// --test-force-exit: done when the tests are, not when the idle
+	// keep-alive connections of fetch have timed out.
+	cmd := exec.CommandContext(ctx, deps.node, "--test", "--test-force-exit", "--test-reporter=tap", file)
 	cmd.Dir = rpDir
 	cmd.Env = append(os.Environ(),
 		"GATEHOUSE_ISSUER="+l.Issuer,

@@ -25,10 +25,18 @@ import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middlew
 import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 import { issuer, approve, register, decodeJWT, detailed } from './gatehouse.mjs';
 
-// listen serves handler on a free loopback port and returns the server.
+// listen serves handler on a free loopback port and returns the server,
+// whose close also ends its idle keep-alive connections, so that the test
+// process exits as soon as its tests are done.
 async function listen(handler) {
   const srv = http.createServer(handler);
   await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const close = srv.close.bind(srv);
+  srv.close = (cb) => {
+    close(cb);
+    srv.closeAllConnections();
+    return srv;
+  };
   return srv;
 }
 
