@@ -26,6 +26,10 @@ type badCase struct {
 	// mutates marks the one refusal that must change the store: a replayed
 	// code revokes its grant. Every other refusal changes nothing.
 	mutates bool
+	// page marks a refusal answered with the HTML error page rather than
+	// JSON: an authorization error the client's redirect URI is not
+	// trusted with (RFC 9700 §4.11.2). code must appear on the page.
+	page bool
 }
 
 // TestBadInput sends a table of bad requests to every endpoint that takes
@@ -44,6 +48,7 @@ func TestBadInput(t *testing.T) {
 	l.client(t, "poster", store.ClientMetadata{TokenEndpointAuthMethod: oauth.AuthPost})
 	l.client(t, "spa", store.ClientMetadata{TokenEndpointAuthMethod: oauth.AuthNone})
 	l.client(t, "machine", store.ClientMetadata{GrantTypes: []string{"client_credentials"}, Scope: "catalog.read"})
+	l.client(t, "app", store.ClientMetadata{ResponseTypes: []string{"code"}, GrantTypes: []string{"authorization_code"}})
 	verifier := oauth2.GenerateVerifier()
 
 	redeem := func(code string) url.Values {
@@ -158,6 +163,11 @@ func TestBadInput(t *testing.T) {
 		// (RFC 8252 §7.3).
 		{name: "authorize/loopback redirect, other path", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"web"}, "response_type": {"code"}, "redirect_uri": {"http://127.0.0.1:4187/callback/"}}.Encode(), "", ""), status: 400, code: "invalid_request"},
 		{name: "authorize/loopback redirect, other host", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"web"}, "response_type": {"code"}, "redirect_uri": {"http://localhost:9/callback"}}.Encode(), "", ""), status: 400, code: "invalid_request"},
+		// A client that registered itself is not trusted with a redirect
+		// before the user has seen anything: the error page, no Location.
+		{name: "authorize/self-registered client, response_type token", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"app"}, "response_type": {"token"}, "redirect_uri": {liveRedirect}, "state": {"s"}}.Encode(), "", ""), status: 400, code: "unsupported_response_type", page: true},
+		{name: "authorize/self-registered client, prompt none", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"app"}, "response_type": {"code"}, "redirect_uri": {liveRedirect}, "prompt": {"none"},
+			"code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}}.Encode(), "", ""), status: 400, code: "login_required", page: true},
 		{name: "authorize/loopback redirect, https", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"web"}, "response_type": {"code"}, "redirect_uri": {"https://127.0.0.1:9/callback"}}.Encode(), "", ""), status: 400, code: "invalid_request"},
 
 		// Registration (RFC 7591 §3.2.2).
@@ -234,10 +244,18 @@ func TestBadInput(t *testing.T) {
 			if a.status >= 500 {
 				t.Fatalf("server error %d: %s", a.status, a.raw)
 			}
-			if a.status != tc.status || a.str("error") != tc.code {
+			switch {
+			case tc.page:
+				if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+					t.Errorf("Content-Type %q, want the error page", ct)
+				}
+				if a.status != tc.status || !strings.Contains(string(a.raw), ">"+tc.code+"<") || a.header.Get("Location") != "" {
+					t.Errorf("got %d Location %q %s, want %d and a page showing %s", a.status, a.header.Get("Location"), a.raw, tc.status, tc.code)
+				}
+			case a.status != tc.status || a.str("error") != tc.code:
 				t.Errorf("got %d %s, want %d %s", a.status, a.raw, tc.status, tc.code)
 			}
-			if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			if ct := a.header.Get("Content-Type"); !tc.page && !strings.HasPrefix(ct, "application/json") {
 				t.Errorf("Content-Type %q, want JSON", ct)
 			}
 			if cc := a.header.Get("Cache-Control"); cc != "no-store" {

@@ -45,9 +45,10 @@ const (
 	testSecret   = "a-high-entropy-client-secret-0123456789"
 )
 
-// client registers a client directly in the store, with testRedirect
-// unless meta names redirect URIs, and the code flow unless it names
-// response types.
+// client registers a client directly in the store, as the operator would
+// with the initial access token (kind registered: its errors are
+// redirected), with testRedirect unless meta names redirect URIs, and the
+// code flow unless it names response types.
 func (e *env) client(tb testing.TB, id string, meta store.ClientMetadata) store.Client {
 	tb.Helper()
 	if meta.TokenEndpointAuthMethod == "" {
@@ -60,7 +61,7 @@ func (e *env) client(tb testing.TB, id string, meta store.ClientMetadata) store.
 		meta.ResponseTypes = []string{"code"}
 		meta.GrantTypes = []string{"authorization_code"}
 	}
-	c := store.Client{ClientMetadata: meta, ID: id, IssuedAt: time.Now()}
+	c := store.Client{ClientMetadata: meta, ID: id, IssuedAt: time.Now(), AdmittedByToken: true}
 	if meta.TokenEndpointAuthMethod != oauth.AuthNone {
 		c.SecretHash = oauth.HashSecret(testSecret)
 	}

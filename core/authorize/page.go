@@ -20,6 +20,9 @@ const (
 	stepLogin    = "login"
 	stepConsent  = "consent"
 	stepContinue = "continue"
+	// stepError shows a refused request whose client's redirect URI is
+	// not trusted with an automatic redirect (answerError).
+	stepError = "error"
 )
 
 // pageData is what the consent page template sees as .Data.
@@ -32,10 +35,13 @@ type pageData struct {
 	Action string
 	identity.SignIn
 	Scopes []identity.ScopeView
-	// RedirectURL is the client's redirect, for the continue step. It is a
-	// registered redirect URI (registration refuses javascript: and the
-	// like), so it is trusted as a URL even with a private-use scheme.
+	// RedirectURL is the client's redirect, for the continue and error
+	// steps. It is a registered redirect URI (registration refuses
+	// javascript: and the like), so it is trusted as a URL even with a
+	// private-use scheme.
 	RedirectURL template.URL
+	// ErrorCode and ErrorDescription are the refusal, for the error step.
+	ErrorCode, ErrorDescription string
 }
 
 // showPage is the built-in consent page, GET {base}/oauth2/authorize/{id}:

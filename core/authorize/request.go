@@ -2,6 +2,7 @@ package authorize
 
 import (
 	"errors"
+	"html/template"
 	"log/slog"
 	"mime"
 	"net/url"
@@ -41,7 +42,9 @@ var prompts = []string{"none", "login", "consent", "select_account"}
 // consent session and sends the browser to the consent page. Until the
 // client and its redirect URI are known, errors are answered here as JSON
 // (RFC 6749 §4.1.2.1: never redirect to an unverified URI); after, they go
-// back to the client on its redirect URI.
+// back to the client on its redirect URI if its kind is trusted with that
+// (authorization.redirect_errors), and to an error page otherwise
+// (RFC 9700 §4.11.2).
 func (h *Handler) authorize(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 
@@ -62,7 +65,7 @@ func (h *Handler) authorize(c *fiber.Ctx) error {
 	state := echoState(values)
 	req, oerr := h.validate(values, &client)
 	if oerr != nil {
-		return h.redirectError(c, client.ID, redirectURI, state, oerr)
+		return h.answerError(c, &client, redirectURI, state, oerr)
 	}
 	req.ClientID, req.RedirectURI, req.RedirectURIGiven = client.ID, redirectURI, given
 
@@ -74,9 +77,9 @@ func (h *Handler) authorize(c *fiber.Ctx) error {
 			return oauth.ErrServerError().WithParent(err)
 		}
 		if !signedIn {
-			return h.redirectError(c, client.ID, redirectURI, state, oauth.ErrLoginRequired())
+			return h.answerError(c, &client, redirectURI, state, oauth.ErrLoginRequired())
 		}
-		return h.redirectError(c, client.ID, redirectURI, state,
+		return h.answerError(c, &client, redirectURI, state,
 			oauth.ErrConsentRequired().WithDescription("this server asks the user to approve every authorization request"))
 	}
 
@@ -405,12 +408,40 @@ func checkResources(raw []string) ([]string, *oauth.Error) {
 	return out, nil
 }
 
-// redirectError sends an error back to the client on its verified
-// redirect URI: RFC 6749 §4.1.2.1, with iss (RFC 9207 §2).
-func (h *Handler) redirectError(c *fiber.Ctx, clientID, redirectURI, state string, oerr *oauth.Error) error {
+// answerError answers a request refused before any user interaction, once
+// the client and its redirect URI are verified. A client of a kind listed
+// in authorization.redirect_errors gets the error on its redirect URI
+// (RFC 6749 §4.1.2.1), as relying parties expect. Any other client could
+// have registered any URI, so redirecting would make this server an open
+// redirector (RFC 9700 §4.11.2): the user gets an error page that names
+// where the application would return, with a link there carrying the
+// same error and state, to follow or not.
+func (h *Handler) answerError(c *fiber.Ctx, client *store.Client, redirectURI, state string, oerr *oauth.Error) error {
+	kind := client.Kind()
+	redirect := slices.Contains(h.cfg.Authorization.RedirectErrors, kind)
 	slog.LogAttrs(c.UserContext(), slog.LevelInfo, "authorization request refused",
-		slog.String("client_id", clientID), slog.String("error", oerr.Code),
-		slog.String("description", oerr.Description), slog.Any("request_id", c.Locals("request_id")))
+		slog.String("client_id", client.ID), slog.String("kind", kind), slog.Bool("redirected", redirect),
+		slog.String("error", oerr.Code), slog.String("description", oerr.Description),
+		slog.Any("request_id", c.Locals("request_id")))
+	target := h.errorRedirect(redirectURI, state, oerr)
+	if redirect {
+		oauth.NoStore(c)
+		return c.Redirect(target, fiber.StatusFound)
+	}
+	return h.page.Render(c, fiber.StatusBadRequest, pageData{
+		Step:             stepError,
+		ClientID:         client.ID,
+		ClientName:       clientName(client),
+		RedirectTarget:   redirectTarget(redirectURI),
+		RedirectURL:      template.URL(target), // a registered redirect URI, see pageData
+		ErrorCode:        oerr.Code,
+		ErrorDescription: oerr.Description,
+	})
+}
+
+// errorRedirect is the error response on the client's redirect URI:
+// RFC 6749 §4.1.2.1, with iss (RFC 9207 §2).
+func (h *Handler) errorRedirect(redirectURI, state string, oerr *oauth.Error) string {
 	q := url.Values{"error": {oerr.Code}, "iss": {h.iss}}
 	if oerr.Description != "" {
 		q.Set("error_description", oerr.Description)
@@ -418,8 +449,7 @@ func (h *Handler) redirectError(c *fiber.Ctx, clientID, redirectURI, state strin
 	if state != "" {
 		q.Set("state", state)
 	}
-	oauth.NoStore(c)
-	return c.Redirect(withQuery(redirectURI, q), fiber.StatusFound)
+	return withQuery(redirectURI, q)
 }
 
 // withQuery adds q to a redirect URI, keeping the query it was registered

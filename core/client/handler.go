@@ -120,6 +120,8 @@ func (h *Handler) register(c *fiber.Ctx) error {
 	cl := store.Client{
 		ClientMetadata: reg.meta,
 		IssuedAt:       time.Now().UTC().Truncate(time.Second),
+		// admit let it in: with the token when one is configured.
+		AdmittedByToken: h.initialToken != nil,
 	}
 	if cl.TokenEndpointAuthMethod != oauth.AuthNone {
 		secret = oauth.RandomToken(clientSecretBytes)
@@ -130,7 +132,7 @@ func (h *Handler) register(c *fiber.Ctx) error {
 	if err := h.create(ctx, &cl); err != nil {
 		return oauth.WriteError(c, oauth.ErrServerError().WithParent(err))
 	}
-	slog.InfoContext(ctx, "client registered", "client_id", cl.ID, "client_name", cl.ClientName,
+	slog.InfoContext(ctx, "client registered", "client_id", cl.ID, "kind", cl.Kind(), "client_name", cl.ClientName,
 		"grant_types", cl.GrantTypes, "auth_method", cl.TokenEndpointAuthMethod, "redirect_uris", cl.RedirectURIs)
 	return h.respond(c, fiber.StatusCreated, cl, secret, regToken)
 }

@@ -88,7 +88,15 @@ type Registration struct {
 type Authorization struct {
 	// RequirePKCE requires S256 PKCE from every client, not only public ones.
 	RequirePKCE bool `koanf:"require_pkce"`
+	// RedirectErrors lists the client kinds (store.ClientRegistered,
+	// store.ClientDynamic) whose refused authorization requests are sent
+	// back to their redirect URI before any user interaction; the others'
+	// users see an error page (RFC 9700 §4.11.2).
+	RedirectErrors []string `koanf:"redirect_errors"`
 }
+
+// Client kinds authorization.redirect_errors may list (store.Client.Kind).
+var clientKinds = []string{"registered", "dynamic"}
 
 type RateLimit struct {
 	Enabled           bool    `koanf:"enabled"`
@@ -249,6 +257,11 @@ func (c *Config) Validate() error {
 	for i, p := range c.Registration.RedirectURIPatterns {
 		if _, err := urlpattern.Parse(p); err != nil {
 			bad(fmt.Sprintf("registration.redirect_uri_patterns[%d]", i), "%q %v (want a URL pattern such as https://*.example.com/callback or http://localhost:*/callback)", p, err)
+		}
+	}
+	for i, kind := range c.Authorization.RedirectErrors {
+		if !slices.Contains(clientKinds, kind) {
+			bad(fmt.Sprintf("authorization.redirect_errors[%d]", i), "must be a client kind, %s, got %q", strings.Join(clientKinds, " or "), kind)
 		}
 	}
 	if c.RateLimit.Enabled {

@@ -43,3 +43,23 @@ func TestRedirectURIPatterns(t *testing.T) {
 		}
 	}
 }
+
+// TestRedirectErrors: authorization.redirect_errors names client kinds; the
+// embedded configuration redirects errors of registered clients only.
+func TestRedirectErrors(t *testing.T) {
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Authorization.RedirectErrors, ",") != "registered" {
+		t.Errorf("redirect_errors %v, want [registered]", cfg.Authorization.RedirectErrors)
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("authorization:\n  redirect_errors: [registered, everyone]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.Load(gatehouse.DefaultConfig, path)
+	if want := `authorization.redirect_errors[1]: must be a client kind, registered or dynamic, got "everyone"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Load = %v, want %q", err, want)
+	}
+}

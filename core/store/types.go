@@ -14,7 +14,22 @@ type Client struct {
 	SecretExpiresAt time.Time `json:"secret_expires_at,omitempty"`
 	// Static clients come from configuration and cannot be managed by RFC 7592.
 	Static bool `json:"static,omitempty"`
+	// AdmittedByToken records that the client registered with the
+	// registration.initial_access_token (RFC 7591 §3): the operator, or
+	// someone the operator gave the token, vetted it.
+	AdmittedByToken bool `json:"admitted_by_token,omitempty"`
 }
+
+// Client kinds, as authorization.redirect_errors names them: how far the
+// server trusts a client's redirect URIs before any user has seen them.
+const (
+	// ClientRegistered was vetted: static, or admitted by the initial
+	// access token.
+	ClientRegistered = "registered"
+	// ClientDynamic registered itself (open RFC 7591 registration), so its
+	// redirect URIs are whatever anyone chose.
+	ClientDynamic = "dynamic"
+)
 
 // Public reports whether the client authenticates with no secret.
 func (c *Client) Public() bool { return c.TokenEndpointAuthMethod == "none" }
@@ -26,6 +41,15 @@ func (c *Client) IDTokenAlg() string {
 		return "RS256"
 	}
 	return c.IDTokenSignedResponseAlg
+}
+
+// Kind is ClientRegistered or ClientDynamic. A client stored before the
+// kind was recorded counts as dynamic: trusting it less is the safe side.
+func (c *Client) Kind() string {
+	if c.Static || c.AdmittedByToken {
+		return ClientRegistered
+	}
+	return ClientDynamic
 }
 
 // ClientMetadata is the RFC 7591 §2 client metadata (plus OIDC and CIBA
