@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
 )
 
 // EventAuthenticationRequested is the notify event of a new request.
@@ -107,12 +107,11 @@ func (s *Service) notify(ctx context.Context, cl *store.Client, rec *store.Backc
 	return nil
 }
 
-// webhookAllowed: the URL starts with one of the configured prefixes.
+// webhookAllowed: the URL matches one of the configured URL patterns
+// (core/urlpattern, the server's one matcher: a string prefix would let
+// https://hooks.example.com admit https://hooks.example.com.evil.test).
+// A pattern the configuration check would refuse matches nothing.
 func (s *Service) webhookAllowed(u string) bool {
-	for _, p := range s.cfg.CIBA.Delivery.WebhookAllow {
-		if strings.HasPrefix(u, p) {
-			return true
-		}
-	}
-	return false
+	allow, _ := urlpattern.ParseList(s.cfg.CIBA.Delivery.WebhookAllow)
+	return allow.Match(u)
 }

@@ -2,8 +2,9 @@ package config
 
 import (
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
 )
 
 // CIBA configures Client-Initiated Backchannel Authentication (OpenID
@@ -38,9 +39,9 @@ type CIBADelivery struct {
 	// Workers is how many deliveries are attempted at once, so that one
 	// slow endpoint never holds up the others.
 	Workers int `koanf:"workers"`
-	// WebhookAllow lists URL prefixes that the notify plugin's webhook
-	// deliveries may reach; empty refuses every webhook delivery (they are
-	// logged and dropped).
+	// WebhookAllow lists the URL patterns (core/urlpattern) that the notify
+	// plugin's webhook deliveries may reach; empty refuses every webhook
+	// delivery (they are logged and dropped).
 	WebhookAllow []string `koanf:"webhook_allow"`
 }
 
@@ -75,8 +76,12 @@ func (c *CIBA) validate() []error {
 		bad("delivery.workers", "must be between 1 and 256, got %d", d.Workers)
 	}
 	for i, p := range d.WebhookAllow {
-		if !strings.HasPrefix(p, "https://") && !strings.HasPrefix(p, "http://") {
-			bad(fmt.Sprintf("delivery.webhook_allow[%d]", i), "must be an http(s) URL prefix, got %q", p)
+		key := fmt.Sprintf("delivery.webhook_allow[%d]", i)
+		switch pat, err := urlpattern.Parse(p); {
+		case err != nil:
+			bad(key, "%q %v (want a URL pattern such as https://hooks.example.com/notify/**)", p, err)
+		case !pat.Web():
+			bad(key, "%q must be an http or https URL pattern", p)
 		}
 	}
 	return errs

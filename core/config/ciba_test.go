@@ -42,6 +42,8 @@ func TestCIBAValidate(t *testing.T) {
 		{"backoff", func(c *config.CIBA) { c.Delivery.MaxBackoff = c.Delivery.InitialBackoff / 2 }, "ciba.delivery.initial_backoff"},
 		{"workers", func(c *config.CIBA) { c.Delivery.Workers = 0 }, "ciba.delivery.workers"},
 		{"webhook allow", func(c *config.CIBA) { c.Delivery.WebhookAllow = []string{"ftp://x"} }, "ciba.delivery.webhook_allow[0]"},
+		{"webhook allow glob", func(c *config.CIBA) { c.Delivery.WebhookAllow = []string{"https://hooks.example.com/notify*"} },
+			`ciba.delivery.webhook_allow[0]: "https://hooks.example.com/notify*" path segment "notify*": a wildcard must be a whole segment`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
