@@ -79,21 +79,14 @@ func rpDeps(t *testing.T) rpTools {
 }
 
 // startRP starts Gatehouse with the embedded configuration (on the memory
-// store) and the first-party plugins that make plugins builds, so that
-// sign-in and the user directory work as they do for a new user.
+// store) and the first-party plugins embedded in the binary, as a new user
+// gets it from an empty directory: no plugin file overrides them.
 func startRP(t *testing.T, basePath string) *servertest.Live {
 	t.Helper()
-	plugins, err := filepath.Abs(filepath.Join("plugins", "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(plugins, "directory-static.wasm")); err != nil {
-		t.Fatalf("the first-party plugins are not built (make plugins): %v", err)
-	}
 	return servertest.Start(t, func(cfg *config.Config) {
 		cfg.Server.BasePath = basePath
 		cfg.Log.Level = "warn"
-		cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = plugins, t.TempDir(), false
+		cfg.Plugins.Dir, cfg.Plugins.Watch = t.TempDir(), false
 	})
 }
 
