@@ -65,7 +65,13 @@ func freeAddr(t *testing.T) string {
 // and waits (bounded) until it is ready.
 func startProcess(t *testing.T, addr, dir string, env ...string) *process {
 	t.Helper()
-	cmd := exec.Command(binary, "serve")
+	return startServe(t, addr, dir, nil, env...)
+}
+
+// startServe is startProcess with more arguments to serve (--config FILE).
+func startServe(t *testing.T, addr, dir string, args []string, env ...string) *process {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve"}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		"GATEHOUSE_SERVER__ADDR="+addr,

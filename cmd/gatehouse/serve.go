@@ -11,14 +11,17 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/server"
 )
 
 func runServe(ctx context.Context, args []string, _ io.Writer) error {
-	cfg, _, err := loadConfig("serve", args, nil)
+	cfg, fs, err := loadConfig("serve", args, nil)
 	if err != nil {
 		return err
 	}
+	path := fs.Lookup("config").Value.String()
 	applyMemoryLimit(cfg.Server.MemoryLimitMiB)
 	// Caught from now on: SIGHUP's default action would end the process.
 	hup := make(chan os.Signal, 1)
@@ -41,6 +44,11 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// SIGHUP and POST /admin/plugins/reload read the configuration again
+	// exactly as above: embedded defaults, --config file, environment.
+	srv.Plugins().SetConfigSource(cfg, func() (*config.Config, error) {
+		return config.Load(gatehouse.DefaultConfig, path)
+	})
 	go reloadOnHangup(ctx, hup, srv)
 	return srv.Serve(ctx, ln)
 }
@@ -55,18 +63,22 @@ func applyMemoryLimit(mib int) {
 	debug.SetMemoryLimit(int64(mib) << 20)
 }
 
-// reloadOnHangup rescans the plugin directory on every SIGHUP, the
-// operator's way to reload without the watcher or the admin API.
+// reloadOnHangup reloads on every SIGHUP, the operator's way to reload
+// without the watcher or the admin API: the configuration is read again and
+// its plugin defaults, settings and hook bindings applied (an invalid one
+// changes nothing), then the plugin directory rescanned. Other keys need a
+// restart; the reload logs which of them changed.
 func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, srv *server.Server) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			slog.Info("SIGHUP: reloading plugins")
-			if err := srv.Plugins().Reload(ctx); err != nil {
-				slog.Error("plugin reload", "error", err)
-			}
+			slog.Info("SIGHUP: reloading the configuration's plugin settings and hook bindings, and the plugin directory",
+				"reloads", config.Reloadable())
+			// Refusals and load failures are logged by the host, each with
+			// every problem.
+			_, _ = srv.Plugins().ReloadConfig(ctx)
 		}
 	}
 }

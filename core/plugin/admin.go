@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -40,7 +41,7 @@ type Status struct {
 // Status lists every plugin loaded, failed or bound, by name.
 func (h *Host) Status() []Status {
 	set := h.set.Load()
-	bound := h.bindings()
+	bound := bindings(set.cfg)
 	names := map[string]bool{}
 	for name := range set.plugins {
 		names[name] = true
@@ -67,11 +68,11 @@ func (h *Host) Status() []Status {
 	return out
 }
 
-// bindings maps plugin names to the hook bindings naming them.
-func (h *Host) bindings() map[string][]string {
+// bindings maps plugin names to the hook bindings of cfg naming them.
+func bindings(cfg *config.Plugins) map[string][]string {
 	out := map[string][]string{}
 	for _, hook := range config.Hooks {
-		switch v := h.cfg.Hooks[hook].(type) {
+		switch v := cfg.Hooks[hook].(type) {
 		case string:
 			if v != "" {
 				out[v] = append(out[v], hook)
@@ -91,7 +92,8 @@ func (h *Host) bindings() map[string][]string {
 }
 
 // Register mounts the operator routes on the guarded /admin group:
-// GET /admin/plugins and POST /admin/plugins/reload.
+// GET /admin/plugins and POST /admin/plugins/reload (the configuration's
+// plugin settings and bindings, then the directory).
 func (h *Host) Register(admin fiber.Router) {
 	admin.Get("/plugins", h.listHandler)
 	admin.Post("/plugins/reload", h.reloadHandler)
@@ -101,30 +103,58 @@ func (h *Host) listHandler(c *fiber.Ctx) error {
 	return oauth.JSON(c, fiber.StatusOK, fiber.Map{"dir": h.cfg.Dir, "plugins": h.Status()})
 }
 
-// reloadHandler rescans the directory now. Load failures are reported in
-// the answer (and the old versions keep serving); only an unreadable
-// directory is a server error.
+// reloadHandler reads the configuration again (when the server gave a
+// source) and rescans the directory now. An invalid configuration, or one
+// that would break a serving plugin or binding, is answered 422 with every
+// problem, and changes nothing. Load failures of files are reported in the
+// answer (and the old versions keep serving); only an unreadable directory
+// is a server error.
 func (h *Host) reloadHandler(c *fiber.Ctx) error {
 	// A client hanging up must not cancel loads half way.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), time.Minute)
 	defer cancel()
 	start := time.Now()
-	err := h.Reload(ctx)
+	restart, err := h.ReloadConfig(ctx)
+	var refused *ConfigRefused
+	if errors.As(err, &refused) {
+		return oauth.JSON(c, fiber.StatusUnprocessableEntity, fiber.Map{
+			"ok":                false,
+			"error":             "invalid_configuration",
+			"error_description": fmt.Sprintf("the configuration was not applied (%d problems); nothing changed", len(refused.Problems)),
+			"errors":            messages(refused.Problems),
+			"took":              time.Since(start).String(),
+			"dir":               h.cfg.Dir,
+			"plugins":           h.Status(),
+		})
+	}
 	errs := []string{}
 	if err != nil {
 		if joined, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range joined.Unwrap() {
-				errs = append(errs, e.Error())
-			}
+			errs = messages(joined.Unwrap())
 		} else if !errors.Is(err, context.Canceled) {
 			return oauth.ErrServerError().WithDescription("plugin reload failed").WithParent(err)
 		}
 	}
-	return oauth.JSON(c, fiber.StatusOK, fiber.Map{
+	body := fiber.Map{
 		"ok":      len(errs) == 0,
 		"errors":  errs,
 		"took":    time.Since(start).String(),
 		"dir":     h.cfg.Dir,
 		"plugins": h.Status(),
-	})
+	}
+	if h.src.Load() != nil {
+		// What this reload applied from the configuration, and what
+		// changed but waits for a restart.
+		body["config_reloaded"] = config.Reloadable()
+		body["restart_needed"] = append([]string{}, restart...)
+	}
+	return oauth.JSON(c, fiber.StatusOK, body)
+}
+
+func messages(errs []error) []string {
+	out := make([]string, len(errs))
+	for i, e := range errs {
+		out[i] = e.Error()
+	}
+	return out
 }

@@ -25,12 +25,16 @@ import (
 
 // Host serves every plugin of the configured directory and keeps them
 // current: a changed, added or removed file takes effect on Reload
-// (called by the directory watcher, SIGHUP and POST /admin/plugins/reload).
+// (called by the directory watcher, SIGHUP and POST /admin/plugins/reload),
+// and new plugin settings and hook bindings on Reconfigure.
 // Load, validate, swap: a new version is compiled and instantiated aside,
 // then the whole set is swapped atomically; calls in flight finish on the
 // old version, which is closed once they have; a file that fails to load
 // leaves the old version serving and its load error on record.
 type Host struct {
+	// cfg is the configuration at start; its dir, cache_dir and watch stay
+	// for the life of the host. The settings and hooks serving now are
+	// those of the current pluginSet.
 	cfg    config.Plugins
 	kv     store.KV
 	logger *slog.Logger
@@ -43,6 +47,7 @@ type Host struct {
 	retired sync.WaitGroup // old versions draining in the background
 	stats   *hostStats
 	watch   *watcher
+	src     atomic.Pointer[source] // what ReloadConfig reads
 	// embedded are the modules the binary carries, by plugin name.
 	embedded map[string]pluginFile
 }
@@ -64,8 +69,11 @@ func WithEmbedded(modules map[string][]byte) Option {
 	}
 }
 
-// pluginSet is one immutable generation of the plugin directory.
+// pluginSet is one immutable generation of the plugin directory and of the
+// configuration (settings, hook bindings) its plugins were loaded with, so
+// that bindings and plugins change together in one swap.
 type pluginSet struct {
+	cfg     *config.Plugins
 	plugins map[string]*loaded
 	// failed records the last failed load of a file, by plugin name; the
 	// previous version (if any) is still in plugins.
@@ -118,7 +126,7 @@ func NewHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slog.
 	for _, o := range opts {
 		o(h)
 	}
-	h.set.Store(&pluginSet{plugins: map[string]*loaded{}, failed: map[string]loadFailure{}})
+	h.set.Store(&pluginSet{cfg: &h.cfg, plugins: map[string]*loaded{}, failed: map[string]loadFailure{}})
 	h.firstLoad(ctx)
 	return h, nil
 }
@@ -129,7 +137,7 @@ func (h *Host) firstLoad(ctx context.Context) {
 	if err := h.Reload(ctx); err != nil {
 		h.logger.Warn("some plugins did not load", "dir", h.cfg.Dir, "error", err)
 	}
-	for name, bindings := range h.bindings() {
+	for name, bindings := range bindings(h.set.Load().cfg) {
 		l, ok := h.set.Load().plugins[name]
 		if !ok {
 			h.logger.Warn("a hook is bound to a plugin that is not loaded: its calls fail until it loads",
@@ -165,7 +173,7 @@ func (h *Host) Plugin(name string) (*Plugin, bool) {
 // For returns the plugin bound to hook (for provider, with sign_in and
 // auth_handler), whether or not it is loaded.
 func (h *Host) For(hook, provider string) (pluginName string, ok bool) {
-	return h.cfg.Binding(hook, provider)
+	return h.set.Load().cfg.Binding(hook, provider)
 }
 
 // CallHook calls the plugin bound to hook (for provider where the hook is
@@ -223,24 +231,34 @@ func (h *Host) Reload(ctx context.Context) error {
 	if h.closed {
 		return errors.New("plugin: host is closed")
 	}
-	files, err := h.scan()
+	return h.load(ctx, h.set.Load().cfg, false)
+}
+
+// load builds the next generation from the directory and cfg and swaps it
+// in. A plugin is loaded again when its file or its settings changed. With
+// strict (Reconfigure), a serving plugin that fails to load and a new
+// binding that its plugin cannot serve refuse the whole generation: it is
+// discarded, nothing changes, and the error is a *ConfigRefused.
+func (h *Host) load(ctx context.Context, cfg *config.Plugins, strict bool) error {
+	files, err := h.scan(cfg)
 	if err != nil {
 		h.logger.Error("plugin directory unreadable: keeping the plugins loaded", "dir", h.cfg.Dir, "error", err)
 		return fmt.Errorf("plugin: scan %s: %w", h.cfg.Dir, err)
 	}
 	old := h.set.Load()
-	loads := h.loadChanged(ctx, old, files)
-	next := &pluginSet{plugins: make(map[string]*loaded, len(files)), failed: map[string]loadFailure{}}
+	loads := h.loadChanged(ctx, old, cfg, files)
+	next := &pluginSet{cfg: cfg, plugins: make(map[string]*loaded, len(files)), failed: map[string]loadFailure{}}
 	var retire []*loaded
-	var errs []error
+	var errs, refused []error
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		f := files[name]
 		prev, hadPrev := old.plugins[name]
-		if old.unchanged(name, f) {
+		same := sameSettings(old.cfg, cfg, name)
+		if same && old.unchanged(name, f) {
 			next.plugins[name] = prev
 			continue
 		}
-		if fail, ok := old.knownFailure(name, f); ok {
+		if fail, ok := old.knownFailure(name, f); ok && same {
 			// Not retried, not logged again, but still reported.
 			next.failed[name] = fail
 			errs = append(errs, fail.err)
@@ -251,11 +269,15 @@ func (h *Host) Reload(ctx context.Context) error {
 		}
 		p, loadErr := loads[name].p, loads[name].err
 		if loadErr == nil && hadPrev {
-			if dropped := h.droppedHooks(name, prev.p, p); len(dropped) > 0 {
+			if dropped := droppedHooks(cfg, name, prev.p, p); len(dropped) > 0 {
 				_ = p.Close(context.WithoutCancel(ctx))
 				loadErr = &LoadError{Plugin: name, Reason: ReasonDropsBoundHook,
 					Err: fmt.Errorf("no longer serves %s, bound to it in plugins.hooks", strings.Join(dropped, ", "))}
 			}
+		}
+		if loadErr != nil && strict && hadPrev && !same {
+			refused = append(refused, fmt.Errorf("plugins.settings.%s: plugin %s serves now and would not load with this configuration: %w", name, name, loadErr))
+			continue
 		}
 		if loadErr != nil {
 			loadErr = fmt.Errorf("load %s: %w", f.path, loadErr)
@@ -276,11 +298,25 @@ func (h *Host) Reload(ctx context.Context) error {
 			retire = append(retire, prev)
 			reloadsTotal.WithLabelValues(name, "reloaded").Inc()
 			h.logger.Info("plugin reloaded", "plugin", name, "version", short(f.hash), "previous", short(prev.hash),
-				"hooks", p.Hooks(), "embedded", f.embedded)
+				"hooks", p.Hooks(), "embedded", f.embedded, "new_settings", !same)
 		} else {
 			reloadsTotal.WithLabelValues(name, "loaded").Inc()
 			h.logger.Info("plugin loaded", "plugin", name, "version", short(f.hash), "hooks", p.Hooks(), "embedded", f.embedded)
 		}
+	}
+	if strict {
+		refused = append(refused, checkBindings(old, next)...)
+	}
+	if len(refused) > 0 {
+		// Nothing of this generation serves: close what it loaded.
+		for name, r := range loads {
+			if l, ok := next.plugins[name]; ok && r.p != nil && l.p == r.p {
+				if err := r.p.Close(context.WithoutCancel(ctx)); err != nil {
+					h.logger.Warn("closing a plugin of a refused configuration", "plugin", name, "error", err)
+				}
+			}
+		}
+		return &ConfigRefused{Problems: refused}
 	}
 	for name, prev := range old.plugins {
 		if _, ok := files[name]; !ok {
@@ -300,12 +336,12 @@ func (h *Host) Reload(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// droppedHooks lists the hooks bound to name that its serving version prev
-// serves and its new version next does not: a reload must not break a
-// binding that works.
-func (h *Host) droppedHooks(name string, prev, next *Plugin) []string {
+// droppedHooks lists the hooks bound to name in cfg that its serving
+// version prev serves and its new version next does not: a reload must not
+// break a binding that works.
+func droppedHooks(cfg *config.Plugins, name string, prev, next *Plugin) []string {
 	var out []string
-	for _, b := range h.bindings()[name] {
+	for _, b := range bindings(cfg)[name] {
 		hook, _, _ := strings.Cut(b, "/")
 		if prev.Serves(hook) && !next.Serves(hook) && !slices.Contains(out, hook) {
 			out = append(out, hook)
@@ -335,13 +371,13 @@ type loadResult struct {
 
 // loadChanged loads, in parallel (compiling is CPU-bound), every file that
 // Reload will try: new or changed, and not a content that already failed.
-func (h *Host) loadChanged(ctx context.Context, old *pluginSet, files map[string]pluginFile) map[string]loadResult {
+func (h *Host) loadChanged(ctx context.Context, old *pluginSet, cfg *config.Plugins, files map[string]pluginFile) map[string]loadResult {
 	results := make(map[string]loadResult, len(files))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for name, f := range files {
-		if _, failed := old.knownFailure(name, f); old.unchanged(name, f) || failed {
+		if _, failed := old.knownFailure(name, f); sameSettings(old.cfg, cfg, name) && (old.unchanged(name, f) || failed) {
 			continue
 		}
 		if f.err != nil {
@@ -351,7 +387,7 @@ func (h *Host) loadChanged(ctx context.Context, old *pluginSet, files map[string
 		wg.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			p, err := h.rt.Load(ctx, name, f.wasm, h.settings(name))
+			p, err := h.rt.Load(ctx, name, f.wasm, h.settings(cfg, name))
 			mu.Lock()
 			results[name] = loadResult{p: p, err: err}
 			mu.Unlock()
@@ -383,15 +419,15 @@ type pluginFile struct {
 }
 
 // scan reads every <name>.wasm of the directory, and adds the embedded
-// modules that are bound and have no file of their name. A missing
+// modules that cfg binds and that have no file of their name. A missing
 // directory is empty (logged); files that vanish while being read are
 // skipped.
-func (h *Host) scan() (map[string]pluginFile, error) {
+func (h *Host) scan(cfg *config.Plugins) (map[string]pluginFile, error) {
 	files, err := h.scanDir()
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range h.cfg.Bound() {
+	for _, name := range cfg.Bound() {
 		if f, ok := h.embedded[name]; ok {
 			if _, override := files[name]; !override {
 				files[name] = f
@@ -431,9 +467,9 @@ func (h *Host) scanDir() (map[string]pluginFile, error) {
 	return files, nil
 }
 
-// settings builds what the named plugin gets from the configuration.
-func (h *Host) settings(name string) Settings {
-	c := h.cfg.Settings[name]
+// settings builds what the named plugin gets from cfg.
+func (h *Host) settings(cfg *config.Plugins, name string) Settings {
+	c := cfg.Settings[name]
 	s := Settings{
 		HTTPAllow:   c.HTTPAllow,
 		HTTPTimeout: c.HTTPTimeout,
@@ -447,7 +483,7 @@ func (h *Host) settings(name string) Settings {
 		// The runtime confines the plugin to keys under plugin/<name>/.
 		s.KV = h.kv
 	}
-	l := h.cfg.LimitsFor(name)
+	l := cfg.LimitsFor(name)
 	s.Limits = Limits{
 		MemoryPages:      uint32(l.MemoryPages),
 		Timeout:          l.Timeout,
@@ -477,7 +513,7 @@ func (h *Host) Close(ctx context.Context) error {
 		return nil
 	}
 	h.closed = true
-	set := h.set.Swap(&pluginSet{plugins: map[string]*loaded{}, failed: map[string]loadFailure{}})
+	set := h.set.Swap(&pluginSet{cfg: h.set.Load().cfg, plugins: map[string]*loaded{}, failed: map[string]loadFailure{}})
 	h.reload.Unlock()
 	for _, l := range set.plugins {
 		h.retired.Add(1)

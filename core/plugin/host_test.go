@@ -251,7 +251,7 @@ func TestHostSettings(t *testing.T) {
 	}
 	h := &Host{cfg: cfg, kv: kv, logger: quietLogger()}
 
-	s := h.settings("withkv")
+	s := h.settings(&cfg, "withkv")
 	if string(s.Config) != `{"users":[{"sub":"user:default/a"}]}` {
 		t.Errorf("config %s", s.Config)
 	}
@@ -261,7 +261,7 @@ func TestHostSettings(t *testing.T) {
 	if !slices.Equal(s.HTTPAllow, []string{"https://api.example.com/*"}) || s.HTTPTimeout != time.Second {
 		t.Errorf("http %v %s", s.HTTPAllow, s.HTTPTimeout)
 	}
-	if s := h.settings("other"); s.KV != nil || s.Config != nil {
+	if s := h.settings(&cfg, "other"); s.KV != nil || s.Config != nil {
 		t.Errorf("a plugin without settings got kv %v config %s", s.KV, s.Config)
 	}
 
