@@ -211,3 +211,28 @@ func TestParseURLRefuses(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMatch: what http_request and registration pay per URL, parsing
+// the patterns each time (as the plugin host does) and once.
+func BenchmarkMatch(b *testing.B) {
+	patterns := []string{"https://api.example.com/users/*", "https://*.example.com/v1/**", "http://127.0.0.1:*/callback"}
+	const u = "https://eu.example.com/v1/users/alice/groups?page=2"
+	b.Run("parse patterns and match", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			l, _ := urlpattern.ParseList(patterns)
+			if !l.Match(u) {
+				b.Fatal("no match")
+			}
+		}
+	})
+	b.Run("match", func(b *testing.B) {
+		l, _ := urlpattern.ParseList(patterns)
+		b.ReportAllocs()
+		for b.Loop() {
+			if !l.Match(u) {
+				b.Fatal("no match")
+			}
+		}
+	})
+}
