@@ -140,8 +140,9 @@ void gh_log(int level, const char *message);
 
 /*
  * gh_http_request sends the request JSON {"method","url","headers","body"}
- * (needs http.allow in the plugin's config) and returns the response JSON,
- * {"status","headers","body"} or {"error": "..."}, as a malloc'd,
+ * (needs plugins.settings.<name>.http_allow in the server's configuration)
+ * and returns the response JSON, {"status","headers","body"} or
+ * {"error": "..."}, as a malloc'd,
  * NUL-terminated string that the caller frees, with its length in *out_len.
  * Returns NULL only when memory ran out.
  */

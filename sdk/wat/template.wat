@@ -13,7 +13,7 @@
 ;;   3. it copies the response and calls gh_free on both buffers.
 (module
   ;; Host functions, module "gatehouse". Import only what you use: the host
-  ;; refuses a plugin importing http_request without http.allow in its
+  ;; refuses a plugin importing http_request without an http_allow list in its
   ;; config, or kv_get/kv_put without kv: true. log is always granted.
   ;;
   ;; (import "gatehouse" "log" (func $log (param $level i32) (param $ptr i32) (param $len i32)))

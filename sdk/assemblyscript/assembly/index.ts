@@ -198,7 +198,7 @@ export class HTTPResult {
   error: string = "";
 }
 
-/** httpRequest sends {"method","url","headers","body"} through the host (needs http.allow in the plugin's config). */
+/** httpRequest sends {"method","url","headers","body"} through the host (needs plugins.settings.<name>.http_allow in the server config). */
 export function httpRequest(request: Value): HTTPResult {
   const w = new Writer();
   w.value(request);

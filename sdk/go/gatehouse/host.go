@@ -43,9 +43,9 @@ type HTTPResponse struct {
 	Body    string            `json:"body"`
 }
 
-// HTTP sends req through the host. Only URLs that the plugin's configuration
-// allows (http.allow) can be reached, and a module that uses HTTP is refused
-// at load unless that list is non-empty. A refusal by the host (URL not
+// HTTP sends req through the host. Only URLs matching the URL patterns of
+// the plugin's plugins.settings.<name>.http_allow can be reached, and a
+// module that uses HTTP is refused at load unless that list is non-empty. A refusal by the host (URL not
 // allowed, timeout, size cap) is returned as an error.
 func HTTP(req HTTPRequest) (HTTPResponse, error) {
 	in, err := json.Marshal(req)

@@ -235,8 +235,8 @@ pub fn log(level: Level, message: &str) {
     unsafe { host::log(level as i32, message.as_ptr(), message.len() as u32) }
 }
 
-/// Sends an HTTP request through the host (needs `http.allow` in the
-/// plugin's config). `request` is `{"method","url","headers","body"}`; the
+/// Sends an HTTP request through the host (needs
+/// `plugins.settings.<name>.http_allow` in the server's configuration). `request` is `{"method","url","headers","body"}`; the
 /// answer is `{"status","headers","body"}`, or `Err` with the host's reason
 /// (`url not allowed`, `timeout`, ...).
 #[cfg(target_arch = "wasm32")]
