@@ -147,6 +147,14 @@ func (l *live) do(tb testing.TB, r request) answer {
 	return a
 }
 
+// root sends r to the server's root, outside the base path.
+func (l *live) root(tb testing.TB, r request) answer {
+	tb.Helper()
+	at := *l
+	at.base = strings.TrimSuffix(l.base, l.cfg.Server.BasePath)
+	return at.do(tb, r)
+}
+
 // form is a form POST to path, with Basic credentials when id is set.
 func form(path string, values url.Values, id, secret string) request {
 	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}

@@ -64,6 +64,17 @@ func TestDiscoveryGolden(t *testing.T) {
 			if got, want := a.str("issuer"), goldenIssuer+tc.basePath; got != want {
 				t.Errorf("issuer %q, want %q", got, want)
 			}
+			// RFC 8414 §3.1: for an issuer with a path, the well-known
+			// suffix goes between host and path; OpenID clients try the
+			// same placement. The same bytes answer there.
+			if tc.basePath != "" {
+				for _, wk := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+					root := l.root(t, request{method: http.MethodGet, path: wk + tc.basePath})
+					if root.status != http.StatusOK || string(root.raw) != string(a.raw) {
+						t.Errorf("GET %s%s: %d %.200s, want the metadata", wk, tc.basePath, root.status, root.raw)
+					}
+				}
+			}
 			// The raw body, so that the golden file pins the wire order too.
 			golden(t, tc.name, record(oidc, a, json.RawMessage(a.raw)))
 		})

@@ -110,6 +110,21 @@ func (h *Handler) Register(r fiber.Router) {
 	r.Get("/.well-known/jwks.json", h.serveJWKS)
 }
 
+// RegisterRoot mounts, on the root of the server, the metadata at the
+// places a client derives from an issuer with a path (the base path): RFC
+// 8414 §3.1 inserts the well-known suffix between host and path, and
+// clients that look for OpenID metadata try the same placement. Without a
+// base path these are the routes Register mounts, and nothing is added.
+func (h *Handler) RegisterRoot(r fiber.Router, middleware ...fiber.Handler) {
+	base := h.cfg.Server.BasePath
+	if base == "" {
+		return
+	}
+	for _, wk := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+		r.Get(wk+base, append(middleware, h.serveMetadata)...)
+	}
+}
+
 // serveMetadata answers OIDC Discovery §4 and RFC 8414 §3 with the same
 // document.
 func (h *Handler) serveMetadata(c *fiber.Ctx) error {

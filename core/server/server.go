@@ -110,7 +110,9 @@ func (s *Server) routes() error {
 		base.Use("/v1/token", limiter.middleware("token"))
 		base.Use("/v1/register", limiter.middleware("register"))
 	}
-	discovery.New(s.cfg, s.keys).Register(base)
+	disco := discovery.New(s.cfg, s.keys)
+	disco.Register(base)
+	disco.RegisterRoot(s.app, cors(s.cfg))
 	client.New(s.cfg, s.st).Register(base)
 	identity.RegisterAssets(base)
 	providers, err := upstream.New(s.cfg, s.st, s.issuer, s.plugins)
