@@ -23,6 +23,8 @@ type badCase struct {
 	// challenge, when set, is the start of the WWW-Authenticate header the
 	// answer must carry (RFC 6749 §5.2 for Basic, RFC 6750 §3 for Bearer).
 	challenge string
+	// allow, when set, is the Allow header of a 405 (RFC 9110 §15.5.6).
+	allow string
 	// mutates marks the one refusal that must change the store: a replayed
 	// code revokes its grant. Every other refusal changes nothing.
 	mutates bool
@@ -117,9 +119,9 @@ func TestBadInput(t *testing.T) {
 		// Token endpoint: client authentication (RFC 6749 §2.3, §5.2).
 		{name: "token/unknown client", req: form("/v1/token", cc, "nobody", liveSecret), status: 401, code: "invalid_client", challenge: basicChallenge},
 		{name: "token/wrong secret basic", req: form("/v1/token", cc, "machine", "wrong"), status: 401, code: "invalid_client", challenge: basicChallenge},
-		{name: "token/wrong secret post", req: form("/v1/token", with(redeem(fresh), "client_id", "poster", "client_secret", "wrong"), "", ""), status: 401, code: "invalid_client"},
+		{name: "token/wrong secret post", req: form("/v1/token", with(redeem(fresh), "client_id", "poster", "client_secret", "wrong"), "", ""), status: 401, code: "invalid_client", challenge: basicChallenge},
 		{name: "token/malformed basic", req: raw("POST", "/v1/token", formType, cc.Encode(), "Authorization", "Basic !!!"), status: 401, code: "invalid_client", challenge: basicChallenge},
-		{name: "token/no client authentication", req: form("/v1/token", cc, "", ""), status: 401, code: "invalid_client"},
+		{name: "token/no client authentication", req: form("/v1/token", cc, "", ""), status: 401, code: "invalid_client", challenge: basicChallenge},
 		{name: "token/two authentication methods", req: form("/v1/token", with(cc, "client_secret", liveSecret), "machine", liveSecret), status: 400, code: "invalid_request"},
 		{name: "token/public client, confidential method", req: form("/v1/token", redeem(fresh), "spa", liveSecret), status: 401, code: "invalid_client", challenge: basicChallenge},
 		// Grant types and scope.
@@ -215,7 +217,7 @@ func TestBadInput(t *testing.T) {
 		{name: "userinfo/token twice", req: raw("POST", "/v1/userinfo", formType, "access_token="+first.str("access_token"), "Authorization", "Bearer "+first.str("access_token")), status: 400, code: "invalid_request", challenge: bearerChallenge},
 
 		// Revocation (RFC 7009 §2.1, §2.2.1).
-		{name: "revoke/no client authentication", req: form("/v1/revoke", url.Values{"token": {refresh}}, "", ""), status: 401, code: "invalid_client"},
+		{name: "revoke/no client authentication", req: form("/v1/revoke", url.Values{"token": {refresh}}, "", ""), status: 401, code: "invalid_client", challenge: basicChallenge},
 		{name: "revoke/wrong secret", req: form("/v1/revoke", url.Values{"token": {refresh}}, "web", "wrong"), status: 401, code: "invalid_client", challenge: basicChallenge},
 		{name: "revoke/missing token", req: form("/v1/revoke", url.Values{}, "web", liveSecret), status: 400, code: "invalid_request"},
 		{name: "revoke/repeated token", req: raw("POST", "/v1/revoke", formType, "token="+refresh+"&token=x", "Authorization", basicAuth("web", liveSecret)), status: 400, code: "invalid_request"},
@@ -223,14 +225,17 @@ func TestBadInput(t *testing.T) {
 		{name: "revoke/wrong content type", req: raw("POST", "/v1/revoke", "text/xml", "<token/>", "Authorization", basicAuth("web", liveSecret)), status: 415, code: "invalid_request"},
 
 		// Introspection (RFC 7662 §2.1).
-		{name: "introspect/no client authentication", req: form("/v1/introspect", url.Values{"token": {machineToken}}, "", ""), status: 401, code: "invalid_client"},
-		{name: "introspect/public client", req: form("/v1/introspect", url.Values{"token": {machineToken}, "client_id": {"spa"}}, "", ""), status: 401, code: "invalid_client"},
+		{name: "introspect/no client authentication", req: form("/v1/introspect", url.Values{"token": {machineToken}}, "", ""), status: 401, code: "invalid_client", challenge: basicChallenge},
+		{name: "introspect/public client", req: form("/v1/introspect", url.Values{"token": {machineToken}, "client_id": {"spa"}}, "", ""), status: 401, code: "invalid_client", challenge: basicChallenge},
 		{name: "introspect/wrong secret", req: form("/v1/introspect", url.Values{"token": {machineToken}}, "machine", "wrong"), status: 401, code: "invalid_client", challenge: basicChallenge},
 		{name: "introspect/gzip body", req: raw("POST", "/v1/introspect", formType, zipped("token="+machineToken), "Authorization", machineAuth, "Content-Encoding", "gzip"), status: 415, code: "invalid_request"},
 		{name: "introspect/missing token", req: form("/v1/introspect", url.Values{}, "machine", liveSecret), status: 400, code: "invalid_request"},
 
 		// Anything else.
 		{name: "unknown endpoint", req: raw("GET", "/v1/nothing-here", "", ""), status: 404, code: "not_found"},
+		{name: "token/GET", req: raw("GET", "/v1/token", "", ""), status: 405, code: "invalid_request", allow: "POST"},
+		{name: "register/PATCH with id", req: raw("PATCH", "/v1/register/"+regID, jsonType, `{}`), status: 405, code: "invalid_request", allow: "DELETE, GET, HEAD, PUT"},
+		{name: "jwks/POST", req: raw("POST", "/.well-known/jwks.json", jsonType, `{}`), status: 405, code: "invalid_request", allow: "GET, HEAD"},
 	}
 
 	var answers []exchange
@@ -263,6 +268,13 @@ func TestBadInput(t *testing.T) {
 			}
 			if got := a.header.Get("WWW-Authenticate"); !strings.HasPrefix(got, tc.challenge) || (tc.challenge == "" && got != "") {
 				t.Errorf("WWW-Authenticate %q, want %q", got, tc.challenge)
+			}
+			// RFC 9110 §15.5.2: every 401 carries a challenge.
+			if a.status == http.StatusUnauthorized && a.header.Get("WWW-Authenticate") == "" {
+				t.Errorf("401 without WWW-Authenticate")
+			}
+			if got := a.header.Get("Allow"); got != tc.allow {
+				t.Errorf("Allow %q, want %q", got, tc.allow)
 			}
 			if !tc.mutates {
 				unchanged(t, before, l.snapshot(t))

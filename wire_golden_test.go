@@ -25,7 +25,7 @@ type exchange struct {
 }
 
 // goldenHeaders are the response headers worth pinning.
-var goldenHeaders = []string{"Content-Type", "Cache-Control", "Pragma", "WWW-Authenticate", "Retry-After", "Accept-Encoding"}
+var goldenHeaders = []string{"Content-Type", "Cache-Control", "Pragma", "WWW-Authenticate", "Retry-After", "Accept-Encoding", "Allow"}
 
 func record(r request, a answer, body any) exchange {
 	h := map[string]string{}

@@ -144,20 +144,20 @@ func TestAuthorizationCodeRefused(t *testing.T) {
 		auth      auth
 		status    int
 		code      string
-		challenge bool // WWW-Authenticate: Basic
+		challenge bool // WWW-Authenticate: Basic (every 401, RFC 9110 §15.5.2)
 	}{
 		{name: "unknown client (Basic)", auth: auth{oauth.AuthBasic, "nobody", testSecret},
 			status: 401, code: "invalid_client", challenge: true},
 		{name: "unknown client (post)", auth: auth{oauth.AuthPost, "nobody", testSecret},
-			status: 401, code: "invalid_client"},
+			status: 401, code: "invalid_client", challenge: true},
 		{name: "wrong secret (Basic)", auth: auth{oauth.AuthBasic, "web", "wrong"},
 			status: 401, code: "invalid_client", challenge: true},
 		{name: "wrong auth method (post for a Basic client)", auth: post("web"),
-			status: 401, code: "invalid_client"},
+			status: 401, code: "invalid_client", challenge: true},
 		{name: "no client authentication", auth: auth{},
-			status: 401, code: "invalid_client"},
+			status: 401, code: "invalid_client", challenge: true},
 		{name: "public client sending a secret", owner: "spa", auth: auth{oauth.AuthPost, "spa", "x"},
-			status: 401, code: "invalid_client"},
+			status: 401, code: "invalid_client", challenge: true},
 		{name: "client not registered for authorization_code", owner: "machine", auth: basic("machine"),
 			status: 400, code: "unauthorized_client"},
 		{name: "missing grant_type", auth: basic("web"),

@@ -47,13 +47,14 @@ type Request struct {
 }
 
 // Response is a successful token response (RFC 6749 §5.1, OIDC Core
-// §3.1.3.3). scope is always sent, so that clients never have to guess
-// what they were granted.
+// §3.1.3.3). scope is sent whenever a scope was granted, so that clients
+// never have to guess; an empty one (client_credentials for a client that
+// registered none) is left out rather than sent as "".
 type Response struct {
 	AccessToken  string `json:"access_token"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int64  `json:"expires_in"`
-	Scope        string `json:"scope"`
+	Scope        string `json:"scope,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 }

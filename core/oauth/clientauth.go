@@ -66,8 +66,7 @@ func ReadCredentials(c *fiber.Ctx, p Params) (Credentials, error) {
 }
 
 func basicFailure() *Error {
-	return ErrInvalidClient().WithDescription("malformed Basic credentials").
-		WithChallenge(`Basic realm="gatehouse"`)
+	return ErrInvalidClient().WithDescription("malformed Basic credentials")
 }
 
 // ClientGetter finds a client by id.
@@ -94,7 +93,7 @@ func AuthenticateRequest(c *fiber.Ctx, p Params, clients ClientGetter) (store.Cl
 func Authenticate(ctx context.Context, clients ClientGetter, cred Credentials) (store.Client, error) {
 	client, err := clients.Get(ctx, cred.ClientID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Client{}, invalidClient(cred).WithParent(err)
+		return store.Client{}, ErrInvalidClient().WithParent(err)
 	}
 	if err != nil {
 		return store.Client{}, ErrServerError().WithParent(err)
@@ -104,26 +103,18 @@ func Authenticate(ctx context.Context, clients ClientGetter, cred Credentials) (
 		method = AuthBasic
 	}
 	if method != cred.Method {
-		return store.Client{}, invalidClient(cred).WithDescription("client authentication failed: the client must use %s", method)
+		return store.Client{}, ErrInvalidClient().WithDescription("client authentication failed: the client must use %s", method)
 	}
 	if method == AuthNone {
 		return client, nil
 	}
 	if !SecretMatches(cred.Secret, client.SecretHash) {
-		return store.Client{}, invalidClient(cred)
+		return store.Client{}, ErrInvalidClient()
 	}
 	if !client.SecretExpiresAt.IsZero() && timeNow().After(client.SecretExpiresAt) {
-		return store.Client{}, invalidClient(cred).WithDescription("client authentication failed: the secret has expired")
+		return store.Client{}, ErrInvalidClient().WithDescription("client authentication failed: the secret has expired")
 	}
 	return client, nil
-}
-
-func invalidClient(cred Credentials) *Error {
-	e := ErrInvalidClient()
-	if cred.Method == AuthBasic {
-		e = e.WithChallenge(`Basic realm="gatehouse"`)
-	}
-	return e
 }
 
 // HashSecret returns the stored form of a client secret.

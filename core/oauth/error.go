@@ -71,9 +71,19 @@ func newError(code string, status int, description string) *Error {
 func ErrInvalidRequest() *Error {
 	return newError("invalid_request", http.StatusBadRequest, "the request is missing a parameter or is malformed")
 }
+
+// ErrInvalidClient is 401 with a Basic challenge: RFC 6749 §5.2 asks for
+// one when the client used the Authorization header, and RFC 9110 §15.5.2
+// for every 401.
 func ErrInvalidClient() *Error {
-	return newError("invalid_client", http.StatusUnauthorized, "client authentication failed")
+	e := newError("invalid_client", http.StatusUnauthorized, "client authentication failed")
+	e.Challenge = basicChallenge
+	return e
 }
+
+// basicChallenge is the WWW-Authenticate of client authentication failures.
+const basicChallenge = `Basic realm="gatehouse"`
+
 func ErrInvalidGrant() *Error {
 	return newError("invalid_grant", http.StatusBadRequest, "the grant is invalid, expired or revoked")
 }

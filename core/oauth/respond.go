@@ -28,8 +28,13 @@ func WriteError(c *fiber.Ctx, err error) error {
 	} else if parent := errors.Unwrap(oe); parent != nil {
 		slog.DebugContext(c.UserContext(), "request refused", "path", c.Path(), "error", oe.Code, "cause", parent)
 	}
-	if oe.Challenge != "" {
-		c.Set(fiber.HeaderWWWAuthenticate, oe.Challenge)
+	challenge := oe.Challenge
+	if challenge == "" && oe.Status == fiber.StatusUnauthorized {
+		// RFC 9110 §15.5.2: a 401 always carries a challenge.
+		challenge = `Bearer realm="gatehouse", error="` + oe.Code + `"`
+	}
+	if challenge != "" {
+		c.Set(fiber.HeaderWWWAuthenticate, challenge)
 	}
 	return JSON(c, oe.Status, oe)
 }
@@ -49,7 +54,7 @@ func AsError(err error) *Error {
 		case fiber.StatusNotFound:
 			return ErrNotFound().WithDescription("no such endpoint")
 		case fiber.StatusMethodNotAllowed:
-			return ErrInvalidRequest().WithStatus(fe.Code).WithDescription("method not allowed")
+			return ErrInvalidRequest().WithStatus(fe.Code).WithDescription("method not allowed; the Allow header lists the methods this endpoint answers")
 		case fiber.StatusTooManyRequests:
 			return ErrTooManyRequests()
 		}

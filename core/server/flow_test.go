@@ -294,6 +294,21 @@ func TestClientCredentialsWithRealClient(t *testing.T) {
 	assertOAuthError(t, err, "invalid_scope")
 }
 
+// TestClientCredentialsWithoutScope: a client that registered no scope and
+// asks for none is granted none, and the response leaves scope out rather
+// than answering "scope": "" (RFC 6749 §5.1).
+func TestClientCredentialsWithoutScope(t *testing.T) {
+	s := startServer(t, "")
+	client := s.register(t, map[string]any{"grant_types": []string{"client_credentials"}})
+	status, body, err := testclient.PostForm(s.issuer+"/v1/token", client.ID, client.Secret, url.Values{"grant_type": {"client_credentials"}})
+	if err != nil || status != http.StatusOK || body["access_token"] == nil {
+		t.Fatalf("token: %d %v %v", status, body, err)
+	}
+	if scope, ok := body["scope"]; ok {
+		t.Errorf("scope %q in the response, want it left out", scope)
+	}
+}
+
 // TestBackstageFlow follows Backstage's auth backend flow under /api/auth
 // with JSON bodies: discovery → register → authorize → approve by API with
 // a guest token → token exchange → refresh → revoke.

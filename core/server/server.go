@@ -133,7 +133,7 @@ func (s *Server) routes() error {
 	}
 	tokens.Register(base)
 	token.NewHandler(s.cfg, s.st, s.issuer).Register(base)
-	s.app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	s.app.Use(notFound(s.app))
 	return nil
 }
 
