@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
 )
 
 // FuzzAuthorizeParams feeds arbitrary query strings to the authorization
@@ -36,7 +38,7 @@ func FuzzAuthorizeParams(f *testing.F) {
 		if _, _, oerr := checkPrompt(values); oerr != nil {
 			checkDescription(t, oerr.Description)
 		}
-		if rs, oerr := checkResources(values["resource"]); oerr == nil {
+		if rs, oerr := oauth.CheckResources(values["resource"]); oerr == nil {
 			for _, r := range rs {
 				if u, err := url.Parse(r); err != nil || !u.IsAbs() || strings.Contains(r, "#") {
 					t.Fatalf("accepted resource %q", r)

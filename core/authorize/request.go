@@ -23,8 +23,6 @@ const (
 	maxRequest     = 8 << 10 // bytes of query string or form body
 	maxState       = 1024
 	maxNonce       = 512
-	maxResources   = 10
-	maxResourceLen = 2000
 	maxMaxAge      = 1 << 30 // seconds; max_age beyond this is nonsense
 	sessionIDBytes = 24
 )
@@ -283,7 +281,7 @@ func (h *Handler) validate(values url.Values, client *store.Client) (store.AuthR
 	}
 	req.Prompt, req.MaxAge = prompt, maxAge
 
-	resources, oerr := checkResources(values["resource"])
+	resources, oerr := oauth.CheckResources(values["resource"])
 	if oerr != nil {
 		return req, oerr
 	}
@@ -384,28 +382,6 @@ func checkPrompt(values url.Values) (prompt string, maxAge int, oerr *oauth.Erro
 		maxAge = n
 	}
 	return strings.Join(list, " "), maxAge, nil
-}
-
-// checkResources is RFC 8707 §2: each resource an absolute URI without a
-// fragment. They become the access token's audience.
-func checkResources(raw []string) ([]string, *oauth.Error) {
-	if len(raw) > maxResources {
-		return nil, oauth.ErrInvalidTarget().WithDescription("at most %d resource parameters are accepted", maxResources)
-	}
-	var out []string
-	for _, r := range raw {
-		if len(r) > maxResourceLen {
-			return nil, oauth.ErrInvalidTarget().WithDescription("a resource is longer than %d bytes", maxResourceLen)
-		}
-		u, err := url.Parse(r)
-		if err != nil || !u.IsAbs() || strings.Contains(r, "#") {
-			return nil, oauth.ErrInvalidTarget().WithDescription("resource must be an absolute URI without a fragment (RFC 8707 section 2)")
-		}
-		if !slices.Contains(out, r) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
 }
 
 // answerError answers a request refused before any user interaction, once

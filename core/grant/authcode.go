@@ -77,6 +77,11 @@ func (f *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	if err := checkVerifier(code.CodeChallenge, verifier, verifierGiven); err != nil {
 		return nil, err
 	}
+	// RFC 8707 §2.2: resources named here narrow those authorized.
+	audience, err := resourcesFor(&req.Client, req.Resources, code.Resource, true)
+	if err != nil {
+		return nil, err
+	}
 
 	// Act: spend the code (compare-and-swap, so that of two concurrent
 	// redemptions exactly one wins), record the grant and its refresh
@@ -106,6 +111,7 @@ func (f *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 		GrantType:  TypeAuthorizationCode,
 		Grant:      g,
 		Scope:      g.Scope,
+		Audience:   narrowed(audience, code.Resource),
 		IDToken:    token.HasScope(g.Scope, scopeOpenID),
 		IDTokenAlg: req.Client.IDTokenAlg(),
 		Nonce:      code.Nonce,

@@ -41,11 +41,16 @@ func (f *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 	if !ok {
 		return nil, invalidScope(refused, "is not registered for this client")
 	}
+	// RFC 8707 §2: the token is for the resources named, else the issuer.
+	resources, err := resourcesFor(&req.Client, req.Resources, nil, false)
+	if err != nil {
+		return nil, err
+	}
 
 	// Act.
 	resp, err := f.mint.Mint(ctx, Issue{
 		GrantType: TypeClientCredentials,
-		Grant:     store.Grant{ClientID: req.Client.ID, Subject: req.Client.ID},
+		Grant:     store.Grant{ClientID: req.Client.ID, Subject: req.Client.ID, Resource: resources},
 		Scope:     scope,
 	})
 	if err != nil {

@@ -44,6 +44,9 @@ type Request struct {
 	// oauth.AuthPost or oauth.AuthNone.
 	AuthMethod string
 	Params     oauth.Params
+	// Resources are the request's RFC 8707 resource indicators, as sent
+	// (the parameter may repeat, §2).
+	Resources []string
 }
 
 // Response is a successful token response (RFC 6749 §5.1, OIDC Core
@@ -122,7 +125,7 @@ func (h *Handler) Register(r fiber.Router) {
 // (RFC 7591 §2 grant_types), then let the flow answer.
 func (h *Handler) token(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	params, err := oauth.ParseBody(c)
+	params, resources, err := oauth.ParseBodyResources(c)
 	if err != nil {
 		return oauth.WriteError(c, err)
 	}
@@ -141,7 +144,7 @@ func (h *Handler) token(c *fiber.Ctx) error {
 	if !Permitted(&client, grantType) {
 		return oauth.WriteError(c, oauth.ErrUnauthorizedClient().WithDescription("the client is not registered for the %s grant type", grantType))
 	}
-	resp, err := flow.Handle(ctx, &Request{Client: client, AuthMethod: cred.Method, Params: params})
+	resp, err := flow.Handle(ctx, &Request{Client: client, AuthMethod: cred.Method, Params: params, Resources: resources})
 	if err != nil {
 		return oauth.WriteError(c, err)
 	}

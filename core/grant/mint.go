@@ -82,6 +82,9 @@ type Issue struct {
 	Grant store.Grant
 	// Scope of these tokens: the grant's, or narrower (RFC 6749 §6).
 	Scope string
+	// Audience of the access token when the request narrowed the grant's
+	// resources (RFC 8707 §2.2); nil means the grant's.
+	Audience []string
 	// IDToken asks for an ID token (OIDC Core §3.1.3.3); Nonce goes in it
 	// (only for the authorization code's first exchange, OIDC Core §12.2).
 	IDToken bool
@@ -113,12 +116,16 @@ func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 		}
 	}
 	extra = withUserClaims(g.Claims, extra)
+	audience := g.Resource
+	if is.Audience != nil {
+		audience = is.Audience
+	}
 	access, err := m.issuer.AccessToken(ctx, token.AccessRequest{
 		ClientID:  g.ClientID,
 		Subject:   g.Subject,
 		Ownership: g.Ownership,
 		Scope:     is.Scope,
-		Audience:  g.Resource,
+		Audience:  audience,
 		GrantID:   g.ID,
 		AuthTime:  g.AuthTime,
 		Extra:     extra,

@@ -84,6 +84,13 @@ func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
 		}
 	}
 
+	// RFC 8707 §2.2: a refresh may narrow the grant's resources, never
+	// name another.
+	audience, err := resourcesFor(&req.Client, req.Resources, g.Resource, true)
+	if err != nil {
+		return nil, err
+	}
+
 	// Act: rotate (compare-and-swap: of two concurrent refreshes with one
 	// token exactly one wins, and the other is reuse) in the same atomic
 	// write that records the new refresh token.
@@ -99,6 +106,7 @@ func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
 		GrantType:  TypeRefreshToken,
 		Grant:      g,
 		Scope:      scope,
+		Audience:   narrowed(audience, g.Resource),
 		IDToken:    token.HasScope(scope, scopeOpenID),
 		IDTokenAlg: req.Client.IDTokenAlg(),
 		Refresh:    true,

@@ -34,22 +34,48 @@ func ParseQuery(c *fiber.Ctx) (Params, error) {
 // object (what Backstage's clients send). Values in JSON must be strings,
 // numbers or booleans.
 func ParseBody(c *fiber.Ctx) (Params, error) {
+	p, _, err := parseBody(c, "")
+	return p, err
+}
+
+// ParseBodyResources is ParseBody for a request that may carry RFC 8707
+// resource indicators: resource may repeat (§2; in JSON, a string or an
+// array of strings), and its values are returned apart from Params, which
+// holds none.
+func ParseBodyResources(c *fiber.Ctx) (Params, []string, error) {
+	return parseBody(c, "resource")
+}
+
+// parseBody reads a body whose parameter named repeat (if not "") may
+// appear more than once; its values are returned apart.
+func parseBody(c *fiber.Ctx, repeat string) (Params, []string, error) {
 	body, oerr := Body(c)
 	if oerr != nil {
-		return nil, oerr
+		return nil, nil, oerr
 	}
 	mediaType, _, _ := mime.ParseMediaType(string(c.Request().Header.ContentType()))
 	switch mediaType {
 	case "application/json":
-		return parseJSON(body)
+		return parseJSON(body, repeat)
 	case "application/x-www-form-urlencoded", "":
 		values, err := url.ParseQuery(string(body))
 		if err != nil {
-			return nil, ErrInvalidRequest().WithDescription("malformed form body").WithParent(err)
+			return nil, nil, ErrInvalidRequest().WithDescription("malformed form body").WithParent(err)
 		}
-		return single(values)
+		var many []string
+		if repeat != "" {
+			many = values[repeat]
+			delete(values, repeat)
+			for _, v := range many {
+				if !utf8.ValidString(v) {
+					return nil, nil, errNotUTF8()
+				}
+			}
+		}
+		p, err := single(values)
+		return p, many, err
 	default:
-		return nil, ErrInvalidRequest().WithStatus(fiber.StatusUnsupportedMediaType).
+		return nil, nil, ErrInvalidRequest().WithStatus(fiber.StatusUnsupportedMediaType).
 			WithDescription("content type %q is not supported; send application/x-www-form-urlencoded or application/json", mediaType)
 	}
 }
@@ -86,48 +112,70 @@ func errNotUTF8() *Error {
 	return ErrInvalidRequest().WithDescription("parameters must be UTF-8 text (RFC 6749 Appendix B)")
 }
 
-func parseJSON(body []byte) (Params, error) {
+func parseJSON(body []byte, repeat string) (Params, []string, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return Params{}, nil
+		return Params{}, nil, nil
 	}
 	// RFC 8259 §8.1: JSON is UTF-8. The decoder would quietly replace
 	// invalid bytes, so check first.
 	if !utf8.Valid(body) {
-		return nil, ErrInvalidRequest().WithDescription("malformed JSON body: not UTF-8 (RFC 8259 §8.1)")
+		return nil, nil, ErrInvalidRequest().WithDescription("malformed JSON body: not UTF-8 (RFC 8259 §8.1)")
 	}
 	// Read member by member: decoding into a map would let a repeated
 	// member silently replace the first, which the form path refuses.
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, errNotObject(err)
+		return nil, nil, errNotObject(err)
 	}
 	p := Params{}
+	var many []string
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, errNotObject(err)
+			return nil, nil, errNotObject(err)
 		}
 		name, _ := tok.(string) // object keys are always strings
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, errNotObject(err)
+			return nil, nil, errNotObject(err)
+		}
+		if name == repeat && repeat != "" {
+			vs, err := stringOrList(raw)
+			if err != nil {
+				return nil, nil, ErrInvalidRequest().WithDescription("parameter %q must be a string or an array of strings", name).WithParent(err)
+			}
+			many = append(many, vs...)
+			continue
 		}
 		if _, dup := p[name]; dup {
-			return nil, ErrInvalidRequest().WithDescription("parameter %q is repeated", name)
+			return nil, nil, ErrInvalidRequest().WithDescription("parameter %q is repeated", name)
 		}
 		s, err := scalar(raw)
 		if err != nil {
-			return nil, ErrInvalidRequest().WithDescription("parameter %q must be a string", name).WithParent(err)
+			return nil, nil, ErrInvalidRequest().WithDescription("parameter %q must be a string", name).WithParent(err)
 		}
 		p[name] = s
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, errNotObject(err)
+		return nil, nil, errNotObject(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, ErrInvalidRequest().WithDescription("malformed JSON body: trailing data")
+		return nil, nil, ErrInvalidRequest().WithDescription("malformed JSON body: trailing data")
 	}
-	return p, nil
+	return p, many, nil
+}
+
+// stringOrList reads a JSON string or array of strings.
+func stringOrList(raw json.RawMessage) ([]string, error) {
+	var one string
+	if err := json.Unmarshal(raw, &one); err == nil {
+		return []string{one}, nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, err
+	}
+	return list, nil
 }
 
 func errNotObject(err error) *Error {

@@ -2,12 +2,15 @@ package server_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -306,6 +309,114 @@ func TestClientCredentialsWithoutScope(t *testing.T) {
 	}
 	if scope, ok := body["scope"]; ok {
 		t.Errorf("scope %q in the response, want it left out", scope)
+	}
+}
+
+// audienceOf reads the aud claim of a JWT access token (a string or a list).
+func audienceOf(t *testing.T, jwt string) []string {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", jwt)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Aud any `json:"aud"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	switch aud := c.Aud.(type) {
+	case string:
+		return []string{aud}
+	case []any:
+		var out []string
+		for _, a := range aud {
+			out = append(out, fmt.Sprint(a))
+		}
+		return out
+	}
+	t.Fatalf("aud %v", c.Aud)
+	return nil
+}
+
+// TestResourceIndicatorsAtTokenEndpoint: RFC 8707 at the token endpoint.
+// client_credentials mints its token for the resources named (one or
+// several: the parameter repeats, §2); a code redemption and a refresh
+// narrow the resources authorized, and naming any other is invalid_target.
+func TestResourceIndicatorsAtTokenEndpoint(t *testing.T) {
+	s := startServer(t, "")
+	const mcp, api, other = "https://mcp.example.test/mcp", "https://api.example.test/", "https://other.example.test/"
+
+	machine := s.register(t, map[string]any{"grant_types": []string{"client_credentials"}})
+	for name, resources := range map[string][]string{"one": {mcp}, "two": {mcp, api}} {
+		t.Run("client_credentials/"+name, func(t *testing.T) {
+			status, body, err := testclient.PostForm(s.issuer+"/v1/token", machine.ID, machine.Secret,
+				url.Values{"grant_type": {"client_credentials"}, "resource": resources})
+			if err != nil || status != http.StatusOK {
+				t.Fatalf("token: %d %v %v", status, body, err)
+			}
+			if aud := audienceOf(t, body["access_token"].(string)); !slices.Equal(aud, resources) {
+				t.Errorf("aud %v, want %v", aud, resources)
+			}
+		})
+	}
+	t.Run("client_credentials/relative resource", func(t *testing.T) {
+		status, body, _ := testclient.PostForm(s.issuer+"/v1/token", machine.ID, machine.Secret,
+			url.Values{"grant_type": {"client_credentials"}, "resource": {"/mcp"}})
+		if status != http.StatusBadRequest || body["error"] != "invalid_target" {
+			t.Errorf("got %d %v, want invalid_target", status, body)
+		}
+	})
+
+	const redirectURI = "http://127.0.0.1:9/cb"
+	web := s.register(t, map[string]any{"redirect_uris": []string{redirectURI}, "grant_types": []string{"authorization_code", "refresh_token"}})
+	verifier := oauth2.GenerateVerifier()
+	authURL := s.issuer + "/v1/authorize?" + url.Values{
+		"response_type": {"code"}, "client_id": {web.ID}, "redirect_uri": {redirectURI}, "scope": {"openid offline_access"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
+		"resource": {mcp, api},
+	}.Encode()
+	code := s.approve(t, authURL).Query().Get("code")
+	token := func(form url.Values) (int, map[string]any) {
+		t.Helper()
+		status, body, err := testclient.PostForm(s.issuer+"/v1/token", web.ID, web.Secret, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status, body
+	}
+	status, body := token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI},
+		"code_verifier": {verifier}, "resource": {mcp}})
+	if status != http.StatusOK {
+		t.Fatalf("redeem: %d %v", status, body)
+	}
+	if aud := audienceOf(t, body["access_token"].(string)); !slices.Equal(aud, []string{mcp}) {
+		t.Errorf("code redeemed for %s: aud %v", mcp, aud)
+	}
+	rt := body["refresh_token"].(string)
+	status, body = token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "resource": {other}})
+	if status != http.StatusBadRequest || body["error"] != "invalid_target" {
+		t.Fatalf("refresh for a resource outside the grant: %d %v, want invalid_target", status, body)
+	}
+	// The refused refresh changed nothing: the token still works, for
+	// another of the granted resources or for all of them.
+	status, body = token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "resource": {api}})
+	if status != http.StatusOK {
+		t.Fatalf("refresh for %s: %d %v", api, status, body)
+	}
+	if aud := audienceOf(t, body["access_token"].(string)); !slices.Equal(aud, []string{api}) {
+		t.Errorf("refreshed for %s: aud %v", api, aud)
+	}
+	status, body = token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {body["refresh_token"].(string)}})
+	if status != http.StatusOK {
+		t.Fatalf("refresh: %d %v", status, body)
+	}
+	if aud := audienceOf(t, body["access_token"].(string)); !slices.Equal(aud, []string{mcp, api}) {
+		t.Errorf("refreshed without resource: aud %v, want the grant's %v", aud, []string{mcp, api})
 	}
 }
 

@@ -1,0 +1,54 @@
+package grant
+
+import (
+	"slices"
+
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+// resourcesFor decides the audience of the access token a token request
+// asks for with RFC 8707 resource indicators (§2.2): the requested
+// resources, well formed, each within bound when the grant has one (the
+// resources the user's authorization named; nil for client_credentials,
+// whose bound is the client's). Nothing requested means the bound itself.
+// It is the one place a per-client allow-list of resources belongs.
+func resourcesFor(_ *store.Client, requested, bound []string, bounded bool) ([]string, error) {
+	resources, oerr := oauth.CheckResources(requested)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if len(resources) == 0 {
+		return bound, nil
+	}
+	if bounded {
+		for _, r := range resources {
+			if !slices.Contains(bound, r) {
+				return nil, oauth.ErrInvalidTarget().WithDescription("resource '%s' was not part of the original grant (RFC 8707 section 2.2)", clean(r))
+			}
+		}
+	}
+	return resources, nil
+}
+
+// narrowed is the Issue.Audience of a request whose audience is
+// resources: nil when that is the grant's own.
+func narrowed(resources, granted []string) []string {
+	if slices.Equal(resources, granted) {
+		return nil
+	}
+	return resources
+}
+
+// clean cuts what a client sent to fit an error description (RFC 6749
+// §5.2: %x20-21 / %x23-5B / %x5D-7E).
+func clean(s string) string {
+	const n = 100
+	b := make([]byte, 0, min(len(s), n))
+	for i := 0; i < len(s) && len(b) < n; i++ {
+		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
