@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,10 +43,13 @@ func TestQueueStopAfterDelivery(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			posted := make(chan struct{})
+			var once sync.Once
 			q.client.Transport = roundTrip(func(r *http.Request) (*http.Response, error) {
 				cancel() // stop begins while the endpoint answers
 				<-r.Context().Done()
-				close(posted)
+				// A worker may pick the item up once more before it sees
+				// the stop; only the first POST signals.
+				once.Do(func() { close(posted) })
 				return tc.answer(r)
 			})
 			if err := q.Enqueue(context.Background(), store.Delivery{Kind: store.DeliveryWebhook, URL: "http://127.0.0.1:1/cb", Body: []byte(`{}`)}); err != nil {
