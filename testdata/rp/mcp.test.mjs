@@ -216,9 +216,7 @@ test('MCP host: DCR, code flow with PKCE and resource to a loopback redirect, to
   }
 });
 
-test('MCP host: a refresh naming another resource is refused with invalid_target (RFC 8707 §2)', {
-  todo: 'issue 11 (5): a refresh naming another resource is not refused',
-}, async () => {
+test('MCP host: a refresh naming another resource is refused with invalid_target (RFC 8707 §2)', async () => {
   const cb = await loopbackCallback();
   const provider = new HostProvider(cb.redirectUrl);
   try {
@@ -260,9 +258,7 @@ test('MCP host: a registered loopback redirect URI with another port (RFC 8252 �
   }
 });
 
-test('ClientCredentialsProvider: a token for the MCP server (resource) at the token endpoint', {
-  todo: 'issue 11 (5): client_credentials ignores resource, so the token is not for the MCP server',
-}, async () => {
+test('ClientCredentialsProvider: a token for the MCP server (resource) at the token endpoint', async () => {
   const reg = await register({
     client_name: 'MCP machine client (rp test)',
     grant_types: ['client_credentials'],
