@@ -15,9 +15,12 @@ CLANG    ?= /usr/bin/clang
 RUSTC    ?= /usr/bin/rustc
 NPM      ?= npm
 
-# What the builds use, as check-path:debian-package pairs.
+# What the builds use, as check-path:debian-package pairs. Debian's rustc
+# links wasm32 with rust-lld, its own link to lld-14's binary: it ships the
+# link but not lld, so the link dangles (and -e fails) until lld is installed.
 WASI_LIBC_CHECK := /usr/lib/wasm32-wasi/libc.a
 RUST_WASM_STD   := /usr/lib/rustlib/wasm32-unknown-unknown/lib
+RUST_LLD        := /usr/bin/rust-lld
 
 toolchains: toolchain-wat toolchain-c toolchain-rust toolchain-assemblyscript
 
@@ -48,7 +51,7 @@ toolchain-wat:
 toolchain-c:
 	$(call apt_ensure,$(CLANG):clang /usr/bin/wasm-ld:lld $(WASI_LIBC_CHECK):wasi-libc,ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || missing="$$missing libclang-rt-dev-wasm32";)
 toolchain-rust:
-	$(call apt_ensure,$(RUSTC):rustc $(RUST_WASM_STD):libstd-rust-dev-wasm32)
+	$(call apt_ensure,$(RUSTC):rustc $(RUST_WASM_STD):libstd-rust-dev-wasm32 $(RUST_LLD):lld)
 toolchain-node:
 	$(call apt_ensure,,command -v $(NPM) >/dev/null 2>&1 || missing="$$missing nodejs npm";)
 
