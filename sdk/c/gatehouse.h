@@ -3,7 +3,10 @@
  * (sdk/ABI.md). Compile gatehouse.c with your plugin:
  *
  *   clang --target=wasm32-wasi -O2 -mexec-model=reactor -mbulk-memory \
- *         -I sdk/c sdk/c/gatehouse.c plugin.c -o plugin.wasm
+ *         -ftls-model=local-exec -I sdk/c sdk/c/gatehouse.c plugin.c -o plugin.wasm
+ *
+ * (-ftls-model=local-exec: with bulk memory, clang 14 refuses wasi-libc's
+ * thread-local errno in any other TLS model.)
  *
  * The SDK exports gh_alloc, gh_free and gh_abi_version; GH_HOOK(name, fn)
  * exports gh_<name>. A handler gets the parsed "config" and "input" of the
