@@ -15,6 +15,7 @@ func wasmFile(t testing.TB, name string) []byte {
 	path := filepath.Join("..", "..", "testdata", "plugins", "bin", name+".wasm")
 	b, err := os.ReadFile(path)
 	if err != nil {
+		skipShort(t, name)
 		t.Fatalf("%s: %v (run make plugins)", path, err)
 	}
 	return b
@@ -113,4 +114,13 @@ func load(t testing.TB, r *Runtime, name string, s Settings) *Plugin {
 		t.Fatalf("load %s: %v", name, err)
 	}
 	return p
+}
+
+// skipShort skips a -short run (make test-short, which needs no plugin
+// toolchain) whose test plugin name is not built.
+func skipShort(tb testing.TB, name string) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skipf("%s.wasm is not built and -short needs no toolchain: make plugins-testdata builds it", name)
+	}
 }
