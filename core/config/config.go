@@ -167,7 +167,7 @@ func Load(embedded []byte, path string) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	cfg.Server.BasePath = normalizeBasePath(cfg.Server.BasePath)
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(unknownPluginKeys(k)); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
@@ -193,8 +193,11 @@ func normalizeBasePath(p string) string {
 }
 
 // Validate reports every problem in the configuration at once.
-func (c *Config) Validate() error {
-	var errs []error
+func (c *Config) Validate() error { return c.validate(nil) }
+
+// validate is Validate reporting the problems found while loading (errs)
+// with the others.
+func (c *Config) validate(errs []error) error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/knadh/koanf/v2"
 
 	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
 )
@@ -197,8 +200,10 @@ func (p *Plugins) validate() []error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if p.Dir == "" && (len(p.Bound()) > 0 || p.Watch) {
-		bad("plugins.dir", "must be set when hooks are bound or watch is on")
+	// Hooks may be bound without a directory: to the plugins the binary
+	// embeds.
+	if p.Dir == "" && p.Watch {
+		bad("plugins.dir", "must be set when watch is on")
 	}
 	validateLimits("plugins.defaults", p.Defaults, true, bad)
 	names := slices.Sorted(maps.Keys(p.Settings))
@@ -314,4 +319,42 @@ func (c *Config) PluginCacheDir() string {
 		return c.Plugins.CacheDir
 	}
 	return filepath.Join(c.Storage.Dir, "wasm-cache")
+}
+
+// unknownPluginKeys lists the keys under plugins.defaults and
+// plugins.settings.<name> (and its limits) that no field reads. Decoding
+// drops them silently, so a misspelt grant (http.allow for http_allow)
+// would leave the plugin without it and nothing would say why.
+func unknownPluginKeys(k *koanf.Koanf) []error {
+	var errs []error
+	check := func(key string, v any, fields []string) map[string]any {
+		m, _ := v.(map[string]any)
+		for _, name := range slices.Sorted(maps.Keys(m)) {
+			if !slices.Contains(fields, name) {
+				errs = append(errs, fmt.Errorf("%s.%s: is not a key here (want one of %s)", key, name, strings.Join(fields, ", ")))
+			}
+		}
+		return m
+	}
+	settingsKeys, limitsKeys := koanfKeys(reflect.TypeFor[PluginSettings]()), koanfKeys(reflect.TypeFor[PluginLimits]())
+	check("plugins.defaults", k.Get("plugins.defaults"), limitsKeys)
+	settings, _ := k.Get("plugins.settings").(map[string]any)
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
+		key := "plugins.settings." + name
+		if s := check(key, settings[name], settingsKeys); s != nil {
+			check(key+".limits", s["limits"], limitsKeys)
+		}
+	}
+	return errs
+}
+
+// koanfKeys lists the koanf tags of a struct's fields.
+func koanfKeys(t reflect.Type) []string {
+	keys := make([]string, 0, t.NumField())
+	for f := range t.Fields() {
+		if tag := f.Tag.Get("koanf"); tag != "" && tag != "-" {
+			keys = append(keys, tag)
+		}
+	}
+	return keys
 }

@@ -136,10 +136,22 @@ plugins:
     resolve_user: [a, b]
 `, []string{"plugins.hooks.sign_on: is not a hook", "plugins.hooks.notify: must be one plugin name",
 			"plugins.hooks.sign_in.github: must be a plugin name", "plugins.hooks.resolve_user: must be a plugin name or a map"}},
-		{"bound without a directory", `
+		{"watch without a directory", `
 plugins:
   dir: ""
-`, []string{"plugins.dir: must be set"}},
+`, []string{"plugins.dir: must be set when watch is on"}},
+		{"keys no field reads", `
+plugins:
+  defaults: {memory_page: 16}
+  settings:
+    p1:
+      http.allow: ["https://api.example.com/*"]
+      kv_enabled: true
+      limits: {timeout: 1s, pool: 2}
+    p2: {config: {anything: goes}}
+`, []string{"plugins.defaults.memory_page: is not a key here (want one of memory_pages, timeout,",
+			"plugins.settings.p1.http.allow: is not a key here (want one of config, http_allow, http_timeout, kv, limits)",
+			"plugins.settings.p1.kv_enabled: is not a key here", "plugins.settings.p1.limits.pool: is not a key here"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
