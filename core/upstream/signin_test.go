@@ -429,7 +429,7 @@ func TestProviderHotReload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	install(filepath.Join(root, "plugins", "bin", "signin-default.wasm"))
+	install(filepath.Join(root, "plugins", "signin-default", "signin-default.wasm")) // the embedded one
 	e := startWithProvider(t, func(c *config.Config) {
 		c.Plugins.Dir = dir
 		c.Plugins.Hooks = map[string]any{"sign_in": map[string]any{"corp": "resolver"}}

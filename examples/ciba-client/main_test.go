@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -47,16 +45,10 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // request is pending, then the client polls too fast and slows down, then
 // the guest approves by API and the client gets the tokens.
 func TestClientAgainstGatehouse(t *testing.T) {
-	wasmDir, err := filepath.Abs(filepath.Join("..", "..", "plugins", "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(wasmDir, "directory-static.wasm")); err != nil {
-		t.Fatalf("the first-party plugins are not built (make plugins-core): %v", err)
-	}
 	issuer := servertest.Start(t, func(cfg *config.Config) {
 		cfg.CIBA.Interval = time.Second
-		cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = wasmDir, t.TempDir(), false
+		// The first-party plugins the binary embeds.
+		cfg.Plugins.Dir, cfg.Plugins.Watch = "", false
 	}).Issuer
 
 	cl := testclient.Must(testclient.Register(issuer, map[string]any{
