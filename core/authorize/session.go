@@ -71,6 +71,20 @@ func (h *Handler) approveSession(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// OIDC Core §3.1.2.1: prompt=login and max_age hold here as on the
+	// built-in page. The session stays pending, so that the consent page
+	// can sign the user in again and retry with the new identity token.
+	req, oerr := h.pending(c.UserContext(), c.Params("id"))
+	if oerr != nil {
+		return oerr
+	}
+	if h.needsLogin(&req, u, true) {
+		slog.LogAttrs(c.UserContext(), slog.LevelInfo, "approval refused: sign-in too old for the request",
+			slog.String("session_id", req.ID), slog.String("client_id", req.ClientID), slog.String("sub", u.Subject))
+		return oauth.ErrLoginRequired().WithStatus(fiber.StatusUnauthorized).
+			WithDescription("this request needs a fresh sign-in (prompt=login or max_age): sign in again and approve with the new identity token").
+			WithChallenge(`Bearer realm="gatehouse", error="login_required"`)
+	}
 	redirect, err := h.decide(c.UserContext(), c.Params("id"), true, u)
 	if err != nil {
 		return err

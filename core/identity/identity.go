@@ -36,9 +36,9 @@ func (u User) Name() string {
 	return u.Subject
 }
 
-// TokenUser is the user a verified Backstage identity token names. The
-// token does not say when the user signed in, so AuthTime stays zero and
-// Provider empty.
+// TokenUser is the user a verified Backstage identity token names, with
+// the time it says the user signed in (zero for a token without
+// auth_time); Provider stays empty.
 func TokenUser(id token.Identity) User {
-	return User{Subject: id.Subject, Ownership: id.Ownership, Profile: id.Profile, Claims: id.Claims}
+	return User{Subject: id.Subject, Ownership: id.Ownership, Profile: id.Profile, Claims: id.Claims, AuthTime: id.AuthTime}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/badger"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
+	"github.com/gatehouse-auth/gatehouse/core/token"
 )
 
 // liveServer is a real Gatehouse on a loopback port, on a Badger store.
@@ -417,6 +418,73 @@ func TestResourceIndicatorsAtTokenEndpoint(t *testing.T) {
 	}
 	if aud := audienceOf(t, body["access_token"].(string)); !slices.Equal(aud, []string{mcp, api}) {
 		t.Errorf("refreshed without resource: aud %v, want the grant's %v", aud, []string{mcp, api})
+	}
+}
+
+// TestApprovalEnforcesReauthentication: prompt=login and max_age hold for
+// an approval through the session API (OIDC Core §3.1.2.1): an identity
+// token from a sign-in older than the request is refused with
+// login_required and the session stays pending; a fresh one approves, and
+// the ID token's auth_time is that sign-in's, not the approval's.
+func TestApprovalEnforcesReauthentication(t *testing.T) {
+	s := startServer(t, "")
+	ctx := context.Background()
+	const redirectURI = "http://127.0.0.1:9/cb"
+	client := s.register(t, map[string]any{"redirect_uris": []string{redirectURI}})
+	signedIn := func(at time.Time) string {
+		t.Helper()
+		tok, _, err := s.srv.Issuer().IdentityToken(ctx, token.Identity{Subject: s.cfg.Guest.UserEntityRef, AuthTime: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, tc := range []struct{ name, params string }{
+		{"prompt=login", "prompt=login"},
+		{"max_age=60", "max_age=60"},
+		{"max_age=1&prompt=login", "max_age=1&prompt=login"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			verifier := oauth2.GenerateVerifier()
+			authURL := s.issuer + "/v1/authorize?" + url.Values{
+				"response_type": {"code"}, "client_id": {client.ID}, "redirect_uri": {redirectURI}, "scope": {"openid"},
+				"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
+			}.Encode() + "&" + tc.params
+			resp, err := testclient.NoRedirect.Get(authURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			session := resp.Header.Get("Location")
+			session = session[strings.LastIndex(session, "/")+1:]
+			approve := s.issuer + "/v1/sessions/" + session + "/approve"
+
+			stale := signedIn(time.Now().Add(-2 * time.Hour))
+			status, body, err := testclient.PostJSON(approve, stale, nil)
+			if err != nil || status != http.StatusUnauthorized || body["error"] != "login_required" {
+				t.Fatalf("approve with a sign-in two hours old: %d %v %v, want 401 login_required", status, body, err)
+			}
+			authTime := time.Now().Truncate(time.Second)
+			status, body, err = testclient.PostJSON(approve, signedIn(authTime), nil)
+			if err != nil || status != http.StatusOK {
+				t.Fatalf("approve with a fresh sign-in: %d %v %v", status, body, err)
+			}
+			redirect, _ := url.Parse(body["redirectUrl"].(string))
+			status, tokens, err := testclient.PostForm(s.issuer+"/v1/token", client.ID, client.Secret, url.Values{
+				"grant_type": {"authorization_code"}, "code": {redirect.Query().Get("code")},
+				"redirect_uri": {redirectURI}, "code_verifier": {verifier}})
+			if err != nil || status != http.StatusOK {
+				t.Fatalf("redeem: %d %v %v", status, tokens, err)
+			}
+			parts := strings.Split(tokens["id_token"].(string), ".")
+			raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			var claims struct {
+				AuthTime int64 `json:"auth_time"`
+			}
+			if err := json.Unmarshal(raw, &claims); err != nil || claims.AuthTime != authTime.Unix() {
+				t.Errorf("auth_time %d (%v), want the sign-in's %d", claims.AuthTime, err, authTime.Unix())
+			}
+		})
 	}
 }
 

@@ -60,6 +60,9 @@ type Identity struct {
 	// Claims are extra claims (the sign_in hook's); registered names
 	// (iss, sub, aud, exp, ent...) are never taken from them.
 	Claims map[string]any `json:"claims,omitempty"`
+	// AuthTime is when the user authenticated (OIDC Core §2 auth_time);
+	// zero when unknown.
+	AuthTime time.Time `json:"auth_time,omitempty"`
 }
 
 // Profile is what the user looks like (Backstage's ProfileInfo).
@@ -235,6 +238,7 @@ type identityClaims struct {
 	Audience  string   `json:"aud"`
 	IssuedAt  int64    `json:"iat"`
 	ExpiresAt int64    `json:"exp"`
+	AuthTime  int64    `json:"auth_time,omitempty"`
 }
 
 // IdentityToken signs a Backstage identity token (aud "backstage") for id.
@@ -252,6 +256,7 @@ func (i *Issuer) IdentityToken(ctx context.Context, id Identity) (token string, 
 		Audience:  BackstageAudience,
 		IssuedAt:  now.Unix(),
 		ExpiresAt: now.Add(ttl).Unix(),
+		AuthTime:  unixOrZero(id.AuthTime),
 	}
 	payload, err := marshalClaims(&c, id.Claims)
 	if err != nil {
@@ -387,6 +392,7 @@ func (i *Issuer) VerifyIdentityToken(ctx context.Context, raw string) (Identity,
 		Audience  audience `json:"aud"`
 		IssuedAt  int64    `json:"iat"`
 		ExpiresAt int64    `json:"exp"`
+		AuthTime  int64    `json:"auth_time"`
 	}
 	if err := unmarshalClaims(jws.Payload, &c); err != nil {
 		return Identity{}, invalidToken("the identity token claims are malformed", err)
@@ -403,7 +409,7 @@ func (i *Issuer) VerifyIdentityToken(ctx context.Context, raw string) (Identity,
 	if err := i.checkTimes(c.IssuedAt, c.ExpiresAt); err != nil {
 		return Identity{}, err
 	}
-	return Identity{Subject: c.Subject, Ownership: c.Ownership, Claims: extraClaims(jws.Payload)}, nil
+	return Identity{Subject: c.Subject, Ownership: c.Ownership, Claims: extraClaims(jws.Payload), AuthTime: timeOrZero(c.AuthTime)}, nil
 }
 
 // NewRefreshToken makes a refresh token in grant g and the write that

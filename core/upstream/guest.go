@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/oauth2"
@@ -174,8 +175,9 @@ type profile struct {
 // on every load; the query (env) and body are not needed.
 func (g *Guest) refresh(c *fiber.Ctx) error {
 	u := g.user()
+	// Every refresh signs the guest in anew: auth_time is now.
 	tok, ttl, err := g.issuer.IdentityToken(c.UserContext(), token.Identity{
-		Subject: u.Subject, Ownership: u.Ownership, Profile: u.Profile,
+		Subject: u.Subject, Ownership: u.Ownership, Profile: u.Profile, AuthTime: time.Now(),
 	})
 	if err != nil {
 		return oauth.ErrServerError().WithParent(err)

@@ -70,6 +70,8 @@ type providerSession struct {
 	Claims    map[string]any `json:"claims,omitempty"`
 	Sealed    []byte         `json:"sealed"`
 	ExpiresAt time.Time      `json:"expires_at"`
+	// AuthTime is when the user signed in upstream (OIDC Core §2).
+	AuthTime time.Time `json:"auth_time,omitempty"`
 }
 
 func (s *providerSession) Expiry() time.Time { return s.ExpiresAt }
@@ -347,6 +349,7 @@ func (p *Provider) finish(c *fiber.Ctx, st *loginState, param func(string) strin
 	if err != nil {
 		return nil, err
 	}
+	u.AuthTime = time.Now().UTC().Truncate(time.Second)
 	if err := p.startSession(c, st.Env, u, r); err != nil {
 		return nil, err
 	}
@@ -455,7 +458,7 @@ func (p *Provider) startSession(c *fiber.Ctx, env string, u identity.User, r *Re
 	}
 	rec := providerSession{
 		Provider: p.id, Env: env, Subject: u.Subject, Profile: r.Profile, Claims: r.Claims, Sealed: sealed,
-		ExpiresAt: time.Now().Add(p.cfg.Tokens.LoginSessionTTL),
+		ExpiresAt: time.Now().Add(p.cfg.Tokens.LoginSessionTTL), AuthTime: u.AuthTime,
 	}
 	if err := p.providers.Create(c.UserContext(), id, rec); err != nil {
 		return fmt.Errorf("upstream: store provider session: %w", err)
@@ -537,6 +540,8 @@ func (p *Provider) refresh(c *fiber.Ctx) error {
 		}
 		return err
 	}
+	// A refresh is not a sign-in: auth_time stays the upstream sign-in's.
+	u.AuthTime = rec.AuthTime
 	sealed, err := sealGrant(value, sealSession, id, r)
 	if err != nil {
 		return oauth.ErrServerError().WithParent(err)
@@ -630,7 +635,7 @@ type providerInfo struct {
 
 func (p *Provider) response(ctx context.Context, u identity.User, r *Result) (*clientAuthResponse, error) {
 	tok, ttl, err := p.issuer.IdentityToken(ctx, token.Identity{
-		Subject: u.Subject, Ownership: u.Ownership, Profile: u.Profile, Claims: u.Claims,
+		Subject: u.Subject, Ownership: u.Ownership, Profile: u.Profile, Claims: u.Claims, AuthTime: u.AuthTime,
 	})
 	if err != nil {
 		return nil, err
