@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 	"github.com/tetratelabs/wazero"
@@ -577,6 +578,8 @@ func TestSDKHostFunctions(t *testing.T) {
 		KV:        memory.New(),
 		Limits:    plugin.Limits{PoolSize: 1},
 		Logger:    slog.New(logs),
+		// The loopback server above: the development setting.
+		Outbound: outbound.New(outbound.Options{AllowPrivate: true}),
 	})
 	if err != nil {
 		t.Fatalf("load: %v", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
@@ -68,6 +69,9 @@ type Deps struct {
 	Minter *grant.Minter
 	Hooks  Hooks
 	Pages  Pages
+	// Outbound sends the callbacks and fetches jwks_uri; nil: a client of
+	// Config's outbound section.
+	Outbound *outbound.Client
 }
 
 // Service is CIBA: its endpoints, its grant and its delivery queue.
@@ -101,11 +105,15 @@ func New(d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	out := d.Outbound
+	if out == nil {
+		out = outbound.New(outbound.FromConfig(d.Config.Outbound))
+	}
 	s := &Service{
 		cfg: d.Config, st: d.Store, issuer: d.Issuer, keys: d.Keys, mint: d.Minter,
-		hooks: d.Hooks, pages: d.Pages, page: page, secrets: sec, jwks: newJWKSCache(), now: time.Now,
+		hooks: d.Hooks, pages: d.Pages, page: page, secrets: sec, jwks: newJWKSCache(out), now: time.Now,
 	}
-	s.queue = NewQueue(d.Store, d.Config.CIBA.Delivery)
+	s.queue = NewQueue(d.Store, d.Config.CIBA.Delivery, out)
 	s.queue.secrets = sec
 	return s, nil
 }

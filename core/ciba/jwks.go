@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 )
 
 // Fetching a client's jwks_uri (RFC 7591 §2) for its signed authentication
@@ -42,13 +44,11 @@ type jwksEntry struct {
 	expires time.Time
 }
 
-func newJWKSCache() *jwksCache {
+func newJWKSCache(out *outbound.Client) *jwksCache {
 	return &jwksCache{
-		client: &http.Client{
-			Timeout: jwksTimeout,
-			// The registered URI is where the keys are, nowhere else.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		// The registered URI is where the keys are, nowhere else; https
+		// unless the development setting is on (CIBA Core §4).
+		client:  out.HTTP(outbound.Policy{Timeout: jwksTimeout, MaxResponseBytes: jwksMaxBytes + 1, NoRedirects: true, HTTPSOnly: true}),
 		now:     time.Now,
 		entries: map[string]jwksEntry{},
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 )
 
 // TestJWKSFetch: a jwks_uri answer is used only when it is a 200 JWK Set
@@ -49,7 +51,7 @@ func TestJWKSFetch(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 
-	c := newJWKSCache()
+	c := newJWKSCache(outbound.New(outbound.Options{AllowPrivate: true})) // a loopback server
 	now := time.Unix(1_800_000_000, 0)
 	c.now = func() time.Time { return now }
 	ctx := context.Background()

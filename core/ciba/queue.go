@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
@@ -50,11 +51,15 @@ var (
 // attempts in flight. Delivery is at least once: a crash between a
 // successful POST and the item's deletion repeats the POST.
 type Queue struct {
-	st     *store.Store
-	cfg    config.CIBADelivery
-	client *http.Client
-	now    func() time.Time
-	wake   chan struct{}
+	st  *store.Store
+	cfg config.CIBADelivery
+	// callbacks posts to clients' notification endpoints (https only,
+	// unless the development setting is on); webhooks to the operator's
+	// allow-listed URLs. Neither follows a redirect: the registered
+	// endpoint is where the tokens may go, nowhere else.
+	callbacks, webhooks *http.Client
+	now                 func() time.Time
+	wake                chan struct{}
 	// secrets seals each item's bearer and body at rest (none: unsealed).
 	secrets secrets
 
@@ -68,22 +73,18 @@ type Queue struct {
 	delivered func(store.Delivery)
 }
 
-// NewQueue returns the queue on st.
-func NewQueue(st *store.Store, cfg config.CIBADelivery) *Queue {
+// NewQueue returns the queue on st, sending through out.
+func NewQueue(st *store.Store, cfg config.CIBADelivery, out *outbound.Client) *Queue {
 	return &Queue{
-		st:  st,
-		cfg: cfg,
-		client: &http.Client{
-			Timeout: cfg.Timeout,
-			// A redirect is a failed delivery: the registered endpoint
-			// is where the tokens may go, nowhere else.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		now:      time.Now,
-		wake:     make(chan struct{}, 1),
-		inflight: map[string]bool{},
-		perDest:  map[string]int{},
-		workers:  make(chan struct{}, cfg.Workers),
+		st:        st,
+		cfg:       cfg,
+		callbacks: out.HTTP(outbound.Policy{Timeout: cfg.Timeout, NoRedirects: true, HTTPSOnly: true}),
+		webhooks:  out.HTTP(outbound.Policy{Timeout: cfg.Timeout, NoRedirects: true}),
+		now:       time.Now,
+		wake:      make(chan struct{}, 1),
+		inflight:  map[string]bool{},
+		perDest:   map[string]int{},
+		workers:   make(chan struct{}, cfg.Workers),
 	}
 }
 
@@ -299,7 +300,8 @@ func (q *Queue) attempt(ctx context.Context, id, dest string) {
 	}
 	d.Attempts++
 	d.LastError = err.Error()
-	if d.Attempts >= q.cfg.MaxAttempts {
+	// A refused destination is given up at once: no retry can reach it.
+	if d.Attempts >= q.cfg.MaxAttempts || refused(err) {
 		d.Dead = true
 		deliveriesTotal.WithLabelValues(d.Kind, "dead").Inc()
 		log.WarnContext(ctx, "delivery failed for good", "attempts", d.Attempts, "error", err)
@@ -311,6 +313,13 @@ func (q *Queue) attempt(ctx context.Context, id, dest string) {
 	if perr := q.st.Deliveries.Put(ctx, d.ID, d); perr != nil {
 		log.ErrorContext(ctx, "cannot record the failed delivery", "error", perr)
 	}
+}
+
+// refused tells a destination the outbound client will never reach: a
+// refused address or plain http where https is required.
+func refused(err error) bool {
+	var re *outbound.RefusedError
+	return errors.As(err, &re) || errors.Is(err, outbound.ErrNotHTTPS)
 }
 
 // backoff is InitialBackoff doubled per failure, capped at MaxBackoff.
@@ -334,7 +343,11 @@ func (q *Queue) post(ctx context.Context, d *store.Delivery) error {
 	if d.Bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+d.Bearer)
 	}
-	resp, err := q.client.Do(req)
+	client := q.callbacks
+	if d.Kind == store.DeliveryWebhook {
+		client = q.webhooks
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("post: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
@@ -39,12 +40,12 @@ func TestQueueStopAfterDelivery(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := store.New(memory.New())
 			q := NewQueue(st, config.CIBADelivery{Timeout: 5 * time.Second, MaxAttempts: 3,
-				InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Workers: 1})
+				InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Workers: 1}, outbound.Default())
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			posted := make(chan struct{})
 			var once sync.Once
-			q.client.Transport = roundTrip(func(r *http.Request) (*http.Response, error) {
+			q.webhooks.Transport = roundTrip(func(r *http.Request) (*http.Response, error) {
 				cancel() // stop begins while the endpoint answers
 				<-r.Context().Done()
 				// A worker may pick the item up once more before it sees

@@ -9,9 +9,14 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/ciba"
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
+
+// localPeers reaches the loopback receivers of these tests (the
+// development setting).
+var localPeers = outbound.New(outbound.Options{AllowPrivate: true})
 
 func queueConfig() config.CIBADelivery {
 	return config.CIBADelivery{Timeout: 5 * time.Second, MaxAttempts: 3, InitialBackoff: 10 * time.Millisecond,
@@ -23,7 +28,7 @@ func queueConfig() config.CIBADelivery {
 // the store is empty afterwards.
 func TestQueueDeliversEachOnce(t *testing.T) {
 	st := store.New(memory.New())
-	q := ciba.NewQueue(st, queueConfig())
+	q := ciba.NewQueue(st, queueConfig(), localPeers)
 	rcv := newReceiver(t)
 	stop := q.Start(context.Background())
 	defer stop()
@@ -64,7 +69,7 @@ func TestQueueDeliversEachOnce(t *testing.T) {
 // attempts, then the item is kept, dead, with the last error.
 func TestQueueGivesUp(t *testing.T) {
 	st := store.New(memory.New())
-	q := ciba.NewQueue(st, queueConfig())
+	q := ciba.NewQueue(st, queueConfig(), localPeers)
 	rcv := newReceiver(t)
 	rcv.answer(http.StatusInternalServerError)
 	stop := q.Start(context.Background())

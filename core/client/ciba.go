@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -92,6 +93,28 @@ func checkCIBA(m *store.ClientMetadata) *oauth.Error {
 			if reason := checkNotificationEndpoint(m.JWKSURI); reason != "" {
 				return bad().WithDescription("jwks_uri %s", reason)
 			}
+		}
+	}
+	return nil
+}
+
+// checkCalledURIs refuses plain http for the URIs the server itself calls
+// (the CIBA notification endpoint, jwks_uri) unless the development
+// setting outbound.allow_private is on: the outbound client would refuse
+// them anyway, and a registration should fail where the client can see it.
+func checkCalledURIs(m *store.ClientMetadata, p policy) *oauth.Error {
+	if p.allowPrivate {
+		return nil
+	}
+	for _, u := range []struct{ name, value string }{
+		{"backchannel_client_notification_endpoint", m.BackchannelClientNotificationEndpoint},
+		{"jwks_uri", m.JWKSURI},
+	} {
+		if u.value == "" {
+			continue
+		}
+		if parsed, err := url.Parse(u.value); err != nil || parsed.Scheme != "https" {
+			return oauth.ErrInvalidClientMetadata().WithDescription("%s must use https", u.name)
 		}
 	}
 	return nil

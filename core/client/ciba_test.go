@@ -40,7 +40,9 @@ func TestCIBAMetadata(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := parseRegistration([]byte(tc.body), newPolicy(nil))
+			p := newPolicy(nil)
+			p.allowPrivate = true
+			r, err := parseRegistration([]byte(tc.body), p)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -54,6 +56,33 @@ func TestCIBAMetadata(t *testing.T) {
 				return
 			}
 			if err == nil || err.Code != tc.want {
+				t.Fatalf("got %v, want %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCIBAMetadataProduction: without the development setting
+// outbound.allow_private, the URIs the server calls must be https: plain
+// http is refused on a loopback host too, and for jwks_uri whatever the
+// grant.
+func TestCIBAMetadataProduction(t *testing.T) {
+	const grant = `"grant_types":["urn:openid:params:grant-type:ciba"]`
+	cases := []struct{ name, body, want string }{
+		{"ping https", `{` + grant + `,"backchannel_token_delivery_mode":"ping","backchannel_client_notification_endpoint":"https://client.example/cb"}`, ""},
+		{"push loopback http", `{` + grant + `,"backchannel_token_delivery_mode":"push","backchannel_client_notification_endpoint":"http://127.0.0.1:8080/cb"}`, "invalid_client_metadata"},
+		{"push localhost http", `{` + grant + `,"backchannel_token_delivery_mode":"push","backchannel_client_notification_endpoint":"http://localhost:8080/cb"}`, "invalid_client_metadata"},
+		{"loopback jwks_uri", `{` + grant + `,"backchannel_token_delivery_mode":"poll","backchannel_authentication_request_signing_alg":"ES256","jwks_uri":"http://127.0.0.1:9/jwks.json"}`, "invalid_client_metadata"},
+		{"jwks_uri plain http without CIBA signing", `{` + grant + `,"backchannel_token_delivery_mode":"poll","jwks_uri":"http://client.example/jwks.json"}`, "invalid_client_metadata"},
+		{"jwks_uri https", `{` + grant + `,"backchannel_token_delivery_mode":"poll","backchannel_authentication_request_signing_alg":"ES256","jwks_uri":"https://client.example/jwks.json"}`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseRegistration([]byte(tc.body), newPolicy(nil))
+			if tc.want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tc.want != "" && (err == nil || err.Code != tc.want) {
 				t.Fatalf("got %v, want %s", err, tc.want)
 			}
 		})

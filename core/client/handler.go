@@ -40,6 +40,7 @@ func New(cfg *config.Config, st *store.Store) *Handler {
 	}
 	h := &Handler{cfg: cfg, st: st, policy: newPolicy(cfg.Registration.RedirectURIPatterns)}
 	h.policy.idTokenAlgs = algs
+	h.policy.allowPrivate = cfg.Outbound.AllowPrivate
 	if t := cfg.Registration.InitialAccessToken; t != "" {
 		sum := sha256.Sum256([]byte(t))
 		h.initialToken = sum[:]

@@ -71,6 +71,9 @@ type policy struct {
 	restricted       bool
 	redirectPatterns urlpattern.List
 	idTokenAlgs      []string
+	// allowPrivate is the development setting outbound.allow_private: the
+	// URIs the server calls may then be plain http on a loopback host.
+	allowPrivate bool
 }
 
 func newPolicy(patterns []string) policy {
@@ -310,6 +313,10 @@ func validate(m *store.ClientMetadata, p policy) *oauth.Error {
 				return err
 			}
 		}
+	}
+
+	if err := checkCalledURIs(m, p); err != nil {
+		return err
 	}
 
 	// Redirect URIs (RFC 7591 §2, RFC 6749 §3.1.2, RFC 8252 §7).

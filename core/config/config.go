@@ -37,6 +37,7 @@ type Config struct {
 	Providers map[string]map[string]Provider `koanf:"providers"`
 	Bridge    Bridge                         `koanf:"bridge"`
 	CIBA      CIBA                           `koanf:"ciba"`
+	Outbound  Outbound                       `koanf:"outbound"`
 	Log       Log                            `koanf:"log"`
 }
 
@@ -115,6 +116,20 @@ type Guest struct {
 type Admin struct {
 	// Token guards /admin/*; empty disables the admin endpoints.
 	Token string `koanf:"token"`
+}
+
+// Outbound configures the client of everything the server fetches or
+// posts (core/outbound).
+type Outbound struct {
+	// AllowPrivate lets the server reach loopback, private, link-local and
+	// other special-purpose addresses. Development only: the embedded
+	// configuration turns it on, a production one must turn it off.
+	AllowPrivate bool `koanf:"allow_private"`
+	// Timeout bounds one exchange; MaxResponseBytes caps a response body;
+	// MaxRedirects bounds the redirects one exchange follows.
+	Timeout          time.Duration `koanf:"timeout"`
+	MaxResponseBytes int64         `koanf:"max_response_bytes"`
+	MaxRedirects     int           `koanf:"max_redirects"`
 }
 
 type Log struct {
@@ -283,6 +298,9 @@ func (c *Config) validate(errs []error) error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if c.Outbound.Timeout < 0 || c.Outbound.MaxResponseBytes < 0 || c.Outbound.MaxRedirects < 0 {
+		bad("outbound", "timeout, max_response_bytes and max_redirects must not be negative (0 takes the default)")
 	}
 	errs = append(errs, c.Plugins.validate()...)
 	errs = append(errs, c.validateProviders()...)

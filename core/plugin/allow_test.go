@@ -41,6 +41,7 @@ func TestHTTPAllowIsStructural(t *testing.T) {
 	p := load(t, r, "http", Settings{
 		HTTPAllow: []string{"http://*.example.com/*", srv.URL + "/users/*"},
 		Logger:    slog.New(newRecorder()),
+		Outbound:  localPeers,
 	})
 	call := func(u string) string {
 		t.Helper()

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
@@ -39,6 +40,7 @@ type Host struct {
 	kv     store.KV
 	logger *slog.Logger
 	rt     *Runtime
+	out    *outbound.Client // http_request's client; nil: outbound.Default
 
 	set atomic.Pointer[pluginSet]
 	// reload serialises Reload (watcher, SIGHUP and admin may race).
@@ -130,6 +132,10 @@ func NewHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slog.
 	h.firstLoad(ctx)
 	return h, nil
 }
+
+// WithOutbound sends the plugins' http_request through out (the server's
+// outbound client) instead of outbound.Default.
+func WithOutbound(out *outbound.Client) Option { return func(h *Host) { h.out = out } }
 
 // firstLoad loads the directory, warns about bindings it cannot serve and
 // starts watching the directory.
@@ -474,6 +480,7 @@ func (h *Host) settings(cfg *config.Plugins, name string) Settings {
 		HTTPAllow:   c.HTTPAllow,
 		HTTPTimeout: c.HTTPTimeout,
 		Logger:      h.logger,
+		Outbound:    h.out,
 	}
 	if len(c.Config) > 0 {
 		// A koanf map of YAML values always marshals.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
 	"github.com/tetratelabs/wazero/api"
@@ -259,25 +260,22 @@ func (p *Plugin) allowed(raw string) bool {
 	return allow.Match(raw)
 }
 
-// sharedTransport pools connections across plugins.
-var sharedTransport = http.DefaultTransport.(*http.Transport).Clone()
-
-// newHTTPClient builds the client of http_request: every redirect target is
-// checked against the allow-list again before it is fetched.
+// newHTTPClient builds the client of http_request on the server's
+// outbound client (which refuses private addresses after resolution):
+// every redirect target is checked against the allow-list again before it
+// is fetched; the timeout comes from the request's context.
 func newHTTPClient(p *Plugin) *http.Client {
-	return &http.Client{
-		Transport: sharedTransport,
-		Timeout:   0, // per request, from the context
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= maxRedirects {
-				return fmt.Errorf("stopped after %d redirects", maxRedirects)
-			}
+	return p.settings.Outbound.HTTP(outbound.Policy{
+		Timeout:          p.settings.HTTPTimeout,
+		MaxResponseBytes: int64(p.settings.MaxHTTPResponseBytes) + 1, // over it: httpErrTooLarge below
+		MaxRedirects:     maxRedirects,
+		CheckRedirect: func(req *http.Request) error {
 			if !p.allowed(req.URL.String()) {
 				return fmt.Errorf("redirect to %s: %w", req.URL.Redacted(), errURLNotAllowed)
 			}
 			return nil
 		},
-	}
+	})
 }
 
 // kvKey reads a guest key and namespaces it to the plugin.

@@ -128,6 +128,7 @@ func TestHTTPRequest(t *testing.T) {
 		HTTPTimeout:          200 * time.Millisecond,
 		MaxHTTPResponseBytes: 1024,
 		Logger:               slog.New(rec),
+		Outbound:             localPeers,
 	})
 	tests := []struct {
 		name string
@@ -180,6 +181,7 @@ func TestHTTPRequest(t *testing.T) {
 		HTTPAllow: []string{srv.URL + "/slow"},
 		Limits:    Limits{Timeout: 100 * time.Millisecond},
 		Logger:    slog.New(rec),
+		Outbound:  localPeers,
 	})
 	err := short.Call(context.Background(), HookSignIn, httpRequest{URL: srv.URL + "/slow"}, nil)
 	var f *Failure
@@ -188,7 +190,7 @@ func TestHTTPRequest(t *testing.T) {
 	}
 
 	// The hostile plugin's metadata request is refused the same way.
-	bad := load(t, r, "badurl", Settings{HTTPAllow: []string{srv.URL + "/*"}, Logger: slog.New(rec)})
+	bad := load(t, r, "badurl", Settings{HTTPAllow: []string{srv.URL + "/*"}, Logger: slog.New(rec), Outbound: localPeers})
 	var got json.RawMessage
 	if err := bad.Call(context.Background(), HookSignIn, nil, &got); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/plugin/internal/wasmlimit"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/tetratelabs/wazero"
@@ -408,6 +409,9 @@ type Settings struct {
 	HTTPTimeout time.Duration
 	// MaxHTTPResponseBytes caps an http_request response body (default 1 MiB).
 	MaxHTTPResponseBytes int
+	// Outbound is http_request's client; nil → outbound.Default, which
+	// refuses loopback and private addresses.
+	Outbound *outbound.Client
 	// KV is the namespace root for kv_get/kv_put; nil → kv not granted. Keys
 	// are prefixed with "plugin/<name>/".
 	KV     store.KV
@@ -426,6 +430,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.Default()
+	}
+	if s.Outbound == nil {
+		s.Outbound = outbound.Default()
 	}
 	s.HTTPAllow = append([]string(nil), s.HTTPAllow...)
 	return s

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -27,6 +29,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
@@ -44,7 +47,9 @@ type Server struct {
 	admin   fiber.Router
 	plugins *plugin.Host
 	ciba    *ciba.Service
-	ready   bool
+	// out is the one client of everything the server fetches or posts.
+	out   *outbound.Client
+	ready bool
 }
 
 // New builds the server on an open store. It generates the first signing
@@ -58,11 +63,18 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store) (*Server, err
 	// closed. The first-party plugins come with the binary.
 	pluginCfg := cfg.Plugins
 	pluginCfg.CacheDir = cfg.PluginCacheDir()
-	plugins, err := plugin.NewHost(ctx, pluginCfg, st.KV, slog.Default(), plugin.WithEmbedded(gatehouse.Plugins()))
+	out := outbound.New(outbound.FromConfig(cfg.Outbound))
+	if cfg.Outbound.AllowPrivate && !localIssuer(cfg) {
+		// The embedded configuration turns it on; a production layer
+		// that forgets to turn it off is worth a line at every start.
+		slog.Warn("outbound.allow_private is on with a public issuer: the server will connect to loopback and private addresses; set it to false outside development",
+			"issuer", cfg.Issuer())
+	}
+	plugins, err := plugin.NewHost(ctx, pluginCfg, st.KV, slog.Default(), plugin.WithEmbedded(gatehouse.Plugins()), plugin.WithOutbound(out))
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, st: st, keys: keys, issuer: token.NewIssuer(cfg, keys, st), plugins: plugins}
+	s := &Server{cfg: cfg, st: st, keys: keys, issuer: token.NewIssuer(cfg, keys, st), plugins: plugins, out: out}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "gatehouse",
 		BodyLimit:             cfg.Server.BodyLimit,
@@ -78,6 +90,19 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store) (*Server, err
 		return nil, err
 	}
 	return s, nil
+}
+
+// localIssuer tells an issuer on a loopback host (local development).
+func localIssuer(cfg *config.Config) bool {
+	u, err := url.Parse(cfg.Issuer())
+	if err != nil {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	return err == nil && ip.IsLoopback()
 }
 
 // App exposes the Fiber app, for tests that call it in process.
@@ -115,7 +140,7 @@ func (s *Server) routes() error {
 	disco.RegisterRoot(s.app, cors(s.cfg))
 	client.New(s.cfg, s.st).Register(base)
 	identity.RegisterAssets(base)
-	providers, err := upstream.New(s.cfg, s.st, s.issuer, s.plugins)
+	providers, err := upstream.New(s.cfg, s.st, s.issuer, s.plugins, s.out)
 	if err != nil {
 		return fmt.Errorf("server: sign-in providers: %w", err)
 	}

@@ -2,13 +2,13 @@ package upstream
 
 import (
 	"fmt"
-	"net/http"
 	"sort"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
@@ -29,8 +29,9 @@ type Providers struct {
 }
 
 // New sets up the providers configured in cfg. hooks resolves who signs
-// in (sign_in, auth_handler); the server passes its plugin host.
-func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, hooks Hooks) (*Providers, error) {
+// in (sign_in, auth_handler); the server passes its plugin host. Calls to
+// the upstreams go through out.
+func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, hooks Hooks, out *outbound.Client) (*Providers, error) {
 	p := &Providers{
 		Sessions: identity.NewSessions(cfg, st),
 		CSRF:     identity.CSRF(cfg, st),
@@ -42,7 +43,7 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, hooks Hooks)
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	client := &http.Client{Timeout: upstreamTimeout}
+	client := out.HTTP(outbound.Policy{Timeout: upstreamTimeout})
 	for _, id := range ids {
 		pr, err := newProvider(id, cfg.Providers[id], cfg, st, issuer, p.Sessions, p.CSRF, hooks, client)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
@@ -78,6 +79,8 @@ func TestSDKHostCalls(t *testing.T) {
 					HTTPAllow: []string{srv.URL + "/*"},
 					KV:        memory.New(),
 					Logger:    slog.New(logs),
+					// The loopback server above: the development setting.
+					Outbound: outbound.New(outbound.Options{AllowPrivate: true}),
 				})
 				if err != nil {
 					t.Fatalf("load: %v", err)
