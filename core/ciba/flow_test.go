@@ -217,7 +217,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("complete: %d %v", status, body)
 	}
 	rcv.next(t)
-	resp, err := http.Get(e.issuer + "/metrics")
+	resp, err := e.metrics()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestMetrics(t *testing.T) {
 	// The delivered ping is counted (the receiver answers before the
 	// queue records the outcome: wait for it).
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		resp, err := http.Get(e.issuer + "/metrics")
+		resp, err := e.metrics()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,11 +9,21 @@ import (
 	"testing"
 )
 
+// metrics GETs /metrics with the admin token, which guards it.
+func (e *env) metrics() (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, e.issuer+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	return http.DefaultClient.Do(req)
+}
+
 // tokensIssued reads gatehouse_tokens_issued_total for the CIBA grant and
 // kind from /metrics (0 when the series does not exist yet).
 func (e *env) tokensIssued(tb testing.TB, kind string) float64 {
 	tb.Helper()
-	resp, err := http.Get(e.issuer + "/metrics")
+	resp, err := e.metrics()
 	if err != nil {
 		tb.Fatal(err)
 	}

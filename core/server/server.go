@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -48,8 +49,9 @@ type Server struct {
 	plugins *plugin.Host
 	ciba    *ciba.Service
 	// out is the one client of everything the server fetches or posts.
-	out   *outbound.Client
-	ready bool
+	out *outbound.Client
+	// ready is written by Serve and read by /readyz's handlers.
+	ready atomic.Bool
 }
 
 // New builds the server on an open store. It generates the first signing
@@ -123,7 +125,7 @@ func (s *Server) routes() error {
 
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
-	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
+	s.app.Get("/metrics", s.metricsGuard(), adaptor.HTTPHandler(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
 
 	s.admin = s.app.Group("/admin", admin.Guard(s.cfg))
 	s.keys.RegisterAdmin(s.admin)
@@ -162,13 +164,23 @@ func (s *Server) routes() error {
 	return nil
 }
 
+// metricsGuard puts /metrics behind the admin token when one is set (the
+// counters name routes, clients' traffic and plugin failures); without
+// one, /metrics stays open as before, for a scraper on a private network.
+func (s *Server) metricsGuard() fiber.Handler {
+	if s.cfg.Admin.Token == "" {
+		return func(c *fiber.Ctx) error { return c.Next() }
+	}
+	return admin.Guard(s.cfg)
+}
+
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
 	if _, err := s.st.KV.Get(ctx, "readyz/probe"); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "storage unavailable"})
 	}
-	if !s.ready {
+	if !s.ready.Load() {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "starting"})
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
@@ -192,14 +204,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	conns := trackConns(ln)
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(conns) }()
-	s.ready = true
+	s.ready.Store(true)
 	slog.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", s.cfg.Issuer())
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	s.ready = false
+	s.ready.Store(false)
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
