@@ -161,3 +161,31 @@ func TestRateLimitForwardedFor(t *testing.T) {
 		wantServed(t, l.from(t, "127.0.0.13", withXFF("203.0.113.1, 203.0.113.2")), "client 2 behind a forged entry of its own")
 	})
 }
+
+// TestRateLimitWrongSecretsCostTheClientNothing: requests naming a client
+// with a wrong secret, from many addresses, cost that client nothing (each
+// costs its address a token); the client's own bucket is charged only by
+// requests that authenticate it.
+func TestRateLimitWrongSecretsCostTheClientNothing(t *testing.T) {
+	t.Parallel()
+	l := limited(t, 0)
+	l.client(t, "victim", store.ClientMetadata{GrantTypes: []string{"client_credentials"}})
+	for i := range 6 { // twice the client's burst, from six addresses
+		a := l.from(t, "127.0.1."+strconv.Itoa(10+i), form("/v1/token", ccForm, "victim", "wrong"))
+		if a.status != http.StatusUnauthorized {
+			t.Fatalf("wrong secret %d: %d %s, want 401", i, a.status, a.raw)
+		}
+	}
+	// An address that keeps failing still runs dry.
+	for range 2 {
+		l.from(t, "127.0.1.10", form("/v1/token", ccForm, "victim", "wrong"))
+	}
+	wantLimited(t, l.from(t, "127.0.1.10", form("/v1/token", ccForm, "victim", "wrong")), "4th failure from one address")
+	// The real client still has its whole burst, then runs dry.
+	for i := range 3 {
+		if a := l.from(t, "127.0.1.30", form("/v1/token", ccForm, "victim", liveSecret)); a.status != http.StatusOK {
+			t.Fatalf("the real client, request %d: %d %s, want 200", i+1, a.status, a.raw)
+		}
+	}
+	wantLimited(t, l.from(t, "127.0.1.31", form("/v1/token", ccForm, "victim", liveSecret)), "the real client's 4th request")
+}

@@ -83,7 +83,21 @@ func AuthenticateRequest(c *fiber.Ctx, p Params, clients ClientGetter) (store.Cl
 		return store.Client{}, cred, err
 	}
 	client, err := Authenticate(c.UserContext(), clients, cred)
-	return client, cred, err
+	if err != nil {
+		return client, cred, err
+	}
+	c.Locals(authenticatedKey{}, client.ID)
+	return client, cred, nil
+}
+
+type authenticatedKey struct{}
+
+// AuthenticatedClient is the client AuthenticateRequest authenticated
+// for this request, if it did: the rate limiter charges its bucket only
+// then, so that naming a client costs that client nothing.
+func AuthenticatedClient(c *fiber.Ctx) (string, bool) {
+	id, _ := c.Locals(authenticatedKey{}).(string)
+	return id, id != ""
 }
 
 // Authenticate checks credentials against the registered client: the

@@ -18,7 +18,10 @@ import (
 )
 
 // rateLimiter keeps a token bucket per remote address and per client id for
-// each limited route.
+// each limited route. Every request costs its address a token, failed
+// client authentications included; a client's bucket is charged only once
+// the request has authenticated it (~800 wrong secrets naming a client
+// used to empty its bucket and lock the real client out).
 type rateLimiter struct {
 	cfg            config.RateLimit
 	trustedProxies int
@@ -46,11 +49,9 @@ func (l *rateLimiter) limits(route string) (rate.Limit, int) {
 	return rate.Limit(l.cfg.TokenPerSecond), l.cfg.TokenBurst
 }
 
-// allow takes a token from the bucket for key and reports how long to wait
-// if there was none.
-func (l *rateLimiter) allow(route, key string, now time.Time) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// bucketLocked returns the bucket of route and key, sweeping idle ones
+// now and then. l.mu is held.
+func (l *rateLimiter) bucketLocked(route, key string, now time.Time) *bucket {
 	if now.Sub(l.lastSweep) > time.Minute {
 		for k, b := range l.buckets {
 			if now.Sub(b.lastSeen) > 5*time.Minute {
@@ -66,7 +67,15 @@ func (l *rateLimiter) allow(route, key string, now time.Time) (bool, time.Durati
 		l.buckets[route+"|"+key] = b
 	}
 	b.lastSeen = now
-	res := b.limiter.ReserveN(now, 1)
+	return b
+}
+
+// allow takes a token from the bucket for key and reports how long to wait
+// if there was none.
+func (l *rateLimiter) allow(route, key string, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	res := l.bucketLocked(route, key, now).limiter.ReserveN(now, 1)
 	if delay := res.DelayFrom(now); delay > 0 {
 		res.CancelAt(now)
 		return false, delay
@@ -74,21 +83,50 @@ func (l *rateLimiter) allow(route, key string, now time.Time) (bool, time.Durati
 	return true, 0
 }
 
+// empty reports whether the bucket for key has no token left, and how
+// long until it has one, without taking any.
+func (l *rateLimiter) empty(route, key string, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim := l.bucketLocked(route, key, now).limiter
+	if tokens := lim.TokensAt(now); tokens < 1 {
+		return true, time.Duration((1 - tokens) / float64(lim.Limit()) * float64(time.Second))
+	}
+	return false, 0
+}
+
+// charge takes a token after the fact, going into debt if there is none,
+// so that the next request waits for it.
+func (l *rateLimiter) charge(route, key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.bucketLocked(route, key, now).limiter.ReserveN(now, 1)
+}
+
 func (l *rateLimiter) middleware(route string) fiber.Handler {
+	refuse := func(c *fiber.Ctx, wait time.Duration) error {
+		metrics.RateLimited.WithLabelValues(route).Inc()
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return oauth.WriteError(c, oauth.ErrTooManyRequests())
+	}
 	return func(c *fiber.Ctx) error {
 		now := time.Now()
-		keys := []string{"ip:" + oauth.ClientIP(c, l.trustedProxies)}
-		if id := requestClientID(c); id != "" {
-			keys = append(keys, "client:"+id)
+		ip := "ip:" + oauth.ClientIP(c, l.trustedProxies)
+		if ok, wait := l.allow(route, ip, now); !ok {
+			return refuse(c, wait)
 		}
-		for _, key := range keys {
-			if ok, wait := l.allow(route, key, now); !ok {
-				metrics.RateLimited.WithLabelValues(route).Inc()
-				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-				return oauth.WriteError(c, oauth.ErrTooManyRequests())
+		// The claimed client's bucket is looked at, not charged: only an
+		// authenticated request costs its client a token.
+		if id := requestClientID(c); id != "" {
+			if empty, wait := l.empty(route, "client:"+id, now); empty {
+				return refuse(c, wait)
 			}
 		}
-		return c.Next()
+		err := c.Next()
+		if id, ok := oauth.AuthenticatedClient(c); ok {
+			l.charge(route, "client:"+id, now)
+		}
+		return err
 	}
 }
 
