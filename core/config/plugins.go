@@ -48,6 +48,10 @@ type Plugins struct {
 	CacheDir string `koanf:"cache_dir"`
 	// Watch reloads plugins when a file in Dir changes (fsnotify).
 	Watch bool `koanf:"watch"`
+	// LoadWait is how long start-up and a reload wait for plugins to
+	// compile; a plugin still compiling then loads in the background, its
+	// hooks failing closed until it has.
+	LoadWait time.Duration `koanf:"load_wait"`
 	// Defaults are the limits of every plugin without overrides.
 	Defaults PluginLimits `koanf:"defaults"`
 	// Settings are per plugin name: its config block, grants and limits.
@@ -204,6 +208,9 @@ func (p *Plugins) validate() []error {
 	// embeds.
 	if p.Dir == "" && p.Watch {
 		bad("plugins.dir", "must be set when watch is on")
+	}
+	if p.LoadWait < 0 {
+		bad("plugins.load_wait", "must not be negative, got %s", p.LoadWait)
 	}
 	validateLimits("plugins.defaults", p.Defaults, true, bad)
 	names := slices.Sorted(maps.Keys(p.Settings))

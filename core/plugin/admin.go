@@ -34,8 +34,13 @@ type Status struct {
 	LoadError   string    `json:"load_error,omitempty"`
 	LoadErrorAt time.Time `json:"load_error_at,omitzero"`
 	// FailedVersion is the hash of the file that failed to load.
-	FailedVersion string    `json:"failed_version,omitempty"`
-	Stats         CallStats `json:"stats"`
+	FailedVersion string `json:"failed_version,omitempty"`
+	// Loading is the hash of a version still compiling in the background
+	// (its hooks fail closed until it has loaded unless an older version
+	// serves), since LoadingSince.
+	Loading      string    `json:"loading,omitempty"`
+	LoadingSince time.Time `json:"loading_since,omitzero"`
+	Stats        CallStats `json:"stats"`
 }
 
 // Status lists every plugin loaded, failed or bound, by name.
@@ -52,15 +57,24 @@ func (h *Host) Status() []Status {
 	for name := range bound {
 		names[name] = true
 	}
+	h.lmu.Lock()
+	loading := maps.Clone(h.loading)
+	h.lmu.Unlock()
+	for name := range loading {
+		names[name] = true
+	}
 	out := make([]Status, 0, len(names))
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		s := Status{Name: name, Hooks: []string{}, Bound: bound[name], Stats: h.stats.snapshot(name)}
 		if l, ok := set.plugins[name]; ok {
 			s.Version, s.LoadedAt, s.Hooks, s.Embedded = l.hash, l.at, l.p.Hooks(), l.embedded
 		}
+		if pl, ok := loading[name]; ok {
+			s.Loading, s.LoadingSince = pl.hash, pl.since
+		}
 		if f, ok := set.failed[name]; ok {
 			s.LoadError, s.LoadErrorAt, s.FailedVersion = f.err.Error(), f.at, f.hash
-		} else if s.Version == "" {
+		} else if s.Version == "" && s.Loading == "" {
 			s.LoadError = "not found: " + h.loadError(name).Error()
 		}
 		out = append(out, s)
@@ -89,6 +103,13 @@ func bindings(cfg *config.Plugins) map[string][]string {
 		slices.Sort(out[name])
 	}
 	return out
+}
+
+// Loading lists the plugins still compiling in the background, sorted.
+func (h *Host) Loading() []string {
+	h.lmu.Lock()
+	defer h.lmu.Unlock()
+	return slices.Sorted(maps.Keys(h.loading))
 }
 
 // Register mounts the operator routes on the guarded /admin group:

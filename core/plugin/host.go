@@ -31,7 +31,12 @@ import (
 // Load, validate, swap: a new version is compiled and instantiated aside,
 // then the whole set is swapped atomically; calls in flight finish on the
 // old version, which is closed once they have; a file that fails to load
-// leaves the old version serving and its load error on record.
+// leaves the old version serving and its load error on record. A
+// generation waits for its compiles only up to plugins.load_wait: a load
+// still compiling then goes on in the background, outside the reload lock,
+// and swaps itself in when done if the file and the plugin's settings are
+// still those it was started for; meanwhile the previous version serves,
+// or the plugin's calls fail closed ("plugin is loading").
 type Host struct {
 	// cfg is the configuration at start; its dir, cache_dir and watch stay
 	// for the life of the host. The settings and hooks serving now are
@@ -43,9 +48,24 @@ type Host struct {
 	out    *outbound.Client // http_request's client; nil: outbound.Default
 
 	set atomic.Pointer[pluginSet]
-	// reload serialises Reload (watcher, SIGHUP and admin may race).
-	reload  sync.Mutex
-	closed  bool
+	// reload serialises Reload, Reconfigure and background loads swapping
+	// themselves in (watcher, SIGHUP and admin may race).
+	reload sync.Mutex
+	closed bool
+	// latest holds the content hash of each file as the last generation
+	// swapped in saw it (under reload): a background load swaps in only if
+	// its content is still the file's.
+	latest map[string]string
+	// loading holds the loads still compiling after their generation was
+	// swapped in, by plugin name (under lmu).
+	lmu     sync.Mutex
+	loading map[string]*pending
+	// slots bounds concurrent compiles (CPU-bound); loads run under bgCtx,
+	// cancelled by Close, and bg counts them.
+	slots   chan struct{}
+	bgCtx   context.Context
+	bgStop  context.CancelFunc
+	bg      sync.WaitGroup
 	retired sync.WaitGroup // old versions draining in the background
 	stats   *hostStats
 	watch   *watcher
@@ -69,6 +89,26 @@ func WithEmbedded(modules map[string][]byte) Option {
 			h.embedded[name] = pluginFile{path: "embedded " + name + ".wasm", wasm: wasm, hash: hex.EncodeToString(sum[:]), embedded: true}
 		}
 	}
+}
+
+// DefaultLoadWait is how long start-up and a reload wait for compiles when
+// plugins.load_wait is not set.
+const DefaultLoadWait = 10 * time.Second
+
+// pending is one load: one content of one plugin's file with the settings
+// of cfg. Its outcome is applied once, under Host.reload: by the
+// generation that waited for it, or by itself when it finishes later.
+type pending struct {
+	name, hash, path string
+	embedded         bool
+	cfg              *config.Plugins
+	since            time.Time
+	done             chan struct{}
+	res              loadResult // set before done is closed
+	taken            bool       // under Host.reload
+	// background: an earlier generation went on without it (under
+	// Host.reload); later generations do not wait for it again.
+	background bool
 }
 
 // pluginSet is one immutable generation of the plugin directory and of the
@@ -124,7 +164,9 @@ func NewHost(ctx context.Context, cfg config.Plugins, kv store.KV, logger *slog.
 	if err != nil {
 		return nil, fmt.Errorf("plugin: start runtime: %w", err)
 	}
-	h := &Host{cfg: cfg, kv: kv, logger: logger, rt: rt, stats: newHostStats()}
+	h := &Host{cfg: cfg, kv: kv, logger: logger, rt: rt, stats: newHostStats(),
+		latest: map[string]string{}, loading: map[string]*pending{}, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	h.bgCtx, h.bgStop = context.WithCancel(context.WithoutCancel(ctx))
 	for _, o := range opts {
 		o(h)
 	}
@@ -145,6 +187,11 @@ func (h *Host) firstLoad(ctx context.Context) {
 	}
 	for name, bindings := range bindings(h.set.Load().cfg) {
 		l, ok := h.set.Load().plugins[name]
+		if !ok && h.loadingSince(name) != nil {
+			h.logger.Warn("a hook is bound to a plugin still compiling: its calls fail until it has loaded",
+				"plugin", name, "bindings", bindings, "load_wait", h.loadWait())
+			continue
+		}
 		if !ok {
 			h.logger.Warn("a hook is bound to a plugin that is not loaded: its calls fail until it loads",
 				"plugin", name, "bindings", bindings, "dir", h.cfg.Dir)
@@ -200,7 +247,11 @@ func (h *Host) Call(ctx context.Context, name, hook string, input, out any) erro
 	for {
 		l, ok := h.set.Load().plugins[name]
 		if !ok {
-			err := &Failure{Plugin: name, Hook: hook, Reason: "plugin is not loaded", Err: h.loadError(name)}
+			var err error = &Failure{Plugin: name, Hook: hook, Reason: "plugin is not loaded", Err: h.loadError(name)}
+			if since := h.loadingSince(name); since != nil {
+				err = &Failure{Plugin: name, Hook: hook, Reason: ReasonLoading,
+					Err: fmt.Errorf("compiling since %s", since.Format(time.RFC3339))}
+			}
 			h.stats.observe(name, hook, outcomeUnavailable, time.Since(start))
 			return err
 		}
@@ -252,10 +303,12 @@ func (h *Host) load(ctx context.Context, cfg *config.Plugins, strict bool) error
 		return fmt.Errorf("plugin: scan %s: %w", h.cfg.Dir, err)
 	}
 	old := h.set.Load()
-	loads := h.loadChanged(ctx, old, cfg, files)
+	loads := h.loadChanged(old, cfg, files)
+	h.await(ctx, loads)
 	next := &pluginSet{cfg: cfg, plugins: make(map[string]*loaded, len(files)), failed: map[string]loadFailure{}}
 	var retire []*loaded
 	var errs, refused []error
+	compiling := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		f := files[name]
 		prev, hadPrev := old.plugins[name]
@@ -273,7 +326,27 @@ func (h *Host) load(ctx context.Context, cfg *config.Plugins, strict bool) error
 			}
 			continue
 		}
-		p, loadErr := loads[name].p, loads[name].err
+		pl := loads[name]
+		select {
+		case <-pl.done:
+		default:
+			// Still compiling: it goes on alone and swaps itself in when
+			// done; the previous version serves meanwhile.
+			if strict && hadPrev && !same {
+				refused = append(refused, fmt.Errorf("plugins.settings.%s: plugin %s serves now and has not loaded with this configuration within plugins.load_wait (%s)", name, name, h.loadWait()))
+				continue
+			}
+			h.background(pl)
+			compiling[name] = true
+			if hadPrev {
+				next.plugins[name] = prev
+			}
+			h.logger.Warn("plugin still compiling: it serves once loaded, its calls fail closed until then (or its previous version serves)",
+				"plugin", name, "version", short(f.hash), "load_wait", h.loadWait())
+			continue
+		}
+		pl.taken = true
+		p, loadErr := pl.res.p, pl.res.err
 		if loadErr == nil && hadPrev {
 			if dropped := droppedHooks(cfg, name, prev.p, p); len(dropped) > 0 {
 				_ = p.Close(context.WithoutCancel(ctx))
@@ -287,7 +360,7 @@ func (h *Host) load(ctx context.Context, cfg *config.Plugins, strict bool) error
 		}
 		if loadErr != nil {
 			loadErr = fmt.Errorf("load %s: %w", f.path, loadErr)
-			next.failed[name] = loadFailure{hash: f.hash, err: loadErr, at: time.Now(), cancelled: ctx.Err() != nil}
+			next.failed[name] = loadFailure{hash: f.hash, err: loadErr, at: time.Now(), cancelled: h.bgCtx.Err() != nil || errors.Is(loadErr, context.Canceled)}
 			errs = append(errs, loadErr)
 			reloadsTotal.WithLabelValues(name, "error").Inc()
 			if hadPrev {
@@ -311,13 +384,13 @@ func (h *Host) load(ctx context.Context, cfg *config.Plugins, strict bool) error
 		}
 	}
 	if strict {
-		refused = append(refused, checkBindings(old, next)...)
+		refused = append(refused, checkBindings(old, next, compiling)...)
 	}
 	if len(refused) > 0 {
 		// Nothing of this generation serves: close what it loaded.
-		for name, r := range loads {
-			if l, ok := next.plugins[name]; ok && r.p != nil && l.p == r.p {
-				if err := r.p.Close(context.WithoutCancel(ctx)); err != nil {
+		for name, pl := range loads {
+			if l, ok := next.plugins[name]; ok && pl.taken && pl.res.p != nil && l.p == pl.res.p {
+				if err := pl.res.p.Close(context.WithoutCancel(ctx)); err != nil {
 					h.logger.Warn("closing a plugin of a refused configuration", "plugin", name, "error", err)
 				}
 			}
@@ -332,14 +405,23 @@ func (h *Host) load(ctx context.Context, cfg *config.Plugins, strict bool) error
 		}
 	}
 	h.set.Store(next)
+	h.latest = make(map[string]string, len(files))
+	for name, f := range files {
+		h.latest[name] = f.hash
+	}
 	for _, l := range retire {
-		h.retired.Add(1)
-		go func() {
-			defer h.retired.Done()
-			h.retire(l)
-		}()
+		h.retireLater(l)
 	}
 	return errors.Join(errs...)
+}
+
+// retireLater closes l once its calls in flight are done.
+func (h *Host) retireLater(l *loaded) {
+	h.retired.Add(1)
+	go func() {
+		defer h.retired.Done()
+		h.retire(l)
+	}()
 }
 
 // droppedHooks lists the hooks bound to name in cfg that its serving
@@ -375,32 +457,154 @@ type loadResult struct {
 	err error
 }
 
-// loadChanged loads, in parallel (compiling is CPU-bound), every file that
-// Reload will try: new or changed, and not a content that already failed.
-func (h *Host) loadChanged(ctx context.Context, old *pluginSet, cfg *config.Plugins, files map[string]pluginFile) map[string]loadResult {
-	results := make(map[string]loadResult, len(files))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+// loadChanged starts a load, in the background and in parallel
+// (compiling is CPU-bound), of every file that the generation of cfg will
+// try: new or changed, with new settings, and not a content that already
+// failed. A load of the same content and settings still compiling from an
+// earlier generation is shared, not started again.
+func (h *Host) loadChanged(old *pluginSet, cfg *config.Plugins, files map[string]pluginFile) map[string]*pending {
+	loads := make(map[string]*pending, len(files))
+	h.lmu.Lock()
+	defer h.lmu.Unlock()
 	for name, f := range files {
 		if _, failed := old.knownFailure(name, f); sameSettings(old.cfg, cfg, name) && (old.unchanged(name, f) || failed) {
 			continue
 		}
-		if f.err != nil {
-			results[name] = loadResult{err: f.err}
+		if pl, ok := h.loading[name]; ok && f.err == nil && pl.hash == f.hash && sameSettings(pl.cfg, cfg, name) {
+			loads[name] = pl
 			continue
 		}
-		wg.Go(func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			p, err := h.rt.Load(ctx, name, f.wasm, h.settings(cfg, name))
-			mu.Lock()
-			results[name] = loadResult{p: p, err: err}
-			mu.Unlock()
-		})
+		pl := &pending{name: name, hash: f.hash, path: f.path, embedded: f.embedded, cfg: cfg, since: time.Now(), done: make(chan struct{})}
+		loads[name] = pl
+		if f.err != nil {
+			pl.res = loadResult{err: f.err}
+			close(pl.done)
+			continue
+		}
+		h.bg.Add(1)
+		go h.runLoad(pl, f.wasm)
 	}
-	wg.Wait()
-	return results
+	return loads
+}
+
+// runLoad compiles and instantiates one file, then, unless a generation
+// took the outcome while waiting for it, swaps it in itself.
+func (h *Host) runLoad(pl *pending, wasm []byte) {
+	defer h.bg.Done()
+	select {
+	case h.slots <- struct{}{}:
+		p, err := h.rt.Load(h.bgCtx, pl.name, wasm, h.settings(pl.cfg, pl.name))
+		<-h.slots
+		pl.res = loadResult{p: p, err: err}
+	case <-h.bgCtx.Done():
+		pl.res = loadResult{err: h.bgCtx.Err()}
+	}
+	close(pl.done)
+	h.reload.Lock()
+	defer h.reload.Unlock()
+	h.lmu.Lock()
+	if h.loading[pl.name] == pl {
+		delete(h.loading, pl.name)
+	}
+	h.lmu.Unlock()
+	if !pl.taken {
+		pl.taken = true
+		h.apply(pl)
+	}
+}
+
+// background records pl as loading past its generation (under h.reload).
+func (h *Host) background(pl *pending) {
+	pl.background = true
+	h.lmu.Lock()
+	defer h.lmu.Unlock()
+	h.loading[pl.name] = pl
+}
+
+// await waits until every load is done, load_wait has passed or ctx ends.
+func (h *Host) await(ctx context.Context, loads map[string]*pending) {
+	timer := time.NewTimer(h.loadWait())
+	defer timer.Stop()
+	for _, pl := range loads {
+		if pl.background {
+			continue
+		}
+		select {
+		case <-pl.done:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (h *Host) loadWait() time.Duration {
+	if h.cfg.LoadWait > 0 {
+		return h.cfg.LoadWait
+	}
+	return DefaultLoadWait
+}
+
+// loadingSince returns when the background load of name started, or nil.
+func (h *Host) loadingSince(name string) *time.Time {
+	h.lmu.Lock()
+	defer h.lmu.Unlock()
+	if pl, ok := h.loading[name]; ok {
+		return &pl.since
+	}
+	return nil
+}
+
+// apply swaps in the outcome of a load that finished after its generation:
+// the new version (the old one retired), or its failure on record with the
+// old version serving. A load whose content is no longer the file's, or
+// whose settings are no longer the plugin's, or that finished after Close,
+// is discarded. Called under h.reload.
+func (h *Host) apply(pl *pending) {
+	p, loadErr := pl.res.p, pl.res.err
+	cur := h.set.Load()
+	if h.closed || h.latest[pl.name] != pl.hash || !sameSettings(pl.cfg, cur.cfg, pl.name) {
+		if p != nil {
+			_ = p.Close(context.Background())
+		}
+		return
+	}
+	next := &pluginSet{cfg: cur.cfg, plugins: maps.Clone(cur.plugins), failed: maps.Clone(cur.failed)}
+	name := pl.name
+	prev, hadPrev := cur.plugins[name]
+	if loadErr == nil && hadPrev {
+		if dropped := droppedHooks(cur.cfg, name, prev.p, p); len(dropped) > 0 {
+			_ = p.Close(context.Background())
+			loadErr = &LoadError{Plugin: name, Reason: ReasonDropsBoundHook,
+				Err: fmt.Errorf("no longer serves %s, bound to it in plugins.hooks", strings.Join(dropped, ", "))}
+		}
+	}
+	if loadErr != nil {
+		loadErr = fmt.Errorf("load %s: %w", pl.path, loadErr)
+		next.failed[name] = loadFailure{hash: pl.hash, err: loadErr, at: time.Now(), cancelled: errors.Is(loadErr, context.Canceled)}
+		reloadsTotal.WithLabelValues(name, "error").Inc()
+		if hadPrev {
+			h.logger.Error("plugin failed to load: the previous version keeps serving",
+				"plugin", name, "version", short(prev.hash), "error", loadErr)
+		} else {
+			h.logger.Error("plugin failed to load", "plugin", name, "error", loadErr)
+		}
+		h.set.Store(next)
+		return
+	}
+	next.plugins[name] = &loaded{p: p, hash: pl.hash, at: time.Now(), embedded: pl.embedded}
+	delete(next.failed, name)
+	h.set.Store(next)
+	if hadPrev {
+		h.retireLater(prev)
+		reloadsTotal.WithLabelValues(name, "reloaded").Inc()
+		h.logger.Info("plugin reloaded", "plugin", name, "version", short(pl.hash), "previous", short(prev.hash),
+			"hooks", p.Hooks(), "embedded", pl.embedded)
+	} else {
+		reloadsTotal.WithLabelValues(name, "loaded").Inc()
+		h.logger.Info("plugin loaded", "plugin", name, "version", short(pl.hash), "hooks", p.Hooks(), "embedded", pl.embedded)
+	}
 }
 
 // retire waits for the calls in flight on l, then closes it. The close
@@ -520,8 +724,11 @@ func (h *Host) Close(ctx context.Context) error {
 		return nil
 	}
 	h.closed = true
+	h.bgStop()
 	set := h.set.Swap(&pluginSet{cfg: h.set.Load().cfg, plugins: map[string]*loaded{}, failed: map[string]loadFailure{}})
 	h.reload.Unlock()
+	// Loads in progress stop at their next function and discard themselves.
+	h.bg.Wait()
 	for _, l := range set.plugins {
 		h.retired.Add(1)
 		go func() {

@@ -61,13 +61,19 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 func testConfig(dir string) config.Plugins {
 	return config.Plugins{
 		Dir:      dir,
+		LoadWait: 10 * time.Minute,
 		Defaults: config.PluginLimits{MemoryPages: 16, Timeout: 2 * time.Second, PoolSize: 2, MaxRequestBytes: 1 << 16, MaxResponseBytes: 1 << 16},
 		Hooks:    map[string]any{"token_claims": "claims", "sign_in": map[string]any{"github": "gh-signin", "default": "claims"}},
 	}
 }
 
+// newTestHost starts a host on cfg; unless cfg sets plugins.load_wait, it
+// waits for every compile, however slow the race detector makes it.
 func newTestHost(tb testing.TB, cfg config.Plugins) *Host {
 	tb.Helper()
+	if cfg.LoadWait == 0 {
+		cfg.LoadWait = 10 * time.Minute
+	}
 	h, err := NewHost(context.Background(), cfg, memory.New(), quietLogger())
 	if err != nil {
 		tb.Fatal(err)
@@ -306,6 +312,7 @@ func TestHostFirstPartyPlugins(t *testing.T) {
 	}
 	cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = "", "", false
 	cfg.Plugins.Defaults.PoolSize = 1
+	cfg.Plugins.LoadWait = 10 * time.Minute // every compile, however slow
 	h, err := NewHost(context.Background(), cfg.Plugins, memory.New(), quietLogger(), WithEmbedded(gatehouse.Plugins()))
 	if err != nil {
 		t.Fatal(err)

@@ -197,10 +197,11 @@ func changedBindings(old, next *config.Plugins) []string {
 }
 
 // checkBindings refuses every binding of next that is new or changed and
-// that its plugin cannot serve: not loaded, or not exporting the hook.
+// that its plugin cannot serve: not loaded (compiling, still after
+// plugins.load_wait, counts as not loaded), or not exporting the hook.
 // Bindings that did not change keep start-up's rule (a warning; their
 // calls fail closed until the plugin loads).
-func checkBindings(old, next *pluginSet) []error {
+func checkBindings(old, next *pluginSet, compiling map[string]bool) []error {
 	before := allBindings(old.cfg)
 	after := allBindings(next.cfg)
 	var errs []error
@@ -215,6 +216,8 @@ func checkBindings(old, next *pluginSet) []error {
 			why := "no " + b.plugin + ".wasm in the plugin directory"
 			if f, failed := next.failed[b.plugin]; failed {
 				why = f.err.Error()
+			} else if compiling[b.plugin] {
+				why = "still compiling after plugins.load_wait"
 			}
 			errs = append(errs, fmt.Errorf("%s: plugin %s is not loaded: %s", key, b.plugin, why))
 		case !l.p.Serves(b.hook):

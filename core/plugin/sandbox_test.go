@@ -9,12 +9,14 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/core/plugin/internal/wasmbomb"
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/internal/wasmbomb"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
 
@@ -268,5 +270,125 @@ func TestReloadKeepsBoundHooks(t *testing.T) {
 	}
 	if v, err := version(ctx, h, "claims"); err != nil || v != "v2" {
 		t.Fatalf("after a good reload: %q, %v; want v2", v, err)
+	}
+}
+
+// TestSlowCompileDelaysOnlyItself: a module that takes long to compile (200
+// functions each within the shape limits, a minute of compiling) does not
+// hold up start-up or another plugin's reload: the host starts with the
+// other plugin serving, the slow one's calls fail closed as loading (and
+// GET /admin/plugins says so), a reload of the other plugin swaps it in,
+// and the slow one ends at its compile timeout, on record.
+func TestSlowCompileDelaysOnlyItself(t *testing.T) {
+	dir := t.TempDir()
+	writePlugin(t, dir, "claims", testWasm(t, "reload_v1"))
+	writePlugin(t, dir, "slow", wasmbomb.BrTables(4000, 8000, 200))
+	cfg := testConfig(dir)
+	cfg.LoadWait = time.Second
+	cfg.Defaults.CompileTimeout = 4 * time.Second
+	ctx := context.Background()
+	var h *Host
+	grew := peakRSS(t, func() {
+		h = newTestHost(t, cfg)
+		if v, err := version(ctx, h, "claims"); err != nil || v != "v1" {
+			t.Fatalf("claims at start: %q, %v", v, err)
+		}
+		err := h.Call(ctx, "slow", HookSignIn, nil, nil)
+		var f *Failure
+		if !errors.As(err, &f) || f.Reason != ReasonLoading || f.Plugin != "slow" {
+			t.Fatalf("slow while compiling: %v, want %q", err, ReasonLoading)
+		}
+		if st := statusOf(h, "slow"); st.Loading == "" || st.Version != "" {
+			t.Errorf("status %+v, want loading", st)
+		}
+		if got := h.Loading(); len(got) != 1 || got[0] != "slow" {
+			t.Errorf("Loading() = %v", got)
+		}
+
+		writePlugin(t, dir, "claims", testWasm(t, "reload_v2"))
+		if err := h.Reload(ctx); err != nil {
+			t.Fatalf("reload while slow compiles: %v", err)
+		}
+		if v, err := version(ctx, h, "claims"); err != nil || v != "v2" {
+			t.Fatalf("claims after the reload: %q, %v", v, err)
+		}
+
+		// Bounded: the compile timeout is 4 s; allow the race detector.
+		for i := 0; statusOf(h, "slow").Loading != "" && i < 600; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	st := statusOf(h, "slow")
+	if st.Loading != "" || !strings.Contains(st.LoadError, ReasonCompileTimeout) {
+		t.Fatalf("slow after its compile: %+v, want a compile timeout on record", st)
+	}
+	err := h.Call(ctx, "slow", HookSignIn, nil, nil)
+	var le *LoadError
+	if !errors.As(err, &le) || le.Reason != ReasonCompileTimeout {
+		t.Errorf("slow after its compile: %v, want its load error", err)
+	}
+	t.Logf("peak RSS grew %d MiB (bound 256 MiB)", grew)
+	if grew > 256*rssSlack {
+		t.Errorf("peak RSS grew %d MiB, want at most %d", grew, 256*rssSlack)
+	}
+}
+
+// TestReconfigureWaitsForCompiles: a strict reconfiguration waits up to
+// plugins.load_wait for the plugins it needs and is refused, changing
+// nothing, when one is still compiling: a new binding to a plugin still
+// compiling, and new settings for a serving plugin whose new file has not
+// compiled with them.
+func TestReconfigureWaitsForCompiles(t *testing.T) {
+	dir := t.TempDir()
+	writePlugin(t, dir, "claims", testWasm(t, "reload_v1"))
+	writePlugin(t, dir, "slow", wasmbomb.BrTables(4000, 8000, 200))
+	cfg := testConfig(dir)
+	cfg.Hooks = map[string]any{"token_claims": "claims"}
+	cfg.LoadWait = time.Second
+	cfg.Defaults.CompileTimeout = 4 * time.Second
+	ctx := context.Background()
+	h := newTestHost(t, cfg)
+	before, _ := h.Plugin("claims")
+
+	next := cfg
+	next.Hooks = map[string]any{"token_claims": "claims", "resolve_user": "slow"}
+	next.Settings = map[string]config.PluginSettings{"claims": {KV: true}}
+	writePlugin(t, dir, "claims", wasmbomb.BrTables(4000, 8000, 200))
+	err := h.Reconfigure(ctx, next)
+	var refused *ConfigRefused
+	if !errors.As(err, &refused) {
+		t.Fatalf("Reconfigure while compiling: %v, want *ConfigRefused", err)
+	}
+	var keys []string
+	for _, p := range refused.Problems {
+		key, _, _ := strings.Cut(p.Error(), ":")
+		keys = append(keys, key)
+		if !strings.Contains(p.Error(), "load_wait") {
+			t.Errorf("problem %q does not name plugins.load_wait", p)
+		}
+	}
+	if want := []string{"plugins.settings.claims", "plugins.hooks.resolve_user"}; !slices.Equal(keys, want) {
+		t.Errorf("problems %v, want keys %v", refused.Problems, want)
+	}
+	if now, _ := h.Plugin("claims"); now != before {
+		t.Error("claims changed by a refused configuration")
+	}
+	if _, ok := h.For(HookResolveUser, ""); ok {
+		t.Error("resolve_user bound by a refused configuration")
+	}
+	if v, err := version(ctx, h, "claims"); err != nil || v != "v1" {
+		t.Fatalf("claims after a refused configuration: %q, %v", v, err)
+	}
+
+	// Bounded: the compile timeout is 4 s; allow the race detector.
+	for i := 0; len(h.Loading()) > 0 && i < 600; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := h.Loading(); len(got) > 0 {
+		t.Fatalf("still loading %v", got)
+	}
+	// The compile for the refused settings was discarded: v1 still serves.
+	if v, err := version(ctx, h, "claims"); err != nil || v != "v1" {
+		t.Errorf("claims after the refused compile ended: %q, %v", v, err)
 	}
 }

@@ -183,6 +183,11 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	if !s.ready.Load() {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "starting"})
 	}
+	// Plugins still compiling do not make the server unready: it serves,
+	// and only their hooks fail closed until they have loaded.
+	if loading := s.plugins.Loading(); len(loading) > 0 {
+		return c.JSON(fiber.Map{"status": "ready", "plugins_loading": loading})
+	}
 	return c.JSON(fiber.Map{"status": "ready"})
 }
 

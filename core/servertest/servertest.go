@@ -46,8 +46,10 @@ type Options struct {
 
 // Config is the embedded default configuration for a server listening on
 // addr: public URL on that address, memory store, rate limiting off (tests
-// send bursts from one address), and compiled plugins kept in a cache
-// shared by every test server (see PluginCacheDir).
+// send bursts from one address), compiled plugins kept in a cache shared by
+// every test server (see PluginCacheDir), and start-up waiting for every
+// plugin to compile, however slow the race detector makes it (tests of
+// background loading set plugins.load_wait themselves).
 func Config(tb testing.TB, addr string) *config.Config {
 	tb.Helper()
 	cfg, err := config.Load(gatehouse.DefaultConfig, "")
@@ -59,6 +61,7 @@ func Config(tb testing.TB, addr string) *config.Config {
 	cfg.Storage.Backend = "memory"
 	cfg.RateLimit.Enabled = false
 	cfg.Plugins.CacheDir = PluginCacheDir(tb)
+	cfg.Plugins.LoadWait = 10 * time.Minute
 	return cfg
 }
 

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gatehouse-auth/gatehouse/core/plugin/internal/wasmbomb"
+	"github.com/gatehouse-auth/gatehouse/core/internal/wasmbomb"
 	"github.com/gatehouse-auth/gatehouse/core/plugin/internal/wasmlimit"
 	"github.com/tetratelabs/wazero"
 )
