@@ -122,7 +122,7 @@ func TestBadInput(t *testing.T) {
 		{name: "token/wrong secret post", req: form("/v1/token", with(redeem(fresh), "client_id", "poster", "client_secret", "wrong"), "", ""), status: 401, code: "invalid_client", challenge: basicChallenge},
 		{name: "token/malformed basic", req: raw("POST", "/v1/token", formType, cc.Encode(), "Authorization", "Basic !!!"), status: 401, code: "invalid_client", challenge: basicChallenge},
 		{name: "token/no client authentication", req: form("/v1/token", cc, "", ""), status: 401, code: "invalid_client", challenge: basicChallenge},
-		{name: "token/two authentication methods", req: form("/v1/token", with(cc, "client_secret", liveSecret), "machine", liveSecret), status: 400, code: "invalid_request"},
+		{name: "token/two authentication methods that disagree", req: form("/v1/token", with(cc, "client_secret", "another-secret"), "machine", liveSecret), status: 400, code: "invalid_request"},
 		{name: "token/public client, confidential method", req: form("/v1/token", redeem(fresh), "spa", liveSecret), status: 401, code: "invalid_client", challenge: basicChallenge},
 		// Grant types and scope.
 		{name: "token/missing grant_type", req: form("/v1/token", url.Values{}, "machine", liveSecret), status: 400, code: "invalid_request"},

@@ -105,6 +105,8 @@ func TestAuthorizationCodeResponses(t *testing.T) {
 		{name: "empty scope", scope: "", auth: basic("plain")},
 		{name: "public client", scope: "openid offline_access", auth: public("spa"), refresh: true, id: true},
 		{name: "client_secret_post", scope: "openid", auth: post("poster"), id: true},
+		// RFC 6749 §2.3.1 allows either way; Backstage accepts both.
+		{name: "client_secret_basic client sending its secret in the body", scope: "openid", auth: post("plain"), id: true},
 		{name: "redirect_uri not in the request", scope: "openid", auth: basic("plain"), id: true, noRedirectURI: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,7 +154,7 @@ func TestAuthorizationCodeRefused(t *testing.T) {
 			status: 401, code: "invalid_client", challenge: true},
 		{name: "wrong secret (Basic)", auth: auth{oauth.AuthBasic, "web", "wrong"},
 			status: 401, code: "invalid_client", challenge: true},
-		{name: "wrong auth method (post for a Basic client)", auth: post("web"),
+		{name: "wrong auth method (none for a Basic client)", auth: public("web"),
 			status: 401, code: "invalid_client", challenge: true},
 		{name: "no client authentication", auth: auth{},
 			status: 401, code: "invalid_client", challenge: true},

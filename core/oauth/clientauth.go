@@ -29,14 +29,13 @@ type Credentials struct {
 }
 
 // ReadCredentials extracts client credentials from the Authorization header
-// (RFC 6749 §2.3.1, form-encoded id and secret) or the parameters. Using
-// more than one method at once is refused.
+// (RFC 6749 §2.3.1, form-encoded id and secret) or the parameters. A
+// request may carry the same id and secret both ways (clients such as
+// Python's requests with auth= and a body do): that is one method, Basic;
+// credentials that differ between the two are refused.
 func ReadCredentials(c *fiber.Ctx, p Params) (Credentials, error) {
 	header := c.Get(fiber.HeaderAuthorization)
 	if scheme, value, ok := strings.Cut(header, " "); ok && strings.EqualFold(scheme, "Basic") {
-		if p.Get("client_secret") != "" {
-			return Credentials{}, ErrInvalidRequest().WithDescription("use one client authentication method, not several")
-		}
 		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(value))
 		if err != nil {
 			return Credentials{}, basicFailure().WithParent(err)
@@ -52,6 +51,9 @@ func ReadCredentials(c *fiber.Ctx, p Params) (Credentials, error) {
 		}
 		if pid := p.Get("client_id"); pid != "" && pid != id {
 			return Credentials{}, ErrInvalidRequest().WithDescription("client_id does not match the Authorization header")
+		}
+		if ps := p.Get("client_secret"); ps != "" && subtle.ConstantTimeCompare([]byte(ps), []byte(secret)) != 1 {
+			return Credentials{}, ErrInvalidRequest().WithDescription("use one client authentication method, not several")
 		}
 		return Credentials{ClientID: id, Secret: secret, Method: AuthBasic}, nil
 	}
@@ -101,7 +103,8 @@ func AuthenticatedClient(c *fiber.Ctx) (string, bool) {
 }
 
 // Authenticate checks credentials against the registered client: the
-// method must be the one the client registered, and the secret must match
+// method must be the one the client registered (either secret method for a
+// client with a secret, see methodAccepted), and the secret must match
 // its stored hash (compared in constant time). Every failure answers the
 // same invalid_client so that nothing is learned about which part failed.
 func Authenticate(ctx context.Context, clients ClientGetter, cred Credentials) (store.Client, error) {
@@ -116,7 +119,7 @@ func Authenticate(ctx context.Context, clients ClientGetter, cred Credentials) (
 	if method == "" {
 		method = AuthBasic
 	}
-	if method != cred.Method {
+	if !methodAccepted(method, cred.Method) {
 		return store.Client{}, ErrInvalidClient().WithDescription("client authentication failed: the client must use %s", method)
 	}
 	if method == AuthNone {
@@ -129,6 +132,21 @@ func Authenticate(ctx context.Context, clients ClientGetter, cred Credentials) (
 		return store.Client{}, ErrInvalidClient().WithDescription("client authentication failed: the secret has expired")
 	}
 	return client, nil
+}
+
+// methodAccepted reports whether a client registered for method may
+// authenticate with presented. A client with a secret may send it in the
+// header or in the body, whichever it registered, as Backstage, Keycloak
+// and Dex accept (RFC 6749 §2.3.1 allows both; the registered method only
+// says which the client prefers). Any other method must be used exactly:
+// a public client has no secret to send, and a client registered for a
+// stronger method is never let in with a secret.
+func methodAccepted(registered, presented string) bool {
+	if registered == presented {
+		return true
+	}
+	secret := func(m string) bool { return m == AuthBasic || m == AuthPost }
+	return secret(registered) && secret(presented)
 }
 
 // HashSecret returns the stored form of a client secret.
