@@ -46,11 +46,14 @@ trap cleanup EXIT
 
 # A free loopback port: bind :0, read it back, release it.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-base="http://127.0.0.1:$port"
+origin="http://127.0.0.1:$port"
+# The embedded configuration serves the OAuth routes under Backstage's path.
+auth_path=/api/auth
+base="$origin$auth_path"
 
 echo "== starting gatehouse on $base (data in $tmp)"
 env GATEHOUSE_SERVER__ADDR="127.0.0.1:$port" \
-  GATEHOUSE_SERVER__PUBLIC_URL="$base" \
+  GATEHOUSE_SERVER__PUBLIC_URL="$origin" \
   GATEHOUSE_STORAGE__DIR="$tmp/data" \
   GATEHOUSE_PLUGINS__DIR="$plugins_dir" \
   GATEHOUSE_PLUGINS__CACHE_DIR="$tmp/wasm-cache" \
@@ -61,7 +64,7 @@ env GATEHOUSE_SERVER__ADDR="127.0.0.1:$port" \
 pid=$!
 
 for _ in $(seq 1 100); do
-  if curl -fsS "$base/readyz" >/dev/null 2>&1; then break; fi
+  if curl -fsS "$origin/readyz" >/dev/null 2>&1; then break; fi
   if ! kill -0 "$pid" 2>/dev/null; then
     echo "loadtest: gatehouse exited during start:" >&2
     cat "$tmp/server.log" >&2
@@ -69,7 +72,7 @@ for _ in $(seq 1 100); do
   fi
   sleep 0.1
 done
-curl -fsS "$base/readyz" >/dev/null || { echo "loadtest: gatehouse not ready after 10 s" >&2; tail -50 "$tmp/server.log" >&2; exit 1; }
+curl -fsS "$origin/readyz" >/dev/null || { echo "loadtest: gatehouse not ready after 10 s" >&2; tail -50 "$tmp/server.log" >&2; exit 1; }
 
 # jsonfield NAME: the string value of NAME in the JSON on stdin.
 jsonfield() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
@@ -87,7 +90,7 @@ check=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$base/v1/token" -H "Aut
 
 cat >"$tmp/cc.lua" <<EOF
 wrk.method = "POST"
-wrk.path = "/v1/token"
+wrk.path = "$auth_path/v1/token"
 wrk.body = "grant_type=client_credentials"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $basic"

@@ -88,9 +88,10 @@ func TestBinaryRunsAlone(t *testing.T) {
 	}
 	defer stop()
 
+	base := embeddedBasePath(t)
 	var issuer string
 	for deadline := time.Now().Add(15 * time.Second); issuer == "" && time.Now().Before(deadline); {
-		resp, err := http.Get("http://" + addr + "/.well-known/openid-configuration")
+		resp, err := http.Get("http://" + addr + base + "/.well-known/openid-configuration")
 		if err != nil {
 			time.Sleep(20 * time.Millisecond)
 			continue
@@ -103,8 +104,8 @@ func TestBinaryRunsAlone(t *testing.T) {
 	}
 	took := time.Since(start)
 	stop()
-	if issuer != "http://"+addr {
-		t.Fatalf("discovery answered issuer %q, want http://%s; logs:\n%s", issuer, addr, logs.String())
+	if issuer != "http://"+addr+base {
+		t.Fatalf("discovery answered issuer %q, want http://%s%s; logs:\n%s", issuer, addr, base, logs.String())
 	}
 	t.Logf("discovery answered %s after the start", took.Round(time.Millisecond))
 	var loaded []string

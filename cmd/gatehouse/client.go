@@ -32,7 +32,7 @@ func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("gatehouse client "+sub, flag.ContinueOnError)
-	server := fs.String("server", "http://127.0.0.1:7007", "the server's issuer URL (public URL and base path)")
+	server := fs.String("server", "http://localhost:7007/api/auth", "the server's issuer URL (public URL and base path)")
 	token := fs.String("token", "", "initial access token (register) or registration access token (show, delete)")
 	clientID := fs.String("client-id", "", "the client to show or delete")
 	name := fs.String("name", "", "client_name")

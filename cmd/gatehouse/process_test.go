@@ -19,6 +19,8 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
@@ -45,7 +47,10 @@ func TestMain(m *testing.M) {
 
 // process is a gatehouse serve started by a test.
 type process struct {
-	cmd    *exec.Cmd
+	cmd *exec.Cmd
+	// origin is where the server listens (health, metrics, admin); issuer
+	// adds the embedded configuration's base path (every OAuth route).
+	origin string
 	issuer string
 	logs   *strings.Builder
 	mu     *sync.Mutex
@@ -85,7 +90,7 @@ func startServe(t *testing.T, addr, dir string, args []string, env ...string) *p
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, issuer: "http://" + addr, logs: &strings.Builder{}, mu: &sync.Mutex{}}
+	p := &process{cmd: cmd, origin: "http://" + addr, issuer: "http://" + addr + embeddedBasePath(t), logs: &strings.Builder{}, mu: &sync.Mutex{}}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +110,7 @@ func startServe(t *testing.T, addr, dir string, args []string, env ...string) *p
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(p.issuer + "/readyz"); err == nil {
+		if resp, err := http.Get(p.origin + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return p
@@ -115,6 +120,16 @@ func startServe(t *testing.T, addr, dir string, args []string, env ...string) *p
 	}
 	t.Fatalf("gatehouse did not become ready; logs:\n%s", p.Logs())
 	return nil
+}
+
+// embeddedBasePath is server.base_path of the embedded configuration.
+func embeddedBasePath(t *testing.T) string {
+	t.Helper()
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Server.BasePath
 }
 
 func (p *process) Logs() string {
@@ -269,7 +284,7 @@ func TestMemoryLimit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startProcess(t, freeAddr(t), t.TempDir(), tc.env...)
-			if got := gaugeValue(t, p.issuer+"/metrics", "go_gc_gomemlimit_bytes"); got != tc.want {
+			if got := gaugeValue(t, p.origin+"/metrics", "go_gc_gomemlimit_bytes"); got != tc.want {
 				t.Errorf("go_gc_gomemlimit_bytes = %.0f, want %.0f", got, tc.want)
 			}
 		})

@@ -62,7 +62,7 @@ func TestSIGHUPReloadsPlugins(t *testing.T) {
 		"GATEHOUSE_ADMIN__TOKEN="+token,
 	)
 	serving := func() string {
-		req, _ := http.NewRequest(http.MethodGet, p.issuer+"/admin/plugins", nil)
+		req, _ := http.NewRequest(http.MethodGet, p.origin+"/admin/plugins", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		status, body, err := testclient.Do(req)
 		if err != nil || status != http.StatusOK {
@@ -95,7 +95,7 @@ func TestSIGHUPReloadsPlugins(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if status, _, err := testclient.GetJSON(p.issuer + "/readyz"); err != nil || status != http.StatusOK {
+	if status, _, err := testclient.GetJSON(p.origin + "/readyz"); err != nil || status != http.StatusOK {
 		t.Errorf("readyz after SIGHUP: %d %v", status, err)
 	}
 }
@@ -115,7 +115,7 @@ type adminPlugin struct {
 // admin calls an admin route of p with the bearer token.
 func (p *process) admin(t *testing.T, method, path, token string) (int, map[string]any, map[string]adminPlugin) {
 	t.Helper()
-	req, _ := http.NewRequest(method, p.issuer+path, nil)
+	req, _ := http.NewRequest(method, p.origin+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	status, body, err := testclient.Do(req)
 	if err != nil {

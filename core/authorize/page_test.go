@@ -153,7 +153,7 @@ func TestConsentFormCSRF(t *testing.T) {
 	id := e.authorize(t, victim, authParams("app"))
 	page := victim.get(t, e.pageURL(id))
 	token := csrfOf(t, page)
-	victim.postForm(t, e.issuer+"/guest/start", url.Values{"_csrf": {token}, "returnTo": {"/oauth2/authorize/" + id}})
+	victim.postForm(t, e.issuer+"/guest/start", url.Values{"_csrf": {token}, "returnTo": {e.cfg.Server.BasePath + "/oauth2/authorize/" + id}})
 	attackerToken := csrfOf(t, attacker.get(t, e.pageURL(id)))
 
 	tests := []struct {

@@ -64,7 +64,7 @@ func TestApprovalPageInChromium(t *testing.T) {
 		t.Fatalf("poll after page denial: %d %v", status, body)
 	}
 	// Both decisions are in the history, as page decisions.
-	status, body := e.get(t, "/admin/ciba/history?client_id="+cl.ID, adminToken)
+	status, body := e.admin(t, "/admin/ciba/history?client_id="+cl.ID, adminToken)
 	hist, _ := body["history"].([]any)
 	if status != 200 || len(hist) != 2 {
 		t.Fatalf("history: %d %v", status, body)

@@ -121,6 +121,7 @@ type env struct {
 	srv     *server.Server
 	st      *store.Store
 	issuer  string
+	origin  string // where the server listens: /metrics and /admin, outside the base path
 	webhook *receiver
 	stop    func()
 }
@@ -166,7 +167,7 @@ func start(tb testing.TB, o options) *env {
 			o.edit(cfg)
 		}
 	}, opts)
-	e := &env{cfg: l.Cfg, srv: l.Server, st: l.Store, issuer: l.Issuer, webhook: hook, stop: l.Stop}
+	e := &env{cfg: l.Cfg, srv: l.Server, st: l.Store, issuer: l.Issuer, origin: "http://" + l.Addr, webhook: hook, stop: l.Stop}
 	e.checkPlugins(tb)
 	return e
 }
@@ -261,10 +262,21 @@ func (e *env) complete(tb testing.TB, bearer, authReqID, action string) (int, ma
 	return status, body
 }
 
-// get fetches path with a bearer token.
+// get fetches path (under the issuer) with a bearer token.
 func (e *env) get(tb testing.TB, path, bearer string) (int, map[string]any) {
 	tb.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.issuer+path, nil)
+	return e.getURL(tb, e.issuer+path, bearer)
+}
+
+// admin fetches an operator path (at the server's root) with a bearer token.
+func (e *env) admin(tb testing.TB, path, bearer string) (int, map[string]any) {
+	tb.Helper()
+	return e.getURL(tb, e.origin+path, bearer)
+}
+
+func (e *env) getURL(tb testing.TB, u, bearer string) (int, map[string]any) {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -100,7 +100,7 @@ func TestDenial(t *testing.T) {
 	if status, body := e.complete(t, e.guest(t), id, "approve"); status != http.StatusConflict {
 		t.Fatalf("approve after deny: %d %v", status, body)
 	}
-	status, body := e.get(t, "/admin/ciba/history?sub="+url.QueryEscape("user:development/guest"), adminToken)
+	status, body := e.admin(t, "/admin/ciba/history?sub="+url.QueryEscape("user:development/guest"), adminToken)
 	hist, _ := body["history"].([]any)
 	if status != 200 || len(hist) != 1 {
 		t.Fatalf("history: %d %v", status, body)
@@ -110,7 +110,7 @@ func TestDenial(t *testing.T) {
 		h["binding_message"] != "deny me" || h["at"] == nil {
 		t.Errorf("history entry %v", h)
 	}
-	if status, _ := e.get(t, "/admin/ciba/history", ""); status != 401 {
+	if status, _ := e.admin(t, "/admin/ciba/history", ""); status != 401 {
 		t.Errorf("history without the admin token: %d", status)
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 // metrics GETs /metrics with the admin token, which guards it.
 func (e *env) metrics() (*http.Response, error) {
-	req, err := http.NewRequest(http.MethodGet, e.issuer+"/metrics", nil)
+	req, err := http.NewRequest(http.MethodGet, e.origin+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,9 @@ const pluginAdminToken = "plugin-admin-token-for-tests"
 
 // startPluginServer runs a server whose plugin directory holds the
 // reload_v1 test plugin as "claims", with token_claims bound to bound.
-func startPluginServer(t *testing.T, bound string) (issuer string, srv *server.Server) {
+// startPluginServer returns the issuer, the origin (health and admin routes
+// sit at the root, outside the base path) and the server.
+func startPluginServer(t *testing.T, bound string) (issuer, origin string, srv *server.Server) {
 	t.Helper()
 	dir := t.TempDir()
 	testdata := filepath.Join("..", "..", "testdata", "plugins")
@@ -48,7 +50,7 @@ func startPluginServer(t *testing.T, bound string) (issuer string, srv *server.S
 		cfg.Plugins.Dir, cfg.Plugins.CacheDir, cfg.Plugins.Watch = dir, "", false
 		cfg.Plugins.Hooks = map[string]any{"token_claims": bound}
 	})
-	return l.Issuer, l.Server
+	return l.Issuer, "http://" + l.Addr, l.Server
 }
 
 func clientCredentials(t *testing.T, issuer string) (int, map[string]any) {
@@ -66,7 +68,7 @@ func clientCredentials(t *testing.T, issuer string) (int, map[string]any) {
 // without stopping the server.
 func TestTokenClaimsPlugin(t *testing.T) {
 	t.Run("bound", func(t *testing.T) {
-		issuer, srv := startPluginServer(t, "claims")
+		issuer, _, srv := startPluginServer(t, "claims")
 		if _, ok := srv.Plugins().Plugin("claims"); !ok {
 			t.Fatal("Plugins() has no claims plugin")
 		}
@@ -88,12 +90,12 @@ func TestTokenClaimsPlugin(t *testing.T) {
 		}
 	})
 	t.Run("bound plugin absent", func(t *testing.T) {
-		issuer, _ := startPluginServer(t, "absent")
+		issuer, origin, _ := startPluginServer(t, "absent")
 		status, body := clientCredentials(t, issuer)
 		if status != http.StatusInternalServerError || body["error"] != "server_error" || body["error_description"] != "plugin failed" {
 			t.Errorf("token: %d %v, want 500 server_error / plugin failed", status, body)
 		}
-		if status, _, _ := testclient.GetJSON(issuer + "/readyz"); status != http.StatusOK {
+		if status, _, _ := testclient.GetJSON(origin + "/readyz"); status != http.StatusOK {
 			t.Errorf("readyz %d after a failed plugin call", status)
 		}
 	})
@@ -102,7 +104,7 @@ func TestTokenClaimsPlugin(t *testing.T) {
 // TestPluginAdminRoutes: the host's routes are mounted on the guarded
 // /admin group.
 func TestPluginAdminRoutes(t *testing.T) {
-	issuer, _ := startPluginServer(t, "claims")
+	_, origin, _ := startPluginServer(t, "claims")
 	for _, tt := range []struct {
 		method, path, token string
 		want                int
@@ -112,7 +114,7 @@ func TestPluginAdminRoutes(t *testing.T) {
 		{"GET", "/admin/plugins", "wrong", http.StatusUnauthorized},
 		{"POST", "/admin/plugins/reload", "", http.StatusUnauthorized},
 	} {
-		req, _ := http.NewRequest(tt.method, issuer+tt.path, nil)
+		req, _ := http.NewRequest(tt.method, origin+tt.path, nil)
 		if tt.token != "" {
 			req.Header.Set("Authorization", "Bearer "+tt.token)
 		}

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -106,7 +105,7 @@ func StartWith(tb testing.TB, edit func(*config.Config), o Options) *Live {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := server.Listen(context.Background(), addr)
 	if err != nil {
 		tb.Fatal(err)
 	}

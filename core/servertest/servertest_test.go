@@ -16,7 +16,7 @@ func TestStart(t *testing.T) {
 	if l.Cfg.Admin.Token != "servertest-admin" || l.Cfg.RateLimit.Enabled || l.Cfg.Storage.Backend != "memory" {
 		t.Fatalf("config not adjusted: %+v", l.Cfg)
 	}
-	if l.Issuer != "http://"+l.Addr {
+	if l.Issuer != "http://"+l.Addr+l.Cfg.Server.BasePath {
 		t.Fatalf("issuer %q on %s", l.Issuer, l.Addr)
 	}
 	status, doc, err := testclient.GetJSON(l.Issuer + "/.well-known/openid-configuration")

@@ -51,7 +51,7 @@ func connect(t *testing.T, e *env, idp *upstreamIdP) (id, secret string) {
 	t.Helper()
 	b := newBrowser(t)
 	landing := b.do(t, http.MethodGet, e.issuer+"/bridge", "", "")
-	if landing.status != http.StatusOK || !bytes.Contains(landing.body, []byte(`href="/bridge/start"`)) {
+	if landing.status != http.StatusOK || !bytes.Contains(landing.body, []byte(`href="`+e.cfg.Server.BasePath+`/bridge/start"`)) {
 		t.Fatalf("landing %d: %.300s", landing.status, landing.body)
 	}
 	idp.signInAt(t, b, "alice@example.com")

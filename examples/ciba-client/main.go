@@ -4,7 +4,7 @@
 // (slowing down by 5 s when told slow_down) until the user approves or
 // denies on their own device, or the request expires.
 //
-//	go run ./examples/ciba-client --issuer http://127.0.0.1:7007 \
+//	go run ./examples/ciba-client --issuer http://localhost:7007/api/auth \
 //	    --client-id ID --client-secret SECRET --login-hint guest --binding-message W4SCT
 package main
 
@@ -71,7 +71,7 @@ func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("ciba-client", flag.ContinueOnError)
-	issuer := fs.String("issuer", "http://127.0.0.1:7007", "the authorization server's issuer")
+	issuer := fs.String("issuer", "http://localhost:7007/api/auth", "the authorization server's issuer")
 	id := fs.String("client-id", "", "client_id (a client registered for the CIBA grant in poll mode)")
 	secret := fs.String("client-secret", os.Getenv("CIBA_CLIENT_SECRET"), "client_secret (default $CIBA_CLIENT_SECRET)")
 	hint := fs.String("login-hint", "", "who should approve: a user id, email or username the server's directory knows")
