@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 APT      := DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test test-short bench fuzz lint plugins deps-test deps-rp deps-bench clean
+.PHONY: all build run test test-short bench fuzz lint plugins deps-test deps-rp deps-backstage deps-bench clean
 
 all: build
 
@@ -20,7 +20,7 @@ run: build
 
 # Everything the tests need: Chromium for the page tests, the Wasm plugins,
 # the third-party relying parties.
-deps-test: deps-rp
+deps-test: deps-rp deps-backstage
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) $(APT) chromium; }
 
 # The relying parties rp_test.go drives, at pinned versions: the npm
@@ -41,6 +41,17 @@ $(RP_STAMP): $(RP_DIR)/package.json $(RP_DIR)/package-lock.json | toolchain-node
 $(OAUTH2_PROXY): $(RP_DIR)/oauth2-proxy.version
 	GOBIN=$(CURDIR)/$(RP_DIR)/bin/.install $(GO) install -trimpath github.com/oauth2-proxy/oauth2-proxy/v7@$(OAUTH2_PROXY_VERSION)
 	mv $(RP_DIR)/bin/.install/oauth2-proxy $@
+
+# The Backstage backend backstage_test.go runs: Backstage's own packages at
+# the versions of testdata/backstage/package-lock.json. No install scripts:
+# the test needs no native module (static plugin keys, no database).
+BACKSTAGE_DIR   := testdata/backstage
+BACKSTAGE_STAMP := $(BACKSTAGE_DIR)/node_modules/.gatehouse-installed
+deps-backstage: $(BACKSTAGE_STAMP)
+
+$(BACKSTAGE_STAMP): $(BACKSTAGE_DIR)/package.json $(BACKSTAGE_DIR)/package-lock.json | toolchain-node
+	cd $(BACKSTAGE_DIR) && $(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 deps-bench:
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) $(APT) wrk; }

@@ -71,7 +71,11 @@ type Keys struct {
 }
 
 type Tokens struct {
-	AccessTokenTTL    time.Duration `koanf:"access_token_ttl"`
+	AccessTokenTTL time.Duration `koanf:"access_token_ttl"`
+	// DefaultAudience is the audience of access tokens whose client named
+	// no RFC 8707 resource: empty for the issuer, "backstage" for Backstage
+	// user tokens (users' tokens only), or an absolute URI.
+	DefaultAudience   string        `koanf:"default_audience"`
 	IDTokenTTL        time.Duration `koanf:"id_token_ttl"`
 	RefreshTokenTTL   time.Duration `koanf:"refresh_token_ttl"`
 	CodeTTL           time.Duration `koanf:"code_ttl"`
@@ -267,6 +271,11 @@ func (c *Config) validate(errs []error) error {
 	} {
 		if d <= 0 {
 			bad(name, "must be a positive duration, got %s", d)
+		}
+	}
+	if a := c.Tokens.DefaultAudience; a != "" && a != "backstage" {
+		if u, err := url.Parse(a); err != nil || !u.IsAbs() || u.Fragment != "" {
+			bad("tokens.default_audience", "must be empty (the issuer), backstage, or an absolute URI without a fragment, got %q", a)
 		}
 	}
 	if c.Tokens.CodeTTL > 10*time.Minute {

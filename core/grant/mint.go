@@ -128,6 +128,7 @@ func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 		Audience:  audience,
 		GrantID:   g.ID,
 		AuthTime:  g.AuthTime,
+		ForClient: is.GrantType == TypeClientCredentials,
 		Extra:     extra,
 	})
 	if err != nil {

@@ -42,13 +42,36 @@ func (k *Keyset) SignFunc(typ string, build func(alg jose.SignatureAlgorithm) ([
 // server does not sign with (a client registered it before the operator
 // changed keys.algorithm) falls back to RS256, the OIDC default.
 func (k *Keyset) SignWith(alg jose.SignatureAlgorithm, typ string, build func(alg jose.SignatureAlgorithm) ([]byte, error)) (string, error) {
+	return k.signWithKey(alg, typ, func(key SigningKey) ([]byte, error) { return build(key.Alg) })
+}
+
+// SigningKey is the key a JWS is being signed with, for payloads that
+// carry a signature of their own by the same key (a Backstage user token's
+// identity proof, which Backstage checks against the token's kid).
+type SigningKey struct {
+	Alg jose.SignatureAlgorithm
+	ID  string
+	sk  *signingKey
+}
+
+// Sign makes the JWS signature of a signing input (RFC 7515 §5.1) with
+// the key.
+func (s SigningKey) Sign(input []byte) ([]byte, error) { return signRaw(s.sk, input) }
+
+// SignWithKey is SignFunc for payloads that depend on the signing key
+// itself (keys.algorithm's): build gets the key that will sign, with its id.
+func (k *Keyset) SignWithKey(typ string, build func(key SigningKey) ([]byte, error)) (string, error) {
+	return k.signWithKey(k.algs[0], typ, build)
+}
+
+func (k *Keyset) signWithKey(alg jose.SignatureAlgorithm, typ string, build func(key SigningKey) ([]byte, error)) (string, error) {
 	snap := k.snap.Load()
 	active := snap.active[alg]
 	if active == nil {
 		active = snap.active[IDTokenDefault]
 	}
 	header := snap.header(active, typ)
-	payload, err := build(active.alg)
+	payload, err := build(SigningKey{Alg: active.alg, ID: active.id, sk: active})
 	if err != nil {
 		return "", err
 	}

@@ -50,7 +50,7 @@ var reserved = map[string]bool{
 	"nonce": true, "at_hash": true, "c_hash": true, "s_hash": true, "sid": true, "cnf": true,
 	"act": true, "may_act": true, "typ": true,
 	"name": true, "picture": true, "email": true, "email_verified": true,
-	"ent": true, "gid": true,
+	"ent": true, "gid": true, "uip": true,
 }
 
 // marshalClaims encodes claims followed by the extra claims whose names are

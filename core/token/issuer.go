@@ -74,8 +74,11 @@ type AccessRequest struct {
 	Subject   string // the user, or the client id for client_credentials
 	Ownership []string
 	Scope     string
-	Audience  []string // RFC 8707 resources; defaults to the issuer
+	Audience  []string // RFC 8707 resources; defaults to tokens.default_audience (see Profile)
 	GrantID   string   // the grant (token family) it belongs to, if any
+	// ForClient says the subject is the client itself (client_credentials),
+	// not a user: such a token is never a Backstage user token.
+	ForClient bool
 	AuthTime  time.Time
 	// Extra claims (from the token_claims hook); never override registered ones.
 	Extra map[string]any
@@ -102,12 +105,16 @@ type accessClaims struct {
 	AuthTime  int64    `json:"auth_time,omitempty"`
 	Ownership []string `json:"ent,omitempty"`
 	GrantID   string   `json:"gid,omitempty"`
+	// UIP is the user identity proof of a Backstage user token.
+	UIP string `json:"uip,omitempty"`
 }
 
-// AccessToken signs an RFC 9068 JWT access token.
+// AccessToken signs an access token for req, in the profile its audience
+// calls for (Profile): an RFC 9068 JWT, or a Backstage user token.
 func (i *Issuer) AccessToken(ctx context.Context, req AccessRequest) (Access, error) {
 	now := i.now()
 	ttl := i.cfg.Tokens.AccessTokenTTL
+	aud, profile := i.Profile(req)
 	c := accessClaims{
 		Issuer:    i.iss,
 		Subject:   req.Subject,
@@ -121,14 +128,28 @@ func (i *Issuer) AccessToken(ctx context.Context, req AccessRequest) (Access, er
 		Ownership: req.Ownership,
 		GrantID:   req.GrantID,
 	}
-	if len(c.Audience) == 0 {
-		c.Audience = i.issAud
+	c.Audience = aud
+	var (
+		tok string
+		err error
+	)
+	if profile == ProfileBackstage {
+		if c.Ownership == nil {
+			c.Ownership = []string{} // Backstage reads ent as an array
+		}
+		tok, err = i.keys.SignWithKey(TypeIdentity, func(key keyset.SigningKey) ([]byte, error) {
+			if c.UIP, err = userIdentityProof(key, c.Subject, c.IssuedAt, c.ExpiresAt); err != nil {
+				return nil, err
+			}
+			return marshalClaims(&c, req.Extra)
+		})
+	} else {
+		var payload []byte
+		if payload, err = marshalClaims(&c, req.Extra); err != nil {
+			return Access{}, fmt.Errorf("token: access token claims: %w", err)
+		}
+		tok, err = i.keys.Sign(TypeAccess, payload)
 	}
-	payload, err := marshalClaims(&c, req.Extra)
-	if err != nil {
-		return Access{}, fmt.Errorf("token: access token claims: %w", err)
-	}
-	tok, err := i.keys.Sign(TypeAccess, payload)
 	if err != nil {
 		return Access{}, fmt.Errorf("token: sign access token: %w", err)
 	}
@@ -230,7 +251,8 @@ func AccessTokenHash(alg jose.SignatureAlgorithm, accessToken string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
 }
 
-// identityClaims is the payload of a Backstage identity token.
+// identityClaims is the payload of a Backstage identity token (Backstage's
+// BackstageTokenPayload).
 type identityClaims struct {
 	Issuer    string   `json:"iss"`
 	Subject   string   `json:"sub"`
@@ -239,6 +261,7 @@ type identityClaims struct {
 	IssuedAt  int64    `json:"iat"`
 	ExpiresAt int64    `json:"exp"`
 	AuthTime  int64    `json:"auth_time,omitempty"`
+	UIP       string   `json:"uip"`
 }
 
 // IdentityToken signs a Backstage identity token (aud "backstage") for id.
@@ -258,11 +281,18 @@ func (i *Issuer) IdentityToken(ctx context.Context, id Identity) (token string, 
 		ExpiresAt: now.Add(ttl).Unix(),
 		AuthTime:  unixOrZero(id.AuthTime),
 	}
-	payload, err := marshalClaims(&c, id.Claims)
-	if err != nil {
-		return "", 0, fmt.Errorf("token: identity token claims: %w", err)
-	}
-	token, err = i.keys.Sign(TypeIdentity, payload)
+	token, err = i.keys.SignWithKey(TypeIdentity, func(key keyset.SigningKey) ([]byte, error) {
+		uip, err := userIdentityProof(key, c.Subject, c.IssuedAt, c.ExpiresAt)
+		if err != nil {
+			return nil, err
+		}
+		c.UIP = uip
+		payload, err := marshalClaims(&c, id.Claims)
+		if err != nil {
+			return nil, fmt.Errorf("token: identity token claims: %w", err)
+		}
+		return payload, nil
+	})
 	if err != nil {
 		return "", 0, fmt.Errorf("token: sign identity token: %w", err)
 	}
@@ -304,12 +334,18 @@ func (i *Issuer) parseAccessToken(raw string) (VerifiedAccess, error) {
 	if err != nil {
 		return VerifiedAccess{}, invalidToken("the access token is malformed or its signature is invalid", err)
 	}
-	if !isAccessType(jws.Type) {
+	backstage := equalFold(jws.Type, TypeIdentity)
+	if !isAccessType(jws.Type) && !backstage {
 		return VerifiedAccess{}, invalidToken("the token is not an access token", nil)
 	}
 	var c accessClaims
 	if err := unmarshalClaims(jws.Payload, &c); err != nil {
 		return VerifiedAccess{}, invalidToken("the access token claims are malformed", err)
+	}
+	// A Backstage user token is an access token only if it was minted as
+	// one (for a client); a sign-in's identity token has no client_id.
+	if backstage && (c.ClientID == "" || !c.Audience.contains(BackstageAudience)) {
+		return VerifiedAccess{}, invalidToken("the token is not an access token", nil)
 	}
 	if c.Issuer != i.iss {
 		return VerifiedAccess{}, invalidToken("the access token was issued by another issuer", nil)
@@ -393,6 +429,8 @@ func (i *Issuer) VerifyIdentityToken(ctx context.Context, raw string) (Identity,
 		IssuedAt  int64    `json:"iat"`
 		ExpiresAt int64    `json:"exp"`
 		AuthTime  int64    `json:"auth_time"`
+		// Set in access tokens only (the Backstage profile's too).
+		ClientID string `json:"client_id"`
 	}
 	if err := unmarshalClaims(jws.Payload, &c); err != nil {
 		return Identity{}, invalidToken("the identity token claims are malformed", err)
@@ -402,6 +440,12 @@ func (i *Issuer) VerifyIdentityToken(ctx context.Context, raw string) (Identity,
 	}
 	if !c.Audience.contains(BackstageAudience) {
 		return Identity{}, invalidToken("the identity token is not meant for backstage", nil)
+	}
+	// A client's access token in the Backstage profile is a user token to
+	// Backstage's backends, but it does not speak for the user here: it
+	// cannot approve consent or backchannel requests (another client's).
+	if c.ClientID != "" {
+		return Identity{}, invalidToken("an access token issued to a client is not the user's identity token", nil)
 	}
 	if c.Subject == "" {
 		return Identity{}, invalidToken("the identity token has no subject", nil)

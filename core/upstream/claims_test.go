@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
+	"github.com/gatehouse-auth/gatehouse/core/token"
 )
 
 // buildWat compiles testdata/<name>.wat into dir/<name>.wasm.
@@ -84,7 +85,8 @@ func TestSignInClaims(t *testing.T) {
 	tok := f.redeem(t, b, e, a)
 	cl := f.cl
 	check("ID token", jwtClaims(t, tok["id_token"].(string)), cl.ID)
-	check("access token", jwtClaims(t, tok["access_token"].(string)), e.issuer)
+	// The embedded configuration's users' access tokens are Backstage user tokens.
+	check("access token", jwtClaims(t, tok["access_token"].(string)), token.BackstageAudience)
 	if v, err := e.srv.Issuer().VerifyAccessToken(context.Background(), tok["access_token"].(string)); err != nil || v.Subject != sub {
 		t.Errorf("access token does not verify as %s: %+v %v", sub, v, err)
 	}
@@ -97,7 +99,7 @@ func TestSignInClaims(t *testing.T) {
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("refresh: %d %v %v", status, tok, err)
 	}
-	check("refreshed access token", jwtClaims(t, tok["access_token"].(string)), e.issuer)
+	check("refreshed access token", jwtClaims(t, tok["access_token"].(string)), token.BackstageAudience)
 }
 
 // TestSignInClaimsBearerApproval: a consent approved through the API with
