@@ -73,7 +73,7 @@ func TestHostilePluginsServer(t *testing.T) {
 		cfg.Plugins.Defaults.CompileTimeout = 4 * time.Second
 		cfg.Plugins.Hooks = map[string]any{"token_claims": "claims", "resolve_user": "slow"}
 	})
-	status, body, err := testclient.GetJSON(l.Issuer + "/readyz")
+	status, body, err := testclient.GetJSON("http://" + l.Addr + "/readyz")
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("readyz: %d %v %v", status, body, err)
 	}
