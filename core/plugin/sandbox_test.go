@@ -1,58 +1,20 @@
 package plugin
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"os"
-	"runtime"
-	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/internal/rss"
 	"github.com/gatehouse-auth/gatehouse/core/internal/wasmbomb"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
-
-// procKiB reads a field of /proc/self/status in KiB (0 where there is none).
-func procKiB(tb testing.TB, field string) int64 {
-	tb.Helper()
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		tb.Skipf("no /proc/self/status: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-// peakRSS measures the process's peak RSS while fn runs, in MiB above the
-// RSS before it: it resets the kernel's high-water mark (clear_refs 5)
-// when it can, else it samples VmRSS after fn.
-func peakRSS(tb testing.TB, fn func()) int64 {
-	tb.Helper()
-	runtime.GC()
-	debug.FreeOSMemory()
-	before := procKiB(tb, "VmRSS")
-	field := "VmRSS"
-	if os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil {
-		field = "VmHWM"
-	}
-	fn()
-	return (procKiB(tb, field) - before) >> 10
-}
 
 // TestSandboxBounds runs each hostile module (a pool of one) and checks
 // that the bad call fails closed with its typed reason, twice (the second
@@ -93,7 +55,7 @@ func TestSandboxBounds(t *testing.T) {
 			tc.settings.Logger = slog.New(rec)
 			p := load(t, r, tc.plugin, tc.settings)
 			for range 2 {
-				grew := peakRSS(t, func() {
+				grew := rss.PeakGrowthMiB(t, func() {
 					err := p.Call(context.Background(), tc.hook, map[string]string{"email": "a@example.com"}, nil)
 					var f *Failure
 					if !errors.As(err, &f) || f.Reason != tc.reason || f.Plugin != tc.plugin {
@@ -198,7 +160,7 @@ func TestLoadRefusesModuleBombs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			grew := peakRSS(t, func() {
+			grew := rss.PeakGrowthMiB(t, func() {
 				_, err := r.Load(context.Background(), "bomb", tc.wasm, Settings{Limits: tc.limits, Logger: quietLogger()})
 				var le *LoadError
 				if !errors.As(err, &le) || le.Reason != tc.reason || !strings.HasPrefix(le.Err.Error(), tc.detail) {
@@ -288,7 +250,7 @@ func TestSlowCompileDelaysOnlyItself(t *testing.T) {
 	cfg.Defaults.CompileTimeout = 4 * time.Second
 	ctx := context.Background()
 	var h *Host
-	grew := peakRSS(t, func() {
+	grew := rss.PeakGrowthMiB(t, func() {
 		h = newTestHost(t, cfg)
 		if v, err := version(ctx, h, "claims"); err != nil || v != "v1" {
 			t.Fatalf("claims at start: %q, %v", v, err)
