@@ -62,7 +62,7 @@ func TestUserIdentityProof(t *testing.T) {
 				payload := `{"sub":` + strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(string(p), `\u0026`, "&"), `\u003c`, "<"), `\u003e`, ">") +
 					`,"iat":` + jsonNumber(claims["iat"]) + `,"exp":` + jsonNumber(claims["exp"]) + `}`
 				limited := b64(h) + "." + b64(payload) + "." + uip
-				jws, err := jose.ParseSigned(limited, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA})
+				jws, err := jose.ParseSignedCompact(limited, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA})
 				if err != nil {
 					t.Fatal(err)
 				}
