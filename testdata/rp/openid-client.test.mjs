@@ -209,9 +209,7 @@ async function approveRefused(url, guest, why) {
 // than the request allows; an identity token signed in earlier cannot
 // approve it through the session API, a new sign-in can, and auth_time is
 // when the user signed in.
-test('max_age and prompt=login through the session API: re-authentication and auth_time', {
-  todo: 'issue 11 (7): the session API approves with any identity token and sets auth_time to the approval time',
-}, async () => {
+test('max_age and prompt=login through the session API: re-authentication and auth_time', async () => {
   const config = await registerClient();
   const stale = await guestToken();
   await sleep(2100);
