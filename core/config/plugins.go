@@ -98,7 +98,7 @@ type PluginSettings struct {
 	Config map[string]any `koanf:"config"`
 	// HTTPAllow lists the URL patterns (core/urlpattern: host label by
 	// label, path segment by segment) that http_request may reach; empty
-	// refuses a plugin importing http_request.
+	// reaches nothing (each request answers url not allowed).
 	HTTPAllow   []string      `koanf:"http_allow"`
 	HTTPTimeout time.Duration `koanf:"http_timeout"`
 	// KV grants kv_get/kv_put in the plugin's own namespace.

@@ -105,7 +105,6 @@ func TestLoadRefusals(t *testing.T) {
 		{"missing gh_alloc", "noexports", nil, Settings{}, "missing export gh_alloc"},
 		{"wrong ABI version", "wrongabi", nil, Settings{}, ReasonWrongABI},
 		{"_initialize traps", "initfail", nil, Settings{}, ReasonInitialize},
-		{"http_request not granted", "badurl", nil, Settings{}, "imports gatehouse.http_request, which its settings do not grant"},
 		{"kv not granted", "kv", nil, Settings{}, "imports gatehouse.kv_get, which its settings do not grant"},
 		{"not wasm", "garbage", []byte("\x00asm\x02\x00\x00\x00"), Settings{}, ReasonInvalidModule},
 		{"memory over the cap", "huge", nil, Settings{Limits: Limits{MemoryPages: 16}}, ReasonModuleLimit},
@@ -130,7 +129,25 @@ func TestLoadRefusals(t *testing.T) {
 			}
 		})
 	}
-	// Granted, the same modules load.
-	load(t, r, "badurl", Settings{HTTPAllow: []string{"https://example.com/*"}})
+	// Granted, the same module loads.
 	load(t, r, "kv", Settings{KV: kv})
+}
+
+// TestHTTPRequestWithoutAllowList: a module importing http_request loads
+// with no http_allow at all (one module may offer a remote lookup its
+// operator leaves off), and every request it makes is refused before any
+// connection: an empty allow-list reaches nothing.
+func TestHTTPRequestWithoutAllowList(t *testing.T) {
+	t.Parallel()
+	r := newTestRuntime(t)
+	for _, allow := range [][]string{nil, {}} {
+		p := load(t, r, "badurl", Settings{HTTPAllow: allow})
+		var got json.RawMessage
+		if err := p.Call(context.Background(), HookSignIn, nil, &got); err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != `{"error":"url not allowed"}` {
+			t.Errorf("http_request with http_allow %v: %s, want url not allowed", allow, got)
+		}
+	}
 }

@@ -323,8 +323,13 @@ func (p *Plugin) inspect() string {
 			switch fn {
 			case "log":
 			case "http_request":
+				// An empty allow-list reaches nothing: the module loads and
+				// each request answers "url not allowed", so that one
+				// module can offer a remote lookup its operator may leave
+				// off (signin-default's catalog). kv has no such empty
+				// grant: without a namespace there is nothing to read.
 				if len(p.settings.HTTPAllow) == 0 {
-					return "imports gatehouse.http_request, which its settings do not grant"
+					p.logger.Debug("plugin imports gatehouse.http_request and its settings grant no URL (http_allow): every request is refused")
 				}
 			case "kv_get", "kv_put":
 				if p.settings.KV == nil {
@@ -402,7 +407,7 @@ type Settings struct {
 	// Config is the plugin's own config object; nil → {}.
 	Config json.RawMessage
 	// HTTPAllow lists URL patterns http_request may reach (core/urlpattern);
-	// empty → http_request not granted.
+	// empty → every http_request is refused (url not allowed).
 	HTTPAllow []string
 	// HTTPTimeout bounds one http_request (default 5s; the call's deadline
 	// still applies).

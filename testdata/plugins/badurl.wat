@@ -1,7 +1,6 @@
 ;; Hostile: sign_in asks http_request for the cloud metadata address, which no
 ;; allow-list in the tests grants; the host's answer becomes the result
-;; (expect {"error":"url not allowed"}). Without an allow-list at all the
-;; module is refused at load, since it imports http_request.
+;; (expect {"error":"url not allowed"}), as it is with no allow-list at all.
 (module
   (import "gatehouse" "http_request" (func $http (param i32 i32) (result i64)))
   (memory (export "memory") 1)
