@@ -193,6 +193,10 @@ func TestBadInput(t *testing.T) {
 		{name: "register/id_token alg HS256", req: raw("POST", "/v1/register", jsonType, `{"id_token_signed_response_alg":"HS256","redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/id_token alg not a string", req: raw("POST", "/v1/register", jsonType, `{"id_token_signed_response_alg":256,"redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/software_statement", req: raw("POST", "/v1/register", jsonType, `{"software_statement":"a.b.c","redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_software_statement"},
+		// RFC 7662 introspection of other clients' tokens is the operator's
+		// grant, never a client's own.
+		{name: "register/resource_server without the operator's token", req: raw("POST", "/v1/register", jsonType, `{"grant_types":["client_credentials"],"resource_server":true}`), status: 400, code: "invalid_client_metadata"},
+		{name: "register/resource_server not a boolean", req: raw("POST", "/v1/register", jsonType, `{"grant_types":["client_credentials"],"resource_server":"yes"}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/gzip body", req: raw("POST", "/v1/register", jsonType, zipped(`{"redirect_uris":["`+liveRedirect+`"]}`), "Content-Encoding", "gzip"), status: 415, code: "invalid_request"},
 		{name: "register/body over the limit", req: raw("POST", "/v1/register", jsonType, `{"client_name":"`+strings.Repeat("a", l.cfg.Server.BodyLimit)+`"}`), status: 413, code: "invalid_request"},
 
@@ -204,6 +208,7 @@ func TestBadInput(t *testing.T) {
 		{name: "manage/update chosen secret", req: raw("PUT", "/v1/register/"+regID, jsonType, `{"client_id":"`+regID+`","client_secret":"mine","redirect_uris":["`+liveRedirect+`"]}`, "Authorization", "Bearer "+regToken), status: 400, code: "invalid_client_metadata"},
 		{name: "manage/update bad redirect_uri", req: raw("PUT", "/v1/register/"+regID, jsonType, `{"client_id":"`+regID+`","redirect_uris":["javascript:alert(1)"]}`, "Authorization", "Bearer "+regToken), status: 400, code: "invalid_redirect_uri"},
 		{name: "manage/update not UTF-8", req: raw("PUT", "/v1/register/"+regID, jsonType, "{\"client_id\":\""+regID+"\",\"client_name\":\"\xc3\"}", "Authorization", "Bearer "+regToken), status: 400, code: "invalid_client_metadata"},
+		{name: "manage/update adding resource_server", req: raw("PUT", "/v1/register/"+regID, jsonType, `{"client_id":"`+regID+`","redirect_uris":["`+liveRedirect+`"],"resource_server":true}`, "Authorization", "Bearer "+regToken), status: 400, code: "invalid_client_metadata"},
 		{name: "manage/update wrong token", req: raw("PUT", "/v1/register/"+regID, jsonType, `{"client_id":"`+regID+`"}`, "Authorization", "Bearer wrong"), status: 401, code: "invalid_token", challenge: bearerChallenge},
 		{name: "manage/delete wrong token", req: raw("DELETE", "/v1/register/"+regID, "", "", "Authorization", "Bearer wrong"), status: 401, code: "invalid_token", challenge: bearerChallenge},
 
@@ -230,6 +235,10 @@ func TestBadInput(t *testing.T) {
 		{name: "introspect/wrong secret", req: form("/v1/introspect", url.Values{"token": {machineToken}}, "machine", "wrong"), status: 401, code: "invalid_client", challenge: basicChallenge},
 		{name: "introspect/gzip body", req: raw("POST", "/v1/introspect", formType, zipped("token="+machineToken), "Authorization", machineAuth, "Content-Encoding", "gzip"), status: 415, code: "invalid_request"},
 		{name: "introspect/missing token", req: form("/v1/introspect", url.Values{}, "machine", liveSecret), status: 400, code: "invalid_request"},
+		// Another client's token is answered as if it did not exist
+		// (RFC 7662 §2.2, §4): 200 {"active": false}, pinned in the golden file.
+		{name: "introspect/another client's access token", req: form("/v1/introspect", url.Values{"token": {machineToken}}, "web", liveSecret), status: 200},
+		{name: "introspect/another client's refresh token", req: form("/v1/introspect", url.Values{"token": {refresh}}, "machine", liveSecret), status: 200},
 
 		// Anything else.
 		{name: "unknown endpoint", req: raw("GET", "/v1/nothing-here", "", ""), status: 404, code: "not_found"},

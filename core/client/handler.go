@@ -30,6 +30,8 @@ type Handler struct {
 	// initialToken is the SHA-256 of registration.initial_access_token, or
 	// nil when registration needs none.
 	initialToken []byte
+	// adminToken is the SHA-256 of admin.token, or nil when none is set.
+	adminToken []byte
 }
 
 // New returns the handler.
@@ -44,6 +46,10 @@ func New(cfg *config.Config, st *store.Store) *Handler {
 	if t := cfg.Registration.InitialAccessToken; t != "" {
 		sum := sha256.Sum256([]byte(t))
 		h.initialToken = sum[:]
+	}
+	if t := cfg.Admin.Token; t != "" {
+		sum := sha256.Sum256([]byte(t))
+		h.adminToken = sum[:]
 	}
 	return h
 }
@@ -110,19 +116,23 @@ func (h *Handler) clientURI(id string) string {
 // answer 201 with the credentials.
 func (h *Handler) register(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	if err := h.admit(c); err != nil {
+	vetted, err := h.admit(c)
+	if err != nil {
 		return oauth.WriteError(c, err)
 	}
 	reg, err := h.parse(c)
 	if err != nil {
 		return oauth.WriteError(c, err)
 	}
+	if reg.meta.ResourceServer && !vetted {
+		return oauth.WriteError(c, oauth.ErrInvalidClientMetadata().
+			WithDescription("resource_server may only be set by a registration that presents the initial access token or the admin token"))
+	}
 	var secret string
 	cl := store.Client{
-		ClientMetadata: reg.meta,
-		IssuedAt:       time.Now().UTC().Truncate(time.Second),
-		// admit let it in: with the token when one is configured.
-		AdmittedByToken: h.initialToken != nil,
+		ClientMetadata:  reg.meta,
+		IssuedAt:        time.Now().UTC().Truncate(time.Second),
+		AdmittedByToken: vetted,
 	}
 	if cl.TokenEndpointAuthMethod != oauth.AuthNone {
 		secret = oauth.RandomToken(clientSecretBytes)
@@ -153,26 +163,37 @@ func (h *Handler) create(ctx context.Context, cl *store.Client) error {
 }
 
 // admit decides whether a registration request may proceed (RFC 7591 §3):
-// with an initial access token configured, only its bearers may register;
-// otherwise registration is open or closed by configuration.
-func (h *Handler) admit(c *fiber.Ctx) *oauth.Error {
-	if h.initialToken != nil {
-		token, ok := bearer(c)
-		if !ok {
-			return oauth.ErrInvalidToken().WithDescription("an initial access token is required to register a client").
-				WithChallenge(realm)
-		}
+// with an initial access token configured, only its bearers (and the
+// admin token's) may register; otherwise registration is open or closed by
+// configuration. vetted reports that the request bore one of the
+// operator's tokens, which lets it set what a client must not grant itself
+// (resource_server) and trusts its redirect URIs (store.ClientRegistered).
+func (h *Handler) admit(c *fiber.Ctx) (vetted bool, _ *oauth.Error) {
+	token, hasToken := bearer(c)
+	if hasToken {
 		sum := sha256.Sum256([]byte(token))
-		if subtle.ConstantTimeCompare(sum[:], h.initialToken) != 1 {
-			return oauth.ErrInvalidToken().WithDescription("the initial access token is invalid").
-				WithChallenge(realm + `, error="invalid_token"`)
-		}
-		return nil
+		vetted = matches(sum[:], h.initialToken) || matches(sum[:], h.adminToken)
 	}
-	if !h.cfg.Registration.Open {
-		return oauth.ErrAccessDenied().WithDescription("registration is closed")
+	switch {
+	case vetted:
+		return true, nil
+	case h.initialToken != nil && !hasToken:
+		return false, oauth.ErrInvalidToken().WithDescription("an initial access token is required to register a client").
+			WithChallenge(realm)
+	case h.initialToken != nil:
+		return false, oauth.ErrInvalidToken().WithDescription("the initial access token is invalid").
+			WithChallenge(realm + `, error="invalid_token"`)
+	case !h.cfg.Registration.Open:
+		return false, oauth.ErrAccessDenied().WithDescription("registration is closed")
 	}
-	return nil
+	// Open registration ignores a bearer it does not know: the client is
+	// registered as any other, unvetted.
+	return false, nil
+}
+
+// matches compares a token's SHA-256 with a configured one in constant time.
+func matches(sum, want []byte) bool {
+	return want != nil && subtle.ConstantTimeCompare(sum, want) == 1
 }
 
 // parse checks the media type and reads the body (RFC 7591 §3.1: the
@@ -267,6 +288,9 @@ func (h *Handler) update(c *fiber.Ctx) error {
 	if reg.hasClientSecret && !oauth.SecretMatches(reg.clientSecret, cl.SecretHash) {
 		return oauth.WriteError(c, secretMismatch())
 	}
+	if reg.meta.ResourceServer && !cl.ResourceServer {
+		return oauth.WriteError(c, selfPromotion())
+	}
 	// A client that starts authenticating needs a secret; the candidate is
 	// drawn outside the compare-and-swap, which may run more than once.
 	candidate := oauth.RandomToken(clientSecretBytes)
@@ -278,6 +302,9 @@ func (h *Handler) update(c *fiber.Ctx) error {
 		}
 		if reg.hasClientSecret && !oauth.SecretMatches(reg.clientSecret, old.SecretHash) {
 			return old, secretMismatch()
+		}
+		if reg.meta.ResourceServer && !old.ResourceServer {
+			return old, selfPromotion()
 		}
 		next := old
 		next.ClientMetadata = reg.meta
@@ -309,6 +336,14 @@ func (h *Handler) update(c *fiber.Ctx) error {
 		secret = reg.clientSecret // presented and verified: RFC 7592 §3 returns it
 	}
 	return h.respond(c, fiber.StatusOK, updated, secret, token)
+}
+
+// selfPromotion refuses an update that would make a client a resource
+// server: the registration access token is the client's own, and a client
+// may give the flag up but never take it.
+func selfPromotion() *oauth.Error {
+	return oauth.ErrInvalidClientMetadata().
+		WithDescription("resource_server cannot be set by an update; only a registration with the initial access token or the admin token sets it")
 }
 
 func secretMismatch() *oauth.Error {

@@ -120,6 +120,12 @@ var fields = map[string]field{
 	"id_token_signed_response_alg": stringField("id_token_signed_response_alg", func(r *registration) *string {
 		return &r.meta.IDTokenSignedResponseAlg
 	}),
+	"resource_server": func(raw json.RawMessage, r *registration) *oauth.Error {
+		if err := json.Unmarshal(raw, &r.meta.ResourceServer); err != nil {
+			return oauth.ErrInvalidClientMetadata().WithDescription("resource_server must be a boolean").WithParent(err)
+		}
+		return nil
+	},
 	"client_id": identifierField("client_id", func(r *registration) *string { return &r.clientID }),
 	"client_secret": func(raw json.RawMessage, r *registration) *oauth.Error {
 		r.hasClientSecret = true
@@ -268,6 +274,10 @@ func validate(m *store.ClientMetadata, p policy) *oauth.Error {
 	if !slices.Contains(authMethods, m.TokenEndpointAuthMethod) {
 		return bad().WithDescription("token_endpoint_auth_method %s is not supported; use one of %s",
 			quote(m.TokenEndpointAuthMethod), strings.Join(authMethods, ", "))
+	}
+	// RFC 7662 §2.1: introspection needs an authenticated caller.
+	if m.ResourceServer && m.TokenEndpointAuthMethod == oauth.AuthNone {
+		return bad().WithDescription("a resource_server client must authenticate; token_endpoint_auth_method none cannot introspect")
 	}
 
 	// Grant and response types, and their consistency (RFC 7591 §2.1).

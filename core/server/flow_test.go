@@ -41,6 +41,7 @@ func startServer(t *testing.T, basePath string) *liveServer {
 		// The binary's own store: Badger, as the default configuration has it.
 		cfg.Storage.Backend = "badger"
 		cfg.Storage.Dir = filepath.Join(t.TempDir(), "data")
+		cfg.Admin.Token = flowAdminToken
 	}, servertest.Options{Store: func(tb testing.TB, cfg *config.Config) *store.Store {
 		kv, err := badger.Open(cfg.Storage.Dir, badger.Options{})
 		if err != nil {
@@ -538,11 +539,17 @@ func TestBackstageFlow(t *testing.T) {
 	}
 }
 
-// introspect asks the server whether token is active, authenticating as
-// a confidential client of its own (RFC 7662 wants a protected endpoint).
+// flowAdminToken is the admin.token of startServer's servers, with which
+// the tests register resource servers.
+const flowAdminToken = "flow-test-admin-token"
+
+// introspect asks the server whether token is active, authenticating as a
+// resource server (RFC 7662 §2.1), which the operator registered with the
+// admin token.
 func introspect(t *testing.T, s *liveServer, _ testclient.Client, token string) bool {
 	t.Helper()
-	rs := s.register(t, map[string]any{"client_name": "resource server", "grant_types": []string{"client_credentials"}})
+	rs := testclient.Must(testclient.RegisterWith(s.issuer, flowAdminToken, map[string]any{
+		"client_name": "resource server", "grant_types": []string{"client_credentials"}, "resource_server": true}))(t)
 	status, body, err := testclient.PostForm(s.issuer+"/v1/introspect", rs.ID, rs.Secret, url.Values{"token": {token}})
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("introspect: %d %v %v", status, body, err)

@@ -15,8 +15,8 @@ type Client struct {
 	// Static clients come from configuration and cannot be managed by RFC 7592.
 	Static bool `json:"static,omitempty"`
 	// AdmittedByToken records that the client registered with the
-	// registration.initial_access_token (RFC 7591 §3): the operator, or
-	// someone the operator gave the token, vetted it.
+	// registration.initial_access_token (RFC 7591 §3) or the admin.token:
+	// the operator, or someone the operator gave the token, vetted it.
 	AdmittedByToken bool `json:"admitted_by_token,omitempty"`
 }
 
@@ -80,6 +80,11 @@ type ClientMetadata struct {
 	BackchannelClientNotificationEndpoint      string `json:"backchannel_client_notification_endpoint,omitempty"`
 	BackchannelAuthenticationRequestSigningAlg string `json:"backchannel_authentication_request_signing_alg,omitempty"`
 	BackchannelUserCodeParameter               bool   `json:"backchannel_user_code_parameter,omitempty"`
+	// ResourceServer lets the client introspect access tokens issued to
+	// other clients (RFC 7662 §2.1); every other client learns only about
+	// its own tokens. A registration sets it only with the initial access
+	// token or the admin token, never by itself (core/client).
+	ResourceServer bool `json:"resource_server,omitempty"`
 }
 
 // AuthRequest is a consent session: an authorization request that has been

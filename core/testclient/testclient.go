@@ -88,7 +88,13 @@ type Client struct {
 
 // Register registers a client (RFC 7591) at issuer.
 func Register(issuer string, metadata map[string]any) (Client, error) {
-	status, body, err := PostJSON(issuer+"/v1/register", "", metadata)
+	return RegisterWith(issuer, "", metadata)
+}
+
+// RegisterWith registers a client presenting bearer (an initial access
+// token or the admin token) when it is not empty.
+func RegisterWith(issuer, bearer string, metadata map[string]any) (Client, error) {
+	status, body, err := PostJSON(issuer+"/v1/register", bearer, metadata)
 	if err != nil {
 		return Client{}, err
 	}

@@ -219,9 +219,14 @@ type introspection struct {
 	Ownership []string `json:"ent,omitempty"`
 }
 
-// introspect is RFC 7662: a confidential client (a resource server) asks
-// whether a token is active. §2.1 requires authorization; a public client
-// cannot keep a secret, so it is refused.
+// introspect is RFC 7662: a confidential client asks whether a token is
+// active. §2.1 requires authorization; a public client cannot keep a
+// secret, so it is refused. A client learns about its own tokens only; a
+// client registered as a resource server (resource_server) also about
+// other clients' access tokens, never their refresh tokens, which no
+// resource server is ever sent. Any other token is answered
+// {"active": false}, as if it did not exist (§2.2, §4): the endpoint tells
+// a caller nothing about tokens it may not see.
 func (h *Handler) introspect(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	p, err := oauth.ParseBody(c)
@@ -242,8 +247,18 @@ func (h *Handler) introspect(c *fiber.Ctx) error {
 	var resp introspection
 	if looksLikeJWT(tok) {
 		resp, err = h.introspectAccess(ctx, tok)
+		if resp.Active && resp.ClientID != client.ID && !client.ResourceServer {
+			slog.InfoContext(ctx, "introspection of another client's access token answered inactive",
+				"client_id", client.ID, "token_client_id", resp.ClientID)
+			resp = introspection{}
+		}
 	} else {
 		resp, err = h.introspectRefresh(ctx, tok)
+		if resp.Active && resp.ClientID != client.ID {
+			slog.InfoContext(ctx, "introspection of another client's refresh token answered inactive",
+				"client_id", client.ID, "token_client_id", resp.ClientID)
+			resp = introspection{}
+		}
 	}
 	if err != nil {
 		return err
