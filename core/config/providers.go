@@ -43,6 +43,11 @@ type Provider struct {
 	AuthorizeURL string `koanf:"authorize_url"`
 	TokenURL     string `koanf:"token_url"`
 	UserinfoURL  string `koanf:"userinfo_url"`
+	// EmailsURL (oauth2, optional) lists the account's addresses as
+	// GitHub's GET /user/emails does ([{email, primary, verified}]): the
+	// primary verified one becomes the profile's email, with
+	// email_verified true; none such leaves email_verified false.
+	EmailsURL string `koanf:"emails_url"`
 	// CallbackURL is the redirect URI registered at the upstream; empty
 	// means {issuer}/{provider}/handler/frame.
 	CallbackURL string `koanf:"callback_url"`
@@ -114,6 +119,9 @@ func (c *Config) validateProviders() []error {
 				bad(k+".client_id", "must be set")
 			}
 			absolute(k+".callback_url", p.CallbackURL, false)
+			if p.EmailsURL != "" && p.Type != ProviderOAuth2 {
+				bad(k+".emails_url", "is for type %s providers only", ProviderOAuth2)
+			}
 			switch p.Type {
 			case ProviderOIDC:
 				absolute(k+".issuer", p.Issuer, true)
@@ -121,6 +129,7 @@ func (c *Config) validateProviders() []error {
 				absolute(k+".authorize_url", p.AuthorizeURL, true)
 				absolute(k+".token_url", p.TokenURL, true)
 				absolute(k+".userinfo_url", p.UserinfoURL, true)
+				absolute(k+".emails_url", p.EmailsURL, false)
 			case ProviderGuest:
 			default:
 				bad(k+".type", "must be %s, %s or %s, got %q", ProviderOIDC, ProviderOAuth2, ProviderGuest, p.Type)

@@ -44,6 +44,7 @@ providers:
       authorize_url: https://github.com/login/oauth/authorize
       token_url: https://github.com/login/oauth/access_token
       userinfo_url: https://api.github.com/user
+      emails_url: https://api.github.com/user/emails
   corp:
     production:
       type: oidc
@@ -55,7 +56,7 @@ providers:
 		t.Fatal(err)
 	}
 	gh := cfg.Providers["github"]["development"]
-	if gh.Type != config.ProviderOAuth2 || gh.ClientSecret != "s3cret" || !slices.Equal(gh.Scopes, []string{"read:user", "user:email"}) {
+	if gh.Type != config.ProviderOAuth2 || gh.ClientSecret != "s3cret" || gh.EmailsURL != "https://api.github.com/user/emails" || !slices.Equal(gh.Scopes, []string{"read:user", "user:email"}) {
 		t.Errorf("github %+v", gh)
 	}
 	if cfg.Providers["corp"]["production"].Issuer != "https://login.example.com" {
@@ -112,8 +113,8 @@ providers:
   empty: {}
   corp:
     development: {type: saml}
-    production: {type: oidc, client_id: x, issuer: "not a url", callback_url: "/relative"}
-    staging: {type: oauth2, client_id: x}
+    production: {type: oidc, client_id: x, issuer: "not a url", callback_url: "/relative", emails_url: https://api.example.com/user/emails}
+    staging: {type: oauth2, client_id: x, emails_url: "api.example.com/user/emails"}
 bridge: {enabled: true, provider: corp, env: nowhere, grant_ttl: 0s, revoke_per_minute: 0}
 `)
 	if err == nil {
@@ -130,6 +131,8 @@ bridge: {enabled: true, provider: corp, env: nowhere, grant_ttl: 0s, revoke_per_
 		"providers.corp.staging.authorize_url: must be set",
 		"providers.corp.staging.token_url: must be set",
 		"providers.corp.staging.userinfo_url: must be set",
+		"providers.corp.production.emails_url: is for type oauth2 providers only",
+		`providers.corp.staging.emails_url: must be an absolute http(s) URL without fragment, got "api.example.com/user/emails"`,
 		"bridge.provider: must name a configured provider",
 		"bridge.grant_ttl: must be a positive duration",
 		"bridge.revoke_per_minute: must be positive",

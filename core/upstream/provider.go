@@ -71,7 +71,7 @@ func newUpstream(p config.Provider, callback string, client *http.Client) (Upstr
 		return &oidcUpstream{issuer: p.Issuer, base: base, client: client}, nil
 	case config.ProviderOAuth2:
 		base.Endpoint = oauth2.Endpoint{AuthURL: p.AuthorizeURL, TokenURL: p.TokenURL}
-		return &oauth2Upstream{conf: base, userinfo: p.UserinfoURL, client: client}, nil
+		return &oauth2Upstream{conf: base, userinfo: p.UserinfoURL, emails: p.EmailsURL, client: client}, nil
 	case config.ProviderGuest:
 		return &guestUpstream{callback: callback}, nil
 	}
@@ -207,10 +207,13 @@ func (u *oidcUpstream) result(ctx context.Context, p *oidc.Provider, v *oidc.IDT
 }
 
 // oauth2Upstream is a generic OAuth 2.0 provider with a userinfo URL that
-// answers the signed-in user as JSON (GitHub's https://api.github.com/user).
+// answers the signed-in user as JSON (GitHub's https://api.github.com/user),
+// and optionally an emails URL listing the account's addresses (GitHub's
+// https://api.github.com/user/emails).
 type oauth2Upstream struct {
 	conf     oauth2.Config
 	userinfo string
+	emails   string
 	client   *http.Client
 }
 
@@ -240,34 +243,76 @@ func (u *oauth2Upstream) Refresh(ctx context.Context, old *oauth2.Token) (*Resul
 	return u.result(ctx, tok)
 }
 
-// result fetches the profile from the userinfo URL with the access token.
+// result fetches the profile from the userinfo URL with the access token,
+// and the verified primary address from the emails URL when there is one.
 func (u *oauth2Upstream) result(ctx context.Context, tok *oauth2.Token) (*Result, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.userinfo, nil)
+	var claims map[string]any
+	if err := u.getJSON(ctx, tok, "userinfo", u.userinfo, &claims); err != nil {
+		return nil, err
+	}
+	if claims == nil {
+		return nil, errors.New("upstream: userinfo is not a JSON object")
+	}
+	if u.emails != "" {
+		var list []upstreamEmail
+		if err := u.getJSON(ctx, tok, "emails", u.emails, &list); err != nil {
+			return nil, err
+		}
+		primaryEmail(claims, list)
+	}
+	return &Result{Token: tok, Claims: claims, Profile: profileOf(claims)}, nil
+}
+
+// upstreamEmail is one entry of GitHub's GET /user/emails.
+type upstreamEmail struct {
+	Email    string `json:"email"`
+	Primary  bool   `json:"primary"`
+	Verified bool   `json:"verified"`
+}
+
+// primaryEmail sets the claims' email to the primary address when the
+// upstream has verified it, with email_verified true, as Backstage's GitHub
+// provider signs in by it. Without a verified primary address the userinfo
+// email stays and email_verified is false: nothing vouches for it, and
+// the sign-in resolvers refuse to match by an unverified address.
+func primaryEmail(claims map[string]any, list []upstreamEmail) {
+	for _, e := range list {
+		if e.Primary && e.Verified && strings.TrimSpace(e.Email) != "" {
+			claims["email"], claims["email_verified"] = e.Email, true
+			return
+		}
+	}
+	claims["email_verified"] = false
+}
+
+// getJSON GETs url with the access token and decodes its JSON answer
+// (at most maxUserinfo bytes, 200 only) into out.
+func (u *oauth2Upstream) getJSON(ctx context.Context, tok *oauth2.Token, what, url string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("upstream: userinfo request: %w", err)
+		return fmt.Errorf("upstream: %s request: %w", what, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	tok.SetAuthHeader(req)
 	resp, err := u.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("upstream: userinfo: %w", err)
+		return fmt.Errorf("upstream: %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUserinfo+1))
 	if err != nil {
-		return nil, fmt.Errorf("upstream: userinfo: %w", err)
+		return fmt.Errorf("upstream: %s: %w", what, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("upstream: userinfo answered %d", resp.StatusCode)
+		return fmt.Errorf("upstream: %s answered %d", what, resp.StatusCode)
 	}
 	if len(body) > maxUserinfo {
-		return nil, errors.New("upstream: userinfo answer is too large")
+		return fmt.Errorf("upstream: %s answer is too large", what)
 	}
-	var claims map[string]any
-	if err := json.Unmarshal(body, &claims); err != nil {
-		return nil, fmt.Errorf("upstream: userinfo is not a JSON object: %w", err)
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("upstream: %s answer is not the expected JSON: %w", what, err)
 	}
-	return &Result{Token: tok, Claims: claims, Profile: profileOf(claims)}, nil
+	return nil
 }
 
 // profileOf reads a profile from upstream claims: OIDC Core §5.1 names
