@@ -82,6 +82,10 @@ type Tokens struct {
 	ConsentSessionTTL time.Duration `koanf:"consent_session_ttl"`
 	IdentityTokenTTL  time.Duration `koanf:"identity_token_ttl"`
 	LoginSessionTTL   time.Duration `koanf:"login_session_ttl"`
+	// ProviderSessionTTL is how long a sign-in through an upstream
+	// provider lasts (its session and refresh cookie) unless the
+	// provider's environment sets session_duration.
+	ProviderSessionTTL time.Duration `koanf:"provider_session_ttl"`
 }
 
 type Registration struct {
@@ -261,13 +265,14 @@ func (c *Config) validate(errs []error) error {
 		bad("keys.algorithm", "must be ES256, RS256 or EdDSA, got %q", c.Keys.Algorithm)
 	}
 	for name, d := range map[string]time.Duration{
-		"tokens.access_token_ttl":    c.Tokens.AccessTokenTTL,
-		"tokens.id_token_ttl":        c.Tokens.IDTokenTTL,
-		"tokens.refresh_token_ttl":   c.Tokens.RefreshTokenTTL,
-		"tokens.code_ttl":            c.Tokens.CodeTTL,
-		"tokens.consent_session_ttl": c.Tokens.ConsentSessionTTL,
-		"tokens.identity_token_ttl":  c.Tokens.IdentityTokenTTL,
-		"tokens.login_session_ttl":   c.Tokens.LoginSessionTTL,
+		"tokens.access_token_ttl":     c.Tokens.AccessTokenTTL,
+		"tokens.id_token_ttl":         c.Tokens.IDTokenTTL,
+		"tokens.refresh_token_ttl":    c.Tokens.RefreshTokenTTL,
+		"tokens.code_ttl":             c.Tokens.CodeTTL,
+		"tokens.consent_session_ttl":  c.Tokens.ConsentSessionTTL,
+		"tokens.identity_token_ttl":   c.Tokens.IdentityTokenTTL,
+		"tokens.login_session_ttl":    c.Tokens.LoginSessionTTL,
+		"tokens.provider_session_ttl": c.Tokens.ProviderSessionTTL,
 	} {
 		if d <= 0 {
 			bad(name, "must be a positive duration, got %s", d)

@@ -34,7 +34,8 @@ type Provider struct {
 	DisplayName  string `koanf:"display_name"`
 	ClientID     string `koanf:"client_id"`
 	ClientSecret string `koanf:"client_secret"`
-	// Scopes asked of the upstream; oidc always adds openid.
+	// Scopes asked of the upstream; oidc always adds openid. The scope
+	// parameter of /start and /refresh adds to them.
 	Scopes []string `koanf:"scopes"`
 	// Issuer is the OpenID provider's issuer (oidc): its endpoints come
 	// from {issuer}/.well-known/openid-configuration.
@@ -51,6 +52,18 @@ type Provider struct {
 	// CallbackURL is the redirect URI registered at the upstream; empty
 	// means {issuer}/{provider}/handler/frame.
 	CallbackURL string `koanf:"callback_url"`
+	// SessionDuration is how long a sign-in through this environment
+	// lasts: its provider session and refresh cookie (Backstage's
+	// sessionDuration); 0 takes tokens.provider_session_ttl.
+	SessionDuration time.Duration `koanf:"session_duration"`
+}
+
+// SessionTTL is how long a provider session of environment p lasts.
+func (c *Config) SessionTTL(p Provider) time.Duration {
+	if p.SessionDuration > 0 {
+		return p.SessionDuration
+	}
+	return c.Tokens.ProviderSessionTTL
 }
 
 // Bridge is the client bridge for native apps (core/upstream): it runs
@@ -121,6 +134,9 @@ func (c *Config) validateProviders() []error {
 			absolute(k+".callback_url", p.CallbackURL, false)
 			if p.EmailsURL != "" && p.Type != ProviderOAuth2 {
 				bad(k+".emails_url", "is for type %s providers only", ProviderOAuth2)
+			}
+			if p.SessionDuration < 0 {
+				bad(k+".session_duration", "must not be negative (0 takes tokens.provider_session_ttl), got %s", p.SessionDuration)
 			}
 			switch p.Type {
 			case ProviderOIDC:

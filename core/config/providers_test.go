@@ -26,6 +26,10 @@ func TestProvidersDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Backstage's refresh cookie lasts 1000 days.
+	if cfg.Tokens.ProviderSessionTTL != 1000*24*time.Hour {
+		t.Errorf("tokens.provider_session_ttl %s", cfg.Tokens.ProviderSessionTTL)
+	}
 	if len(cfg.Providers) != 0 || cfg.Bridge.Enabled || cfg.Bridge.GrantTTL != 90*24*time.Hour || cfg.Bridge.RevokePerMinute != 10 {
 		t.Errorf("providers %v bridge %+v", cfg.Providers, cfg.Bridge)
 	}
@@ -45,6 +49,7 @@ providers:
       token_url: https://github.com/login/oauth/access_token
       userinfo_url: https://api.github.com/user
       emails_url: https://api.github.com/user/emails
+      session_duration: 168h
   corp:
     production:
       type: oidc
@@ -58,6 +63,9 @@ providers:
 	gh := cfg.Providers["github"]["development"]
 	if gh.Type != config.ProviderOAuth2 || gh.ClientSecret != "s3cret" || gh.EmailsURL != "https://api.github.com/user/emails" || !slices.Equal(gh.Scopes, []string{"read:user", "user:email"}) {
 		t.Errorf("github %+v", gh)
+	}
+	if cfg.SessionTTL(gh) != 168*time.Hour || cfg.SessionTTL(cfg.Providers["corp"]["production"]) != cfg.Tokens.ProviderSessionTTL {
+		t.Errorf("session lifetimes %s, %s", cfg.SessionTTL(gh), cfg.SessionTTL(cfg.Providers["corp"]["production"]))
 	}
 	if cfg.Providers["corp"]["production"].Issuer != "https://login.example.com" {
 		t.Errorf("corp %+v", cfg.Providers["corp"])
@@ -114,7 +122,8 @@ providers:
   corp:
     development: {type: saml}
     production: {type: oidc, client_id: x, issuer: "not a url", callback_url: "/relative", emails_url: https://api.example.com/user/emails}
-    staging: {type: oauth2, client_id: x, emails_url: "api.example.com/user/emails"}
+    staging: {type: oauth2, client_id: x, emails_url: "api.example.com/user/emails", session_duration: -1h}
+tokens: {provider_session_ttl: 0s}
 bridge: {enabled: true, provider: corp, env: nowhere, grant_ttl: 0s, revoke_per_minute: 0}
 `)
 	if err == nil {
@@ -133,6 +142,8 @@ bridge: {enabled: true, provider: corp, env: nowhere, grant_ttl: 0s, revoke_per_
 		"providers.corp.staging.userinfo_url: must be set",
 		"providers.corp.production.emails_url: is for type oauth2 providers only",
 		`providers.corp.staging.emails_url: must be an absolute http(s) URL without fragment, got "api.example.com/user/emails"`,
+		"providers.corp.staging.session_duration: must not be negative",
+		"tokens.provider_session_ttl: must be a positive duration",
 		"bridge.provider: must name a configured provider",
 		"bridge.grant_ttl: must be a positive duration",
 		"bridge.revoke_per_minute: must be positive",

@@ -165,7 +165,7 @@ func (b *Bridge) start(c *fiber.Ctx) error {
 		Provider: bridgeProvider, Env: b.cfg.Bridge.Env, Verifier: oauth2.GenerateVerifier(),
 		Nonce: oauth.RandomToken(16), BindingHash: store.HashID(binding), ExpiresAt: b.now().Add(stateTTL),
 	}
-	target, err := b.up.AuthCodeURL(ctx, state, st.Nonce, st.Verifier)
+	target, err := b.up.AuthCodeURL(ctx, state, st.Nonce, st.Verifier, nil)
 	if err != nil {
 		return oauth.ErrTemporarilyUnavailable().WithDescription("the upstream provider cannot be reached").WithParent(err)
 	}
@@ -326,7 +326,7 @@ func (b *Bridge) token(c *fiber.Ctx) error {
 		if !ok || tok.RefreshToken == "" {
 			return oauth.ErrInvalidGrant().WithDescription("the upstream grant has expired and cannot be refreshed: connect again")
 		}
-		fresh, err := rf.Refresh(ctx, tok)
+		fresh, err := rf.Refresh(ctx, tok, nil)
 		if err != nil {
 			slog.InfoContext(ctx, "bridge: upstream refresh failed", "client_id", g.ClientID, "error", err)
 			return oauth.ErrInvalidGrant().WithDescription("the upstream refused to refresh the grant: connect again").WithParent(err)

@@ -129,7 +129,7 @@ type guestUpstream struct {
 
 var _ Upstream = (*guestUpstream)(nil)
 
-func (u *guestUpstream) AuthCodeURL(_ context.Context, state, _, _ string) (string, error) {
+func (u *guestUpstream) AuthCodeURL(_ context.Context, state, _, _ string, _ []string) (string, error) {
 	sep := "?"
 	if strings.Contains(u.callback, "?") {
 		sep = "&"

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -31,16 +33,19 @@ const maxUserinfo = 1 << 20
 type Upstream interface {
 	// AuthCodeURL is the upstream authorization request (RFC 6749 §4.1.1)
 	// with state, PKCE (RFC 7636 §4.3, S256) and, for OIDC, the nonce.
-	AuthCodeURL(ctx context.Context, state, nonce, verifier string) (string, error)
+	// scope, when not empty, replaces the configured scopes (the caller
+	// adds to them, see askScopes).
+	AuthCodeURL(ctx context.Context, state, nonce, verifier string, scope []string) (string, error)
 	// Exchange redeems the code (RFC 6749 §4.1.3) with the PKCE verifier
 	// and returns who signed in; nonce is checked in the OIDC ID token.
 	Exchange(ctx context.Context, code, verifier, nonce string) (*Result, error)
 }
 
 // Refresher is the capability of an upstream whose grants can be renewed
-// with a refresh token (RFC 6749 §6). Found by type assertion.
+// with a refresh token (RFC 6749 §6). Found by type assertion. scope, when
+// not empty, is sent as the refresh request's scope parameter.
 type Refresher interface {
-	Refresh(ctx context.Context, tok *oauth2.Token) (*Result, error)
+	Refresh(ctx context.Context, tok *oauth2.Token, scope []string) (*Result, error)
 }
 
 // Result is what an upstream says about the person who signed in.
@@ -61,13 +66,10 @@ func newUpstream(p config.Provider, callback string, client *http.Client) (Upstr
 		ClientID:     p.ClientID,
 		ClientSecret: p.ClientSecret,
 		RedirectURL:  callback,
-		Scopes:       slices.Clone(p.Scopes),
+		Scopes:       configuredScopes(p),
 	}
 	switch p.Type {
 	case config.ProviderOIDC:
-		if !slices.Contains(base.Scopes, oidc.ScopeOpenID) {
-			base.Scopes = append([]string{oidc.ScopeOpenID}, base.Scopes...)
-		}
 		return &oidcUpstream{issuer: p.Issuer, base: base, client: client}, nil
 	case config.ProviderOAuth2:
 		base.Endpoint = oauth2.Endpoint{AuthURL: p.AuthorizeURL, TokenURL: p.TokenURL}
@@ -76,6 +78,36 @@ func newUpstream(p config.Provider, callback string, client *http.Client) (Upstr
 		return &guestUpstream{callback: callback}, nil
 	}
 	return nil, fmt.Errorf("upstream: unknown provider type %q", p.Type)
+}
+
+// configuredScopes are the scopes environment p always asks for: its
+// scopes, after openid for OIDC.
+func configuredScopes(p config.Provider) []string {
+	scopes := slices.Clone(p.Scopes)
+	if p.Type == config.ProviderOIDC && !slices.Contains(scopes, oidc.ScopeOpenID) {
+		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
+	}
+	return scopes
+}
+
+// splitScope reads a scope parameter as Backstage's CookieScopeManager
+// does: scopes separated by white space, commas or bars (GitHub answers
+// its granted scopes comma-separated).
+func splitScope(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '|' || unicode.IsSpace(r) })
+}
+
+// mergeScopes is every scope of lists, each once, in first-seen order.
+func mergeScopes(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		for _, s := range l {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 // withClient makes golang.org/x/oauth2 and go-oidc use client.
@@ -124,10 +156,13 @@ func (u *oidcUpstream) discover(ctx context.Context) (*oidc.Provider, oauth2.Con
 	return u.provider, u.conf, u.verifier, nil
 }
 
-func (u *oidcUpstream) AuthCodeURL(ctx context.Context, state, nonce, verifier string) (string, error) {
+func (u *oidcUpstream) AuthCodeURL(ctx context.Context, state, nonce, verifier string, scope []string) (string, error) {
 	_, conf, _, err := u.discover(ctx)
 	if err != nil {
 		return "", err
+	}
+	if len(scope) > 0 {
+		conf.Scopes = scope
 	}
 	return conf.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
 }
@@ -148,18 +183,16 @@ func (u *oidcUpstream) Exchange(ctx context.Context, code, verifier, nonce strin
 
 // Refresh renews the upstream grant. OIDC Core §12.2: the refreshed ID
 // token, if any, must name the same subject; it carries no nonce.
-func (u *oidcUpstream) Refresh(ctx context.Context, old *oauth2.Token) (*Result, error) {
+func (u *oidcUpstream) Refresh(ctx context.Context, old *oauth2.Token, scope []string) (*Result, error) {
 	p, conf, v, err := u.discover(ctx)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(withClient(ctx, u.client), upstreamTimeout)
 	defer cancel()
-	stale := *old
-	stale.Expiry = time.Unix(1, 0) // force the refresh
-	tok, err := conf.TokenSource(ctx, &stale).Token()
+	tok, err := refreshToken(ctx, u.client, conf, old, scope)
 	if err != nil {
-		return nil, fmt.Errorf("upstream: refresh: %w", err)
+		return nil, err
 	}
 	return u.result(ctx, p, v, tok, "")
 }
@@ -217,8 +250,12 @@ type oauth2Upstream struct {
 	client   *http.Client
 }
 
-func (u *oauth2Upstream) AuthCodeURL(_ context.Context, state, _, verifier string) (string, error) {
-	return u.conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), nil
+func (u *oauth2Upstream) AuthCodeURL(_ context.Context, state, _, verifier string, scope []string) (string, error) {
+	conf := u.conf
+	if len(scope) > 0 {
+		conf.Scopes = scope
+	}
+	return conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), nil
 }
 
 func (u *oauth2Upstream) Exchange(ctx context.Context, code, verifier, _ string) (*Result, error) {
@@ -231,16 +268,72 @@ func (u *oauth2Upstream) Exchange(ctx context.Context, code, verifier, _ string)
 	return u.result(ctx, tok)
 }
 
-func (u *oauth2Upstream) Refresh(ctx context.Context, old *oauth2.Token) (*Result, error) {
+func (u *oauth2Upstream) Refresh(ctx context.Context, old *oauth2.Token, scope []string) (*Result, error) {
 	ctx, cancel := context.WithTimeout(withClient(ctx, u.client), upstreamTimeout)
 	defer cancel()
-	stale := *old
-	stale.Expiry = time.Unix(1, 0)
-	tok, err := u.conf.TokenSource(ctx, &stale).Token()
+	tok, err := refreshToken(ctx, u.client, u.conf, old, scope)
+	if err != nil {
+		return nil, err
+	}
+	return u.result(ctx, tok)
+}
+
+// refreshToken renews old (RFC 6749 §6). Without scope, x/oauth2's token
+// source does it; with scope, which it never sends, the request is made
+// here, as Backstage asks for the scopes a refresh adds.
+func refreshToken(ctx context.Context, client *http.Client, conf oauth2.Config, old *oauth2.Token, scope []string) (*oauth2.Token, error) {
+	if len(scope) == 0 {
+		stale := *old
+		stale.Expiry = time.Unix(1, 0) // force the refresh
+		tok, err := conf.TokenSource(ctx, &stale).Token()
+		if err != nil {
+			return nil, fmt.Errorf("upstream: refresh: %w", err)
+		}
+		return tok, nil
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old.RefreshToken}, "scope": {strings.Join(scope, " ")}}
+	inParams := conf.Endpoint.AuthStyle == oauth2.AuthStyleInParams
+	if inParams {
+		form.Set("client_id", conf.ClientID)
+		if conf.ClientSecret != "" {
+			form.Set("client_secret", conf.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, conf.Endpoint.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("upstream: refresh request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if !inParams {
+		// RFC 6749 §2.3.1: form-encoded before Basic encoding.
+		req.SetBasicAuth(url.QueryEscape(conf.ClientID), url.QueryEscape(conf.ClientSecret))
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("upstream: refresh: %w", err)
 	}
-	return u.result(ctx, tok)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUserinfo+1))
+	if err != nil {
+		return nil, fmt.Errorf("upstream: refresh: %w", err)
+	}
+	if len(body) > maxUserinfo {
+		return nil, errors.New("upstream: refresh answer is too large")
+	}
+	var raw map[string]any
+	_ = json.Unmarshal(body, &raw)
+	str := func(k string) string { s, _ := raw[k].(string); return s }
+	if resp.StatusCode != http.StatusOK || str("access_token") == "" {
+		return nil, fmt.Errorf("upstream: refresh: %w", &oauth2.RetrieveError{Response: resp, Body: body,
+			ErrorCode: str("error"), ErrorDescription: str("error_description")})
+	}
+	tok := &oauth2.Token{AccessToken: str("access_token"), TokenType: str("token_type"), RefreshToken: str("refresh_token")}
+	if n, ok := raw["expires_in"].(float64); ok && n > 0 {
+		tok.ExpiresIn = int64(n)
+		tok.Expiry = time.Now().Add(time.Duration(n) * time.Second)
+	}
+	return tok.WithExtra(raw), nil
 }
 
 // result fetches the profile from the userinfo URL with the access token,

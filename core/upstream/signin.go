@@ -47,13 +47,16 @@ type loginState struct {
 	Env      string `json:"env"`
 	// Origin receives the popup's postMessage; ReturnTo (a local page) or
 	// RedirectURL (Backstage's redirect flow) replace the popup when set.
-	Origin      string    `json:"origin,omitempty"`
-	ReturnTo    string    `json:"return_to,omitempty"`
-	RedirectURL string    `json:"redirect_url,omitempty"`
-	Verifier    string    `json:"verifier"`
-	Nonce       string    `json:"nonce"`
-	BindingHash string    `json:"binding_hash"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	Origin      string `json:"origin,omitempty"`
+	ReturnTo    string `json:"return_to,omitempty"`
+	RedirectURL string `json:"redirect_url,omitempty"`
+	Verifier    string `json:"verifier"`
+	Nonce       string `json:"nonce"`
+	BindingHash string `json:"binding_hash"`
+	// Scope is what the upstream was asked for: the configured scopes,
+	// those granted before and the scope parameter's.
+	Scope     []string  `json:"scope,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 func (s *loginState) Expiry() time.Time { return s.ExpiresAt }
@@ -63,13 +66,17 @@ func (s *loginState) Expiry() time.Time { return s.ExpiresAt }
 // key derived from the cookie value, which is not stored: a copy of the
 // database opens no upstream account.
 type providerSession struct {
-	Provider  string         `json:"provider"`
-	Env       string         `json:"env"`
-	Subject   string         `json:"sub"`
-	Profile   store.Profile  `json:"profile"`
-	Claims    map[string]any `json:"claims,omitempty"`
-	Sealed    []byte         `json:"sealed"`
-	ExpiresAt time.Time      `json:"expires_at"`
+	Provider string         `json:"provider"`
+	Env      string         `json:"env"`
+	Subject  string         `json:"sub"`
+	Profile  store.Profile  `json:"profile"`
+	Claims   map[string]any `json:"claims,omitempty"`
+	Sealed   []byte         `json:"sealed"`
+	// Scope is what the upstream granted, kept as Backstage keeps its
+	// granted-scope cookie: a refresh asks for these again, whether or
+	// not the upstream repeats them.
+	Scope     []string  `json:"scope,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
 	// AuthTime is when the user signed in upstream (OIDC Core §2).
 	AuthTime time.Time `json:"auth_time,omitempty"`
 }
@@ -90,6 +97,8 @@ type Provider struct {
 	display   string
 	defEnv    string
 	envs      map[string]Upstream
+	scopes    map[string][]string      // env → configured scopes
+	ttl       map[string]time.Duration // env → provider session lifetime
 	cfg       *config.Config
 	issuer    *token.Issuer
 	sessions  *identity.Sessions
@@ -109,6 +118,7 @@ func newProvider(id string, envs map[string]config.Provider, cfg *config.Config,
 	issuer *token.Issuer, sessions *identity.Sessions, csrf fiber.Handler, hooks Hooks, client *http.Client) (*Provider, error) {
 	p := &Provider{
 		id: id, cfg: cfg, issuer: issuer, sessions: sessions, csrf: csrf, hooks: hooks, envs: map[string]Upstream{},
+		scopes: map[string][]string{}, ttl: map[string]time.Duration{},
 		states:    store.NewCollection[loginState](st.KV, "upstream-state"),
 		providers: store.NewCollection[providerSession](st.KV, "upstream-session"),
 	}
@@ -124,6 +134,8 @@ func newProvider(id string, envs map[string]config.Provider, cfg *config.Config,
 			return nil, fmt.Errorf("provider %s env %s: %w", id, env, err)
 		}
 		p.envs[env] = u
+		p.scopes[env] = configuredScopes(pc)
+		p.ttl[env] = cfg.SessionTTL(pc)
 	}
 	// The pages sign in with the first environment in name order, or
 	// production when there is one.
@@ -233,9 +245,10 @@ func (p *Provider) start(c *fiber.Ctx) error {
 			st.Origin = o
 		}
 	}
+	st.Scope = p.askScopes(c, env)
 	state, binding := oauth.RandomToken(32), oauth.RandomToken(32)
 	st.Verifier, st.Nonce, st.BindingHash = oauth2.GenerateVerifier(), oauth.RandomToken(16), store.HashID(binding)
-	target, err := up.AuthCodeURL(ctx, state, st.Nonce, st.Verifier)
+	target, err := up.AuthCodeURL(ctx, state, st.Nonce, st.Verifier, st.Scope)
 	if err != nil {
 		slog.WarnContext(ctx, "upstream provider unavailable", "provider", p.id, "env", env, "error", err)
 		return oauth.ErrTemporarilyUnavailable().WithDescription("the sign-in provider cannot be reached").WithParent(err)
@@ -246,6 +259,30 @@ func (p *Provider) start(c *fiber.Ctx) error {
 	p.setCookie(c, p.nonceCookie(), binding, st.ExpiresAt)
 	oauth.NoStore(c)
 	return c.Redirect(target, fiber.StatusFound)
+}
+
+// askScopes is what a sign-in through env asks the upstream for, as
+// Backstage's CookieScopeManager: the configured scopes, those this
+// browser's provider session was granted, and the scope parameter's.
+// A provider of type guest has no upstream to ask.
+func (p *Provider) askScopes(c *fiber.Ctx, env string) []string {
+	if _, ok := p.envs[env].(*guestUpstream); ok {
+		return nil
+	}
+	var granted []string
+	if rec, _, err := p.session(c); err == nil && rec.Env == env {
+		granted = rec.Scope
+	}
+	return mergeScopes(p.scopes[env], granted, splitScope(c.Query("scope")))
+}
+
+// grantedScope is what the upstream granted of asked: the token
+// response's scope when it names one (RFC 6749 §5.1), asked otherwise.
+func grantedScope(tok *oauth2.Token, asked []string) []string {
+	if s, ok := tok.Extra("scope").(string); ok && strings.TrimSpace(s) != "" {
+		return mergeScopes(splitScope(s))
+	}
+	return asked
 }
 
 // originOf is the origin of an absolute http(s) URL, "" otherwise.
@@ -350,7 +387,8 @@ func (p *Provider) finish(c *fiber.Ctx, st *loginState, param func(string) strin
 		return nil, err
 	}
 	u.AuthTime = time.Now().UTC().Truncate(time.Second)
-	if err := p.startSession(c, st.Env, u, r); err != nil {
+	scope := grantedScope(r.Token, st.Scope)
+	if err := p.startSession(c, st.Env, u, r, scope); err != nil {
 		return nil, err
 	}
 	if st.ReturnTo != "" {
@@ -358,7 +396,7 @@ func (p *Provider) finish(c *fiber.Ctx, st *loginState, param func(string) strin
 			return nil, err
 		}
 	}
-	return p.response(ctx, u, r)
+	return p.response(ctx, u, r, scope)
 }
 
 // hookInput is the sign_in and auth_handler input of ABI v1.
@@ -449,7 +487,7 @@ func hookError(err error) error {
 }
 
 // startSession stores the provider session and sets its refresh cookie.
-func (p *Provider) startSession(c *fiber.Ctx, env string, u identity.User, r *Result) error {
+func (p *Provider) startSession(c *fiber.Ctx, env string, u identity.User, r *Result, scope []string) error {
 	value := oauth.RandomToken(32)
 	id := store.HashID(value)
 	sealed, err := sealGrant(value, sealSession, id, r)
@@ -458,7 +496,7 @@ func (p *Provider) startSession(c *fiber.Ctx, env string, u identity.User, r *Re
 	}
 	rec := providerSession{
 		Provider: p.id, Env: env, Subject: u.Subject, Profile: r.Profile, Claims: r.Claims, Sealed: sealed,
-		ExpiresAt: time.Now().Add(p.cfg.Tokens.LoginSessionTTL), AuthTime: u.AuthTime,
+		Scope: scope, ExpiresAt: time.Now().Add(p.ttl[env]), AuthTime: u.AuthTime,
 	}
 	if err := p.providers.Create(c.UserContext(), id, rec); err != nil {
 		return fmt.Errorf("upstream: store provider session: %w", err)
@@ -496,18 +534,14 @@ func (p *Provider) refresh(c *fiber.Ctx) error {
 	if err := requireXHR(c); err != nil {
 		return err
 	}
-	value := c.Cookies(p.refreshCookie())
-	if value == "" || len(value) > 128 {
-		return errNoSession()
-	}
-	id := store.HashID(value)
-	rec, err := p.providers.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.Provider != p.id || time.Now().After(rec.ExpiresAt))) {
+	rec, value, err := p.session(c)
+	if errors.Is(err, store.ErrNotFound) {
 		return errNoSession()
 	}
 	if err != nil {
 		return oauth.ErrServerError().WithParent(err)
 	}
+	id := store.HashID(value)
 	if env := c.Query("env"); env != "" && env != rec.Env {
 		return errNoSession()
 	}
@@ -516,13 +550,39 @@ func (p *Provider) refresh(c *fiber.Ctx) error {
 		return oauth.ErrServerError().WithParent(err)
 	}
 	r := &Result{Token: g.Token, IDToken: g.IDToken, Claims: rec.Claims, Profile: rec.Profile}
-	if rf, ok := p.envs[rec.Env].(Refresher); ok && g.Token.RefreshToken != "" {
-		fresh, err := rf.Refresh(ctx, g.Token)
+	// A scope parameter naming scopes not granted yet asks the upstream
+	// for them with the refresh (RFC 6749 §6 scope), as Backstage does;
+	// otherwise the grant is refreshed as it is.
+	scope := rec.Scope
+	var widen []string
+	if _, guest := p.envs[rec.Env].(*guestUpstream); !guest {
+		asked := mergeScopes(p.scopes[rec.Env], rec.Scope, splitScope(c.Query("scope")))
+		if len(asked) > len(mergeScopes(p.scopes[rec.Env], rec.Scope)) {
+			widen = asked
+		}
+	}
+	rf, canRefresh := p.envs[rec.Env].(Refresher)
+	canRefresh = canRefresh && g.Token.RefreshToken != ""
+	if widen != nil && !canRefresh {
+		return errNotGranted(p.id)
+	}
+	if canRefresh {
+		fresh, err := rf.Refresh(ctx, g.Token, widen)
+		if err != nil && widen != nil {
+			// The grant itself may be fine: the session stays, and the
+			// app signs in again for the new scopes (the upstream's consent).
+			slog.InfoContext(ctx, "upstream refused the added scopes", "provider", p.id, "scope", strings.Join(widen, " "), "error", err)
+			return errNotGranted(p.id).WithParent(err)
+		}
 		if err != nil {
 			slog.InfoContext(ctx, "upstream refresh failed: provider session ended", "provider", p.id, "error", err)
 			_ = p.providers.Delete(ctx, id)
 			return errNoSession()
 		}
+		if widen != nil {
+			scope = widen
+		}
+		scope = grantedScope(fresh.Token, scope)
 		if fresh.Token.RefreshToken == "" {
 			fresh.Token.RefreshToken = g.Token.RefreshToken
 		}
@@ -547,17 +607,35 @@ func (p *Provider) refresh(c *fiber.Ctx) error {
 		return oauth.ErrServerError().WithParent(err)
 	}
 	_, err = p.providers.Update(ctx, id, func(old providerSession) (providerSession, error) {
-		old.Subject, old.Profile, old.Claims, old.Sealed = u.Subject, r.Profile, r.Claims, sealed
+		old.Subject, old.Profile, old.Claims, old.Sealed, old.Scope = u.Subject, r.Profile, r.Claims, sealed, scope
 		return old, nil
 	})
 	if err != nil {
 		return oauth.ErrServerError().WithParent(err)
 	}
-	res, err := p.response(ctx, u, r)
+	res, err := p.response(ctx, u, r, scope)
 	if err != nil {
 		return oauth.ErrServerError().WithParent(err)
 	}
 	return oauth.JSON(c, fiber.StatusOK, res)
+}
+
+// session is the live provider session the browser's refresh cookie
+// names, and the cookie's value (the key of its sealed grant);
+// store.ErrNotFound when there is none.
+func (p *Provider) session(c *fiber.Ctx) (providerSession, string, error) {
+	value := c.Cookies(p.refreshCookie())
+	if value == "" || len(value) > 128 {
+		return providerSession{}, "", store.ErrNotFound
+	}
+	rec, err := p.providers.Get(c.UserContext(), store.HashID(value))
+	if err != nil {
+		return providerSession{}, "", err
+	}
+	if rec.Provider != p.id || time.Now().After(rec.ExpiresAt) {
+		return providerSession{}, "", store.ErrNotFound
+	}
+	return rec, value, nil
 }
 
 // logout answers POST /{provider}/logout: the provider session ends and
@@ -613,6 +691,13 @@ func requireXHR(c *fiber.Ctx) error {
 	return nil
 }
 
+// errNotGranted: the scopes a refresh asked for need the user's consent
+// at the upstream, which only a new sign-in through /start can ask.
+func errNotGranted(provider string) *oauth.Error {
+	return oauth.ErrLoginRequired().WithDescription("the provider has not granted the scope asked for: sign in again through /%s/start with it", provider).
+		WithStatus(fiber.StatusUnauthorized)
+}
+
 func errNoSession() *oauth.Error {
 	return oauth.ErrLoginRequired().WithDescription("no sign-in session with this provider: sign in again").
 		WithStatus(fiber.StatusUnauthorized)
@@ -633,20 +718,19 @@ type providerInfo struct {
 	ExpiresInSeconds int64  `json:"expiresInSeconds,omitempty"`
 }
 
-func (p *Provider) response(ctx context.Context, u identity.User, r *Result) (*clientAuthResponse, error) {
+func (p *Provider) response(ctx context.Context, u identity.User, r *Result, scope []string) (*clientAuthResponse, error) {
 	tok, ttl, err := p.issuer.IdentityToken(ctx, token.Identity{
 		Subject: u.Subject, Ownership: u.Ownership, Profile: u.Profile, Claims: u.Claims, AuthTime: u.AuthTime,
 	})
 	if err != nil {
 		return nil, err
 	}
-	scope, _ := r.Token.Extra("scope").(string)
 	var expires int64
 	if !r.Token.Expiry.IsZero() {
 		expires = max(int64(time.Until(r.Token.Expiry).Seconds()), 0)
 	}
 	return &clientAuthResponse{
-		ProviderInfo: providerInfo{AccessToken: r.Token.AccessToken, IDToken: r.IDToken, Scope: scope, ExpiresInSeconds: expires},
+		ProviderInfo: providerInfo{AccessToken: r.Token.AccessToken, IDToken: r.IDToken, Scope: strings.Join(scope, " "), ExpiresInSeconds: expires},
 		Profile:      profile{Email: u.Profile.Email, DisplayName: u.Profile.DisplayName, Picture: u.Profile.Picture},
 		BackstageIdentity: backstageIdentity{
 			Token:            tok,
