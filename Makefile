@@ -18,10 +18,11 @@ build:
 run: build
 	./$(BIN) serve
 
-# Everything the tests need: Chromium for the page tests, the Wasm plugins,
-# the third-party relying parties.
+# Everything the tests need: Chromium for the page tests, strace for the
+# toolchain check (plugins/toolchains_test.go), the Wasm plugins, the
+# third-party relying parties.
 deps-test: deps-rp deps-backstage
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) $(APT) chromium; }
+	$(call apt_ensure,/usr/bin/chromium:chromium /usr/bin/strace:strace)
 
 # The relying parties rp_test.go drives, at pinned versions: the npm
 # packages of testdata/rp/package-lock.json, and oauth2-proxy built from

@@ -6,7 +6,7 @@
 # prerequisites (`| toolchain-c`): they run before the build but never make
 # a finished .wasm out of date. Variables for other makefiles: WAT2WASM,
 # CLANG, RUSTC (Debian's, by path), ASC.
-.PHONY: toolchains toolchain-wat toolchain-c toolchain-rust toolchain-node toolchain-assemblyscript
+.PHONY: toolchains toolchain-packages toolchain-wat toolchain-c toolchain-rust toolchain-node toolchain-assemblyscript
 
 # Debian's rustc is called by path: rustup's rustc comes first on PATH and
 # has no wasm32 standard library (libstd-rust-dev-wasm32 is built for this one).
@@ -46,14 +46,27 @@ define apt_ensure
 	fi
 endef
 
+# Each toolchain as the check-path:package pairs its builds need.
+TOOLCHAIN_WAT  := $(WAT2WASM):wabt
+TOOLCHAIN_C    := $(CLANG):clang /usr/bin/wasm-ld:lld $(WASI_LIBC_CHECK):wasi-libc
+TOOLCHAIN_RUST := $(RUSTC):rustc $(RUST_WASM_STD):libstd-rust-dev-wasm32 $(RUST_LLD):lld
+
 toolchain-wat:
-	$(call apt_ensure,$(WAT2WASM):wabt)
+	$(call apt_ensure,$(TOOLCHAIN_WAT))
 toolchain-c:
-	$(call apt_ensure,$(CLANG):clang /usr/bin/wasm-ld:lld $(WASI_LIBC_CHECK):wasi-libc,ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || missing="$$missing libclang-rt-dev-wasm32";)
+	$(call apt_ensure,$(TOOLCHAIN_C),ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || missing="$$missing libclang-rt-dev-wasm32";)
 toolchain-rust:
-	$(call apt_ensure,$(RUSTC):rustc $(RUST_WASM_STD):libstd-rust-dev-wasm32 $(RUST_LLD):lld)
+	$(call apt_ensure,$(TOOLCHAIN_RUST))
 toolchain-node:
 	$(call apt_ensure,,command -v $(NPM) >/dev/null 2>&1 || missing="$$missing nodejs npm";)
+
+# The Debian packages each toolchain-* target installs, one toolchain per
+# line: plugins/toolchains_test.go checks them against what the builds use.
+toolchain-packages:
+	@echo "wat $(foreach p,$(TOOLCHAIN_WAT),$(lastword $(subst :, ,$(p))))"
+	@echo "c $(foreach p,$(TOOLCHAIN_C),$(lastword $(subst :, ,$(p)))) libclang-rt-dev-wasm32"
+	@echo "rust $(foreach p,$(TOOLCHAIN_RUST),$(lastword $(subst :, ,$(p))))"
+	@echo "node nodejs npm"
 
 # The AssemblyScript compiler, pinned by sdk/assemblyscript/package-lock.json
 # and installed into sdk/assemblyscript/node_modules by `npm ci`.
