@@ -552,8 +552,8 @@ func TestSDKHostFunctions(t *testing.T) {
 		t.Fatalf("the go command builds the test plugin: %v", err)
 	}
 	wasm := filepath.Join(t.TempDir(), "hostcheck.wasm")
-	build := exec.Command(gobin, "build", "-buildmode=c-shared", "-trimpath", "-o", wasm, "./sdk/go/gatehouse/internal/hostcheck")
-	build.Dir = ".."
+	build := exec.Command(gobin, "build", "-buildmode=c-shared", "-trimpath", "-o", wasm, "./gatehouse/internal/hostcheck")
+	build.Dir = filepath.Join("..", "sdk", "go")
 	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build hostcheck: %v\n%s", err, out)

@@ -17,8 +17,8 @@ func TestAuthHandler(t *testing.T) {
 	}
 	dir := t.TempDir()
 	root := repoRoot(t)
-	build := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", filepath.Join(dir, "shaper.wasm"), "./core/upstream/testdata/shaper")
-	build.Dir = root
+	build := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", filepath.Join(dir, "shaper.wasm"), ".")
+	build.Dir = filepath.Join(root, "core", "upstream", "testdata", "shaper") // a module of its own, on sdk/go
 	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build shaper: %v\n%s", err, out)

@@ -22,21 +22,24 @@ func build(t *testing.T) map[string]string {
 	here := filepath.Dir(file)
 	root := filepath.Join(here, "..", "..")
 	dir := t.TempDir()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go toolchain: %v", err)
+	}
 	run := func(env []string, name string, args ...string) {
 		t.Helper()
 		cmd := exec.Command(name, args...)
 		cmd.Dir = root
+		if name == gobin { // the Go resolver is a module of its own
+			cmd.Dir = filepath.Join(root, "examples", "backstage-resolver", "go")
+		}
 		cmd.Env = append(os.Environ(), env...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 		}
 	}
 	out := map[string]string{"go": filepath.Join(dir, "resolver-go.wasm"), "rust": filepath.Join(dir, "resolver-rust.wasm")}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go toolchain: %v", err)
-	}
-	run([]string{"GOOS=wasip1", "GOARCH=wasm"}, gobin, "build", "-trimpath", "-buildmode=c-shared", "-o", out["go"], "./examples/backstage-resolver/go")
+	run([]string{"GOOS=wasip1", "GOARCH=wasm"}, gobin, "build", "-trimpath", "-buildmode=c-shared", "-o", out["go"], ".")
 	rustc := "/usr/bin/rustc" // Debian's, with the wasm32 std (rustup's has none)
 	if _, err := os.Stat(rustc); err != nil {
 		t.Fatalf("rustc with wasm32 std missing (make toolchains): %v", err)

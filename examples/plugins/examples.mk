@@ -11,9 +11,9 @@ plugins-examples: $(EXAMPLE_PLUGINS)
 $(EXAMPLES_BIN) $(EXAMPLES_OBJ):
 	mkdir -p $@
 
-# Go: a WASI reactor (//go:wasmexport), sdk/go.
-$(EXAMPLES_BIN)/signin-example-go.wasm: $(wildcard examples/plugins/go/*.go) $(shell find sdk/go -name '*.go' 2>/dev/null) go.mod | $(EXAMPLES_BIN)
-	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o $@ ./examples/plugins/go
+# Go: a WASI reactor (//go:wasmexport), its own module on sdk/go's.
+$(EXAMPLES_BIN)/signin-example-go.wasm: $(wildcard examples/plugins/go/*.go) examples/plugins/go/go.mod $(shell find sdk/go -name '*.go' -o -name go.mod 2>/dev/null) | $(EXAMPLES_BIN)
+	cd examples/plugins/go && GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o $(abspath $@) .
 
 # C: clang with wasi-libc, a reactor (exports _initialize), sdk/c. Bulk memory
 # turns memcpy/memset into single instructions instead of loops; with it,

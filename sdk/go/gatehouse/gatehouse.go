@@ -230,7 +230,8 @@ func run(h Handler, req Request) (resp []byte) {
 	}()
 	result, err := h(context.Background(), req)
 	if err != nil {
-		if e, ok := errors.AsType[*Error](err); ok {
+		var e *Error
+		if errors.As(err, &e) {
 			return errorResponse(e.Code, e.Message)
 		}
 		return errorResponse(CodeServerError, err.Error())
