@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
+	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -50,10 +51,7 @@ var loadLocks sync.Map // module path → *sync.Mutex
 
 func load(tb testing.TB, path string, config string, limits plugin.Limits) *plugin.Plugin {
 	tb.Helper()
-	wasm, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatalf("%s: %v: run make plugins", path, err)
-	}
+	wasm := plugintest.ReadBuild(tb, path)
 	ctx := context.Background()
 	name := strings.TrimSuffix(filepath.Base(path), ".wasm")
 	// One load of a module at a time: the first compiles it, the others find

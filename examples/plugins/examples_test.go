@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
+	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 )
 
 // langs are the SDK languages with an example plugin, built by
@@ -106,10 +106,7 @@ func loadAll(tb testing.TB, configs ...string) map[string]map[string]*plugin.Plu
 	loaded := map[string]map[string]*plugin.Plugin{}
 	for _, lang := range langs {
 		path := filepath.Join("bin", "signin-example-"+lang+".wasm")
-		wasm, err := os.ReadFile(path)
-		if err != nil {
-			tb.Fatalf("run make plugins: %v", err)
-		}
+		wasm := plugintest.ReadBuild(tb, path)
 		loaded[lang] = map[string]*plugin.Plugin{}
 		for _, cfg := range configs {
 			name := "signin-example-" + lang

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
+	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
 
@@ -68,10 +68,7 @@ func TestSDKHostCalls(t *testing.T) {
 	in := map[string]string{"client_id": "backstage", "sub": "user:default/alice", "scope": "openid", "grant_type": "authorization_code"}
 	for _, lang := range []string{"rust", "c", "assemblyscript"} {
 		t.Run(lang, func(t *testing.T) {
-			wasm, err := os.ReadFile(filepath.Join("bin", "obj", "hostcalls-"+lang+".wasm"))
-			if err != nil {
-				t.Fatalf("run make plugins: %v", err)
-			}
+			wasm := plugintest.ReadBuild(t, filepath.Join("bin", "obj", "hostcalls-"+lang+".wasm"))
 			load := func(url string, logs *recorder) *plugin.Plugin {
 				cfg, _ := json.Marshal(map[string]string{"url": url})
 				p, err := rt.Load(ctx, "hostcalls-"+lang, wasm, plugin.Settings{

@@ -2,11 +2,11 @@ package examples_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -23,15 +23,12 @@ type rawGuest struct {
 func newRawGuest(t *testing.T, lang string) *rawGuest {
 	t.Helper()
 	ctx := context.Background()
-	wasm, err := os.ReadFile(filepath.Join("bin", "signin-example-"+lang+".wasm"))
-	if err != nil {
-		t.Fatalf("run make plugins: %v", err)
-	}
+	wasm := plugintest.ReadBuild(t, filepath.Join("bin", "signin-example-"+lang+".wasm"))
 	rt := wazero.NewRuntime(ctx)
 	t.Cleanup(func() { _ = rt.Close(context.Background()) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
 	var logged []string
-	_, err = rt.NewHostModuleBuilder("gatehouse").NewFunctionBuilder().
+	_, err := rt.NewHostModuleBuilder("gatehouse").NewFunctionBuilder().
 		WithFunc(func(_ context.Context, m api.Module, level, ptr, n uint32) {
 			b, _ := m.Memory().Read(ptr, n)
 			logged = append(logged, string(b))
