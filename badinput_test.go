@@ -73,6 +73,13 @@ func TestBadInput(t *testing.T) {
 	usedGrant := mustCode(t, l, used).GrantID
 	refresh := ok(form("/v1/token", redeem(l.code(t, "web", "openid offline_access", verifier, nil)), "web", liveSecret)).str("refresh_token")
 	machineToken := ok(form("/v1/token", url.Values{"grant_type": {"client_credentials"}}, "machine", liveSecret)).str("access_token")
+	// A client deleted after it got tokens (RFC 7592 §2.3): they die with it.
+	l.client(t, "gone", store.ClientMetadata{GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"}, Scope: "openid offline_access"})
+	goneToken := ok(form("/v1/token", url.Values{"grant_type": {"client_credentials"}}, "gone", liveSecret)).str("access_token")
+	goneRefresh := ok(form("/v1/token", redeem(l.code(t, "gone", "openid offline_access", verifier, nil)), "gone", liveSecret)).str("refresh_token")
+	if err := l.st.Clients.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
 	// A client registered through the API, for RFC 7592 management.
 	reg := ok(request{method: http.MethodPost, path: "/v1/register",
 		header: http.Header{"Content-Type": {"application/json"}},
@@ -143,6 +150,7 @@ func TestBadInput(t *testing.T) {
 		// Refresh (RFC 6749 §6).
 		{name: "token/refresh scope escalation", req: form("/v1/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "scope": {"openid profile"}}, "web", liveSecret), status: 400, code: "invalid_scope"},
 		{name: "token/refresh of another client", req: form("/v1/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}, "other", liveSecret), status: 400, code: "invalid_grant"},
+		{name: "token/refresh of a deleted client", req: form("/v1/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {goneRefresh}}, "gone", liveSecret), status: 401, code: "invalid_client", challenge: basicChallenge},
 		{name: "token/refresh unknown", req: form("/v1/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"nope"}}, "web", liveSecret), status: 400, code: "invalid_grant"},
 		// Bodies.
 		{name: "token/body over the limit", req: raw("POST", "/v1/token", formType, oversized, "Authorization", machineAuth), status: 413, code: "invalid_request"},
@@ -217,6 +225,7 @@ func TestBadInput(t *testing.T) {
 		{name: "userinfo/basic scheme", req: raw("GET", "/v1/userinfo", "", "", "Authorization", machineAuth), status: 400, code: "invalid_request", challenge: bearerChallenge},
 		{name: "userinfo/garbage token", req: raw("GET", "/v1/userinfo", "", "", "Authorization", "Bearer a.b.c"), status: 401, code: "invalid_token", challenge: bearerChallenge},
 		{name: "userinfo/unsigned token", req: raw("GET", "/v1/userinfo", "", "", "Authorization", "Bearer "+noneJWT), status: 401, code: "invalid_token", challenge: bearerChallenge},
+		{name: "userinfo/token of a deleted client", req: raw("GET", "/v1/userinfo", "", "", "Authorization", "Bearer "+goneToken), status: 401, code: "invalid_token", challenge: bearerChallenge},
 		{name: "userinfo/token without openid", req: raw("GET", "/v1/userinfo", "", "", "Authorization", "Bearer "+machineToken), status: 403, code: "insufficient_scope", challenge: bearerChallenge},
 		{name: "userinfo/br body", req: raw("POST", "/v1/userinfo", formType, "access_token="+first.str("access_token"), "Content-Encoding", "br"), status: 415, code: "invalid_request"},
 		{name: "userinfo/token twice", req: raw("POST", "/v1/userinfo", formType, "access_token="+first.str("access_token"), "Authorization", "Bearer "+first.str("access_token")), status: 400, code: "invalid_request", challenge: bearerChallenge},

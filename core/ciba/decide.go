@@ -45,6 +45,9 @@ func (s *Service) pending(ctx context.Context, authReqID string, u *identity.Use
 	if err != nil {
 		return id, rec, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: read request: %w", err))
 	}
+	if err := s.clientExists(ctx, rec.ClientID); err != nil {
+		return id, rec, err
+	}
 	if u != nil && u.Subject != rec.Subject {
 		return id, rec, oauth.ErrAccessDenied().WithDescription("this authentication request is for another user")
 	}
@@ -55,6 +58,20 @@ func (s *Service) pending(ctx context.Context, authReqID string, u *identity.Use
 		return id, rec, errExpired(rec.ExpiresAt)
 	}
 	return id, rec, nil
+}
+
+// clientExists answers 404, as for an unknown request, when the request's
+// client has been deleted (RFC 7592 §2.3): its requests die with it, and
+// nobody is asked to approve them.
+func (s *Service) clientExists(ctx context.Context, clientID string) error {
+	_, err := s.st.Clients.Get(ctx, clientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return oauth.ErrNotFound().WithDescription("the authentication request is unknown or has expired")
+	case err != nil:
+		return oauth.ErrServerError().WithParent(fmt.Errorf("ciba: read client: %w", err))
+	}
+	return nil
 }
 
 // errExpired: the request expired at at without an answer.

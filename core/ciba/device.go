@@ -60,6 +60,9 @@ func (s *Service) authInfo(c *fiber.Ctx) error {
 	if err != nil {
 		return oauth.WriteError(c, oauth.ErrServerError().WithParent(err))
 	}
+	if err := s.clientExists(ctx, rec.ClientID); err != nil {
+		return oauth.WriteError(c, err)
+	}
 	if rec.Subject != u.Subject {
 		return oauth.WriteError(c, oauth.ErrAccessDenied().WithDescription("this authentication request is for another user"))
 	}

@@ -31,7 +31,7 @@ const perDestination = 2
 var (
 	deliveriesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_ciba_deliveries_total",
-		Help: "Delivery attempts by kind (ping, push, webhook) and outcome (delivered, retry, dead).",
+		Help: "Delivery attempts by kind (ping, push, webhook) and outcome (delivered, retry, dead, dropped: the client was deleted).",
 	}, []string{"kind", "outcome"})
 	deliveryLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gatehouse_ciba_delivery_seconds",
@@ -266,6 +266,9 @@ func (q *Queue) attempt(ctx context.Context, id, dest string) {
 		}
 		return
 	}
+	if gone, err := q.clientGone(ctx, &d); err != nil || gone {
+		return
+	}
 	plain, err := q.open(d)
 	if err != nil {
 		// Nothing to send: the item is kept, dead, for operators to see.
@@ -313,6 +316,32 @@ func (q *Queue) attempt(ctx context.Context, id, dest string) {
 	if perr := q.st.Deliveries.Put(ctx, d.ID, d); perr != nil {
 		log.ErrorContext(ctx, "cannot record the failed delivery", "error", perr)
 	}
+}
+
+// clientGone drops a callback whose client has been deleted (RFC 7592
+// §2.3): nothing is posted to the endpoint of a client that no longer
+// exists, and a push's tokens are dead with it. A store error keeps the
+// item for the next round.
+func (q *Queue) clientGone(ctx context.Context, d *store.Delivery) (bool, error) {
+	if d.ClientID == "" || d.Kind == store.DeliveryWebhook {
+		return false, nil
+	}
+	_, err := q.st.Clients.Get(ctx, d.ClientID)
+	switch {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, store.ErrNotFound):
+		if ctx.Err() == nil {
+			slog.ErrorContext(ctx, "ciba delivery queue: cannot read the client of a delivery", "delivery", d.ID, "error", err)
+		}
+		return false, err
+	}
+	deliveriesTotal.WithLabelValues(d.Kind, "dropped").Inc()
+	slog.InfoContext(ctx, "ciba delivery dropped: its client was deleted", "delivery", d.ID, "kind", d.Kind, "client_id", d.ClientID)
+	if err := q.st.Deliveries.Delete(ctx, d.ID); err != nil {
+		slog.ErrorContext(ctx, "ciba delivery queue: cannot remove the delivery of a deleted client", "delivery", d.ID, "error", err)
+	}
+	return true, nil
 }
 
 // refused tells a destination the outbound client will never reach: a

@@ -72,6 +72,9 @@ func TestQueueGivesUp(t *testing.T) {
 	q := ciba.NewQueue(st, queueConfig(), localPeers)
 	rcv := newReceiver(t)
 	rcv.answer(http.StatusInternalServerError)
+	if err := st.Clients.Create(context.Background(), "c1", store.Client{ID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
 	stop := q.Start(context.Background())
 	defer stop()
 	if err := q.Enqueue(context.Background(), store.Delivery{Kind: store.DeliveryPing, ClientID: "c1", URL: rcv.URL, Body: []byte(`{}`)}); err != nil {
@@ -90,5 +93,47 @@ func TestQueueGivesUp(t *testing.T) {
 			t.Fatalf("never given up: %+v", d)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestQueueDropsDeletedClientsCallbacks: a ping or push callback whose
+// client has been deleted (RFC 7592 §2.3) is removed from the queue
+// without being posted; the same kind of item for a live client is sent.
+func TestQueueDropsDeletedClientsCallbacks(t *testing.T) {
+	st := store.New(memory.New())
+	q := ciba.NewQueue(st, queueConfig(), localPeers)
+	rcv := newReceiver(t)
+	ctx := context.Background()
+	if err := st.Clients.Create(ctx, "alive", store.Client{ID: "alive"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []store.Delivery{
+		{Kind: store.DeliveryPing, ClientID: "deleted", URL: rcv.URL, Body: []byte(`{"who":"deleted ping"}`)},
+		{Kind: store.DeliveryPush, ClientID: "deleted", URL: rcv.URL, Body: []byte(`{"who":"deleted push"}`)},
+		{Kind: store.DeliveryPing, ClientID: "alive", URL: rcv.URL, Body: []byte(`{"who":"alive"}`)},
+	} {
+		if err := q.Enqueue(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := q.Start(ctx)
+	defer stop()
+	if got := rcv.next(t); got.Body["who"] != "alive" {
+		t.Fatalf("posted %v, want only the live client's callback", got.Body)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		left := 0
+		_ = st.Deliveries.List(ctx, func(string, store.Delivery) error { left++; return nil })
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries left in the store", left)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	if extra := len(rcv.got); extra != 0 {
+		t.Fatalf("%d callbacks posted for the deleted client", extra)
 	}
 }

@@ -351,8 +351,12 @@ func secretMismatch() *oauth.Error {
 		WithDescription("client_secret does not match the issued secret; a client cannot choose its own secret (RFC 7592 §2.2)")
 }
 
-// remove deletes a client (RFC 7592 §2.3) and answers 204. Its tokens are
-// not looked up here: they stop working because the client is gone.
+// remove deletes a client (RFC 7592 §2.3) and answers 204. The one delete
+// is the revocation of everything the client holds, atomically: access
+// tokens verify, refresh tokens and codes redeem, CIBA requests are shown,
+// answered and called back only while the client's record exists
+// (token.Issuer.ClientExists, the CIBA service and queue); the records
+// themselves expire with their own lifetimes.
 func (h *Handler) remove(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	cl, _, err := h.manage(c)

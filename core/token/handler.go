@@ -300,6 +300,12 @@ func (h *Handler) introspectRefresh(ctx context.Context, tok string) (introspect
 	if rec.Used || !h.issuer.now().Before(rec.ExpiresAt) {
 		return introspection{}, nil
 	}
+	if err := h.issuer.ClientExists(ctx, rec.ClientID); err != nil {
+		if oe := oauth.AsError(err); oe.Code == "invalid_token" {
+			return introspection{}, nil // the client was deleted
+		}
+		return introspection{}, err
+	}
 	resp := introspection{
 		Active:    true,
 		Scope:     rec.Scope,

@@ -313,9 +313,10 @@ type VerifiedAccess struct {
 	AuthTime  time.Time
 }
 
-// VerifyAccessToken checks signature, issuer, expiry, and that neither the
-// token (jti) nor its grant has been revoked. Failures are *oauth.Error
-// invalid_token (server_error if the store fails).
+// VerifyAccessToken checks signature, issuer, expiry, that neither the
+// token (jti) nor its grant has been revoked, and that its client still
+// exists. Failures are *oauth.Error invalid_token (server_error if the
+// store fails).
 func (i *Issuer) VerifyAccessToken(ctx context.Context, raw string) (VerifiedAccess, error) {
 	v, err := i.parseAccessToken(raw)
 	if err != nil {
@@ -387,7 +388,7 @@ func (i *Issuer) checkTimes(iat, exp int64) *oauth.Error {
 	return nil
 }
 
-// checkRevoked looks the token's jti and grant up in the store.
+// checkRevoked looks the token's jti, client and grant up in the store.
 func (i *Issuer) checkRevoked(ctx context.Context, v VerifiedAccess) error {
 	_, err := i.st.Revocations.Get(ctx, v.JTI)
 	switch {
@@ -395,6 +396,9 @@ func (i *Issuer) checkRevoked(ctx context.Context, v VerifiedAccess) error {
 		return invalidToken("the access token has been revoked", nil)
 	case !errors.Is(err, store.ErrNotFound):
 		return oauth.ErrServerError().WithParent(fmt.Errorf("token: revocation lookup: %w", err))
+	}
+	if err := i.ClientExists(ctx, v.ClientID); err != nil {
+		return err
 	}
 	if v.GrantID == "" {
 		return nil
@@ -407,6 +411,23 @@ func (i *Issuer) checkRevoked(ctx context.Context, v VerifiedAccess) error {
 		return oauth.ErrServerError().WithParent(fmt.Errorf("token: grant lookup: %w", err))
 	case g.Revoked:
 		return invalidToken("the grant of this access token has been revoked", nil)
+	}
+	return nil
+}
+
+// ClientExists returns invalid_token unless the client is registered.
+// Deleting a client (RFC 7592 §2.3) is its tokens' revocation: the store
+// has no index of tokens by client, and a scan could not be one atomic
+// write with the delete, so every access token, refresh token, code and
+// CIBA request is honoured only while its client's record exists, and the
+// single delete of that record ends them all at once.
+func (i *Issuer) ClientExists(ctx context.Context, clientID string) error {
+	_, err := i.st.Clients.Get(ctx, clientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return invalidToken("the client of this token no longer exists", nil)
+	case err != nil:
+		return oauth.ErrServerError().WithParent(fmt.Errorf("token: client lookup: %w", err))
 	}
 	return nil
 }

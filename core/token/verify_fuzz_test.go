@@ -27,6 +27,13 @@ func newIssuer(tb testing.TB, alg string) (*token.Issuer, *config.Config, *store
 	cfg.Storage.Backend = "memory"
 	cfg.Keys.Algorithm = alg
 	st := store.New(memory.New())
+	// The clients the tests mint for: a token is valid only while its
+	// client exists.
+	for _, id := range []string{"web", "machine"} {
+		if err := st.Clients.Create(context.Background(), id, store.Client{ID: id}); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	keys, err := keyset.Open(context.Background(), cfg, st)
 	if err != nil {
 		tb.Fatal(err)
