@@ -5,6 +5,7 @@ package oauth
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 )
 
@@ -30,6 +31,15 @@ func (e *Error) Error() string {
 
 // Unwrap exposes the hidden parent to errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.parent }
+
+// LogValue is what logs show of e: the wire error followed by its hidden
+// cause, which Error leaves out because Error is what clients may see.
+func (e *Error) LogValue() slog.Value {
+	if e.parent == nil {
+		return slog.StringValue(e.Error())
+	}
+	return slog.StringValue(e.Error() + ": " + e.parent.Error())
+}
 
 // WithDescription returns a copy of e with a human-readable description.
 func (e *Error) WithDescription(format string, args ...any) *Error {

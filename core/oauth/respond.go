@@ -24,7 +24,8 @@ func JSON(c *fiber.Ctx, status int, v any) error {
 func WriteError(c *fiber.Ctx, err error) error {
 	oe := AsError(err)
 	if oe.Status >= 500 {
-		slog.ErrorContext(c.UserContext(), "request failed", "path", c.Path(), "error", err)
+		slog.ErrorContext(c.UserContext(), "request failed", "path", c.Path(), "error", logValue(err),
+			"request_id", c.Locals("request_id"))
 	} else if parent := errors.Unwrap(oe); parent != nil {
 		slog.DebugContext(c.UserContext(), "request refused", "path", c.Path(), "error", oe.Code, "cause", parent)
 	}
@@ -37,6 +38,16 @@ func WriteError(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderWWWAuthenticate, challenge)
 	}
 	return JSON(c, oe.Status, oe)
+}
+
+// logValue shows err with its whole chain: an *Error anywhere in it would
+// otherwise print without the cause it hides from clients.
+func logValue(err error) any {
+	var oe *Error
+	if errors.As(err, &oe) && oe != err {
+		return err.Error() + " (" + oe.LogValue().String() + ")"
+	}
+	return err
 }
 
 // AsError returns err as an *Error: itself if it is one, a mapped error for
