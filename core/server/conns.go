@@ -7,10 +7,24 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // connTracker wraps the listener so that shutdown can see every connection
 // and whether its client has sent anything yet.
+//
+// It also decides how each connection closes. fasthttp's graceful shutdown
+// closes the connections it counts as idle, between two requests, from
+// another goroutine than the one serving it; but that goroutine marks the
+// connection active only after the next request's first bytes have
+// arrived. A request arriving in that gap used to be read, executed and
+// logged on a connection already closed under it, and its answer was lost:
+// for a refresh-token rotation, the client's retry then looked like reuse
+// and revoked the whole grant. So a connection whose next request has
+// started is not closed by that sweep (the server answers it, then closes
+// it as it stops), and a connection closed as idle refuses any bytes that
+// arrive after that, so no request is executed that cannot be answered.
 //
 // fasthttp's graceful shutdown closes keep-alive connections that sit idle
 // between requests, but it marks a freshly accepted connection active
@@ -37,52 +51,89 @@ func (t *connTracker) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := &trackedConn{Conn: c, tracker: t}
+	tc := &trackedConn{Conn: c, tracker: t, idle: true}
 	t.mu.Lock()
 	t.conns[tc] = struct{}{}
 	t.mu.Unlock()
 	return tc, nil
 }
 
-// closeUnstarted closes the connections on which no byte has been read.
+// connState is fasthttp's ConnState hook: it follows each connection
+// between requests (new or idle) and inside one (active).
+func (t *connTracker) connState(c net.Conn, state fasthttp.ConnState) {
+	tc, ok := c.(*trackedConn)
+	if !ok {
+		return
+	}
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	switch state {
+	case fasthttp.StateNew, fasthttp.StateIdle:
+		tc.idle, tc.readSinceIdle = true, false
+	case fasthttp.StateActive:
+		tc.idle = false
+	}
+}
+
+// closeUnstarted closes the connections on which no byte has been read,
+// as idle ones (a first request arriving meanwhile is served).
 func (t *connTracker) closeUnstarted() {
-	t.close(func(c *trackedConn) bool { return !c.started.Load() })
+	for _, c := range t.matching(func(c *trackedConn) bool { return !c.started.Load() }) {
+		_ = c.Close()
+	}
 }
 
 // closeAll closes every connection still open and reports how many there
 // were: the last resort when in-flight requests outlive the shutdown
 // deadline (a stuck handler or a client trickling its request).
 func (t *connTracker) closeAll() int {
-	return t.close(func(*trackedConn) bool { return true })
-}
-
-func (t *connTracker) close(match func(*trackedConn) bool) int {
-	t.mu.Lock()
-	var victims []*trackedConn
-	for c := range t.conns {
-		if match(c) {
-			victims = append(victims, c)
-		}
-	}
-	t.mu.Unlock()
+	victims := t.matching(func(*trackedConn) bool { return true })
 	for _, c := range victims {
-		_ = c.forceClose()
+		_ = c.close(false)
 	}
 	return len(victims)
 }
 
-// trackedConn notes its first read and leaves the tracker when closed.
+func (t *connTracker) matching(match func(*trackedConn) bool) []*trackedConn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var found []*trackedConn
+	for c := range t.conns {
+		if match(c) {
+			found = append(found, c)
+		}
+	}
+	return found
+}
+
+// trackedConn notes its reads and leaves the tracker when closed.
 type trackedConn struct {
 	net.Conn
 	tracker *connTracker
-	started atomic.Bool
+	started atomic.Bool // a byte has been read, ever
 	closed  sync.Once
+
+	mu sync.Mutex
+	// idle: the server awaits the next request (fasthttp's StateNew or
+	// StateIdle); readSinceIdle: its first bytes have been read since.
+	idle, readSinceIdle bool
+	// shut: closed as idle; bytes read later are refused.
+	shut bool
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && !c.started.Load() {
-		c.started.Store(true)
+	if n > 0 {
+		c.mu.Lock()
+		shut := c.shut
+		c.readSinceIdle = true
+		c.mu.Unlock()
+		if shut {
+			return 0, net.ErrClosed
+		}
+		if !c.started.Load() {
+			c.started.Store(true)
+		}
 	}
 	return n, err
 }
@@ -94,13 +145,20 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 // 413 for a body over the limit; closing a socket with unread data makes
 // the kernel send RST, and a client still writing its body would see
 // "connection reset" instead of the 413.
+//
+// A connection between requests has nothing to linger for; it closes at
+// once, so the goroutine waiting on it for the next request stops, unless
+// that request has begun to arrive (see connTracker).
 func (c *trackedConn) Close() error {
-	return c.close(true)
-}
-
-// forceClose closes at once: shutdown's last resort, no lingering.
-func (c *trackedConn) forceClose() error {
-	return c.close(true)
+	c.mu.Lock()
+	if c.idle && c.readSinceIdle {
+		c.mu.Unlock()
+		return nil // the server answers it and closes the connection then
+	}
+	idle := c.idle
+	c.shut = c.shut || idle
+	c.mu.Unlock()
+	return c.close(!idle)
 }
 
 // Bounds of a lingering close: what a client may still send, and how long.

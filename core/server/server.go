@@ -207,6 +207,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	defer s.ciba.Start(ctx)() // the delivery queue, stopped once requests are done
 	conns := trackConns(ln)
+	s.app.Server().ConnState = conns.connState
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(conns) }()
 	s.ready.Store(true)

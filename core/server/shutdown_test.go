@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
@@ -126,4 +131,82 @@ func TestShutdownClosesStalledRequests(t *testing.T) {
 
 func isReset(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "connection reset")
+}
+
+// TestShutdownAnswersWhatItExecutes: a SIGTERM under keep-alive load never
+// leaves a request executed (access-logged) but unanswered: a client that
+// got no answer must be able to retry, and for a refresh-token rotation an
+// executed retry is a reuse that revokes the grant. Clients send requests
+// back to back on their connections while the server stops; every request
+// id the access log shows must have had its response read.
+// (Not parallel: it captures the default logger.)
+func TestShutdownAnswersWhatItExecutes(t *testing.T) {
+	for round := range 3 {
+		logs := &syncBuffer{}
+		prev := slog.Default()
+		slog.SetDefault(slog.New(slog.NewTextHandler(logs, nil)))
+		addr, stop, done := serving(t)
+
+		const clients, perClient = 16, 5000
+		var answered sync.Map // request id → true
+		var total atomic.Int64
+		var wg sync.WaitGroup
+		for i := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for j := range perClient {
+					id := fmt.Sprintf("r%d-c%d-%d", round, i, j)
+					if _, err := fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: %s\r\n\r\n", id); err != nil {
+						return
+					}
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						return
+					}
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err != nil {
+						return
+					}
+					answered.Store(id, true)
+					total.Add(1)
+				}
+			}()
+		}
+		// Stop once the load is running on every connection.
+		for i := 0; i < 1000 && total.Load() < 20*clients; i++ {
+			time.Sleep(5 * time.Millisecond)
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("round %d: Serve: %v", round, err)
+		}
+		wg.Wait()
+		slog.SetDefault(prev)
+
+		var executed, lost int
+		for line := range strings.Lines(logs.String()) {
+			_, rest, ok := strings.Cut(line, "request_id=")
+			if !ok || !strings.Contains(line, "msg=request ") {
+				continue
+			}
+			id := strings.Fields(rest)[0]
+			executed++
+			if _, ok := answered.Load(id); !ok {
+				lost++
+				t.Errorf("round %d: request %s was executed but never answered", round, id)
+			}
+		}
+		t.Logf("round %d: %d requests executed, %d answered, %d unanswered", round, executed, total.Load(), lost)
+		if executed == 0 {
+			t.Fatalf("round %d: the access log shows no request", round)
+		}
+	}
 }
