@@ -43,6 +43,7 @@ func TestBadInput(t *testing.T) {
 	t.Parallel()
 	l := startLive(t, func(c *config.Config) {
 		c.Registration.RedirectURIPatterns = []string{"https://*.example.com/callback", "http://127.0.0.1:*/callback"}
+		c.Registration.CustomScopes = []string{"catalog.read"}
 	})
 	ctx := context.Background()
 	l.client(t, "web", store.ClientMetadata{Scope: "openid profile offline_access"})
@@ -51,6 +52,9 @@ func TestBadInput(t *testing.T) {
 	l.client(t, "spa", store.ClientMetadata{TokenEndpointAuthMethod: oauth.AuthNone})
 	l.client(t, "machine", store.ClientMetadata{GrantTypes: []string{"client_credentials"}, Scope: "catalog.read"})
 	l.client(t, "app", store.ClientMetadata{ResponseTypes: []string{"code"}, GrantTypes: []string{"authorization_code"}})
+	// Stored with scope values the server does not offer (as before the
+	// scope policy): they are never granted.
+	l.client(t, "grabber", store.ClientMetadata{GrantTypes: []string{"client_credentials"}, Scope: "catalog.read admin payments:write"})
 	verifier := oauth2.GenerateVerifier()
 
 	redeem := func(code string) url.Values {
@@ -136,6 +140,7 @@ func TestBadInput(t *testing.T) {
 		{name: "token/unsupported grant_type", req: form("/v1/token", url.Values{"grant_type": {"password"}}, "machine", liveSecret), status: 400, code: "unsupported_grant_type"},
 		{name: "token/grant type not registered", req: form("/v1/token", cc, "web", liveSecret), status: 400, code: "unauthorized_client"},
 		{name: "token/scope not registered", req: form("/v1/token", with(cc, "scope", "catalog.read admin"), "machine", liveSecret), status: 400, code: "invalid_scope"},
+		{name: "token/registered scope the server does not offer", req: form("/v1/token", with(cc, "scope", "admin payments:write"), "grabber", liveSecret), status: 400, code: "invalid_scope"},
 		// Authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6).
 		{name: "token/code unknown", req: form("/v1/token", with(redeem(fresh), "code", "no-such-code"), "web", liveSecret), status: 400, code: "invalid_grant"},
 		{name: "token/code of another client", req: form("/v1/token", redeem(otherClients), "web", liveSecret), status: 400, code: "invalid_grant"},
@@ -178,6 +183,8 @@ func TestBadInput(t *testing.T) {
 		{name: "authorize/self-registered client, response_type token", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"app"}, "response_type": {"token"}, "redirect_uri": {liveRedirect}, "state": {"s"}}.Encode(), "", ""), status: 400, code: "unsupported_response_type", page: true},
 		{name: "authorize/self-registered client, prompt none", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"app"}, "response_type": {"code"}, "redirect_uri": {liveRedirect}, "prompt": {"none"},
 			"code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}}.Encode(), "", ""), status: 400, code: "login_required", page: true},
+		{name: "authorize/scope the server does not offer", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"app"}, "response_type": {"code"}, "redirect_uri": {liveRedirect}, "scope": {"openid admin"},
+			"code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}}.Encode(), "", ""), status: 400, code: "invalid_scope", page: true},
 		{name: "authorize/loopback redirect, https", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"web"}, "response_type": {"code"}, "redirect_uri": {"https://127.0.0.1:9/callback"}}.Encode(), "", ""), status: 400, code: "invalid_request"},
 
 		// Registration (RFC 7591 §3.2.2).
@@ -200,6 +207,7 @@ func TestBadInput(t *testing.T) {
 		{name: "register/id_token alg none", req: raw("POST", "/v1/register", jsonType, `{"id_token_signed_response_alg":"none","redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/id_token alg HS256", req: raw("POST", "/v1/register", jsonType, `{"id_token_signed_response_alg":"HS256","redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/id_token alg not a string", req: raw("POST", "/v1/register", jsonType, `{"id_token_signed_response_alg":256,"redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_client_metadata"},
+		{name: "register/scope the server does not offer", req: raw("POST", "/v1/register", jsonType, `{"grant_types":["client_credentials"],"scope":"admin payments:write"}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/software_statement", req: raw("POST", "/v1/register", jsonType, `{"software_statement":"a.b.c","redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_software_statement"},
 		// RFC 7662 introspection of other clients' tokens is the operator's
 		// grant, never a client's own.

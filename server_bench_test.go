@@ -57,6 +57,7 @@ func benchServer(b *testing.B, backend string) *live {
 	b.Cleanup(func() { slog.SetDefault(prev) })
 	return startLive(b, func(c *config.Config) {
 		c.Log.Level = "info"
+		c.Registration.CustomScopes = []string{"catalog.read"}
 		c.Storage.Backend = backend
 		c.Storage.SyncWrites = true
 	})

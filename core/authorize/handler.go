@@ -38,6 +38,8 @@ type Handler struct {
 	page   *identity.Page
 	iss    string
 	now    func() time.Time
+	// scopes are the scope values the server offers (config.RegistrableScopes).
+	scopes config.Scopes
 }
 
 // New returns the handler.
@@ -48,7 +50,7 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, pages Pages)
 	}
 	return &Handler{
 		cfg: cfg, st: st, issuer: issuer, pages: pages, page: page,
-		iss: cfg.Issuer(), now: time.Now,
+		iss: cfg.Issuer(), now: time.Now, scopes: cfg.RegistrableScopes(),
 	}, nil
 }
 

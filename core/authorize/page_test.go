@@ -31,7 +31,10 @@ func (e *env) pageURL(id string) string { return e.issuer + "/oauth2/authorize/"
 // step, guest sign-in, the consent step and approval, checking what the
 // pages show and the headers they carry.
 func TestConsentPage(t *testing.T) {
-	e := start(t, func(c *config.Config) { c.Server.BasePath = "/api/auth" })
+	e := start(t, func(c *config.Config) {
+		c.Server.BasePath = "/api/auth"
+		c.Registration.CustomScopes = []string{"catalog.read"}
+	})
 	e.client(t, "app", store.ClientMetadata{ClientName: "Catalog <CLI>", Scope: "openid profile offline_access catalog.read"})
 	b := newBrowser(t)
 	p := authParams("app")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
@@ -254,7 +255,7 @@ func (h *Handler) validate(values url.Values, client *store.Client) (store.AuthR
 		return req, invalid().WithDescription("response_mode '%s' is not supported; use query", clean(mode))
 	}
 
-	scope, oerr := checkScope(values.Get("scope"), client.Scope)
+	scope, oerr := checkScope(values.Get("scope"), client.Scope, h.scopes)
 	if oerr != nil {
 		return req, oerr
 	}
@@ -290,9 +291,12 @@ func (h *Handler) validate(values url.Values, client *store.Client) (store.AuthR
 }
 
 // checkScope is RFC 6749 §3.3: space-delimited scope tokens of printable
-// ASCII without quote or backslash, each registered for the client when
-// it registered a scope. An empty scope means the registered one.
-func checkScope(requested, registered string) (string, *oauth.Error) {
+// ASCII without quote or backslash, each one the client may ask for
+// (config.Scopes.Allowed: its registered scope, or every scope the server
+// offers when it registered none). An empty scope means the registered
+// values the server still offers.
+func checkScope(requested, registered string, offered config.Scopes) (string, *oauth.Error) {
+	allowed := offered.Allowed(registered)
 	var values []string
 	for v := range strings.SplitSeq(requested, " ") {
 		if v == "" {
@@ -303,15 +307,15 @@ func checkScope(requested, registered string) (string, *oauth.Error) {
 				return "", oauth.ErrInvalidScope().WithDescription("scope values must be printable ASCII without quotes or backslashes (RFC 6749 section 3.3)")
 			}
 		}
-		if registered != "" && !slices.Contains(strings.Fields(registered), v) {
-			return "", oauth.ErrInvalidScope().WithDescription("scope '%s' is not registered for this client", clean(v))
+		if !slices.Contains(allowed, v) {
+			return "", oauth.ErrInvalidScope().WithDescription("scope '%s' is not registered for this client or not offered by this server", clean(v))
 		}
 		if !slices.Contains(values, v) {
 			values = append(values, v)
 		}
 	}
-	if len(values) == 0 {
-		return registered, nil
+	if len(values) == 0 && registered != "" {
+		return strings.Join(allowed, " "), nil
 	}
 	return strings.Join(values, " "), nil
 }

@@ -163,7 +163,9 @@ func (s *Service) validate(p oauth.Params, cl *store.Client) (*authRequest, erro
 	req := &authRequest{}
 
 	// scope: openid is required (§7.1), and every value must be one the
-	// client registered, when it registered any.
+	// client may ask for (its registered scope, or every scope the server
+	// offers when it registered none).
+	allowed := s.cfg.RegistrableScopes().Allowed(cl.Scope)
 	scope := strings.Join(strings.Fields(p.Get("scope")), " ")
 	if !token.HasScope(scope, "openid") {
 		return nil, oauth.ErrInvalidScope().WithDescription("scope must include openid (CIBA Core §7.1)")
@@ -172,8 +174,8 @@ func (s *Service) validate(p oauth.Params, cl *store.Client) (*authRequest, erro
 		if !validScopeToken(v) {
 			return nil, oauth.ErrInvalidScope().WithDescription("scope value %q is malformed (RFC 6749 §3.3)", v)
 		}
-		if cl.Scope != "" && v != "openid" && !token.HasScope(cl.Scope, v) {
-			return nil, oauth.ErrInvalidScope().WithDescription("scope %q is not registered for this client", v)
+		if v != "openid" && !slices.Contains(allowed, v) {
+			return nil, oauth.ErrInvalidScope().WithDescription("scope %q is not registered for this client or not offered by this server", v)
 		}
 	}
 	req.scope = dedupe(scope)

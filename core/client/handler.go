@@ -43,6 +43,7 @@ func New(cfg *config.Config, st *store.Store) *Handler {
 	h := &Handler{cfg: cfg, st: st, policy: newPolicy(cfg.Registration.RedirectURIPatterns)}
 	h.policy.idTokenAlgs = algs
 	h.policy.allowPrivate = cfg.Outbound.AllowPrivate
+	h.policy.scopes = cfg.RegistrableScopes()
 	if t := cfg.Registration.InitialAccessToken; t != "" {
 		sum := sha256.Sum256([]byte(t))
 		h.initialToken = sum[:]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
@@ -74,11 +75,14 @@ type policy struct {
 	// allowPrivate is the development setting outbound.allow_private: the
 	// URIs the server calls may then be plain http on a loopback host.
 	allowPrivate bool
+	// scopes are the scope values a client may register: discovery's
+	// scopes_supported and registration.custom_scopes.
+	scopes config.Scopes
 }
 
 func newPolicy(patterns []string) policy {
 	l, _ := urlpattern.ParseList(patterns) // config.Validate reports bad ones
-	return policy{restricted: len(patterns) > 0, redirectPatterns: l}
+	return policy{restricted: len(patterns) > 0, redirectPatterns: l, scopes: (&config.Config{}).RegistrableScopes()}
 }
 
 // registration is a parsed registration (RFC 7591 §3.1) or update
@@ -367,7 +371,7 @@ func validate(m *store.ClientMetadata, p policy) *oauth.Error {
 		return bad().WithDescription("jwks_uri and jwks must not both be present (RFC 7591 §2)")
 	}
 
-	scope, err := normaliseScope(m.Scope)
+	scope, err := normaliseScope(m.Scope, p.scopes)
 	if err != nil {
 		return err
 	}
@@ -440,9 +444,10 @@ func checkText(name, value string, max int) *oauth.Error {
 }
 
 // normaliseScope checks each scope token against RFC 6749 §3.3
-// (scope-token = 1*( %x21 / %x23-5B / %x5D-7E )) and re-joins the distinct
-// tokens with single spaces.
-func normaliseScope(scope string) (string, *oauth.Error) {
+// (scope-token = 1*( %x21 / %x23-5B / %x5D-7E )) and the scope values the
+// server offers (a client must not grant itself "admin"), and re-joins the
+// distinct tokens with single spaces.
+func normaliseScope(scope string, offered config.Scopes) (string, *oauth.Error) {
 	var tokens []string
 	for _, tok := range strings.Split(scope, " ") {
 		if tok == "" {
@@ -453,6 +458,10 @@ func normaliseScope(scope string) (string, *oauth.Error) {
 				return "", oauth.ErrInvalidClientMetadata().WithDescription(
 					"scope token %s must be printable ASCII without quotes or backslashes (RFC 6749 §3.3)", quote(tok))
 			}
+		}
+		if !offered.Has(tok) {
+			return "", oauth.ErrInvalidClientMetadata().WithDescription(
+				"scope %s is not offered by this server; register only some of %s", quote(tok), strings.Join(offered.Sorted(), " "))
 		}
 		tokens = append(tokens, tok)
 	}

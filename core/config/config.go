@@ -92,6 +92,63 @@ type Registration struct {
 	Open                bool     `koanf:"open"`
 	InitialAccessToken  string   `koanf:"initial_access_token"`
 	RedirectURIPatterns []string `koanf:"redirect_uri_patterns"`
+	// CustomScopes are the scope values clients may register and ask for
+	// besides StandardScopes (RFC 7591 §2 scope).
+	CustomScopes []string `koanf:"custom_scopes"`
+}
+
+// StandardScopes are the scope values the server gives a meaning to (OIDC
+// Core §5.4, §11): discovery's scopes_supported, and with
+// registration.custom_scopes what a client may register.
+var StandardScopes = []string{"openid", "profile", "email", "offline_access"}
+
+// Scopes is a set of scope values a client may register and ask for.
+type Scopes map[string]struct{}
+
+// RegistrableScopes is StandardScopes and registration.custom_scopes.
+func (c *Config) RegistrableScopes() Scopes {
+	s := make(Scopes, len(StandardScopes)+len(c.Registration.CustomScopes))
+	for _, v := range StandardScopes {
+		s[v] = struct{}{}
+	}
+	for _, v := range c.Registration.CustomScopes {
+		s[v] = struct{}{}
+	}
+	return s
+}
+
+// Has reports whether v is in the set.
+func (s Scopes) Has(v string) bool {
+	_, ok := s[v]
+	return ok
+}
+
+// Sorted lists the set in order, for error messages.
+func (s Scopes) Sorted() []string {
+	out := make([]string, 0, len(s))
+	for v := range s {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Allowed is what a client that registered scope (space-separated) may
+// ask for: its registered values that the server still offers, or every
+// value the server offers when it registered none (RFC 7591 §2 lets the
+// server choose the default). A value an operator has since removed from
+// registration.custom_scopes is no longer granted to anyone.
+func (s Scopes) Allowed(registered string) []string {
+	var out []string
+	for v := range strings.FieldsSeq(registered) {
+		if s.Has(v) {
+			out = append(out, v)
+		}
+	}
+	if out == nil && strings.TrimSpace(registered) == "" {
+		out = s.Sorted()
+	}
+	return out
 }
 
 type Authorization struct {
@@ -291,6 +348,11 @@ func (c *Config) validate(errs []error) error {
 			bad(fmt.Sprintf("registration.redirect_uri_patterns[%d]", i), "%q %v (want a URL pattern such as https://*.example.com/callback or http://localhost:*/callback)", p, err)
 		}
 	}
+	for i, v := range c.Registration.CustomScopes {
+		if !scopeToken(v) {
+			bad(fmt.Sprintf("registration.custom_scopes[%d]", i), "must be one scope value of printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3), got %q", v)
+		}
+	}
 	for i, kind := range c.Authorization.RedirectErrors {
 		if !slices.Contains(clientKinds, kind) {
 			bad(fmt.Sprintf("authorization.redirect_errors[%d]", i), "must be a client kind, %s, got %q", strings.Join(clientKinds, " or "), kind)
@@ -323,4 +385,14 @@ func (c *Config) validate(errs []error) error {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// scopeToken is RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+func scopeToken(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x21 || b == 0x22 || b == 0x5C || b > 0x7E {
+			return false
+		}
+	}
+	return v != ""
 }

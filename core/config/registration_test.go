@@ -63,3 +63,31 @@ func TestRedirectErrors(t *testing.T) {
 		t.Errorf("Load = %v, want %q", err, want)
 	}
 }
+
+// TestCustomScopes: registration.custom_scopes are single RFC 6749 §3.3
+// scope values; the embedded configuration offers none beyond the standard.
+func TestCustomScopes(t *testing.T) {
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.RegistrableScopes().Sorted(), " "); got != "email offline_access openid profile" {
+		t.Errorf("registrable scopes %q, want the standard ones", got)
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("registration:\n  custom_scopes: [catalog.read, \"a b\", \"\", \"q\\\"\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.Load(gatehouse.DefaultConfig, path)
+	if err == nil {
+		t.Fatal("Load accepted malformed custom scopes")
+	}
+	for _, want := range []string{"registration.custom_scopes[1]", "registration.custom_scopes[2]", "registration.custom_scopes[3]"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "custom_scopes[0]") {
+		t.Errorf("catalog.read refused:\n%v", err)
+	}
+}

@@ -4,6 +4,7 @@ package discovery
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -65,7 +66,7 @@ func NewMetadata(cfg *config.Config, keys *keyset.Keyset) Metadata {
 		RegistrationEndpoint:   iss + "/v1/register",
 		RevocationEndpoint:     iss + "/v1/revoke",
 		IntrospectionEndpoint:  iss + "/v1/introspect",
-		ScopesSupported:        []string{"openid", "profile", "email", "offline_access"},
+		ScopesSupported:        slices.Clone(config.StandardScopes),
 		ResponseTypesSupported: []string{"code"},
 		ResponseModesSupported: []string{"query"},
 		GrantTypesSupported:    []string{"authorization_code", "refresh_token", "client_credentials", client.GrantTypeCIBA},

@@ -36,6 +36,7 @@ func (f claimsFunc) TokenClaims(_ context.Context, clientID, subject, scope, gra
 func claimsApp(t *testing.T, src grant.ClaimsSource) (*fiber.App, *config.Config, *store.Store) {
 	t.Helper()
 	cfg := servertest.Config(t, "127.0.0.1:9")
+	cfg.Registration.CustomScopes = []string{"read", "write"}
 	st := store.New(memory.New())
 	keys, err := keyset.Open(context.Background(), cfg, st)
 	if err != nil {

@@ -3,7 +3,9 @@ package grant
 import (
 	"context"
 	"log/slog"
+	"strings"
 
+	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
@@ -14,13 +16,17 @@ import (
 // refresh token (§4.4.3), no ID token (there is no user).
 type ClientCredentials struct {
 	mint *Minter
+	// scopes are the scope values the server offers: a registered value
+	// outside them (stored before the policy, or since dropped from
+	// registration.custom_scopes) is not granted.
+	scopes config.Scopes
 }
 
 var _ Flow = (*ClientCredentials)(nil)
 
 // NewClientCredentials returns the client_credentials flow.
 func NewClientCredentials(mint *Minter) *ClientCredentials {
-	return &ClientCredentials{mint: mint}
+	return &ClientCredentials{mint: mint, scopes: mint.cfg.RegistrableScopes()}
 }
 
 func (*ClientCredentials) GrantType() string { return TypeClientCredentials }
@@ -36,8 +42,13 @@ func (f *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 		return nil, oauth.ErrUnauthorizedClient().WithDescription("client_credentials requires a confidential client")
 	}
 	// §4.4.2, §3.3: every requested value must be in the client's
-	// registered scope; none requested means all of it.
-	scope, refused, ok := narrowScope(requested, req.Client.Scope)
+	// registered scope, and offered by the server; none requested means
+	// all of that.
+	var registered string
+	if req.Client.Scope != "" {
+		registered = strings.Join(f.scopes.Allowed(req.Client.Scope), " ")
+	}
+	scope, refused, ok := narrowScope(requested, registered)
 	if !ok {
 		return nil, invalidScope(refused, "is not registered for this client")
 	}

@@ -38,6 +38,7 @@ func startServer(t *testing.T, basePath string) *liveServer {
 	t.Helper()
 	l := servertest.StartWith(t, func(cfg *config.Config) {
 		cfg.Server.BasePath = basePath
+		cfg.Registration.CustomScopes = []string{"catalog.read", "catalog.write"}
 		// The binary's own store: Badger, as the default configuration has it.
 		cfg.Storage.Backend = "badger"
 		cfg.Storage.Dir = filepath.Join(t.TempDir(), "data")
