@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
@@ -29,18 +32,27 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			slog.Error("closing storage", "error", err)
+	grace := cfg.Server.ShutdownGrace
+	// The grace counts from the signal: Serve drains requests within part
+	// of it, and the store closes within what is left.
+	stopped := make(chan time.Time, 1)
+	defer context.AfterFunc(ctx, func() { stopped <- time.Now() })()
+	closeStore := func() error {
+		deadline := time.Now().Add(grace)
+		select {
+		case at := <-stopped:
+			deadline = at.Add(grace)
+		default:
 		}
-	}()
+		return closeWithin(st, deadline, grace)
+	}
 	srv, err := server.New(ctx, cfg, st)
 	if err != nil {
-		return err
+		return errors.Join(err, closeStore())
 	}
 	ln, err := server.Listen(ctx, cfg.Server.Addr)
 	if err != nil {
-		return err
+		return errors.Join(err, closeStore())
 	}
 	// SIGHUP and POST /admin/plugins/reload read the configuration again
 	// exactly as above: embedded defaults, --config file, environment.
@@ -48,7 +60,29 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 		return config.Load(gatehouse.DefaultConfig, path)
 	})
 	go reloadOnHangup(ctx, hup, srv)
-	return srv.Serve(ctx, ln)
+	err = srv.Serve(ctx, ln)
+	return errors.Join(err, closeStore())
+}
+
+// closeWithin closes the store, or gives up at deadline: a store that
+// cannot close (Badger retries a flush to a data directory that is gone,
+// forever) must not keep the process from exiting. With
+// storage.sync_writes (the default) every write the server acknowledged is
+// on disk already.
+func closeWithin(st io.Closer, deadline time.Time, grace time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- st.Close() }()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("closing storage: %w", err)
+		}
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("storage did not close within server.shutdown_grace (%s): exiting without closing it", grace)
+	}
 }
 
 // applyMemoryLimit sets the runtime's soft memory limit from the

@@ -56,6 +56,9 @@ type Server struct {
 	// than let it grow to twice what is live; 0 leaves the runtime's
 	// default. GOMEMLIMIT in the environment wins.
 	MemoryLimitMiB int `koanf:"memory_limit_mib"`
+	// ShutdownGrace bounds a whole shutdown: requests in flight get three
+	// quarters of it, closing the store what is left.
+	ShutdownGrace time.Duration `koanf:"shutdown_grace"`
 }
 
 type Storage struct {
@@ -305,6 +308,9 @@ func (c *Config) validate(errs []error) error {
 	}
 	if c.Server.BodyLimit < 1024 || c.Server.BodyLimit > 16<<20 {
 		bad("server.body_limit", "must be between 1024 and 16777216 bytes, got %d", c.Server.BodyLimit)
+	}
+	if c.Server.ShutdownGrace < time.Second || c.Server.ShutdownGrace > 10*time.Minute {
+		bad("server.shutdown_grace", "must be between 1s and 10m, got %s", c.Server.ShutdownGrace)
 	}
 	if c.Server.MemoryLimitMiB < 0 {
 		bad("server.memory_limit_mib", "must not be negative (0 leaves the runtime's default), got %d", c.Server.MemoryLimitMiB)

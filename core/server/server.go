@@ -191,13 +191,15 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ready"})
 }
 
-// shutdownGrace is how long in-flight requests get to finish on shutdown.
-const shutdownGrace = 10 * time.Second
+// drainShare is the part of server.shutdown_grace that requests in flight
+// get to finish; the rest is for closing plugins and the store.
+func drainShare(grace time.Duration) time.Duration { return grace * 3 / 4 }
 
 // Serve accepts connections on ln until ctx is cancelled, then shuts down
 // gracefully: it stops accepting, closes connections that carry no request
 // (idle keep-alive ones, and new ones whose client has sent nothing yet),
-// and lets in-flight requests finish for up to 10 s before closing the rest.
+// and lets in-flight requests finish for three quarters of
+// server.shutdown_grace before closing the rest.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer func() {
 		// After the last request: plugins wait for their calls in flight.
@@ -219,7 +221,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.ready.Store(false)
 
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainShare(s.cfg.Server.ShutdownGrace))
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- s.app.ShutdownWithContext(sctx) }()
