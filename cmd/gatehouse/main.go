@@ -97,6 +97,14 @@ func setupLogging(cfg config.Log) {
 	slog.SetDefault(slog.New(h))
 }
 
+// reserveBytes is storage.reserve_mib as badger.Options.Reserve.
+func reserveBytes(mib int) int64 {
+	if mib < 0 {
+		return -1
+	}
+	return int64(mib) << 20
+}
+
 // openStore opens the configured backend.
 func openStore(cfg *config.Config) (*store.Store, error) {
 	if cfg.Storage.Backend == "memory" {
@@ -105,7 +113,7 @@ func openStore(cfg *config.Config) (*store.Store, error) {
 	if err := os.MkdirAll(cfg.Storage.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("storage directory: %w", err)
 	}
-	kv, err := badger.Open(cfg.Storage.Dir, badger.Options{SyncWrites: cfg.Storage.SyncWrites})
+	kv, err := badger.Open(cfg.Storage.Dir, badger.Options{SyncWrites: cfg.Storage.SyncWrites, Reserve: reserveBytes(cfg.Storage.ReserveMiB)})
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,11 @@ type Storage struct {
 	Backend    string `koanf:"backend"` // badger or memory
 	Dir        string `koanf:"dir"`
 	SyncWrites bool   `koanf:"sync_writes"`
+	// ReserveMiB is the free space kept on the data directory's
+	// filesystem: below it writes are refused (503, Retry-After) and
+	// reads go on. 0 sizes it to Badger's memtables and tables (16 MiB);
+	// -1 turns the check off.
+	ReserveMiB int `koanf:"reserve_mib"`
 }
 
 type Keys struct {
@@ -319,6 +324,9 @@ func (c *Config) validate(errs []error) error {
 	case "badger":
 		if c.Storage.Dir == "" {
 			bad("storage.dir", "must be set for the badger backend")
+		}
+		if c.Storage.ReserveMiB < -1 {
+			bad("storage.reserve_mib", "must be -1 (off), 0 (sized to the storage engine) or a number of MiB, got %d", c.Storage.ReserveMiB)
 		}
 	case "memory":
 	default:

@@ -5,17 +5,21 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
 //go:embed templates/layout.html templates/login.html templates/error.html static/gatehouse.css
@@ -158,10 +162,16 @@ func ErrorPage(cfg *config.Config, c *fiber.Ctx, status int, title, detail strin
 
 // ServerErrorPage answers a page request that failed on the server: it
 // logs err as a failure of the page named page and shows the 500 error
-// page, which tells the user nothing of the cause.
+// page, which tells the user nothing of the cause; a store that cannot
+// serve now (store.ErrUnavailable, a full disk) is 503 with Retry-After.
 func ServerErrorPage(cfg *config.Config, c *fiber.Ctx, page string, err error) error {
 	slog.ErrorContext(c.UserContext(), page+" failed", "path", c.Path(), "error", err,
 		"request_id", c.Locals("request_id"))
+	if errors.Is(err, store.ErrUnavailable) {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(oauth.StorageRetryAfter))
+		return ErrorPage(cfg, c, fiber.StatusServiceUnavailable, "Temporarily unavailable",
+			"The server cannot save this step right now. Try again in a few minutes.")
+	}
 	return ErrorPage(cfg, c, fiber.StatusInternalServerError, "Something went wrong",
 		"The server could not complete this step. Try again in a moment.")
 }

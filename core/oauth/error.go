@@ -4,9 +4,12 @@
 package oauth
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
 // Error is an OAuth 2.0 error response (RFC 6749 §5.2 and the registries
@@ -19,7 +22,9 @@ type Error struct {
 	Status      int    `json:"-"`
 	// Challenge, when set, is sent as WWW-Authenticate (RFC 6750 §3, RFC 6749 §5.2).
 	Challenge string `json:"-"`
-	parent    error
+	// RetryAfter, when positive, is sent as Retry-After in seconds (RFC 9110 §10.2.3).
+	RetryAfter int `json:"-"`
+	parent     error
 }
 
 func (e *Error) Error() string {
@@ -117,6 +122,24 @@ func ErrServerError() *Error {
 }
 func ErrTemporarilyUnavailable() *Error {
 	return newError("temporarily_unavailable", http.StatusServiceUnavailable, "the server is temporarily unavailable")
+}
+
+// StorageRetryAfter is the Retry-After, in seconds, of a request refused
+// because the store cannot serve it now (store.ErrUnavailable).
+const StorageRetryAfter = 30
+
+// errStorageUnavailable answers a failure of the store that is not the
+// request's fault and may pass (a full disk): 503 with Retry-After, never
+// 500, carrying err for the logs.
+func errStorageUnavailable(err error) *Error {
+	e := ErrTemporarilyUnavailable().WithParent(err)
+	e.RetryAfter = StorageRetryAfter
+	if errors.Is(err, store.ErrFull) {
+		e.Description = "the server's storage is full; writes are refused until space is freed"
+	} else {
+		e.Description = "the server's storage is unavailable"
+	}
+	return e
 }
 
 // RFC 8707 §2.

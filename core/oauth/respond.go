@@ -3,8 +3,11 @@ package oauth
 import (
 	"errors"
 	"log/slog"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
 // NoStore marks a response as never cacheable (RFC 6749 §5.1).
@@ -37,6 +40,9 @@ func WriteError(c *fiber.Ctx, err error) error {
 	if challenge != "" {
 		c.Set(fiber.HeaderWWWAuthenticate, challenge)
 	}
+	if oe.RetryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(oe.RetryAfter))
+	}
 	return JSON(c, oe.Status, oe)
 }
 
@@ -51,11 +57,19 @@ func logValue(err error) any {
 }
 
 // AsError returns err as an *Error: itself if it is one, a mapped error for
-// Fiber's own errors, or server_error wrapping it.
+// Fiber's own errors, or server_error wrapping it. A server error caused by
+// store.ErrUnavailable (a full disk) becomes temporarily_unavailable, 503
+// with Retry-After, wherever it was raised.
 func AsError(err error) *Error {
 	var oe *Error
 	if errors.As(err, &oe) {
+		if oe.Status >= 500 && oe.RetryAfter == 0 && errors.Is(oe, store.ErrUnavailable) {
+			return errStorageUnavailable(err)
+		}
 		return oe
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return errStorageUnavailable(err)
 	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {

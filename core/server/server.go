@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -182,6 +183,18 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	}
 	if !s.ready.Load() {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "starting"})
+	}
+	// A full disk makes the server refuse writes, so most flows: not
+	// ready, though reads (discovery, JWKS, introspection) are served.
+	if wc, ok := s.st.KV.(store.WriteChecker); ok {
+		if err := wc.CheckWrite(); err != nil {
+			status := "storage unavailable"
+			if errors.Is(err, store.ErrFull) {
+				status = "storage full"
+			}
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(oauth.StorageRetryAfter))
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": status, "reads": "served", "writes": "refused"})
+		}
 	}
 	// Plugins still compiling do not make the server unready: it serves,
 	// and only their hooks fail closed until they have loaded.

@@ -15,7 +15,26 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: conflict")
+	// ErrUnavailable: the backend cannot serve the call now, through no
+	// fault of the request; the same call may succeed later. Endpoints
+	// answer it 503 with Retry-After, never 500.
+	ErrUnavailable = errors.New("store: unavailable")
+	// ErrFull is ErrUnavailable for writes refused to keep the free-space
+	// reserve of the backend's disk: reads are still served, and writes
+	// resume by themselves once space is freed.
+	ErrFull = fmt.Errorf("%w: storage full", ErrUnavailable)
+	// ErrDamaged: the data is damaged or incomplete (a file failed its
+	// checksum, acknowledged writes are missing). Opening a damaged store
+	// fails with it; the operator restores a copy (see the README).
+	ErrDamaged = errors.New("store: data damaged")
 )
+
+// WriteChecker is implemented by backends that may refuse writes for a
+// while (ErrFull on a full disk); CheckWrite tells, cheaply, whether a
+// write would be refused now, for readiness probes.
+type WriteChecker interface {
+	CheckWrite() error
+}
 
 // KV is the contract between the typed collections and a backend.
 // Keys are opaque non-empty strings (writing the empty key is an error,

@@ -18,19 +18,27 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
-var _ store.KV = (*KV)(nil)
+var (
+	_ store.KV           = (*KV)(nil)
+	_ store.WriteChecker = (*KV)(nil)
+)
 
 // Options configure the backend.
 type Options struct {
 	// SyncWrites makes every commit wait for fsync, so that an acknowledged
 	// write survives a power loss and not only a killed process.
 	SyncWrites bool
-	Logger     *slog.Logger
+	// Reserve is the free space, in bytes, kept on the data directory's
+	// filesystem: writes are refused with store.ErrFull below it. Zero is
+	// DefaultReserve; negative turns the check off.
+	Reserve int64
+	Logger  *slog.Logger
 }
 
 // KV is a Badger database.
 type KV struct {
 	db        *bdg.DB
+	room      *headroom
 	stripes   [64]sync.Mutex
 	closeOnce sync.Once
 	stopGC    chan struct{}
@@ -39,6 +47,26 @@ type KV struct {
 
 // Open opens (creating if needed) the database in dir.
 func Open(dir string, opts Options) (*KV, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	bo := badgerOptions(dir, opts)
+	reserve := opts.Reserve
+	if reserve == 0 {
+		reserve = defaultReserve(bo)
+	}
+	db, err := bdg.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("badger: open %s: %w", dir, err)
+	}
+	kv := &KV{db: db, room: newHeadroom(dir, reserve, log), stopGC: make(chan struct{}), gcDone: make(chan struct{})}
+	go kv.collectGarbage()
+	return kv, nil
+}
+
+// badgerOptions are the Badger options of a data directory.
+func badgerOptions(dir string, opts Options) bdg.Options {
 	bo := bdg.DefaultOptions(dir).
 		WithSyncWrites(opts.SyncWrites).
 		WithLogger(badgerLogger{opts.Logger}).
@@ -75,13 +103,7 @@ func Open(dir string, opts Options) (*KV, error) {
 		WithIndexCacheSize(4 << 20)
 	// One size for every level's tables (there is no With option).
 	bo.TableSizeMultiplier = 1
-	db, err := bdg.Open(bo)
-	if err != nil {
-		return nil, fmt.Errorf("badger: open %s: %w", dir, err)
-	}
-	kv := &KV{db: db, stopGC: make(chan struct{}), gcDone: make(chan struct{})}
-	go kv.collectGarbage()
-	return kv, nil
+	return bo
 }
 
 // collectGarbage reclaims value-log space left by expired and rewritten
@@ -95,7 +117,8 @@ func (kv *KV) collectGarbage() {
 		case <-kv.stopGC:
 			return
 		case <-ticker.C:
-			for kv.db.RunValueLogGC(0.5) == nil {
+			// Rewriting the value log writes first and frees after.
+			for kv.room.state() == nil && kv.db.RunValueLogGC(0.5) == nil {
 			}
 		}
 	}
@@ -154,6 +177,9 @@ func (kv *KV) Put(_ context.Context, key string, value []byte, expiresAt time.Ti
 	if key == "" {
 		return errEmptyKey
 	}
+	if err := kv.room.check(len(key) + len(value)); err != nil {
+		return err
+	}
 	return kv.db.Update(func(txn *bdg.Txn) error {
 		return txn.SetEntry(entry(key, value, expiresAt))
 	})
@@ -171,8 +197,13 @@ func (kv *KV) Apply(ctx context.Context, writes ...store.Write) error {
 		return err
 	}
 	keys := make([]string, len(writes))
+	size := 0
 	for i, w := range writes {
 		keys[i] = w.Key
+		size += len(w.Key) + len(w.Value)
+	}
+	if err := kv.room.check(size); err != nil {
+		return err
 	}
 	unlock := kv.lock(keys...)
 	defer unlock()
@@ -270,6 +301,9 @@ func (kv *KV) Delete(_ context.Context, key string) error {
 	if key == "" {
 		return nil
 	}
+	if err := kv.room.check(len(key)); err != nil {
+		return err
+	}
 	return kv.db.Update(func(txn *bdg.Txn) error { return txn.Delete([]byte(key)) })
 }
 
@@ -293,6 +327,10 @@ func (kv *KV) Scan(ctx context.Context, prefix string, fn func(string, []byte) e
 		return nil
 	})
 }
+
+// CheckWrite returns store.ErrFull while writes are refused for lack of
+// free space.
+func (kv *KV) CheckWrite() error { return kv.room.state() }
 
 // Close stops garbage collection and closes the database.
 func (kv *KV) Close() error {
