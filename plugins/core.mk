@@ -43,7 +43,7 @@ $(PLUGINS_CORE_RLIB): $(wildcard sdk/rust/src/*.rs) plugins/core.mk | $(PLUGINS_
 	$(RUSTC) $(PLUGINS_CORE_FLAGS) --crate-type rlib --crate-name gatehouse -o $@ sdk/rust/src/lib.rs
 
 define plugins_core_rule
-plugins/bin/$(1).wasm: plugins/$(1)/$(1).rs plugins/shared/gostd.rs $$(PLUGINS_CORE_RLIB) plugins/core.mk | plugins/bin toolchain-rust
+plugins/bin/$(1).wasm: $$(wildcard plugins/$(1)/*.rs) plugins/shared/gostd.rs $$(PLUGINS_CORE_RLIB) plugins/core.mk | plugins/bin toolchain-rust
 	$$(RUSTC) $$(PLUGINS_CORE_FLAGS) --crate-type cdylib --crate-name $$(subst -,_,$(1)) \
 		-C link-arg=-zstack-size=65536 -C link-arg=--strip-all \
 		--extern gatehouse=$$(PLUGINS_CORE_RLIB) -o $$@ plugins/$(1)/$(1).rs

@@ -122,9 +122,10 @@ func check(t *testing.T, got outcome, wantResult, code, message string) {
 	}
 }
 
+// profile is a sign_in input from an upstream that verified email.
 func profile(email string) map[string]any {
 	return map[string]any{"provider": "github", "env": "development",
-		"profile": map[string]any{"email": email, "displayName": "Someone"}, "claims": map[string]any{"sub": "42"}}
+		"profile": map[string]any{"email": email, "displayName": "Someone"}, "claims": map[string]any{"sub": "42", "email_verified": true}}
 }
 
 func TestExports(t *testing.T) {
@@ -208,9 +209,9 @@ func TestFirstPartySignInDefault(t *testing.T) {
 		{"email without local part", `{"resolver":"email_local_part"}`, "@example.com",
 			"", "access_denied", `email "@example.com" is not a valid address`},
 		{"no resolver", `{}`, "alice@example.com",
-			"", "server_error", "plugin config: resolver is required (email_local_part, email or refuse)"},
+			"", "server_error", "plugin config: resolver is required (" + resolverNames + ")"},
 		{"unknown resolver", `{"resolver":"guess"}`, "alice@example.com",
-			"", "server_error", `plugin config: resolver "guess" is not one of email_local_part, email, refuse`},
+			"", "server_error", `plugin config: resolver "guess" is not one of ` + resolverNames},
 		{"misspelt key", `{"resolver":"email_local_part","allowed_domain":["example.com"]}`, "alice@example.com",
 			"", "server_error", `plugin config: json: unknown field "allowed_domain"`},
 		{"email resolver without users", `{"resolver":"email"}`, "alice@example.com",
@@ -276,8 +277,12 @@ func TestFirstPartySignInDefaultInput(t *testing.T) {
 	p := load(t, core("signin-default"), `{"resolver":"email_local_part"}`, plugin.Limits{PoolSize: 1})
 	check(t, call(t, p, plugin.HookSignIn, json.RawMessage(`{"profile":{"email":1}}`)), "", "invalid_request",
 		"sign_in input: json: cannot unmarshal number into Go struct field Profile.profile.email of type string")
-	check(t, call(t, p, plugin.HookSignIn, json.RawMessage(`{"Profile":{"EMAIL":"Bob@example.com"},"claims":[1,{"x":null}]}`)),
+	check(t, call(t, p, plugin.HookSignIn, json.RawMessage(`{"Profile":{"EMAIL":"Bob@example.com"},"claims":{"email_verified":true}}`)),
 		`{"sub":"user:default/bob","ent":["user:default/bob"]}`, "", "")
+	// Claims that are not an object are not read (and not an error): there
+	// is no email_verified in them.
+	check(t, call(t, p, plugin.HookSignIn, json.RawMessage(`{"Profile":{"EMAIL":"Bob@example.com"},"claims":[1,{"email_verified":true}]}`)),
+		"", "access_denied", `the sign-in provider did not say that email "Bob@example.com" is verified (email_verified)`)
 }
 
 const directoryUsers = `{"users":[
@@ -501,13 +506,22 @@ func TestLargeRequestsDoNotExhaustMemory(t *testing.T) {
 	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithMemoryLimitPages(plugin.DefaultMemoryPages))
 	defer r.Close(ctx)
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	// The host functions the module imports, never called here (its catalog
+	// lookup is off).
+	_, err = r.NewHostModuleBuilder("gatehouse").
+		NewFunctionBuilder().WithFunc(func(context.Context, int32, uint32, uint32) {}).Export("log").
+		NewFunctionBuilder().WithFunc(func(context.Context, uint32, uint32) uint64 { panic("http_request called") }).Export("http_request").
+		Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mod, err := r.InstantiateWithConfig(ctx, wasm, wazero.NewModuleConfig().WithStartFunctions("_initialize"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	alloc, free, signIn := mod.ExportedFunction("gh_alloc"), mod.ExportedFunction("gh_free"), mod.ExportedFunction("gh_sign_in")
 	req, err := json.Marshal(map[string]any{"abi": 1, "hook": "sign_in", "config": map[string]any{"resolver": "email_local_part"},
-		"input": map[string]any{"profile": map[string]any{"email": "alice@example.com"}, "claims": map[string]any{"blob": strings.Repeat("x", 200_000)}}})
+		"input": map[string]any{"profile": map[string]any{"email": "alice@example.com"}, "claims": map[string]any{"blob": strings.Repeat("x", 200_000), "email_verified": true}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ func bridgeEnv(t *testing.T, idpEdit func(*config.Config), edit func(*config.Con
 		// The provider's sign_in (signin-default: example.com only) decides
 		// who may connect.
 		c.Plugins.Dir, c.Plugins.Watch = "", false // the embedded first-party plugins
+		noEmailVerified(c)
 		if edit != nil {
 			edit(c)
 		}

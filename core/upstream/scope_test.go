@@ -151,6 +151,7 @@ func startScoped(t *testing.T, edit func(*config.Config, *config.Provider)) (*en
 		c.Providers = map[string]map[string]config.Provider{"gh": {"development": p}}
 		c.Plugins.Dir = "" // the embedded first-party plugins
 		c.Plugins.Watch = false
+		noEmailVerified(c) // the fake upstream's /user says nothing of it
 	})
 	return e, up
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -109,11 +110,28 @@ func startWithProvider(t *testing.T, edit func(*config.Config)) *providerEnv {
 		}}}
 		c.Plugins.Dir = "" // the embedded first-party plugins
 		c.Plugins.Watch = false
+		noEmailVerified(c)
 		if edit != nil {
 			edit(c)
 		}
 	})
 	return &providerEnv{env: e, idp: idp, origin: appOrigin}
+}
+
+// noEmailVerified tells signin-default that the upstream of these tests,
+// a Gatehouse, sends no email_verified claim: an email without one may
+// match (email_verified: if_present); false would still refuse.
+func noEmailVerified(c *config.Config) {
+	s := c.Plugins.Settings["signin-default"]
+	s.Config = maps.Clone(s.Config)
+	if s.Config == nil {
+		s.Config = map[string]any{}
+	}
+	s.Config["email_verified"] = "if_present"
+	if c.Plugins.Settings == nil {
+		c.Plugins.Settings = map[string]config.PluginSettings{}
+	}
+	c.Plugins.Settings["signin-default"] = s
 }
 
 // follow follows redirects from target until a non-redirect answer or a
@@ -439,7 +457,7 @@ func TestProviderHotReload(t *testing.T) {
 		// One config both resolvers read: signin-default looks the email
 		// up in users; the example maps the local part.
 		c.Plugins.Settings = map[string]config.PluginSettings{"resolver": {Config: map[string]any{
-			"resolver": "email", "namespace": "default", "allowed_domains": []any{"example.com"},
+			"resolver": "email", "namespace": "default", "allowed_domains": []any{"example.com"}, "email_verified": "if_present",
 			"users": []any{map[string]any{"email": "alice@example.com", "ref": "user:default/alice.smith",
 				"groups": []any{"group:default/staff"}}},
 		}}}

@@ -1,94 +1,283 @@
 //! signin-default is the first-party sign_in plugin: Backstage's stock
-//! sign-in resolvers as one configurable plugin. Config:
+//! sign-in resolvers as one configurable plugin. Config (README.md next to
+//! this file describes every key):
 //!
 //! ```text
-//! resolver: email_local_part | email | refuse   (required)
-//! namespace: default                            (entity namespace for email_local_part)
-//! users: [{email, ref, groups}]                 (the directory for the email resolver)
-//! allowed_domains: [example.com]                (optional: refuse other email domains)
+//! resolver: usernameMatchingUserEntityName | emailMatchingUserEntityProfileEmail
+//!         | emailLocalPartMatchingUserEntityName | emailMatchingUserEntityAnnotation
+//!         | usernameMatchingUserEntityAnnotation | userIdMatchingUserEntityAnnotation
+//!         | email_local_part | email | refuse        (required)
+//! annotation: github.com/user-login                (the *Annotation resolvers' key)
+//! email_verified: required | if_present            (default required)
+//! namespace: default
+//! catalog: {url, token}                            (look users up in a Backstage catalog)
+//! users: [{email, ref, groups, annotations}]       (the static directory, without a catalog)
+//! allowed_domains: [example.com]
+//! providers: {<provider id>: {resolver, annotation, email_verified}}
 //! ```
 //!
-//! email_local_part is Backstage's emailLocalPartMatchingUserEntityName
-//! (user:<namespace>/<local part>); email is emailMatchingUserEntityProfileEmail
-//! against the users listed here; refuse turns sign-in off for a provider.
-//!
-//! Its answers, refusal messages included, are exactly those of the Go
-//! version it replaces (see ../shared/gostd.rs). Built by plugins/core.mk
-//! into plugins/bin/signin-default.wasm.
+//! The Backstage-named resolvers look the user up, in the catalog through
+//! http_request (catalog.rs) or in the static users; not found and
+//! ambiguous refuse. email_local_part (user:<namespace>/<local part>, no
+//! lookup), email (the static users by email) and refuse are the
+//! resolvers of the Go version this plugin replaces, whose answers,
+//! refusal messages included, it keeps (see ../shared/gostd.rs), except
+//! that every resolver matching by e-mail now needs the upstream to have
+//! verified the address. Built by plugins/core.mk into
+//! plugins/bin/signin-default.wasm.
 
 #[path = "../shared/gostd.rs"]
 mod gostd;
 
+mod catalog;
+
+use catalog::Catalog;
 use gatehouse::{HookResult, Refusal, Request, Value};
 use gostd::{equal_fold, quote, to_lower, At, Decoder, ROOT};
 
-/// Resolvers this plugin implements.
+/// The resolvers of the Go version.
 const RESOLVER_EMAIL_LOCAL_PART: &str = "email_local_part";
 const RESOLVER_EMAIL: &str = "email";
 const RESOLVER_REFUSE: &str = "refuse";
+/// Backstage's stock resolvers, by their Backstage names.
+const USERNAME_NAME: &str = "usernameMatchingUserEntityName";
+const EMAIL_PROFILE: &str = "emailMatchingUserEntityProfileEmail";
+const EMAIL_LOCAL_NAME: &str = "emailLocalPartMatchingUserEntityName";
+const EMAIL_ANNOTATION: &str = "emailMatchingUserEntityAnnotation";
+const USERNAME_ANNOTATION: &str = "usernameMatchingUserEntityAnnotation";
+const USERID_ANNOTATION: &str = "userIdMatchingUserEntityAnnotation";
+
+const RESOLVERS: [&str; 9] = [
+    USERNAME_NAME,
+    EMAIL_PROFILE,
+    EMAIL_LOCAL_NAME,
+    EMAIL_ANNOTATION,
+    USERNAME_ANNOTATION,
+    USERID_ANNOTATION,
+    RESOLVER_EMAIL_LOCAL_PART,
+    RESOLVER_EMAIL,
+    RESOLVER_REFUSE,
+];
+
+/// email_verified policies: what an absent email_verified claim means. A
+/// claim that is present and not true always refuses.
+const VERIFIED_REQUIRED: &str = "required";
+const VERIFIED_IF_PRESENT: &str = "if_present";
 
 #[derive(Default)]
 struct User {
     email: String,
     reference: String,
     groups: Vec<String>,
+    annotations: Vec<(String, String)>,
+}
+
+/// How one provider's people are resolved: the top level of the config,
+/// or a providers entry (whose empty fields inherit the top level's).
+#[derive(Default, Clone)]
+struct Resolve {
+    resolver: String,
+    annotation: String,
+    email_verified: String,
 }
 
 struct Config {
-    resolver: String,
+    top: Resolve,
     namespace: String,
     users: Vec<User>,
     allowed_domains: Vec<String>,
+    catalog: Option<Catalog>,
+    providers: Vec<(String, Resolve)>,
+}
+
+impl Config {
+    /// The resolution of provider: its providers entry over the top level.
+    fn resolve_for(&self, provider: &str) -> Resolve {
+        let mut r = self.top.clone();
+        if let Some((_, p)) = self.providers.iter().find(|(id, _)| id == provider) {
+            for (dst, src) in [(&mut r.resolver, &p.resolver), (&mut r.annotation, &p.annotation), (&mut r.email_verified, &p.email_verified)] {
+                if !src.is_empty() {
+                    *dst = src.clone();
+                }
+            }
+        }
+        if r.email_verified.is_empty() {
+            r.email_verified = VERIFIED_REQUIRED.to_string();
+        }
+        r
+    }
 }
 
 /// The sign_in input fields this plugin reads (decoded, and type-checked,
 /// as the Go SDK's signin.Input is).
-#[derive(Default)]
 struct Input {
     provider: String,
     env: String,
     email: String,
     display_name: String,
     picture: String,
+    /// The upstream claims the resolvers read, when the claims are an
+    /// object (Null otherwise): only those, not a copy of them all.
+    claims: Value,
+}
+
+impl Input {
+    /// The first of the claims that is a non-empty string.
+    fn claim(&self, names: &[&str]) -> Option<String> {
+        names.iter().filter_map(|n| self.claims.get(n).and_then(Value::as_str)).map(str::trim).find(|s| !s.is_empty()).map(String::from)
+    }
+
+    /// The upstream's user name: GitHub's login, GitLab's username, OIDC's
+    /// preferred_username.
+    fn username(&self) -> Option<String> {
+        self.claim(&["login", "username", "preferred_username"])
+    }
+
+    /// The upstream's user id: OIDC's sub, else GitHub's and GitLab's id
+    /// (a number there).
+    fn user_id(&self) -> Option<String> {
+        if let Some(s) = self.claim(&["sub"]) {
+            return Some(s);
+        }
+        match self.claims.get("id") {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Some(Value::Number(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => Some(format!("{}", *n as i64)),
+            _ => None,
+        }
+    }
+
+    /// The email_verified claim: Some(true) only for true (or the string
+    /// "true", as some upstreams send it), Some(false) for any other value,
+    /// None when absent or null.
+    fn email_verified(&self) -> Option<bool> {
+        match self.claims.get("email_verified") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(Value::String(s)) => Some(s.eq_ignore_ascii_case("true")),
+            Some(_) => Some(false),
+        }
+    }
 }
 
 pub fn sign_in(req: &Request) -> HookResult {
     let input = decode_input(&req.input)?;
     let cfg = parse_config(&req.config).map_err(Refusal::server_error)?;
-    if cfg.resolver == RESOLVER_REFUSE {
+    let how = cfg.resolve_for(&input.provider);
+    let resolver = how.resolver.as_str();
+    if resolver == RESOLVER_REFUSE {
         return Err(Refusal::access_denied("sign-in is refused by configuration"));
     }
+    let by_email = matches!(resolver, RESOLVER_EMAIL_LOCAL_PART | RESOLVER_EMAIL | EMAIL_PROFILE | EMAIL_LOCAL_NAME | EMAIL_ANNOTATION);
     let email = input.email.trim();
-    if email.is_empty() {
-        return Err(Refusal::access_denied("sign-in requires an email address"));
-    }
-    let at = match email.rfind('@') {
-        Some(at) if at > 0 && at != email.len() - 1 => at,
-        _ => return Err(Refusal::access_denied(format!("email {} is not a valid address", quote(email)))),
-    };
-    let (local, domain) = (&email[..at], to_lower(&email[at + 1..]));
-    if !cfg.allowed_domains.is_empty() && !cfg.allowed_domains.iter().any(|d| equal_fold(d, &domain)) {
-        return Err(Refusal::access_denied(format!("email domain {} is not allowed", domain)));
+    let mut local = "";
+    if by_email || !cfg.allowed_domains.is_empty() {
+        if email.is_empty() {
+            return Err(Refusal::access_denied("sign-in requires an email address"));
+        }
+        let at = match email.rfind('@') {
+            Some(at) if at > 0 && at != email.len() - 1 => at,
+            _ => return Err(Refusal::access_denied(format!("email {} is not a valid address", quote(email)))),
+        };
+        let domain = to_lower(&email[at + 1..]);
+        local = &email[..at];
+        if !cfg.allowed_domains.is_empty() && !cfg.allowed_domains.iter().any(|d| equal_fold(d, &domain)) {
+            return Err(Refusal::access_denied(format!("email domain {} is not allowed", domain)));
+        }
+        // An address the upstream has not verified proves nothing about
+        // who signed in: it may not match a user, nor pass the domain check.
+        match input.email_verified() {
+            Some(true) => {}
+            Some(false) => return Err(Refusal::access_denied(format!("email {} is not verified by the sign-in provider", quote(email)))),
+            None if how.email_verified == VERIFIED_IF_PRESENT => {}
+            None => {
+                return Err(Refusal::access_denied(format!(
+                    "the sign-in provider did not say that email {} is verified (email_verified)",
+                    quote(email)
+                )))
+            }
+        }
     }
 
-    if cfg.resolver == RESOLVER_EMAIL_LOCAL_PART {
-        let name = to_lower(local);
-        if !valid_entity_name(&name) {
-            return Err(Refusal::access_denied(format!("email local part {} is not a valid user entity name", quote(local))));
+    match resolver {
+        RESOLVER_EMAIL_LOCAL_PART => {
+            let name = local_part_name(local)?;
+            let reference = format!("user:{}/{}", cfg.namespace, name);
+            Ok(result(reference.clone(), vec![reference]))
         }
-        let reference = format!("user:{}/{}", cfg.namespace, name);
-        return Ok(result(reference.clone(), vec![reference]));
-    }
-    // The email resolver: parse_config admits nothing else.
-    match cfg.users.iter().find(|u| equal_fold(&u.email, email)) {
-        Some(u) => {
-            let mut ent = Vec::with_capacity(1 + u.groups.len());
-            ent.push(u.reference.clone());
-            ent.extend(u.groups.iter().cloned());
-            Ok(result(u.reference.clone(), ent))
+        RESOLVER_EMAIL => match cfg.users.iter().find(|u| equal_fold(&u.email, email)) {
+            Some(u) => Ok(static_result(u)),
+            None => Err(Refusal::access_denied("user not found")),
+        },
+        USERNAME_NAME => {
+            let username = input.username().ok_or_else(|| {
+                Refusal::access_denied("sign-in requires a user name from the sign-in provider (login, username or preferred_username)")
+            })?;
+            let name = to_lower(&username);
+            if !valid_entity_name(&name) {
+                return Err(Refusal::access_denied(format!("user name {} is not a valid user entity name", quote(&username))));
+            }
+            by_name(&cfg, &name)
         }
-        None => Err(Refusal::access_denied("user not found")),
+        EMAIL_LOCAL_NAME => {
+            let name = local_part_name(local)?;
+            by_name(&cfg, &name)
+        }
+        EMAIL_PROFILE => lookup(&cfg, "spec.profile.email", email, |u| equal_fold(&u.email, email)),
+        _ => {
+            // The annotation resolvers: parse_config admits nothing else.
+            let value = match resolver {
+                EMAIL_ANNOTATION => Some(email.to_string()),
+                USERNAME_ANNOTATION => input.username(),
+                _ => input.user_id(),
+            };
+            let value = value.ok_or_else(|| {
+                Refusal::access_denied(format!("the sign-in provider sent no value to match annotation {}", how.annotation))
+            })?;
+            let key = format!("metadata.annotations.{}", how.annotation);
+            lookup(&cfg, &key, &value, |u| u.annotations.iter().any(|(k, v)| k == &how.annotation && equal_fold(v, &value)))
+        }
     }
+}
+
+/// The user entity name of an email's local part (lower case).
+fn local_part_name(local: &str) -> Result<String, Refusal> {
+    let name = to_lower(local);
+    if !valid_entity_name(&name) {
+        return Err(Refusal::access_denied(format!("email local part {} is not a valid user entity name", quote(local))));
+    }
+    Ok(name)
+}
+
+/// Looks up user:<namespace>/<name>.
+fn by_name(cfg: &Config, name: &str) -> HookResult {
+    if let Some(cat) = &cfg.catalog {
+        let id = catalog::find_user(cat, Some(&cfg.namespace), "metadata.name", name)?;
+        return Ok(result(id.sub, id.ent));
+    }
+    let reference = format!("user:{}/{}", cfg.namespace, name);
+    lookup(cfg, "metadata.name", name, |u| equal_fold(&u.reference, &reference))
+}
+
+/// Finds the one user whose key equals value: in the catalog when there is
+/// one, else the one static user that matches.
+fn lookup<F: Fn(&User) -> bool>(cfg: &Config, key: &str, value: &str, matches: F) -> HookResult {
+    if let Some(cat) = &cfg.catalog {
+        let id = catalog::find_user(cat, None, key, value)?;
+        return Ok(result(id.sub, id.ent));
+    }
+    let mut found = cfg.users.iter().filter(|u| matches(u));
+    match (found.next(), found.next()) {
+        (Some(u), None) => Ok(static_result(u)),
+        (None, _) => Err(catalog::not_found(key, value)),
+        _ => Err(catalog::ambiguous(key, value)),
+    }
+}
+
+fn static_result(u: &User) -> Value {
+    let mut ent = Vec::with_capacity(1 + u.groups.len());
+    ent.push(u.reference.clone());
+    ent.extend(u.groups.iter().cloned());
+    result(u.reference.clone(), ent)
 }
 
 fn result(sub: String, ent: Vec<String>) -> Value {
@@ -104,11 +293,21 @@ pub unsafe extern "C" fn gh_sign_in(ptr: *const u8, len: u32) -> u64 {
     gostd::serve("sign_in", ptr, len, sign_in)
 }
 
+/// The upstream claims the resolvers read.
+const CLAIMS: [&str; 6] = ["login", "username", "preferred_username", "sub", "id", "email_verified"];
+
 /// Decodes the input as the Go SDK does: a value of the wrong type answers
 /// invalid_request before the handler runs.
 fn decode_input(v: &Value) -> Result<Input, Refusal> {
     let mut d = Decoder::new(false);
-    let mut input = Input::default();
+    let mut input = Input {
+        provider: String::new(),
+        env: String::new(),
+        email: String::new(),
+        display_name: String::new(),
+        picture: String::new(),
+        claims: Value::Null,
+    };
     d.object(v, ROOT, "gatehouse.SignInInput", &["provider", "env", "profile", "claims"], |d, i, v| match i {
         0 => d.string(v, &mut input.provider, At { strukt: "SignInInput", path: "provider" }),
         1 => d.string(v, &mut input.env, At { strukt: "SignInInput", path: "env" }),
@@ -123,7 +322,13 @@ fn decode_input(v: &Value) -> Result<Input, Refusal> {
                 _ => d.string(v, &mut input.picture, At { strukt: "Profile", path: "profile.picture" }),
             },
         ),
-        _ => {} // claims: any JSON value, kept raw and not read here
+        // claims: any JSON value; only an object has claims to read.
+        _ => {
+            if let Value::Object(_) = v {
+                let read = CLAIMS.iter().filter_map(|&k| v.get(k).map(|c| (k, c.clone())));
+                input.claims = Value::object(read.collect::<Vec<_>>());
+            }
+        }
     });
     match d.error() {
         Some(e) => Err(Refusal::invalid_request(format!("sign_in input: {}", e))),
@@ -131,38 +336,92 @@ fn decode_input(v: &Value) -> Result<Input, Refusal> {
     }
 }
 
+/// Decodes a resolution (the top level's keys, or a providers entry).
+fn decode_resolve(d: &mut Decoder, i: usize, v: &Value, r: &mut Resolve, strukt: &'static str, prefix: &'static [&'static str; 3]) {
+    match i {
+        0 => d.string(v, &mut r.resolver, At { strukt, path: prefix[0] }),
+        1 => d.string(v, &mut r.annotation, At { strukt, path: prefix[1] }),
+        _ => d.string(v, &mut r.email_verified, At { strukt, path: prefix[2] }),
+    }
+}
+
 /// Decodes and checks the config block strictly (an unknown key fails),
 /// reporting every problem at once. A config error is a server_error: the
 /// call fails closed.
 fn parse_config(raw: &Value) -> Result<Config, String> {
-    let mut cfg = Config { resolver: String::new(), namespace: "default".to_string(), users: Vec::new(), allowed_domains: Vec::new() };
+    let mut cfg = Config {
+        top: Resolve::default(),
+        namespace: "default".to_string(),
+        users: Vec::new(),
+        allowed_domains: Vec::new(),
+        catalog: None,
+        providers: Vec::new(),
+    };
     let mut d = Decoder::new(true);
-    d.object(raw, ROOT, "main.config", &["resolver", "namespace", "users", "allowed_domains"], |d, i, v| match i {
-        0 => d.string(v, &mut cfg.resolver, At { strukt: "config", path: "resolver" }),
-        1 => d.string(v, &mut cfg.namespace, At { strukt: "config", path: "namespace" }),
-        2 => {
+    const FIELDS: [&str; 8] = ["resolver", "annotation", "email_verified", "namespace", "users", "allowed_domains", "catalog", "providers"];
+    d.object(raw, ROOT, "main.config", &FIELDS, |d, i, v| match i {
+        0..=2 => decode_resolve(d, i, v, &mut cfg.top, "config", &["resolver", "annotation", "email_verified"]),
+        3 => d.string(v, &mut cfg.namespace, At { strukt: "config", path: "namespace" }),
+        4 => {
             let at = At { strukt: "config", path: "users" };
             d.slice(v, &mut cfg.users, at, "[]main.user", |d, v, u: &mut User| {
-                d.object(v, at, "main.user", &["email", "ref", "groups"], |d, i, v| match i {
+                d.object(v, at, "main.user", &["email", "ref", "groups", "annotations"], |d, i, v| match i {
                     0 => d.string(v, &mut u.email, At { strukt: "user", path: "users.email" }),
                     1 => d.string(v, &mut u.reference, At { strukt: "user", path: "users.ref" }),
-                    _ => d.strings(v, &mut u.groups, At { strukt: "user", path: "users.groups" }),
+                    2 => d.strings(v, &mut u.groups, At { strukt: "user", path: "users.groups" }),
+                    _ => string_map(d, v, &mut u.annotations, At { strukt: "user", path: "users.annotations" }),
                 })
             })
         }
-        _ => d.strings(v, &mut cfg.allowed_domains, At { strukt: "config", path: "allowed_domains" }),
+        5 => d.strings(v, &mut cfg.allowed_domains, At { strukt: "config", path: "allowed_domains" }),
+        6 => {
+            if v.is_null() {
+                cfg.catalog = None;
+                return;
+            }
+            let mut cat = Catalog::default();
+            d.object(v, At { strukt: "config", path: "catalog" }, "main.catalog", &["url", "token"], |d, i, v| match i {
+                0 => d.string(v, &mut cat.url, At { strukt: "catalog", path: "catalog.url" }),
+                _ => d.string(v, &mut cat.token, At { strukt: "catalog", path: "catalog.token" }),
+            });
+            cfg.catalog = Some(cat);
+        }
+        _ => match v {
+            Value::Null => cfg.providers.clear(),
+            Value::Object(members) => {
+                for (id, pv) in members {
+                    let mut r = Resolve::default();
+                    d.object(pv, At { strukt: "config", path: "providers" }, "main.resolve", &FIELDS[..3], |d, i, v| {
+                        decode_resolve(d, i, v, &mut r, "resolve", &["providers.resolver", "providers.annotation", "providers.email_verified"])
+                    });
+                    cfg.providers.retain(|(k, _)| k != id);
+                    cfg.providers.push((id.clone(), r));
+                }
+            }
+            other => d.type_error(other, At { strukt: "config", path: "providers" }, "map[string]main.resolve"),
+        },
     });
     if let Some(e) = d.error() {
         return Err(format!("plugin config: {}", e));
     }
     let mut errs = Vec::new();
-    match cfg.resolver.as_str() {
-        RESOLVER_EMAIL_LOCAL_PART | RESOLVER_EMAIL | RESOLVER_REFUSE => {}
-        "" => errs.push("resolver is required (email_local_part, email or refuse)".to_string()),
-        other => errs.push(format!("resolver {} is not one of email_local_part, email, refuse", quote(other))),
+    if cfg.top.resolver.is_empty() {
+        errs.push(format!("resolver is required ({})", RESOLVERS.join(", ")));
+    }
+    check_resolve(&cfg, &cfg.top, "", &mut errs);
+    for (id, r) in &cfg.providers {
+        check_resolve(&cfg, r, &format!("providers.{}.", id), &mut errs);
     }
     if !valid_entity_name(&cfg.namespace) {
         errs.push(format!("namespace {} is not a valid entity namespace", quote(&cfg.namespace)));
+    }
+    if let Some(cat) = &mut cfg.catalog {
+        while cat.url.ends_with('/') {
+            cat.url.pop();
+        }
+        if !valid_base_url(&cat.url) {
+            errs.push(format!("catalog.url {} is not an http(s) URL such as https://backstage.example.com/api/catalog", quote(&cat.url)));
+        }
     }
     for (i, u) in cfg.users.iter().enumerate() {
         if u.email.is_empty() {
@@ -177,17 +436,81 @@ fn parse_config(raw: &Value) -> Result<Config, String> {
             }
         }
     }
-    if cfg.resolver == RESOLVER_EMAIL && cfg.users.is_empty() {
-        errs.push("the email resolver needs users".to_string());
-    }
     if !errs.is_empty() {
         return Err(format!("plugin config: {}", gostd::join(&errs)));
     }
     Ok(cfg)
 }
 
+/// Checks one resolution; prefix names where it is (`providers.github.`).
+fn check_resolve(cfg: &Config, r: &Resolve, prefix: &str, errs: &mut Vec<String>) {
+    let resolver = r.resolver.as_str();
+    if !resolver.is_empty() && !RESOLVERS.contains(&resolver) {
+        errs.push(format!("{}resolver {} is not one of {}", prefix, quote(resolver), RESOLVERS.join(", ")));
+    }
+    if !matches!(r.email_verified.as_str(), "" | VERIFIED_REQUIRED | VERIFIED_IF_PRESENT) {
+        errs.push(format!(
+            "{}email_verified {} is not one of {}, {}",
+            prefix,
+            quote(&r.email_verified),
+            VERIFIED_REQUIRED,
+            VERIFIED_IF_PRESENT
+        ));
+    }
+    if !r.annotation.is_empty() && !valid_annotation(&r.annotation) {
+        errs.push(format!("{}annotation {} is not an annotation key such as github.com/user-login", prefix, quote(&r.annotation)));
+    }
+    // The resolution as it will run: a providers entry inherits the rest.
+    let annotation = if r.annotation.is_empty() { &cfg.top.annotation } else { &r.annotation };
+    match resolver {
+        EMAIL_ANNOTATION | USERNAME_ANNOTATION | USERID_ANNOTATION if annotation.is_empty() => {
+            errs.push(format!("{}resolver {} needs annotation (such as github.com/user-login)", prefix, resolver))
+        }
+        RESOLVER_EMAIL if cfg.users.is_empty() => errs.push("the email resolver needs users".to_string()),
+        USERNAME_NAME | EMAIL_PROFILE | EMAIL_LOCAL_NAME | EMAIL_ANNOTATION | USERNAME_ANNOTATION | USERID_ANNOTATION
+            if cfg.catalog.is_none() && cfg.users.is_empty() =>
+        {
+            errs.push(format!("{}resolver {} needs a catalog or users to look the user up in", prefix, resolver))
+        }
+        _ => {}
+    }
+}
+
+/// A JSON object of strings into (key, value) pairs; null makes it empty.
+fn string_map(d: &mut Decoder, v: &Value, dst: &mut Vec<(String, String)>, at: At) {
+    match v {
+        Value::Null => dst.clear(),
+        Value::Object(members) => {
+            dst.clear();
+            for (k, v) in members {
+                let mut s = String::new();
+                d.string(v, &mut s, at);
+                dst.retain(|(old, _)| old != k);
+                dst.push((k.clone(), s));
+            }
+        }
+        other => d.type_error(other, at, "map[string]string"),
+    }
+}
+
+/// An annotation key as Backstage writes them, `[prefix/]name`, and
+/// nothing that would change the meaning of a catalog filter (`,` `=`).
+fn valid_annotation(key: &str) -> bool {
+    key.len() <= 253 && !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
+}
+
+/// An absolute http(s) URL with a host, no user info, query or fragment.
+fn valid_base_url(url: &str) -> bool {
+    let rest = match url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) {
+        Some(r) => r,
+        None => return false,
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    !host.is_empty() && !url.contains(|c: char| matches!(c, '?' | '#' | '@') || c.is_whitespace() || c.is_control())
+}
+
 /// Whether reference is a full entity ref kind:namespace/name.
-fn valid_ref(reference: &str) -> bool {
+pub(crate) fn valid_ref(reference: &str) -> bool {
     let (kind, rest) = match reference.split_once(':') {
         Some(p) => p,
         None => return false,
@@ -203,7 +526,7 @@ fn valid_ref(reference: &str) -> bool {
 
 /// Backstage's rule for entity names and namespaces: 1–63 characters,
 /// [a-zA-Z0-9] runs separated by one of - _ .
-fn valid_entity_name(s: &str) -> bool {
+pub(crate) fn valid_entity_name(s: &str) -> bool {
     if s.is_empty() || s.len() > 63 {
         return false;
     }
