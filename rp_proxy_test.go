@@ -106,38 +106,23 @@ func testOAuth2Proxy(t *testing.T, deps rpTools, l *servertest.Live) {
 		t.Fatalf("approval redirected to %q", got)
 	}
 
-	knownFailure(t, "issue 11 (2): no email claim in the ID token or userinfo", func() error {
-		// The callback redeems the code and redirects to /hello, which
-		// the proxy forwards upstream.
-		who, err := getJSON200(ua, callback.String())
-		if err != nil {
-			return fmt.Errorf("callback: %w (the proxy's reason is in its output below)", err)
-		}
-		if who["path"] != "/hello" || who["user"] == "" || !strings.Contains(who["email"], "@") {
-			return fmt.Errorf("upstream saw %v, want /hello with the user and an email", who)
-		}
-		// The session cookie alone lets the next request through.
-		again, err := getJSON200(ua, proxyURL+"/again")
-		if err != nil {
-			return fmt.Errorf("second request: %w", err)
-		}
-		if again["path"] != "/again" || again["user"] != who["user"] {
-			return fmt.Errorf("second request: upstream saw %v", again)
-		}
-		return nil
-	}())
-}
-
-// knownFailure reports the result of a check that fails until the issue
-// named by reason is fixed: its failure is logged without failing the
-// test, and its success asks for it to become a plain check.
-func knownFailure(t *testing.T, reason string, err error) {
-	t.Helper()
-	if err == nil {
-		t.Logf("known failure now PASSES: make it a plain check (%s)", reason)
-		return
+	// The callback redeems the code and redirects to /hello, which the
+	// proxy forwards upstream with the user's email from the ID token.
+	who, err := getJSON200(ua, callback.String())
+	if err != nil {
+		t.Fatalf("callback: %v\n%s", err, proxy.log())
 	}
-	t.Logf("KNOWN FAILURE (%s): %v", reason, err)
+	if who["path"] != "/hello" || who["user"] == "" || who["email"] != l.Cfg.Guest.Email {
+		t.Fatalf("upstream saw %v, want /hello with the user and the email %q", who, l.Cfg.Guest.Email)
+	}
+	// The session cookie alone lets the next request through.
+	again, err := getJSON200(ua, proxyURL+"/again")
+	if err != nil {
+		t.Fatalf("second request: %v", err)
+	}
+	if again["path"] != "/again" || again["user"] != who["user"] {
+		t.Fatalf("second request: upstream saw %v", again)
+	}
 }
 
 // getJSON200 gets target and decodes a 200 JSON answer of strings.

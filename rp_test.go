@@ -24,9 +24,9 @@ const rpDir = "testdata/rp"
 // installed from their registries, against the real server with the
 // embedded configuration, at the root and under a base path: openid-client
 // and the MCP TypeScript SDK's OAuth clients (Node test files in
-// testdata/rp), and oauth2-proxy (rp_proxy_test.go). A test marked todo (or
-// run through knownFailure) is a known failure: it runs, its result is
-// reported here, and it does not fail the run.
+// testdata/rp), and oauth2-proxy (rp_proxy_test.go). A Node test marked
+// todo is a known failure: it runs, its result is reported here, and it
+// does not fail the run.
 func TestRelyingParties(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs Node and oauth2-proxy (make deps-rp)")

@@ -36,10 +36,18 @@ type Handler struct {
 	issuer *token.Issuer
 	pages  Pages
 	page   *identity.Page
+	dir    *identity.Directory
 	iss    string
 	now    func() time.Time
 	// scopes are the scope values the server offers (config.RegistrableScopes).
 	scopes config.Scopes
+}
+
+// WithDirectory makes approvals through the session API complete the
+// profile of an identity token that lacks one from the user directory.
+func (h *Handler) WithDirectory(d *identity.Directory) *Handler {
+	h.dir = d
+	return h
 }
 
 // New returns the handler.

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/token"
 )
 
 // Decisions a consent session records (store.AuthRequest.Decision).
@@ -85,11 +86,35 @@ func (h *Handler) approveSession(c *fiber.Ctx) error {
 			WithDescription("this request needs a fresh sign-in (prompt=login or max_age): sign in again and approve with the new identity token").
 			WithChallenge(`Bearer realm="gatehouse", error="login_required"`)
 	}
+	if u, err = h.directoryProfile(c.UserContext(), &req, u); err != nil {
+		return err
+	}
 	redirect, err := h.decide(c.UserContext(), c.Params("id"), true, u)
 	if err != nil {
 		return err
 	}
 	return oauth.JSON(c, fiber.StatusOK, fiber.Map{"redirectUrl": redirect})
+}
+
+// directoryProfile completes the profile of an approval by API: an
+// identity token from a sign-in carries the user's profile, but one
+// minted elsewhere may not, and the scope may ask for what it lacks (OIDC
+// Core §5.4). The user directory (resolve_user) then fills the gaps; a
+// user it does not know keeps the profile the token had.
+func (h *Handler) directoryProfile(ctx context.Context, req *store.AuthRequest, u identity.User) (identity.User, error) {
+	wantProfile := token.HasScope(req.Scope, "profile") && u.Profile.DisplayName == ""
+	wantEmail := token.HasScope(req.Scope, "email") && u.Profile.Email == ""
+	if !wantProfile && !wantEmail {
+		return u, nil
+	}
+	p, ok, err := h.dir.Profile(ctx, u.Subject, req.ClientID, req.Scope)
+	if err != nil {
+		return u, oauth.ErrServerError().WithDescription("the user directory plugin failed").WithParent(err)
+	}
+	if ok {
+		u.Profile = identity.FillProfile(u.Profile, p)
+	}
+	return u, nil
 }
 
 // rejectSession answers POST /v1/sessions/{id}/reject: the redirect carries

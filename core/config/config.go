@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
@@ -184,6 +185,10 @@ type Guest struct {
 	Enabled             bool     `koanf:"enabled"`
 	UserEntityRef       string   `koanf:"user_entity_ref"`
 	OwnershipEntityRefs []string `koanf:"ownership_entity_refs"`
+	// Email is the guest's email claim (scope email); EmailVerified is its
+	// email_verified, the operator vouching for the address.
+	Email         string `koanf:"email"`
+	EmailVerified bool   `koanf:"email_verified"`
 }
 
 type Admin struct {
@@ -382,6 +387,11 @@ func (c *Config) validate(errs []error) error {
 	}
 	if c.Guest.Enabled && !strings.HasPrefix(c.Guest.UserEntityRef, "user:") {
 		bad("guest.user_entity_ref", "must be a user entity reference such as user:development/guest, got %q", c.Guest.UserEntityRef)
+	}
+	if e := c.Guest.Email; e != "" {
+		if a, err := mail.ParseAddress(e); err != nil || a.Address != e || a.Name != "" {
+			bad("guest.email", "must be a plain email address such as guest@example.com, got %q", e)
+		}
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)

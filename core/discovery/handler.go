@@ -78,9 +78,14 @@ func NewMetadata(cfg *config.Config, keys *keyset.Keyset) Metadata {
 		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 		CodeChallengeMethodsSupported:             []string{"S256"},
+		// Every claim an ID token or userinfo may carry: OIDC Core §2,
+		// the §5.4 claims of the profile and email scopes, Backstage's
+		// ent, and the CIBA Core §10.3.1 claims of a push-mode ID token.
+		// A plugin's own extra claims are the operator's to announce.
 		ClaimsSupported: []string{
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash",
-			"name", "picture", "email", "ent",
+			"name", "preferred_username", "picture", "email", "email_verified", "ent",
+			"urn:openid:params:jwt:claim:auth_req_id", "urn:openid:params:jwt:claim:rt_hash",
 		},
 		AuthorizationResponseISSParameterSupported:                true, // RFC 9207
 		BackchannelAuthenticationEndpoint:                         iss + "/v1/backchannel/authorize",

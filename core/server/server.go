@@ -154,7 +154,7 @@ func (s *Server) routes() error {
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	authz.Register(base)
+	authz.WithDirectory(identity.NewDirectory(s.plugins)).Register(base)
 	tokens := grant.New(s.cfg, s.st, s.issuer).WithClaims(s.plugins)
 	if err := s.mountCIBA(base, tokens, providers); err != nil {
 		return err

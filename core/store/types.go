@@ -125,12 +125,26 @@ func (r AuthRequest) Decided(decision string) AuthRequest {
 	}
 }
 
-// Profile is how a user is shown (Backstage's ProfileInfo), kept with the
-// grants made for them so that userinfo and ID tokens can answer it.
+// Profile is how a user is shown (Backstage's ProfileInfo, plus a user
+// name and whether the email is verified), kept with the sign-in and the
+// grants made for the user so that userinfo and ID tokens can answer the
+// OIDC Core §5.4 profile and email claims.
 type Profile struct {
 	Email       string `json:"email,omitempty"`
 	DisplayName string `json:"displayName,omitempty"`
 	Picture     string `json:"picture,omitempty"`
+	// Username is the preferred_username (OIDC Core §5.1); empty lets the
+	// tokens use the name of the user's entity ref.
+	Username string `json:"username,omitempty"`
+	// EmailVerified says that whoever vouched for Email (the upstream, a
+	// plugin, the operator's configuration) verified it; nil is unknown,
+	// which the tokens answer as false.
+	EmailVerified *bool `json:"email_verified,omitempty"`
+}
+
+// Empty reports whether the profile says nothing about the user.
+func (p *Profile) Empty() bool {
+	return p.Email == "" && p.DisplayName == "" && p.Picture == "" && p.Username == ""
 }
 
 // AuthCode is an issued authorization code, stored under the SHA-256 of

@@ -49,7 +49,9 @@ var reserved = map[string]bool{
 	"client_id": true, "scope": true, "auth_time": true, "acr": true, "amr": true, "azp": true,
 	"nonce": true, "at_hash": true, "c_hash": true, "s_hash": true, "sid": true, "cnf": true,
 	"act": true, "may_act": true, "typ": true,
-	"name": true, "picture": true, "email": true, "email_verified": true,
+	// OIDC Core §5.4: released by scope from the user's profile only (a
+	// sign_in plugin sets them there, see core/upstream).
+	"name": true, "preferred_username": true, "picture": true, "email": true, "email_verified": true,
 	"ent": true, "gid": true, "uip": true,
 }
 

@@ -69,7 +69,7 @@ func (h *Handler) userinfo(c *fiber.Ctx) error {
 		case err != nil:
 			return fmt.Errorf("token: userinfo grant %s: %w", v.GrantID, err)
 		}
-		resp.profileClaims = profileFor(g.Profile, v.Scope)
+		resp.profileClaims = profileFor(g.Subject, g.Profile, v.Scope)
 		if len(g.Claims) > 0 {
 			// OIDC Core §5.3.2 allows other claims: the sign_in hook's,
 			// as the grant's ID token has them; registered names (sub

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -191,20 +192,41 @@ type idClaims struct {
 // profileClaims are the standard claims (OIDC Core §5.1) released by the
 // profile and email scopes (§5.4).
 type profileClaims struct {
-	Name    string `json:"name,omitempty"`
-	Picture string `json:"picture,omitempty"`
-	Email   string `json:"email,omitempty"`
+	Name              string `json:"name,omitempty"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
+	Picture           string `json:"picture,omitempty"`
+	Email             string `json:"email,omitempty"`
+	EmailVerified     *bool  `json:"email_verified,omitempty"`
 }
 
-func profileFor(p Profile, scope string) profileClaims {
+// profileFor is what the granted scope releases of subject's profile
+// (OIDC Core §5.4): profile gives name, preferred_username (the profile's
+// user name, else the name of the subject's entity ref) and picture;
+// email gives email and email_verified (false unless someone vouched for
+// the address). The ID token and userinfo both answer it, so they agree.
+func profileFor(subject string, p Profile, scope string) profileClaims {
 	var c profileClaims
 	if HasScope(scope, "profile") {
-		c.Name, c.Picture = p.DisplayName, p.Picture
+		c.Name, c.Picture, c.PreferredUsername = p.DisplayName, p.Picture, p.Username
+		if c.PreferredUsername == "" {
+			c.PreferredUsername = entityName(subject)
+		}
 	}
-	if HasScope(scope, "email") {
-		c.Email = p.Email
+	if HasScope(scope, "email") && p.Email != "" {
+		verified := p.EmailVerified != nil && *p.EmailVerified
+		c.Email, c.EmailVerified = p.Email, &verified
 	}
 	return c
+}
+
+// entityName is the name part of an entity ref (kind:namespace/name), the
+// user name Backstage knows the user by; "" for a subject of another form.
+func entityName(subject string) string {
+	colon, slash := strings.IndexByte(subject, ':'), strings.IndexByte(subject, '/')
+	if colon < 0 || slash < colon {
+		return ""
+	}
+	return subject[slash+1:]
 }
 
 // IDToken signs an OIDC ID token.
@@ -220,7 +242,7 @@ func (i *Issuer) IDToken(ctx context.Context, req IDRequest) (string, error) {
 		AuthTime:        unixOrZero(req.AuthTime),
 		Nonce:           req.Nonce,
 		Ownership:       req.Ownership,
-		profileClaims:   profileFor(req.Profile, req.Scope),
+		profileClaims:   profileFor(req.Subject, req.Profile, req.Scope),
 	}
 	alg := req.Algorithm
 	if alg == "" {
@@ -262,6 +284,27 @@ type identityClaims struct {
 	ExpiresAt int64    `json:"exp"`
 	AuthTime  int64    `json:"auth_time,omitempty"`
 	UIP       string   `json:"uip"`
+	// The sign-in's profile, whole (the scope of a later approval picks
+	// from it), so that an approval with this token can issue it.
+	identityProfile
+}
+
+// identityProfile is a profile as an identity token carries it, in the
+// OIDC Core §5.1 claim names.
+type identityProfile struct {
+	Name              string `json:"name,omitempty"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
+	Picture           string `json:"picture,omitempty"`
+	Email             string `json:"email,omitempty"`
+	EmailVerified     *bool  `json:"email_verified,omitempty"`
+}
+
+func identityProfileOf(p Profile) identityProfile {
+	return identityProfile{Name: p.DisplayName, PreferredUsername: p.Username, Picture: p.Picture, Email: p.Email, EmailVerified: p.EmailVerified}
+}
+
+func (p identityProfile) profile() Profile {
+	return Profile{DisplayName: p.Name, Username: p.PreferredUsername, Picture: p.Picture, Email: p.Email, EmailVerified: p.EmailVerified}
 }
 
 // IdentityToken signs a Backstage identity token (aud "backstage") for id.
@@ -280,6 +323,8 @@ func (i *Issuer) IdentityToken(ctx context.Context, id Identity) (token string, 
 		IssuedAt:  now.Unix(),
 		ExpiresAt: now.Add(ttl).Unix(),
 		AuthTime:  unixOrZero(id.AuthTime),
+
+		identityProfile: identityProfileOf(id.Profile),
 	}
 	token, err = i.keys.SignWithKey(TypeIdentity, func(key keyset.SigningKey) ([]byte, error) {
 		uip, err := userIdentityProof(key, c.Subject, c.IssuedAt, c.ExpiresAt)
@@ -452,6 +497,7 @@ func (i *Issuer) VerifyIdentityToken(ctx context.Context, raw string) (Identity,
 		AuthTime  int64    `json:"auth_time"`
 		// Set in access tokens only (the Backstage profile's too).
 		ClientID string `json:"client_id"`
+		identityProfile
 	}
 	if err := unmarshalClaims(jws.Payload, &c); err != nil {
 		return Identity{}, invalidToken("the identity token claims are malformed", err)
@@ -474,7 +520,7 @@ func (i *Issuer) VerifyIdentityToken(ctx context.Context, raw string) (Identity,
 	if err := i.checkTimes(c.IssuedAt, c.ExpiresAt); err != nil {
 		return Identity{}, err
 	}
-	return Identity{Subject: c.Subject, Ownership: c.Ownership, Claims: extraClaims(jws.Payload), AuthTime: timeOrZero(c.AuthTime)}, nil
+	return Identity{Subject: c.Subject, Ownership: c.Ownership, Profile: c.profile(), Claims: extraClaims(jws.Payload), AuthTime: timeOrZero(c.AuthTime)}, nil
 }
 
 // NewRefreshToken makes a refresh token in grant g and the write that

@@ -110,9 +110,20 @@ func guestUser(cfg *config.Config, provider string) identity.User {
 	return identity.User{
 		Subject:   cfg.Guest.UserEntityRef,
 		Ownership: ent,
-		Profile:   store.Profile{DisplayName: guestDisplayName},
+		Profile:   guestProfile(cfg),
 		Provider:  provider,
 	}
+}
+
+// guestProfile is the guest's profile: Backstage's display name, and the
+// email of the guest section, verified if the operator says so.
+func guestProfile(cfg *config.Config) store.Profile {
+	p := store.Profile{DisplayName: guestDisplayName, Email: cfg.Guest.Email}
+	if p.Email != "" {
+		verified := cfg.Guest.EmailVerified
+		p.EmailVerified = &verified
+	}
+	return p
 }
 
 // guestCode is the only authorization code of a guestUpstream.

@@ -419,9 +419,35 @@ func profileOf(claims map[string]any) store.Profile {
 		}
 		return ""
 	}
-	return store.Profile{
+	p := store.Profile{
 		Email:       str("email"),
 		DisplayName: str("name", "preferred_username", "login"),
 		Picture:     str("picture", "avatar_url"),
+		Username:    str("preferred_username", "login"),
 	}
+	if p.Email != "" {
+		p.EmailVerified = boolClaim(claims["email_verified"])
+	}
+	return p
+}
+
+// boolClaim reads a boolean claim, which some providers send as the
+// string "true" or "false"; nil when absent or neither.
+func boolClaim(v any) *bool {
+	var b bool
+	switch v := v.(type) {
+	case bool:
+		b = v
+	case string:
+		switch v {
+		case "true":
+			b = true
+		case "false":
+		default:
+			return nil
+		}
+	default:
+		return nil
+	}
+	return &b
 }

@@ -432,7 +432,7 @@ func signIn(ctx context.Context, hooks Hooks, provider, env string, prof store.P
 		if err := hooks.CallHook(ctx, plugin.HookAuthHandler, provider, in, &out); err != nil {
 			return identity.User{}, hookError(err)
 		}
-		in.Profile = out.Profile
+		in.Profile = shapedProfile(in.Profile, out.Profile)
 	}
 	var out struct {
 		Sub    string         `json:"sub"`
@@ -456,10 +456,103 @@ func signIn(ctx context.Context, hooks Hooks, provider, env string, prof store.P
 		slog.WarnContext(ctx, "sign_in answer refused", "provider", provider, "plugin", name, "error", err)
 		return identity.User{}, &signInError{Message: "Sign-in is not available right now.", Err: fmt.Errorf("sign_in plugin %s: %w", name, err)}
 	}
-	// The extra claims ride along into the identity token and the tokens
-	// issued to clients for this user; the issuer drops registered names
-	// (sub, iss, ent...), so a plugin cannot rename who signed in.
-	return identity.User{Subject: out.Sub, Ownership: ent, Profile: in.Profile, Claims: out.Claims, Provider: provider}, nil
+	// The profile claims among the extra claims (email, name...) become
+	// the user's profile, released by scope; the others ride along into
+	// the identity token and the tokens issued to clients for this user.
+	// The issuer drops registered names (sub, iss, ent...), so a plugin
+	// cannot rename who signed in.
+	prof, claims, err := liftProfile(in.Profile, out.Claims)
+	if err != nil {
+		name, _ := hooks.For(plugin.HookSignIn, provider)
+		slog.WarnContext(ctx, "sign_in answer refused", "provider", provider, "plugin", name, "error", err)
+		return identity.User{}, &signInError{Message: "Sign-in is not available right now.", Err: fmt.Errorf("sign_in plugin %s: %w", name, err)}
+	}
+	return identity.User{Subject: out.Sub, Ownership: ent, Profile: prof, Claims: claims, Provider: provider}, nil
+}
+
+// shapedProfile is the auth_handler's profile, which replaces the
+// upstream's; a plugin written before username and email_verified existed
+// answers neither, so the upstream's carry over (email_verified only for
+// the same address: a verification is of one address).
+func shapedProfile(upstream, shaped store.Profile) store.Profile {
+	if shaped.Username == "" {
+		shaped.Username = upstream.Username
+	}
+	if shaped.EmailVerified == nil && shaped.Email != "" && strings.EqualFold(shaped.Email, upstream.Email) {
+		shaped.EmailVerified = upstream.EmailVerified
+	}
+	return shaped
+}
+
+// profileClaims are the OIDC Core §5.4 claims a sign_in plugin may set
+// among its extra claims, and the profile field each one sets.
+var profileClaims = map[string]func(p *store.Profile, v any) bool{
+	"name":               stringInto(func(p *store.Profile) *string { return &p.DisplayName }),
+	"preferred_username": stringInto(func(p *store.Profile) *string { return &p.Username }),
+	"picture":            stringInto(func(p *store.Profile) *string { return &p.Picture }),
+	"email":              stringInto(func(p *store.Profile) *string { return &p.Email }),
+	"email_verified": func(p *store.Profile, v any) bool {
+		b, ok := v.(bool)
+		if ok {
+			p.EmailVerified = &b
+		}
+		return ok
+	},
+}
+
+func stringInto(field func(*store.Profile) *string) func(*store.Profile, any) bool {
+	return func(p *store.Profile, v any) bool {
+		s, ok := v.(string)
+		if ok {
+			*field(p) = s
+		}
+		return ok
+	}
+}
+
+// liftProfile moves the profile claims of a sign_in result into the
+// profile (they override what the upstream said) and returns the other
+// claims. A profile claim of the wrong type (email: 42) is an error. An
+// email set without email_verified is unverified, unless it is the
+// address the profile had.
+func liftProfile(prof store.Profile, claims map[string]any) (store.Profile, map[string]any, error) {
+	var found bool
+	for name := range claims {
+		if profileClaims[name] != nil {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return prof, claims, nil
+	}
+	was := prof.Email
+	rest := make(map[string]any, len(claims))
+	_, verifiedSet := claims["email_verified"]
+	for name, v := range claims {
+		set := profileClaims[name]
+		if set == nil {
+			rest[name] = v
+			continue
+		}
+		if !set(&prof, v) {
+			return prof, nil, fmt.Errorf("claim %s: want a %s, got %T", name, claimType(name), v)
+		}
+	}
+	if !verifiedSet && !strings.EqualFold(prof.Email, was) {
+		prof.EmailVerified = nil
+	}
+	if len(rest) == 0 {
+		rest = nil
+	}
+	return prof, rest, nil
+}
+
+func claimType(name string) string {
+	if name == "email_verified" {
+		return "boolean"
+	}
+	return "string"
 }
 
 // checkRefs checks a plugin's sub and ent: each must be an entity ref.
