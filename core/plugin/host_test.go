@@ -330,11 +330,17 @@ func TestHostFirstPartyPlugins(t *testing.T) {
 		Ent []string `json:"ent"`
 	}
 	err = h.CallHook(ctx, HookSignIn, "github", map[string]any{"provider": "github", "env": "development",
-		"profile": map[string]any{"email": "Alice@Example.com"}}, &signIn)
+		"profile": map[string]any{"email": "Alice@Example.com"}, "claims": map[string]any{"email_verified": true}}, &signIn)
 	if err != nil || signIn.Sub != "user:default/alice" {
 		t.Errorf("sign_in = %+v, %v", signIn, err)
 	}
 	var r *Refusal
+	// The embedded configuration matches verified addresses only.
+	err = h.CallHook(ctx, HookSignIn, "github", map[string]any{"provider": "github", "env": "development",
+		"profile": map[string]any{"email": "Alice@Example.com"}}, nil)
+	if !errors.As(err, &r) || r.Code != "access_denied" {
+		t.Errorf("sign_in without email_verified = %v, want access_denied", err)
+	}
 	err = h.CallHook(ctx, HookSignIn, "github", map[string]any{"provider": "github",
 		"profile": map[string]any{"email": "mallory@evil.example"}}, nil)
 	if !errors.As(err, &r) || r.Code != "access_denied" {
