@@ -83,10 +83,12 @@ func errExpired(at time.Time) *oauth.Error {
 // errExpiredNow reports a request that expired between read and write.
 var errExpiredNow = errors.New("ciba: request expired")
 
-// decide records user u's answer to a pending request: the request's
-// status, the consent history, and in ping and push modes the callback to
-// the client (CIBA Core §10.2, §10.3), queued durably. In push mode an
-// approval mints the tokens now, and the request is redeemed by the push.
+// decide records user u's answer to a pending request in one atomic
+// batch: the request's status, the consent history and, in ping and push
+// modes, the callback to the client (CIBA Core §10.2, §10.3), queued
+// durably. In push mode an approval mints the tokens in the same batch,
+// and the request is redeemed by the push: a failure or a crash at any
+// point leaves the request pending and nothing else recorded.
 func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u identity.User, via string) error {
 	id, rec, err := s.pending(ctx, authReqID, &u)
 	if err != nil {
@@ -101,7 +103,16 @@ func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u 
 	if authTime.IsZero() {
 		authTime = now
 	}
-	rec, err = s.st.Backchannel.Update(ctx, id, func(old store.BackchannelRequest) (store.BackchannelRequest, error) {
+	cl, cerr := s.st.Clients.Get(ctx, rec.ClientID)
+	// The client is gone (between the check and now): nobody to call back,
+	// nothing to mint for; the decision is recorded all the same.
+	mode := rec.DeliveryMode
+	if cerr != nil {
+		slog.WarnContext(ctx, "ciba: the client of a decided request is gone", "client_id", rec.ClientID, "error", cerr)
+		mode = client.DeliveryPoll
+	}
+	pushTokens := approve && mode == client.DeliveryPush
+	record := s.st.Backchannel.UpdateWrite(id, func(old store.BackchannelRequest) (store.BackchannelRequest, error) {
 		if old.Status != store.BackchannelPending {
 			return old, errDecided
 		}
@@ -116,89 +127,79 @@ func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u 
 			// tokens (core/token drops registered names).
 			old.Claims = u.Claims
 		}
+		if pushTokens {
+			old.Status = store.BackchannelRedeemed
+			old.NotificationToken, old.NotificationTokenSealed = "", false
+		}
 		return old, nil
 	})
-	if errors.Is(err, errExpiredNow) {
-		return errExpired(rec.ExpiresAt)
-	}
-	if errors.Is(err, errDecided) {
-		return oauth.ErrInvalidRequest().WithStatus(http.StatusConflict).WithDescription("the authentication request was already answered")
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return oauth.ErrNotFound().WithDescription("the authentication request is unknown or has expired")
-	}
-	if err != nil {
-		return oauth.ErrServerError().WithParent(fmt.Errorf("ciba: record decision: %w", err))
-	}
 	decision := store.ConsentDenied
 	if approve {
 		decision = store.ConsentApproved
 	}
-	decisionsTotal.WithLabelValues(decision, via).Inc()
-	cl, cerr := s.st.Clients.Get(ctx, rec.ClientID)
-	if err := s.recordConsent(ctx, id, &rec, cl.ClientName, decision, via, now); err != nil {
-		slog.ErrorContext(ctx, "ciba: consent history not recorded", "request", id[:12], "error", err)
-	}
-	slog.InfoContext(ctx, "ciba request decided", "decision", decision, "via", via, "client_id", rec.ClientID,
-		"sub", rec.Subject, "request", id[:12])
-	if cerr != nil {
-		// The client is gone: nobody to call back, nothing to mint for.
-		slog.WarnContext(ctx, "ciba: the client of a decided request is gone", "client_id", rec.ClientID, "error", cerr)
-		return nil
-	}
-	switch rec.DeliveryMode {
-	case client.DeliveryPing:
-		return s.enqueueCallback(ctx, id, &rec, store.DeliveryPing, map[string]string{"auth_req_id": authReqID})
-	case client.DeliveryPush:
-		return s.push(ctx, id, &rec, &cl, authReqID, approve)
-	}
-	return nil
-}
-
-// push delivers the outcome to a push-mode client (CIBA Core §10.3.1,
-// §12): the token response with auth_req_id, or the error.
-func (s *Service) push(ctx context.Context, id string, rec *store.BackchannelRequest, cl *store.Client, authReqID string, approve bool) error {
-	if !approve {
-		return s.enqueueCallback(ctx, id, rec, store.DeliveryPush, map[string]string{
-			"auth_req_id": authReqID, "error": "access_denied", "error_description": "the user denied the request",
-		})
-	}
-	redeemed, err := s.st.Backchannel.Update(ctx, id, func(old store.BackchannelRequest) (store.BackchannelRequest, error) {
-		if old.Status != store.BackchannelApproved {
-			return old, errDecided
-		}
-		old.Status = store.BackchannelRedeemed
-		old.NotificationToken, old.NotificationTokenSealed = "", false
-		return old, nil
-	})
-	if err != nil {
-		return oauth.ErrServerError().WithParent(fmt.Errorf("ciba: redeem for push: %w", err))
-	}
-	resp, err := s.issue(ctx, &redeemed, cl, authReqID)
+	consent, err := s.consentWrite(id, &rec, cl.ClientName, decision, via, now)
 	if err != nil {
 		return err
 	}
-	body := struct {
-		AuthReqID string `json:"auth_req_id"`
-		*responseJSON
-	}{authReqID, (*responseJSON)(resp)}
-	return s.enqueueCallback(ctx, id, rec, store.DeliveryPush, body)
+	writes := []store.Write{record, consent}
+	switch {
+	case pushTokens:
+		decided := rec
+		decided.Claims = u.Claims
+		decided.AuthTime = authTime.UTC().Truncate(time.Second)
+		_, err = s.issue(ctx, &decided, &cl, authReqID, writes...)
+	case mode == client.DeliveryPing || mode == client.DeliveryPush:
+		body := any(map[string]string{"auth_req_id": authReqID})
+		if mode == client.DeliveryPush { // a denial (§12)
+			body = map[string]string{"auth_req_id": authReqID, "error": "access_denied", "error_description": "the user denied the request"}
+		}
+		kind := store.DeliveryPing
+		if mode == client.DeliveryPush {
+			kind = store.DeliveryPush
+		}
+		var callback store.Write
+		if callback, err = s.callbackWrite(id, &rec, kind, body); err != nil {
+			return err
+		}
+		if err = s.st.Apply(ctx, append(writes, callback)...); err == nil {
+			s.queue.Poke()
+		}
+	default:
+		err = s.st.Apply(ctx, writes...)
+	}
+	switch {
+	case errors.Is(err, errExpiredNow):
+		return errExpired(rec.ExpiresAt)
+	case errors.Is(err, errDecided):
+		return oauth.ErrInvalidRequest().WithStatus(http.StatusConflict).WithDescription("the authentication request was already answered")
+	case errors.Is(err, store.ErrNotFound):
+		return oauth.ErrNotFound().WithDescription("the authentication request is unknown or has expired")
+	case err != nil:
+		if _, ok := errors.AsType[*oauth.Error](err); ok {
+			return err
+		}
+		return oauth.ErrServerError().WithParent(fmt.Errorf("ciba: record decision: %w", err))
+	}
+	decisionsTotal.WithLabelValues(decision, via).Inc()
+	slog.InfoContext(ctx, "ciba request decided", "decision", decision, "via", via, "client_id", rec.ClientID,
+		"sub", rec.Subject, "request", id[:12])
+	return nil
 }
 
-// enqueueCallback queues a POST of body to the client's notification
-// endpoint with its client_notification_token as bearer (CIBA Core §10.2).
-// The token is unsealed from the request id names, and the queue seals it
-// again with the body.
-func (s *Service) enqueueCallback(ctx context.Context, id string, rec *store.BackchannelRequest, kind string, body any) error {
+// callbackWrite is the write that queues a POST of body to the client's
+// notification endpoint with its client_notification_token as bearer
+// (CIBA Core §10.2). The token is unsealed from the request id names, and
+// the queue seals it again with the body.
+func (s *Service) callbackWrite(id string, rec *store.BackchannelRequest, kind string, body any) (store.Write, error) {
 	raw, err := json.Marshal(body)
 	if err != nil {
-		return oauth.ErrServerError().WithParent(fmt.Errorf("ciba: encode %s body: %w", kind, err))
+		return store.Write{}, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: encode %s body: %w", kind, err))
 	}
 	bearer, err := s.secrets.openString(notificationTokenAD(id), rec.NotificationToken, rec.NotificationTokenSealed)
 	if err != nil {
-		return oauth.ErrServerError().WithParent(fmt.Errorf("ciba: %s callback: %w", kind, err))
+		return store.Write{}, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: %s callback: %w", kind, err))
 	}
-	err = s.queue.Enqueue(ctx, store.Delivery{
+	w, err := s.queue.Prepare(store.Delivery{
 		Kind:     kind,
 		ClientID: rec.ClientID,
 		URL:      rec.NotificationEndpoint,
@@ -206,15 +207,16 @@ func (s *Service) enqueueCallback(ctx context.Context, id string, rec *store.Bac
 		Body:     raw,
 	})
 	if err != nil {
-		return oauth.ErrServerError().WithParent(err)
+		return store.Write{}, oauth.ErrServerError().WithParent(err)
 	}
-	return nil
+	return w, nil
 }
 
-// recordConsent appends the decision to the consent history.
-func (s *Service) recordConsent(ctx context.Context, id string, rec *store.BackchannelRequest, clientName, decision, via string, at time.Time) error {
+// consentWrite is the write that appends the decision to the consent
+// history.
+func (s *Service) consentWrite(id string, rec *store.BackchannelRequest, clientName, decision, via string, at time.Time) (store.Write, error) {
 	key := fmt.Sprintf("%020d-%s", at.UnixNano(), oauth.RandomToken(6))
-	return s.st.Consents.Create(ctx, key, store.ConsentRecord{
+	w, err := s.st.Consents.CreateWrite(key, store.ConsentRecord{
 		ID:             key,
 		Subject:        rec.Subject,
 		ClientID:       rec.ClientID,
@@ -226,4 +228,8 @@ func (s *Service) recordConsent(ctx context.Context, id string, rec *store.Backc
 		At:             at.UTC(),
 		Request:        id[:12],
 	})
+	if err != nil {
+		return store.Write{}, oauth.ErrServerError().WithParent(err)
+	}
+	return w, nil
 }

@@ -14,15 +14,10 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/client"
 	"github.com/gatehouse-auth/gatehouse/core/grant"
-	"github.com/gatehouse-auth/gatehouse/core/metrics"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
-
-// pushIDTokens counts the push-mode ID tokens, which carry claims the
-// minter does not know and so are signed here.
-var pushIDTokens = metrics.TokensIssued.WithLabelValues(GrantType, "id")
 
 // slowDownStep is CIBA Core §11's (and RFC 8628 §3.5's) 5 seconds.
 const slowDownStep = 5
@@ -87,8 +82,9 @@ func (f Flow) Handle(ctx context.Context, req *grant.Request) (*grant.Response, 
 		return nil, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: request in unknown status %q", rec.Status))
 	}
 	// Single redemption: the compare-and-swap from approved to redeemed
-	// decides which of two concurrent requests gets the tokens.
-	rec, err = s.st.Backchannel.Update(ctx, id, func(old store.BackchannelRequest) (store.BackchannelRequest, error) {
+	// decides which of two concurrent requests gets the tokens, and it
+	// commits with them, so a failed mint leaves the request approved.
+	redeem := s.st.Backchannel.UpdateWrite(id, func(old store.BackchannelRequest) (store.BackchannelRequest, error) {
 		if old.Status != store.BackchannelApproved {
 			return old, errRaced
 		}
@@ -96,13 +92,10 @@ func (f Flow) Handle(ctx context.Context, req *grant.Request) (*grant.Response, 
 		old.NotificationToken, old.NotificationTokenSealed = "", false
 		return old, nil
 	})
+	resp, err := s.issue(ctx, &rec, &req.Client, "", redeem)
 	if errors.Is(err, errRaced) || errors.Is(err, store.ErrNotFound) {
 		return nil, oauth.ErrInvalidGrant().WithDescription("auth_req_id was already redeemed")
 	}
-	if err != nil {
-		return nil, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: redeem request: %w", err))
-	}
-	resp, err := s.issue(ctx, &rec, &req.Client, "")
 	if err != nil {
 		return nil, err
 	}
@@ -144,10 +137,11 @@ func (s *Service) pollPending(ctx context.Context, id string, now time.Time) err
 
 // issue mints the tokens of an approved request: a grant, an access token,
 // an ID token, and a refresh token when the client registered the
-// refresh_token grant or asked for offline_access. In push mode
-// (authReqID set) the ID token carries auth_req_id, at_hash and rt_hash
-// (CIBA Core §10.3.1).
-func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *store.Client, authReqID string) (*grant.Response, error) {
+// refresh_token grant or asked for offline_access, and commits them with
+// writes in one batch. In push mode (authReqID set) the ID token carries
+// auth_req_id, at_hash and rt_hash (CIBA Core §10.3.1), and the push
+// delivery that carries the tokens commits with them too.
+func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *store.Client, authReqID string, writes ...store.Write) (*grant.Response, error) {
 	g := s.mint.NewGrant(store.Grant{
 		ID:        oauth.RandomToken(16),
 		ClientID:  rec.ClientID,
@@ -163,45 +157,65 @@ func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *
 		return nil, oauth.ErrServerError().WithParent(err)
 	}
 	refresh := token.HasScope(rec.Scope, "offline_access") || slices.Contains(cl.GrantTypes, "refresh_token")
-	resp, err := s.mint.Mint(ctx, grant.Issue{
+	is := grant.Issue{
 		GrantType:  GrantType,
 		Grant:      g,
 		Scope:      rec.Scope,
 		IDToken:    authReqID == "",
 		IDTokenAlg: cl.IDTokenAlg(),
 		Refresh:    refresh,
-		Writes:     []store.Write{createGrant},
-	})
+		Writes:     append([]store.Write{createGrant}, writes...),
+	}
+	if authReqID != "" {
+		is.Finish = func(ctx context.Context, resp *grant.Response) ([]store.Write, error) {
+			return s.finishPush(ctx, rec, cl, &g, authReqID, resp)
+		}
+	}
+	resp, err := s.mint.Mint(ctx, is)
 	if err != nil {
 		return nil, err
 	}
 	if authReqID != "" {
-		// §10.3.1: the push ID token binds the tokens it travels with.
-		alg := jose.SignatureAlgorithm(cl.IDTokenAlg())
-		// The user's sign-in claims, as the minter's ID token has them;
-		// the §10.3.1 claims win.
-		extra := make(map[string]any, len(g.Claims)+2)
-		maps.Copy(extra, g.Claims)
-		extra["urn:openid:params:jwt:claim:auth_req_id"] = authReqID
-		if resp.RefreshToken != "" {
-			extra["urn:openid:params:jwt:claim:rt_hash"] = token.AccessTokenHash(alg, resp.RefreshToken)
-		}
-		resp.IDToken, err = s.issuer.IDToken(ctx, token.IDRequest{
-			ClientID:    g.ClientID,
-			Subject:     g.Subject,
-			Ownership:   g.Ownership,
-			AuthTime:    g.AuthTime,
-			AccessToken: resp.AccessToken,
-			Profile:     g.Profile,
-			Scope:       rec.Scope,
-			Algorithm:   alg,
-			Extra:       extra,
-		})
-		if err != nil {
-			return nil, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: sign push ID token: %w", err))
-		}
-		// Counted as the minter counts the ID tokens it signs itself.
-		pushIDTokens.Inc()
+		s.queue.Poke()
 	}
 	return resp, nil
+}
+
+// finishPush completes a push-mode token response: the ID token that binds
+// the tokens it travels with (§10.3.1), and the delivery that carries them
+// to the client's notification endpoint (§10.3), for the same batch.
+func (s *Service) finishPush(ctx context.Context, rec *store.BackchannelRequest, cl *store.Client, g *store.Grant, authReqID string, resp *grant.Response) ([]store.Write, error) {
+	alg := jose.SignatureAlgorithm(cl.IDTokenAlg())
+	// The user's sign-in claims, as the minter's ID token has them; the
+	// §10.3.1 claims win.
+	extra := make(map[string]any, len(g.Claims)+2)
+	maps.Copy(extra, g.Claims)
+	extra["urn:openid:params:jwt:claim:auth_req_id"] = authReqID
+	if resp.RefreshToken != "" {
+		extra["urn:openid:params:jwt:claim:rt_hash"] = token.AccessTokenHash(alg, resp.RefreshToken)
+	}
+	var err error
+	resp.IDToken, err = s.issuer.IDToken(ctx, token.IDRequest{
+		ClientID:    g.ClientID,
+		Subject:     g.Subject,
+		Ownership:   g.Ownership,
+		AuthTime:    g.AuthTime,
+		AccessToken: resp.AccessToken,
+		Profile:     g.Profile,
+		Scope:       rec.Scope,
+		Algorithm:   alg,
+		Extra:       extra,
+	})
+	if err != nil {
+		return nil, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: sign push ID token: %w", err))
+	}
+	body := struct {
+		AuthReqID string `json:"auth_req_id"`
+		*responseJSON
+	}{authReqID, (*responseJSON)(resp)}
+	w, err := s.callbackWrite(store.HashID(authReqID), rec, store.DeliveryPush, body)
+	if err != nil {
+		return nil, err
+	}
+	return []store.Write{w}, nil
 }

@@ -95,6 +95,21 @@ func (q *Queue) OnDelivered(fn func(store.Delivery)) { q.delivered = fn }
 // Enqueue stores d to be delivered as soon as possible, its bearer and
 // body sealed when keys.secret is set.
 func (q *Queue) Enqueue(ctx context.Context, d store.Delivery) error {
+	w, err := q.Prepare(d)
+	if err != nil {
+		return err
+	}
+	if err := q.st.Apply(ctx, w); err != nil {
+		return fmt.Errorf("ciba: enqueue %s delivery: %w", d.Kind, err)
+	}
+	q.Poke()
+	return nil
+}
+
+// Prepare is Enqueue as one write of the caller's atomic batch, so that a
+// callback is queued exactly when what it reports is recorded. Call Poke
+// once the batch has committed.
+func (q *Queue) Prepare(d store.Delivery) (store.Write, error) {
 	now := q.now()
 	d.ID = fmt.Sprintf("%020d-%s", now.UnixNano(), oauth.RandomToken(6))
 	if q.secrets.sealer != nil {
@@ -104,11 +119,11 @@ func (q *Queue) Enqueue(ctx context.Context, d store.Delivery) error {
 	}
 	d.CreatedAt, d.NextAttempt = now, now
 	d.ExpiresAt = now.Add(deliveryRetention)
-	if err := q.st.Deliveries.Create(ctx, d.ID, d); err != nil {
-		return fmt.Errorf("ciba: enqueue %s delivery: %w", d.Kind, err)
+	w, err := q.st.Deliveries.CreateWrite(d.ID, d)
+	if err != nil {
+		return store.Write{}, fmt.Errorf("ciba: enqueue %s delivery: %w", d.Kind, err)
 	}
-	q.poke()
-	return nil
+	return w, nil
 }
 
 // deliveryAD binds a sealed field to its item.
@@ -131,7 +146,8 @@ func (q *Queue) open(d store.Delivery) (store.Delivery, error) {
 	return d, nil
 }
 
-func (q *Queue) poke() {
+// Poke wakes the dispatcher: an item is due now.
+func (q *Queue) Poke() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -257,7 +273,7 @@ func (q *Queue) attempt(ctx context.Context, id, dest string) {
 		q.mu.Unlock()
 		<-q.workers
 		q.wg.Done()
-		q.poke()
+		q.Poke()
 	}()
 	d, err := q.st.Deliveries.Get(ctx, id)
 	if err != nil || d.Dead || d.NextAttempt.After(q.now()) {

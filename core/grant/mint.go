@@ -97,6 +97,10 @@ type Issue struct {
 	// Writes are the caller's writes that must commit with these tokens
 	// (spending a code, creating the grant, rotating a refresh token).
 	Writes []store.Write
+	// Finish, when set, sees the response before anything is recorded: it
+	// may complete it and returns writes that carry it and so must commit
+	// with it (CIBA's push delivery). Its error is returned as it is.
+	Finish func(ctx context.Context, resp *Response) ([]store.Write, error)
 }
 
 // Mint signs the access token, then the ID token (whose at_hash covers
@@ -169,6 +173,13 @@ func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 			return nil, serverError("issue refresh token", err)
 		}
 		writes = append(slices.Clip(writes), w)
+	}
+	if is.Finish != nil {
+		more, err := is.Finish(ctx, resp)
+		if err != nil {
+			return nil, err
+		}
+		writes = append(slices.Clip(writes), more...)
 	}
 	if len(writes) > 0 {
 		if err := m.st.Apply(ctx, writes...); err != nil {
