@@ -17,8 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -191,7 +189,7 @@ func startBackstage(t *testing.T, node, authBase string) *backstageBackend {
 	cmd := exec.CommandContext(ctx, node, script, "--config", configFile)
 	cmd.Dir = filepath.Dir(script) // Backstage looks for its package.json upwards
 	cmd.Env = append(os.Environ(), "NODE_ENV=development", "NODE_OPTIONS=")
-	logs := &syncBuffer{}
+	logs := &servertest.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
@@ -224,22 +222,4 @@ func startBackstage(t *testing.T, node, authBase string) *backstageBackend {
 	}
 	t.Fatalf("the Backstage backend was not ready within 90 s:\n%s", logs.String())
 	return nil
-}
-
-// syncBuffer collects a process's output for the test log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

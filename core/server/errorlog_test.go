@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -40,32 +38,11 @@ func (f *failingWrites) Apply(ctx context.Context, writes ...store.Write) error 
 	return f.KV.Apply(ctx, writes...)
 }
 
-// syncBuffer is a log destination the server's goroutines write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestServerErrorLogsItsCause: a 500 tells the client nothing of its cause,
 // and so the log must: the wrapped error chain, with the request's id.
 // (Not parallel: it captures the default logger.)
 func TestServerErrorLogsItsCause(t *testing.T) {
-	logs := &syncBuffer{}
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(logs, nil)))
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	logs := servertest.CaptureLogs(t)
 
 	kv := &failingWrites{KV: memory.New(), cause: errors.New("badger: value log write: sector 7 unreadable")}
 	live := servertest.StartWith(t, nil, servertest.Options{Store: func(testing.TB, *config.Config) *store.Store {

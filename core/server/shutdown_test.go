@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/server"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
@@ -142,7 +143,7 @@ func isReset(err error) bool {
 // (Not parallel: it captures the default logger.)
 func TestShutdownAnswersWhatItExecutes(t *testing.T) {
 	for round := range 3 {
-		logs := &syncBuffer{}
+		logs := &servertest.LogBuffer{}
 		prev := slog.Default()
 		slog.SetDefault(slog.New(slog.NewTextHandler(logs, nil)))
 		addr, stop, done := serving(t)
