@@ -31,6 +31,7 @@ Usage:
   gatehouse plugin  test FILE.wasm --hook H --input EVENT.json   run one plugin hook
   gatehouse ciba    history [--config FILE]  list CIBA consent decisions
   gatehouse bridge  purge [--within D] [--config FILE]  drop expired bridged grants
+  gatehouse store   verify [--config FILE | --data DIR]  check a stopped server's data directory
   gatehouse version                          print the version
 
 Configuration: the embedded config.yaml, then --config FILE, then
@@ -45,6 +46,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout io.Wri
 	"plugin":  runPlugin,
 	"ciba":    runCIBA,
 	"bridge":  runBridge,
+	"store":   runStore,
 	"version": func(context.Context, []string, io.Writer) error { fmt.Println("gatehouse", version); return nil },
 }
 

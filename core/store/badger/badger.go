@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,19 +35,34 @@ type Options struct {
 	// DefaultReserve; negative turns the check off.
 	Reserve int64
 	Logger  *slog.Logger
+	// verifyAll makes Open read every value, not only the value log's
+	// (Verify).
+	verifyAll bool
 }
 
 // KV is a Badger database.
 type KV struct {
-	db        *bdg.DB
-	room      *headroom
+	db   *bdg.DB
+	dir  string
+	log  *slog.Logger
+	room *headroom
+	// mark is the marker as last written; Close and checkpoints rewrite
+	// it with the current commit.
+	markMu sync.Mutex
+	mark   marker
+	// writing is held (read) by every write, and taken by Close so that
+	// the commit it records is the last.
+	writing   sync.RWMutex
+	closed    bool
 	stripes   [64]sync.Mutex
 	closeOnce sync.Once
 	stopGC    chan struct{}
 	gcDone    chan struct{}
 }
 
-// Open opens (creating if needed) the database in dir.
+// Open opens (creating if needed) the database in dir. A directory that
+// lost or damaged data (see marker.go) is refused with store.ErrDamaged,
+// naming the directory, what is wrong and what to do.
 func Open(dir string, opts Options) (*KV, error) {
 	log := opts.Logger
 	if log == nil {
@@ -56,13 +73,54 @@ func Open(dir string, opts Options) (*KV, error) {
 	if reserve == 0 {
 		reserve = defaultReserve(bo)
 	}
-	db, err := bdg.Open(bo)
+	held, err := HoldsDatabase(dir)
 	if err != nil {
 		return nil, fmt.Errorf("badger: open %s: %w", dir, err)
 	}
-	kv := &KV{db: db, room: newHeadroom(dir, reserve, log), stopGC: make(chan struct{}), gcDone: make(chan struct{})}
-	go kv.collectGarbage()
+	mark, err := readMarker(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTables(dir); err != nil {
+		return nil, err
+	}
+	db, err := openDB(bo)
+	if err != nil {
+		return nil, err
+	}
+	next, err := checkInstallation(dir, db, mark, held, log)
+	if err == nil {
+		err = checkValues(dir, db, bo.ValueThreshold, opts.verifyAll)
+	}
+	if err == nil {
+		err = writeMarker(dir, next)
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	kv := &KV{db: db, dir: dir, log: log, mark: next, room: newHeadroom(dir, reserve, log),
+		stopGC: make(chan struct{}), gcDone: make(chan struct{})}
+	go kv.background()
 	return kv, nil
+}
+
+// openDB opens Badger, turning what it says of damaged files, and its
+// panics, into store.ErrDamaged.
+func openDB(bo bdg.Options) (db *bdg.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, damaged(bo.Dir, "the storage engine failed opening it (%v)", r)
+		}
+	}()
+	db, err = bdg.Open(bo)
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, fs.ErrPermission), strings.Contains(err.Error(), "Another process is using this Badger database"):
+		return nil, fmt.Errorf("badger: open %s: %w", bo.Dir, err)
+	}
+	return nil, damaged(bo.Dir, "the storage engine cannot open it: %v", err)
 }
 
 // badgerOptions are the Badger options of a data directory.
@@ -92,6 +150,10 @@ func badgerOptions(dir string, opts Options) bdg.Options {
 		// inline JWKS, say) goes to the value log. The threshold must
 		// stay under a batch, 15% of a memtable.
 		WithValueThreshold(32 << 10).
+		// A value read from the value log is checked against its CRC, so
+		// that a damaged log is an error, not a wrong record; values kept
+		// in the tables were checked with their table at Open.
+		WithVerifyValueChecksum(true).
 		WithValueLogFileSize(64 << 20).
 		// Compression off: the records are short JSON under random keys,
 		// and Snappy's per-block buffers and decompression on every read
@@ -106,23 +168,62 @@ func badgerOptions(dir string, opts Options) bdg.Options {
 	return bo
 }
 
-// collectGarbage reclaims value-log space left by expired and rewritten
-// entries.
-func (kv *KV) collectGarbage() {
+// checkpointEvery is how often a running server records its commit in
+// the marker, so that a restart after a crash finds the writes up to there
+// or refuses to start.
+const checkpointEvery = time.Second
+
+// background reclaims value-log space left by expired and rewritten
+// entries, and records checkpoints in the marker.
+func (kv *KV) background() {
 	defer close(kv.gcDone)
-	ticker := time.NewTicker(5 * time.Minute)
-	defer ticker.Stop()
+	gc := time.NewTicker(5 * time.Minute)
+	defer gc.Stop()
+	checkpoint := time.NewTicker(checkpointEvery)
+	defer checkpoint.Stop()
 	for {
 		select {
 		case <-kv.stopGC:
 			return
-		case <-ticker.C:
+		case <-gc.C:
 			// Rewriting the value log writes first and frees after.
 			for kv.room.state() == nil && kv.db.RunValueLogGC(0.5) == nil {
+			}
+		case <-checkpoint.C:
+			if err := kv.checkpoint(); err != nil {
+				kv.log.Warn("storage: recording a checkpoint in the marker failed", "dir", kv.dir, "error", err)
 			}
 		}
 	}
 }
+
+// checkpoint records in the marker the commit the database has durably
+// reached (read first, then synced), if it moved.
+func (kv *KV) checkpoint() error {
+	kv.markMu.Lock()
+	defer kv.markMu.Unlock()
+	commit, err := commitVersion(kv.db)
+	if err != nil || commit == kv.mark.Commit {
+		return err
+	}
+	if err := kv.db.Sync(); err != nil {
+		return err
+	}
+	if kv.room.state() != nil {
+		return nil // a full disk: the marker waits, it only gets stricter
+	}
+	next := kv.mark
+	next.Commit = commit
+	if err := writeMarker(kv.dir, next); err != nil {
+		return err
+	}
+	kv.mark = next
+	return nil
+}
+
+// commit is what every write transaction adds: it moves commitKey's
+// version to the transaction's own.
+func commit(txn *bdg.Txn) error { return txn.Set([]byte(commitKey), nil) }
 
 func entry(key string, value []byte, expiresAt time.Time) *bdg.Entry {
 	e := bdg.NewEntry([]byte(key), value)
@@ -157,7 +258,7 @@ func (kv *KV) Get(_ context.Context, key string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		out, err = item.ValueCopy(nil)
+		out, err = kv.value(item)
 		return err
 	})
 	if errors.Is(err, bdg.ErrKeyNotFound) {
@@ -180,8 +281,16 @@ func (kv *KV) Put(_ context.Context, key string, value []byte, expiresAt time.Ti
 	if err := kv.room.check(len(key) + len(value)); err != nil {
 		return err
 	}
+	kv.writing.RLock()
+	defer kv.writing.RUnlock()
+	if kv.closed {
+		return bdg.ErrDBClosed
+	}
 	return kv.db.Update(func(txn *bdg.Txn) error {
-		return txn.SetEntry(entry(key, value, expiresAt))
+		if err := txn.SetEntry(entry(key, value, expiresAt)); err != nil {
+			return err
+		}
+		return commit(txn)
 	})
 }
 
@@ -207,10 +316,15 @@ func (kv *KV) Apply(ctx context.Context, writes ...store.Write) error {
 	}
 	unlock := kv.lock(keys...)
 	defer unlock()
+	kv.writing.RLock()
+	defer kv.writing.RUnlock()
+	if kv.closed {
+		return bdg.ErrDBClosed
+	}
 	return kv.retry(ctx, func() error {
 		return kv.db.Update(func(txn *bdg.Txn) error {
 			for _, w := range writes {
-				e, err := prepare(txn, w)
+				e, err := prepare(kv.dir, txn, w)
 				if err != nil {
 					return err
 				}
@@ -218,13 +332,28 @@ func (kv *KV) Apply(ctx context.Context, writes ...store.Write) error {
 					return err
 				}
 			}
-			return nil
+			return commit(txn)
 		})
 	})
 }
 
+// value is the item's value. Badger logs a value it cannot read from the
+// value log (truncated, or failing its checksum) and returns it empty; this
+// returns store.ErrDamaged instead, so that a damaged record is an error
+// that says so, not an empty one.
+func (kv *KV) value(item *bdg.Item) ([]byte, error) { return valueOf(kv.dir, item) }
+
+func valueOf(dir string, item *bdg.Item) ([]byte, error) {
+	v, err := item.ValueCopy(nil)
+	if err == nil && len(v) == 0 && item.ValueSize() > 0 {
+		return nil, fmt.Errorf("%w: data directory %s: the value of %q cannot be read from the value log (see the log above; gatehouse store verify checks the whole directory)",
+			store.ErrDamaged, dir, strings.ToValidUTF8(string(item.Key()), "?"))
+	}
+	return v, err
+}
+
 // prepare checks w's condition within txn and returns the entry to set.
-func prepare(txn *bdg.Txn, w store.Write) (*bdg.Entry, error) {
+func prepare(dir string, txn *bdg.Txn, w store.Write) (*bdg.Entry, error) {
 	item, err := txn.Get([]byte(w.Key))
 	live := err == nil
 	if err != nil && !errors.Is(err, bdg.ErrKeyNotFound) {
@@ -239,7 +368,7 @@ func prepare(txn *bdg.Txn, w store.Write) (*bdg.Entry, error) {
 	if !live {
 		return nil, store.ErrNotFound
 	}
-	old, err := item.ValueCopy(nil)
+	old, err := valueOf(dir, item)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +433,17 @@ func (kv *KV) Delete(_ context.Context, key string) error {
 	if err := kv.room.check(len(key)); err != nil {
 		return err
 	}
-	return kv.db.Update(func(txn *bdg.Txn) error { return txn.Delete([]byte(key)) })
+	kv.writing.RLock()
+	defer kv.writing.RUnlock()
+	if kv.closed {
+		return bdg.ErrDBClosed
+	}
+	return kv.db.Update(func(txn *bdg.Txn) error {
+		if err := txn.Delete([]byte(key)); err != nil {
+			return err
+		}
+		return commit(txn)
+	})
 }
 
 func (kv *KV) Scan(ctx context.Context, prefix string, fn func(string, []byte) error) error {
@@ -316,7 +455,10 @@ func (kv *KV) Scan(ctx context.Context, prefix string, fn func(string, []byte) e
 				return err
 			}
 			item := it.Item()
-			value, err := item.ValueCopy(nil)
+			if prefix == "" && strings.HasPrefix(string(item.Key()), metaPrefix) {
+				continue
+			}
+			value, err := kv.value(item)
 			if err != nil {
 				return err
 			}
@@ -332,13 +474,25 @@ func (kv *KV) Scan(ctx context.Context, prefix string, fn func(string, []byte) e
 // free space.
 func (kv *KV) CheckWrite() error { return kv.room.state() }
 
-// Close stops garbage collection and closes the database.
+// Close stops garbage collection, closes the database and records in the
+// marker the commit it stopped at.
 func (kv *KV) Close() error {
 	var err error
 	kv.closeOnce.Do(func() {
 		close(kv.stopGC)
 		<-kv.gcDone
+		kv.writing.Lock()
+		kv.closed = true
+		kv.writing.Unlock()
+		commit, cerr := commitVersion(kv.db)
 		err = kv.db.Close()
+		if err == nil && cerr == nil {
+			kv.markMu.Lock()
+			defer kv.markMu.Unlock()
+			next := kv.mark
+			next.Commit, next.Stopped = commit, true
+			err = writeMarker(kv.dir, next)
+		}
 	})
 	return err
 }

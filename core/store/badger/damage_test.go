@@ -1,0 +1,246 @@
+package badger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	bdg "github.com/dgraph-io/badger/v4"
+
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+const goldenRecords = 200
+
+// goldenDir writes goldenRecords clients, every tenth large enough for the
+// value log, into a new data directory and returns it as a stopped server
+// leaves it: closed, or (crashed) copied while open, after a checkpoint,
+// as a server killed a while after those writes leaves it.
+func goldenDir(t *testing.T, crashed bool) string {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	kv, err := Open(dir, Options{SyncWrites: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(kv)
+	for i := range goldenRecords {
+		c := store.Client{ID: fmt.Sprintf("c%03d", i), ClientMetadata: store.ClientMetadata{ClientName: "golden"}}
+		if i%10 == 0 {
+			c.ClientName = strings.Repeat("x", 40<<10)
+		}
+		if err := st.Clients.Create(ctx, c.ID, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !crashed {
+		if err := kv.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	if err := kv.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	copied := t.TempDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "LOCK" && !e.IsDir() {
+			copyFile(t, filepath.Join(dir, e.Name()), filepath.Join(copied, e.Name()))
+		}
+	}
+	if err := kv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return copied
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newest is the path of the highest-numbered file with ext in dir.
+func newest(t *testing.T, dir, ext string) string {
+	t.Helper()
+	names, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
+	if len(names) == 0 {
+		t.Fatalf("no %s file in %s", ext, dir)
+	}
+	slices.Sort(names)
+	return names[len(names)-1]
+}
+
+// used is how much of a file holds data: a memtable log is mapped at
+// twice the memtable size and filled from the start.
+func used(t *testing.T, path string) int64 {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(raw)
+	for n > 0 && raw[n-1] == 0 {
+		n--
+	}
+	return int64(n)
+}
+
+func truncate(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Truncate(path, used(t, path)/2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func flip(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	at := used(t, path) / 2
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// damages are the ones a reliability run made to stopped servers' data
+// directories, each served before as if nothing had happened (or as a new
+// installation, or a panic).
+var damages = []struct {
+	name    string
+	crashed bool // the directory of a killed server: its memtable log holds data
+	damage  func(t *testing.T, dir string)
+}{
+	{"MANIFEST truncated", false, func(t *testing.T, dir string) { truncate(t, filepath.Join(dir, "MANIFEST")) }},
+	{"MANIFEST flipped", false, func(t *testing.T, dir string) { flip(t, filepath.Join(dir, "MANIFEST")) }},
+	{"mem truncated", true, func(t *testing.T, dir string) { truncate(t, newest(t, dir, ".mem")) }},
+	{"mem flipped", true, func(t *testing.T, dir string) { flip(t, newest(t, dir, ".mem")) }},
+	{"vlog truncated", false, func(t *testing.T, dir string) { truncate(t, newest(t, dir, ".vlog")) }},
+	{"vlog flipped", false, func(t *testing.T, dir string) { flip(t, newest(t, dir, ".vlog")) }},
+	{"sst truncated", false, func(t *testing.T, dir string) { truncate(t, newest(t, dir, ".sst")) }},
+	{"sst flipped", false, func(t *testing.T, dir string) { flip(t, newest(t, dir, ".sst")) }},
+}
+
+// TestDamagedDataRefused: each damage makes Open and Verify refuse the
+// directory with store.ErrDamaged naming it, instead of serving what is
+// left (or starting a new installation, or panicking).
+func TestDamagedDataRefused(t *testing.T) {
+	for _, tc := range damages {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := goldenDir(t, tc.crashed)
+			tc.damage(t, dir)
+			kv, err := Open(dir, Options{SyncWrites: true})
+			if err == nil {
+				n := 0
+				_ = kv.Scan(context.Background(), "client/", func(string, []byte) error { n++; return nil })
+				_ = kv.Close()
+				t.Fatalf("Open of a damaged directory succeeded (%d of %d records there)", n, goldenRecords)
+			}
+			if !errors.Is(err, store.ErrDamaged) || !strings.Contains(err.Error(), dir) {
+				t.Fatalf("Open = %v, want store.ErrDamaged naming %s", err, dir)
+			}
+			t.Logf("Open: %v", err)
+			if _, err := Verify(context.Background(), dir, Options{}); !errors.Is(err, store.ErrDamaged) {
+				t.Fatalf("Verify = %v, want store.ErrDamaged", err)
+			}
+		})
+	}
+}
+
+// TestHealthyDataOpens: the golden directories themselves, closed or
+// crashed, open with every record, and Verify passes them.
+func TestHealthyDataOpens(t *testing.T) {
+	for _, crashed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("crashed=%v", crashed), func(t *testing.T) {
+			dir := goldenDir(t, crashed)
+			r, err := Verify(context.Background(), dir, Options{})
+			if err != nil || r.Records != goldenRecords {
+				t.Fatalf("Verify = %+v, %v; want %d records", r, err, goldenRecords)
+			}
+			kv := open(t, dir, Options{})
+			n := 0
+			if err := kv.Scan(context.Background(), "client/", func(string, []byte) error { n++; return nil }); err != nil || n != goldenRecords {
+				t.Fatalf("Scan after reopen: %d records, %v", n, err)
+			}
+			if err := kv.Put(context.Background(), "k", []byte("v"), time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestDirectoryFromBeforeMarkers: a data directory written before markers
+// existed (Badger files, records, no marker) is adopted with its data; the
+// same directory with its MANIFEST truncated is refused, not taken for a
+// new installation.
+func TestDirectoryFromBeforeMarkers(t *testing.T) {
+	ctx := context.Background()
+	legacy := func(t *testing.T) string {
+		dir := t.TempDir()
+		db, err := bdg.Open(badgerOptions(dir, Options{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Update(func(txn *bdg.Txn) error { return txn.Set([]byte("client/old"), []byte(`{}`)) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	t.Run("adopted", func(t *testing.T) {
+		dir := legacy(t)
+		kv := open(t, dir, Options{})
+		if _, err := kv.Get(ctx, "client/old"); err != nil {
+			t.Fatalf("record of the old directory: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, markerFile)); err != nil {
+			t.Fatalf("no marker written: %v", err)
+		}
+	})
+	t.Run("MANIFEST truncated", func(t *testing.T) {
+		dir := legacy(t)
+		if err := os.Truncate(filepath.Join(dir, "MANIFEST"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if kv, err := Open(dir, Options{}); !errors.Is(err, store.ErrDamaged) {
+			if err == nil {
+				_ = kv.Close()
+			}
+			t.Fatalf("Open = %v, want store.ErrDamaged", err)
+		}
+	})
+}
