@@ -2,6 +2,7 @@ package gatehouse_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -24,6 +25,12 @@ func TestBadInputProduction(t *testing.T) {
 		{name: "register/ping endpoint on loopback http", req: register(`{` + ciba + `,"backchannel_token_delivery_mode":"ping","backchannel_client_notification_endpoint":"http://127.0.0.1:9/cb"}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/push endpoint on localhost http", req: register(`{` + ciba + `,"backchannel_token_delivery_mode":"push","backchannel_client_notification_endpoint":"http://localhost:9/cb"}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/jwks_uri plain http", req: register(`{"redirect_uris":["` + liveRedirect + `"],"jwks_uri":"http://client.example/jwks.json"}`), status: 400, code: "invalid_client_metadata"},
+		// draft-ietf-oauth-client-id-metadata-document §8.6: never fetched from a loopback address.
+		{name: "authorize/client ID metadata document on loopback", req: request{method: http.MethodGet,
+			path: "/v1/authorize?response_type=code&code_challenge_method=S256&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&client_id=" +
+				url.QueryEscape("https://127.0.0.1:9/client.json")}, status: 400, code: "invalid_request"},
+		{name: "token/client ID metadata document on a private address", req: form("/v1/token", url.Values{"grant_type": {"authorization_code"},
+			"code": {"x"}, "client_id": {"https://10.0.0.1:9/client.json"}}, "", ""), status: 401, code: "invalid_client"},
 		{name: "register/signed CIBA with loopback jwks_uri", req: register(`{` + ciba + `,"backchannel_token_delivery_mode":"poll","backchannel_authentication_request_signing_alg":"ES256","jwks_uri":"http://127.0.0.1:9/jwks.json"}`), status: 400, code: "invalid_client_metadata"},
 	}
 	for _, tc := range cases {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
@@ -41,6 +42,8 @@ type Handler struct {
 	now    func() time.Time
 	// scopes are the scope values the server offers (config.RegistrableScopes).
 	scopes config.Scopes
+	// clients finds the requests' clients: the store's unless WithClients.
+	clients oauth.ClientGetter
 }
 
 // WithDirectory makes approvals through the session API complete the
@@ -58,8 +61,15 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, pages Pages)
 	}
 	return &Handler{
 		cfg: cfg, st: st, issuer: issuer, pages: pages, page: page,
-		iss: cfg.Issuer(), now: time.Now, scopes: cfg.RegistrableScopes(),
+		iss: cfg.Issuer(), now: time.Now, scopes: cfg.RegistrableScopes(), clients: st.Clients,
 	}, nil
+}
+
+// WithClients finds clients through clients (client.Clients: the store's
+// and those of client ID metadata documents). Call it before Register.
+func (h *Handler) WithClients(clients oauth.ClientGetter) *Handler {
+	h.clients = clients
+	return h
 }
 
 // Register mounts the endpoints on r (already under the base path).

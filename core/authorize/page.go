@@ -27,9 +27,12 @@ const (
 
 // pageData is what the consent page template sees as .Data.
 type pageData struct {
-	Step           string
-	ClientID       string
-	ClientName     string
+	Step       string
+	ClientID   string
+	ClientName string
+	// ClientHost is the host that published the client's metadata
+	// document, for a client identified by its URL (draft §8.5).
+	ClientHost     string
 	RedirectTarget string
 	// Action is where the page's Approve / Deny forms post: the page itself.
 	Action string
@@ -61,6 +64,7 @@ func (h *Handler) showPage(c *fiber.Ctx) error {
 		Step:           stepConsent,
 		ClientID:       client.ID,
 		ClientName:     clientName(&client),
+		ClientHost:     documentHost(&client),
 		RedirectTarget: redirectTarget(req.RedirectURI),
 		Action:         self,
 	}
@@ -140,8 +144,9 @@ func (h *Handler) pageSession(c *fiber.Ctx) (store.AuthRequest, store.Client, bo
 		}
 		return req, store.Client{}, false
 	}
-	client, err := h.st.Clients.Get(c.UserContext(), req.ClientID)
-	if errors.Is(err, store.ErrNotFound) {
+	client, err := h.clients.Get(c.UserContext(), req.ClientID)
+	var refused *oauth.Error
+	if errors.Is(err, store.ErrNotFound) || errors.As(err, &refused) {
 		_ = identity.ErrorPage(h.cfg, c, fiber.StatusNotFound, "This application is gone",
 			"The application that sent you here is no longer registered.")
 		return req, client, false

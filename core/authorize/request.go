@@ -145,9 +145,14 @@ func (h *Handler) clientAndRedirect(c *fiber.Ctx, values url.Values) (client sto
 	if id == "" {
 		return client, "", false, oauth.ErrInvalidRequest().WithDescription("client_id is required")
 	}
-	client, err := h.st.Clients.Get(c.UserContext(), id)
+	client, err := h.clients.Get(c.UserContext(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return client, "", false, oauth.ErrInvalidRequest().WithDescription("client_id is not a registered client")
+	}
+	var refused *oauth.Error
+	if errors.As(err, &refused) {
+		// A refused client ID metadata document (draft §5.1: abort).
+		return client, "", false, oauth.ErrInvalidRequest().WithDescription("%s", refused.Description).WithParent(err)
 	}
 	if err != nil {
 		return client, "", false, oauth.ErrServerError().WithParent(err)
@@ -156,7 +161,8 @@ func (h *Handler) clientAndRedirect(c *fiber.Ctx, values url.Values) (client sto
 	switch {
 	case given && slices.Contains(client.RedirectURIs, redirectURI):
 		return client, redirectURI, true, nil
-	case given && slices.ContainsFunc(client.RedirectURIs, func(r string) bool { return loopbackMatch(r, redirectURI) }):
+	case given && !client.MetadataDocument && slices.ContainsFunc(client.RedirectURIs, func(r string) bool { return loopbackMatch(r, redirectURI) }):
+		// A metadata document's redirect URIs are matched exactly (draft §4.2).
 		return client, redirectURI, true, nil
 	case given:
 		return client, "", false, oauth.ErrInvalidRequest().WithDescription("redirect_uri is not registered for this client")

@@ -47,8 +47,9 @@ func (h *Handler) getSession(c *fiber.Ctx) error {
 	if oerr != nil {
 		return oerr
 	}
-	client, err := h.st.Clients.Get(c.UserContext(), req.ClientID)
-	if errors.Is(err, store.ErrNotFound) {
+	client, err := h.clients.Get(c.UserContext(), req.ClientID)
+	var refused *oauth.Error
+	if errors.Is(err, store.ErrNotFound) || errors.As(err, &refused) {
 		return oauth.ErrNotFound().WithDescription("the client of this session is no longer registered")
 	}
 	if err != nil {
@@ -255,6 +256,20 @@ func (h *Handler) decide(ctx context.Context, id string, approve bool, u identit
 
 // clientName is how the pages name a client: its registered name, else
 // its id.
+// documentHost is the host (and port) of a client identified by the URL
+// of its metadata document, "" for a registered client: the page shows
+// who published what it says about the client (draft §8.5).
+func documentHost(c *store.Client) string {
+	if !c.MetadataDocument {
+		return ""
+	}
+	u, err := url.Parse(c.ID)
+	if err != nil {
+		return c.ID
+	}
+	return u.Host
+}
+
 func clientName(c *store.Client) string {
 	if c.ClientName != "" {
 		return c.ClientName

@@ -36,14 +36,7 @@ type Handler struct {
 
 // New returns the handler.
 func New(cfg *config.Config, st *store.Store) *Handler {
-	var algs []string
-	for _, alg := range keyset.AlgorithmsFor(cfg.Keys.Algorithm) {
-		algs = append(algs, string(alg))
-	}
-	h := &Handler{cfg: cfg, st: st, policy: newPolicy(cfg.Registration.RedirectURIPatterns)}
-	h.policy.idTokenAlgs = algs
-	h.policy.allowPrivate = cfg.Outbound.AllowPrivate
-	h.policy.scopes = cfg.RegistrableScopes()
+	h := &Handler{cfg: cfg, st: st, policy: registrationPolicy(cfg)}
 	if t := cfg.Registration.InitialAccessToken; t != "" {
 		sum := sha256.Sum256([]byte(t))
 		h.initialToken = sum[:]
@@ -53,6 +46,20 @@ func New(cfg *config.Config, st *store.Store) *Handler {
 		h.adminToken = sum[:]
 	}
 	return h
+}
+
+// registrationPolicy is cfg's part of validating client metadata,
+// registered or published in a document.
+func registrationPolicy(cfg *config.Config) policy {
+	var algs []string
+	for _, alg := range keyset.AlgorithmsFor(cfg.Keys.Algorithm) {
+		algs = append(algs, string(alg))
+	}
+	p := newPolicy(cfg.Registration.RedirectURIPatterns)
+	p.idTokenAlgs = algs
+	p.allowPrivate = cfg.Outbound.AllowPrivate
+	p.scopes = cfg.RegistrableScopes()
+	return p
 }
 
 // Register mounts the endpoints on r (already under the base path).

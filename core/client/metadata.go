@@ -94,6 +94,8 @@ type registration struct {
 	clientID        string
 	clientSecret    string
 	hasClientSecret bool
+	// members are the names of every member of the body, understood or not.
+	members map[string]bool
 }
 
 // field decodes one top-level member of the body into r.
@@ -142,6 +144,19 @@ var fields = map[string]field{
 // returns has the defaults applied and its lists normalised, so that it is
 // exactly what gets stored and answered.
 func parseRegistration(body []byte, p policy) (registration, *oauth.Error) {
+	r, err := decodeRegistration(body)
+	if err != nil {
+		return r, err
+	}
+	if err := validate(&r.meta, p); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// decodeRegistration reads the members of a registration body, one
+// JSON object, without applying RFC 7591 §2's rules (validate).
+func decodeRegistration(body []byte) (registration, *oauth.Error) {
 	var r registration
 	// RFC 8259 §8.1: JSON is UTF-8. The decoder would quietly replace
 	// invalid bytes, and a client name would be stored altered.
@@ -182,9 +197,7 @@ func parseRegistration(body []byte, p policy) (registration, *oauth.Error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return r, oauth.ErrInvalidClientMetadata().WithDescription("the body must hold a single JSON object, found trailing data")
 	}
-	if err := validate(&r.meta, p); err != nil {
-		return r, err
-	}
+	r.members = seen
 	return r, nil
 }
 

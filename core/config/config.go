@@ -4,10 +4,12 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/mail"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -24,16 +26,18 @@ import (
 // Config is the whole server configuration. Treat a loaded Config as
 // immutable: a reload builds a new one.
 type Config struct {
-	Server        Server        `koanf:"server"`
-	Storage       Storage       `koanf:"storage"`
-	Keys          Keys          `koanf:"keys"`
-	Tokens        Tokens        `koanf:"tokens"`
-	Registration  Registration  `koanf:"registration"`
-	Authorization Authorization `koanf:"authorization"`
-	RateLimit     RateLimit     `koanf:"rate_limit"`
-	Guest         Guest         `koanf:"guest"`
-	Admin         Admin         `koanf:"admin"`
-	Plugins       Plugins       `koanf:"plugins"`
+	Server       Server       `koanf:"server"`
+	Storage      Storage      `koanf:"storage"`
+	Keys         Keys         `koanf:"keys"`
+	Tokens       Tokens       `koanf:"tokens"`
+	Registration Registration `koanf:"registration"`
+	// ClientIDDocuments: client_ids that are the URL of their metadata.
+	ClientIDDocuments ClientIDDocuments `koanf:"client_id_metadata_documents"`
+	Authorization     Authorization     `koanf:"authorization"`
+	RateLimit         RateLimit         `koanf:"rate_limit"`
+	Guest             Guest             `koanf:"guest"`
+	Admin             Admin             `koanf:"admin"`
+	Plugins           Plugins           `koanf:"plugins"`
 	// Providers: provider id → environment → settings (sign-in providers).
 	Providers map[string]map[string]Provider `koanf:"providers"`
 	Bridge    Bridge                         `koanf:"bridge"`
@@ -160,6 +164,29 @@ func (s Scopes) Allowed(registered string) []string {
 	return out
 }
 
+// ClientIDDocuments configures OAuth Client ID Metadata Documents
+// (draft-ietf-oauth-client-id-metadata-document, as the MCP authorization
+// specification uses them): a client_id that is an https URL names a JSON
+// document of the client's metadata, which the server fetches through the
+// outbound client, validates like a registration and caches.
+type ClientIDDocuments struct {
+	Enabled bool `koanf:"enabled"`
+	// AllowedClientIDs are URL patterns (the redirect URI pattern matcher)
+	// a client_id URL must match; empty admits any https URL.
+	AllowedClientIDs []string `koanf:"allowed_client_ids"`
+	// MaxBytes caps a document (the draft suggests 5 KB); Timeout bounds
+	// one fetch.
+	MaxBytes int64         `koanf:"max_bytes"`
+	Timeout  time.Duration `koanf:"timeout"`
+	// A document is cached for its HTTP freshness lifetime (Cache-Control
+	// max-age, Expires), DefaultTTL when it has none, bounded by MinTTL and
+	// MaxTTL; CacheEntries bounds how many are kept.
+	MinTTL       time.Duration `koanf:"min_ttl"`
+	MaxTTL       time.Duration `koanf:"max_ttl"`
+	DefaultTTL   time.Duration `koanf:"default_ttl"`
+	CacheEntries int           `koanf:"cache_entries"`
+}
+
 type Authorization struct {
 	// RequirePKCE requires S256 PKCE from every client, not only public ones.
 	RequirePKCE bool `koanf:"require_pkce"`
@@ -208,6 +235,29 @@ type Outbound struct {
 	Timeout          time.Duration `koanf:"timeout"`
 	MaxResponseBytes int64         `koanf:"max_response_bytes"`
 	MaxRedirects     int           `koanf:"max_redirects"`
+	// CAFile is a PEM file of certificate authorities trusted besides the
+	// system's (an internal CA, a test server's certificate).
+	CAFile string `koanf:"ca_file"`
+}
+
+// RootCAs is the system's certificate pool plus the certificates of
+// CAFile; nil when CAFile is empty (the system's pool alone).
+func (o Outbound) RootCAs() (*x509.CertPool, error) {
+	if o.CAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(o.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the CA file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", o.CAFile)
+	}
+	return pool, nil
 }
 
 type Log struct {
@@ -399,6 +449,12 @@ func (c *Config) validate(errs []error) error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
+	errs = append(errs, c.ClientIDDocuments.validate()...)
+	if c.Outbound.CAFile != "" {
+		if _, err := c.Outbound.RootCAs(); err != nil {
+			bad("outbound.ca_file", "%v", err)
+		}
+	}
 	if c.Outbound.Timeout < 0 || c.Outbound.MaxResponseBytes < 0 || c.Outbound.MaxRedirects < 0 {
 		bad("outbound", "timeout, max_response_bytes and max_redirects must not be negative (0 takes the default)")
 	}
@@ -419,4 +475,34 @@ func scopeToken(v string) bool {
 		}
 	}
 	return v != ""
+}
+
+// validate lists the problems of the client_id_metadata_documents section.
+func (d ClientIDDocuments) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("client_id_metadata_documents.%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	for i, p := range d.AllowedClientIDs {
+		pat, err := urlpattern.Parse(p)
+		if err == nil && !strings.HasPrefix(p, "https://") {
+			err = errors.New("must be an https pattern: client ID URLs are https")
+		}
+		if err != nil || pat == nil {
+			bad(fmt.Sprintf("allowed_client_ids[%d]", i), "%q %v (want a URL pattern such as https://*.example.com/**)", p, err)
+		}
+	}
+	if d.MaxBytes < 256 || d.MaxBytes > 1<<20 {
+		bad("max_bytes", "must be between 256 and 1048576, got %d", d.MaxBytes)
+	}
+	if d.Timeout <= 0 {
+		bad("timeout", "must be a positive duration, got %s", d.Timeout)
+	}
+	if d.MinTTL < 0 || d.DefaultTTL < d.MinTTL || d.MaxTTL < d.DefaultTTL {
+		bad("min_ttl", "need 0 <= min_ttl <= default_ttl <= max_ttl, got %s, %s, %s", d.MinTTL, d.DefaultTTL, d.MaxTTL)
+	}
+	if d.CacheEntries <= 0 {
+		bad("cache_entries", "must be positive, got %d", d.CacheEntries)
+	}
+	return errs
 }

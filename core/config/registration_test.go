@@ -91,3 +91,48 @@ func TestCustomScopes(t *testing.T) {
 		t.Errorf("catalog.read refused:\n%v", err)
 	}
 }
+
+// TestClientIDDocumentsConfig: the embedded configuration turns client ID
+// metadata documents on for any https URL with the draft's 5 KB cap;
+// bad values of the section, and an unreadable outbound.ca_file, are
+// refused with the key.
+func TestClientIDDocumentsConfig(t *testing.T) {
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cfg.ClientIDDocuments; !d.Enabled || len(d.AllowedClientIDs) != 0 || d.MaxBytes != 5120 || d.MinTTL > d.DefaultTTL || d.DefaultTTL > d.MaxTTL {
+		t.Errorf("client_id_metadata_documents %+v", d)
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	yaml := `client_id_metadata_documents:
+  allowed_client_ids: ["http://app.example.com/**", "https://app-*.example.com/x"]
+  max_bytes: 10
+  timeout: 0s
+  min_ttl: 1h
+  default_ttl: 5m
+  cache_entries: 0
+outbound:
+  ca_file: /nonexistent/ca.pem
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.Load(gatehouse.DefaultConfig, path)
+	if err == nil {
+		t.Fatal("Load accepted a bad client_id_metadata_documents section")
+	}
+	for _, want := range []string{
+		`client_id_metadata_documents.allowed_client_ids[0]: "http://app.example.com/**" must be an https pattern`,
+		`client_id_metadata_documents.allowed_client_ids[1]: "https://app-*.example.com/x" host label "app-*"`,
+		"client_id_metadata_documents.max_bytes: must be between 256 and 1048576, got 10",
+		"client_id_metadata_documents.timeout: must be a positive duration",
+		"client_id_metadata_documents.min_ttl: need 0 <= min_ttl <= default_ttl <= max_ttl",
+		"client_id_metadata_documents.cache_entries: must be positive",
+		"outbound.ca_file: cannot read the CA file",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+}

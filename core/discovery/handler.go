@@ -51,6 +51,8 @@ type Metadata struct {
 	BackchannelTokenDeliveryModesSupported                    []string `json:"backchannel_token_delivery_modes_supported"`
 	BackchannelAuthenticationRequestSigningAlgValuesSupported []string `json:"backchannel_authentication_request_signing_alg_values_supported"`
 	BackchannelUserCodeParameterSupported                     bool     `json:"backchannel_user_code_parameter_supported"`
+	// draft-ietf-oauth-client-id-metadata-document §6, when enabled.
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 // NewMetadata describes this server: every URL derives from the issuer,
@@ -92,6 +94,7 @@ func NewMetadata(cfg *config.Config, keys *keyset.Keyset) Metadata {
 		BackchannelTokenDeliveryModesSupported:                    client.DeliveryModes,
 		BackchannelAuthenticationRequestSigningAlgValuesSupported: client.RequestSigningAlgs,
 		BackchannelUserCodeParameterSupported:                     true,
+		ClientIDMetadataDocumentSupported:                         cfg.ClientIDDocuments.Enabled,
 	}
 }
 

@@ -68,12 +68,14 @@ type Handler struct {
 	st    *store.Store
 	mint  *Minter
 	flows map[string]Flow
+	// clients finds the requests' clients: the store's unless WithClients.
+	clients oauth.ClientGetter
 }
 
 // New returns the token endpoint with the authorization_code,
 // refresh_token and client_credentials grants.
 func New(cfg *config.Config, st *store.Store, issuer *token.Issuer) *Handler {
-	h := &Handler{cfg: cfg, st: st, mint: NewMinter(cfg, st, issuer), flows: map[string]Flow{}}
+	h := &Handler{cfg: cfg, st: st, mint: NewMinter(cfg, st, issuer), flows: map[string]Flow{}, clients: st.Clients}
 	for _, f := range []Flow{
 		NewAuthorizationCode(st, issuer, h.mint),
 		NewRefresh(st, issuer, h.mint),
@@ -83,6 +85,13 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer) *Handler {
 			panic(err) // the built-in grant types are distinct
 		}
 	}
+	return h
+}
+
+// WithClients finds clients through clients (client.Clients: the store's
+// and those of client ID metadata documents). Call it before Register.
+func (h *Handler) WithClients(clients oauth.ClientGetter) *Handler {
+	h.clients = clients
 	return h
 }
 
@@ -137,7 +146,7 @@ func (h *Handler) token(c *fiber.Ctx) error {
 	if !ok {
 		return oauth.WriteError(c, oauth.ErrUnsupportedGrantType().WithDescription("grant type %q is not supported", grantType))
 	}
-	client, cred, err := oauth.AuthenticateRequest(c, params, h.st.Clients)
+	client, cred, err := oauth.AuthenticateRequest(c, params, h.clients)
 	if err != nil {
 		return oauth.WriteError(c, err)
 	}

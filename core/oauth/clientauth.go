@@ -112,6 +112,10 @@ func Authenticate(ctx context.Context, clients ClientGetter, cred Credentials) (
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Client{}, ErrInvalidClient().WithParent(err)
 	}
+	var refused *Error
+	if errors.As(err, &refused) {
+		return store.Client{}, refused // a client the getter refused, saying why
+	}
 	if err != nil {
 		return store.Client{}, ErrServerError().WithParent(err)
 	}

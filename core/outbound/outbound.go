@@ -15,6 +15,8 @@
 package outbound
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -53,11 +55,17 @@ type Options struct {
 	MaxResponseBytes int64
 	// MaxRedirects bounds the redirects one exchange follows.
 	MaxRedirects int
+	// RootCAs are the certificate authorities of https; nil: the system's.
+	RootCAs *x509.CertPool
 }
 
 // FromConfig reads the options of the configuration's outbound section.
+// config.Validate has checked ca_file; a file that became unreadable
+// since leaves the system's authorities alone.
 func FromConfig(c config.Outbound) Options {
-	return Options{AllowPrivate: c.AllowPrivate, Timeout: c.Timeout, MaxResponseBytes: c.MaxResponseBytes, MaxRedirects: c.MaxRedirects}
+	roots, _ := c.RootCAs()
+	return Options{AllowPrivate: c.AllowPrivate, Timeout: c.Timeout, MaxResponseBytes: c.MaxResponseBytes,
+		MaxRedirects: c.MaxRedirects, RootCAs: roots}
 }
 
 func (o Options) withDefaults() Options {
@@ -105,6 +113,7 @@ func New(o Options) *Client {
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: o.Timeout,
 		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12},
 	}}
 }
 

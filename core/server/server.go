@@ -142,6 +142,8 @@ func (s *Server) routes() error {
 	disco.Register(base)
 	disco.RegisterRoot(s.app, cors(s.cfg))
 	client.New(s.cfg, s.st).Register(base)
+	clients := client.NewClients(s.cfg, s.st, s.out)
+	s.issuer.WithClients(clients)
 	identity.RegisterAssets(base)
 	providers, err := upstream.New(s.cfg, s.st, s.issuer, s.plugins, s.out)
 	if err != nil {
@@ -154,13 +156,13 @@ func (s *Server) routes() error {
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	authz.WithDirectory(identity.NewDirectory(s.plugins)).Register(base)
-	tokens := grant.New(s.cfg, s.st, s.issuer).WithClaims(s.plugins)
+	authz.WithDirectory(identity.NewDirectory(s.plugins)).WithClients(clients).Register(base)
+	tokens := grant.New(s.cfg, s.st, s.issuer).WithClaims(s.plugins).WithClients(clients)
 	if err := s.mountCIBA(base, tokens, providers); err != nil {
 		return err
 	}
 	tokens.Register(base)
-	token.NewHandler(s.cfg, s.st, s.issuer).Register(base)
+	token.NewHandler(s.cfg, s.st, s.issuer).WithClients(clients).Register(base)
 	s.app.Use(notFound(s.app))
 	return nil
 }

@@ -18,6 +18,9 @@ type Client struct {
 	// registration.initial_access_token (RFC 7591 §3) or the admin.token:
 	// the operator, or someone the operator gave the token, vetted it.
 	AdmittedByToken bool `json:"admitted_by_token,omitempty"`
+	// MetadataDocument: the client is not stored but described by the
+	// Client ID Metadata Document at its client_id URL (core/client).
+	MetadataDocument bool `json:"metadata_document,omitempty"`
 }
 
 // Client kinds, as authorization.redirect_errors names them: how far the

@@ -21,11 +21,20 @@ type Handler struct {
 	cfg    *config.Config
 	st     *store.Store
 	issuer *Issuer
+	// clients finds the requests' clients: the store's unless WithClients.
+	clients oauth.ClientGetter
 }
 
 // NewHandler returns the handler.
 func NewHandler(cfg *config.Config, st *store.Store, issuer *Issuer) *Handler {
-	return &Handler{cfg: cfg, st: st, issuer: issuer}
+	return &Handler{cfg: cfg, st: st, issuer: issuer, clients: st.Clients}
+}
+
+// WithClients finds clients through clients (client.Clients: the store's
+// and those of client ID metadata documents). Call it before Register.
+func (h *Handler) WithClients(clients oauth.ClientGetter) *Handler {
+	h.clients = clients
+	return h
 }
 
 // Register mounts /v1/userinfo, /v1/revoke and /v1/introspect on r.
@@ -136,7 +145,7 @@ func (h *Handler) revoke(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	client, _, err := oauth.AuthenticateRequest(c, p, h.st.Clients)
+	client, _, err := oauth.AuthenticateRequest(c, p, h.clients)
 	if err != nil {
 		return err
 	}
@@ -233,7 +242,7 @@ func (h *Handler) introspect(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	client, _, err := oauth.AuthenticateRequest(c, p, h.st.Clients)
+	client, _, err := oauth.AuthenticateRequest(c, p, h.clients)
 	if err != nil {
 		return err
 	}

@@ -44,12 +44,24 @@ type Issuer struct {
 	iss    string   // cfg.Issuer(), computed once
 	issAud []string // the default access token audience: [iss]
 	now    func() time.Time
+	// clients finds a token's client (ClientExists): the store's unless
+	// WithClients.
+	clients oauth.ClientGetter
 }
 
 // NewIssuer returns an issuer signing with keys.
 func NewIssuer(cfg *config.Config, keys *keyset.Keyset, st *store.Store) *Issuer {
 	iss := cfg.Issuer()
-	return &Issuer{cfg: cfg, keys: keys, st: st, iss: iss, issAud: []string{iss}, now: time.Now}
+	return &Issuer{cfg: cfg, keys: keys, st: st, iss: iss, issAud: []string{iss}, now: time.Now, clients: st.Clients}
+}
+
+// WithClients finds tokens' clients through clients (client.Clients: the
+// store's and those of client ID metadata documents), so that a document
+// client's tokens verify while its document is accepted. Call it before
+// the issuer serves requests.
+func (i *Issuer) WithClients(clients oauth.ClientGetter) *Issuer {
+	i.clients = clients
+	return i
 }
 
 // Identity is who a user is here: a Backstage entity ref and the ownership
@@ -460,17 +472,22 @@ func (i *Issuer) checkRevoked(ctx context.Context, v VerifiedAccess) error {
 	return nil
 }
 
-// ClientExists returns invalid_token unless the client is registered.
+// ClientExists returns invalid_token unless the client is registered, or
+// is the client of an accepted client ID metadata document (which has no
+// record to delete: its tokens end with the document, refused or gone).
 // Deleting a client (RFC 7592 §2.3) is its tokens' revocation: the store
 // has no index of tokens by client, and a scan could not be one atomic
 // write with the delete, so every access token, refresh token, code and
 // CIBA request is honoured only while its client's record exists, and the
 // single delete of that record ends them all at once.
 func (i *Issuer) ClientExists(ctx context.Context, clientID string) error {
-	_, err := i.st.Clients.Get(ctx, clientID)
+	_, err := i.clients.Get(ctx, clientID)
+	var refused *oauth.Error
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return invalidToken("the client of this token no longer exists", nil)
+	case errors.As(err, &refused):
+		return invalidToken("the client of this token is no longer accepted", err)
 	case err != nil:
 		return oauth.ErrServerError().WithParent(fmt.Errorf("token: client lookup: %w", err))
 	}

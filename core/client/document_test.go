@@ -1,0 +1,136 @@
+package client
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse"
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/outbound"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+)
+
+// TestDocumentLifetime: how long a document is cached, from its HTTP
+// cache headers (RFC 9111 §4.2.1) within min_ttl and max_ttl.
+func TestDocumentLifetime(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	l := &Clients{conf: config.ClientIDDocuments{MinTTL: time.Minute, DefaultTTL: 5 * time.Minute, MaxTTL: 24 * time.Hour}}
+	date := now.Format(http.TimeFormat)
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		want   time.Duration
+	}{
+		{"no cache headers", http.Header{}, 5 * time.Minute},
+		{"max-age", http.Header{"Cache-Control": {"public, max-age=600"}}, 10 * time.Minute},
+		{"max-age less Age", http.Header{"Cache-Control": {"max-age=600"}, "Age": {"300"}}, 5 * time.Minute},
+		{"max-age below min_ttl", http.Header{"Cache-Control": {"max-age=5"}}, time.Minute},
+		{"max-age above max_ttl", http.Header{"Cache-Control": {"max-age=31536000"}}, 24 * time.Hour},
+		{"max-age huge", http.Header{"Cache-Control": {"max-age=99999999999999999999"}}, 5 * time.Minute},
+		{"no-store wins over max-age", http.Header{"Cache-Control": {"max-age=600, no-store"}}, time.Minute},
+		{"no-cache", http.Header{"Cache-Control": {"no-cache"}}, time.Minute},
+		{"max-age over Expires", http.Header{"Cache-Control": {"max-age=600"}, "Expires": {now.Add(time.Hour).Format(http.TimeFormat)}}, 10 * time.Minute},
+		{"Expires less Date", http.Header{"Date": {date}, "Expires": {now.Add(2 * time.Hour).Format(http.TimeFormat)}}, 2 * time.Hour},
+		{"Expires in the past", http.Header{"Date": {date}, "Expires": {now.Add(-time.Hour).Format(http.TimeFormat)}}, time.Minute},
+		{"invalid Expires", http.Header{"Expires": {"0"}}, time.Minute},
+		{"two Cache-Control lines", http.Header{"Cache-Control": {"public", "max-age=900"}}, 15 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := l.lifetime(tc.header, now); got != tc.want {
+				t.Errorf("lifetime %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestDocumentCache: a document is fetched once while fresh, again once
+// its lifetime is over (a changed document then takes effect), and the
+// cache holds at most cache_entries documents.
+func TestDocumentCache(t *testing.T) {
+	var mu sync.Mutex
+	fetches := map[string]int{}
+	name := "First"
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fetches[r.URL.Path]++
+		doc := map[string]any{"client_id": "https://" + r.Host + r.URL.Path, "client_name": name,
+			"redirect_uris": []string{"http://127.0.0.1:9/cb"}, "token_endpoint_auth_method": "none"}
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=600")
+		_ = json.NewEncoder(w).Encode(doc)
+	}))
+	defer srv.Close()
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ClientIDDocuments.CacheEntries = 2
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	l := NewClients(cfg, store.New(memory.New()), outbound.New(outbound.Options{AllowPrivate: true, RootCAs: roots}))
+	now := time.Now()
+	l.now = func() time.Time { return now }
+	ctx := context.Background()
+	get := func(path, wantName string, wantFetches int) {
+		t.Helper()
+		cl, err := l.Get(ctx, srv.URL+path)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		mu.Lock()
+		n := fetches[path]
+		mu.Unlock()
+		if cl.ClientName != wantName || !cl.MetadataDocument || cl.TokenEndpointAuthMethod != "none" || n != wantFetches {
+			t.Errorf("%s: %q (document %v, %s), %d fetches; want %q, %d fetches", path, cl.ClientName, cl.MetadataDocument,
+				cl.TokenEndpointAuthMethod, n, wantName, wantFetches)
+		}
+	}
+	get("/a.json", "First", 1)
+	get("/a.json", "First", 1)
+	mu.Lock()
+	name = "Second"
+	mu.Unlock()
+	now = now.Add(9 * time.Minute)
+	get("/a.json", "First", 1) // still fresh
+	now = now.Add(2 * time.Minute)
+	get("/a.json", "Second", 2) // stale: fetched again
+	// Bounded: a third document evicts the least recently used.
+	get("/b.json", "Second", 1)
+	get("/c.json", "Second", 1)
+	get("/a.json", "Second", 3)
+	if n := l.cache.Len(); n != 2 {
+		t.Errorf("cache holds %d documents, cache_entries is 2", n)
+	}
+}
+
+// FuzzParseDocument: no document makes the parser panic, and one it
+// accepts names the URL it came from and no shared secret.
+func FuzzParseDocument(f *testing.F) {
+	const id = "https://app.example.com/client.json"
+	f.Add([]byte(`{"client_id":"` + id + `","redirect_uris":["http://127.0.0.1:9/cb"]}`))
+	f.Add([]byte(`{"client_id":"` + id + `","redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"none","client_secret":null}`))
+	f.Add([]byte(`{"client_id":1}`))
+	f.Add([]byte(`[]`))
+	p := newPolicy(nil)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		meta, err := parseDocument(body, id, p)
+		if err != nil {
+			return
+		}
+		if meta.TokenEndpointAuthMethod != "none" {
+			t.Fatalf("accepted with token_endpoint_auth_method %q", meta.TokenEndpointAuthMethod)
+		}
+		var doc map[string]any
+		if json.Unmarshal(body, &doc) == nil && fmt.Sprint(doc["client_id"]) != id {
+			t.Fatalf("accepted client_id %v", doc["client_id"])
+		}
+	})
+}
