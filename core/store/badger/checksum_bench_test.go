@@ -1,0 +1,106 @@
+package badger
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	bdg "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// benchRecords records of about 300 bytes: ~6 MiB of tables, the size of
+// a busy installation's live codes, sessions and refresh tokens.
+const benchRecords = 20_000
+
+func benchDir(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	kv, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	value := []byte(strings.Repeat("v", 300))
+	ctx := context.Background()
+	for i := range benchRecords {
+		if err := kv.Put(ctx, fmt.Sprintf("refresh/%08d", i), value, time.Time{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := kv.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// BenchmarkOpenChecks: what verifying at start costs over Badger's own
+// open, part by part, on benchRecords records.
+func BenchmarkOpenChecks(b *testing.B) {
+	dir := benchDir(b)
+	b.Run("badger.Open", func(b *testing.B) {
+		for b.Loop() {
+			db, err := bdg.Open(badgerOptions(dir, Options{}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = db.Close()
+		}
+	})
+	b.Run("checkTables", func(b *testing.B) {
+		for b.Loop() {
+			if err := checkTables(dir); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("checkValues", func(b *testing.B) {
+		db, err := bdg.Open(badgerOptions(dir, Options{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		for b.Loop() {
+			if err := checkValues(dir, db, 32<<10, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Open", func(b *testing.B) {
+		for b.Loop() {
+			kv, err := Open(dir, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = kv.Close()
+		}
+	})
+}
+
+// BenchmarkGetChecksum: a read with and without Badger verifying each
+// table block it reads (ChecksumVerificationMode).
+func BenchmarkGetChecksum(b *testing.B) {
+	dir := benchDir(b)
+	for _, mode := range []struct {
+		name string
+		mode options.ChecksumVerificationMode
+	}{{"NoVerification", options.NoVerification}, {"OnBlockRead", options.OnBlockRead}} {
+		b.Run(mode.name, func(b *testing.B) {
+			db, err := bdg.Open(badgerOptions(dir, Options{}).WithChecksumVerificationMode(mode.mode))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			kv := &KV{db: db, dir: dir}
+			ctx := context.Background()
+			i := 0
+			for b.Loop() {
+				if _, err := kv.Get(ctx, fmt.Sprintf("refresh/%08d", (i*7919)%benchRecords)); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
