@@ -321,7 +321,7 @@ func TestFirstPartyDirectoryStatic(t *testing.T) {
 func TestFirstPartyDirectoryStaticUserCodes(t *testing.T) {
 	t.Parallel()
 	alice := `{"sub":"user:default/alice","profile":{"email":"Alice@Example.com","displayName":"Alice","picture":"https://example.com/a.png"}}`
-	bob := `{"sub":"user:default/bob","profile":{"email":"bob@example.com","displayName":"Bob"}}`
+	bobVerified := `{"sub":"user:default/bob","profile":{"email":"bob@example.com","displayName":"Bob"},"user_code_verified":true}`
 	tests := []struct {
 		name, config, kind, value string
 		userCode                  *string
@@ -330,10 +330,10 @@ func TestFirstPartyDirectoryStaticUserCodes(t *testing.T) {
 	}{
 		{"login_hint email", directoryUsers, "login_hint", "alice@example.com", nil, alice, "", ""},
 		{"login_hint email case-insensitive", directoryUsers, "login_hint", "ALICE@example.COM", nil, alice, "", ""},
-		{"login_hint username", directoryUsers, "login_hint", "bobby", nil, bob, "", ""},
+		{"login_hint username", directoryUsers, "login_hint", "bobby", ptr(" 4711 "), bobVerified, "", ""},
 		{"login_hint username is case-sensitive", directoryUsers, "login_hint", "Bobby", nil, "", "unknown_user_id", "no user matches the login_hint"},
-		{"login_hint sub", directoryUsers, "login_hint", "user:default/bob", nil, bob, "", ""},
-		{"login_hint trimmed", directoryUsers, "login_hint", " bobby ", nil, bob, "", ""},
+		{"login_hint sub", directoryUsers, "login_hint", "user:default/bob", ptr(" 4711 "), bobVerified, "", ""},
+		{"login_hint trimmed", directoryUsers, "login_hint", " bobby ", ptr(" 4711 "), bobVerified, "", ""},
 		{"email wins over another user's username", directoryUsers, "login_hint", "alice@example.com", nil, alice, "", ""},
 		{"id_token_hint sub", directoryUsers, "id_token_hint", "user:default/alice", nil, alice, "", ""},
 		{"id_token_hint is only a sub", directoryUsers, "id_token_hint", "alice@example.com", nil, "", "unknown_user_id", "no user matches the id_token_hint"},
@@ -342,13 +342,17 @@ func TestFirstPartyDirectoryStaticUserCodes(t *testing.T) {
 		{"empty id_token_hint", directoryUsers, "id_token_hint", "", nil, "", "unknown_user_id", "id_token_hint carries no subject"},
 		{"login_hint_token", directoryUsers, "login_hint_token", "eyJ...", nil, "", "unknown_user_id", "login_hint_token is not supported by directory-static"},
 		{"no users", `{}`, "login_hint", "alice", nil, "", "unknown_user_id", "no user matches the login_hint"},
-		{"user_code right", directoryUsers, "login_hint", "bobby", ptr(" 4711 "), bob, "", ""},
+		{"user_code right", directoryUsers, "login_hint", "bobby", ptr(" 4711 "), bobVerified, "", ""},
 		{"user_code wrong", directoryUsers, "login_hint", "bobby", ptr("4712"), "", "invalid_user_code", "the user_code is not the user's"},
 		{"user_code is kept as given, not trimmed", directoryUsers, "login_hint", "bobby", ptr("4711"), "", "invalid_user_code", "the user_code is not the user's"},
 		{"user_code prefix", directoryUsers, "login_hint", "bobby", ptr(" 47"), "", "invalid_user_code", "the user_code is not the user's"},
-		{"no user_code sent", directoryUsers, "login_hint", "bobby", nil, bob, "", ""},
-		{"empty user_code is none", directoryUsers, "login_hint", "bobby", ptr(""), bob, "", ""},
+		{"no user_code sent", directoryUsers, "login_hint", "bobby", nil, "", "missing_user_code", "the user has a user_code and the request carries none"},
+		{"empty user_code is none", directoryUsers, "login_hint", "bobby", ptr(""), "", "missing_user_code", "the user has a user_code and the request carries none"},
+		{"id_token_hint, no user_code sent", directoryUsers, "id_token_hint", "user:default/bob", nil, "", "missing_user_code", "the user has a user_code and the request carries none"},
+		{"id_token_hint, user_code right", directoryUsers, "id_token_hint", "user:default/bob", ptr(" 4711 "), bobVerified, "", ""},
+		// Not compared, so not reported verified: the host refuses it.
 		{"user_code for a user without one", directoryUsers, "login_hint", "alice@example.com", ptr("1234"), alice, "", ""},
+		{"no user_code for a user without one", directoryUsers, "login_hint", "alice@example.com", nil, alice, "", ""},
 		{"user_code of an unknown user", directoryUsers, "login_hint", "mallory", ptr(" 4711 "), "", "unknown_user_id", "no user matches the login_hint"},
 		{"unknown kind", directoryUsers, "guess", "alice", nil, "", "invalid_request", `unknown hint kind "guess"`},
 		{"user without sub", `{"users":[{"username":"x"},{"sub":"a"},{"sub":"a"}]}`, "login_hint", "x", nil, "", "server_error",
@@ -368,6 +372,35 @@ func TestFirstPartyDirectoryStaticUserCodes(t *testing.T) {
 			}
 			check(t, call(t, p, plugin.HookResolveUser, in), tt.want, tt.code, tt.message)
 		})
+	}
+}
+
+// TestFirstPartyDirectoryStaticPurpose: a CIBA request (purpose ciba, or
+// none from older hosts) for a user with a code needs the code; a profile
+// lookup (purpose profile: consent, where nobody is asked to authorize
+// anything) does not, but a code it is given must still be right.
+func TestFirstPartyDirectoryStaticPurpose(t *testing.T) {
+	t.Parallel()
+	p := load(t, core("directory-static"), directoryUsers, plugin.Limits{PoolSize: 1})
+	bob := `{"sub":"user:default/bob","profile":{"email":"bob@example.com","displayName":"Bob"}}`
+	const missing = "the user has a user_code and the request carries none"
+	for _, tt := range []struct {
+		purpose, userCode string
+		want, code, msg   string
+	}{
+		{"ciba", "", "", "missing_user_code", missing},
+		{"", "", "", "missing_user_code", missing},
+		{"profile", "", bob, "", ""},
+		{"profile", "4712", "", "invalid_user_code", "the user_code is not the user's"},
+	} {
+		in := map[string]any{"kind": "id_token_hint", "value": "user:default/bob", "client_id": "client-1", "scope": "openid"}
+		if tt.purpose != "" {
+			in["purpose"] = tt.purpose
+		}
+		if tt.userCode != "" {
+			in["user_code"] = tt.userCode
+		}
+		check(t, call(t, p, plugin.HookResolveUser, in), tt.want, tt.code, tt.msg)
 	}
 }
 

@@ -111,7 +111,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 		Profile:              user.Profile,
 		Scope:                req.scope,
 		BindingMessage:       req.bindingMessage,
-		UserCodeVerified:     req.userCode != "",
+		UserCodeVerified:     user.userCodeVerified,
 		ACRValues:            req.acrValues,
 		DeliveryMode:         cl.BackchannelTokenDeliveryMode,
 		NotificationEndpoint: cl.BackchannelClientNotificationEndpoint,
@@ -204,11 +204,12 @@ func (s *Service) validate(p oauth.Params, cl *store.Client) (*authRequest, erro
 		return nil, oauth.ErrInvalidBindingMessage().WithDescription("binding_message must not contain control characters")
 	}
 
-	// user_code (§7.1, §13 missing_user_code, invalid_user_code).
+	// user_code (§7.1, §13 invalid_user_code). Whether a user needs one is
+	// the user's matter, not the client's (backchannel_user_code_parameter
+	// says the client supports it): resolve_user refuses a missing code
+	// for a user who has one with missing_user_code, and the host refuses
+	// a code nobody verified (resolveUser).
 	req.userCode = p.Get("user_code")
-	if req.userCode == "" && cl.BackchannelUserCodeParameter {
-		return nil, oauth.ErrMissingUserCode().WithDescription("this client registered backchannel_user_code_parameter: user_code is required")
-	}
 	if req.userCode != "" && (utf8.RuneCountInString(req.userCode) > maxUserCode || hasControl(req.userCode)) {
 		return nil, oauth.ErrInvalidUserCode().WithDescription("user_code must be at most %d printable characters", maxUserCode)
 	}
@@ -245,11 +246,18 @@ func (s *Service) validate(p oauth.Params, cl *store.Client) (*authRequest, erro
 	return req, nil
 }
 
-// resolvedUser is the resolve_user hook's answer.
+// resolvedUser is the resolve_user hook's answer. UserCodeVerified
+// (optional in ABI v1, absent in older modules) reports that the plugin
+// compared the request's user_code with the user's and found them equal.
 type resolvedUser struct {
-	Sub       string        `json:"sub"`
-	Profile   store.Profile `json:"profile"`
-	Ownership []string      `json:"ent,omitempty"`
+	Sub              string        `json:"sub"`
+	Profile          store.Profile `json:"profile"`
+	Ownership        []string      `json:"ent,omitempty"`
+	UserCodeVerified bool          `json:"user_code_verified,omitempty"`
+
+	// userCodeVerified is what the host concludes: a code was sent and
+	// the plugin verified it.
+	userCodeVerified bool
 }
 
 // resolveUserInput is the resolve_user hook's input (ABI v1). UserCode is
@@ -261,6 +269,9 @@ type resolveUserInput struct {
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
 	UserCode string `json:"user_code,omitempty"`
+	// Purpose is "ciba": the user is asked to authorize a request, so a
+	// directory requires the user's code (core/identity asks "profile").
+	Purpose string `json:"purpose"`
 }
 
 // refusalErrors map the resolve_user refusals that are CIBA Core §13
@@ -283,7 +294,7 @@ func (s *Service) resolveUser(ctx context.Context, cl *store.Client, req *authRe
 		return u, oauth.ErrServerError().WithDescription("no user directory is configured").
 			WithParent(errors.New("ciba: no plugin host"))
 	}
-	in := resolveUserInput{Kind: req.hintKind, Value: req.hint, ClientID: cl.ID, Scope: req.scope, UserCode: req.userCode}
+	in := resolveUserInput{Kind: req.hintKind, Value: req.hint, ClientID: cl.ID, Scope: req.scope, UserCode: req.userCode, Purpose: "ciba"}
 	err := s.hooks.CallHook(ctx, config.HookResolveUser, "", in, &u)
 	var refusal *plugin.Refusal
 	switch {
@@ -312,6 +323,18 @@ func (s *Service) resolveUser(ctx context.Context, cl *store.Client, req *authRe
 		return resolvedUser{}, oauth.ErrServerError().WithDescription("the user directory plugin's answer was refused").
 			WithParent(fmt.Errorf("ciba: resolve_user: %w", err))
 	}
+	// CIBA Core §7.1: the code is verifiable by the OP, so one that nothing
+	// compared (the user has none, or the plugin predates the field) is
+	// refused rather than passed off as checked.
+	switch {
+	case req.userCode != "" && !u.UserCodeVerified:
+		slog.InfoContext(ctx, "ciba: user_code sent but not verified by resolve_user", "client_id", cl.ID, "kind", req.hintKind)
+		return resolvedUser{}, oauth.ErrInvalidUserCode().
+			WithDescription("user_code cannot be verified for this user: the user has no code, or the user directory does not check codes")
+	case req.userCode == "" && u.UserCodeVerified:
+		slog.WarnContext(ctx, "ciba: resolve_user reported a user_code verified when none was sent; ignored", "client_id", cl.ID)
+	}
+	u.userCodeVerified = req.userCode != "" && u.UserCodeVerified
 	return u, nil
 }
 

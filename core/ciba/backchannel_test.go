@@ -43,7 +43,8 @@ func TestBackchannelAuthorizeErrors(t *testing.T) {
 		{"login_hint_token unsupported by directory", poll, url.Values{"scope": {"openid"}, "login_hint_token": {"abc"}}, 400, "unknown_user_id"},
 		{"binding message too long", poll, loginHint("guest", "binding_message", strings.Repeat("x", 129)), 400, "invalid_binding_message"},
 		{"binding message control char", poll, loginHint("guest", "binding_message", "a\nb"), 400, "invalid_binding_message"},
-		{"user code missing", userCode, loginHint("guest"), 400, "missing_user_code"},
+		{"user code missing for a user who has one", userCode, loginHint("alice"), 400, "missing_user_code"},
+		{"user code for a user who has none", userCode, loginHint("guest", "user_code", "1234"), 400, "invalid_user_code"},
 		{"user code too long", userCode, loginHint("guest", "user_code", strings.Repeat("1", 65)), 400, "invalid_user_code"},
 		{"requested_expiry zero", poll, loginHint("guest", "requested_expiry", "0"), 400, "invalid_request"},
 		{"requested_expiry negative", poll, loginHint("guest", "requested_expiry", "-5"), 400, "invalid_request"},
@@ -77,7 +78,7 @@ func TestBackchannelAuthorizeAccepted(t *testing.T) {
 	e := start(t, options{})
 	cl := e.client(t, "poll", "", nil)
 	req, err := http.NewRequest(http.MethodPost, e.issuer+"/v1/backchannel/authorize", strings.NewReader(url.Values{
-		"scope": {"openid profile"}, "login_hint": {"alice@example.com"}, "binding_message": {"W4SCT"}, "requested_expiry": {"120"},
+		"scope": {"openid profile"}, "login_hint": {"alice@example.com"}, "user_code": {aliceUserCode}, "binding_message": {"W4SCT"}, "requested_expiry": {"120"},
 	}.Encode()))
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +93,7 @@ func TestBackchannelAuthorizeAccepted(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("status %d cache-control %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
 	}
-	status, body := e.authorize(t, cl, loginHint("alice", "binding_message", "W4SCT", "requested_expiry", "120"))
+	status, body := e.authorize(t, cl, loginHint("alice", "user_code", aliceUserCode, "binding_message", "W4SCT", "requested_expiry", "120"))
 	id, _ := body["auth_req_id"].(string)
 	if status != 200 || len(id) < 40 || body["expires_in"] != 120.0 || body["interval"] != 1.0 {
 		t.Fatalf("got %d %v", status, body)

@@ -136,7 +136,7 @@ func TestExpiry(t *testing.T) {
 func TestDeviceAPI(t *testing.T) {
 	e := start(t, options{})
 	cl := e.client(t, "poll", "", nil)
-	aliceReq := e.startRequest(t, cl, loginHint("alice", "binding_message", "A1"))
+	aliceReq := e.startRequest(t, cl, loginHint("alice", "user_code", aliceUserCode, "binding_message", "A1"))
 	guestReq := e.startRequest(t, cl, loginHint("guest", "binding_message", "G1"))
 	guest := e.guest(t)
 

@@ -61,7 +61,10 @@ func FuzzBackchannelAuthorize(f *testing.F) {
 		f.Add([]byte(seed.body), seed.json, seed.mode, seed.userCode, seed.refusal)
 	}
 	modes := []string{client.DeliveryPoll, client.DeliveryPing, client.DeliveryPush}
-	f.Fuzz(func(t *testing.T, body []byte, asJSON bool, mode uint8, userCodeParam bool, refusal string) {
+	// verifies: the client registered backchannel_user_code_parameter, and
+	// the plugin reports a user_code verified (else it answers as a module
+	// that predates user_code_verified).
+	f.Fuzz(func(t *testing.T, body []byte, asJSON bool, mode uint8, verifies bool, refusal string) {
 		fctx := &fasthttp.RequestCtx{}
 		fctx.Request.Header.SetMethod(fiber.MethodPost)
 		if asJSON {
@@ -76,8 +79,11 @@ func FuzzBackchannelAuthorize(f *testing.F) {
 		cl := &store.Client{ID: "c1"}
 		cl.Scope = "openid profile email"
 		cl.BackchannelTokenDeliveryMode = modes[int(mode)%len(modes)]
-		cl.BackchannelUserCodeParameter = userCodeParam
+		cl.BackchannelUserCodeParameter = verifies
 		hooks := &fakeHooks{}
+		if verifies {
+			hooks.answer = `{"sub":"user:default/alice","user_code_verified":true}`
+		}
 		if refusal != "" {
 			hooks.err = &plugin.Refusal{Code: refusal}
 		}
@@ -94,9 +100,10 @@ func FuzzBackchannelAuthorize(f *testing.F) {
 			return
 		}
 		checkValid(t, cfg, cl, req)
+		unverified := req.userCode != "" && !verifies
 		if _, err := s.resolveUser(context.Background(), cl, req); err != nil {
 			checkRefusal(t, err)
-			if refusal == "" {
+			if refusal == "" && !(unverified && oauth.AsError(err).Code == "invalid_user_code") {
 				t.Fatalf("resolve_user accepted, yet %v", err)
 			}
 			if want, ok := refusalErrors[refusal]; ok && oauth.AsError(err).Code != want().Code {
@@ -104,6 +111,8 @@ func FuzzBackchannelAuthorize(f *testing.F) {
 			}
 		} else if refusal != "" {
 			t.Fatalf("refusal %q accepted", refusal)
+		} else if unverified {
+			t.Fatal("a user_code nothing verified was accepted")
 		}
 	})
 }
@@ -132,8 +141,6 @@ func checkValid(t *testing.T, cfg *config.Config, cl *store.Client, req *authReq
 		t.Fatalf("hint of %d bytes", len(req.hint))
 	case utf8.RuneCountInString(req.bindingMessage) > cfg.CIBA.MaxBindingMessage || hasControl(req.bindingMessage):
 		t.Fatalf("binding_message %q", req.bindingMessage)
-	case cl.BackchannelUserCodeParameter && req.userCode == "":
-		t.Fatal("no user_code from a client that registered backchannel_user_code_parameter")
 	case utf8.RuneCountInString(req.userCode) > maxUserCode || hasControl(req.userCode):
 		t.Fatalf("user_code %q", req.userCode)
 	case req.expiry <= 0 || req.expiry > cfg.CIBA.MaxExpiry:

@@ -1,16 +1,22 @@
 package ciba_test
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/token"
 )
 
 // TestUserCode: the user_code is checked against the user by the
 // resolve_user plugin (directory-static knows alice's): the right code is
-// accepted, a wrong one is invalid_user_code, none from a client that
-// registered backchannel_user_code_parameter is missing_user_code (CIBA
-// Core §7.1, §13); a refusal stores nothing.
+// accepted and recorded verified, a wrong one is invalid_user_code, none
+// for a user who has one is missing_user_code whatever the client
+// registered, and a code for a user who has none is invalid_user_code, as
+// nothing could verify it (CIBA Core §7.1, §13); a refusal stores nothing.
 func TestUserCode(t *testing.T) {
 	e := start(t, options{})
 	withParam := e.client(t, "poll", "", map[string]any{"backchannel_user_code_parameter": true})
@@ -20,16 +26,19 @@ func TestUserCode(t *testing.T) {
 		client string
 		form   url.Values
 		code   string // "" for accepted
+		// verified is what an accepted request records.
+		verified bool
 	}{
-		{"right code", "param", loginHint("alice", "user_code", aliceUserCode), ""},
-		{"wrong code", "param", loginHint("alice", "user_code", "7294-alicf"), "invalid_user_code"},
-		{"code with another case", "param", loginHint("alice", "user_code", "7294-ALICE"), "invalid_user_code"},
-		{"missing code", "param", loginHint("alice"), "missing_user_code"},
-		{"wrong code from a client without the parameter", "plain", loginHint("alice", "user_code", "0000"), "invalid_user_code"},
-		{"right code from a client without the parameter", "plain", loginHint("alice", "user_code", aliceUserCode), ""},
-		{"no code from a client without the parameter", "plain", loginHint("alice"), ""},
-		{"a user with no code configured", "param", loginHint("guest", "user_code", "anything"), ""},
-		{"wrong code of an unknown user", "param", loginHint("mallory", "user_code", "0000"), "unknown_user_id"},
+		{"right code", "param", loginHint("alice", "user_code", aliceUserCode), "", true},
+		{"wrong code", "param", loginHint("alice", "user_code", "7294-alicf"), "invalid_user_code", false},
+		{"code with another case", "param", loginHint("alice", "user_code", "7294-ALICE"), "invalid_user_code", false},
+		{"missing code", "param", loginHint("alice"), "missing_user_code", false},
+		{"wrong code from a client without the parameter", "plain", loginHint("alice", "user_code", "0000"), "invalid_user_code", false},
+		{"right code from a client without the parameter", "plain", loginHint("alice", "user_code", aliceUserCode), "", true},
+		{"no code from a client without the parameter", "plain", loginHint("alice"), "missing_user_code", false},
+		{"a user with no code configured, a code sent", "param", loginHint("guest", "user_code", "anything"), "invalid_user_code", false},
+		{"a user with no code configured, none sent", "param", loginHint("guest"), "", false},
+		{"wrong code of an unknown user", "param", loginHint("mallory", "user_code", "0000"), "unknown_user_id", false},
 	}
 	accepted := 0
 	for _, tt := range tests {
@@ -41,10 +50,15 @@ func TestUserCode(t *testing.T) {
 			before := e.requests(t)
 			status, body := e.authorize(t, cl, tt.form)
 			if tt.code == "" {
-				if status != 200 || body["auth_req_id"] == nil {
+				id, _ := body["auth_req_id"].(string)
+				if status != 200 || id == "" {
 					t.Fatalf("got %d %v, want accepted", status, body)
 				}
 				accepted++
+				rec, err := e.st.Backchannel.Get(context.Background(), store.HashID(id))
+				if err != nil || rec.UserCodeVerified != tt.verified {
+					t.Errorf("stored user_code_verified %v (%v), want %v", rec.UserCodeVerified, err, tt.verified)
+				}
 				return
 			}
 			if status != 400 || body["error"] != tt.code {
@@ -62,35 +76,58 @@ func TestUserCode(t *testing.T) {
 
 // TestUserCodeNeverKept: once resolve_user has checked it, the user_code
 // is a secret the user knows (CIBA Core §7.1): it is not in the store,
-// authinfo and the approval page only say that a code was verified.
+// authinfo and the approval page only say that a code was verified. Here
+// the guest has a code and alice none.
 func TestUserCodeNeverKept(t *testing.T) {
-	e := start(t, options{})
-	cl := e.client(t, "poll", "", map[string]any{"backchannel_user_code_parameter": true})
 	const code = "guest-code-4711"
+	e := start(t, options{edit: func(cfg *config.Config) {
+		cfg.Plugins.Settings["directory-static"] = config.PluginSettings{Config: map[string]any{"users": []any{
+			map[string]any{"sub": "user:development/guest", "username": "guest", "user_code": code},
+			map[string]any{"sub": "user:default/alice", "username": "alice"},
+		}}}
+	}})
+	cl := e.client(t, "poll", "", map[string]any{"backchannel_user_code_parameter": true})
 	id := e.startRequest(t, cl, loginHint("guest", "user_code", code))
-	plain := e.startRequest(t, e.client(t, "poll", "", nil), loginHint("guest"))
+	plain := e.startRequest(t, e.client(t, "poll", "", nil), loginHint("alice"))
 	if e.kvHolds(t, []byte(code)) {
 		t.Error("the store holds the user_code")
 	}
-	guest := e.guest(t)
+	alice, _, err := e.srv.Issuer().IdentityToken(context.Background(), token.Identity{Subject: "user:default/alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		id       string
-		verified bool
-	}{{id, true}, {plain, false}} {
-		status, body := e.get(t, "/v1/backchannel/authinfo?auth_req_id="+tc.id, guest)
+		id, bearer string
+		verified   bool
+	}{{id, e.guest(t), true}, {plain, alice, false}} {
+		status, body := e.get(t, "/v1/backchannel/authinfo?auth_req_id="+tc.id, tc.bearer)
 		if _, shown := body["user_code"]; status != 200 || shown || (body["user_code_verified"] == true) != tc.verified {
 			t.Errorf("authinfo: %d %v, want user_code_verified %v and no user_code", status, body, tc.verified)
 		}
 	}
-	b := signedInBrowser(t, e, id)
-	for _, tc := range []struct {
-		id       string
-		verified bool
-	}{{id, true}, {plain, false}} {
-		page := b.get(t, e.issuer+"/oauth2/backchannel/"+tc.id)
-		if !strings.Contains(page, `id="approve"`) || strings.Contains(page, code) ||
-			strings.Contains(page, `id="user-code-verified"`) != tc.verified {
-			t.Errorf("approval page (verified %v): %s", tc.verified, page)
-		}
+	page := signedInBrowser(t, e, id).get(t, e.issuer+"/oauth2/backchannel/"+id)
+	if !strings.Contains(page, `id="approve"`) || strings.Contains(page, code) || !strings.Contains(page, `id="user-code-verified"`) {
+		t.Errorf("approval page: %s", page)
+	}
+}
+
+// TestUserCodeOldPlugin: a resolve_user module that predates
+// user_code_verified (it answers alice, never comparing a code) gets its
+// requests without a code through, not reported verified, and a request
+// with a code refused with invalid_user_code: nothing could check it.
+func TestUserCodeOldPlugin(t *testing.T) {
+	e := startHostile(t, "otheruser")
+	cl := e.client(t, "poll", "", nil)
+	id := e.startRequest(t, cl, loginHint("alice"))
+	rec, err := e.st.Backchannel.Get(context.Background(), store.HashID(id))
+	if err != nil || rec.UserCodeVerified {
+		t.Errorf("request without a code: user_code_verified %v (%v), want false", rec.UserCodeVerified, err)
+	}
+	status, body := e.authorize(t, cl, loginHint("alice", "user_code", aliceUserCode))
+	if status != 400 || body["error"] != "invalid_user_code" {
+		t.Errorf("a code the plugin did not compare: %d %v, want 400 invalid_user_code", status, body)
+	}
+	if n := e.requests(t); n != 1 {
+		t.Errorf("%d requests stored, want 1", n)
 	}
 }

@@ -30,11 +30,14 @@ func NewDirectory(hooks Hooks) *Directory { return &Directory{hooks: hooks} }
 
 // resolveInput is the resolve_user input of ABI v1. The subject goes as an
 // id_token_hint's: a user the host has verified, whom the answer must name.
+// Purpose "profile" tells the directory that nobody is being asked to
+// authorize anything, so a user's CIBA user_code is not required.
 type resolveInput struct {
 	Kind     string `json:"kind"`
 	Value    string `json:"value"`
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
+	Purpose  string `json:"purpose"`
 }
 
 // Profile asks the directory for subject's profile, for a request of
@@ -52,7 +55,7 @@ func (d *Directory) Profile(ctx context.Context, subject, clientID, scope string
 		Sub     string        `json:"sub"`
 		Profile store.Profile `json:"profile"`
 	}
-	in := resolveInput{Kind: "id_token_hint", Value: subject, ClientID: clientID, Scope: scope}
+	in := resolveInput{Kind: "id_token_hint", Value: subject, ClientID: clientID, Scope: scope, Purpose: "profile"}
 	err = d.hooks.CallHook(ctx, config.HookResolveUser, "", in, &out)
 	var refusal *plugin.Refusal
 	switch {

@@ -34,8 +34,9 @@ func TestProfileClaimsByScope(t *testing.T) {
 	l := servertest.Start(t, func(cfg *config.Config) {
 		cfg.Plugins.Dir, cfg.Plugins.Watch = t.TempDir(), false
 		cfg.Guest.Email = "guest@gatehouse.test"
+		// The user has a CIBA user_code: a profile lookup needs none.
 		cfg.Plugins.Settings["directory-static"] = config.PluginSettings{Config: map[string]any{"users": []any{
-			map[string]any{"sub": "user:development/guest", "email": dirEmail, "displayName": "Guest (directory)"},
+			map[string]any{"sub": "user:development/guest", "email": dirEmail, "displayName": "Guest (directory)", "user_code": "4711"},
 		}}}
 	})
 	ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})

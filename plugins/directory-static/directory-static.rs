@@ -9,9 +9,14 @@
 //! A login_hint matches a user's sub, then email (case-insensitively), then
 //! username. An id_token_hint arrives as the sub of a token the host has
 //! already verified. Anything else answers unknown_user_id (CIBA Core 1.0 §13).
-//! When the request carries a user_code and the user has one configured, a
-//! code that differs (compared in constant time) answers invalid_user_code
-//! (CIBA Core 1.0 §7.1, §13).
+//! A user with a user_code configured must be asked with it (CIBA Core 1.0
+//! §7.1, §13): a request without one answers missing_user_code, a code that
+//! differs (compared in constant time) invalid_user_code, and the right one
+//! is reported with "user_code_verified": true. For a user without a code
+//! the answer does not report one verified, so the host refuses a request
+//! that carries a code it cannot check. A profile lookup (purpose
+//! "profile": consent, where nobody is asked to authorize anything) needs
+//! no code.
 //!
 //! Its answers, refusal messages included, are exactly those of the Go
 //! version it replaces (see ../shared/gostd.rs). Built by plugins/core.mk
@@ -32,6 +37,10 @@ const KIND_LOGIN_HINT_TOKEN: &str = "login_hint_token";
 
 /// CIBA Core 1.0 §13: the user_code is not the user's.
 const INVALID_USER_CODE: &str = "invalid_user_code";
+/// CIBA Core 1.0 §13: the user has a code and the request carries none.
+const MISSING_USER_CODE: &str = "missing_user_code";
+/// The purpose of a profile lookup (consent): no code is required then.
+const PURPOSE_PROFILE: &str = "profile";
 
 #[derive(Default)]
 struct User {
@@ -54,6 +63,9 @@ struct Input {
     client_id: String,
     scope: String,
     user_code: String,
+    /// "ciba", or "profile" when the host only wants a user's profile and
+    /// nobody is asked to authorize anything ("" from older hosts).
+    purpose: String,
 }
 
 pub fn resolve_user(req: &Request) -> HookResult {
@@ -84,8 +96,15 @@ pub fn resolve_user(req: &Request) -> HookResult {
         Some(u) => u,
         None => return Err(Refusal::unknown_user(format!("no user matches the {}", input.kind))),
     };
-    if !input.user_code.is_empty() && !u.user_code.is_empty() && !constant_time_eq(input.user_code.as_bytes(), u.user_code.as_bytes()) {
-        return Err(Refusal::new(INVALID_USER_CODE, "the user_code is not the user's"));
+    let mut code_verified = false;
+    if !u.user_code.is_empty() && !(input.purpose == PURPOSE_PROFILE && input.user_code.is_empty()) {
+        if input.user_code.is_empty() {
+            return Err(Refusal::new(MISSING_USER_CODE, "the user has a user_code and the request carries none"));
+        }
+        if !constant_time_eq(input.user_code.as_bytes(), u.user_code.as_bytes()) {
+            return Err(Refusal::new(INVALID_USER_CODE, "the user_code is not the user's"));
+        }
+        code_verified = true;
     }
     // The profile's empty fields are left out, as the Go SDK's omitempty does.
     let mut profile = Vec::with_capacity(3);
@@ -94,7 +113,12 @@ pub fn resolve_user(req: &Request) -> HookResult {
             profile.push((k, Value::from(v.as_str())));
         }
     }
-    Ok(Value::object([("sub", Value::from(u.sub.as_str())), ("profile", Value::object(profile))]))
+    let mut result = vec![("sub", Value::from(u.sub.as_str())), ("profile", Value::object(profile))];
+    if code_verified {
+        // ABI v1's optional report that the code was compared and is right.
+        result.push(("user_code_verified", Value::from(true)));
+    }
+    Ok(Value::object(result))
 }
 
 /// The gh_resolve_user export (sdk/ABI.md §4), answering as the Go SDK did.
@@ -111,7 +135,7 @@ pub unsafe extern "C" fn gh_resolve_user(ptr: *const u8, len: u32) -> u64 {
 fn decode_input(v: &Value) -> Result<Input, Refusal> {
     let mut d = Decoder::new(false);
     let mut input = Input::default();
-    let fields = ["kind", "value", "client_id", "scope", "user_code"];
+    let fields = ["kind", "value", "client_id", "scope", "user_code", "purpose"];
     d.object(v, ROOT, "gatehouse.ResolveUserInput", &fields, |d, i, v| {
         let at = At { strukt: "ResolveUserInput", path: fields[i] };
         let dst = match i {
@@ -119,7 +143,8 @@ fn decode_input(v: &Value) -> Result<Input, Refusal> {
             1 => &mut input.value,
             2 => &mut input.client_id,
             3 => &mut input.scope,
-            _ => &mut input.user_code,
+            4 => &mut input.user_code,
+            _ => &mut input.purpose,
         };
         d.string(v, dst, at)
     });

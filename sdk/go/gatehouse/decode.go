@@ -105,7 +105,8 @@ func (in *ResolveUserInput) decodeFast(b []byte) bool {
 		field{"value", stringField(&in.Value)},
 		field{"client_id", stringField(&in.ClientID)},
 		field{"scope", stringField(&in.Scope)},
-		field{"user_code", stringField(&in.UserCode)})
+		field{"user_code", stringField(&in.UserCode)},
+		field{"purpose", stringField(&in.Purpose)})
 }
 
 func (u *User) decodeFast(b []byte) bool {

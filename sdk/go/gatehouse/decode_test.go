@@ -71,7 +71,7 @@ func TestDecodeFast(t *testing.T) {
 	}
 	sameDecode[NotifyInput](t, []byte(doc))
 	var r ResolveUserInput
-	if !r.decodeFast([]byte(`{"kind":"login_hint","value":"alice","client_id":"c","scope":"openid","user_code":"4711"}`)) || r.Value != "alice" || r.ClientID != "c" || r.UserCode != "4711" {
+	if !r.decodeFast([]byte(`{"kind":"login_hint","value":"alice","client_id":"c","scope":"openid","user_code":"4711","purpose":"ciba"}`)) || r.Value != "alice" || r.ClientID != "c" || r.UserCode != "4711" || r.Purpose != "ciba" {
 		t.Fatalf("resolve_user input = %+v", r)
 	}
 	var tc TokenClaimsInput
@@ -83,7 +83,7 @@ func TestDecodeFast(t *testing.T) {
 func FuzzDecodeFast(f *testing.F) {
 	for _, seed := range []string{
 		`{"provider":"github","env":"development","profile":{"email":"a@example.com","displayName":"A"},"claims":{"sub":"42"}}`,
-		`{"kind":"login_hint","value":"al\u0069ce","client_id":"c","scope":"openid","user_code":"12\u00343"}`,
+		`{"kind":"login_hint","value":"al\u0069ce","client_id":"c","scope":"openid","user_code":"12\u00343","purpose":"profile"}`,
 		`{"event":"e","user":{"sub":"s","profile":{}},"client":{"id":"c"},"expires_at":1767323045}`,
 		`{"client_id":"c","sub":"s","scope":"x","grant_type":"g"}`,
 		`{"profile":{"email":"\ud83d\ude00"},"PROVIDER":"x"}`, `{"claims":[1,{"a":"}"}]}`, `null`, `{}`,

@@ -120,6 +120,9 @@ func (r AuthHandlerResult) appendJSON(dst []byte) ([]byte, bool) {
 func (r ResolveUserResult) appendJSON(dst []byte) ([]byte, bool) {
 	dst, ok := appendMember(append(dst, '{'), true, "sub", r.Sub)
 	dst, k := r.Profile.appendJSON(append(dst, `,"profile":`...))
+	if r.UserCodeVerified {
+		dst = append(dst, `,"user_code_verified":true`...)
+	}
 	return append(dst, '}'), ok && k
 }
 

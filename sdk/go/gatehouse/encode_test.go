@@ -41,6 +41,7 @@ func TestEncodeFast(t *testing.T) {
 		{SignInResult{Sub: "s", Ent: []string{}, Claims: map[string]any{"team": "a<b"}}, `{"sub":"s","ent":[],"claims":{"team":"a\u003cb"}}`},
 		{SignInResult{Sub: "q\"\\\n\r\t\x01é"}, `{"sub":"q\"\\\n\r\t\u0001é","ent":null}`},
 		{ResolveUserResult{Sub: "s", Profile: Profile{DisplayName: "D"}}, `{"sub":"s","profile":{"displayName":"D"}}`},
+		{ResolveUserResult{Sub: "s", UserCodeVerified: true}, `{"sub":"s","profile":{},"user_code_verified":true}`},
 		{AuthHandlerResult{Profile: Profile{Email: "e", DisplayName: "d", Picture: "p"}}, `{"profile":{"email":"e","displayName":"d","picture":"p"}}`},
 		{NotifyResult{Deliveries: []Delivery{{Type: "log", Message: "m"}, {Type: "webhook", URL: "https://x/", Body: map[string]any{"k": 1}}}},
 			`{"deliveries":[{"type":"log","message":"m"},{"type":"webhook","url":"https://x/","body":{"k":1}}]}`},
@@ -68,7 +69,7 @@ func FuzzEncodeFast(f *testing.F) {
 	f.Add("\xff", "", "", "\t")
 	f.Fuzz(func(t *testing.T, a, b, c, d string) {
 		sameEncode(t, SignInResult{Sub: a, Ent: []string{a, b}, Claims: map[string]any{c: d}})
-		sameEncode(t, ResolveUserResult{Sub: a, Profile: Profile{Email: b, DisplayName: c, Picture: d}})
+		sameEncode(t, ResolveUserResult{Sub: a, Profile: Profile{Email: b, DisplayName: c, Picture: d}, UserCodeVerified: len(a) > len(b)})
 		sameEncode(t, AuthHandlerResult{Profile: Profile{Email: d, Picture: a}})
 		sameEncode(t, NotifyResult{Deliveries: []Delivery{{Type: a, Message: b}, {Type: c, URL: d, Body: map[string]string{a: b}}}})
 		sameEncode(t, TokenClaimsResult{Claims: map[string]any{a: []string{b, c, d}}})

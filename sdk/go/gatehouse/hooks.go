@@ -45,19 +45,30 @@ type AuthHandlerResult struct {
 // id_token_hint (Value is then the already verified token's sub) or
 // login_hint_token. UserCode is the CIBA user_code the client sent (CIBA
 // Core §7.1), "" when none: a directory that knows the user's code
-// refuses a wrong one with CodeInvalidUserCode.
+// refuses a wrong one with CodeInvalidUserCode, a missing one with
+// CodeMissingUserCode, and reports the right one with
+// ResolveUserResult.UserCodeVerified.
 type ResolveUserInput struct {
 	Kind     string `json:"kind"`
 	Value    string `json:"value"`
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
 	UserCode string `json:"user_code,omitempty"`
+	// Purpose is "ciba" (a backchannel authentication request: the user
+	// will be asked to authorize it) or "profile" (the host only wants the
+	// profile of a user it has authenticated); "" from hosts before it.
+	Purpose string `json:"purpose,omitempty"`
 }
 
-// ResolveUserResult is the result of resolve_user.
+// ResolveUserResult is the result of resolve_user. UserCodeVerified
+// reports that the handler compared the input's UserCode with the user's
+// own and they are equal; the host refuses a request whose user_code no
+// plugin reported verified (invalid_user_code), so leave it false when
+// the user has no code or the handler does not check codes.
 type ResolveUserResult struct {
-	Sub     string  `json:"sub"`
-	Profile Profile `json:"profile"`
+	Sub              string  `json:"sub"`
+	Profile          Profile `json:"profile"`
+	UserCodeVerified bool    `json:"user_code_verified,omitempty"`
 }
 
 // User is a resolved user as events carry it.
