@@ -20,13 +20,14 @@ import (
 // network, so that the benchmarks measure Gatehouse and not the loopback.
 type inProcess struct {
 	handler fasthttp.RequestHandler
+	base    string // the base path the routes are under
 	addr    net.Addr
 	ctx     fasthttp.RequestCtx
 	req     fasthttp.Request
 }
 
 func newInProcess(l *live) *inProcess {
-	return &inProcess{handler: l.srv.App().Handler(), addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}}
+	return &inProcess{handler: l.srv.App().Handler(), base: l.cfg.Server.BasePath, addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}}
 }
 
 // post sends a form to path and returns the status and the response body,
@@ -34,7 +35,7 @@ func newInProcess(l *live) *inProcess {
 func (p *inProcess) post(path, authorization, body string) (int, []byte) {
 	p.req.Reset()
 	p.req.Header.SetMethod(fasthttp.MethodPost)
-	p.req.SetRequestURI(path)
+	p.req.SetRequestURI(p.base + path)
 	p.req.Header.SetContentType("application/x-www-form-urlencoded")
 	if authorization != "" {
 		p.req.Header.Set("Authorization", authorization)
