@@ -21,8 +21,11 @@ run: build
 # Everything the tests need: Chromium for the page tests, strace for the
 # toolchain check (plugins/toolchains_test.go), the Wasm plugins, the
 # third-party relying parties.
+# PostgreSQL: core/store/postgres/pgtest runs a throw-away server from
+# Debian's binaries (/usr/lib/postgresql/VERSION/bin) for the postgres
+# backend's tests.
 deps-test: deps-rp deps-backstage
-	$(call apt_ensure,/usr/bin/chromium:chromium /usr/bin/strace:strace)
+	$(call apt_ensure,/usr/bin/chromium:chromium /usr/bin/strace:strace,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql";)
 
 # The relying parties rp_test.go drives, at pinned versions: the npm
 # packages of testdata/rp/package-lock.json, and oauth2-proxy built from

@@ -1,0 +1,489 @@
+// Package postgres is a store.KV on PostgreSQL (pgx), for several
+// Gatehouse replicas sharing one database. It keeps to SQL that
+// CockroachDB and YugabyteDB accept as well: row locks (SELECT ... FOR
+// UPDATE) and INSERT ... ON CONFLICT, no advisory locks, and every
+// transaction retried on a serialization failure.
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse-auth/gatehouse/core/store"
+)
+
+var _ store.KV = (*KV)(nil)
+
+// Options tunes the connection pool and the sweep of expired entries.
+// Zero values keep pgxpool's defaults (or those the DSN sets, such as
+// pool_max_conns) and the sweep's.
+type Options struct {
+	MaxConns        int32
+	MinConns        int32
+	MaxConnLifetime time.Duration
+	MaxConnIdleTime time.Duration
+	// SweepInterval is the pause between two sweeps of expired entries
+	// (default one minute); SweepBatch the entries one statement deletes
+	// (default 500), so that a sweep never holds many row locks at once.
+	SweepInterval time.Duration
+	SweepBatch    int
+}
+
+// sweepBatchesPerRound bounds one sweep; what is left waits for the next.
+const sweepBatchesPerRound = 20
+
+// KV is a store.KV on one table, gatehouse_kv (key bytea, value bytea,
+// expires_at timestamptz).
+type KV struct {
+	pool  *pgxpool.Pool
+	now   func() time.Time
+	batch int
+
+	stop      context.CancelFunc
+	swept     chan struct{} // closed when the sweeper has returned
+	closeOnce sync.Once
+}
+
+// Open connects to dsn, migrates the schema and starts the sweeper.
+// An unreachable database is store.ErrUnavailable.
+func Open(ctx context.Context, dsn string, opts Options) (*KV, error) {
+	pool, err := NewPool(ctx, dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return newKV(pool, opts), nil
+}
+
+// NewPool opens a connection pool on dsn and checks that the database
+// answers.
+func NewPool(ctx context.Context, dsn string, opts Options) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgconn's parse errors may quote the DSN, password included.
+		return nil, errors.New("postgres: invalid dsn (see https://pkg.go.dev/github.com/jackc/pgx/v5/pgconn#ParseConfig)")
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.MinConns > 0 {
+		cfg.MinConns = opts.MinConns
+	}
+	if opts.MaxConnLifetime > 0 {
+		cfg.MaxConnLifetime = opts.MaxConnLifetime
+	}
+	if opts.MaxConnIdleTime > 0 {
+		cfg.MaxConnIdleTime = opts.MaxConnIdleTime
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, mapErr("connect", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect to %s:%d: %w: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, store.ErrUnavailable, err)
+	}
+	return pool, nil
+}
+
+func newKV(pool *pgxpool.Pool, opts Options) *KV {
+	ctx, stop := context.WithCancel(context.Background())
+	kv := &KV{pool: pool, now: time.Now, batch: opts.SweepBatch, stop: stop, swept: make(chan struct{})}
+	if kv.batch <= 0 {
+		kv.batch = 500
+	}
+	interval := opts.SweepInterval
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	go kv.sweeper(ctx, interval)
+	return kv
+}
+
+// Ping checks that the database answers.
+func (kv *KV) Ping(ctx context.Context) error { return mapErr("ping", kv.pool.Ping(ctx)) }
+
+// expiry is the column value of an expiry: NULL for never.
+func expiry(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// nonNil keeps an empty value from becoming SQL NULL.
+func nonNil(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
+}
+
+var errEmptyKey = errors.New("postgres: empty key")
+
+func (kv *KV) Get(ctx context.Context, key string) ([]byte, error) {
+	if key == "" {
+		return nil, store.ErrNotFound
+	}
+	var value []byte
+	err := kv.pool.QueryRow(ctx, `SELECT value FROM gatehouse_kv WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
+		[]byte(key), kv.now()).Scan(&value)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, mapErr("get", err)
+	}
+	return nonNil(value), nil
+}
+
+// createSQL inserts an entry, or replaces one that has expired; it
+// affects no row when a live entry is there. The outer WHERE is checked
+// again on a row a concurrent transaction changed.
+const createSQL = `INSERT INTO gatehouse_kv (key, value, expires_at) VALUES ($1, $2, $3)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+WHERE gatehouse_kv.expires_at IS NOT NULL AND gatehouse_kv.expires_at <= $4`
+
+func (kv *KV) Create(ctx context.Context, key string, value []byte, expiresAt time.Time) error {
+	if key == "" {
+		return errEmptyKey
+	}
+	return kv.retry(ctx, func(ctx context.Context) error {
+		tag, err := kv.pool.Exec(ctx, createSQL, []byte(key), nonNil(value), expiry(expiresAt), kv.now())
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrConflict
+		}
+		return nil
+	})
+}
+
+func (kv *KV) Put(ctx context.Context, key string, value []byte, expiresAt time.Time) error {
+	if key == "" {
+		return errEmptyKey
+	}
+	return kv.retry(ctx, func(ctx context.Context) error {
+		_, err := kv.pool.Exec(ctx, `INSERT INTO gatehouse_kv (key, value, expires_at) VALUES ($1, $2, $3)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+			[]byte(key), nonNil(value), expiry(expiresAt))
+		return err
+	})
+}
+
+func (kv *KV) Update(ctx context.Context, key string, fn func(old []byte) ([]byte, error)) error {
+	if key == "" {
+		return store.ErrNotFound
+	}
+	return kv.Apply(ctx, store.UpdateWrite(key, fn))
+}
+
+func (kv *KV) Delete(ctx context.Context, key string) error {
+	return kv.retry(ctx, func(ctx context.Context) error {
+		_, err := kv.pool.Exec(ctx, `DELETE FROM gatehouse_kv WHERE key = $1`, []byte(key))
+		return err
+	})
+}
+
+// Apply runs the batch in one transaction: it locks the batch's rows
+// (SELECT ... FOR UPDATE, in key order), checks every write against them,
+// runs the Update functions, then writes. A Create racing with another
+// transaction's insert of the same key finds it at INSERT ... ON CONFLICT
+// and fails the whole batch with ErrConflict.
+func (kv *KV) Apply(ctx context.Context, writes ...store.Write) error {
+	if err := store.CheckWrites(writes); err != nil {
+		return err
+	}
+	return kv.retry(ctx, func(ctx context.Context) error { return kv.apply(ctx, writes) })
+}
+
+// fnError carries an Update function's error through retry, which
+// returns it unchanged.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+type current struct {
+	value []byte
+	live  bool
+}
+
+func (kv *KV) apply(ctx context.Context, writes []store.Write) error {
+	now := kv.now()
+	tx, err := kv.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	keys := make([][]byte, len(writes))
+	for i, w := range writes {
+		keys[i] = []byte(w.Key)
+	}
+	rows, err := tx.Query(ctx, `SELECT key, value, (expires_at IS NULL OR expires_at > $2)
+FROM gatehouse_kv WHERE key = ANY($1) ORDER BY key FOR UPDATE`, keys, now)
+	if err != nil {
+		return err
+	}
+	found := make(map[string]current, len(writes))
+	for rows.Next() {
+		var key, value []byte
+		var live bool
+		if err := rows.Scan(&key, &value, &live); err != nil {
+			rows.Close()
+			return err
+		}
+		found[string(key)] = current{nonNil(value), live}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	batch := &pgx.Batch{}
+	for _, w := range writes {
+		cur := found[w.Key]
+		switch w.Op {
+		case store.OpCreate:
+			if cur.live {
+				return store.ErrConflict
+			}
+			batch.Queue(createSQL, []byte(w.Key), nonNil(w.Value), expiry(w.ExpiresAt), now)
+		case store.OpUpdate:
+			if !cur.live {
+				return store.ErrNotFound
+			}
+			value, err := w.Fn(bytes.Clone(cur.value))
+			if err != nil {
+				return fnError{err}
+			}
+			batch.Queue(`UPDATE gatehouse_kv SET value = $2 WHERE key = $1`, []byte(w.Key), nonNil(bytes.Clone(value)))
+		}
+	}
+	results := tx.SendBatch(ctx, batch)
+	for _, w := range writes {
+		tag, err := results.Exec()
+		if err != nil {
+			_ = results.Close()
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			_ = results.Close()
+			if w.Op == store.OpCreate {
+				return store.ErrConflict
+			}
+			return store.ErrNotFound
+		}
+	}
+	if err := results.Close(); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// scanPage is how many entries Scan reads per query. Scan holds no
+// connection or transaction while fn runs, so fn may write.
+const scanPage = 128
+
+func (kv *KV) Scan(ctx context.Context, prefix string, fn func(key string, value []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Keys from prefix (inclusive) to its successor (exclusive): an index
+	// range, and bytewise order.
+	from, end := []byte(prefix), prefixEnd([]byte(prefix))
+	inclusive := true
+	for {
+		page, err := kv.scanPage(ctx, from, inclusive, end)
+		if err != nil {
+			return mapErr("scan", err)
+		}
+		for _, e := range page {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(e.key, e.value); err != nil {
+				return err
+			}
+		}
+		if len(page) < scanPage {
+			return nil
+		}
+		from, inclusive = []byte(page[len(page)-1].key), false
+	}
+}
+
+type entry struct {
+	key   string
+	value []byte
+}
+
+func (kv *KV) scanPage(ctx context.Context, from []byte, inclusive bool, end []byte) ([]entry, error) {
+	op := ">"
+	if inclusive {
+		op = ">="
+	}
+	sql := `SELECT key, value FROM gatehouse_kv WHERE key ` + op + ` $1 AND (expires_at IS NULL OR expires_at > $2)`
+	args := []any{from, kv.now()}
+	if end != nil {
+		sql += ` AND key < $3`
+		args = append(args, end)
+	}
+	sql += ` ORDER BY key LIMIT ` + fmt.Sprint(scanPage)
+	rows, err := kv.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	page := make([]entry, 0, scanPage)
+	for rows.Next() {
+		var key, value []byte
+		if err := rows.Scan(&key, &value); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		page = append(page, entry{string(key), nonNil(value)})
+	}
+	return page, rows.Err()
+}
+
+// prefixEnd is the least key greater than every key starting with prefix,
+// or nil if there is none (an empty prefix, or one of 0xff bytes only).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Close stops the sweeper and closes the pool.
+func (kv *KV) Close() error {
+	kv.closeOnce.Do(func() {
+		kv.stop()
+		<-kv.swept
+		kv.pool.Close()
+	})
+	return nil
+}
+
+// sweeper deletes expired entries every interval until Close. Reads
+// never depend on it (they filter on expires_at); it only returns the
+// space.
+func (kv *KV) sweeper(ctx context.Context, interval time.Duration) {
+	defer close(kv.swept)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := kv.sweep(ctx)
+		if err != nil && ctx.Err() == nil {
+			slog.Warn("postgres: sweeping expired entries", "error", err)
+		} else if n > 0 {
+			slog.Debug("postgres: swept expired entries", "deleted", n)
+		}
+	}
+}
+
+// sweep deletes expired entries in batches of kv.batch, at most
+// sweepBatchesPerRound of them, and returns how many it deleted. The
+// outer expires_at test is checked again on a row re-created meanwhile,
+// so a live entry is never deleted.
+func (kv *KV) sweep(ctx context.Context) (int64, error) {
+	var total int64
+	for range sweepBatchesPerRound {
+		tag, err := kv.pool.Exec(ctx, `DELETE FROM gatehouse_kv WHERE expires_at <= $1 AND key IN
+(SELECT key FROM gatehouse_kv WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`, kv.now(), kv.batch)
+		if err != nil {
+			return total, mapErr("sweep", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < int64(kv.batch) {
+			break
+		}
+	}
+	return total, nil
+}
+
+// maxAttempts bounds the retries of a transaction that failed to
+// serialize (CockroachDB's SERIALIZABLE, or a deadlock in PostgreSQL).
+const maxAttempts = 10
+
+// retry runs op, again after a serialization failure or a deadlock, and
+// maps what it returns to the store's errors.
+func (kv *KV) retry(ctx context.Context, op func(ctx context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		err := op(ctx)
+		var fe fnError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &fe):
+			return fe.err
+		case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+			return err
+		case attempt < maxAttempts && retryable(err):
+			backoff := time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return mapErr("write", err)
+	}
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// mapErr wraps err with op, as store.ErrUnavailable when the database
+// cannot serve now (no connection, shutting down, too many connections,
+// read-only) and store.ErrFull when its disk is full.
+func mapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("postgres %s: %w", op, err)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "53100": // disk_full
+			return fmt.Errorf("postgres %s: %w: %w", op, store.ErrFull, err)
+		case pgErr.Code[:2] == "08", // connection exception
+			pgErr.Code == "53300",                                               // too_many_connections
+			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03", // shutting down, cannot connect now
+			pgErr.Code == "25006": // read-only transaction (a standby)
+			return fmt.Errorf("postgres %s: %w: %w", op, store.ErrUnavailable, err)
+		}
+		return fmt.Errorf("postgres %s: %w", op, err)
+	}
+	// Not an answer from the server: the connection failed or was lost.
+	return fmt.Errorf("postgres %s: %w: %w", op, store.ErrUnavailable, err)
+}
