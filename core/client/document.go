@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -39,6 +40,18 @@ type Clients struct {
 	http    *http.Client
 	cache   *lru.Cache[string, cachedDocument]
 	now     func() time.Time
+
+	// inflight are the fetches under way, by URL: concurrent requests
+	// naming one uncached document wait for one fetch.
+	mu       sync.Mutex
+	inflight map[string]*fetchCall
+}
+
+// fetchCall is one fetch that every request for its URL waits for.
+type fetchCall struct {
+	done   chan struct{}
+	client store.Client
+	err    error
 }
 
 var _ oauth.ClientGetter = (*Clients)(nil)
@@ -53,7 +66,7 @@ type cachedDocument struct {
 // documents fetched through out.
 func NewClients(cfg *config.Config, st *store.Store, out *outbound.Client) *Clients {
 	conf := cfg.ClientIDDocuments
-	l := &Clients{registered: st.Clients, conf: conf, policy: registrationPolicy(cfg), now: time.Now}
+	l := &Clients{registered: st.Clients, conf: conf, policy: registrationPolicy(cfg), now: time.Now, inflight: map[string]*fetchCall{}}
 	if !conf.Enabled {
 		return l
 	}
@@ -80,9 +93,36 @@ func (l *Clients) Get(ctx context.Context, id string) (store.Client, error) {
 	if !errors.Is(err, store.ErrNotFound) || l.cache == nil || !clientIDURL(id) {
 		return cl, err
 	}
+	l.mu.Lock()
 	if e, ok := l.cache.Get(id); ok && l.now().Before(e.expires) {
+		l.mu.Unlock()
 		return e.client, nil
 	}
+	if c, ok := l.inflight[id]; ok {
+		l.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.client, c.err
+		case <-ctx.Done():
+			return store.Client{}, ctx.Err()
+		}
+	}
+	c := &fetchCall{done: make(chan struct{})}
+	l.inflight[id] = c
+	l.mu.Unlock()
+
+	// Others wait for this fetch: it does not end with this request
+	// (the client's timeout bounds it).
+	c.client, c.err = l.fetchAndCache(context.WithoutCancel(ctx), id)
+	l.mu.Lock()
+	delete(l.inflight, id)
+	l.mu.Unlock()
+	close(c.done)
+	return c.client, c.err
+}
+
+// fetchAndCache fetches the document at id and caches it if accepted.
+func (l *Clients) fetchAndCache(ctx context.Context, id string) (store.Client, error) {
 	cl, ttl, err := l.fetch(ctx, id)
 	if err != nil {
 		var oe *oauth.Error

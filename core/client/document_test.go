@@ -134,3 +134,72 @@ func FuzzParseDocument(f *testing.F) {
 		}
 	})
 }
+
+// TestDocumentHammer: many requests at once for one uncached document
+// wait for a single fetch, and each gets the client (or, for a refused
+// document, the refusal); under -race.
+func TestDocumentHammer(t *testing.T) {
+	const goroutines, calls = 16, 20
+	var fetches sync.Map
+	var countMu sync.Mutex
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := fetches.LoadOrStore(r.URL.Path, new(int64))
+		countMu.Lock()
+		*n.(*int64)++
+		countMu.Unlock()
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-release
+		id := "https://" + r.Host + r.URL.Path
+		if r.URL.Path == "/refused.json" {
+			id = "https://elsewhere.example.com/client.json"
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"client_id": id, "redirect_uris": []string{"http://127.0.0.1:9/cb"}})
+	}))
+	defer srv.Close()
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	l := NewClients(cfg, store.New(memory.New()), outbound.New(outbound.Options{AllowPrivate: true, RootCAs: roots}))
+	var started, done sync.WaitGroup
+	started.Add(goroutines)
+	errs := make(chan error, goroutines*calls)
+	for g := range goroutines {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			started.Done()
+			for i := range calls {
+				path := "/client.json"
+				if (g+i)%4 == 0 {
+					path = "/refused.json"
+				}
+				cl, err := l.Get(context.Background(), srv.URL+path)
+				switch {
+				case path == "/client.json" && (err != nil || cl.ID != srv.URL+path):
+					errs <- fmt.Errorf("%s: %v %q", path, err, cl.ID)
+				case path == "/refused.json" && err == nil:
+					errs <- fmt.Errorf("%s accepted", path)
+				}
+			}
+		}()
+	}
+	started.Wait()
+	<-entered
+	close(release)
+	done.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	n, _ := fetches.Load("/client.json")
+	if got := *n.(*int64); got != 1 {
+		t.Errorf("/client.json fetched %d times, want 1", got)
+	}
+}
