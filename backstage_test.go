@@ -52,6 +52,9 @@ func TestBackstageBackendAcceptsTokens(t *testing.T) {
 	l := servertest.Start(t, func(cfg *config.Config) {
 		cfg.Log.Level = "warn"
 		cfg.Plugins.Dir, cfg.Plugins.Watch = filepath.Join(t.TempDir(), "no-plugins"), false
+		// A resource server beside Backstage, whose tokens Backstage must
+		// refuse (tokens.resources admits only loopback ones locally).
+		cfg.Tokens.Resources = append(cfg.Tokens.Resources, "https://api.example.com/")
 	})
 	backstage := startBackstage(t, node, l.Issuer)
 

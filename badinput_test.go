@@ -140,6 +140,7 @@ func TestBadInput(t *testing.T) {
 		{name: "token/unsupported grant_type", req: form("/v1/token", url.Values{"grant_type": {"password"}}, "machine", liveSecret), status: 400, code: "unsupported_grant_type"},
 		{name: "token/grant type not registered", req: form("/v1/token", cc, "web", liveSecret), status: 400, code: "unauthorized_client"},
 		{name: "token/scope not registered", req: form("/v1/token", with(cc, "scope", "catalog.read admin"), "machine", liveSecret), status: 400, code: "invalid_scope"},
+		{name: "token/resource not on the allow-list", req: form("/v1/token", with(cc, "resource", "https://payments.example.net/"), "machine", liveSecret), status: 400, code: "invalid_target"},
 		{name: "token/registered scope the server does not offer", req: form("/v1/token", with(cc, "scope", "admin payments:write"), "grabber", liveSecret), status: 400, code: "invalid_scope"},
 		// Authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6).
 		{name: "token/code unknown", req: form("/v1/token", with(redeem(fresh), "code", "no-such-code"), "web", liveSecret), status: 400, code: "invalid_grant"},
@@ -185,6 +186,8 @@ func TestBadInput(t *testing.T) {
 			"code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}}.Encode(), "", ""), status: 400, code: "login_required", page: true},
 		{name: "authorize/scope the server does not offer", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"app"}, "response_type": {"code"}, "redirect_uri": {liveRedirect}, "scope": {"openid admin"},
 			"code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}}.Encode(), "", ""), status: 400, code: "invalid_scope", page: true},
+		{name: "authorize/resource not on the allow-list", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"app"}, "response_type": {"code"}, "redirect_uri": {liveRedirect}, "resource": {"https://payments.example.net/"},
+			"code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}}.Encode(), "", ""), status: 400, code: "invalid_target", page: true},
 		{name: "authorize/loopback redirect, https", req: raw("GET", "/v1/authorize?"+url.Values{"client_id": {"web"}, "response_type": {"code"}, "redirect_uri": {"https://127.0.0.1:9/callback"}}.Encode(), "", ""), status: 400, code: "invalid_request"},
 
 		// Registration (RFC 7591 §3.2.2).

@@ -136,6 +136,7 @@ func TestAuthorizeRedirectsErrors(t *testing.T) {
 		{"max_age not a number", "app", set("max_age", "soon"), "invalid_request", "st-123"},
 		{"relative resource", "app", set("resource", "/api"), "invalid_target", "st-123"},
 		{"resource with fragment", "app", set("resource", "https://api.example.com/#x"), "invalid_target", "st-123"},
+		{"resource not on the allow-list", "app", set("resource", "https://payments.example.net/"), "invalid_target", "st-123"},
 		{"too many resources", "app", func(v url.Values) string {
 			for i := range 11 {
 				v.Add("resource", "https://api.example.com/"+string(rune('a'+i)))

@@ -33,12 +33,16 @@ func start(tb testing.TB, edit func(*config.Config)) *env {
 	l := servertest.Start(tb, func(c *config.Config) {
 		// No hook is called here: no plugin to load.
 		c.Plugins.Hooks = nil
+		c.Tokens.Resources = append(c.Tokens.Resources, testResources...)
 		if edit != nil {
 			edit(c)
 		}
 	})
 	return &env{cfg: l.Cfg, srv: l.Server, st: l.Store, issuer: l.Issuer}
 }
+
+// testResources are the RFC 8707 resources the tests' clients may name.
+var testResources = []string{"https://api.example.com", "https://api.example.com/**", "urn:example:catalog"}
 
 const (
 	testRedirect = "http://127.0.0.1:9/callback"

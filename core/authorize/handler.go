@@ -44,6 +44,8 @@ type Handler struct {
 	scopes config.Scopes
 	// clients finds the requests' clients: the store's unless WithClients.
 	clients oauth.ClientGetter
+	// resources is the RFC 8707 allow-list (tokens.resources).
+	resources *oauth.ResourcePolicy
 }
 
 // WithDirectory makes approvals through the session API complete the
@@ -62,6 +64,7 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, pages Pages)
 	return &Handler{
 		cfg: cfg, st: st, issuer: issuer, pages: pages, page: page,
 		iss: cfg.Issuer(), now: time.Now, scopes: cfg.RegistrableScopes(), clients: st.Clients,
+		resources: oauth.NewResourcePolicy(cfg.Tokens.Resources, cfg.FixedResources()...),
 	}, nil
 }
 

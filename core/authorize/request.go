@@ -288,7 +288,8 @@ func (h *Handler) validate(values url.Values, client *store.Client) (store.AuthR
 	}
 	req.Prompt, req.MaxAge = prompt, maxAge
 
-	resources, oerr := oauth.CheckResources(values["resource"])
+	// RFC 8707 §2: only resources on the server's allow-list.
+	resources, oerr := h.resources.Check(values["resource"])
 	if oerr != nil {
 		return req, oerr
 	}

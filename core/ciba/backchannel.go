@@ -45,6 +45,7 @@ type Response struct {
 // looked up.
 type authRequest struct {
 	scope             string
+	resources         []string
 	hintKind, hint    string
 	bindingMessage    string
 	userCode          string
@@ -61,7 +62,9 @@ type authRequest struct {
 func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	// Parse.
-	params, err := oauth.ParseBody(c)
+	// resource (RFC 8707 §2) may repeat; it is read from the body, also
+	// beside a signed request object.
+	params, resources, err := oauth.ParseBodyResources(c)
 	if err != nil {
 		return s.refuse(c, err)
 	}
@@ -91,6 +94,10 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 	if err != nil {
 		return s.refuse(c, err)
 	}
+	// Only resources on the server's allow-list (invalid_target).
+	if req.resources, err = s.mint.Resources(&cl, resources); err != nil {
+		return s.refuse(c, err)
+	}
 	if req.hintKind == "id_token_hint" {
 		if req.hint, err = s.idTokenHintSubject(req.hint, cl.ID); err != nil {
 			return s.refuse(c, err)
@@ -110,6 +117,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 		Subject:              user.Sub,
 		Profile:              user.Profile,
 		Scope:                req.scope,
+		Resource:             req.resources,
 		BindingMessage:       req.bindingMessage,
 		UserCodeVerified:     user.userCodeVerified,
 		ACRValues:            req.acrValues,

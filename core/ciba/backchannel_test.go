@@ -53,6 +53,8 @@ func TestBackchannelAuthorizeErrors(t *testing.T) {
 		{"ping without notification token", ping, loginHint("guest"), 400, "invalid_request"},
 		{"ping with a malformed notification token", ping, loginHint("guest", "client_notification_token", "a b"), 400, "invalid_request"},
 		{"request object from an unsigned client", poll, loginHint("guest", "request", "a.b.c"), 400, "invalid_request"},
+		{"resource not on the allow-list", poll, loginHint("guest", "resource", "https://payments.example.net/"), 400, "invalid_target"},
+		{"relative resource", poll, loginHint("guest", "resource", "/api"), 400, "invalid_target"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

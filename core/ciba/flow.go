@@ -71,6 +71,13 @@ func (f Flow) Handle(ctx context.Context, req *grant.Request) (*grant.Response, 
 		return nil, oauth.ErrExpiredToken().WithDescription("auth_req_id has expired; start a new request")
 	}
 
+	// RFC 8707 §2.2: resources named here narrow those of the request,
+	// and every one must still be on the allow-list.
+	audience, err := s.mint.Audience(&req.Client, req.Resources, rec.Resource)
+	if err != nil {
+		return nil, err
+	}
+
 	// Act.
 	switch rec.Status {
 	case store.BackchannelDenied:
@@ -92,7 +99,7 @@ func (f Flow) Handle(ctx context.Context, req *grant.Request) (*grant.Response, 
 		old.NotificationToken, old.NotificationTokenSealed = "", false
 		return old, nil
 	})
-	resp, err := s.issue(ctx, &rec, &req.Client, "", redeem)
+	resp, err := s.issue(ctx, &rec, &req.Client, "", audience, redeem)
 	if errors.Is(err, errRaced) || errors.Is(err, store.ErrNotFound) {
 		return nil, oauth.ErrInvalidGrant().WithDescription("auth_req_id was already redeemed")
 	}
@@ -141,7 +148,7 @@ func (s *Service) pollPending(ctx context.Context, id string, now time.Time) err
 // writes in one batch. In push mode (authReqID set) the ID token carries
 // auth_req_id, at_hash and rt_hash (CIBA Core §10.3.1), and the push
 // delivery that carries the tokens commits with them too.
-func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *store.Client, authReqID string, writes ...store.Write) (*grant.Response, error) {
+func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *store.Client, authReqID string, audience []string, writes ...store.Write) (*grant.Response, error) {
 	g := s.mint.NewGrant(store.Grant{
 		ID:        oauth.RandomToken(16),
 		ClientID:  rec.ClientID,
@@ -150,6 +157,7 @@ func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *
 		Profile:   rec.Profile,
 		Claims:    rec.Claims,
 		Scope:     rec.Scope,
+		Resource:  rec.Resource,
 		AuthTime:  rec.AuthTime,
 	})
 	createGrant, err := s.mint.GrantWrite(g)
@@ -160,6 +168,7 @@ func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *
 	is := grant.Issue{
 		GrantType:  GrantType,
 		Grant:      g,
+		Audience:   audience,
 		Scope:      rec.Scope,
 		IDToken:    authReqID == "",
 		IDTokenAlg: cl.IDTokenAlg(),

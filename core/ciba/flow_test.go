@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,43 @@ func TestPollMode(t *testing.T) {
 	// The access token works at userinfo.
 	if status, body := e.get(t, "/v1/userinfo", access); status != 200 || body["sub"] != "user:development/guest" {
 		t.Errorf("userinfo: %d %v", status, body)
+	}
+}
+
+// TestResources: a CIBA request names RFC 8707 resources on the server's
+// allow-list (tokens.resources), and its access token is for them; the
+// token request may narrow them, never name another (invalid_target,
+// and the request stays redeemable).
+func TestResources(t *testing.T) {
+	const api, other = "https://api.example.com/", "https://other.example.com/"
+	e := start(t, options{edit: func(c *config.Config) { c.Tokens.Resources = []string{api, other} }})
+	cl := e.client(t, "poll", "", nil)
+	form := loginHint("guest")
+	form["resource"] = []string{api, other}
+	id := e.startRequest(t, cl, form)
+	if status, body := e.complete(t, e.guest(t), id, "approve"); status != 200 {
+		t.Fatalf("complete: %d %v", status, body)
+	}
+	poll := func(resource string) (int, map[string]any) {
+		status, body, err := testclient.PostForm(e.issuer+"/v1/token", cl.ID, cl.Secret, url.Values{
+			"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {id}, "resource": {resource},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status, body
+	}
+	if status, body := poll("https://payments.example.net/"); status != 400 || body["error"] != "invalid_target" {
+		t.Fatalf("poll naming another resource: %d %v, want invalid_target", status, body)
+	}
+	status, body := poll(api)
+	if status != 200 {
+		t.Fatalf("poll naming an authorized resource: %d %v", status, body)
+	}
+	access, _ := body["access_token"].(string)
+	claims, err := e.srv.Issuer().VerifyAccessToken(context.Background(), access)
+	if err != nil || !slices.Equal(claims.Audience, []string{api}) {
+		t.Errorf("access token audience %v (%v), want [%s]", claims.Audience, err, api)
 	}
 }
 

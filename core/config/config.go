@@ -88,7 +88,11 @@ type Tokens struct {
 	// DefaultAudience is the audience of access tokens whose client named
 	// no RFC 8707 resource: empty for the issuer, "backstage" for Backstage
 	// user tokens (users' tokens only), or an absolute URI.
-	DefaultAudience   string        `koanf:"default_audience"`
+	DefaultAudience string `koanf:"default_audience"`
+	// Resources are the RFC 8707 resources clients may name: exact
+	// absolute URIs, or URL patterns with `*` (core/urlpattern). The
+	// issuer and a URI default_audience are always allowed.
+	Resources         []string      `koanf:"resources"`
 	IDTokenTTL        time.Duration `koanf:"id_token_ttl"`
 	RefreshTokenTTL   time.Duration `koanf:"refresh_token_ttl"`
 	CodeTTL           time.Duration `koanf:"code_ttl"`
@@ -270,6 +274,17 @@ func (c *Config) Issuer() string {
 	return strings.TrimSuffix(c.Server.PublicURL, "/") + c.Server.BasePath
 }
 
+// FixedResources are the RFC 8707 resources always allowed besides
+// tokens.resources: the issuer, and tokens.default_audience when it is a
+// URI (the audience a client gets without naming one).
+func (c *Config) FixedResources() []string {
+	out := []string{c.Issuer()}
+	if a := c.Tokens.DefaultAudience; a != "" && a != "backstage" {
+		out = append(out, a)
+	}
+	return out
+}
+
 // AppURL is where the consent page lives.
 func (c *Config) AppURL() string {
 	if c.Server.AppURL != "" {
@@ -407,6 +422,16 @@ func (c *Config) validate(errs []error) error {
 	if a := c.Tokens.DefaultAudience; a != "" && a != "backstage" {
 		if u, err := url.Parse(a); err != nil || !u.IsAbs() || u.Fragment != "" {
 			bad("tokens.default_audience", "must be empty (the issuer), backstage, or an absolute URI without a fragment, got %q", a)
+		}
+	}
+	for i, r := range c.Tokens.Resources {
+		key := fmt.Sprintf("tokens.resources[%d]", i)
+		if strings.Contains(r, "*") {
+			if _, err := urlpattern.Parse(r); err != nil {
+				bad(key, "%q %v (want an absolute URI, or a URL pattern such as https://*.example.com/api/**)", r, err)
+			}
+		} else if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(r, "#") {
+			bad(key, "must be an absolute URI without a fragment (RFC 8707 §2), or a URL pattern with *, got %q", r)
 		}
 	}
 	if c.Tokens.CodeTTL > 10*time.Minute {

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,6 +134,35 @@ outbound:
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestTokenResources: tokens.resources holds absolute URIs and URL
+// patterns; the embedded configuration admits loopback resource servers
+// only.
+func TestTokenResources(t *testing.T) {
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range cfg.Tokens.Resources {
+		if !strings.HasPrefix(r, "http://localhost:") && !strings.HasPrefix(r, "http://127.0.0.1:") && !strings.HasPrefix(r, "http://[::1]:") {
+			t.Errorf("embedded tokens.resources admits %q, not a loopback server", r)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	body := "tokens:\n  resources: [https://api.example.com, urn:example:api, \"https://*.example.com/mcp\", /relative, \"https://x.example.com/#f\", \"https://api-*.example.com\"]\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.Load(gatehouse.DefaultConfig, path)
+	if err == nil {
+		t.Fatal("Load accepted malformed resources")
+	}
+	for i, refused := range []bool{false, false, false, true, true, true} {
+		if got := strings.Contains(err.Error(), fmt.Sprintf("tokens.resources[%d]", i)); got != refused {
+			t.Errorf("tokens.resources[%d] refused %v, want %v:\n%v", i, got, refused, err)
 		}
 	}
 }

@@ -78,7 +78,7 @@ func (f *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 		return nil, err
 	}
 	// RFC 8707 §2.2: resources named here narrow those authorized.
-	audience, err := resourcesFor(&req.Client, req.Resources, code.Resource, true)
+	audience, err := f.mint.resourcesFor(&req.Client, req.Resources, code.Resource, true)
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ func (f *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 		return nil, invalidScope(refused, "is not registered for this client")
 	}
 	// RFC 8707 §2: the token is for the resources named, else the issuer.
-	resources, err := resourcesFor(&req.Client, req.Resources, nil, false)
+	resources, err := f.mint.resourcesFor(&req.Client, req.Resources, nil, false)
 	if err != nil {
 		return nil, err
 	}

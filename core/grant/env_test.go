@@ -30,7 +30,10 @@ func start(tb testing.TB) *env {
 	tb.Helper()
 	// No hook is bound (the claims tests bring their own source): no plugin
 	// to load.
-	l := servertest.Start(tb, func(c *config.Config) { c.Plugins.Hooks = nil })
+	l := servertest.Start(tb, func(c *config.Config) {
+		c.Plugins.Hooks = nil
+		c.Tokens.Resources = append(c.Tokens.Resources, "https://api.example.com", "https://api.example.com/**", "urn:example:catalog")
+	})
 	return &env{cfg: l.Cfg, srv: l.Server, st: l.Store, tokenURL: l.Issuer + "/v1/token"}
 }
 

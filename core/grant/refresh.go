@@ -86,7 +86,7 @@ func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
 
 	// RFC 8707 §2.2: a refresh may narrow the grant's resources, never
 	// name another.
-	audience, err := resourcesFor(&req.Client, req.Resources, g.Resource, true)
+	audience, err := f.mint.resourcesFor(&req.Client, req.Resources, g.Resource, true)
 	if err != nil {
 		return nil, err
 	}

@@ -12,23 +12,45 @@ import (
 // resources, well formed, each within bound when the grant has one (the
 // resources the user's authorization named; nil for client_credentials,
 // whose bound is the client's). Nothing requested means the bound itself.
-// It is the one place a per-client allow-list of resources belongs.
-func resourcesFor(_ *store.Client, requested, bound []string, bounded bool) ([]string, error) {
+// Whatever it decides must be on the server's allow-list
+// (tokens.resources), checked again here so that a grant made before a
+// resource server was dropped from the list mints no more tokens for it.
+func (m *Minter) resourcesFor(_ *store.Client, requested, bound []string, bounded bool) ([]string, error) {
 	resources, oerr := oauth.CheckResources(requested)
 	if oerr != nil {
 		return nil, oerr
 	}
 	if len(resources) == 0 {
-		return bound, nil
-	}
-	if bounded {
+		resources = bound
+	} else if bounded {
 		for _, r := range resources {
 			if !slices.Contains(bound, r) {
 				return nil, oauth.ErrInvalidTarget().WithDescription("resource '%s' was not part of the original grant (RFC 8707 section 2.2)", clean(r))
 			}
 		}
 	}
+	if oerr := m.resources.CheckAllowed(resources); oerr != nil {
+		return nil, oerr
+	}
 	return resources, nil
+}
+
+// Resources checks the resources a request outside the token endpoint
+// names (CIBA's backchannel authentication) against the allow-list, as
+// the token endpoint would for client_credentials.
+func (m *Minter) Resources(client *store.Client, requested []string) ([]string, error) {
+	return m.resourcesFor(client, requested, nil, false)
+}
+
+// Audience is resourcesFor for a flow added later whose grant authorized
+// granted (CIBA): the Issue.Audience of a token request naming requested,
+// nil when that is the grant's own.
+func (m *Minter) Audience(client *store.Client, requested, granted []string) ([]string, error) {
+	resources, err := m.resourcesFor(client, requested, granted, true)
+	if err != nil {
+		return nil, err
+	}
+	return narrowed(resources, granted), nil
 }
 
 // narrowed is the Issue.Audience of a request whose audience is

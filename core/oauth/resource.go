@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
 )
 
 // Bounds on the resource indicators of one request.
@@ -33,4 +35,80 @@ func CheckResources(raw []string) ([]string, *Error) {
 		}
 	}
 	return out, nil
+}
+
+// ResourcePolicy is the allow-list of RFC 8707 resources (§2: "the
+// authorization server ... SHOULD [refuse] a resource it does not
+// recognise or that the client is not allowed"): the audiences a client
+// may get an access token for. Without it any URI a client names becomes
+// aud, and a token minted for one resource server could be aimed at any
+// other that trusts this issuer. An entry with `*` is a URL pattern
+// (core/urlpattern: host label by label, path segment by segment, a final
+// `**` the rest); any other entry is an absolute URI compared exactly.
+// Immutable; safe for concurrent use.
+type ResourcePolicy struct {
+	exact    []string
+	patterns urlpattern.List
+}
+
+// NewResourcePolicy builds the allow-list from entries and the URIs that
+// are always allowed (the issuer, a default audience). A malformed pattern
+// is left out, which narrows the list (config.Validate reports it).
+func NewResourcePolicy(entries []string, always ...string) *ResourcePolicy {
+	p := &ResourcePolicy{}
+	for _, e := range append(slices.Clone(entries), always...) {
+		if e == "" {
+			continue
+		}
+		if !strings.Contains(e, "*") {
+			p.exact = append(p.exact, e)
+			continue
+		}
+		if pat, err := urlpattern.Parse(e); err == nil {
+			p.patterns = append(p.patterns, pat)
+		}
+	}
+	return p
+}
+
+// Allows reports whether resource r is on the list.
+func (p *ResourcePolicy) Allows(r string) bool {
+	return slices.Contains(p.exact, r) || p.patterns.Match(r)
+}
+
+// Check is CheckResources followed by the allow-list: a resource that is
+// well formed but not on it is invalid_target (RFC 8707 §2).
+func (p *ResourcePolicy) Check(raw []string) ([]string, *Error) {
+	resources, oerr := CheckResources(raw)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if oerr := p.CheckAllowed(resources); oerr != nil {
+		return nil, oerr
+	}
+	return resources, nil
+}
+
+// CheckAllowed refuses the first resource of resources not on the list
+// with invalid_target.
+func (p *ResourcePolicy) CheckAllowed(resources []string) *Error {
+	for _, r := range resources {
+		if !p.Allows(r) {
+			return ErrInvalidTarget().WithDescription("resource '%s' is not one this server issues tokens for (RFC 8707 section 2)", cleanDescription(r))
+		}
+	}
+	return nil
+}
+
+// cleanDescription cuts what a client sent to fit an error description
+// (RFC 6749 §5.2: %x20-21 / %x23-5B / %x5D-7E).
+func cleanDescription(s string) string {
+	const n = 100
+	b := make([]byte, 0, min(len(s), n))
+	for i := 0; i < len(s) && len(b) < n; i++ {
+		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }

@@ -39,6 +39,7 @@ func startServer(t *testing.T, basePath string) *liveServer {
 	l := servertest.StartWith(t, func(cfg *config.Config) {
 		cfg.Server.BasePath = basePath
 		cfg.Registration.CustomScopes = []string{"catalog.read", "catalog.write"}
+		cfg.Tokens.Resources = append(cfg.Tokens.Resources, "https://*.example.test/**")
 		// The binary's own store: Badger, as the default configuration has it.
 		cfg.Storage.Backend = "badger"
 		cfg.Storage.Dir = filepath.Join(t.TempDir(), "data")

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,12 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store) (*Server, err
 		slog.Warn("outbound.allow_private is on with a public issuer: the server will connect to loopback and private addresses; set it to false outside development",
 			"issuer", cfg.Issuer())
 	}
+	if !localIssuer(cfg) && slices.ContainsFunc(cfg.Tokens.Resources, loopbackResource) {
+		// The embedded configuration's development list; a production
+		// layer lists its own resource servers instead.
+		slog.Warn("tokens.resources admits loopback resources with a public issuer: clients may get tokens for any local server; list your resource servers instead",
+			"issuer", cfg.Issuer(), "resources", cfg.Tokens.Resources)
+	}
 	plugins, err := plugin.NewHost(ctx, pluginCfg, st.KV, slog.Default(), plugin.WithEmbedded(gatehouse.Plugins()), plugin.WithOutbound(out))
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -98,6 +105,20 @@ func New(ctx context.Context, cfg *config.Config, st *store.Store) (*Server, err
 // localIssuer tells an issuer on a loopback host (local development).
 func localIssuer(cfg *config.Config) bool {
 	u, err := url.Parse(cfg.Issuer())
+	if err != nil {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	return err == nil && ip.IsLoopback()
+}
+
+// loopbackResource reports whether a tokens.resources entry names a
+// loopback host (the embedded development list).
+func loopbackResource(r string) bool {
+	u, err := url.Parse(r)
 	if err != nil {
 		return false
 	}

@@ -18,10 +18,13 @@ const (
 type BackchannelRequest struct {
 	ClientID string `json:"client_id"`
 	// Subject, Ownership and Profile are the user resolve_user named.
-	Subject        string   `json:"sub"`
-	Ownership      []string `json:"ent,omitempty"`
-	Profile        Profile  `json:"profile"`
-	Scope          string   `json:"scope"`
+	Subject   string   `json:"sub"`
+	Ownership []string `json:"ent,omitempty"`
+	Profile   Profile  `json:"profile"`
+	Scope     string   `json:"scope"`
+	// Resource are the RFC 8707 resources the request named, on the
+	// server's allow-list: the grant's and its access tokens' audience.
+	Resource       []string `json:"resource,omitempty"`
 	BindingMessage string   `json:"binding_message,omitempty"`
 	// UserCodeVerified: the request carried a user_code (CIBA Core §7.1)
 	// and resolve_user accepted it for this user. The code itself is a
