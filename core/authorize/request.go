@@ -304,21 +304,13 @@ func (h *Handler) validate(values url.Values, client *store.Client) (store.AuthR
 // values the server still offers.
 func checkScope(requested, registered string, offered config.Scopes) (string, *oauth.Error) {
 	allowed := offered.Allowed(registered)
-	var values []string
-	for v := range strings.SplitSeq(requested, " ") {
-		if v == "" {
-			continue
-		}
-		for i := 0; i < len(v); i++ {
-			if b := v[i]; b < 0x21 || b == 0x22 || b == 0x5C || b > 0x7E {
-				return "", oauth.ErrInvalidScope().WithDescription("scope values must be printable ASCII without quotes or backslashes (RFC 6749 section 3.3)")
-			}
-		}
+	values, bad := oauth.ParseScope(requested)
+	if bad != "" {
+		return "", oauth.ErrInvalidScope().WithDescription("scope values must be printable ASCII without quotes or backslashes (RFC 6749 section 3.3)")
+	}
+	for _, v := range values {
 		if !slices.Contains(allowed, v) {
 			return "", oauth.ErrInvalidScope().WithDescription("scope '%s' is not registered for this client or not offered by this server", clean(v))
-		}
-		if !slices.Contains(values, v) {
-			values = append(values, v)
 		}
 	}
 	if len(values) == 0 && registered != "" {

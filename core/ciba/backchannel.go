@@ -174,19 +174,19 @@ func (s *Service) validate(p oauth.Params, cl *store.Client) (*authRequest, erro
 	// client may ask for (its registered scope, or every scope the server
 	// offers when it registered none).
 	allowed := s.cfg.RegistrableScopes().Allowed(cl.Scope)
-	scope := strings.Join(strings.Fields(p.Get("scope")), " ")
-	if !token.HasScope(scope, "openid") {
+	values, bad := oauth.ParseScope(p.Get("scope"))
+	if bad != "" {
+		return nil, oauth.ErrInvalidScope().WithDescription("scope value %q is malformed (RFC 6749 §3.3)", bad)
+	}
+	if !slices.Contains(values, "openid") {
 		return nil, oauth.ErrInvalidScope().WithDescription("scope must include openid (CIBA Core §7.1)")
 	}
-	for v := range strings.FieldsSeq(scope) {
-		if !validScopeToken(v) {
-			return nil, oauth.ErrInvalidScope().WithDescription("scope value %q is malformed (RFC 6749 §3.3)", v)
-		}
+	for _, v := range values {
 		if v != "openid" && !slices.Contains(allowed, v) {
 			return nil, oauth.ErrInvalidScope().WithDescription("scope %q is not registered for this client or not offered by this server", v)
 		}
 	}
-	req.scope = dedupe(scope)
+	req.scope = strings.Join(values, " ")
 
 	// Exactly one hint (§7.1).
 	n := 0
@@ -393,25 +393,6 @@ func audienceHas(raw json.RawMessage, want string) bool {
 	}
 	var many []string
 	return json.Unmarshal(raw, &many) == nil && slices.Contains(many, want)
-}
-
-func validScopeToken(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if b := v[i]; b < 0x21 || b == 0x22 || b == 0x5C || b > 0x7E {
-			return false
-		}
-	}
-	return true
-}
-
-func dedupe(scope string) string {
-	var out []string
-	for v := range strings.FieldsSeq(scope) {
-		if !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return strings.Join(out, " ")
 }
 
 func hasControl(s string) bool {

@@ -35,6 +35,10 @@ func TestBackchannelAuthorizeErrors(t *testing.T) {
 		{"scope without openid", poll, url.Values{"scope": {"profile"}, "login_hint": {"guest"}}, 400, "invalid_scope"},
 		{"no scope", poll, url.Values{"login_hint": {"guest"}}, 400, "invalid_scope"},
 		{"scope not registered", poll, loginHint("guest", "scope", "openid admin"), 400, "invalid_scope"},
+		// RFC 6749 §3.3 separates scope values by spaces only, as every
+		// other endpoint reads them.
+		{"scope separated by a tab", poll, loginHint("guest", "scope", "openid\tprofile"), 400, "invalid_scope"},
+		{"scope separated by a newline", poll, loginHint("guest", "scope", "openid\nprofile"), 400, "invalid_scope"},
 		{"no hint", poll, url.Values{"scope": {"openid"}}, 400, "invalid_request"},
 		{"two hints", poll, loginHint("guest", "login_hint_token", "x"), 400, "invalid_request"},
 		{"empty hint", poll, loginHint(""), 400, "invalid_request"},

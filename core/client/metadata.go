@@ -461,24 +461,18 @@ func checkText(name, value string, max int) *oauth.Error {
 // server offers (a client must not grant itself "admin"), and re-joins the
 // distinct tokens with single spaces.
 func normaliseScope(scope string, offered config.Scopes) (string, *oauth.Error) {
-	var tokens []string
-	for _, tok := range strings.Split(scope, " ") {
-		if tok == "" {
-			continue
-		}
-		for i := 0; i < len(tok); i++ {
-			if c := tok[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-				return "", oauth.ErrInvalidClientMetadata().WithDescription(
-					"scope token %s must be printable ASCII without quotes or backslashes (RFC 6749 §3.3)", quote(tok))
-			}
-		}
+	tokens, bad := oauth.ParseScope(scope)
+	if bad != "" {
+		return "", oauth.ErrInvalidClientMetadata().WithDescription(
+			"scope token %s must be printable ASCII without quotes or backslashes (RFC 6749 §3.3)", quote(bad))
+	}
+	for _, tok := range tokens {
 		if !offered.Has(tok) {
 			return "", oauth.ErrInvalidClientMetadata().WithDescription(
 				"scope %s is not offered by this server; register only some of %s", quote(tok), strings.Join(offered.Sorted(), " "))
 		}
-		tokens = append(tokens, tok)
 	}
-	return strings.Join(unique(tokens), " "), nil
+	return strings.Join(tokens, " "), nil
 }
 
 // unique drops repeated values, keeping the first of each in order; it
