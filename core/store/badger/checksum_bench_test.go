@@ -104,3 +104,27 @@ func BenchmarkGetChecksum(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCreate: one durable Create, what every registration, code and
+// token write costs the store (the free-space check and the commit record
+// included).
+func BenchmarkCreate(b *testing.B) {
+	for _, sync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("SyncWrites=%v", sync), func(b *testing.B) {
+			kv, err := Open(b.TempDir(), Options{SyncWrites: sync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer kv.Close()
+			value := []byte(strings.Repeat("v", 300))
+			ctx := context.Background()
+			i := 0
+			for b.Loop() {
+				if err := kv.Create(ctx, fmt.Sprintf("refresh/%08d", i), value, time.Time{}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
