@@ -309,7 +309,7 @@ func Load(embedded []byte, path string) (*Config, error) {
 	// GATEHOUSE_SERVER__ADDR → server.addr; comma-separated values fill lists.
 	err := k.Load(env.ProviderWithValue("GATEHOUSE_", ".", func(key, value string) (string, any) {
 		key = strings.ToLower(strings.TrimPrefix(key, "GATEHOUSE_"))
-		key = strings.ReplaceAll(key, "__", ".")
+		key = envPath(k, strings.ReplaceAll(key, "__", "."))
 		if k.Exists(key) {
 			if _, isList := k.Get(key).([]any); isList {
 				return key, splitList(value)
@@ -329,6 +329,26 @@ func Load(embedded []byte, path string) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// envPath maps an environment variable's path onto the configuration's
+// own names: a segment spelt with _ where the configuration has a name
+// with - (the plugin signin-default) takes that name, as a shell cannot
+// export a variable whose name has a hyphen.
+func envPath(k *koanf.Koanf, key string) string {
+	segs := strings.Split(key, ".")
+	for i, seg := range segs {
+		if k.Exists(strings.Join(segs[:i+1], ".")) {
+			continue
+		}
+		if alt := strings.ReplaceAll(seg, "_", "-"); alt != seg {
+			segs[i] = alt
+			if !k.Exists(strings.Join(segs[:i+1], ".")) {
+				segs[i] = seg
+			}
+		}
+	}
+	return strings.Join(segs, ".")
 }
 
 func splitList(value string) []string {

@@ -214,6 +214,23 @@ func TestPluginsEnvOverride(t *testing.T) {
 	}
 }
 
+// TestPluginSettingsFromEnvironment: a plugin whose name has a hyphen is
+// configured through a variable a shell can export (with _ for -).
+func TestPluginSettingsFromEnvironment(t *testing.T) {
+	t.Setenv("GATEHOUSE_PLUGINS__SETTINGS__SIGNIN_DEFAULT__CONFIG__RESOLVER", "emailMatchingUserEntityProfileEmail")
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Plugins.Settings["signin-default"].Config["resolver"]
+	if got != "emailMatchingUserEntityProfileEmail" {
+		t.Errorf("signin-default resolver from the environment: %v", got)
+	}
+	if _, ok := cfg.Plugins.Settings["signin_default"]; ok {
+		t.Error("the variable made a plugin signin_default of its own")
+	}
+}
+
 func TestPluginCacheDir(t *testing.T) {
 	for _, tc := range []struct {
 		backend, dir, cache, want string
