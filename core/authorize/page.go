@@ -38,6 +38,8 @@ type pageData struct {
 	Action string
 	identity.SignIn
 	Scopes []identity.ScopeView
+	// Resources are the RFC 8707 resources the access token will be for.
+	Resources []string
 	// RedirectURL is the client's redirect, for the continue and error
 	// steps. It is a registered redirect URI (registration refuses
 	// javascript: and the like), so it is trusted as a URL even with a
@@ -67,6 +69,7 @@ func (h *Handler) showPage(c *fiber.Ctx) error {
 		ClientHost:     documentHost(&client),
 		RedirectTarget: redirectTarget(req.RedirectURI),
 		Action:         self,
+		Resources:      req.Resource,
 	}
 	if signedIn {
 		data.User = &u

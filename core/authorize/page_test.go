@@ -39,6 +39,7 @@ func TestConsentPage(t *testing.T) {
 	b := newBrowser(t)
 	p := authParams("app")
 	p.Set("scope", "openid profile catalog.read")
+	p["resource"] = []string{"https://api.example.com/", "urn:example:catalog"}
 	id := e.authorize(t, b, p)
 
 	login := b.get(t, e.pageURL(id))
@@ -74,7 +75,8 @@ func TestConsentPage(t *testing.T) {
 	consent := b.get(t, e.pageURL(id))
 	html = string(consent.body)
 	for _, want := range []string{"Catalog &lt;CLI&gt; wants to access your account", "Guest", e.cfg.Guest.UserEntityRef,
-		"Confirm who you are", "See your name and picture", "<code>catalog.read</code>", `id="approve"`, `id="logout"`} {
+		"Confirm who you are", "See your name and picture", "<code>catalog.read</code>", `id="approve"`, `id="logout"`,
+		`<ul id="resources"><li><code>https://api.example.com/</code></li><li><code>urn:example:catalog</code></li></ul>`} {
 		if !strings.Contains(html, want) {
 			t.Errorf("consent step lacks %q", want)
 		}

@@ -39,6 +39,10 @@ type sessionView struct {
 	ClientName  string `json:"clientName"`
 	Scope       string `json:"scope"`
 	RedirectURI string `json:"redirectUri"`
+	// Resources are the RFC 8707 resources the access token will be for
+	// (its audience), so that the consent page can show where it will be
+	// usable; [] when the request named none (the default audience).
+	Resources []string `json:"resources"`
 }
 
 // getSession answers GET /v1/sessions/{id} with a pending consent session.
@@ -61,6 +65,7 @@ func (h *Handler) getSession(c *fiber.Ctx) error {
 		ClientName:  clientName(&client),
 		Scope:       req.Scope,
 		RedirectURI: req.RedirectURI,
+		Resources:   append([]string{}, req.Resource...),
 	})
 }
 

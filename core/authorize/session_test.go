@@ -27,13 +27,29 @@ func TestSessionAPI(t *testing.T) {
 		a := b.get(t, e.issuer+"/v1/sessions/"+id)
 		body := a.json(t)
 		want := map[string]any{"id": id, "clientId": "app", "clientName": "The App", "scope": "openid", "redirectUri": testRedirect}
-		if a.status != http.StatusOK || len(body) != len(want) {
+		if a.status != http.StatusOK || len(body) != len(want)+1 {
 			t.Fatalf("got %d %v", a.status, body)
 		}
 		for k, v := range want {
 			if body[k] != v {
 				t.Errorf("%s = %v, want %v", k, body[k], v)
 			}
+		}
+		if r, ok := body["resources"].([]any); !ok || len(r) != 0 {
+			t.Errorf("resources = %#v, want [] for a request naming none", body["resources"])
+		}
+	})
+
+	// The consent page must be able to show where the token will be
+	// usable: the RFC 8707 resources the request named.
+	t.Run("get shows the requested resources", func(t *testing.T) {
+		p := authParams("app")
+		p["resource"] = []string{"https://api.example.com/", "urn:example:catalog"}
+		id := e.authorize(t, b, p)
+		a := b.get(t, e.issuer+"/v1/sessions/"+id)
+		r, _ := a.json(t)["resources"].([]any)
+		if a.status != http.StatusOK || len(r) != 2 || r[0] != "https://api.example.com/" || r[1] != "urn:example:catalog" {
+			t.Errorf("got %d resources %#v, want both requested", a.status, a.json(t)["resources"])
 		}
 	})
 
