@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/grant"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
+	"github.com/gatehouse-auth/gatehouse/core/mail"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/store"
@@ -85,6 +86,8 @@ type Service struct {
 	pages  Pages
 	page   *identity.Page
 	queue  *Queue
+	// emails render the approval e-mail of email deliveries.
+	emails *emailTemplates
 	// secrets seals the client_notification_token at rest.
 	secrets secrets
 	// jwks caches the keys of clients registered with jwks_uri.
@@ -115,6 +118,14 @@ func New(d Deps) (*Service, error) {
 	}
 	s.queue = NewQueue(d.Store, d.Config.CIBA.Delivery, out)
 	s.queue.secrets = sec
+	if s.emails, err = parseEmailTemplates(d.Config.CIBA.Delivery.Email); err != nil {
+		return nil, err
+	}
+	if smtp := d.Config.CIBA.Delivery.SMTP; smtp.Enabled() {
+		if s.queue.mailer, err = mail.NewSender(smtp, heloName(d.Config), d.Config.CIBA.Delivery.Timeout); err != nil {
+			return nil, fmt.Errorf("ciba: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -157,7 +168,7 @@ var (
 	}, []string{"decision", "via"})
 	notificationsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_ciba_notifications_total",
-		Help: "Deliveries the notify plugin asked for, by type (log, webhook) and outcome.",
+		Help: "Deliveries the notify plugin asked for, by type (log, webhook, email) and outcome.",
 	}, []string{"type", "outcome"})
 )
 

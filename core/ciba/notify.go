@@ -46,13 +46,16 @@ type notifyResult struct {
 		URL     string          `json:"url"`
 		Body    json.RawMessage `json:"body"`
 		Message string          `json:"message"`
+		To      string          `json:"to"`
+		Subject string          `json:"subject"`
 	} `json:"deliveries"`
 }
 
 // notify tells the user, through the notify plugin, that a client asks for
 // their consent (CIBA Core §7.1 leaves the channel to the OP). Log
 // deliveries are logged now; webhook deliveries join the durable queue,
-// only to URLs under ciba.delivery.webhook_allow. With no plugin bound the
+// only to URLs under ciba.delivery.webhook_allow, and so do email
+// deliveries, rendered here from the email templates (email.go). With no plugin bound the
 // request still stands (the approval page and API work) and a warning is
 // logged; a plugin that fails withdraws the request.
 func (s *Service) notify(ctx context.Context, cl *store.Client, rec *store.BackchannelRequest, authReqID string) error {
@@ -99,6 +102,10 @@ func (s *Service) notify(ctx context.Context, cl *store.Client, rec *store.Backc
 				return oauth.ErrServerError().WithParent(err)
 			}
 			notificationsTotal.WithLabelValues("webhook", "queued").Inc()
+		case store.DeliveryEmail:
+			if err := s.queueEmail(ctx, &in, d.To, d.Subject, i); err != nil {
+				return err
+			}
 		default:
 			notificationsTotal.WithLabelValues("unknown", "refused").Inc()
 			slog.WarnContext(ctx, "ciba: notify asked for an unknown delivery type", "type", d.Type, "delivery", i)

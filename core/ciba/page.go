@@ -10,7 +10,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
-//go:embed templates/approve.html
+//go:embed templates/approve.html templates/email.txt templates/email.html
 var templates embed.FS
 
 // Steps of the approval page.

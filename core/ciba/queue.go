@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/mail"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/store"
@@ -31,7 +32,7 @@ const perDestination = 2
 var (
 	deliveriesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_ciba_deliveries_total",
-		Help: "Delivery attempts by kind (ping, push, webhook) and outcome (delivered, retry, dead, dropped: the client was deleted).",
+		Help: "Delivery attempts by kind (ping, push, webhook, email) and outcome (delivered, retry, dead, dropped: the client was deleted).",
 	}, []string{"kind", "outcome"})
 	deliveryLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gatehouse_ciba_delivery_seconds",
@@ -62,6 +63,8 @@ type Queue struct {
 	wake                chan struct{}
 	// secrets seals each item's bearer and body at rest (none: unsealed).
 	secrets secrets
+	// mailer sends email deliveries; nil when no mail server is set.
+	mailer *mail.Sender
 
 	mu       sync.Mutex
 	inflight map[string]bool // item ids
@@ -252,13 +255,16 @@ func (q *Queue) dispatch(ctx context.Context) (next time.Time) {
 }
 
 func destination(d *store.Delivery) string {
+	if d.Kind == store.DeliveryEmail {
+		return "email:" + d.To
+	}
 	if d.ClientID != "" {
 		return "client:" + d.ClientID
 	}
 	return "url:" + d.URL
 }
 
-// attempt POSTs one item and records the outcome. It reads the item again
+// attempt sends one item and records the outcome. It reads the item again
 // first: the listing that found it may predate another attempt's outcome
 // (deleted once delivered, or put off by a failure), which that attempt
 // wrote before giving up the item.
@@ -360,11 +366,12 @@ func (q *Queue) clientGone(ctx context.Context, d *store.Delivery) (bool, error)
 	return true, nil
 }
 
-// refused tells a destination the outbound client will never reach: a
-// refused address or plain http where https is required.
+// refused tells a destination that will never be reached: a refused
+// address or plain http where https is required, or a mail server's
+// permanent (5xx) refusal.
 func refused(err error) bool {
 	var re *outbound.RefusedError
-	return errors.As(err, &re) || errors.Is(err, outbound.ErrNotHTTPS)
+	return errors.As(err, &re) || errors.Is(err, outbound.ErrNotHTTPS) || mail.Permanent(err)
 }
 
 // backoff is InitialBackoff doubled per failure, capped at MaxBackoff.
@@ -379,6 +386,12 @@ func (q *Queue) backoff(attempts int) time.Duration {
 // post sends the item; any 2xx is success (CIBA Core §10.2 expects 204 or
 // 200).
 func (q *Queue) post(ctx context.Context, d *store.Delivery) error {
+	if d.Kind == store.DeliveryEmail {
+		if q.mailer == nil {
+			return &mail.Error{Code: 554, Err: errors.New("no mail server is configured (ciba.delivery.smtp.host)")}
+		}
+		return q.mailer.Send(ctx, d.To, d.Body)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)

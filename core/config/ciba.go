@@ -1,7 +1,12 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
+	"net"
+	"net/mail"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
@@ -43,9 +48,80 @@ type CIBADelivery struct {
 	// plugin's webhook deliveries may reach; empty refuses every webhook
 	// delivery (they are logged and dropped).
 	WebhookAllow []string `koanf:"webhook_allow"`
+	// SMTP is the mail server of the notify plugin's email deliveries; no
+	// host refuses every email delivery (logged and dropped).
+	SMTP SMTP `koanf:"smtp"`
+	// Email are the operator's replacements of the embedded message
+	// templates of email deliveries.
+	Email EmailTemplates `koanf:"email"`
 }
 
-func (c *CIBA) validate() []error {
+// SMTP TLS modes.
+const (
+	SMTPStartTLS = "starttls" // STARTTLS required (RFC 3207), port 587
+	SMTPImplicit = "implicit" // TLS from the first byte (RFC 8314), port 465
+	SMTPNone     = "none"     // plain text: loopback or outbound.allow_private only
+)
+
+// SMTP configures the mail submission server (net/smtp).
+type SMTP struct {
+	Host string `koanf:"host"`
+	// Port 0 takes the mode's port: 587 (starttls), 465 (implicit), 25 (none).
+	Port int `koanf:"port"`
+	// From is the sender address, in the envelope and the From header.
+	From string `koanf:"from"`
+	// Username and Password, when set, authenticate with AUTH PLAIN, only
+	// over TLS (or to a loopback host).
+	Username string `koanf:"username"`
+	Password string `koanf:"password"`
+	// TLS is starttls (default), implicit or none.
+	TLS string `koanf:"tls"`
+	// CAFile, when set, is the PEM bundle of the CAs trusted for the
+	// server's certificate instead of the system's.
+	CAFile string `koanf:"ca_file"`
+	// HeloName is the name given in EHLO; empty: the public URL's host.
+	HeloName string `koanf:"helo_name"`
+}
+
+// Enabled reports whether a mail server is configured.
+func (s SMTP) Enabled() bool { return s.Host != "" }
+
+// Address is host:port, the mode's port when none is set.
+func (s SMTP) Address() string {
+	port := s.Port
+	if port == 0 {
+		switch s.TLS {
+		case SMTPImplicit:
+			port = 465
+		case SMTPNone:
+			port = 25
+		default:
+			port = 587
+		}
+	}
+	return net.JoinHostPort(s.Host, fmt.Sprint(port))
+}
+
+// LoopbackHost reports whether host names this machine: localhost or a
+// loopback IP address.
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// EmailTemplates are files replacing the embedded templates of the
+// approval e-mail (Go text/template and html/template).
+type EmailTemplates struct {
+	// Subject is the subject when the plugin names none (a text/template).
+	Subject      string `koanf:"subject"`
+	TextTemplate string `koanf:"text_template"`
+	HTMLTemplate string `koanf:"html_template"`
+}
+
+func (c *CIBA) validate(allowPrivate bool) []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("ciba.%s: %s", key, fmt.Sprintf(format, args...)))
@@ -83,6 +159,69 @@ func (c *CIBA) validate() []error {
 		case !pat.Web():
 			bad(key, "%q must be an http or https URL pattern", p)
 		}
+	}
+	errs = append(errs, d.SMTP.validate(allowPrivate)...)
+	for key, path := range map[string]string{"text_template": d.Email.TextTemplate, "html_template": d.Email.HTMLTemplate} {
+		if path == "" {
+			continue
+		}
+		if _, err := os.Stat(path); err != nil {
+			bad("delivery.email."+key, "%v", err)
+		}
+	}
+	if strings.ContainsAny(d.Email.Subject, "\r\n") {
+		bad("delivery.email.subject", "must be one line")
+	}
+	return errs
+}
+
+// validate checks the mail server settings when a host is set.
+func (s SMTP) validate(allowPrivate bool) []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("ciba.delivery.smtp.%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !s.Enabled() {
+		return nil
+	}
+	if strings.ContainsAny(s.Host, " /:[]\r\n") && net.ParseIP(s.Host) == nil {
+		bad("host", "must be a host name or IP address, got %q", s.Host)
+	}
+	if s.Port < 0 || s.Port > 65535 {
+		bad("port", "must be between 1 and 65535 (0 takes the TLS mode's port), got %d", s.Port)
+	}
+	if a, err := mail.ParseAddress(s.From); err != nil || strings.ContainsAny(s.From, "\r\n") {
+		bad("from", "must be an e-mail address, got %q", s.From)
+	} else if a.Address == "" {
+		bad("from", "must be an e-mail address, got %q", s.From)
+	}
+	switch s.TLS {
+	case SMTPStartTLS, SMTPImplicit:
+	case SMTPNone:
+		if !LoopbackHost(s.Host) && !allowPrivate {
+			bad("tls", "none sends mail and credentials in plain text: only to a loopback host, or with outbound.allow_private (development), got host %q", s.Host)
+		}
+	default:
+		bad("tls", "must be starttls, implicit or none, got %q", s.TLS)
+	}
+	if s.Username != "" && s.TLS == SMTPNone && !LoopbackHost(s.Host) {
+		bad("username", "AUTH PLAIN needs TLS (or a loopback host): set tls to starttls or implicit")
+	}
+	if s.Password != "" && s.Username == "" {
+		bad("password", "is set without a username")
+	}
+	if strings.ContainsAny(s.Username+s.Password, "\x00\r\n") {
+		bad("username", "username and password must not contain NUL, CR or LF")
+	}
+	if s.CAFile != "" {
+		if pem, err := os.ReadFile(s.CAFile); err != nil {
+			bad("ca_file", "%v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			bad("ca_file", "%s holds no PEM certificate", s.CAFile)
+		}
+	}
+	if strings.ContainsAny(s.HeloName, " \r\n") {
+		bad("helo_name", "must be a host name, got %q", s.HeloName)
 	}
 	return errs
 }

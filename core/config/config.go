@@ -505,7 +505,7 @@ func (c *Config) validate(errs []error) error {
 	}
 	errs = append(errs, c.Plugins.validate()...)
 	errs = append(errs, c.validateProviders()...)
-	errs = append(errs, c.CIBA.validate()...)
+	errs = append(errs, c.CIBA.validate(c.Outbound.AllowPrivate)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}

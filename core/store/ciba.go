@@ -69,21 +69,24 @@ const (
 	DeliveryPing    = "ping"
 	DeliveryPush    = "push"
 	DeliveryWebhook = "webhook"
+	DeliveryEmail   = "email"
 )
 
-// Delivery is one HTTP POST waiting in the durable delivery queue: a CIBA
-// ping or push callback (CIBA Core §10.2, §10.3) or a notify plugin's
-// webhook. It stays until it is delivered or has used its attempts (then
+// Delivery is one message waiting in the durable delivery queue: an HTTP
+// POST of a CIBA ping or push callback (CIBA Core §10.2, §10.3) or of a
+// notify plugin's webhook, or a notify plugin's e-mail sent over SMTP. It stays until it is delivered or has used its attempts (then
 // it is kept, Dead, until ExpiresAt for operators to see).
 type Delivery struct {
 	ID       string `json:"id"`
 	Kind     string `json:"kind"`
 	ClientID string `json:"client_id,omitempty"`
 	URL      string `json:"url"`
+	// To is an email delivery's recipient (a bare address).
+	To string `json:"to,omitempty"`
 	// Bearer, when set, is sent as Authorization: Bearer (the
 	// client_notification_token).
 	Bearer string `json:"bearer,omitempty"`
-	// Body is the JSON document to POST.
+	// Body is the JSON document to POST, or the whole e-mail message.
 	Body []byte `json:"body"`
 	// Sealed: Bearer (base64url) and Body are sealed under keys.secret
 	// (core/ciba/seal.go), as they may hold tokens.

@@ -5,6 +5,11 @@
 //! told out of band). With config {"webhook_url": "https://..."} it also
 //! returns a webhook delivery whose body is the event; the core sends it
 //! (with retries) and its URL must be in the core's delivery allow-list.
+//! With config {"email": true} it also returns an email delivery to the
+//! user's profile address (none when the profile has no address): the core
+//! renders the approval e-mail from its templates and sends it over SMTP
+//! (ciba.delivery.smtp), with retries; {"email_subject": "..."} replaces
+//! the core's subject.
 //!
 //! Its answers, refusal messages included, are exactly those of the Go
 //! version it replaces (see ../shared/gostd.rs): the event is decoded as the
@@ -40,10 +45,17 @@ struct Input {
 
 pub fn notify(req: &Request) -> HookResult {
     let input = decode_input(&req.input)?;
-    let webhook_url = parse_config(&req.config).map_err(Refusal::server_error)?;
+    let config = parse_config(&req.config).map_err(Refusal::server_error)?;
     let mut deliveries = vec![Value::object([("type", Value::from("log")), ("message", Value::from(message(&input)))])];
-    if !webhook_url.is_empty() {
-        deliveries.push(Value::object([("type", Value::from("webhook")), ("url", Value::from(webhook_url)), ("body", body(&input))]));
+    if !config.webhook_url.is_empty() {
+        deliveries.push(Value::object([("type", Value::from("webhook")), ("url", Value::from(config.webhook_url)), ("body", body(&input))]));
+    }
+    if config.email && !input.profile.email.is_empty() {
+        let mut email = vec![("type", Value::from("email")), ("to", Value::from(input.profile.email.as_str()))];
+        if !config.email_subject.is_empty() {
+            email.push(("subject", Value::from(config.email_subject)));
+        }
+        deliveries.push(Value::object(email));
     }
     Ok(Value::object([("deliveries", Value::Array(deliveries))]))
 }
@@ -57,19 +69,34 @@ pub unsafe extern "C" fn gh_notify(ptr: *const u8, len: u32) -> u64 {
     gostd::serve("notify", ptr, len, notify)
 }
 
+#[derive(Default)]
+struct Config {
+    webhook_url: String,
+    email: bool,
+    email_subject: String,
+}
+
 /// Decodes and checks the config block strictly (an unknown key fails): a
 /// config error fails the call closed (server_error).
-fn parse_config(raw: &Value) -> Result<String, String> {
-    let mut url = String::new();
+fn parse_config(raw: &Value) -> Result<Config, String> {
+    let mut c = Config::default();
     let mut d = Decoder::new(true);
-    d.object(raw, ROOT, "main.config", &["webhook_url"], |d, _, v| d.string(v, &mut url, At { strukt: "config", path: "webhook_url" }));
+    d.object(raw, ROOT, "main.config", &["webhook_url", "email", "email_subject"], |d, i, v| match i {
+        0 => d.string(v, &mut c.webhook_url, At { strukt: "config", path: "webhook_url" }),
+        1 => match v {
+            Value::Null => {}
+            Value::Bool(b) => c.email = *b,
+            other => d.type_error(other, At { strukt: "config", path: "email" }, "bool"),
+        },
+        _ => d.string(v, &mut c.email_subject, At { strukt: "config", path: "email_subject" }),
+    });
     if let Some(e) = d.error() {
         return Err(format!("plugin config: {}", e));
     }
-    if !url.is_empty() {
-        check_webhook_url(&url)?;
+    if !c.webhook_url.is_empty() {
+        check_webhook_url(&c.webhook_url)?;
     }
-    Ok(url)
+    Ok(c)
 }
 
 /// One log line. Every value that a client or user controls is quoted, so a
