@@ -152,6 +152,14 @@ func (r NotifyResult) appendJSON(dst []byte) ([]byte, bool) {
 			dst, k = appendMember(dst, false, "message", d.Message)
 			ok = ok && k
 		}
+		if d.To != "" {
+			dst, k = appendMember(dst, false, "to", d.To)
+			ok = ok && k
+		}
+		if d.Subject != "" {
+			dst, k = appendMember(dst, false, "subject", d.Subject)
+			ok = ok && k
+		}
 		dst = append(dst, '}')
 	}
 	return append(dst, "]}"...), ok

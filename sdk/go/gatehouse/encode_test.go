@@ -45,6 +45,8 @@ func TestEncodeFast(t *testing.T) {
 		{AuthHandlerResult{Profile: Profile{Email: "e", DisplayName: "d", Picture: "p"}}, `{"profile":{"email":"e","displayName":"d","picture":"p"}}`},
 		{NotifyResult{Deliveries: []Delivery{{Type: "log", Message: "m"}, {Type: "webhook", URL: "https://x/", Body: map[string]any{"k": 1}}}},
 			`{"deliveries":[{"type":"log","message":"m"},{"type":"webhook","url":"https://x/","body":{"k":1}}]}`},
+		{NotifyResult{Deliveries: []Delivery{{Type: "email", To: "alice@example.com", Subject: "Approve"}, {Type: "email", To: "bob@example.com"}}},
+			`{"deliveries":[{"type":"email","to":"alice@example.com","subject":"Approve"},{"type":"email","to":"bob@example.com"}]}`},
 		{NotifyResult{}, `{"deliveries":null}`},
 		{TokenClaimsResult{Claims: map[string]any{"a": true}}, `{"claims":{"a":true}}`},
 		{TokenClaimsResult{}, `{"claims":null}`},
@@ -71,7 +73,7 @@ func FuzzEncodeFast(f *testing.F) {
 		sameEncode(t, SignInResult{Sub: a, Ent: []string{a, b}, Claims: map[string]any{c: d}})
 		sameEncode(t, ResolveUserResult{Sub: a, Profile: Profile{Email: b, DisplayName: c, Picture: d}, UserCodeVerified: len(a) > len(b)})
 		sameEncode(t, AuthHandlerResult{Profile: Profile{Email: d, Picture: a}})
-		sameEncode(t, NotifyResult{Deliveries: []Delivery{{Type: a, Message: b}, {Type: c, URL: d, Body: map[string]string{a: b}}}})
+		sameEncode(t, NotifyResult{Deliveries: []Delivery{{Type: a, Message: b}, {Type: c, URL: d, Body: map[string]string{a: b}}, {Type: a, To: b, Subject: c}}})
 		sameEncode(t, TokenClaimsResult{Claims: map[string]any{a: []string{b, c, d}}})
 	})
 }

@@ -99,13 +99,16 @@ type NotifyResult struct {
 	Deliveries []Delivery `json:"deliveries"`
 }
 
-// Delivery is one message for the core to send: a "webhook" (URL and Body)
-// or a "log" line (Message).
+// Delivery is one message for the core to send: a "webhook" (URL and Body),
+// a "log" line (Message) or an "email" (To, optionally Subject) that the
+// core renders from its approval e-mail templates and sends over SMTP.
 type Delivery struct {
 	Type    string `json:"type"`
 	URL     string `json:"url,omitempty"`
 	Body    any    `json:"body,omitempty"`
 	Message string `json:"message,omitempty"`
+	To      string `json:"to,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // TokenClaimsInput is the input of token_claims.
