@@ -2,6 +2,7 @@ package ciba_test
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"math/big"
 	"mime"
 	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
 	"net/http"
 	"net/mail"
@@ -56,7 +58,11 @@ type smtpMail struct {
 	Data     []byte
 }
 
-func newSMTPServer(tb testing.TB) *smtpServer {
+func newSMTPServer(tb testing.TB) *smtpServer { return newSMTPServerTLS(tb, false) }
+
+// newSMTPServerTLS starts the server; implicit: TLS from the first byte
+// (RFC 8314) instead of STARTTLS.
+func newSMTPServerTLS(tb testing.TB, implicit bool) *smtpServer {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -88,6 +94,9 @@ func newSMTPServer(tb testing.TB) *smtpServer {
 		addr: ln.Addr().String(), caFile: caFile, got: make(chan smtpMail, 16),
 		tls: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12},
 	}
+	if implicit {
+		ln = tls.NewListener(ln, s.tls)
+	}
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	tb.Cleanup(func() {
@@ -109,7 +118,7 @@ func newSMTPServer(tb testing.TB) *smtpServer {
 				defer conn.Close()
 				go func() { <-done; conn.Close() }()
 				_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-				s.serve(conn)
+				s.serve(conn, implicit)
 			}()
 		}
 	}()
@@ -128,9 +137,9 @@ func (s *smtpServer) mailAttempts() int {
 	return s.attempts
 }
 
-func (s *smtpServer) serve(conn net.Conn) {
+func (s *smtpServer) serve(conn net.Conn, implicit bool) {
 	tp := textproto.NewConn(conn)
-	var m smtpMail
+	m := smtpMail{TLS: implicit}
 	reply := func(code int, lines ...string) {
 		for i, l := range lines {
 			sep := " "
@@ -191,6 +200,10 @@ func (s *smtpServer) serve(conn net.Conn) {
 				reply(250, "ok")
 			}
 		case "RCPT":
+			if strings.Contains(arg, "nobody@") {
+				reply(550, "no such mailbox")
+				continue
+			}
 			m.To = arg
 			reply(250, "ok")
 		case "DATA":
@@ -297,6 +310,7 @@ func (e *env) waitMetric(tb testing.TB, series string, want float64) {
 const (
 	emailDelivered = `gatehouse_ciba_deliveries_total{kind="email",outcome="delivered"}`
 	emailRetry     = `gatehouse_ciba_deliveries_total{kind="email",outcome="retry"}`
+	emailDead      = `gatehouse_ciba_deliveries_total{kind="email",outcome="dead"}`
 	emailQueued    = `gatehouse_ciba_notifications_total{outcome="queued",type="email"}`
 	emailRefused   = `gatehouse_ciba_notifications_total{outcome="refused",type="email"}`
 )
@@ -435,4 +449,36 @@ func TestEmailRefusals(t *testing.T) {
 		}
 		smtpd.none(t)
 	})
+}
+
+// TestEmailImplicitTLSAndPermanentRefusal: with tls: implicit the
+// message goes over TLS from the first byte; a recipient the server
+// refuses with 550 is given up at once (dead), not retried.
+func TestEmailImplicitTLSAndPermanentRefusal(t *testing.T) {
+	smtpd := newSMTPServerTLS(t, true)
+	e := start(t, options{edit: func(cfg *config.Config) {
+		withSMTP(smtpd, nil)(cfg)
+		cfg.CIBA.Delivery.SMTP.TLS = config.SMTPImplicit
+		users := cfg.Plugins.Settings["directory-static"]
+		users.Config = map[string]any{"users": []any{
+			map[string]any{"sub": "user:default/alice", "username": "alice", "email": "alice@example.com", "displayName": "Alice"},
+			map[string]any{"sub": "user:default/nobody", "username": "nobody", "email": "nobody@example.com"},
+		}}
+		cfg.Plugins.Settings["directory-static"] = users
+	}})
+	cl := e.client(t, "poll", "", nil)
+	id := e.startRequest(t, cl, loginHint("alice"))
+	m := smtpd.next(t)
+	decoded, _ := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(m.Data)))
+	if !m.TLS || m.AuthUser != smtpUser || !strings.Contains(string(decoded), e.issuer+"/oauth2/backchannel/"+id) {
+		t.Errorf("implicit TLS: tls %v, user %q, message:\n%s", m.TLS, m.AuthUser, m.Data)
+	}
+
+	dead, retried := e.metric(t, emailDead), e.metric(t, emailRetry)
+	e.startRequest(t, cl, loginHint("nobody"))
+	e.waitMetric(t, emailDead, dead+1)
+	if got := e.metric(t, emailRetry); got != retried {
+		t.Errorf("a 550 was retried: %v retries, want %v", got, retried)
+	}
+	smtpd.none(t)
 }
