@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	bdg "github.com/dgraph-io/badger/v4"
@@ -270,7 +271,7 @@ func (kv *KV) Get(_ context.Context, key string) ([]byte, error) {
 	if errors.Is(err, bdg.ErrKeyNotFound) {
 		return nil, store.ErrNotFound
 	}
-	return out, err
+	return out, unavailable(err)
 }
 
 func (kv *KV) Create(ctx context.Context, key string, value []byte, expiresAt time.Time) error {
@@ -290,14 +291,14 @@ func (kv *KV) Put(_ context.Context, key string, value []byte, expiresAt time.Ti
 	kv.writing.RLock()
 	defer kv.writing.RUnlock()
 	if kv.closed {
-		return bdg.ErrDBClosed
+		return unavailable(bdg.ErrDBClosed)
 	}
-	return kv.db.Update(func(txn *bdg.Txn) error {
+	return unavailable(kv.db.Update(func(txn *bdg.Txn) error {
 		if err := txn.SetEntry(entry(key, value, expiresAt)); err != nil {
 			return err
 		}
 		return commit(txn)
-	})
+	}))
 }
 
 func (kv *KV) Update(ctx context.Context, key string, fn func([]byte) ([]byte, error)) error {
@@ -325,9 +326,9 @@ func (kv *KV) Apply(ctx context.Context, writes ...store.Write) error {
 	kv.writing.RLock()
 	defer kv.writing.RUnlock()
 	if kv.closed {
-		return bdg.ErrDBClosed
+		return unavailable(bdg.ErrDBClosed)
 	}
-	return kv.retry(ctx, func() error {
+	return unavailable(kv.retry(ctx, func() error {
 		return kv.db.Update(func(txn *bdg.Txn) error {
 			for _, w := range writes {
 				e, err := prepare(kv.dir, txn, w)
@@ -340,7 +341,21 @@ func (kv *KV) Apply(ctx context.Context, writes ...store.Write) error {
 			}
 			return commit(txn)
 		})
-	})
+	}))
+}
+
+// unavailable marks the failures that say nothing of the request or the
+// data, and may pass (a closed or closing database, a full or read-only
+// filesystem), as store.ErrUnavailable: answered 503, not 500.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	if errors.Is(err, bdg.ErrDBClosed) || errors.Is(err, bdg.ErrBlockedWrites) ||
+		errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
 }
 
 // value is the item's value. Badger logs a value it cannot read from the
@@ -442,18 +457,18 @@ func (kv *KV) Delete(_ context.Context, key string) error {
 	kv.writing.RLock()
 	defer kv.writing.RUnlock()
 	if kv.closed {
-		return bdg.ErrDBClosed
+		return unavailable(bdg.ErrDBClosed)
 	}
-	return kv.db.Update(func(txn *bdg.Txn) error {
+	return unavailable(kv.db.Update(func(txn *bdg.Txn) error {
 		if err := txn.Delete([]byte(key)); err != nil {
 			return err
 		}
 		return commit(txn)
-	})
+	}))
 }
 
 func (kv *KV) Scan(ctx context.Context, prefix string, fn func(string, []byte) error) error {
-	return kv.db.View(func(txn *bdg.Txn) error {
+	return unavailable(kv.db.View(func(txn *bdg.Txn) error {
 		it := txn.NewIterator(bdg.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -473,7 +488,7 @@ func (kv *KV) Scan(ctx context.Context, prefix string, fn func(string, []byte) e
 			}
 		}
 		return nil
-	})
+	}))
 }
 
 // CheckWrite returns store.ErrFull while writes are refused for lack of

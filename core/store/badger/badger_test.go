@@ -174,3 +174,27 @@ func TestExpiresAtSeconds(t *testing.T) {
 		}
 	}
 }
+
+// TestClosedIsUnavailable: a call on a closed database (a request racing
+// shutdown) is store.ErrUnavailable, answered 503, not a 500.
+func TestClosedIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	kv, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, call := range map[string]func() error{
+		"Get":    func() error { _, err := kv.Get(ctx, "k"); return err },
+		"Put":    func() error { return kv.Put(ctx, "k", []byte("v"), time.Time{}) },
+		"Create": func() error { return kv.Create(ctx, "k", []byte("v"), time.Time{}) },
+		"Delete": func() error { return kv.Delete(ctx, "k") },
+		"Scan":   func() error { return kv.Scan(ctx, "", func(string, []byte) error { return nil }) },
+	} {
+		if err := call(); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s after Close = %v, want store.ErrUnavailable", name, err)
+		}
+	}
+}
