@@ -22,20 +22,12 @@ import (
 //go:embed templates/authorize.html
 var templates embed.FS
 
-// Pages is what the built-in consent page needs from the identity layer:
-// who is signed in, how to sign in, and CSRF protection for its forms.
-type Pages struct {
-	Sessions *identity.Sessions
-	Logins   *identity.Registry
-	CSRF     fiber.Handler
-}
-
 // Handler serves this package's endpoints.
 type Handler struct {
 	cfg    *config.Config
 	st     *store.Store
 	issuer *token.Issuer
-	pages  Pages
+	pages  identity.Pages
 	page   *identity.Page
 	dir    *identity.Directory
 	iss    string
@@ -56,7 +48,7 @@ func (h *Handler) WithDirectory(d *identity.Directory) *Handler {
 }
 
 // New returns the handler.
-func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, pages Pages) (*Handler, error) {
+func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, pages identity.Pages) (*Handler, error) {
 	page, err := identity.ParsePage(cfg, templates, "templates/authorize.html")
 	if err != nil {
 		return nil, fmt.Errorf("authorize: consent page: %w", err)

@@ -50,14 +50,6 @@ type Hooks interface {
 	CallHook(ctx context.Context, hook, provider string, input, out any) error
 }
 
-// Pages is what the approval page needs from the identity layer, as the
-// consent page does: who is signed in, how to sign in, CSRF protection.
-type Pages struct {
-	Sessions *identity.Sessions
-	Logins   *identity.Registry
-	CSRF     fiber.Handler
-}
-
 // Deps are the server parts the service uses.
 type Deps struct {
 	Config *config.Config
@@ -69,7 +61,7 @@ type Deps struct {
 	// Minter mints tokens exactly as the token endpoint does.
 	Minter *grant.Minter
 	Hooks  Hooks
-	Pages  Pages
+	Pages  identity.Pages
 	// Outbound sends the callbacks and fetches jwks_uri; nil: a client of
 	// Config's outbound section.
 	Outbound *outbound.Client
@@ -83,7 +75,7 @@ type Service struct {
 	keys   *keyset.Keyset
 	mint   *grant.Minter
 	hooks  Hooks
-	pages  Pages
+	pages  identity.Pages
 	page   *identity.Page
 	queue  *Queue
 	// emails render the approval e-mail of email deliveries.

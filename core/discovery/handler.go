@@ -56,8 +56,8 @@ type Metadata struct {
 }
 
 // NewMetadata describes this server: every URL derives from the issuer,
-// which includes the base path.
-func NewMetadata(cfg *config.Config, keys *keyset.Keyset) Metadata {
+// which includes the base path; grantTypes are the token endpoint's.
+func NewMetadata(cfg *config.Config, keys *keyset.Keyset, grantTypes []string) Metadata {
 	iss := cfg.Issuer()
 	return Metadata{
 		Issuer:                 iss,
@@ -71,7 +71,7 @@ func NewMetadata(cfg *config.Config, keys *keyset.Keyset) Metadata {
 		ScopesSupported:        slices.Clone(config.StandardScopes),
 		ResponseTypesSupported: []string{"code"},
 		ResponseModesSupported: []string{"query"},
-		GrantTypesSupported:    []string{"authorization_code", "refresh_token", "client_credentials", client.GrantTypeCIBA},
+		GrantTypesSupported:    grantTypes,
 		SubjectTypesSupported:  []string{"public"},
 		// ID tokens are signed with the active key; the others are listed
 		// because a rotation after changing keys.algorithm switches to them.
@@ -105,10 +105,11 @@ type Handler struct {
 	metadata []byte // encoded once: the document is immutable
 }
 
-// New returns the handler.
-func New(cfg *config.Config, keys *keyset.Keyset) *Handler {
+// New returns the handler of a server whose token endpoint serves
+// grantTypes.
+func New(cfg *config.Config, keys *keyset.Keyset, grantTypes []string) *Handler {
 	// A struct of strings, string slices and bools always encodes.
-	doc, _ := json.Marshal(NewMetadata(cfg, keys))
+	doc, _ := json.Marshal(NewMetadata(cfg, keys, grantTypes))
 	return &Handler{cfg: cfg, keys: keys, metadata: doc}
 }
 

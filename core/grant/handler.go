@@ -68,6 +68,7 @@ type Handler struct {
 	st    *store.Store
 	mint  *Minter
 	flows map[string]Flow
+	order []string // grant types, as registered
 	// clients finds the requests' clients: the store's unless WithClients.
 	clients oauth.ClientGetter
 }
@@ -110,19 +111,13 @@ func (h *Handler) Add(f Flow) error {
 		return fmt.Errorf("grant: grant type %q is already registered", gt)
 	}
 	h.flows[gt] = f
+	h.order = append(h.order, gt)
 	return nil
 }
 
-// GrantTypes lists the registered grant types, sorted (for discovery's
-// grant_types_supported).
-func (h *Handler) GrantTypes() []string {
-	types := make([]string, 0, len(h.flows))
-	for gt := range h.flows {
-		types = append(types, gt)
-	}
-	slices.Sort(types)
-	return types
-}
+// GrantTypes lists the registered grant types in the order they were
+// registered: discovery's grant_types_supported.
+func (h *Handler) GrantTypes() []string { return slices.Clone(h.order) }
 
 // Register mounts POST /v1/token on r (already under the base path).
 func (h *Handler) Register(r fiber.Router) {

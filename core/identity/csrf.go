@@ -134,3 +134,12 @@ func (s *csrfStorage) Reset() error {
 
 // Close does nothing: the store belongs to the server.
 func (s *csrfStorage) Close() error { return nil }
+
+// Pages is what a page of Gatehouse's own (the consent page, the CIBA
+// approval page) needs from this package: who is signed in, how to sign
+// in, and CSRF protection for its forms. The sign-in providers make it.
+type Pages struct {
+	Sessions *Sessions
+	Logins   *Registry
+	CSRF     fiber.Handler
+}

@@ -159,9 +159,6 @@ func (s *Server) routes() error {
 		base.Use("/v1/token", limiter.middleware("token"))
 		base.Use("/v1/register", limiter.middleware("register"))
 	}
-	disco := discovery.New(s.cfg, s.keys)
-	disco.Register(base)
-	disco.RegisterRoot(s.app, cors(s.cfg))
 	client.New(s.cfg, s.st).Register(base)
 	clients := client.NewClients(s.cfg, s.st, s.out)
 	s.issuer.WithClients(clients)
@@ -171,9 +168,7 @@ func (s *Server) routes() error {
 		return fmt.Errorf("server: sign-in providers: %w", err)
 	}
 	providers.Register(base)
-	authz, err := authorize.New(s.cfg, s.st, s.issuer, authorize.Pages{
-		Sessions: providers.Sessions, Logins: providers.Logins, CSRF: providers.CSRF,
-	})
+	authz, err := authorize.New(s.cfg, s.st, s.issuer, providers.Pages)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -184,6 +179,10 @@ func (s *Server) routes() error {
 	}
 	tokens.Register(base)
 	token.NewHandler(s.cfg, s.st, s.issuer).WithClients(clients).Register(base)
+	// Discovery lists what is registered above (the token endpoint's grant types).
+	disco := discovery.New(s.cfg, s.keys, tokens.GrantTypes())
+	disco.Register(base)
+	disco.RegisterRoot(s.app, cors(s.cfg))
 	s.app.Use(notFound(s.app))
 	return nil
 }

@@ -18,10 +18,8 @@ import (
 // registry of those the configuration enables, which the pages' login step
 // offers in order.
 type Providers struct {
-	Sessions *identity.Sessions
-	CSRF     fiber.Handler
-	Logins   *identity.Registry
-	guest    *Guest
+	identity.Pages
+	guest *Guest
 	// Providers are the configured upstream providers, by id order.
 	providers []*Provider
 	// Bridge is the client bridge, nil when it is off.
@@ -32,10 +30,10 @@ type Providers struct {
 // in (sign_in, auth_handler); the server passes its plugin host. Calls to
 // the upstreams go through out.
 func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, hooks Hooks, out *outbound.Client) (*Providers, error) {
-	p := &Providers{
+	p := &Providers{Pages: identity.Pages{
 		Sessions: identity.NewSessions(cfg, st),
 		CSRF:     identity.CSRF(cfg, st),
-	}
+	}}
 	p.guest = NewGuest(cfg, issuer, p.Sessions, p.CSRF)
 	var methods []identity.LoginMethod
 	ids := make([]string, 0, len(cfg.Providers))
