@@ -23,7 +23,12 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/badger"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/store/postgres"
+	"github.com/gatehouse-auth/gatehouse/core/store/postgres/pgtest"
 )
+
+// TestMain stops the PostgreSQL that tests on the postgres backend start.
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // update rewrites the golden files under testdata/golden from what the
 // server answers now: go test . -update
@@ -49,7 +54,8 @@ const (
 
 // startLive starts a server with the embedded configuration on the memory
 // store (or on Badger in a temporary directory if edit sets
-// storage.backend back to badger), rate limiting off unless edit turns it on.
+// storage.backend back to badger, or on a database of the package's
+// PostgreSQL if it sets postgres), rate limiting off unless edit turns it on.
 func startLive(tb testing.TB, edit func(*config.Config)) *live {
 	tb.Helper()
 	l := servertest.StartWith(tb, func(cfg *config.Config) {
@@ -62,6 +68,15 @@ func startLive(tb testing.TB, edit func(*config.Config)) *live {
 			edit(cfg)
 		}
 	}, servertest.Options{Store: func(tb testing.TB, cfg *config.Config) *store.Store {
+		if cfg.Storage.Backend == "postgres" {
+			// A database of its own on the package's throw-away PostgreSQL.
+			pkv, err := postgres.Open(context.Background(), pgtest.NewDatabase(tb), postgres.Options{})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { _ = pkv.Close() })
+			return store.New(pkv)
+		}
 		if cfg.Storage.Backend != "badger" {
 			return store.New(memory.New())
 		}

@@ -64,9 +64,10 @@ func benchServer(b *testing.B, backend string) *live {
 	})
 }
 
-// backends are the stores the stateful benchmarks run on: memory, and
-// Badger with sync writes as the embedded configuration has it.
-var backends = []string{"memory", "badger"}
+// backends are the stores the stateful benchmarks run on: memory, Badger
+// with sync writes as the embedded configuration has it, and PostgreSQL
+// (a throw-away server on a unix socket, sharing the machine).
+var backends = []string{"memory", "badger", "postgres"}
 
 // BenchmarkClientCredentialsRequest is a whole client_credentials token
 // request through the Fiber app: parse, authenticate, sign, answer.

@@ -31,10 +31,10 @@ func runBridge(ctx context.Context, args []string, stdout io.Writer) error {
 	if within < 0 {
 		return fmt.Errorf("--within must not be negative, got %s", within)
 	}
-	if cfg.Storage.Backend != "badger" {
-		return fmt.Errorf("bridge purge works on a badger data directory; the %s backend lives only inside a running server", cfg.Storage.Backend)
+	if cfg.Storage.Backend == "memory" {
+		return errors.New("bridge purge works on a badger data directory or a postgres database; the memory backend lives only inside a running server")
 	}
-	st, err := openKeyStore(cfg)
+	st, err := openKeyStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

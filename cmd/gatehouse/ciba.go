@@ -50,11 +50,11 @@ func runCIBA(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		records, err = historyFromServer(ctx, server, token, sub, clientID, limit)
 	} else {
-		if cfg.Storage.Backend != "badger" {
+		if cfg.Storage.Backend == "memory" {
 			return errors.New("ciba history: the memory backend lives only inside a running server: use --server and --admin-token")
 		}
 		var st *store.Store
-		if st, err = openKeyStore(cfg); err != nil {
+		if st, err = openKeyStore(ctx, cfg); err != nil {
 			return err
 		}
 		defer st.Close()

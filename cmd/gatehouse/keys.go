@@ -28,10 +28,14 @@ func runKeys(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Storage.Backend != "badger" {
-		return fmt.Errorf("keys %s works on a badger data directory; the %s backend lives only inside a running server (use POST /admin/keys/rotate)", sub, cfg.Storage.Backend)
+	switch {
+	case cfg.Storage.Backend == "memory":
+		return fmt.Errorf("keys %s: the memory backend lives only inside a running server (use POST /admin/keys/rotate)", sub)
+	case cfg.Storage.Backend == "postgres" && sub == "rotate":
+		// Running replicas would go on signing with the keys they loaded.
+		return errors.New("keys rotate: with the postgres backend rotate through a running server with POST /admin/keys/rotate (admin.token)")
 	}
-	st, err := openKeyStore(cfg)
+	st, err := openKeyStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -54,8 +58,8 @@ func runKeys(ctx context.Context, args []string, stdout io.Writer) error {
 
 // openKeyStore opens the data directory, explaining the lock a running
 // server holds on it.
-func openKeyStore(cfg *config.Config) (*store.Store, error) {
-	st, err := openStore(cfg)
+func openKeyStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	st, err := openStore(ctx, cfg)
 	if err != nil && strings.Contains(err.Error(), "Another process is using this Badger database") {
 		return nil, fmt.Errorf("the data directory %s is in use by a running gatehouse: stop it first, "+
 			"or rotate through the running server with POST /admin/keys/rotate (admin.token)", cfg.Storage.Dir)

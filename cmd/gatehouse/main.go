@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/badger"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/store/postgres"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -30,6 +31,7 @@ Usage:
   gatehouse client  register|show|delete --server URL ...   manage clients (RFC 7591/7592)
   gatehouse plugin  test FILE.wasm --hook H --input EVENT.json   run one plugin hook
   gatehouse ciba    history [--config FILE]  list CIBA consent decisions
+  gatehouse migrate [--config FILE]          create or migrate the postgres backend's schema
   gatehouse bridge  purge [--within D] [--config FILE]  drop expired bridged grants
   gatehouse store   verify [--config FILE | --data DIR]  check a stopped server's data directory
   gatehouse version                          print the version
@@ -46,6 +48,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout io.Wri
 	"plugin":  runPlugin,
 	"ciba":    runCIBA,
 	"bridge":  runBridge,
+	"migrate": runMigrate,
 	"store":   runStore,
 	"version": func(context.Context, []string, io.Writer) error { fmt.Println("gatehouse", version); return nil },
 }
@@ -99,6 +102,14 @@ func setupLogging(cfg config.Log) {
 	slog.SetDefault(slog.New(h))
 }
 
+func postgresOptions(c config.Postgres) postgres.Options {
+	return postgres.Options{
+		MaxConns: c.MaxConns, MinConns: c.MinConns,
+		MaxConnLifetime: c.MaxConnLifetime, MaxConnIdleTime: c.MaxConnIdleTime,
+		SweepInterval: c.SweepInterval, SweepBatch: c.SweepBatch,
+	}
+}
+
 // reserveBytes is storage.reserve_mib as badger.Options.Reserve.
 func reserveBytes(mib int) int64 {
 	if mib < 0 {
@@ -108,9 +119,16 @@ func reserveBytes(mib int) int64 {
 }
 
 // openStore opens the configured backend.
-func openStore(cfg *config.Config) (*store.Store, error) {
-	if cfg.Storage.Backend == "memory" {
+func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	switch cfg.Storage.Backend {
+	case "memory":
 		return store.New(memory.New()), nil
+	case "postgres":
+		kv, err := postgres.Open(ctx, cfg.Storage.Postgres.DSN, postgresOptions(cfg.Storage.Postgres))
+		if err != nil {
+			return nil, err
+		}
+		return store.New(kv), nil
 	}
 	if err := os.MkdirAll(cfg.Storage.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("storage directory: %w", err)

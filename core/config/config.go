@@ -67,7 +67,7 @@ type Server struct {
 }
 
 type Storage struct {
-	Backend    string `koanf:"backend"` // badger or memory
+	Backend    string `koanf:"backend"` // badger, postgres or memory
 	Dir        string `koanf:"dir"`
 	SyncWrites bool   `koanf:"sync_writes"`
 	// ReserveMiB is the free space kept on the data directory's
@@ -75,6 +75,23 @@ type Storage struct {
 	// reads go on. 0 sizes it to Badger's memtables and tables (16 MiB);
 	// -1 turns the check off.
 	ReserveMiB int `koanf:"reserve_mib"`
+	// Postgres configures the postgres backend.
+	Postgres Postgres `koanf:"postgres"`
+}
+
+// Postgres is the postgres backend's database and connection pool. The
+// DSN holds a password: set it with GATEHOUSE_STORAGE__POSTGRES__DSN
+// rather than in a file.
+type Postgres struct {
+	DSN             string        `koanf:"dsn"`
+	MaxConns        int32         `koanf:"max_conns"`
+	MinConns        int32         `koanf:"min_conns"`
+	MaxConnLifetime time.Duration `koanf:"max_conn_lifetime"`
+	MaxConnIdleTime time.Duration `koanf:"max_conn_idle_time"`
+	// SweepInterval is the pause between two deletions of expired
+	// entries (in batches of SweepBatch).
+	SweepInterval time.Duration `koanf:"sweep_interval"`
+	SweepBatch    int           `koanf:"sweep_batch"`
 }
 
 type Keys struct {
@@ -418,9 +435,29 @@ func (c *Config) validate(errs []error) error {
 		if c.Storage.ReserveMiB < -1 {
 			bad("storage.reserve_mib", "must be -1 (off), 0 (sized to the storage engine) or a number of MiB, got %d", c.Storage.ReserveMiB)
 		}
+	case "postgres":
+		pg := c.Storage.Postgres
+		if pg.DSN == "" {
+			bad("storage.postgres.dsn", "must be set for the postgres backend (GATEHOUSE_STORAGE__POSTGRES__DSN keeps it out of the file)")
+		}
+		if pg.MaxConns < 1 {
+			bad("storage.postgres.max_conns", "must be at least 1, got %d", pg.MaxConns)
+		}
+		if pg.MinConns < 0 || pg.MinConns > pg.MaxConns {
+			bad("storage.postgres.min_conns", "must be between 0 and max_conns (%d), got %d", pg.MaxConns, pg.MinConns)
+		}
+		if pg.MaxConnLifetime < 0 || pg.MaxConnIdleTime < 0 {
+			bad("storage.postgres", "max_conn_lifetime and max_conn_idle_time must not be negative")
+		}
+		if pg.SweepInterval < time.Second {
+			bad("storage.postgres.sweep_interval", "must be at least 1s, got %s", pg.SweepInterval)
+		}
+		if pg.SweepBatch < 1 || pg.SweepBatch > 10000 {
+			bad("storage.postgres.sweep_batch", "must be between 1 and 10000, got %d", pg.SweepBatch)
+		}
 	case "memory":
 	default:
-		bad("storage.backend", "must be badger or memory, got %q", c.Storage.Backend)
+		bad("storage.backend", "must be badger, postgres or memory, got %q", c.Storage.Backend)
 	}
 	if !slices.Contains([]string{"ES256", "RS256", "EdDSA"}, c.Keys.Algorithm) {
 		bad("keys.algorithm", "must be ES256, RS256 or EdDSA, got %q", c.Keys.Algorithm)

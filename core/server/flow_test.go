@@ -23,29 +23,60 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/badger"
+	"github.com/gatehouse-auth/gatehouse/core/store/postgres"
+	"github.com/gatehouse-auth/gatehouse/core/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
 
-// liveServer is a real Gatehouse on a loopback port, on a Badger store.
+// liveServer is a real Gatehouse on a loopback port, on a Badger or a
+// PostgreSQL store.
 type liveServer struct {
 	issuer string
 	cfg    *config.Config
 	srv    *server.Server
+	st     *store.Store
 }
 
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// startServer starts a server on Badger, the embedded configuration's
+// backend.
 func startServer(t *testing.T, basePath string) *liveServer {
+	t.Helper()
+	return startServerOn(t, basePath, "badger")
+}
+
+// startServerOn starts a server on backend: badger in a temporary
+// directory, or postgres on a database of its own.
+func startServerOn(t *testing.T, basePath, backend string) *liveServer {
+	t.Helper()
+	dsn := ""
+	if backend == "postgres" {
+		dsn = pgtest.NewDatabase(t)
+	}
+	return startServerDSN(t, basePath, backend, dsn)
+}
+
+// startServerDSN is startServerOn with the postgres backend's database.
+func startServerDSN(t *testing.T, basePath, backend, dsn string) *liveServer {
 	t.Helper()
 	l := servertest.StartWith(t, func(cfg *config.Config) {
 		cfg.Server.BasePath = basePath
 		cfg.Registration.CustomScopes = []string{"catalog.read", "catalog.write"}
 		cfg.Tokens.Resources = append(cfg.Tokens.Resources, "https://*.example.test/**")
-		// The binary's own store: Badger, as the default configuration has it.
-		cfg.Storage.Backend = "badger"
+		cfg.Storage.Backend = backend
 		cfg.Storage.Dir = filepath.Join(t.TempDir(), "data")
+		cfg.Storage.Postgres.DSN = dsn
 		cfg.Admin.Token = flowAdminToken
 	}, servertest.Options{Store: func(tb testing.TB, cfg *config.Config) *store.Store {
-		kv, err := badger.Open(cfg.Storage.Dir, badger.Options{})
+		var kv store.KV
+		var err error
+		if cfg.Storage.Backend == "postgres" {
+			kv, err = postgres.Open(context.Background(), cfg.Storage.Postgres.DSN, postgres.Options{})
+		} else {
+			kv, err = badger.Open(cfg.Storage.Dir, badger.Options{})
+		}
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -59,7 +90,7 @@ func startServer(t *testing.T, basePath string) *liveServer {
 		})
 		return st
 	}})
-	return &liveServer{issuer: l.Issuer, cfg: l.Cfg, srv: l.Server}
+	return &liveServer{issuer: l.Issuer, cfg: l.Cfg, srv: l.Server, st: l.Store}
 }
 
 func (s *liveServer) register(t *testing.T, metadata map[string]any) testclient.Client {
@@ -95,9 +126,11 @@ func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
 // refresh rotation, introspection and revocation with golang.org/x/oauth2
 // and github.com/coreos/go-oidc/v3.
 func TestOIDCFlowWithRealClients(t *testing.T) {
-	for _, basePath := range []string{"", "/api/auth"} {
-		t.Run("base="+basePath, func(t *testing.T) {
-			s := startServer(t, basePath)
+	for _, tc := range []struct{ backend, basePath string }{
+		{"badger", ""}, {"badger", "/api/auth"}, {"postgres", ""},
+	} {
+		t.Run(tc.backend+"/base="+tc.basePath, func(t *testing.T) {
+			s := startServerOn(t, tc.basePath, tc.backend)
 			ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})
 
 			provider, err := oidc.NewProvider(ctx, s.issuer)
@@ -248,7 +281,13 @@ func TestIDTokenSigningAlg(t *testing.T) {
 // TestCodeReplayRevokesTokens: a second redemption of a code fails and
 // revokes what the first one issued (RFC 6749 §4.1.2).
 func TestCodeReplayRevokesTokens(t *testing.T) {
-	s := startServer(t, "")
+	for _, backend := range []string{"badger", "postgres"} {
+		t.Run(backend, func(t *testing.T) { testCodeReplayRevokesTokens(t, backend) })
+	}
+}
+
+func testCodeReplayRevokesTokens(t *testing.T, backend string) {
+	s := startServerOn(t, "", backend)
 	ctx := context.Background()
 	const redirectURI = "http://127.0.0.1:9/cb"
 	client := s.register(t, map[string]any{

@@ -2,7 +2,8 @@
 // a temporary directory, postgres listening on a unix socket there only,
 // one database per test, and everything stopped and removed afterwards.
 //
-// A test package shares one server through TestMain:
+// A test package shares one server, started by the first test that asks
+// for a database and stopped by TestMain:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 //
@@ -22,6 +23,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -38,41 +40,44 @@ type Server struct {
 	seq  atomic.Int64
 }
 
-// shared is the package's server, started by Main; startErr says why
+// shared is the package's server, started by the first NewDatabase (so a
+// package whose tests at hand need none starts none); startErr says why
 // there is none.
 var (
+	once     sync.Once
 	shared   *Server
 	startErr error
 )
 
-// Main starts the shared server, runs the package's tests and stops it.
+// Main runs the package's tests and stops the shared server if one was
+// started.
 func Main(m *testing.M) {
-	flag.Parse()
-	shared, startErr = Start()
-	if startErr != nil {
-		fmt.Fprintln(os.Stderr, "pgtest:", startErr)
-	}
 	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// Cleanup stops the shared server if one was started, for a TestMain
+// that does more than Main.
+func Cleanup() {
 	if shared != nil {
 		if err := shared.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "pgtest:", err)
 		}
 	}
-	os.Exit(code)
 }
 
 // NewDatabase creates an empty database on the shared server for t,
-// dropped when t ends, and returns its DSN.
+// dropped when t ends, and returns its DSN. The package's TestMain must
+// call Main, which stops the server.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	if shared == nil {
-		if startErr == nil {
-			startErr = errors.New("no server: call pgtest.Main from TestMain")
-		}
+	once.Do(func() { shared, startErr = Start() })
+	if startErr != nil {
 		if testing.Short() {
 			t.Skipf("PostgreSQL: %v", startErr)
 		}
-		t.Fatalf("PostgreSQL: %v (make test installs it; -short skips)", startErr)
+		t.Fatalf("PostgreSQL: %v (make deps-test installs it; -short skips)", startErr)
 	}
 	dsn, err := shared.NewDatabase(t)
 	if err != nil {
@@ -143,10 +148,15 @@ func Start() (*Server, error) {
 	}
 	defer logFile.Close()
 	// Unix socket only (no TCP port to collide with); fsync off because
-	// the data is thrown away; enough connections for parallel tests that
-	// each open a pool.
+	// the data is thrown away, except under benchmarks, which measure
+	// durable commits; enough connections for parallel tests that each
+	// open a pool.
+	fsync := "off"
+	if benchmarking() {
+		fsync = "on"
+	}
 	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", dir,
-		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "full_page_writes=off",
+		"-c", "listen_addresses=", "-c", "fsync="+fsync, "-c", "full_page_writes="+fsync,
 		"-c", "max_connections=300", "-c", "shared_buffers=32MB")
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	s.cmd.SysProcAttr = sysProcAttr(cred)
@@ -161,6 +171,12 @@ func Start() (*Server, error) {
 		return nil, fmt.Errorf("%w\n%s", err, log)
 	}
 	return s, nil
+}
+
+// benchmarking tells whether the test binary runs benchmarks (-test.bench).
+func benchmarking() bool {
+	f := flag.Lookup("test.bench")
+	return f != nil && f.Value.String() != ""
 }
 
 // unprivileged returns the credential of the user nobody when running as
@@ -213,6 +229,11 @@ func (s *Server) NewDatabase(t testing.TB) (string, error) {
 		return "", fmt.Errorf("create database: %w", err)
 	}
 	t.Cleanup(func() {
+		select {
+		case <-s.exit: // stopped: the database went with it
+			return
+		default:
+		}
 		if err := s.admin(fmt.Sprintf("DROP DATABASE %s WITH (FORCE)", name)); err != nil {
 			t.Errorf("drop database %s: %v", name, err)
 		}
