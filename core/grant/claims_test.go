@@ -256,3 +256,46 @@ func TestFailedMintChangesNothing(t *testing.T) {
 		t.Fatalf("grant after the retries: %+v, %v; want it live (no reuse was seen)", g, err)
 	}
 }
+
+// TestRefreshDropsScopeNoLongerOffered: a scope value the operator removes
+// from registration.custom_scopes is not granted again by a refresh, as it
+// is not by any other grant (config.yaml says so); the rest of the scope
+// is.
+func TestRefreshDropsScopeNoLongerOffered(t *testing.T) {
+	app, cfg, st := claimsApp(t, claimsFunc(func(string, string, string, string) (map[string]any, error) { return nil, nil }))
+	servertest.StoreClient(t, st, "web", store.ClientMetadata{
+		TokenEndpointAuthMethod: oauth.AuthPost,
+		GrantTypes:              []string{grant.TypeAuthorizationCode, grant.TypeRefreshToken},
+		Scope:                   "openid write offline_access",
+	}, testSecret, testRedirect)
+	code := servertest.StoreCode(t, st, store.AuthCode{
+		ClientID: "web", RedirectURI: testRedirect, Subject: testSubject, Scope: "openid write offline_access",
+		AuthTime: time.Now().Truncate(time.Second), GrantID: oauth.RandomToken(16), ExpiresAt: time.Now().Add(time.Minute),
+	})
+	send := func(form url.Values) map[string]any {
+		t.Helper()
+		form.Set("client_id", "web")
+		form.Set("client_secret", testSecret)
+		req := httptest.NewRequest("POST", "/v1/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("token: %d %v %v", resp.StatusCode, body, err)
+		}
+		return body
+	}
+	body := send(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testRedirect}})
+	if body["scope"] != "openid write offline_access" {
+		t.Fatalf("exchange scope %v", body["scope"])
+	}
+	// The operator stops offering write (a restart with it removed).
+	cfg.Registration.CustomScopes = []string{"read"}
+	body = send(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {body["refresh_token"].(string)}})
+	if body["scope"] != "openid offline_access" {
+		t.Errorf("refresh scope %v, want write dropped", body["scope"])
+	}
+}

@@ -50,7 +50,7 @@ func (f *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 	}
 	scope, refused, ok := narrowScope(requested, registered)
 	if !ok {
-		return nil, invalidScope(refused, "is not registered for this client")
+		return nil, invalidScope(refused, "is not registered for this client or not offered by this server")
 	}
 	// RFC 8707 §2: the token is for the resources named, else the issuer.
 	resources, err := f.mint.resourcesFor(&req.Client, req.Resources, nil, false)

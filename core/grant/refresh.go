@@ -83,6 +83,10 @@ func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
 			return nil, invalidScope(refused, "was not granted to this refresh token")
 		}
 	}
+	// A value the server no longer offers (removed from
+	// registration.custom_scopes) or the client no longer registers (an
+	// RFC 7592 update) is not granted again, as for the other grants.
+	scope = keepAllowed(scope, f.mint.cfg.RegistrableScopes().Allowed(req.Client.Scope))
 
 	// RFC 8707 §2.2: a refresh may narrow the grant's resources, never
 	// name another.

@@ -1,6 +1,7 @@
 package grant
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
@@ -12,6 +13,18 @@ const (
 	scopeOpenID        = "openid"
 	scopeOfflineAccess = "offline_access"
 )
+
+// keepAllowed is scope without the values not in allowed.
+func keepAllowed(scope string, allowed []string) string {
+	values, _ := oauth.ParseScope(scope)
+	kept := values[:0]
+	for _, v := range values {
+		if slices.Contains(allowed, v) {
+			kept = append(kept, v)
+		}
+	}
+	return strings.Join(kept, " ")
+}
 
 // narrowScope checks a requested scope against the scope granted: every
 // requested value must have been granted (RFC 6749 §6, §4.4.2). An empty
