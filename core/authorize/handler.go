@@ -38,6 +38,8 @@ type Handler struct {
 	clients oauth.ClientGetter
 	// resources is the RFC 8707 allow-list (tokens.resources).
 	resources *oauth.ResourcePolicy
+	// open caps the undecided consent sessions per client and address.
+	open *openSessions
 }
 
 // WithDirectory makes approvals through the session API complete the
@@ -57,6 +59,7 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, pages identi
 		cfg: cfg, st: st, issuer: issuer, pages: pages, page: page,
 		iss: cfg.Issuer(), now: time.Now, scopes: cfg.RegistrableScopes(), clients: st.Clients,
 		resources: oauth.NewResourcePolicy(cfg.Tokens.Resources, cfg.FixedResources()...),
+		open:      newOpenSessions(cfg.Authorization.MaxOpenPerClient, cfg.Authorization.MaxOpenPerAddress),
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"html/template"
 	"log/slog"
+	"math"
 	"mime"
 	"net/url"
 	"slices"
@@ -87,7 +88,16 @@ func (h *Handler) authorize(c *fiber.Ctx) error {
 	req.ID = oauth.RandomToken(sessionIDBytes)
 	req.CreatedAt = now
 	req.ExpiresAt = now.Add(h.cfg.Tokens.ConsentSessionTTL)
+	// A client, or an address, with authorization.max_open_per_client
+	// (_per_address) sessions nobody has decided yet must wait for one to
+	// be decided or to expire.
+	if which, wait := h.open.add(req.ID, client.ID, oauth.ClientIP(c, h.cfg.Server.TrustedProxies), now, req.ExpiresAt); which != "" {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return h.answerError(c, &client, redirectURI, state, oauth.ErrTemporarilyUnavailable().WithStatus(fiber.StatusTooManyRequests).
+			WithDescription("too many authorization requests of this %s are waiting for a decision; retry later", which))
+	}
 	if err := h.st.AuthRequests.Create(ctx, req.ID, req); err != nil {
+		h.open.done(req.ID)
 		return oauth.ErrServerError().WithParent(err)
 	}
 
@@ -407,7 +417,11 @@ func (h *Handler) answerError(c *fiber.Ctx, client *store.Client, redirectURI, s
 		oauth.NoStore(c)
 		return c.Redirect(target, fiber.StatusFound)
 	}
-	return h.page.Render(c, fiber.StatusBadRequest, pageData{
+	status := fiber.StatusBadRequest
+	if oerr.Status == fiber.StatusTooManyRequests {
+		status = oerr.Status
+	}
+	return h.page.Render(c, status, pageData{
 		Step:             stepError,
 		ClientID:         client.ID,
 		ClientName:       clientName(client),

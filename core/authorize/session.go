@@ -243,6 +243,7 @@ func (h *Handler) decide(ctx context.Context, id string, approve bool, u identit
 		return "", oauth.ErrServerError().WithParent(fmt.Errorf("authorize: decide session %s: %w", id, err))
 	}
 
+	h.open.done(id)
 	slog.LogAttrs(ctx, slog.LevelInfo, "authorization session decided",
 		slog.String("session_id", id), slog.String("client_id", req.ClientID),
 		slog.String("decision", decision), slog.String("sub", u.Subject))

@@ -216,6 +216,10 @@ type Authorization struct {
 	// back to their redirect URI before any user interaction; the others'
 	// users see an error page (RFC 9700 §4.11.2).
 	RedirectErrors []string `koanf:"redirect_errors"`
+	// MaxOpenPerClient and MaxOpenPerAddress cap the consent sessions
+	// /v1/authorize keeps that nobody has decided yet (0: no cap).
+	MaxOpenPerClient  int `koanf:"max_open_per_client"`
+	MaxOpenPerAddress int `koanf:"max_open_per_address"`
 }
 
 // Client kinds authorization.redirect_errors may list (store.Client.Kind).
@@ -227,6 +231,10 @@ type RateLimit struct {
 	TokenBurst        int     `koanf:"token_burst"`
 	RegisterPerSecond float64 `koanf:"register_per_second"`
 	RegisterBurst     int     `koanf:"register_burst"`
+	// AuthorizePerSecond and AuthorizeBurst bound /v1/authorize per
+	// remote address.
+	AuthorizePerSecond float64 `koanf:"authorize_per_second"`
+	AuthorizeBurst     int     `koanf:"authorize_burst"`
 }
 
 type Guest struct {
@@ -504,6 +512,9 @@ func (c *Config) validate(errs []error) error {
 			bad(fmt.Sprintf("registration.custom_scopes[%d]", i), "must be one scope value of printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3), got %q", v)
 		}
 	}
+	if c.Authorization.MaxOpenPerClient < 0 || c.Authorization.MaxOpenPerAddress < 0 {
+		bad("authorization.max_open_per_client", "max_open_per_client and max_open_per_address must not be negative (0: no cap)")
+	}
 	for i, kind := range c.Authorization.RedirectErrors {
 		if !slices.Contains(clientKinds, kind) {
 			bad(fmt.Sprintf("authorization.redirect_errors[%d]", i), "must be a client kind, %s, got %q", strings.Join(clientKinds, " or "), kind)
@@ -515,6 +526,9 @@ func (c *Config) validate(errs []error) error {
 		}
 		if c.RateLimit.RegisterPerSecond <= 0 || c.RateLimit.RegisterBurst <= 0 {
 			bad("rate_limit.register_per_second", "rate and burst must be positive when rate limiting is enabled")
+		}
+		if c.RateLimit.AuthorizePerSecond <= 0 || c.RateLimit.AuthorizeBurst <= 0 {
+			bad("rate_limit.authorize_per_second", "rate and burst must be positive when rate limiting is enabled")
 		}
 	}
 	if c.Guest.Enabled && !strings.HasPrefix(c.Guest.UserEntityRef, "user:") {

@@ -43,8 +43,11 @@ func newRateLimiter(cfg config.RateLimit, trustedProxies int) *rateLimiter {
 }
 
 func (l *rateLimiter) limits(route string) (rate.Limit, int) {
-	if route == "register" {
+	switch route {
+	case "register":
 		return rate.Limit(l.cfg.RegisterPerSecond), l.cfg.RegisterBurst
+	case "authorize":
+		return rate.Limit(l.cfg.AuthorizePerSecond), l.cfg.AuthorizeBurst
 	}
 	return rate.Limit(l.cfg.TokenPerSecond), l.cfg.TokenBurst
 }
@@ -127,6 +130,19 @@ func (l *rateLimiter) middleware(route string) fiber.Handler {
 			l.charge(route, "client:"+id, now)
 		}
 		return err
+	}
+}
+
+// addressOnly limits route per remote address alone (a 429 JSON answer
+// with Retry-After, before anything is read).
+func (l *rateLimiter) addressOnly(route string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if ok, wait := l.allow(route, "ip:"+oauth.ClientIP(c, l.trustedProxies), time.Now()); !ok {
+			metrics.RateLimited.WithLabelValues(route).Inc()
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			return oauth.WriteError(c, oauth.ErrTooManyRequests())
+		}
+		return c.Next()
 	}
 }
 

@@ -158,6 +158,9 @@ func (s *Server) routes() error {
 	if limiter != nil {
 		base.Use("/v1/token", limiter.middleware("token"))
 		base.Use("/v1/register", limiter.middleware("register"))
+		// Per address only: the client_id of an authorization request is
+		// not authenticated, so it must not cost that client anything.
+		base.Use("/v1/authorize", limiter.addressOnly("authorize"))
 	}
 	client.New(s.cfg, s.st).Register(base)
 	clients := client.NewClients(s.cfg, s.st, s.out)
