@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -185,5 +186,39 @@ func TestPrefixEnd(t *testing.T) {
 		if got := string(prefixEnd([]byte(tc.in))); got != tc.want {
 			t.Errorf("prefixEnd(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestScanBytewise: keys are bytes in Go's string order, including bytes
+// over 0x7f and prefixes ending in 0xff (whose range has no simple end).
+func TestScanBytewise(t *testing.T) {
+	ctx := context.Background()
+	kv := open(t, Options{})
+	for _, k := range []string{"p\xff\xff", "p\xff\xff/a", "p\xff\xff\x00", "p\xfe", "q", "p\xff\xfe\xff", "\xff"} {
+		if err := kv.Put(ctx, k, []byte(k), time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scan := func(prefix string) []string {
+		var keys []string
+		if err := kv.Scan(ctx, prefix, func(k string, v []byte) error {
+			if string(v) != k {
+				t.Errorf("value at %q = %q", k, v)
+			}
+			keys = append(keys, k)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	if got, want := scan("p\xff\xff"), []string{"p\xff\xff", "p\xff\xff\x00", "p\xff\xff/a"}; !slices.Equal(got, want) {
+		t.Errorf("Scan(p\\xff\\xff) = %q, want %q", got, want)
+	}
+	if got, want := scan("p\xff"), []string{"p\xff\xfe\xff", "p\xff\xff", "p\xff\xff\x00", "p\xff\xff/a"}; !slices.Equal(got, want) {
+		t.Errorf("Scan(p\\xff) = %q, want %q", got, want)
+	}
+	if got, want := scan(""), []string{"p\xfe", "p\xff\xfe\xff", "p\xff\xff", "p\xff\xff\x00", "p\xff\xff/a", "q", "\xff"}; !slices.Equal(got, want) {
+		t.Errorf("Scan(\"\") = %q, want %q", got, want)
 	}
 }
