@@ -482,3 +482,49 @@ func TestEmailImplicitTLSAndPermanentRefusal(t *testing.T) {
 	}
 	smtpd.none(t)
 }
+
+// TestEmailOperatorTemplates: the operator's template files and subject
+// replace the embedded ones, and the HTML part escapes what a client
+// controls (the binding message).
+func TestEmailOperatorTemplates(t *testing.T) {
+	smtpd := newSMTPServer(t)
+	dir := t.TempDir()
+	textFile, htmlFile := filepath.Join(dir, "email.txt"), filepath.Join(dir, "email.html")
+	if err := os.WriteFile(textFile, []byte("Custom text for {{.User.Name}}: {{.ApprovalURL}} [{{.BindingMessage}}]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(htmlFile, []byte(`<p>Custom HTML <a href="{{.ApprovalURL}}">approve</a> {{.BindingMessage}}</p>`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, options{edit: func(cfg *config.Config) {
+		withSMTP(smtpd, nil)(cfg)
+		cfg.CIBA.Delivery.Email = config.EmailTemplates{Subject: "Sign-in for {{.User.Name}} at {{.ClientID}}", TextTemplate: textFile, HTMLTemplate: htmlFile}
+	}})
+	cl := e.client(t, "poll", "", nil)
+	id := e.startRequest(t, cl, loginHint("alice", "user_code", aliceUserCode, "binding_message", "<b>42</b>"))
+	m := smtpd.next(t)
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dec mime.WordDecoder
+	if subject, _ := dec.DecodeHeader(msg.Header.Get("Subject")); subject != "Sign-in for Alice at "+cl.ID {
+		t.Errorf("subject %q", subject)
+	}
+	link := e.issuer + "/oauth2/backchannel/" + id
+	_, params, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	parts := multipart.NewReader(msg.Body, params["boundary"])
+	for _, want := range []string{
+		"Custom text for Alice: " + link + " [<b>42</b>]",
+		`<p>Custom HTML <a href="` + link + `">approve</a> &lt;b&gt;42&lt;/b&gt;</p>`,
+	} {
+		p, err := parts.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(p)
+		if string(body) != want {
+			t.Errorf("part %q, want %q", body, want)
+		}
+	}
+}
