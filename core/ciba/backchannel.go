@@ -132,6 +132,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 		rec.Ownership = user.Ownership
 	}
 	rec.NotificationToken, rec.NotificationTokenSealed = s.secrets.sealString(notificationTokenAD(id), req.notificationToken)
+	rec.AuthReqID, rec.AuthReqIDSealed = s.secrets.sealString(authReqIDAD(id), authReqID)
 	if err := s.st.Backchannel.Create(ctx, id, rec); err != nil {
 		return s.refuse(c, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: store request: %w", err)))
 	}
@@ -158,6 +159,9 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 // notificationTokenAD binds a sealed client_notification_token to its
 // request.
 func notificationTokenAD(id string) string { return "backchannel/" + id + "/client_notification_token" }
+
+// authReqIDAD is the associated data that seals request id's auth_req_id.
+func authReqIDAD(id string) string { return "backchannel/" + id + "/auth_req_id" }
 
 // refuse answers an error of CIBA Core §13 and counts it.
 func (s *Service) refuse(c *fiber.Ctx, err error) error {

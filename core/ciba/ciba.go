@@ -38,6 +38,10 @@ const (
 	AuthorizePath = "/v1/backchannel/authorize"
 	AuthInfoPath  = "/v1/backchannel/authinfo"
 	CompletePath  = "/v1/backchannel/complete"
+	// The same, where doorkeeper-ciba mounts them (ciba.doorkeeper_routes).
+	DoorkeeperAuthorizePath = "/backchannel/authorize"
+	DoorkeeperAuthInfoPath  = "/backchannel/authinfo"
+	DoorkeeperCompletePath  = "/backchannel/complete"
 	// PagePath + auth_req_id is the approval page the notification links to.
 	PagePath = "/oauth2/backchannel/"
 	// HistoryPath is the consent history, under /admin.
@@ -134,6 +138,11 @@ func (s *Service) Register(r fiber.Router, admin fiber.Router) {
 	r.Post(AuthorizePath, s.backchannelAuthorize)
 	r.Get(AuthInfoPath, s.authInfo)
 	r.Post(CompletePath, s.complete)
+	if s.cfg.CIBA.DoorkeeperRoutes {
+		r.Post(DoorkeeperAuthorizePath, s.backchannelAuthorize)
+		r.Get(DoorkeeperAuthInfoPath, s.authInfo)
+		r.Post(DoorkeeperCompletePath, s.complete)
+	}
 	if s.pages.CSRF != nil && s.pages.Sessions != nil {
 		r.Get(PagePath+":id", s.pages.CSRF, s.showPage)
 		r.Post(PagePath+":id", s.pages.CSRF, s.submitPage)

@@ -121,6 +121,8 @@ func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u 
 		}
 		old.Status = status
 		old.DecidedAt = now
+		// Only pending requests are listed with their handle.
+		old.AuthReqID, old.AuthReqIDSealed = "", false
 		old.AuthTime = authTime.UTC().Truncate(time.Second)
 		if approve {
 			// The approving user's sign-in claims, for the grant's

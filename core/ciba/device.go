@@ -2,6 +2,9 @@ package ciba
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,10 +23,13 @@ type responseJSON grant.Response
 // request (GET /v1/backchannel/authinfo). Status is pending, approved,
 // denied, redeemed, or expired (StatusExpired: it expired unanswered).
 type AuthInfo struct {
-	ClientID       string `json:"client_id"`
-	ClientName     string `json:"client_name,omitempty"`
-	Scope          string `json:"scope"`
-	BindingMessage string `json:"binding_message,omitempty"`
+	// AuthReqID and CreatedAt are in the list of pending requests only.
+	AuthReqID      string     `json:"auth_req_id,omitempty"`
+	CreatedAt      *time.Time `json:"created_at,omitempty"`
+	ClientID       string     `json:"client_id"`
+	ClientName     string     `json:"client_name,omitempty"`
+	Scope          string     `json:"scope"`
+	BindingMessage string     `json:"binding_message,omitempty"`
 	// UserCodeVerified says a user_code came with the request and the
 	// directory accepted it; the code itself is never shown (CIBA Core
 	// §7.1: a secret the user knows).
@@ -50,7 +56,7 @@ func (s *Service) authInfo(c *fiber.Ctx) error {
 	}
 	authReqID := params.Get("auth_req_id")
 	if authReqID == "" {
-		return oauth.WriteError(c, oauth.ErrInvalidRequest().WithDescription("auth_req_id is required"))
+		return s.pendingList(c, u)
 	}
 	id := store.HashID(authReqID)
 	rec, err := s.st.Backchannel.Get(ctx, id)
@@ -87,6 +93,75 @@ func (s *Service) authInfo(c *fiber.Ctx) error {
 	})
 }
 
+// MaxPendingListed bounds the list of a user's pending requests.
+const MaxPendingListed = 50
+
+// pendingList answers authinfo without auth_req_id, as doorkeeper-ciba
+// does: the signed-in user's own requests still waiting for an answer,
+// newest first, at most MaxPendingListed, each with the auth_req_id that
+// answers it at complete. Requests of deleted clients and expired ones
+// are left out.
+func (s *Service) pendingList(c *fiber.Ctx, u identity.User) error {
+	ctx := c.UserContext()
+	now := s.now()
+	type found struct {
+		id  string
+		rec store.BackchannelRequest
+	}
+	var mine []found
+	newestFirst := func(a, b found) int { return b.rec.CreatedAt.Compare(a.rec.CreatedAt) }
+	err := s.st.Backchannel.List(ctx, func(id string, rec store.BackchannelRequest) error {
+		if rec.Subject != u.Subject || rec.Status != store.BackchannelPending || !now.Before(rec.ExpiresAt) || rec.AuthReqID == "" {
+			return nil
+		}
+		mine = append(mine, found{id, rec})
+		// Keep memory bounded however many requests name the user.
+		if len(mine) >= 2*MaxPendingListed {
+			slices.SortFunc(mine, newestFirst)
+			mine = mine[:MaxPendingListed]
+		}
+		return nil
+	})
+	if err != nil {
+		return oauth.WriteError(c, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: list requests: %w", err)))
+	}
+	slices.SortFunc(mine, newestFirst)
+	list := make([]AuthInfo, 0, min(len(mine), MaxPendingListed))
+	for _, f := range mine {
+		if len(list) == MaxPendingListed {
+			break
+		}
+		cl, err := s.st.Clients.Get(ctx, f.rec.ClientID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return oauth.WriteError(c, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: read client: %w", err)))
+		}
+		authReqID, err := s.secrets.openString(authReqIDAD(f.id), f.rec.AuthReqID, f.rec.AuthReqIDSealed)
+		if err != nil {
+			slog.WarnContext(ctx, "ciba: a pending request's auth_req_id cannot be opened", "request", f.id[:12], "error", err)
+			continue
+		}
+		created := f.rec.CreatedAt.UTC()
+		list = append(list, AuthInfo{
+			AuthReqID:        authReqID,
+			CreatedAt:        &created,
+			ClientID:         f.rec.ClientID,
+			ClientName:       cl.ClientName,
+			Scope:            f.rec.Scope,
+			BindingMessage:   f.rec.BindingMessage,
+			UserCodeVerified: f.rec.UserCodeVerified,
+			ACRValues:        f.rec.ACRValues,
+			Sub:              f.rec.Subject,
+			Status:           f.rec.Status,
+			ExpiresAt:        f.rec.ExpiresAt.UTC(),
+			ApprovalURL:      s.approvalURL(authReqID),
+		})
+	}
+	return oauth.JSON(c, fiber.StatusOK, fiber.Map{"requests": list})
+}
+
 // complete is POST /v1/backchannel/complete with auth_req_id and action
 // approve or deny: the user the request names (Bearer identity token)
 // answers it by API.
@@ -103,18 +178,65 @@ func (s *Service) complete(c *fiber.Ctx) error {
 	if authReqID == "" {
 		return oauth.WriteError(c, oauth.ErrInvalidRequest().WithDescription("auth_req_id is required"))
 	}
-	action := params.Get("action")
-	if action != "approve" && action != "deny" {
-		return oauth.WriteError(c, oauth.ErrInvalidRequest().WithDescription("action must be approve or deny"))
+	approve, oerr := completeAction(params.Get("action"), params.Get("status"))
+	if oerr != nil {
+		return oauth.WriteError(c, oerr)
 	}
-	if err := s.decide(c.UserContext(), authReqID, action == "approve", u, viaAPI); err != nil {
+	if err := s.decide(c.UserContext(), authReqID, approve, u, viaAPI); err != nil {
 		return oauth.WriteError(c, err)
 	}
 	status := store.BackchannelDenied
-	if action == "approve" {
+	if approve {
 		status = store.BackchannelApproved
 	}
-	return oauth.JSON(c, fiber.StatusOK, fiber.Map{"status": status})
+	if given := params.Get("status"); given != "" {
+		// doorkeeper-ciba's clients read back the value they sent.
+		status = given
+	}
+	return oauth.JSON(c, fiber.StatusOK, fiber.Map{"auth_req_id": authReqID, "status": status})
+}
+
+// doorkeeper-ciba's values of complete's status parameter: A approves, D
+// disapproves.
+const (
+	statusApproved    = "A"
+	statusDisapproved = "D"
+)
+
+// completeAction reads complete's answer: action (approve or deny), or
+// doorkeeper-ciba's status (A or D) as its alias; both may be given only
+// when they agree.
+func completeAction(action, status string) (approve bool, _ *oauth.Error) {
+	bad := oauth.ErrInvalidRequest
+	var byAction, byStatus *bool
+	yes, no := true, false
+	switch action {
+	case "":
+	case "approve":
+		byAction = &yes
+	case "deny":
+		byAction = &no
+	default:
+		return false, bad().WithDescription("action must be approve or deny")
+	}
+	switch status {
+	case "":
+	case statusApproved:
+		byStatus = &yes
+	case statusDisapproved:
+		byStatus = &no
+	default:
+		return false, bad().WithDescription("status must be %s or %s", statusApproved, statusDisapproved)
+	}
+	switch {
+	case byAction == nil && byStatus == nil:
+		return false, bad().WithDescription("action (approve or deny) or status (%s or %s) is required", statusApproved, statusDisapproved)
+	case byAction != nil && byStatus != nil && *byAction != *byStatus:
+		return false, bad().WithDescription("action and status disagree")
+	case byAction != nil:
+		return *byAction, nil
+	}
+	return *byStatus, nil
 }
 
 // bearerUser is the user of the request's Backstage identity token (RFC

@@ -23,6 +23,11 @@ const (
 // DeliveryModes are the token delivery modes this server supports.
 var DeliveryModes = []string{DeliveryPoll, DeliveryPing, DeliveryPush}
 
+// CanonicalDeliveryMode is a token delivery mode as stored: lower case,
+// whatever case it was given in (CIBA Core §4 names them in lower case;
+// doorkeeper-ciba in upper case).
+func CanonicalDeliveryMode(mode string) string { return strings.ToLower(mode) }
+
 // RequestSigningAlgs are the algorithms accepted for signed
 // authentication requests (CIBA Core §7.1.1); "none" is never one.
 var RequestSigningAlgs = []string{"ES256", "RS256", "PS256", "EdDSA"}
@@ -36,6 +41,8 @@ func init() {
 		if err := stringField("backchannel_token_delivery_mode", func(r *registration) *string { return &r.meta.BackchannelTokenDeliveryMode })(raw, r); err != nil {
 			return err
 		}
+		// Stored canonical: doorkeeper-ciba and others write POLL, PING, PUSH.
+		r.meta.BackchannelTokenDeliveryMode = CanonicalDeliveryMode(r.meta.BackchannelTokenDeliveryMode)
 		if !slices.Contains(DeliveryModes, r.meta.BackchannelTokenDeliveryMode) {
 			return oauth.ErrInvalidClientMetadata().WithDescription("backchannel_token_delivery_mode must be poll, ping or push, got %s",
 				quote(r.meta.BackchannelTokenDeliveryMode))

@@ -68,6 +68,10 @@ func (h *Handler) Register(r fiber.Router) {
 	r.Get("/v1/register/:client_id", h.read)
 	r.Put("/v1/register/:client_id", h.update)
 	r.Delete("/v1/register/:client_id", h.remove)
+	r.Post(ClientConfigPath, h.clientConfig)
+	if h.cfg.CIBA.DoorkeeperRoutes {
+		r.Post(DoorkeeperClientConfigPath, h.clientConfig)
+	}
 }
 
 // Lengths of the random values handed to a client, in bytes of entropy.
@@ -238,6 +242,11 @@ var unknownClientHash = oauth.HashSecret("no client")
 // token, an unknown client and a static client all get the same 401, so that
 // nothing is learned about which client ids exist.
 func (h *Handler) manage(c *fiber.Ctx) (store.Client, string, *oauth.Error) {
+	return h.manageID(c, strings.Clone(c.Params("client_id")))
+}
+
+// manageID is manage for the client id names.
+func (h *Handler) manageID(c *fiber.Ctx, id string) (store.Client, string, *oauth.Error) {
 	token, ok := bearer(c)
 	if !ok {
 		return store.Client{}, "", oauth.ErrInvalidToken().
@@ -246,7 +255,6 @@ func (h *Handler) manage(c *fiber.Ctx) (store.Client, string, *oauth.Error) {
 	refused := oauth.ErrInvalidToken().
 		WithDescription("the registration access token is invalid or the client does not exist").
 		WithChallenge(realm + `, error="invalid_token"`)
-	id := strings.Clone(c.Params("client_id"))
 	cl, err := h.st.Clients.Get(c.UserContext(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -280,7 +288,6 @@ var errStale = errors.New("client: registration changed during the update")
 // a registration, with omitted fields removed and defaults re-applied. The
 // registration access token is not rotated.
 func (h *Handler) update(c *fiber.Ctx) error {
-	ctx := c.UserContext()
 	cl, token, oerr := h.manage(c)
 	if oerr != nil {
 		return oauth.WriteError(c, oerr)
@@ -289,6 +296,13 @@ func (h *Handler) update(c *fiber.Ctx) error {
 	if oerr != nil {
 		return oauth.WriteError(c, oerr)
 	}
+	return h.apply(c, cl, token, reg)
+}
+
+// apply replaces client cl's metadata with reg's, for a request that
+// presented the registration access token token (RFC 7592 §2.2).
+func (h *Handler) apply(c *fiber.Ctx, cl store.Client, token string, reg registration) error {
+	ctx := c.UserContext()
 	if reg.clientID != cl.ID {
 		return oauth.WriteError(c, oauth.ErrInvalidRequest().
 			WithDescription("the body must include client_id, equal to the client being updated (RFC 7592 §2.2)"))

@@ -28,6 +28,10 @@ type CIBA struct {
 	// Delivery drives the durable queue of ping and push callbacks and of
 	// the notify plugin's webhooks.
 	Delivery CIBADelivery `koanf:"delivery"`
+	// DoorkeeperRoutes also mounts the device API where doorkeeper-ciba
+	// has it, without the /v1 prefix: /backchannel/authorize, authinfo,
+	// complete and clientconfig.
+	DoorkeeperRoutes bool `koanf:"doorkeeper_routes"`
 }
 
 // CIBADelivery configures the delivery queue.

@@ -43,6 +43,12 @@ type BackchannelRequest struct {
 	// NotificationTokenSealed: NotificationToken is sealed under
 	// keys.secret (core/ciba/seal.go), base64url.
 	NotificationTokenSealed bool `json:"client_notification_token_sealed,omitempty"`
+	// AuthReqID is the auth_req_id itself, sealed under keys.secret
+	// (AuthReqIDSealed; unsealed without one, as NotificationToken), so
+	// that the signed-in user's pending requests can be listed with the
+	// handle that answers them (core/ciba authinfo).
+	AuthReqID       string `json:"auth_req_id,omitempty"`
+	AuthReqIDSealed bool   `json:"auth_req_id_sealed,omitempty"`
 	// Interval is the current minimum time between polls, in seconds; a
 	// poll that comes sooner answers slow_down and adds 5 (CIBA Core §11).
 	Interval int       `json:"interval"`
