@@ -189,3 +189,17 @@ func TestRateLimitWrongSecretsCostTheClientNothing(t *testing.T) {
 	}
 	wantLimited(t, l.from(t, "127.0.1.31", form("/v1/token", ccForm, "victim", liveSecret)), "the real client's 4th request")
 }
+
+// TestRateLimitBackchannel: the CIBA backchannel endpoint has the token
+// endpoint's limits, in a bucket of its own: each request asks the user
+// directory and may be a user_code guess.
+func TestRateLimitBackchannel(t *testing.T) {
+	t.Parallel()
+	l := limited(t, 0)
+	ciba := url.Values{"scope": {"openid"}, "login_hint": {"guest"}}
+	for range 3 {
+		wantServed(t, l.from(t, "127.0.0.12", form("/v1/backchannel/authorize", ciba, "nobody", "x")), "backchannel within the burst")
+	}
+	wantLimited(t, l.from(t, "127.0.0.12", form("/v1/backchannel/authorize", ciba, "nobody", "x")), "backchannel, 4th request of the address")
+	wantServed(t, l.from(t, "127.0.0.12", form("/v1/token", ccForm, "client-y", "x")), "token after backchannel requests")
+}

@@ -103,8 +103,14 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 			return s.refuse(c, err)
 		}
 	}
+	if err := s.userCodeAttemptsLeft(ctx, req); err != nil {
+		return s.refuse(c, err)
+	}
 	user, err := s.resolveUser(ctx, &cl, req)
 	if err != nil {
+		if oauth.AsError(err).Code == oauth.ErrInvalidUserCode().Code {
+			s.countUserCodeFailure(ctx, req)
+		}
 		return s.refuse(c, err)
 	}
 

@@ -2,12 +2,14 @@ package ciba_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
 
@@ -129,5 +131,27 @@ func TestUserCodeOldPlugin(t *testing.T) {
 	}
 	if n := e.requests(t); n != 1 {
 		t.Errorf("%d requests stored, want 1", n)
+	}
+}
+
+// TestUserCodeLockout: wrong user codes for one user are counted whatever
+// the client (open registration makes clients cheap): after five, even the
+// right code is refused (429) for a while, so a short code cannot be
+// guessed; other users are not affected.
+func TestUserCodeLockout(t *testing.T) {
+	e := start(t, options{})
+	clients := []testclient.Client{e.client(t, "poll", "", nil), e.client(t, "poll", "", nil)}
+	for i := range 5 {
+		status, body := e.authorize(t, clients[i%2], loginHint("alice", "user_code", fmt.Sprintf("%04d", i)))
+		if status != 400 || body["error"] != "invalid_user_code" {
+			t.Fatalf("wrong code %d: %d %v", i, status, body)
+		}
+	}
+	status, body := e.authorize(t, clients[0], loginHint("alice", "user_code", aliceUserCode))
+	if status != 429 || body["error"] != "too_many_requests" {
+		t.Fatalf("the right code after five wrong ones: %d %v, want 429", status, body)
+	}
+	if status, body := e.authorize(t, clients[1], loginHint("guest")); status != 200 {
+		t.Fatalf("another user during alice's lockout: %d %v", status, body)
 	}
 }

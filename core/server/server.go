@@ -161,6 +161,9 @@ func (s *Server) routes() error {
 		// Per address only: the client_id of an authorization request is
 		// not authenticated, so it must not cost that client anything.
 		base.Use("/v1/authorize", limiter.addressOnly("authorize"))
+		// The token endpoint's limits: each request asks a plugin, and
+		// may carry a user_code guess.
+		base.Use(ciba.AuthorizePath, limiter.middleware("backchannel"))
 	}
 	client.New(s.cfg, s.st).Register(base)
 	clients := client.NewClients(s.cfg, s.st, s.out)
