@@ -260,6 +260,19 @@ func TestBadInput(t *testing.T) {
 		{name: "introspect/another client's access token", req: form("/v1/introspect", url.Values{"token": {machineToken}}, "web", liveSecret), status: 200},
 		{name: "introspect/another client's refresh token", req: form("/v1/introspect", url.Values{"token": {refresh}}, "machine", liveSecret), status: 200},
 
+		// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2,
+		// §3): the browser never goes anywhere a client did not register,
+		// and a refused request ends no session: the error page.
+		{name: "logout/unregistered post_logout_redirect_uri", req: raw("GET", "/v1/logout?"+url.Values{"client_id": {"web"}, "post_logout_redirect_uri": {"https://evil.example/bye"}}.Encode(), "", ""), status: 400, code: "invalid_request", page: true},
+		{name: "logout/post_logout_redirect_uri without a client", req: raw("GET", "/v1/logout?"+url.Values{"post_logout_redirect_uri": {liveRedirect}}.Encode(), "", ""), status: 400, code: "invalid_request", page: true},
+		{name: "logout/garbage id_token_hint", req: raw("GET", "/v1/logout?"+url.Values{"id_token_hint": {"a.b.c"}}.Encode(), "", ""), status: 400, code: "invalid_request", page: true},
+		// (Tokens go in POST bodies: the golden file records the request line.)
+		{name: "logout/access token as id_token_hint", req: raw("POST", "/v1/logout", formType, url.Values{"id_token_hint": {machineToken}}.Encode()), status: 400, code: "invalid_request", page: true},
+		{name: "logout/id_token_hint of another client_id", req: raw("POST", "/v1/logout", formType, url.Values{"id_token_hint": {first.str("id_token")}, "client_id": {"other"}}.Encode()), status: 400, code: "invalid_request", page: true},
+		{name: "logout/unknown client_id", req: raw("POST", "/v1/logout", formType, url.Values{"client_id": {"nobody"}}.Encode()), status: 400, code: "invalid_request", page: true},
+		{name: "logout/repeated parameter", req: raw("GET", "/v1/logout?client_id=web&client_id=other", "", ""), status: 400, code: "invalid_request", page: true},
+		{name: "logout/PUT", req: raw("PUT", "/v1/logout", formType, "client_id=web"), status: 405, code: "invalid_request", allow: "GET, HEAD, POST"},
+
 		// Anything else.
 		{name: "unknown endpoint", req: raw("GET", "/v1/nothing-here", "", ""), status: 404, code: "not_found"},
 		{name: "token/GET", req: raw("GET", "/v1/token", "", ""), status: 405, code: "invalid_request", allow: "POST"},

@@ -123,6 +123,7 @@ var fields = map[string]field{
 	"software_version":           stringField("software_version", func(r *registration) *string { return &r.meta.SoftwareVersion }),
 	"software_statement":         refuseSoftwareStatement,
 	"application_type":           stringField("application_type", func(r *registration) *string { return &r.meta.ApplicationType }),
+	"post_logout_redirect_uris":  listField("post_logout_redirect_uris", func(r *registration) *[]string { return &r.meta.PostLogoutRedirectURIs }),
 	"id_token_signed_response_alg": stringField("id_token_signed_response_alg", func(r *registration) *string {
 		return &r.meta.IDTokenSignedResponseAlg
 	}),
@@ -350,6 +351,9 @@ func validate(m *store.ClientMetadata, p policy) *oauth.Error {
 	if err := validateRedirectURIs(m, p); err != nil {
 		return err
 	}
+	if err := validatePostLogoutURIs(m, p); err != nil {
+		return err
+	}
 
 	// Human-readable values, shown on the consent page.
 	if err := checkText("client_name", m.ClientName, maxClientName); err != nil {
@@ -439,6 +443,34 @@ func validateRedirectURIs(m *store.ClientMetadata, p policy) *oauth.Error {
 		}
 		if !p.redirectPatterns.MatchURL(parsed) {
 			return bad().WithDescription("redirect_uris[%d] %s is not allowed by this server's redirect URI patterns", i, quote(u))
+		}
+	}
+	return nil
+}
+
+// validatePostLogoutURIs checks post_logout_redirect_uris (OpenID Connect
+// RP-Initiated Logout 1.0 §3.1) as redirect_uris are checked: the same
+// schemes, no fragment, within the operator's patterns. They are matched
+// exactly at logout, a loopback port included.
+func validatePostLogoutURIs(m *store.ClientMetadata, p policy) *oauth.Error {
+	bad := oauth.ErrInvalidClientMetadata
+	if len(m.PostLogoutRedirectURIs) > maxRedirectURIs {
+		return bad().WithDescription("post_logout_redirect_uris may list at most %d URIs", maxRedirectURIs)
+	}
+	m.PostLogoutRedirectURIs = unique(m.PostLogoutRedirectURIs)
+	for i, u := range m.PostLogoutRedirectURIs {
+		if reason := checkRedirectURI(u); reason != "" {
+			return bad().WithDescription("post_logout_redirect_uris[%d] %s %s", i, quote(u), reason)
+		}
+		if !p.restricted {
+			continue
+		}
+		parsed, err := urlpattern.ParseURL(u)
+		if err != nil {
+			return bad().WithDescription("post_logout_redirect_uris[%d] %s %s", i, quote(u), err.Error())
+		}
+		if !p.redirectPatterns.MatchURL(parsed) {
+			return bad().WithDescription("post_logout_redirect_uris[%d] %s is not allowed by this server's redirect URI patterns", i, quote(u))
 		}
 	}
 	return nil

@@ -31,6 +31,7 @@ type Metadata struct {
 	RegistrationEndpoint                       string   `json:"registration_endpoint"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	EndSessionEndpoint                         string   `json:"end_session_endpoint"` // RP-Initiated Logout 1.0 §2.1
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -68,6 +69,7 @@ func NewMetadata(cfg *config.Config, keys *keyset.Keyset, grantTypes []string) M
 		RegistrationEndpoint:   iss + "/v1/register",
 		RevocationEndpoint:     iss + "/v1/revoke",
 		IntrospectionEndpoint:  iss + "/v1/introspect",
+		EndSessionEndpoint:     iss + "/v1/logout",
 		ScopesSupported:        slices.Clone(config.StandardScopes),
 		ResponseTypesSupported: []string{"code"},
 		ResponseModesSupported: []string{"query"},

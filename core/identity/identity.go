@@ -26,6 +26,10 @@ type User struct {
 	Provider string
 	// AuthTime is when the user authenticated (OIDC Core §2 auth_time).
 	AuthTime time.Time
+	// ProviderSession is the store id of the provider session the sign-in
+	// started, if any: the login session records it, so that a logout
+	// ends both.
+	ProviderSession string
 }
 
 // Name is how the pages greet the user: the display name, else the entity ref.

@@ -78,6 +78,8 @@ func (s *Sessions) Start(c *fiber.Ctx, u User) (User, error) {
 		Provider:  u.Provider,
 		AuthTime:  u.AuthTime,
 		ExpiresAt: now.Add(s.ttl),
+
+		ProviderSession: u.ProviderSession,
 	}
 	if err := s.st.LoginSessions.Create(ctx, store.HashID(value), rec); err != nil {
 		return User{}, fmt.Errorf("identity: store session: %w", err)
@@ -116,13 +118,30 @@ func (s *Sessions) Current(c *fiber.Ctx) (u User, ok bool, err error) {
 // End signs the browser out: the stored session is deleted and the cookie
 // expired. Ending when nobody is signed in is not an error.
 func (s *Sessions) End(c *fiber.Ctx) error {
+	_, _, err := s.Logout(c)
+	return err
+}
+
+// Logout is End that also returns the session it ended (ok false when the
+// browser had none, or it had expired), for the caller to end what the
+// sign-in started with it (the provider session).
+func (s *Sessions) Logout(c *fiber.Ctx) (rec store.LoginSession, ok bool, err error) {
 	if value := c.Cookies(SessionCookie); value != "" && len(value) <= maxCookieLen {
-		if err := s.st.LoginSessions.Delete(c.UserContext(), store.HashID(value)); err != nil {
-			return fmt.Errorf("identity: delete session: %w", err)
+		id := store.HashID(value)
+		rec, err = s.st.LoginSessions.Get(c.UserContext(), id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return rec, false, fmt.Errorf("identity: read session: %w", err)
+		default:
+			ok = s.now().Before(rec.ExpiresAt)
+		}
+		if err := s.st.LoginSessions.Delete(c.UserContext(), id); err != nil {
+			return rec, false, fmt.Errorf("identity: delete session: %w", err)
 		}
 	}
 	s.setCookie(c, "", time.Unix(0, 0))
-	return nil
+	return rec, ok, nil
 }
 
 func (s *Sessions) setCookie(c *fiber.Ctx, value string, expires time.Time) {

@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/grant"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
+	"github.com/gatehouse-auth/gatehouse/core/logout"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
@@ -179,6 +180,11 @@ func (s *Server) routes() error {
 		return fmt.Errorf("server: %w", err)
 	}
 	authz.WithDirectory(identity.NewDirectory(s.plugins)).WithClients(clients).Register(base)
+	endSession, err := logout.New(s.cfg, clients, s.issuer, providers.Sessions, providers.CSRF, providers)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	endSession.Register(base)
 	tokens := grant.New(s.cfg, s.st, s.issuer).WithClaims(s.plugins).WithClients(clients)
 	if err := s.mountCIBA(base, tokens, providers); err != nil {
 		return err

@@ -78,6 +78,9 @@ type ClientMetadata struct {
 	// OpenID Connect Registration §2: the ID token algorithm (RS256 when
 	// a client registered none).
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// OpenID Connect RP-Initiated Logout 1.0 §3.1: where the end-session
+	// endpoint may send the browser back, matched exactly.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	// CIBA Core 1.0 §4 registration parameters.
 	BackchannelTokenDeliveryMode               string `json:"backchannel_token_delivery_mode,omitempty"`
 	BackchannelClientNotificationEndpoint      string `json:"backchannel_client_notification_endpoint,omitempty"`
@@ -253,6 +256,9 @@ type LoginSession struct {
 	Provider  string         `json:"provider"`
 	AuthTime  time.Time      `json:"auth_time"`
 	ExpiresAt time.Time      `json:"expires_at"`
+	// ProviderSession is the store id of the provider session the same
+	// sign-in started (core/upstream), ended with this one at logout.
+	ProviderSession string `json:"provider_session,omitempty"`
 }
 
 func (s *LoginSession) Expiry() time.Time { return s.ExpiresAt }

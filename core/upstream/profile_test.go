@@ -135,3 +135,50 @@ func approveByAPI(t *testing.T, e *providerEnv, scope, bearer string) map[string
 	}
 	return tok
 }
+
+// TestLogoutEndsProviderSession: RP-initiated logout (OpenID Connect
+// RP-Initiated Logout 1.0) after a sign-in through a provider on the
+// consent page ends both the login session and the provider session that
+// sign-in started: the provider's refresh answers 401 afterwards, and the
+// browser's refresh cookie is cleared.
+func TestLogoutEndsProviderSession(t *testing.T) {
+	e := startWithProvider(t, func(c *config.Config) { c.Server.AppURL = "" })
+	e.origin = e.cfg.AppOrigins()[0]
+	b := newBrowser(t)
+	e.idp.signInAt(t, b, "alice@example.com")
+	f, a, _ := e.signInOnPage(t, b, map[string]any{"post_logout_redirect_uris": []string{"http://127.0.0.1:9/bye"}}, "openid")
+	tok := f.redeem(t, b, e, a)
+	if r := b.xhr(t, http.MethodGet, e.issuer+"/corp/refresh?env=development"); r.status != http.StatusOK {
+		t.Fatalf("refresh before logout: %d %s", r.status, r.body)
+	}
+	refreshURL, _ := url.Parse(e.issuer + "/corp/refresh")
+	var refreshCookie *http.Cookie
+	for _, c := range b.Jar.Cookies(refreshURL) {
+		if strings.HasSuffix(c.Name, "_refresh") {
+			refreshCookie = c
+		}
+	}
+	if refreshCookie == nil {
+		t.Fatal("no provider refresh cookie after signing in")
+	}
+	out := b.do(t, http.MethodGet, e.issuer+"/v1/logout?"+url.Values{
+		"id_token_hint": {tok["id_token"].(string)}, "post_logout_redirect_uri": {"http://127.0.0.1:9/bye"}}.Encode(), "", "")
+	if out.status != http.StatusFound || out.header.Get("Location") != "http://127.0.0.1:9/bye" {
+		t.Fatalf("logout: %d %q %.300s", out.status, out.header.Get("Location"), out.body)
+	}
+	if r := b.xhr(t, http.MethodGet, e.issuer+"/corp/refresh?env=development"); r.status != http.StatusUnauthorized {
+		t.Errorf("refresh after logout: %d %s, want 401", r.status, r.body)
+	}
+	for _, c := range b.Jar.Cookies(refreshURL) {
+		if strings.HasSuffix(c.Name, "_refresh") {
+			t.Errorf("refresh cookie %s still in the browser", c.Name)
+		}
+	}
+	// The provider session itself is gone: its old cookie, sent again,
+	// refreshes nothing.
+	refreshCookie.Path = e.cfg.Server.BasePath + "/corp"
+	b.Jar.SetCookies(refreshURL, []*http.Cookie{refreshCookie})
+	if r := b.xhr(t, http.MethodGet, e.issuer+"/corp/refresh?env=development"); r.status != http.StatusUnauthorized {
+		t.Errorf("refresh with the old cookie after logout: %d %s, want 401", r.status, r.body)
+	}
+}

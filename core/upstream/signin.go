@@ -388,7 +388,7 @@ func (p *Provider) finish(c *fiber.Ctx, st *loginState, param func(string) strin
 	}
 	u.AuthTime = time.Now().UTC().Truncate(time.Second)
 	scope := grantedScope(r.Token, st.Scope)
-	if err := p.startSession(c, st.Env, u, r, scope); err != nil {
+	if u.ProviderSession, err = p.startSession(c, st.Env, u, r, scope); err != nil {
 		return nil, err
 	}
 	if st.ReturnTo != "" {
@@ -579,23 +579,24 @@ func hookError(err error) error {
 	return &signInError{Message: "Sign-in is not available right now.", Err: err}
 }
 
-// startSession stores the provider session and sets its refresh cookie.
-func (p *Provider) startSession(c *fiber.Ctx, env string, u identity.User, r *Result, scope []string) error {
+// startSession stores the provider session, sets its refresh cookie and
+// returns its store id.
+func (p *Provider) startSession(c *fiber.Ctx, env string, u identity.User, r *Result, scope []string) (string, error) {
 	value := oauth.RandomToken(32)
 	id := store.HashID(value)
 	sealed, err := sealGrant(value, sealSession, id, r)
 	if err != nil {
-		return err
+		return "", err
 	}
 	rec := providerSession{
 		Provider: p.id, Env: env, Subject: u.Subject, Profile: r.Profile, Claims: r.Claims, Sealed: sealed,
 		Scope: scope, ExpiresAt: time.Now().Add(p.ttl[env]), AuthTime: u.AuthTime,
 	}
 	if err := p.providers.Create(c.UserContext(), id, rec); err != nil {
-		return fmt.Errorf("upstream: store provider session: %w", err)
+		return "", fmt.Errorf("upstream: store provider session: %w", err)
 	}
 	p.setCookie(c, p.refreshCookie(), value, rec.ExpiresAt)
-	return nil
+	return id, nil
 }
 
 func sealGrant(secret, info, id string, r *Result) ([]byte, error) {

@@ -3,6 +3,7 @@ package upstream
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -76,4 +77,22 @@ func (p *Providers) Register(r fiber.Router) {
 	if p.Bridge != nil {
 		p.Bridge.Register(r)
 	}
+}
+
+// EndSignIn ends what a sign-in left on the server besides the login
+// session rec (ended by the caller, identity.Sessions.Logout): the
+// provider session it started, and in the browser every provider's
+// refresh cookie, whose path the caller's route may not be under (a
+// sign-in through Backstage's popup has a provider session and no login
+// session). The upstream's own session is the upstream's.
+func (p *Providers) EndSignIn(c *fiber.Ctx, rec store.LoginSession) error {
+	for _, pr := range p.providers {
+		if rec.ProviderSession != "" && rec.Provider == pr.id {
+			if err := pr.providers.Delete(c.UserContext(), rec.ProviderSession); err != nil {
+				return fmt.Errorf("upstream: end provider session of %s: %w", pr.id, err)
+			}
+		}
+		pr.setCookie(c, pr.refreshCookie(), "", time.Unix(0, 0))
+	}
+	return nil
 }

@@ -234,9 +234,7 @@ test('OAuth 2.0 Authorization Server Metadata (RFC 8414) discovery', async () =>
   assert.ok(md.token_endpoint?.startsWith(issuer + '/'));
 });
 
-test('RP-initiated logout: end_session_endpoint redirects to the registered post_logout_redirect_uri', {
-  todo: 'issue 11 (8): no end_session_endpoint',
-}, async () => {
+test('RP-initiated logout: end_session_endpoint redirects to the registered post_logout_redirect_uri', async () => {
   const config = await registerClient();
   const tokens = await codeFlow(config, 'openid');
   const url = client.buildEndSessionUrl(config, {
