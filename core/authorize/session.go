@@ -188,6 +188,16 @@ func (h *Handler) decide(ctx context.Context, id string, approve bool, u identit
 	if oerr != nil {
 		return "", oerr
 	}
+	// A deleted client's sessions die with it (RFC 7592 §2.3): nobody is
+	// sent to its redirect URI, no code is written.
+	_, err := h.clients.Get(ctx, req.ClientID)
+	var refused *oauth.Error
+	if errors.Is(err, store.ErrNotFound) || errors.As(err, &refused) {
+		return "", oauth.ErrNotFound().WithDescription("the client of this session is no longer registered")
+	}
+	if err != nil {
+		return "", oauth.ErrServerError().WithParent(err)
+	}
 	now := h.now()
 	decision := decisionRejected
 	if approve {
@@ -233,7 +243,7 @@ func (h *Handler) decide(ctx context.Context, id string, approve bool, u identit
 		}
 		writes = append(writes, createCode)
 	}
-	err := h.st.Apply(ctx, writes...)
+	err = h.st.Apply(ctx, writes...)
 	switch {
 	case errors.Is(err, errDecided):
 		return "", errAlreadyDecided()

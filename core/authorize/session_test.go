@@ -262,3 +262,29 @@ func audience(v any) []string {
 	}
 	return nil
 }
+
+// TestSessionOfDeletedClient: once a client is deleted (RFC 7592), its
+// pending sessions can be neither shown nor approved: nobody is sent to
+// its redirect URI, and no code is written.
+func TestSessionOfDeletedClient(t *testing.T) {
+	e := start(t, nil)
+	e.client(t, "gone", store.ClientMetadata{ClientName: "Gone", Scope: "openid"})
+	b := newBrowser(t)
+	guest := e.guestToken(t)
+	id := e.authorize(t, b, authParams("gone"))
+	if err := e.st.Clients.Delete(context.Background(), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for _, action := range []string{"approve", "reject"} {
+		a := b.do(t, http.MethodPost, e.issuer+"/v1/sessions/"+id+"/"+action, bearer(guest), "{}")
+		if a.status != http.StatusNotFound || a.json(t)["error"] != "not_found" {
+			t.Errorf("%s after the client's deletion: %d %s, want 404 not_found", action, a.status, a.body)
+		}
+	}
+	if r := e.session(t, id); r.Decision != "" {
+		t.Errorf("session decided %q after its client was deleted", r.Decision)
+	}
+	if n := len(e.codes(t)); n != 0 {
+		t.Errorf("%d codes stored for a deleted client", n)
+	}
+}
