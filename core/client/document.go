@@ -57,10 +57,18 @@ type fetchCall struct {
 var _ oauth.ClientGetter = (*Clients)(nil)
 
 // cachedDocument is a validated document, as the client it describes.
+// Past expires it is fetched again; until staleUntil it stands in for a
+// document that cannot be fetched for now (a network failure, a timeout,
+// a 5xx): an outage of the client's host does not revoke its tokens.
 type cachedDocument struct {
-	client  store.Client
-	expires time.Time
+	client     store.Client
+	expires    time.Time
+	staleUntil time.Time
 }
+
+// errUnreachable marks a fetch that failed for a reason that may pass, as
+// opposed to a document refused for what it says or where it is.
+var errUnreachable = errors.New("client ID metadata document host unreachable")
 
 // NewClients returns the clients of cfg: st's, and those of metadata
 // documents fetched through out.
@@ -121,9 +129,26 @@ func (l *Clients) Get(ctx context.Context, id string) (store.Client, error) {
 	return c.client, c.err
 }
 
-// fetchAndCache fetches the document at id and caches it if accepted.
+// fetchAndCache fetches the document at id and caches it if accepted. A
+// document that cannot be fetched for now is served from its last
+// accepted copy while that is within max_ttl of its expiry, and fetched
+// again after min_ttl.
 func (l *Clients) fetchAndCache(ctx context.Context, id string) (store.Client, error) {
 	cl, ttl, err := l.fetch(ctx, id)
+	if errors.Is(err, errUnreachable) {
+		l.mu.Lock()
+		e, ok := l.cache.Peek(id)
+		now := l.now()
+		if ok && now.Before(e.staleUntil) {
+			e.expires = now.Add(l.conf.MinTTL)
+			l.cache.Add(id, e)
+			l.mu.Unlock()
+			slog.WarnContext(ctx, "client ID metadata document cannot be fetched: serving its last accepted copy",
+				"client_id", clean(id), "error", err, "until", e.staleUntil)
+			return e.client, nil
+		}
+		l.mu.Unlock()
+	}
 	if err != nil {
 		var oe *oauth.Error
 		if errors.As(err, &oe) {
@@ -133,7 +158,10 @@ func (l *Clients) fetchAndCache(ctx context.Context, id string) (store.Client, e
 	}
 	slog.InfoContext(ctx, "client ID metadata document accepted", "client_id", id, "client_name", cl.ClientName,
 		"redirect_uris", cl.RedirectURIs, "cache_ttl", ttl)
-	l.cache.Add(id, cachedDocument{client: cl, expires: l.now().Add(ttl)})
+	expires := l.now().Add(ttl)
+	l.mu.Lock()
+	l.cache.Add(id, cachedDocument{client: cl, expires: expires, staleUntil: expires.Add(l.conf.MaxTTL)})
+	l.mu.Unlock()
 	return cl, nil
 }
 
@@ -169,6 +197,10 @@ func (l *Clients) fetch(ctx context.Context, id string) (store.Client, time.Dura
 	req.Header.Set("Accept", "application/json")
 	resp, err := l.http.Do(req)
 	if err != nil {
+		var refused *outbound.RefusedError
+		if !errors.As(err, &refused) && !errors.Is(err, outbound.ErrNotHTTPS) {
+			err = fmt.Errorf("%w: %w", errUnreachable, err)
+		}
 		return store.Client{}, 0, refuse(id, "%s", fetchFailure(err)).WithParent(err)
 	}
 	defer resp.Body.Close()
@@ -176,12 +208,15 @@ func (l *Clients) fetch(ctx context.Context, id string) (store.Client, time.Dura
 	switch {
 	case resp.StatusCode/100 == 3:
 		return store.Client{}, 0, refuse(id, "answered a redirect (%d); documents are fetched without following redirects (§5)", resp.StatusCode)
+	case resp.StatusCode >= 500:
+		return store.Client{}, 0, refuse(id, "answered HTTP %d; a document must be served with 200 OK (§5)", resp.StatusCode).
+			WithParent(fmt.Errorf("%w: HTTP %d", errUnreachable, resp.StatusCode))
 	case resp.StatusCode != http.StatusOK:
 		return store.Client{}, 0, refuse(id, "answered HTTP %d; a document must be served with 200 OK (§5)", resp.StatusCode)
 	case errors.Is(err, outbound.ErrResponseTooLarge):
 		return store.Client{}, 0, refuse(id, "is larger than %d bytes (§8.7)", l.conf.MaxBytes)
 	case err != nil:
-		return store.Client{}, 0, refuse(id, "%s", fetchFailure(err)).WithParent(err)
+		return store.Client{}, 0, refuse(id, "%s", fetchFailure(err)).WithParent(fmt.Errorf("%w: %w", errUnreachable, err))
 	}
 	meta, oerr := parseDocument(body, id, l.policy)
 	if oerr != nil {

@@ -203,3 +203,69 @@ func TestDocumentHammer(t *testing.T) {
 		t.Errorf("/client.json fetched %d times, want 1", got)
 	}
 }
+
+// TestDocumentOutage: when a cached document expires while its host is
+// down (or answers 5xx), its last accepted copy stands in until max_ttl
+// past its expiry, and is fetched again after min_ttl; a definite answer
+// (404, an invalid document) refuses the client at once.
+func TestDocumentOutage(t *testing.T) {
+	var mu sync.Mutex
+	status, fetches := http.StatusOK, 0
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fetches++
+		if status != http.StatusOK {
+			w.WriteHeader(status)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=600")
+		_ = json.NewEncoder(w).Encode(map[string]any{"client_id": "https://" + r.Host + r.URL.Path, "client_name": "App",
+			"redirect_uris": []string{"http://127.0.0.1:9/cb"}, "token_endpoint_auth_method": "none"})
+	}))
+	defer srv.Close()
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	l := NewClients(cfg, store.New(memory.New()), outbound.New(outbound.Options{AllowPrivate: true, RootCAs: roots}))
+	now := time.Now()
+	l.now = func() time.Time { return now }
+	id := srv.URL + "/app.json"
+	set := func(s int) { mu.Lock(); status = s; mu.Unlock() }
+	count := func() int { mu.Lock(); defer mu.Unlock(); return fetches }
+	ctx := context.Background()
+	if _, err := l.Get(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+
+	set(http.StatusServiceUnavailable)
+	now = now.Add(11 * time.Minute) // expired
+	if cl, err := l.Get(ctx, id); err != nil || cl.ClientName != "App" {
+		t.Fatalf("during an outage: %v %v, want the last accepted copy", cl.ClientName, err)
+	}
+	if _, err := l.Get(ctx, id); err != nil || count() != 2 {
+		t.Fatalf("again at once: %v, %d fetches; want the copy without another fetch", err, count())
+	}
+	now = now.Add(cfg.ClientIDDocuments.MinTTL + time.Second)
+	if _, err := l.Get(ctx, id); err != nil || count() != 3 {
+		t.Fatalf("after min_ttl: %v, %d fetches; want the copy after one more fetch", err, count())
+	}
+	now = now.Add(cfg.ClientIDDocuments.MaxTTL) // past the stale window
+	if _, err := l.Get(ctx, id); err == nil {
+		t.Fatal("an outage longer than max_ttl still served the old copy")
+	}
+
+	// A definite refusal is not papered over.
+	set(http.StatusOK)
+	if _, err := l.Get(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	set(http.StatusNotFound)
+	now = now.Add(11 * time.Minute)
+	if _, err := l.Get(ctx, id); err == nil {
+		t.Fatal("a document answering 404 was served from the old copy")
+	}
+}
