@@ -112,6 +112,10 @@ func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u 
 		mode = client.DeliveryPoll
 	}
 	pushTokens := approve && mode == client.DeliveryPush
+	var grantID string
+	if approve {
+		grantID = oauth.RandomToken(16)
+	}
 	record := s.st.Backchannel.UpdateWrite(id, func(old store.BackchannelRequest) (store.BackchannelRequest, error) {
 		if old.Status != store.BackchannelPending {
 			return old, errDecided
@@ -121,6 +125,7 @@ func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u 
 		}
 		old.Status = status
 		old.DecidedAt = now
+		old.GrantID = grantID
 		// Only pending requests are listed with their handle.
 		old.AuthReqID, old.AuthReqIDSealed = "", false
 		old.AuthTime = authTime.UTC().Truncate(time.Second)
@@ -139,7 +144,7 @@ func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u 
 	if approve {
 		decision = store.ConsentApproved
 	}
-	consent, err := s.consentWrite(id, &rec, cl.ClientName, decision, via, now)
+	consent, err := s.consentWrite(id, &rec, cl.ClientName, decision, via, grantID, now)
 	if err != nil {
 		return err
 	}
@@ -149,7 +154,8 @@ func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u 
 		decided := rec
 		decided.Claims = u.Claims
 		decided.AuthTime = authTime.UTC().Truncate(time.Second)
-		_, err = s.issue(ctx, &decided, &cl, authReqID, nil, writes...)
+		decided.GrantID = grantID
+		_, err = s.issue(ctx, id, &decided, &cl, authReqID, nil, writes...)
 	case mode == client.DeliveryPing || mode == client.DeliveryPush:
 		body := any(map[string]string{"auth_req_id": authReqID})
 		if mode == client.DeliveryPush { // a denial (§12)
@@ -216,7 +222,7 @@ func (s *Service) callbackWrite(id string, rec *store.BackchannelRequest, kind s
 
 // consentWrite is the write that appends the decision to the consent
 // history.
-func (s *Service) consentWrite(id string, rec *store.BackchannelRequest, clientName, decision, via string, at time.Time) (store.Write, error) {
+func (s *Service) consentWrite(id string, rec *store.BackchannelRequest, clientName, decision, via, grantID string, at time.Time) (store.Write, error) {
 	key := fmt.Sprintf("%020d-%s", at.UnixNano(), oauth.RandomToken(6))
 	w, err := s.st.Consents.CreateWrite(key, store.ConsentRecord{
 		ID:             key,
@@ -229,6 +235,7 @@ func (s *Service) consentWrite(id string, rec *store.BackchannelRequest, clientN
 		Via:            via,
 		At:             at.UTC(),
 		Request:        id[:12],
+		GrantID:        grantID,
 	})
 	if err != nil {
 		return store.Write{}, oauth.ErrServerError().WithParent(err)

@@ -99,8 +99,8 @@ func (f Flow) Handle(ctx context.Context, req *grant.Request) (*grant.Response, 
 		old.NotificationToken, old.NotificationTokenSealed = "", false
 		return old, nil
 	})
-	resp, err := s.issue(ctx, &rec, &req.Client, "", audience, redeem)
-	if errors.Is(err, errRaced) || errors.Is(err, store.ErrNotFound) {
+	resp, err := s.issue(ctx, id, &rec, &req.Client, "", audience, redeem)
+	if errors.Is(err, errRaced) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
 		return nil, oauth.ErrInvalidGrant().WithDescription("auth_req_id was already redeemed")
 	}
 	if err != nil {
@@ -148,19 +148,29 @@ func (s *Service) pollPending(ctx context.Context, id string, now time.Time) err
 // writes in one batch. In push mode (authReqID set) the ID token carries
 // auth_req_id, at_hash and rt_hash (CIBA Core §10.3.1), and the push
 // delivery that carries the tokens commits with them too.
-func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *store.Client, authReqID string, audience []string, writes ...store.Write) (*grant.Response, error) {
+func (s *Service) issue(ctx context.Context, id string, rec *store.BackchannelRequest, cl *store.Client, authReqID string, audience []string, writes ...store.Write) (*grant.Response, error) {
+	grantID := rec.GrantID
+	if grantID == "" { // approved before approvals drew it
+		grantID = oauth.RandomToken(16)
+	}
 	g := s.mint.NewGrant(store.Grant{
-		ID:        oauth.RandomToken(16),
-		ClientID:  rec.ClientID,
-		Subject:   rec.Subject,
-		Ownership: rec.Ownership,
-		Profile:   rec.Profile,
-		Claims:    rec.Claims,
-		Scope:     rec.Scope,
-		Resource:  rec.Resource,
-		AuthTime:  rec.AuthTime,
+		ID:                 grantID,
+		BackchannelRequest: id,
+		ClientID:           rec.ClientID,
+		Subject:            rec.Subject,
+		Ownership:          rec.Ownership,
+		Profile:            rec.Profile,
+		Claims:             rec.Claims,
+		Scope:              rec.Scope,
+		Resource:           rec.Resource,
+		AuthTime:           rec.AuthTime,
 	})
 	createGrant, err := s.mint.GrantWrite(g)
+	if err != nil {
+		return nil, oauth.ErrServerError().WithParent(err)
+	}
+	// The link from the request to its grant outlives the request record.
+	link, err := s.st.BackchannelGrants.CreateWrite(id, store.BackchannelGrant{GrantID: g.ID, ClientID: g.ClientID, ExpiresAt: g.ExpiresAt})
 	if err != nil {
 		return nil, oauth.ErrServerError().WithParent(err)
 	}
@@ -173,7 +183,9 @@ func (s *Service) issue(ctx context.Context, rec *store.BackchannelRequest, cl *
 		IDToken:    authReqID == "",
 		IDTokenAlg: cl.IDTokenAlg(),
 		Refresh:    refresh,
-		Writes:     append([]store.Write{createGrant}, writes...),
+		// The caller's writes first: a lost compare-and-swap reports
+		// itself, not the grant (whose id the approval drew) as existing.
+		Writes: append(append(slices.Clip(writes), createGrant), link),
 	}
 	if authReqID != "" {
 		is.Finish = func(ctx context.Context, resp *grant.Response) ([]store.Write, error) {

@@ -58,7 +58,9 @@ type BackchannelRequest struct {
 	// approving user authenticated.
 	DecidedAt time.Time `json:"decided_at,omitempty"`
 	AuthTime  time.Time `json:"auth_time,omitempty"`
-	GrantID   string    `json:"grant_id,omitempty"`
+	// GrantID is drawn by the approval: the grant the tokens are minted
+	// in, also named in the consent history.
+	GrantID string `json:"grant_id,omitempty"`
 	// Claims are the approving user's sign_in hook claims (identity.User),
 	// carried into the grant's tokens as the code flow carries them.
 	Claims    map[string]any `json:"claims,omitempty"`
@@ -130,4 +132,7 @@ type ConsentRecord struct {
 	// Request is the first 12 hex digits of the stored request id, to tie
 	// the record to logs without revealing the auth_req_id.
 	Request string `json:"request"`
+	// GrantID is the grant an approval is redeemed as (its tokens revoke
+	// with it); no grant exists under it until the client gets the tokens.
+	GrantID string `json:"grant_id,omitempty"`
 }

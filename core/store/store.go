@@ -21,23 +21,26 @@ type Store struct {
 	Backchannel Collection[BackchannelRequest]
 	Deliveries  Collection[Delivery]
 	Consents    Collection[ConsentRecord]
+	// BackchannelGrants: CIBA request id → its grant.
+	BackchannelGrants Collection[BackchannelGrant]
 }
 
 // New wraps kv in typed collections.
 func New(kv KV) *Store {
 	return &Store{
-		KV:            kv,
-		Clients:       NewCollection[Client](kv, "client"),
-		AuthRequests:  NewCollection[AuthRequest](kv, "authreq"),
-		Codes:         NewCollection[AuthCode](kv, "code"),
-		Grants:        NewCollection[Grant](kv, "grant"),
-		RefreshTokens: NewCollection[RefreshToken](kv, "refresh"),
-		Revocations:   NewCollection[Revocation](kv, "revoked"),
-		SigningKeys:   NewCollection[SigningKey](kv, "key"),
-		LoginSessions: NewCollection[LoginSession](kv, "login"),
-		Backchannel:   NewCollection[BackchannelRequest](kv, "ciba"),
-		Deliveries:    NewCollection[Delivery](kv, "delivery"),
-		Consents:      NewCollection[ConsentRecord](kv, "consent"),
+		KV:                kv,
+		Clients:           NewCollection[Client](kv, "client"),
+		AuthRequests:      NewCollection[AuthRequest](kv, "authreq"),
+		Codes:             NewCollection[AuthCode](kv, "code"),
+		Grants:            NewCollection[Grant](kv, "grant"),
+		RefreshTokens:     NewCollection[RefreshToken](kv, "refresh"),
+		Revocations:       NewCollection[Revocation](kv, "revoked"),
+		SigningKeys:       NewCollection[SigningKey](kv, "key"),
+		LoginSessions:     NewCollection[LoginSession](kv, "login"),
+		Backchannel:       NewCollection[BackchannelRequest](kv, "ciba"),
+		Deliveries:        NewCollection[Delivery](kv, "delivery"),
+		Consents:          NewCollection[ConsentRecord](kv, "consent"),
+		BackchannelGrants: NewCollection[BackchannelGrant](kv, "cibagrant"),
 	}
 }
 

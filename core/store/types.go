@@ -206,9 +206,24 @@ type Grant struct {
 	CreatedAt time.Time      `json:"created_at"`
 	ExpiresAt time.Time      `json:"expires_at"`
 	Revoked   bool           `json:"revoked,omitempty"`
+	// BackchannelRequest is the stored id of the CIBA request the grant
+	// came from (HashID of its auth_req_id), for the grant's life.
+	BackchannelRequest string `json:"backchannel_request,omitempty"`
 }
 
 func (g *Grant) Expiry() time.Time { return g.ExpiresAt }
+
+// BackchannelGrant links a CIBA request, by its stored id, to the grant
+// made from it, for as long as the grant lives (the request record itself
+// is gone soon after its expiry): revocation by auth_req_id finds the
+// grant through it.
+type BackchannelGrant struct {
+	GrantID   string    `json:"grant_id"`
+	ClientID  string    `json:"client_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (b *BackchannelGrant) Expiry() time.Time { return b.ExpiresAt }
 
 // RefreshToken is stored under the SHA-256 of the token. Rotation marks it
 // Used; presenting a used token again revokes its whole grant.

@@ -155,9 +155,13 @@ func (h *Handler) revoke(c *fiber.Ctx) error {
 	}
 	// The hint (§2.1) only saves a lookup; the token's shape tells us more
 	// reliably (JWTs have dots, refresh tokens never do), so it is not used.
-	if looksLikeJWT(tok) {
+	switch {
+	case p.Get("token_type_hint") == AuthReqIDHint:
+		// A CIBA auth_req_id is a token of no other kind: the hint names it.
+		err = h.revokeBackchannel(ctx, client.ID, tok)
+	case looksLikeJWT(tok):
 		err = h.revokeAccess(ctx, client.ID, tok)
-	} else {
+	default:
 		err = h.revokeRefresh(ctx, client.ID, tok)
 	}
 	if err != nil {
@@ -166,6 +170,33 @@ func (h *Handler) revoke(c *fiber.Ctx) error {
 	// §2.2: the body is ignored, but an empty JSON object keeps every
 	// answer of the API JSON (Fiber's SendStatus would send "OK" as text).
 	return oauth.JSON(c, fiber.StatusOK, struct{}{})
+}
+
+// AuthReqIDHint is the token_type_hint that makes the token a CIBA
+// auth_req_id at the revocation endpoint: the grant made from that request,
+// with every access and refresh token of it, is revoked.
+const AuthReqIDHint = "auth_req_id"
+
+// revokeBackchannel revokes the grant made from the CIBA request whose
+// auth_req_id is tok, when clientID owns it; anything else is ignored
+// (RFC 7009 §2.2).
+func (h *Handler) revokeBackchannel(ctx context.Context, clientID, tok string) error {
+	link, err := h.st.BackchannelGrants.Get(ctx, store.HashID(tok))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("token: revoke: auth_req_id lookup: %w", err)
+	}
+	if link.ClientID != clientID {
+		slog.InfoContext(ctx, "revocation of another client's auth_req_id ignored", "client_id", clientID)
+		return nil
+	}
+	if err := h.issuer.RevokeGrant(ctx, link.GrantID); err != nil {
+		return err
+	}
+	slog.InfoContext(ctx, "grant of a CIBA request revoked", "client_id", clientID, "grant_id", link.GrantID)
+	return nil
 }
 
 func (h *Handler) revokeRefresh(ctx context.Context, clientID, tok string) error {
