@@ -46,7 +46,7 @@ func FuzzAuthorizeParams(f *testing.F) {
 				}
 			}
 		}
-		checkDescription(t, clean(query))
+		checkDescription(t, oauth.CleanDescription(query, 64))
 		if got := withQuery("http://127.0.0.1/cb?a=1", values); !strings.HasPrefix(got, "http://127.0.0.1/cb?a=1") {
 			t.Fatalf("withQuery lost the registered query: %q", got)
 		}

@@ -58,7 +58,7 @@ func (h *Handler) authorize(c *fiber.Ctx) error {
 	client, redirectURI, given, oerr := h.clientAndRedirect(c, values)
 	if oerr != nil {
 		slog.LogAttrs(ctx, slog.LevelInfo, "authorization request refused",
-			slog.String("client_id", clean(values.Get("client_id"))), slog.String("error", oerr.Error()),
+			slog.String("client_id", oauth.CleanDescription(values.Get("client_id"), 64)), slog.String("error", oerr.Error()),
 			slog.Any("request_id", c.Locals("request_id")))
 		return oerr
 	}
@@ -247,7 +247,7 @@ func (h *Handler) validate(values url.Values, client *store.Client) (store.AuthR
 	invalid := oauth.ErrInvalidRequest
 	for name, vs := range values {
 		if len(vs) > 1 && name != "resource" {
-			return req, invalid().WithDescription("parameter '%s' is repeated", clean(name))
+			return req, invalid().WithDescription("parameter '%s' is repeated", oauth.CleanDescription(name, 64))
 		}
 	}
 	// OIDC Core §6: request objects are not supported (discovery says so).
@@ -268,7 +268,7 @@ func (h *Handler) validate(values url.Values, client *store.Client) (store.AuthR
 	// OAuth 2.0 Multiple Response Type Encoding Practices: code answers in
 	// the query; nothing else is offered.
 	if mode := values.Get("response_mode"); mode != "" && mode != "query" {
-		return req, invalid().WithDescription("response_mode '%s' is not supported; use query", clean(mode))
+		return req, invalid().WithDescription("response_mode '%s' is not supported; use query", oauth.CleanDescription(mode, 64))
 	}
 
 	scope, oerr := checkScope(values.Get("scope"), client.Scope, h.scopes)
@@ -320,7 +320,7 @@ func checkScope(requested, registered string, offered config.Scopes) (string, *o
 	}
 	for _, v := range values {
 		if !slices.Contains(allowed, v) {
-			return "", oauth.ErrInvalidScope().WithDescription("scope '%s' is not registered for this client or not offered by this server", clean(v))
+			return "", oauth.ErrInvalidScope().WithDescription("scope '%s' is not registered for this client or not offered by this server", oauth.CleanDescription(v, 64))
 		}
 	}
 	if len(values) == 0 && registered != "" {
@@ -353,7 +353,7 @@ func (h *Handler) checkPKCE(values url.Values, client *store.Client) (challenge,
 	case "", "plain":
 		return "", "", invalid().WithDescription("code_challenge_method must be S256; plain is not supported")
 	default:
-		return "", "", invalid().WithDescription("code_challenge_method '%s' is not supported; use S256", clean(method))
+		return "", "", invalid().WithDescription("code_challenge_method '%s' is not supported; use S256", oauth.CleanDescription(method, 64))
 	}
 	// An S256 challenge is the unpadded base64url of a SHA-256: 43 characters.
 	if len(challenge) != 43 || strings.IndexFunc(challenge, notBase64URL) >= 0 {
@@ -372,7 +372,7 @@ func checkPrompt(values url.Values) (prompt string, maxAge int, oerr *oauth.Erro
 	var list []string
 	for p := range strings.FieldsSeq(values.Get("prompt")) {
 		if !slices.Contains(prompts, p) {
-			return "", 0, oauth.ErrInvalidRequest().WithDescription("prompt '%s' is not supported; use none, login, consent or select_account", clean(p))
+			return "", 0, oauth.ErrInvalidRequest().WithDescription("prompt '%s' is not supported; use none, login, consent or select_account", oauth.CleanDescription(p, 64))
 		}
 		if !slices.Contains(list, p) {
 			list = append(list, p)
@@ -457,18 +457,4 @@ func withQuery(redirectURI string, q url.Values) string {
 		}
 	}
 	return redirectURI + sep + q.Encode()
-}
-
-// clean makes what a client sent fit for an error description (RFC 6749
-// §4.1.2.1: %x20-21 / %x23-5B / %x5D-7E) or a log line: other bytes are
-// dropped, and it is cut short.
-func clean(s string) string {
-	const n = 64
-	b := make([]byte, 0, min(len(s), n))
-	for i := 0; i < len(s) && len(b) < n; i++ {
-		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
-			b = append(b, c)
-		}
-	}
-	return string(b)
 }

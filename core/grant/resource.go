@@ -25,7 +25,7 @@ func (m *Minter) resourcesFor(_ *store.Client, requested, bound []string, bounde
 	} else if bounded {
 		for _, r := range resources {
 			if !slices.Contains(bound, r) {
-				return nil, oauth.ErrInvalidTarget().WithDescription("resource '%s' was not part of the original grant (RFC 8707 section 2.2)", clean(r))
+				return nil, oauth.ErrInvalidTarget().WithDescription("resource '%s' was not part of the original grant (RFC 8707 section 2.2)", oauth.CleanDescription(r, 100))
 			}
 		}
 	}
@@ -60,17 +60,4 @@ func narrowed(resources, granted []string) []string {
 		return nil
 	}
 	return resources
-}
-
-// clean cuts what a client sent to fit an error description (RFC 6749
-// §5.2: %x20-21 / %x23-5B / %x5D-7E).
-func clean(s string) string {
-	const n = 100
-	b := make([]byte, 0, min(len(s), n))
-	for i := 0; i < len(s) && len(b) < n; i++ {
-		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
-			b = append(b, c)
-		}
-	}
-	return string(b)
 }

@@ -94,16 +94,15 @@ func (p *ResourcePolicy) Check(raw []string) ([]string, *Error) {
 func (p *ResourcePolicy) CheckAllowed(resources []string) *Error {
 	for _, r := range resources {
 		if !p.Allows(r) {
-			return ErrInvalidTarget().WithDescription("resource '%s' is not one this server issues tokens for (RFC 8707 section 2)", cleanDescription(r))
+			return ErrInvalidTarget().WithDescription("resource '%s' is not one this server issues tokens for (RFC 8707 section 2)", CleanDescription(r, 100))
 		}
 	}
 	return nil
 }
 
-// cleanDescription cuts what a client sent to fit an error description
-// (RFC 6749 §5.2: %x20-21 / %x23-5B / %x5D-7E).
-func cleanDescription(s string) string {
-	const n = 100
+// CleanDescription cuts what a client sent to at most n bytes that fit an
+// error description (RFC 6749 §5.2: %x20-21 / %x23-5B / %x5D-7E).
+func CleanDescription(s string, n int) string {
 	b := make([]byte, 0, min(len(s), n))
 	for i := 0; i < len(s) && len(b) < n; i++ {
 		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
