@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
@@ -37,46 +36,6 @@ func servedDataDir(t *testing.T, kill bool) string {
 	return dir
 }
 
-func newestFile(t *testing.T, dir, ext string) string {
-	t.Helper()
-	names, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
-	if len(names) == 0 {
-		t.Fatalf("no %s file in %s", ext, dir)
-	}
-	slices.Sort(names)
-	return names[len(names)-1]
-}
-
-// usedLen is how much of a file holds data (memtable logs are mapped
-// larger than what they hold).
-func usedLen(t *testing.T, path string) int {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(bytes.TrimRight(raw, "\x00"))
-}
-
-func truncateHalf(t *testing.T, path string) {
-	t.Helper()
-	if err := os.Truncate(path, int64(usedLen(t, path)/2)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func flipMiddle(t *testing.T, path string) {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw[usedLen(t, path)/2] ^= 0xff
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestDamagedDataDirRefused damages the data directory of a stopped server
 // as a reliability run did: the server refuses to start (it served the
 // rest before, or started a new installation on a truncated MANIFEST, or
@@ -92,12 +51,12 @@ func TestDamagedDataDirRefused(t *testing.T) {
 		kill   bool
 		damage func(t *testing.T, data string)
 	}{
-		{"MANIFEST truncated", false, func(t *testing.T, data string) { truncateHalf(t, filepath.Join(data, "MANIFEST")) }},
-		{"MANIFEST flipped", false, func(t *testing.T, data string) { flipMiddle(t, filepath.Join(data, "MANIFEST")) }},
-		{"sst truncated", false, func(t *testing.T, data string) { truncateHalf(t, newestFile(t, data, ".sst")) }},
-		{"sst flipped", false, func(t *testing.T, data string) { flipMiddle(t, newestFile(t, data, ".sst")) }},
-		{"mem truncated after a kill", true, func(t *testing.T, data string) { truncateHalf(t, newestFile(t, data, ".mem")) }},
-		{"mem flipped after a kill", true, func(t *testing.T, data string) { flipMiddle(t, newestFile(t, data, ".mem")) }},
+		{"MANIFEST truncated", false, func(t *testing.T, data string) { storetest.TruncateHalf(t, filepath.Join(data, "MANIFEST")) }},
+		{"MANIFEST flipped", false, func(t *testing.T, data string) { storetest.FlipMiddle(t, filepath.Join(data, "MANIFEST")) }},
+		{"sst truncated", false, func(t *testing.T, data string) { storetest.TruncateHalf(t, storetest.NewestFile(t, data, ".sst")) }},
+		{"sst flipped", false, func(t *testing.T, data string) { storetest.FlipMiddle(t, storetest.NewestFile(t, data, ".sst")) }},
+		{"mem truncated after a kill", true, func(t *testing.T, data string) { storetest.TruncateHalf(t, storetest.NewestFile(t, data, ".mem")) }},
+		{"mem flipped after a kill", true, func(t *testing.T, data string) { storetest.FlipMiddle(t, storetest.NewestFile(t, data, ".mem")) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := servedDataDir(t, tc.kill)

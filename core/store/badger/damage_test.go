@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	bdg "github.com/dgraph-io/badger/v4"
 
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
 )
 
 const goldenRecords = 200
@@ -83,57 +83,6 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-// newest is the path of the highest-numbered file with ext in dir.
-func newest(t *testing.T, dir, ext string) string {
-	t.Helper()
-	names, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
-	if len(names) == 0 {
-		t.Fatalf("no %s file in %s", ext, dir)
-	}
-	slices.Sort(names)
-	return names[len(names)-1]
-}
-
-// used is how much of a file holds data: a memtable log is mapped at
-// twice the memtable size and filled from the start.
-func used(t *testing.T, path string) int64 {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := len(raw)
-	for n > 0 && raw[n-1] == 0 {
-		n--
-	}
-	return int64(n)
-}
-
-func truncate(t *testing.T, path string) {
-	t.Helper()
-	if err := os.Truncate(path, used(t, path)/2); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func flip(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	at := used(t, path) / 2
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, at); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, at); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // damages are the ones a reliability run made to stopped servers' data
 // directories, each served before as if nothing had happened (or as a new
 // installation, or a panic).
@@ -142,14 +91,14 @@ var damages = []struct {
 	crashed bool // the directory of a killed server: its memtable log holds data
 	damage  func(t *testing.T, dir string)
 }{
-	{"MANIFEST truncated", false, func(t *testing.T, dir string) { truncate(t, filepath.Join(dir, "MANIFEST")) }},
-	{"MANIFEST flipped", false, func(t *testing.T, dir string) { flip(t, filepath.Join(dir, "MANIFEST")) }},
-	{"mem truncated", true, func(t *testing.T, dir string) { truncate(t, newest(t, dir, ".mem")) }},
-	{"mem flipped", true, func(t *testing.T, dir string) { flip(t, newest(t, dir, ".mem")) }},
-	{"vlog truncated", false, func(t *testing.T, dir string) { truncate(t, newest(t, dir, ".vlog")) }},
-	{"vlog flipped", false, func(t *testing.T, dir string) { flip(t, newest(t, dir, ".vlog")) }},
-	{"sst truncated", false, func(t *testing.T, dir string) { truncate(t, newest(t, dir, ".sst")) }},
-	{"sst flipped", false, func(t *testing.T, dir string) { flip(t, newest(t, dir, ".sst")) }},
+	{"MANIFEST truncated", false, func(t *testing.T, dir string) { storetest.TruncateHalf(t, filepath.Join(dir, "MANIFEST")) }},
+	{"MANIFEST flipped", false, func(t *testing.T, dir string) { storetest.FlipMiddle(t, filepath.Join(dir, "MANIFEST")) }},
+	{"mem truncated", true, func(t *testing.T, dir string) { storetest.TruncateHalf(t, storetest.NewestFile(t, dir, ".mem")) }},
+	{"mem flipped", true, func(t *testing.T, dir string) { storetest.FlipMiddle(t, storetest.NewestFile(t, dir, ".mem")) }},
+	{"vlog truncated", false, func(t *testing.T, dir string) { storetest.TruncateHalf(t, storetest.NewestFile(t, dir, ".vlog")) }},
+	{"vlog flipped", false, func(t *testing.T, dir string) { storetest.FlipMiddle(t, storetest.NewestFile(t, dir, ".vlog")) }},
+	{"sst truncated", false, func(t *testing.T, dir string) { storetest.TruncateHalf(t, storetest.NewestFile(t, dir, ".sst")) }},
+	{"sst flipped", false, func(t *testing.T, dir string) { storetest.FlipMiddle(t, storetest.NewestFile(t, dir, ".sst")) }},
 }
 
 // TestDamagedDataRefused: each damage makes Open and Verify refuse the
