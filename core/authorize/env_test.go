@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/server"
 	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
 // env is a real Gatehouse on a loopback port, on the memory store.
@@ -161,15 +161,7 @@ type browser struct{ *http.Client }
 
 func newBrowser(tb testing.TB) browser {
 	tb.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return browser{&http.Client{
-		Jar:           jar,
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	return browser{testclient.UserAgent(tb)}
 }
 
 func (b browser) do(tb testing.TB, method, target string, header http.Header, body string) answer {
