@@ -28,11 +28,11 @@ deps-test: deps-rp deps-backstage
 	$(call apt_ensure,/usr/bin/chromium:chromium /usr/bin/strace:strace,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql";)
 
 # The relying parties rp_test.go drives, at pinned versions: the npm
-# packages of testdata/rp/package-lock.json, and oauth2-proxy built from
-# the Go module proxy at the version in testdata/rp/oauth2-proxy.version,
+# packages of e2e/testdata/rp/package-lock.json, and oauth2-proxy built from
+# the Go module proxy at the version in e2e/testdata/rp/oauth2-proxy.version,
 # under a name that carries it. Each step is skipped when what it installs
 # is already there and up to date.
-RP_DIR       := testdata/rp
+RP_DIR       := e2e/testdata/rp
 RP_STAMP     := $(RP_DIR)/node_modules/.gatehouse-installed
 OAUTH2_PROXY_VERSION := $(strip $(file < $(RP_DIR)/oauth2-proxy.version))
 OAUTH2_PROXY := $(RP_DIR)/bin/oauth2-proxy-$(OAUTH2_PROXY_VERSION)
@@ -47,9 +47,9 @@ $(OAUTH2_PROXY): $(RP_DIR)/oauth2-proxy.version
 	mv $(RP_DIR)/bin/.install/oauth2-proxy $@
 
 # The Backstage backend backstage_test.go runs: Backstage's own packages at
-# the versions of testdata/backstage/package-lock.json. No install scripts:
+# the versions of e2e/testdata/backstage/package-lock.json. No install scripts:
 # the test needs no native module (static plugin keys, no database).
-BACKSTAGE_DIR   := testdata/backstage
+BACKSTAGE_DIR   := e2e/testdata/backstage
 BACKSTAGE_STAMP := $(BACKSTAGE_DIR)/node_modules/.gatehouse-installed
 deps-backstage: $(BACKSTAGE_STAMP)
 

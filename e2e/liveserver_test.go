@@ -1,4 +1,4 @@
-package gatehouse_test
+package e2e_test
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // update rewrites the golden files under testdata/golden from what the
-// server answers now: go test . -update
+// server answers now: go test ./e2e -update
 var update = flag.Bool("update", false, "rewrite testdata/golden from the current answers")
 
 // live is a real Gatehouse on a loopback port, on the memory store, for the
@@ -240,10 +240,10 @@ func golden(tb testing.TB, name string, got any) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		tb.Fatalf("%v (run go test . -update to create it)", err)
+		tb.Fatalf("%v (run go test ./e2e -update to create it)", err)
 	}
 	if !bytes.Equal(want, buf.Bytes()) {
-		tb.Errorf("%s differs from the server's answer (go test . -update rewrites it after review):\n--- want\n%s\n--- got\n%s",
+		tb.Errorf("%s differs from the server's answer (go test ./e2e -update rewrites it after review):\n--- want\n%s\n--- got\n%s",
 			path, want, buf.Bytes())
 	}
 }
