@@ -44,6 +44,7 @@ type Config struct {
 	CIBA      CIBA                           `koanf:"ciba"`
 	Outbound  Outbound                       `koanf:"outbound"`
 	Log       Log                            `koanf:"log"`
+	UI        UI                             `koanf:"ui"`
 }
 
 type Server struct {
@@ -557,6 +558,7 @@ func (c *Config) validate(errs []error) error {
 	errs = append(errs, c.Plugins.validate()...)
 	errs = append(errs, c.validateProviders()...)
 	errs = append(errs, c.CIBA.validate(c.Outbound.AllowPrivate)...)
+	errs = append(errs, c.UI.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}
