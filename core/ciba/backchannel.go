@@ -99,7 +99,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 		return s.refuse(c, err)
 	}
 	if req.hintKind == "id_token_hint" {
-		if req.hint, err = s.idTokenHintSubject(req.hint, cl.ID); err != nil {
+		if req.hint, err = s.idTokenHintSubject(c.UserContext(), req.hint, cl.ID); err != nil {
 			return s.refuse(c, err)
 		}
 	}
@@ -377,8 +377,8 @@ func checkResolved(u resolvedUser, req *authRequest) error {
 // idTokenHintSubject checks an id_token_hint (CIBA Core §7.1): an ID token
 // this server issued to this client, expired or not. Its subject is what
 // resolve_user is asked about.
-func (s *Service) idTokenHintSubject(raw, clientID string) (string, error) {
-	v, err := s.keys.Verify(raw)
+func (s *Service) idTokenHintSubject(ctx context.Context, raw, clientID string) (string, error) {
+	v, err := s.keys.Verify(ctx, raw)
 	if err != nil || !strings.EqualFold(v.Type, token.TypeID) {
 		return "", oauth.ErrInvalidRequest().WithDescription("id_token_hint is not an ID token issued by this server")
 	}

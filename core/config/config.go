@@ -99,6 +99,10 @@ type Keys struct {
 	Algorithm string `koanf:"algorithm"` // ES256, RS256 or EdDSA
 	// Secret, when set, seals private keys at rest (AES-GCM, key derived by HKDF).
 	Secret string `koanf:"secret"`
+	// RefreshInterval is how often a running server reads the signing
+	// keys from the store, to sign with and publish a key another process
+	// on the same database made.
+	RefreshInterval time.Duration `koanf:"refresh_interval"`
 }
 
 type Tokens struct {
@@ -470,6 +474,9 @@ func (c *Config) validate(errs []error) error {
 	}
 	if !slices.Contains([]string{"ES256", "RS256", "EdDSA"}, c.Keys.Algorithm) {
 		bad("keys.algorithm", "must be ES256, RS256 or EdDSA, got %q", c.Keys.Algorithm)
+	}
+	if c.Keys.RefreshInterval < 100*time.Millisecond || c.Keys.RefreshInterval > time.Hour {
+		bad("keys.refresh_interval", "must be between 100ms and 1h, got %s", c.Keys.RefreshInterval)
 	}
 	for name, d := range map[string]time.Duration{
 		"tokens.access_token_ttl":     c.Tokens.AccessTokenTTL,

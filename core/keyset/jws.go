@@ -1,6 +1,7 @@
 package keyset
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -152,7 +153,11 @@ var ErrUnknownKey = errors.New("keyset: the token was not signed by a known key"
 // retired and still published) and returns its payload and header. Only
 // the algorithm of the key named by kid is accepted, which rules out "none"
 // and algorithm confusion. It checks no claims: that is the caller's job.
-func (k *Keyset) Verify(raw string) (Verified, error) {
+//
+// A kid not in memory makes it read the keys from the store first (at
+// most once a second), so a token signed by a key that another process on
+// the same database made verifies here at once.
+func (k *Keyset) Verify(ctx context.Context, raw string) (Verified, error) {
 	if len(raw) > maxJWS {
 		return Verified{}, errors.New("keyset: token too large")
 	}
@@ -165,6 +170,9 @@ func (k *Keyset) Verify(raw string) (Verified, error) {
 	}
 	h := jws.Signatures[0].Protected
 	sk, ok := k.snap.Load().byKID[h.KeyID]
+	if !ok && h.KeyID != "" {
+		sk, ok = k.lookupMiss(ctx, h.KeyID)
+	}
 	if !ok || !sk.live(k.now()) {
 		return Verified{}, ErrUnknownKey
 	}

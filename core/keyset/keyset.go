@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,9 +43,19 @@ type Keyset struct {
 	// algs are the algorithms in use, keys.algorithm first.
 	algs []jose.SignatureAlgorithm
 
-	mu   sync.Mutex // serialises Rotate and Reload
+	mu   sync.Mutex // serialises Rotate, Reload and Refresh
 	snap atomic.Pointer[snapshot]
+	// lastMiss is when a token naming an unknown kid last made Verify
+	// read the keys (unix nanoseconds), to do so at most once per
+	// missInterval.
+	lastMiss atomic.Int64
 }
+
+// missInterval is the least time between two reads of the keys caused by
+// tokens naming a kid not in memory: often enough that a key another
+// process just made verifies at once, seldom enough that tokens with
+// made-up kids cannot keep the store busy.
+const missInterval = time.Second
 
 // supported are the algorithms the server can sign and verify with.
 var supported = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA}
@@ -70,7 +81,7 @@ func Open(ctx context.Context, cfg *config.Config, st *store.Store) (*Keyset, er
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.load(ctx); err != nil {
+	if _, err := k.load(ctx); err != nil {
 		return nil, err
 	}
 	if err := k.complete(ctx); err != nil {
@@ -151,7 +162,14 @@ type headerKey struct{ kid, typ string }
 
 func newSnapshot(keys []*signingKey, def jose.SignatureAlgorithm) *snapshot {
 	s := &snapshot{byKID: make(map[string]*signingKey, len(keys)), active: map[jose.SignatureAlgorithm]*signingKey{}}
-	slices.SortFunc(keys, func(a, b *signingKey) int { return b.createdAt.Compare(a.createdAt) })
+	// Newest first, ties by kid: every process that reads the same
+	// records picks the same active keys and publishes them in one order.
+	slices.SortFunc(keys, func(a, b *signingKey) int {
+		if c := b.createdAt.Compare(a.createdAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
 	for _, sk := range keys {
 		s.byKID[sk.id] = sk
 		if s.active[sk.alg] == nil && sk.expiresAt.IsZero() {
@@ -175,14 +193,24 @@ func newSnapshot(keys []*signingKey, def jose.SignatureAlgorithm) *snapshot {
 	return s
 }
 
-// load reads every key from the store into a new snapshot. Caller holds mu.
-func (k *Keyset) load(ctx context.Context) error {
+// load reads every key from the store into a new snapshot, and reports
+// whether it differs from the one before. A key already in memory with
+// the same expiry is reused, not parsed (and unsealed) again, so a reload
+// that finds nothing new costs one read of the records. Caller holds mu.
+func (k *Keyset) load(ctx context.Context) (changed bool, err error) {
 	var keys []*signingKey
 	var unsealed []store.SigningKey
 	now := k.now()
-	err := k.st.SigningKeys.List(ctx, func(id string, rec store.SigningKey) error {
+	prev := k.snap.Load()
+	err = k.st.SigningKeys.List(ctx, func(id string, rec store.SigningKey) error {
 		if !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt) {
 			return nil
+		}
+		if prev != nil {
+			if sk, ok := prev.byKID[id]; ok && sk.expiresAt.Equal(rec.ExpiresAt) && sk.createdAt.Equal(rec.CreatedAt) && (rec.Sealed || k.seal == nil) {
+				keys = append(keys, sk)
+				return nil
+			}
 		}
 		sk, err := k.parse(rec)
 		if err != nil {
@@ -195,19 +223,32 @@ func (k *Keyset) load(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("keyset: load signing keys: %w", err)
+		return false, fmt.Errorf("keyset: load signing keys: %w", err)
 	}
 	// keys.secret was set after these keys were made: seal them now.
 	for _, rec := range unsealed {
 		rec.PrivateJWK = k.seal.seal(rec.ID, rec.PrivateJWK)
 		rec.Sealed = true
 		if err := k.st.SigningKeys.Put(ctx, rec.ID, rec); err != nil {
-			return fmt.Errorf("keyset: seal key %s: %w", rec.ID, err)
+			return false, fmt.Errorf("keyset: seal key %s: %w", rec.ID, err)
 		}
 		slog.Info("sealed a signing key stored in the clear", "kid", rec.ID)
 	}
-	k.snap.Store(newSnapshot(keys, k.algs[0]))
-	return nil
+	next := newSnapshot(keys, k.algs[0])
+	if prev != nil && sameKeys(prev, next) {
+		return false, nil
+	}
+	k.snap.Store(next)
+	return true, nil
+}
+
+// sameKeys reports whether two snapshots publish the same keys, in the
+// same order and with the same expiries (so the old one, with its filled
+// caches, can stay).
+func sameKeys(a, b *snapshot) bool {
+	return slices.EqualFunc(a.published, b.published, func(x, y *signingKey) bool {
+		return x == y
+	})
 }
 
 // parse turns a stored key into a usable one, unsealing it if needed.
@@ -368,7 +409,7 @@ func (k *Keyset) Rotate(ctx context.Context) ([]Key, error) {
 	defer k.mu.Unlock()
 	// Start from the store, not memory, so that a rotation made by another
 	// process is not undone.
-	if err := k.load(ctx); err != nil {
+	if _, err := k.load(ctx); err != nil {
 		return nil, err
 	}
 	made, err := k.rotate(ctx, k.algs)
@@ -466,8 +507,90 @@ func (k *Keyset) retire(ctx context.Context, kid string, now, expires time.Time)
 func (k *Keyset) Reload(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.load(ctx); err != nil {
+	if _, err := k.load(ctx); err != nil {
 		return err
 	}
 	return k.complete(ctx)
+}
+
+// Refresh reads the keys from the store and, when another process on the
+// same database rotated them, signs with and publishes the new ones. It
+// makes a key only for an algorithm in use that has no active key (never
+// retiring one), so processes configured with different algorithms do not
+// undo each other's keys. On an error the keys in memory keep serving.
+func (k *Keyset) Refresh(ctx context.Context) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	changed, err := k.load(ctx)
+	if err != nil {
+		return err
+	}
+	snap := k.snap.Load()
+	var missing []jose.SignatureAlgorithm
+	for _, alg := range k.algs {
+		if snap.active[alg] == nil {
+			missing = append(missing, alg)
+		}
+	}
+	if len(missing) > 0 {
+		made := make([]*signingKey, 0, len(missing))
+		now := k.now().UTC().Truncate(time.Second)
+		for _, alg := range missing {
+			sk, err := k.create(ctx, alg, now)
+			if err != nil {
+				return err
+			}
+			slog.Info("generated a signing key", "kid", sk.id, "alg", sk.alg)
+			made = append(made, sk)
+		}
+		k.snap.Store(newSnapshot(append(made, snap.published...), k.algs[0]))
+		changed = true
+	}
+	if changed {
+		snap = k.snap.Load()
+		slog.Info("signing keys changed in the store", "kid", snap.def.id, "published", len(snap.published))
+	}
+	return nil
+}
+
+// Run refreshes the keys every interval until ctx ends; a failed refresh
+// is logged and the keys in memory keep serving.
+func (k *Keyset) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, max(interval, 5*time.Second))
+		if err := k.Refresh(rctx); err != nil && ctx.Err() == nil {
+			slog.Warn("keyset: reading the signing keys failed; the keys in memory keep serving", "error", err)
+		}
+		cancel()
+	}
+}
+
+// lookupMiss is Verify's answer to a kid not in memory: it reads the keys
+// from the store, at most once per missInterval whatever the kid, and
+// looks again. A token signed by a key another process made a moment ago
+// verifies at once instead of after the next Refresh.
+func (k *Keyset) lookupMiss(ctx context.Context, kid string) (*signingKey, bool) {
+	now := k.now()
+	last := k.lastMiss.Load()
+	if now.UnixNano()-last >= int64(missInterval) && k.lastMiss.CompareAndSwap(last, now.UnixNano()) {
+		if err := k.Refresh(ctx); err != nil {
+			slog.WarnContext(ctx, "keyset: reading the signing keys for an unknown kid failed", "kid", kid, "error", err)
+			return nil, false
+		}
+	} else {
+		// Another call is reading them, or did a moment ago: wait for
+		// it rather than fail a token its read may have made known.
+		k.mu.Lock()
+		//lint:ignore SA2001 an empty critical section: waiting for the read is the point
+		k.mu.Unlock()
+	}
+	sk, ok := k.snap.Load().byKID[kid]
+	return sk, ok
 }

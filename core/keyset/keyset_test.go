@@ -58,7 +58,7 @@ func signedAlg(t *testing.T, keys *keyset.Keyset, alg jose.SignatureAlgorithm) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := keys.Verify(tok)
+	v, err := keys.Verify(context.Background(), tok)
 	if err != nil {
 		t.Fatalf("verify a token signed with %s: %v", alg, err)
 	}
@@ -98,7 +98,7 @@ func TestRS256AlongsideDefault(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v, err := keys.Verify(tok); err != nil || string(v.Algorithm) != tc.alg || v.KeyID != keys.KeyID() {
+			if v, err := keys.Verify(context.Background(), tok); err != nil || string(v.Algorithm) != tc.alg || v.KeyID != keys.KeyID() {
 				t.Errorf("Sign: %v %v, want %s with %s", v.Algorithm, err, tc.alg, keys.KeyID())
 			}
 			// An algorithm the server does not sign with falls back to RS256.
@@ -141,7 +141,7 @@ func TestRotateEveryAlgorithm(t *testing.T) {
 	if _, kid := signedAlg(t, keys, jose.RS256); kid == oldRS || kid != made[1].ID {
 		t.Errorf("RS256 signs with %s after rotation, want %s", kid, made[1].ID)
 	}
-	if _, err := keys.Verify(oldTok); err != nil {
+	if _, err := keys.Verify(context.Background(), oldTok); err != nil {
 		t.Errorf("a token of the retired RS256 key no longer verifies: %v", err)
 	}
 }

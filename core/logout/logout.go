@@ -200,7 +200,7 @@ func (h *Handler) parse(c *fiber.Ctx, p oauth.Params) (request, *refusal) {
 	}
 	clientID := p.Get("client_id")
 	if raw := p.Get("id_token_hint"); raw != "" {
-		hint, err := h.issuer.VerifyIDTokenHint(raw)
+		hint, err := h.issuer.VerifyIDTokenHint(ctx, raw)
 		if err != nil {
 			return req, refuse("id_token_hint is not an ID token issued by this server")
 		}

@@ -255,6 +255,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	defer s.ciba.Start(ctx)() // the delivery queue, stopped once requests are done
+	// Keys rotated by another process on the same database.
+	kctx, stopKeys := context.WithCancel(ctx)
+	keysDone := make(chan struct{})
+	go func() { defer close(keysDone); s.keys.Run(kctx, s.cfg.Keys.RefreshInterval) }()
+	defer func() { stopKeys(); <-keysDone }()
 	conns := trackConns(ln)
 	s.app.Server().ConnState = conns.connState
 	errc := make(chan error, 1)

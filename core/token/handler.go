@@ -225,7 +225,7 @@ func (h *Handler) revokeRefresh(ctx context.Context, clientID, tok string) error
 }
 
 func (h *Handler) revokeAccess(ctx context.Context, clientID, tok string) error {
-	v, err := h.issuer.parseAccessToken(tok)
+	v, err := h.issuer.parseAccessToken(ctx, tok)
 	if err != nil {
 		return nil // invalid or expired: nothing to revoke
 	}

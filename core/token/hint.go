@@ -1,6 +1,7 @@
 package token
 
 import (
+	"context"
 	"errors"
 	"slices"
 )
@@ -20,8 +21,8 @@ var ErrNotOurIDToken = errors.New("not an ID token issued by this server")
 // keys, the JWT type of an ID token and the issuer. Its expiry is not
 // checked: a hint names who the token was about, and a relying party may
 // well send one that has expired.
-func (i *Issuer) VerifyIDTokenHint(raw string) (IDTokenHint, error) {
-	jws, err := i.keys.Verify(raw)
+func (i *Issuer) VerifyIDTokenHint(ctx context.Context, raw string) (IDTokenHint, error) {
+	jws, err := i.keys.Verify(ctx, raw)
 	if err != nil || !equalFold(jws.Type, TypeID) {
 		return IDTokenHint{}, ErrNotOurIDToken
 	}

@@ -375,7 +375,7 @@ type VerifiedAccess struct {
 // exists. Failures are *oauth.Error invalid_token (server_error if the
 // store fails).
 func (i *Issuer) VerifyAccessToken(ctx context.Context, raw string) (VerifiedAccess, error) {
-	v, err := i.parseAccessToken(raw)
+	v, err := i.parseAccessToken(ctx, raw)
 	if err != nil {
 		return VerifiedAccess{}, err
 	}
@@ -387,8 +387,8 @@ func (i *Issuer) VerifyAccessToken(ctx context.Context, raw string) (VerifiedAcc
 
 // parseAccessToken checks what the token itself says: signature, typ
 // (RFC 9068 §4), iss, exp and iat; not the store.
-func (i *Issuer) parseAccessToken(raw string) (VerifiedAccess, error) {
-	jws, err := i.keys.Verify(raw)
+func (i *Issuer) parseAccessToken(ctx context.Context, raw string) (VerifiedAccess, error) {
+	jws, err := i.keys.Verify(ctx, raw)
 	if err != nil {
 		return VerifiedAccess{}, invalidToken("the access token is malformed or its signature is invalid", err)
 	}
@@ -497,7 +497,7 @@ func (i *Issuer) ClientExists(ctx context.Context, clientID string) error {
 // VerifyIdentityToken checks a Backstage identity token minted by this
 // server and returns the identity in it.
 func (i *Issuer) VerifyIdentityToken(ctx context.Context, raw string) (Identity, error) {
-	jws, err := i.keys.Verify(raw)
+	jws, err := i.keys.Verify(ctx, raw)
 	if err != nil {
 		return Identity{}, invalidToken("the identity token is malformed or its signature is invalid", err)
 	}

@@ -1,0 +1,170 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/postgres"
+	"github.com/gatehouse-auth/gatehouse/core/store/postgres/pgtest"
+)
+
+const replicaAdminToken = "replica-admin-token-0123456789abcdef"
+
+// replicaIssuer is the public URL of every replica of one installation:
+// behind a load balancer they answer for one issuer.
+const replicaIssuer = "http://gatehouse.replicas.test"
+
+// startReplica starts a server on the PostgreSQL database dsn, as one
+// replica among several on that database: its own connection pool, the
+// installation's issuer, no plugin directory; edit adjusts the rest.
+func startReplica(tb testing.TB, dsn string, edit func(*config.Config)) *live {
+	tb.Helper()
+	l := servertest.StartWith(tb, func(cfg *config.Config) {
+		cfg.Log.Level = "error"
+		cfg.Server.PublicURL = replicaIssuer
+		cfg.Storage.Backend = "postgres"
+		cfg.Storage.Postgres.DSN = dsn
+		cfg.Admin.Token = replicaAdminToken
+		cfg.Plugins.Dir = filepath.Join(tb.TempDir(), "no-plugins")
+		cfg.Plugins.Watch = false
+		cfg.Plugins.Hooks = nil
+		if edit != nil {
+			edit(cfg)
+		}
+	}, servertest.Options{Store: func(tb testing.TB, cfg *config.Config) *store.Store {
+		kv, err := postgres.Open(context.Background(), cfg.Storage.Postgres.DSN, postgres.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = kv.Close() })
+		return store.New(kv)
+	}})
+	return &live{cfg: l.Cfg, srv: l.Server, st: l.Store, addr: l.Addr, base: "http://" + l.Addr + l.Cfg.Server.BasePath}
+}
+
+// admin sends an admin API request to the replica.
+func (l *live) admin(tb testing.TB, method, path string) answer {
+	tb.Helper()
+	return l.root(tb, request{method: method, path: path, header: http.Header{"Authorization": {"Bearer " + replicaAdminToken}}})
+}
+
+// jwks lists the kids the replica publishes, in order.
+func (l *live) jwks(tb testing.TB) []string {
+	tb.Helper()
+	a := l.do(tb, request{method: http.MethodGet, path: "/.well-known/jwks.json"})
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if a.status != http.StatusOK || json.Unmarshal(a.raw, &set) != nil {
+		tb.Fatalf("JWKS: %d %s", a.status, a.raw)
+	}
+	kids := make([]string, len(set.Keys))
+	for i, k := range set.Keys {
+		kids[i] = k.Kid
+	}
+	return kids
+}
+
+// kidOf is the kid in a JWS's header.
+func kidOf(tb testing.TB, jws string) string {
+	tb.Helper()
+	head, _, _ := strings.Cut(jws, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err != nil || json.Unmarshal(raw, &h) != nil {
+		tb.Fatalf("not a JWS: %.80s", jws)
+	}
+	return h.Kid
+}
+
+// TestReplicasShareKeyRotation: two replicas on one PostgreSQL. A key
+// rotated on one is published and signed with by the other within its
+// keys.refresh_interval, and a token the other signs with a key it just
+// made verifies at once, long before the next refresh (userinfo and
+// introspection), after which both publish the same JWKS.
+func TestReplicasShareKeyRotation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL")
+	}
+	dsn := pgtest.NewDatabase(t)
+	const interval = time.Second
+	a := startReplica(t, dsn, func(cfg *config.Config) { cfg.Keys.RefreshInterval = interval })
+	b := startReplica(t, dsn, func(cfg *config.Config) { cfg.Keys.RefreshInterval = time.Hour })
+	if ka, kb := a.jwks(t), b.jwks(t); !slices.Equal(ka, kb) {
+		t.Fatalf("replicas on one database publish %v and %v", ka, kb)
+	}
+	a.client(t, "web", store.ClientMetadata{Scope: "openid profile offline_access"})
+	verifier := strings.Repeat("v", 43)
+	accessToken := func(l *live) string {
+		t.Helper()
+		code := l.code(t, "web", "openid profile", verifier, nil)
+		r := l.do(t, form("/v1/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {liveRedirect}, "code_verifier": {verifier}}, "web", liveSecret))
+		if r.status != http.StatusOK || r.str("access_token") == "" {
+			t.Fatalf("code exchange: %d %s", r.status, r.raw)
+		}
+		return r.str("access_token")
+	}
+
+	// Rotated on B: A publishes and signs with B's new key within A's
+	// refresh interval.
+	rotatedAt := time.Now()
+	rot := b.admin(t, http.MethodPost, "/admin/keys/rotate")
+	newKid := rot.str("kid")
+	if rot.status != http.StatusOK || newKid == "" {
+		t.Fatalf("rotate on B: %d %s", rot.status, rot.raw)
+	}
+	deadline := rotatedAt.Add(interval + 3*time.Second) // the bound, and slack for a loaded machine
+	for !slices.Contains(a.jwks(t), newKid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("A does not publish B's new key %s %s after the rotation (refresh interval %s): %v",
+				time.Since(rotatedAt), newKid, interval, a.jwks(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("A published B's new key %s after the rotation", time.Since(rotatedAt).Round(time.Millisecond))
+	if kid := kidOf(t, accessToken(a)); kid != newKid {
+		t.Errorf("A signs with %s after B's rotation, want %s", kid, newKid)
+	}
+
+	// Rotated on A: B (refreshing only hourly) verifies A's token at once.
+	rot = a.admin(t, http.MethodPost, "/admin/keys/rotate")
+	newKid = rot.str("kid")
+	if rot.status != http.StatusOK || newKid == "" {
+		t.Fatalf("rotate on A: %d %s", rot.status, rot.raw)
+	}
+	tok := accessToken(a)
+	if kid := kidOf(t, tok); kid != newKid {
+		t.Fatalf("A signs with %s after its rotation, want %s", kid, newKid)
+	}
+	info := b.do(t, request{method: http.MethodGet, path: "/v1/userinfo", header: http.Header{"Authorization": {"Bearer " + tok}}})
+	if info.status != http.StatusOK || info.str("sub") != liveSubject {
+		t.Fatalf("B's userinfo with A's token of a key made a moment ago: %d %s", info.status, info.raw)
+	}
+	intro := b.do(t, form("/v1/introspect", url.Values{"token": {tok}}, "web", liveSecret))
+	if intro.status != http.StatusOK || intro.body["active"] != true {
+		t.Fatalf("B's introspection of A's token: %d %s", intro.status, intro.raw)
+	}
+	// Having read the keys for it, B publishes and signs with A's key.
+	if kid := kidOf(t, accessToken(b)); kid != newKid {
+		t.Errorf("B signs with %s after A's rotation was read, want %s", kid, newKid)
+	}
+	if ka, kb := a.jwks(t), b.jwks(t); !slices.Equal(ka, kb) {
+		t.Errorf("after the rotations A publishes %v and B %v", ka, kb)
+	}
+}
