@@ -96,3 +96,116 @@ func mustGrantOf(t *testing.T, l *live, access string) string {
 	}
 	return claims.GrantID
 }
+
+// TestResourcePerClient: beyond tokens.resources, what a client may name
+// depends on the client. tokens.registered_resources are offered only to
+// clients registered with an operator's token, never to a self-registered
+// one (at registration, at the token endpoint, at the authorization
+// endpoint); and a client that registered its own `resources` may name
+// only those, so a token it obtains can never be aimed elsewhere.
+func TestResourcePerClient(t *testing.T) {
+	t.Parallel()
+	const (
+		mcp      = "https://tools.example.com/mcp"
+		api      = "https://api.example.com"
+		payments = "https://payments.example.com"
+		admin    = "operator-token"
+	)
+	l := startLive(t, func(c *config.Config) {
+		c.Registration.Open = true
+		c.Admin.Token = admin
+		c.Tokens.Resources = []string{api, "https://*.example.com/mcp"}
+		c.Tokens.RegisteredResources = []string{payments}
+	})
+	ctx := context.Background()
+	register := func(bearer string, resources ...string) answer {
+		t.Helper()
+		body := `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic"`
+		if resources != nil {
+			body += `,"resources":["` + strings.Join(resources, `","`) + `"]`
+		}
+		h := http.Header{"Content-Type": {"application/json"}}
+		if bearer != "" {
+			h.Set("Authorization", "Bearer "+bearer)
+		}
+		return l.do(t, request{method: http.MethodPost, path: "/v1/register", header: h, body: body + "}"})
+	}
+	token := func(reg answer, resources ...string) answer {
+		t.Helper()
+		return l.do(t, form("/v1/token", url.Values{"grant_type": {"client_credentials"}, "resource": resources},
+			reg.str("client_id"), reg.str("client_secret")))
+	}
+	aud := func(a answer) []string {
+		t.Helper()
+		claims, err := l.srv.Issuer().VerifyAccessToken(ctx, a.str("access_token"))
+		if err != nil {
+			t.Fatalf("access token: %v", err)
+		}
+		return claims.Audience
+	}
+	refused := func(what string, a answer, status int, code, says string) {
+		t.Helper()
+		if a.status != status || a.str("error") != code || !strings.Contains(a.str("error_description"), says) {
+			t.Errorf("%s: %d %s, want %d %s saying %q", what, a.status, a.raw, status, code, says)
+		}
+	}
+
+	// Registered-only resources: not for a self-registered client.
+	before := l.snapshot(t)
+	refused("self-registration naming a registered-only resource", register("", payments), 400, "invalid_client_metadata", "payments.example.com")
+	refused("registration naming an unlisted resource", register(admin, "https://evil.example.net"), 400, "invalid_client_metadata", "evil.example.net")
+	refused("registration naming a malformed resource", register(admin, "/relative"), 400, "invalid_client_metadata", "absolute URI")
+	unchanged(t, before, l.snapshot(t))
+
+	open := register("")
+	if open.status != http.StatusCreated {
+		t.Fatalf("open registration: %d %s", open.status, open.raw)
+	}
+	refused("self-registered client asking for a registered-only resource", token(open, payments), 400, "invalid_target", "initial access token")
+	if a := token(open, mcp); a.status != http.StatusOK || !slices.Equal(aud(a), []string{mcp}) {
+		t.Errorf("self-registered client asking for a listed resource: %d %s", a.status, a.raw)
+	}
+	vetted := register(admin)
+	if a := token(vetted, payments); a.status != http.StatusOK || !slices.Equal(aud(a), []string{payments}) {
+		t.Errorf("registered client asking for a registered-only resource: %d %s", a.status, a.raw)
+	}
+
+	// A client's own list narrows what it may name; the issuer stays.
+	narrow := register("", mcp)
+	if narrow.status != http.StatusCreated || !strings.Contains(string(narrow.raw), `"resources":["`+mcp+`"]`) {
+		t.Fatalf("registration with resources: %d %s", narrow.status, narrow.raw)
+	}
+	refused("client asking for a resource outside its own list", token(narrow, api), 400, "invalid_target", "the client registered")
+	for _, r := range [][]string{{mcp}, {l.cfg.Issuer()}} {
+		if a := token(narrow, r...); a.status != http.StatusOK || !slices.Equal(aud(a), r) {
+			t.Errorf("client asking for %v within its list: %d %s", r, a.status, a.raw)
+		}
+	}
+
+	// The authorization endpoint applies the same list before any consent
+	// session exists.
+	web := l.do(t, request{method: http.MethodPost, path: "/v1/register", header: http.Header{"Content-Type": {"application/json"}},
+		body: `{"redirect_uris":["` + liveRedirect + `"],"token_endpoint_auth_method":"none","scope":"openid","resources":["` + mcp + `"]}`})
+	if web.status != http.StatusCreated {
+		t.Fatalf("registering a web client: %d %s", web.status, web.raw)
+	}
+	authorize := func(resource string) answer {
+		q := url.Values{"client_id": {web.str("client_id")}, "response_type": {"code"}, "redirect_uri": {liveRedirect}, "scope": {"openid"},
+			"code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}, "resource": {resource}}
+		return l.do(t, request{method: http.MethodGet, path: "/v1/authorize?" + q.Encode()})
+	}
+	before = l.snapshot(t)
+	if a := authorize(api); a.status != http.StatusBadRequest || !strings.Contains(string(a.raw), ">invalid_target<") {
+		t.Errorf("authorize for a resource outside the client's list: %d %.300s, want the invalid_target error page", a.status, a.raw)
+	}
+	unchanged(t, before, l.snapshot(t))
+	if a := authorize(mcp); a.status >= 400 {
+		t.Errorf("authorize for the client's own resource: %d %.300s", a.status, a.raw)
+	}
+	// RFC 7592 update cannot widen a self-registered client to a
+	// registered-only resource either.
+	h := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + narrow.str("registration_access_token")}}
+	body := `{"client_id":"` + narrow.str("client_id") + `","grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic","resources":["` + payments + `"]}`
+	refused("update to a registered-only resource", l.do(t, request{method: http.MethodPut, path: "/v1/register/" + narrow.str("client_id"), header: h, body: body}),
+		400, "invalid_client_metadata", "payments.example.com")
+}

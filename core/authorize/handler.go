@@ -36,7 +36,8 @@ type Handler struct {
 	scopes config.Scopes
 	// clients finds the requests' clients: the store's unless WithClients.
 	clients oauth.ClientGetter
-	// resources is the RFC 8707 allow-list (tokens.resources).
+	// resources is the RFC 8707 allow-list (tokens.resources,
+	// tokens.registered_resources, the client's own).
 	resources *oauth.ResourcePolicy
 	// open caps the undecided consent sessions per client and address.
 	open *openSessions
@@ -58,7 +59,7 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, pages identi
 	return &Handler{
 		cfg: cfg, st: st, issuer: issuer, pages: pages, page: page,
 		iss: cfg.Issuer(), now: time.Now, scopes: cfg.RegistrableScopes(), clients: st.Clients,
-		resources: oauth.NewResourcePolicy(cfg.Tokens.Resources, cfg.FixedResources()...),
+		resources: oauth.NewResourcePolicy(cfg.Tokens.Resources, cfg.Tokens.RegisteredResources, cfg.FixedResources()...),
 		open:      newOpenSessions(cfg.Authorization.MaxOpenPerClient, cfg.Authorization.MaxOpenPerAddress),
 	}, nil
 }

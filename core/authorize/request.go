@@ -298,8 +298,8 @@ func (h *Handler) validate(values url.Values, client *store.Client) (store.AuthR
 	}
 	req.Prompt, req.MaxAge = prompt, maxAge
 
-	// RFC 8707 §2: only resources on the server's allow-list.
-	resources, oerr := h.resources.Check(values["resource"])
+	// RFC 8707 §2: only resources the allow-list gives this client.
+	resources, oerr := h.resources.Check(client, values["resource"])
 	if oerr != nil {
 		return req, oerr
 	}

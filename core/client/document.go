@@ -299,6 +299,9 @@ func parseDocument(body []byte, id string, p policy) (store.ClientMetadata, *oau
 	if err := validate(&r.meta, p); err != nil {
 		return r.meta, err
 	}
+	if err := p.checkResources(&r.meta, store.ClientDynamic); err != nil {
+		return r.meta, err
+	}
 	return r.meta, nil
 }
 

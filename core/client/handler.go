@@ -59,6 +59,7 @@ func registrationPolicy(cfg *config.Config) policy {
 	p.idTokenAlgs = algs
 	p.allowPrivate = cfg.Outbound.AllowPrivate
 	p.scopes = cfg.RegistrableScopes()
+	p.resources = oauth.NewResourcePolicy(cfg.Tokens.Resources, cfg.Tokens.RegisteredResources, cfg.FixedResources()...)
 	return p
 }
 
@@ -145,6 +146,9 @@ func (h *Handler) register(c *fiber.Ctx) error {
 		ClientMetadata:  reg.meta,
 		IssuedAt:        time.Now().UTC().Truncate(time.Second),
 		AdmittedByToken: vetted,
+	}
+	if err := h.policy.checkResources(&cl.ClientMetadata, cl.Kind()); err != nil {
+		return oauth.WriteError(c, err)
 	}
 	if cl.TokenEndpointAuthMethod != oauth.AuthNone {
 		secret = oauth.RandomToken(clientSecretBytes)
@@ -312,6 +316,9 @@ func (h *Handler) apply(c *fiber.Ctx, cl store.Client, token string, reg registr
 	}
 	if reg.meta.ResourceServer && !cl.ResourceServer {
 		return oauth.WriteError(c, selfPromotion())
+	}
+	if err := h.policy.checkResources(&reg.meta, cl.Kind()); err != nil {
+		return oauth.WriteError(c, err)
 	}
 	// A client that starts authenticating needs a secret; the candidate is
 	// drawn outside the compare-and-swap, which may run more than once.

@@ -78,6 +78,10 @@ type policy struct {
 	// scopes are the scope values a client may register: discovery's
 	// scopes_supported and registration.custom_scopes.
 	scopes config.Scopes
+	// resources are what a client may register in its `resources`
+	// (tokens.resources, and tokens.registered_resources for registered
+	// clients); nil allows none.
+	resources *oauth.ResourcePolicy
 }
 
 func newPolicy(patterns []string) policy {
@@ -133,6 +137,7 @@ var fields = map[string]field{
 		}
 		return nil
 	},
+	"resources": listField("resources", func(r *registration) *[]string { return &r.meta.Resources }),
 	"client_id": identifierField("client_id", func(r *registration) *string { return &r.clientID }),
 	"client_secret": func(raw json.RawMessage, r *registration) *oauth.Error {
 		r.hasClientSecret = true
@@ -394,6 +399,14 @@ func validate(m *store.ClientMetadata, p policy) *oauth.Error {
 	}
 	m.Scope = scope
 
+	if m.Resources != nil {
+		resources, oerr := oauth.CheckResources(m.Resources)
+		if oerr != nil {
+			return bad().WithDescription("resources: %s", oerr.Description)
+		}
+		m.Resources = resources
+	}
+
 	if err := checkText("software_id", m.SoftwareID, maxSoftwareString); err != nil {
 		return err
 	}
@@ -528,4 +541,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// checkResources refuses a client's own resource list unless the server
+// offers each resource to the client's kind (store.ClientRegistered or
+// store.ClientDynamic): registering a resource never widens what the
+// client may get tokens for.
+func (p policy) checkResources(m *store.ClientMetadata, kind string) *oauth.Error {
+	for _, r := range m.Resources {
+		if p.resources == nil || !p.resources.OfferedTo(kind, r) {
+			return oauth.ErrInvalidClientMetadata().WithDescription(
+				"resources: %s is not a resource this server issues tokens for to %s clients (tokens.resources)", quote(r), kind)
+		}
+	}
+	return nil
 }

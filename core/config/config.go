@@ -114,13 +114,17 @@ type Tokens struct {
 	// Resources are the RFC 8707 resources clients may name: exact
 	// absolute URIs, or URL patterns with `*` (core/urlpattern). The
 	// issuer and a URI default_audience are always allowed.
-	Resources         []string      `koanf:"resources"`
-	IDTokenTTL        time.Duration `koanf:"id_token_ttl"`
-	RefreshTokenTTL   time.Duration `koanf:"refresh_token_ttl"`
-	CodeTTL           time.Duration `koanf:"code_ttl"`
-	ConsentSessionTTL time.Duration `koanf:"consent_session_ttl"`
-	IdentityTokenTTL  time.Duration `koanf:"identity_token_ttl"`
-	LoginSessionTTL   time.Duration `koanf:"login_session_ttl"`
+	Resources []string `koanf:"resources"`
+	// RegisteredResources are resources, in the same form, that only
+	// registered clients (store.ClientRegistered: static, or admitted
+	// with a token) may name.
+	RegisteredResources []string      `koanf:"registered_resources"`
+	IDTokenTTL          time.Duration `koanf:"id_token_ttl"`
+	RefreshTokenTTL     time.Duration `koanf:"refresh_token_ttl"`
+	CodeTTL             time.Duration `koanf:"code_ttl"`
+	ConsentSessionTTL   time.Duration `koanf:"consent_session_ttl"`
+	IdentityTokenTTL    time.Duration `koanf:"identity_token_ttl"`
+	LoginSessionTTL     time.Duration `koanf:"login_session_ttl"`
 	// ProviderSessionTTL is how long a sign-in through an upstream
 	// provider lasts (its session and refresh cookie) unless the
 	// provider's environment sets session_duration.
@@ -497,8 +501,11 @@ func (c *Config) validate(errs []error) error {
 			bad("tokens.default_audience", "must be empty (the issuer), backstage, or an absolute URI without a fragment, got %q", a)
 		}
 	}
-	for i, r := range c.Tokens.Resources {
+	for i, r := range slices.Concat(c.Tokens.Resources, c.Tokens.RegisteredResources) {
 		key := fmt.Sprintf("tokens.resources[%d]", i)
+		if i >= len(c.Tokens.Resources) {
+			key = fmt.Sprintf("tokens.registered_resources[%d]", i-len(c.Tokens.Resources))
+		}
 		if strings.Contains(r, "*") {
 			if _, err := urlpattern.Parse(r); err != nil {
 				bad(key, "%q %v (want an absolute URI, or a URL pattern such as https://*.example.com/api/**)", r, err)

@@ -26,7 +26,8 @@ type Minter struct {
 	issuer *token.Issuer
 	clock  func() time.Time
 	claims ClaimsSource
-	// resources is the RFC 8707 allow-list (tokens.resources).
+	// resources is the RFC 8707 allow-list (tokens.resources,
+	// tokens.registered_resources, the client's own).
 	resources *oauth.ResourcePolicy
 }
 
@@ -48,7 +49,7 @@ func (h *Handler) WithClaims(src ClaimsSource) *Handler {
 // NewMinter returns a minter signing with issuer.
 func NewMinter(cfg *config.Config, st *store.Store, issuer *token.Issuer) *Minter {
 	return &Minter{cfg: cfg, st: st, issuer: issuer, clock: time.Now,
-		resources: oauth.NewResourcePolicy(cfg.Tokens.Resources, cfg.FixedResources()...)}
+		resources: oauth.NewResourcePolicy(cfg.Tokens.Resources, cfg.Tokens.RegisteredResources, cfg.FixedResources()...)}
 }
 
 // Now is the minter's clock, for flows to judge expiry by.

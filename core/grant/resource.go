@@ -12,10 +12,10 @@ import (
 // resources, well formed, each within bound when the grant has one (the
 // resources the user's authorization named; nil for client_credentials,
 // whose bound is the client's). Nothing requested means the bound itself.
-// Whatever it decides must be on the server's allow-list
-// (tokens.resources), checked again here so that a grant made before a
-// resource server was dropped from the list mints no more tokens for it.
-func (m *Minter) resourcesFor(_ *store.Client, requested, bound []string, bounded bool) ([]string, error) {
+// Whatever it decides must be allowed to the client (oauth.ResourcePolicy),
+// checked again here so that a grant made before a resource server was
+// dropped from the lists mints no more tokens for it.
+func (m *Minter) resourcesFor(client *store.Client, requested, bound []string, bounded bool) ([]string, error) {
 	resources, oerr := oauth.CheckResources(requested)
 	if oerr != nil {
 		return nil, oerr
@@ -29,7 +29,7 @@ func (m *Minter) resourcesFor(_ *store.Client, requested, bound []string, bounde
 			}
 		}
 	}
-	if oerr := m.resources.CheckAllowed(resources); oerr != nil {
+	if oerr := m.resources.CheckAllowed(client, resources); oerr != nil {
 		return nil, oerr
 	}
 	return resources, nil

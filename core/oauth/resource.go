@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
 )
 
@@ -42,59 +43,100 @@ func CheckResources(raw []string) ([]string, *Error) {
 // recognise or that the client is not allowed"): the audiences a client
 // may get an access token for. Without it any URI a client names becomes
 // aud, and a token minted for one resource server could be aimed at any
-// other that trusts this issuer. An entry with `*` is a URL pattern
-// (core/urlpattern: host label by label, path segment by segment, a final
-// `**` the rest); any other entry is an absolute URI compared exactly.
-// Immutable; safe for concurrent use.
+// other that trusts this issuer. It has three layers: what every client
+// may name (tokens.resources and the URIs always allowed), what only
+// registered clients may name (tokens.registered_resources), and the
+// client's own list (its `resources` metadata), which narrows the other
+// two. An entry with `*` is a URL pattern (core/urlpattern: host label by
+// label, path segment by segment, a final `**` the rest); any other entry
+// is an absolute URI compared exactly. Immutable; safe for concurrent use.
 type ResourcePolicy struct {
+	anyClient  resourceList
+	registered resourceList
+	always     []string
+}
+
+// resourceList is one layer of the policy.
+type resourceList struct {
 	exact    []string
 	patterns urlpattern.List
 }
 
-// NewResourcePolicy builds the allow-list from entries and the URIs that
-// are always allowed (the issuer, a default audience). A malformed pattern
-// is left out, which narrows the list (config.Validate reports it).
-func NewResourcePolicy(entries []string, always ...string) *ResourcePolicy {
-	p := &ResourcePolicy{}
-	for _, e := range append(slices.Clone(entries), always...) {
+func newResourceList(entries []string) resourceList {
+	var l resourceList
+	for _, e := range entries {
 		if e == "" {
 			continue
 		}
 		if !strings.Contains(e, "*") {
-			p.exact = append(p.exact, e)
+			l.exact = append(l.exact, e)
 			continue
 		}
 		if pat, err := urlpattern.Parse(e); err == nil {
-			p.patterns = append(p.patterns, pat)
+			l.patterns = append(l.patterns, pat)
 		}
 	}
-	return p
+	return l
 }
 
-// Allows reports whether resource r is on the list.
-func (p *ResourcePolicy) Allows(r string) bool {
-	return slices.Contains(p.exact, r) || p.patterns.Match(r)
+func (l resourceList) allows(r string) bool {
+	return slices.Contains(l.exact, r) || l.patterns.Match(r)
+}
+
+// NewResourcePolicy builds the policy from the entries every client may
+// name, those only registered clients may, and the URIs that are always
+// allowed (the issuer, a default audience). A malformed pattern is left
+// out, which narrows the list (config.Validate reports it).
+func NewResourcePolicy(anyClient, registered []string, always ...string) *ResourcePolicy {
+	return &ResourcePolicy{
+		anyClient:  newResourceList(append(slices.Clone(anyClient), always...)),
+		registered: newResourceList(registered),
+		always:     slices.DeleteFunc(slices.Clone(always), func(s string) bool { return s == "" }),
+	}
+}
+
+// OfferedTo reports whether the server issues tokens for r to a client of
+// kind (store.ClientRegistered or store.ClientDynamic), whatever the
+// client's own list says.
+func (p *ResourcePolicy) OfferedTo(kind, r string) bool {
+	return p.anyClient.allows(r) || kind == store.ClientRegistered && p.registered.allows(r)
+}
+
+// Allows reports whether client c may name resource r: offered to its
+// kind and, when it registered resources, one of them (the URIs always
+// allowed stay allowed).
+func (p *ResourcePolicy) Allows(c *store.Client, r string) bool {
+	if !p.OfferedTo(c.Kind(), r) {
+		return false
+	}
+	return len(c.Resources) == 0 || slices.Contains(c.Resources, r) || slices.Contains(p.always, r)
 }
 
 // Check is CheckResources followed by the allow-list: a resource that is
-// well formed but not on it is invalid_target (RFC 8707 §2).
-func (p *ResourcePolicy) Check(raw []string) ([]string, *Error) {
+// well formed but not allowed to c is invalid_target (RFC 8707 §2).
+func (p *ResourcePolicy) Check(c *store.Client, raw []string) ([]string, *Error) {
 	resources, oerr := CheckResources(raw)
 	if oerr != nil {
 		return nil, oerr
 	}
-	if oerr := p.CheckAllowed(resources); oerr != nil {
+	if oerr := p.CheckAllowed(c, resources); oerr != nil {
 		return nil, oerr
 	}
 	return resources, nil
 }
 
-// CheckAllowed refuses the first resource of resources not on the list
-// with invalid_target.
-func (p *ResourcePolicy) CheckAllowed(resources []string) *Error {
+// CheckAllowed refuses the first resource of resources not allowed to c
+// with invalid_target, saying which layer refused it.
+func (p *ResourcePolicy) CheckAllowed(c *store.Client, resources []string) *Error {
 	for _, r := range resources {
-		if !p.Allows(r) {
+		switch {
+		case p.Allows(c, r):
+		case !p.OfferedTo(store.ClientRegistered, r):
 			return ErrInvalidTarget().WithDescription("resource '%s' is not one this server issues tokens for (RFC 8707 section 2)", CleanDescription(r, 100))
+		case !p.OfferedTo(c.Kind(), r):
+			return ErrInvalidTarget().WithDescription("resource '%s' is issued only to clients registered with the initial access token (RFC 8707 section 2)", CleanDescription(r, 100))
+		default:
+			return ErrInvalidTarget().WithDescription("resource '%s' is not among the resources the client registered (RFC 8707 section 2)", CleanDescription(r, 100))
 		}
 	}
 	return nil

@@ -91,6 +91,10 @@ type ClientMetadata struct {
 	// its own tokens. A registration sets it only with the initial access
 	// token or the admin token, never by itself (core/client).
 	ResourceServer bool `json:"resource_server,omitempty"`
+	// Resources is the client's own RFC 8707 allow-list (a Gatehouse
+	// extension, like Hydra's audience): when set, the client may name
+	// only these resources, each of which the server offers to its kind.
+	Resources []string `json:"resources,omitempty"`
 }
 
 // AuthRequest is a consent session: an authorization request that has been
