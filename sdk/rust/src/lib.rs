@@ -17,11 +17,19 @@
 //! hook!(sign_in, sign_in);
 //! ```
 //!
+//! Typed inputs and configs: declare them with [`json_struct!`] and decode
+//! them with [`Request::decode_input`] and [`Request::decode_config`]
+//! ([`decode`]); [`text`] has the string helpers decisions and messages
+//! need.
+//!
 //! It has no dependencies (a small JSON module is in [`json`]), so it builds
 //! with a bare `rustc`, such as Debian's with `libstd-rust-dev-wasm32`.
 
+pub mod decode;
 pub mod json;
+pub mod text;
 
+pub use decode::{Decode, Map};
 pub use json::{parse, Value};
 
 /// The ABI this SDK implements; `gh_abi_version` returns it.
@@ -35,6 +43,26 @@ pub const UNKNOWN_USER_ID: &str = "unknown_user_id";
 pub const INVALID_REQUEST: &str = "invalid_request";
 /// The plugin could not decide (a dependency is down, a bug); the caller fails closed.
 pub const SERVER_ERROR: &str = "server_error";
+/// resolve_user's answer for a user_code that is not the user's (CIBA Core 1.0 §13).
+pub const INVALID_USER_CODE: &str = "invalid_user_code";
+/// resolve_user's answer when the user has a user_code and the request carries none (CIBA Core 1.0 §13).
+pub const MISSING_USER_CODE: &str = "missing_user_code";
+/// resolve_user's answer for a login_hint_token that has expired (CIBA Core 1.0 §13).
+pub const EXPIRED_LOGIN_HINT_TOKEN: &str = "expired_login_hint_token";
+
+/// The values of the resolve_user input's `kind` and `purpose` (sdk/ABI.md §6).
+pub mod resolve_user {
+    /// `value` is the login_hint as the client sent it (CIBA Core 1.0 §7.1).
+    pub const LOGIN_HINT: &str = "login_hint";
+    /// `value` is the `sub` of an ID token the host has verified.
+    pub const ID_TOKEN_HINT: &str = "id_token_hint";
+    /// `value` is the login_hint_token as the client sent it.
+    pub const LOGIN_HINT_TOKEN: &str = "login_hint_token";
+    /// A CIBA request: the user is asked to authorize it.
+    pub const PURPOSE_CIBA: &str = "ciba";
+    /// A profile lookup (consent): nobody is asked to authorize anything.
+    pub const PURPOSE_PROFILE: &str = "profile";
+}
 
 /// One hook call: the envelope `{"abi":1,"hook":...,"config":...,"input":...}`.
 #[derive(Debug)]
@@ -44,6 +72,24 @@ pub struct Request {
     pub config: Value,
     /// The hook's input (see sdk/ABI.md for each hook's fields).
     pub input: Value,
+}
+
+impl Request {
+    /// The input as a `T`. An input that does not fit is refused with
+    /// invalid_request, naming every field that does not:
+    /// `invalid input: field "profile.email": expected string, got number`.
+    /// Members `T` has no field for are ignored.
+    pub fn decode_input<T: Decode + Default>(&self) -> Result<T, Refusal> {
+        decode::decode(&self.input, false).map_err(|e| Refusal::invalid_request(format!("invalid input: {}", e)))
+    }
+
+    /// The plugin's config as a `T`. A config that does not fit fails the
+    /// call closed (server_error), naming every problem:
+    /// `plugin config: unknown field "users[0].mail"`. A member `T` has no
+    /// field for is an error: a misspelt key must not be silently ignored.
+    pub fn decode_config<T: Decode + Default>(&self) -> Result<T, Refusal> {
+        decode::decode(&self.config, true).map_err(|e| Refusal::server_error(format!("plugin config: {}", e)))
+    }
 }
 
 /// A plugin's refusal: the response `{"error":{"code":...,"message":...}}`,
@@ -77,6 +123,16 @@ impl Refusal {
     /// Reports that the plugin could not decide (`server_error`).
     pub fn server_error(message: impl Into<String>) -> Refusal {
         Refusal::new(SERVER_ERROR, message)
+    }
+
+    /// Answers resolve_user with `invalid_user_code`.
+    pub fn invalid_user_code(message: impl Into<String>) -> Refusal {
+        Refusal::new(INVALID_USER_CODE, message)
+    }
+
+    /// Answers resolve_user with `missing_user_code`.
+    pub fn missing_user_code(message: impl Into<String>) -> Refusal {
+        Refusal::new(MISSING_USER_CODE, message)
     }
 }
 
