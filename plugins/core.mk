@@ -7,9 +7,8 @@
 # plugins-embed copies those builds over the committed modules, and
 # plugins-check (run by `make test`) fails on any byte of difference.
 #
-# Each .wasm depends on its own sources, the shared Go-compatibility module,
-# the SDK and this file, so a second `make plugins-core` with nothing
-# changed builds nothing. Debian's rustc by path (RUSTC,
+# Each .wasm depends on its own sources, the SDK and this file, so a
+# second `make plugins-core` with nothing changed builds nothing. Debian's rustc by path (RUSTC,
 # plugins/toolchains.mk), no cargo: the SDK is an rlib, each plugin a cdylib
 # linking it. A 64 KiB stack keeps each instance's memory, and so
 # instantiation, small. The build is reproducible: the output depends on
@@ -43,7 +42,7 @@ $(PLUGINS_CORE_RLIB): $(wildcard sdk/rust/src/*.rs) plugins/core.mk | $(PLUGINS_
 	$(RUSTC) $(PLUGINS_CORE_FLAGS) --crate-type rlib --crate-name gatehouse -o $@ sdk/rust/src/lib.rs
 
 define plugins_core_rule
-plugins/bin/$(1).wasm: $$(wildcard plugins/$(1)/*.rs) plugins/shared/gostd.rs $$(PLUGINS_CORE_RLIB) plugins/core.mk | plugins/bin toolchain-rust
+plugins/bin/$(1).wasm: $$(wildcard plugins/$(1)/*.rs) $$(PLUGINS_CORE_RLIB) plugins/core.mk | plugins/bin toolchain-rust
 	$$(RUSTC) $$(PLUGINS_CORE_FLAGS) --crate-type cdylib --crate-name $$(subst -,_,$(1)) \
 		-C link-arg=-zstack-size=65536 -C link-arg=--strip-all \
 		--extern gatehouse=$$(PLUGINS_CORE_RLIB) -o $$@ plugins/$(1)/$(1).rs

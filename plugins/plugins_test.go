@@ -176,7 +176,7 @@ func TestFirstPartySignInDefault(t *testing.T) {
 		{"missing email", `{"resolver":"email_local_part"}`, "",
 			"", "access_denied", "sign-in requires an email address"},
 		{"config error fails closed", `{"resolvers":["email"]}`, "alice@example.com",
-			"", "server_error", `plugin config: json: unknown field "resolvers"`},
+			"", "server_error", `plugin config: unknown field "resolvers"`},
 
 		{"local part", `{"resolver":"email_local_part"}`, "alice@example.com",
 			`{"sub":"user:default/alice","ent":["user:default/alice"]}`, "", ""},
@@ -213,7 +213,7 @@ func TestFirstPartySignInDefault(t *testing.T) {
 		{"unknown resolver", `{"resolver":"guess"}`, "alice@example.com",
 			"", "server_error", `plugin config: resolver "guess" is not one of ` + resolverNames},
 		{"misspelt key", `{"resolver":"email_local_part","allowed_domain":["example.com"]}`, "alice@example.com",
-			"", "server_error", `plugin config: json: unknown field "allowed_domain"`},
+			"", "server_error", `plugin config: unknown field "allowed_domain"`},
 		{"email resolver without users", `{"resolver":"email"}`, "alice@example.com",
 			"", "server_error", "plugin config: the email resolver needs users"},
 		{"every config problem at once", `{"resolver":"email","namespace":"a/b","users":[{"ref":"alice","groups":["staff"]}]}`, "alice@example.com",
@@ -222,21 +222,22 @@ func TestFirstPartySignInDefault(t *testing.T) {
 				"users[0]: ref \"alice\" is not an entity ref such as user:default/alice\n" +
 				"users[0].groups[0]: \"staff\" is not an entity ref such as group:default/staff"},
 
-		// encoding/json's rules for the config: keys match case-insensitively,
-		// the first type error is reported, null keeps the default.
+		// The SDK's decoding rules for the config: keys match
+		// case-insensitively, a type error names its field, null keeps the
+		// default.
 		{"config keys are case-insensitive", `{"Resolver":"email_local_part","NAMESPACE":"dev"}`, "alice@example.com",
 			`{"sub":"user:dev/alice","ent":["user:dev/alice"]}`, "", ""},
 		{"config value of the wrong type", `{"resolver":1}`, "alice@example.com",
-			"", "server_error", "plugin config: json: cannot unmarshal number into Go struct field config.resolver of type string"},
+			"", "server_error", `plugin config: field "resolver": expected string, got number`},
 		{"config type error in a user", `{"resolver":"email","users":[{"email":"a@example.com","groups":[1]}]}`, "alice@example.com",
-			"", "server_error", "plugin config: json: cannot unmarshal number into Go struct field user.users.groups of type string"},
+			"", "server_error", `plugin config: field "users[0].groups[0]": expected string, got number`},
 		{"null namespace keeps the default", `{"resolver":"email_local_part","namespace":null}`, "alice@example.com",
 			`{"sub":"user:default/alice","ent":["user:default/alice"]}`, "", ""},
-		// Case folding is Unicode's simple folding, as Go's strings.EqualFold.
+		// Case folding is Unicode's simple folding.
 		{"Kelvin sign folds to k", `{"resolver":"email_local_part","allowed_domains":["\u212aexample.com"]}`, "\u212aim@Kexample.com",
 			`{"sub":"user:default/kim","ent":["user:default/kim"]}`, "", ""},
 		{"quoted local part escapes control characters", `{"resolver":"email_local_part"}`, "a\u202eb\n@example.com",
-			"", "access_denied", `email local part "a\u202eb\n" is not a valid user entity name`},
+			"", "access_denied", `email local part "a\u{202e}b\n" is not a valid user entity name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -270,13 +271,13 @@ func TestFirstPartySignInDefaultEntityNames(t *testing.T) {
 		`plugin config: namespace "" is not a valid entity namespace`)
 }
 
-// A sign_in input of the wrong shape is refused as the Go SDK refused it,
-// before the config is read.
+// A sign_in input of the wrong shape is refused (invalid_request, naming the
+// field) before the config is read; member names match case-insensitively.
 func TestFirstPartySignInDefaultInput(t *testing.T) {
 	t.Parallel()
 	p := load(t, core("signin-default"), `{"resolver":"email_local_part"}`, plugin.Limits{PoolSize: 1})
 	check(t, call(t, p, plugin.HookSignIn, json.RawMessage(`{"profile":{"email":1}}`)), "", "invalid_request",
-		"sign_in input: json: cannot unmarshal number into Go struct field Profile.profile.email of type string")
+		`invalid input: field "profile.email": expected string, got number`)
 	check(t, call(t, p, plugin.HookSignIn, json.RawMessage(`{"Profile":{"EMAIL":"Bob@example.com"},"claims":{"email_verified":true}}`)),
 		`{"sub":"user:default/bob","ent":["user:default/bob"]}`, "", "")
 	// Claims that are not an object are not read (and not an error): there
@@ -358,9 +359,11 @@ func TestFirstPartyDirectoryStaticUserCodes(t *testing.T) {
 		{"user without sub", `{"users":[{"username":"x"},{"sub":"a"},{"sub":"a"}]}`, "login_hint", "x", nil, "", "server_error",
 			"plugin config: users[0]: sub is required\nusers[2]: sub \"a\" is already users[1]"},
 		{"misspelt field", `{"users":[{"sub":"a","mail":"a@example.com"}]}`, "login_hint", "a", nil, "", "server_error",
-			`plugin config: json: unknown field "mail"`},
+			`plugin config: unknown field "users[0].mail"`},
 		{"users of the wrong type", `{"users":{}}`, "login_hint", "a", nil, "", "server_error",
-			"plugin config: json: cannot unmarshal object into Go struct field config.users of type []main.user"},
+			`plugin config: field "users": expected array, got object`},
+		{"every decoding problem at once", `{"users":[{"sub":"a"},{"sub":1,"mail":"a@example.com","Email":null}]}`, "login_hint", "a", nil, "", "server_error",
+			"plugin config: field \"users[1].sub\": expected string, got number\nunknown field \"users[1].mail\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -484,11 +487,11 @@ func TestFirstPartyNotifyDefaultDeliveries(t *testing.T) {
 		{"no email without a profile address", `{"email":true}`, `{"user":{"sub":"s","profile":{}},"client":{"id":"c"}}`,
 			`{"deliveries":[{"type":"log","message":` + jsonString(`notification: user "s", client "c"`) + `}]}`, "", ""},
 		{"email not a bool", `{"email":"yes"}`, notifyEvent,
-			"", "server_error", `plugin config: json: cannot unmarshal string into Go struct field config.email of type bool`},
+			"", "server_error", `plugin config: field "email": expected boolean, got string`},
 		{"misspelt key", `{"webhook":"https://hooks.example.com"}`, notifyEvent,
-			"", "server_error", `plugin config: json: unknown field "webhook"`},
+			"", "server_error", `plugin config: unknown field "webhook"`},
 
-		// The webhook body is the event as the Go SDK's notify.Input reads
+		// The webhook body is the event as the plugin reads
 		// it: unknown fields dropped, the expiry in UTC, null when absent.
 		{"webhook body is the decoded event", `{"webhook_url":"https://hooks.example.com/ciba"}`,
 			`{"event":"e","user":{"sub":"s","profile":{"email":"","x":1}},"client":{"id":"c","name":""},"extra":true,"expires_at":"2026-01-02T05:04:05.5+02:00"}`,
@@ -498,7 +501,9 @@ func TestFirstPartyNotifyDefaultDeliveries(t *testing.T) {
 			`{"deliveries":[{"type":"log","message":` + jsonString(`notification: user "s", client "c"`) + `},
 			{"type":"webhook","url":"https://hooks.example.com/ciba","body":{"event":"","user":{"sub":"s","profile":{}},"client":{"id":"c"},"expires_at":null}}]}`, "", ""},
 		{"bad expiry", `{}`, `{"expires_at":"2026-13-01T00:00:00Z"}`,
-			"", "invalid_request", `notify input: timestamp: parsing time "2026-13-01T00:00:00Z": month out of range`},
+			"", "invalid_request", `invalid input: field "expires_at": "2026-13-01T00:00:00Z" is not an RFC 3339 time: month out of range`},
+		{"expiry not in whole seconds", `{}`, `{"expires_at":1.5,"user":{"sub":true}}`,
+			"", "invalid_request", "invalid input: field \"expires_at\": expected whole Unix seconds, got 1.5\nfield \"user.sub\": expected string, got boolean"},
 		{"webhook_url that does not parse", `{"webhook_url":"https://h:80:90/"}`, notifyEvent,
 			"", "server_error", `plugin config: webhook_url: parse "https://h:80:90/": invalid port ":80:90" after host`},
 		{"webhook_url without a host", `{"webhook_url":"https:///hook"}`, notifyEvent,

@@ -129,9 +129,9 @@ func TestFirstPartySignInDefaultStaticResolvers(t *testing.T) {
 				"providers.p.email_verified \"x\" is not one of required, if_present\n" +
 				"catalog.url \"ftp://x\" is not an http(s) URL such as https://backstage.example.com/api/catalog"},
 		{"unknown provider key", `{"resolver":"email_local_part","providers":{"github":{"resolvers":"x"}}}`, "", octocat,
-			"", "server_error", `plugin config: json: unknown field "resolvers"`},
+			"", "server_error", `plugin config: unknown field "providers.github.resolvers"`},
 		{"unknown catalog key", `{"resolver":"email_local_part","catalog":{"url":"https://b.example.com","tokens":"x"}}`, "", octocat,
-			"", "server_error", `plugin config: json: unknown field "tokens"`},
+			"", "server_error", `plugin config: unknown field "catalog.tokens"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,62 +18,53 @@
 //! "profile": consent, where nobody is asked to authorize anything) needs
 //! no code.
 //!
-//! Its answers, refusal messages included, are exactly those of the Go
-//! version it replaces (see ../shared/gostd.rs). Built by plugins/core.mk
-//! into plugins/bin/directory-static.wasm.
-
-#[path = "../shared/gostd.rs"]
-mod gostd;
+//! Built by plugins/core.mk into plugins/bin/directory-static.wasm.
 
 use std::collections::HashMap;
 
-use gatehouse::{HookResult, Refusal, Request, Value};
-use gostd::{constant_time_eq, equal_fold, quote, At, Decoder, ROOT};
+use gatehouse::resolve_user::{ID_TOKEN_HINT, LOGIN_HINT, LOGIN_HINT_TOKEN, PURPOSE_PROFILE};
+use gatehouse::text::{constant_time_eq, equal_fold, quote};
+use gatehouse::{hook, json_struct, HookResult, Refusal, Request, Value};
 
-/// Hint kinds of the resolve_user input (ABI v1).
-const KIND_LOGIN_HINT: &str = "login_hint";
-const KIND_ID_TOKEN_HINT: &str = "id_token_hint";
-const KIND_LOGIN_HINT_TOKEN: &str = "login_hint_token";
-
-/// CIBA Core 1.0 §13: the user_code is not the user's.
-const INVALID_USER_CODE: &str = "invalid_user_code";
-/// CIBA Core 1.0 §13: the user has a code and the request carries none.
-const MISSING_USER_CODE: &str = "missing_user_code";
-/// The purpose of a profile lookup (consent): no code is required then.
-const PURPOSE_PROFILE: &str = "profile";
-
-#[derive(Default)]
-struct User {
-    sub: String,
-    username: String,
-    email: String,
-    display_name: String,
-    picture: String,
-    /// The secret the user gives the client to quote as user_code (CIBA
-    /// Core §7.1), kept as the config gives it.
-    user_code: String,
+json_struct! {
+    struct User {
+        sub: String,
+        username: String,
+        email: String,
+        display_name: String = "displayName",
+        picture: String,
+        /// The secret the user gives the client to quote as user_code (CIBA
+        /// Core §7.1), kept as the config gives it.
+        user_code: String,
+    }
 }
 
-/// The resolve_user input, decoded (and type-checked) as the Go SDK's
-/// resolveuser.Input is.
-#[derive(Default)]
-struct Input {
-    kind: String,
-    value: String,
-    client_id: String,
-    scope: String,
-    user_code: String,
-    /// "ciba", or "profile" when the host only wants a user's profile and
-    /// nobody is asked to authorize anything ("" from older hosts).
-    purpose: String,
+json_struct! {
+    struct Config {
+        users: Vec<User>,
+    }
+}
+
+json_struct! {
+    /// The resolve_user input (sdk/ABI.md §6).
+    struct Input {
+        kind: String,
+        value: String,
+        client_id: String,
+        scope: String,
+        user_code: String,
+        /// "ciba", or "profile" when the host only wants a user's profile and
+        /// nobody is asked to authorize anything ("" from older hosts).
+        purpose: String,
+    }
 }
 
 pub fn resolve_user(req: &Request) -> HookResult {
-    let input = decode_input(&req.input)?;
-    let users = parse_config(&req.config).map_err(Refusal::server_error)?;
+    let input: Input = req.decode_input()?;
+    let users = users(req)?;
     let value = input.value.trim();
     let user = match input.kind.as_str() {
-        KIND_LOGIN_HINT => {
+        LOGIN_HINT => {
             if value.is_empty() {
                 return Err(Refusal::unknown_user("login_hint is empty"));
             }
@@ -83,13 +74,13 @@ pub fn resolve_user(req: &Request) -> HookResult {
                 .or_else(|| users.iter().find(|u| !u.email.is_empty() && equal_fold(&u.email, value)))
                 .or_else(|| users.iter().find(|u| !u.username.is_empty() && u.username == value))
         }
-        KIND_ID_TOKEN_HINT => {
+        ID_TOKEN_HINT => {
             if value.is_empty() {
                 return Err(Refusal::unknown_user("id_token_hint carries no subject"));
             }
             users.iter().find(|u| u.sub == value)
         }
-        KIND_LOGIN_HINT_TOKEN => return Err(Refusal::unknown_user("login_hint_token is not supported by directory-static")),
+        LOGIN_HINT_TOKEN => return Err(Refusal::unknown_user("login_hint_token is not supported by directory-static")),
         other => return Err(Refusal::invalid_request(format!("unknown hint kind {}", quote(other)))),
     };
     let u = match user {
@@ -99,14 +90,14 @@ pub fn resolve_user(req: &Request) -> HookResult {
     let mut code_verified = false;
     if !u.user_code.is_empty() && !(input.purpose == PURPOSE_PROFILE && input.user_code.is_empty()) {
         if input.user_code.is_empty() {
-            return Err(Refusal::new(MISSING_USER_CODE, "the user has a user_code and the request carries none"));
+            return Err(Refusal::missing_user_code("the user has a user_code and the request carries none"));
         }
         if !constant_time_eq(input.user_code.as_bytes(), u.user_code.as_bytes()) {
-            return Err(Refusal::new(INVALID_USER_CODE, "the user_code is not the user's"));
+            return Err(Refusal::invalid_user_code("the user_code is not the user's"));
         }
         code_verified = true;
     }
-    // The profile's empty fields are left out, as the Go SDK's omitempty does.
+    // The profile's empty fields are left out.
     let mut profile = Vec::with_capacity(3);
     for (k, v) in [("email", &u.email), ("displayName", &u.display_name), ("picture", &u.picture)] {
         if !v.is_empty() {
@@ -121,66 +112,12 @@ pub fn resolve_user(req: &Request) -> HookResult {
     Ok(Value::object(result))
 }
 
-/// The gh_resolve_user export (sdk/ABI.md §4), answering as the Go SDK did.
-///
-/// # Safety
-/// The host passes a buffer from gh_alloc that it filled with the request.
-#[export_name = "gh_resolve_user"]
-pub unsafe extern "C" fn gh_resolve_user(ptr: *const u8, len: u32) -> u64 {
-    gostd::serve("resolve_user", ptr, len, resolve_user)
-}
+hook!(resolve_user, resolve_user);
 
-/// Decodes the input as the Go SDK does: a value of the wrong type answers
-/// invalid_request before the handler runs.
-fn decode_input(v: &Value) -> Result<Input, Refusal> {
-    let mut d = Decoder::new(false);
-    let mut input = Input::default();
-    let fields = ["kind", "value", "client_id", "scope", "user_code", "purpose"];
-    d.object(v, ROOT, "gatehouse.ResolveUserInput", &fields, |d, i, v| {
-        let at = At { strukt: "ResolveUserInput", path: fields[i] };
-        let dst = match i {
-            0 => &mut input.kind,
-            1 => &mut input.value,
-            2 => &mut input.client_id,
-            3 => &mut input.scope,
-            4 => &mut input.user_code,
-            _ => &mut input.purpose,
-        };
-        d.string(v, dst, at)
-    });
-    match d.error() {
-        Some(e) => Err(Refusal::invalid_request(format!("resolve_user input: {}", e))),
-        None => Ok(input),
-    }
-}
-
-/// Decodes (strictly: an unknown key fails) and checks the user list,
-/// reporting every problem at once; a config error fails the call closed
-/// (server_error).
-fn parse_config(raw: &Value) -> Result<Vec<User>, String> {
-    let mut users: Vec<User> = Vec::new();
-    let mut d = Decoder::new(true);
-    d.object(raw, ROOT, "main.config", &["users"], |d, _, v| {
-        let at = At { strukt: "config", path: "users" };
-        let fields = ["sub", "username", "email", "displayName", "picture", "user_code"];
-        let paths = ["users.sub", "users.username", "users.email", "users.displayName", "users.picture", "users.user_code"];
-        d.slice(v, &mut users, at, "[]main.user", |d, v, u: &mut User| {
-            d.object(v, at, "main.user", &fields, |d, i, v| {
-                let dst = match i {
-                    0 => &mut u.sub,
-                    1 => &mut u.username,
-                    2 => &mut u.email,
-                    3 => &mut u.display_name,
-                    4 => &mut u.picture,
-                    _ => &mut u.user_code,
-                };
-                d.string(v, dst, At { strukt: "user", path: paths[i] })
-            })
-        })
-    });
-    if let Some(e) = d.error() {
-        return Err(format!("plugin config: {}", e));
-    }
+/// Decodes and checks the user list, reporting every problem at once; a
+/// config error fails the call closed (server_error).
+fn users(req: &Request) -> Result<Vec<User>, Refusal> {
+    let users = req.decode_config::<Config>()?.users;
     let mut errs = Vec::new();
     let mut subs: HashMap<&str, usize> = HashMap::with_capacity(users.len());
     for (i, u) in users.iter().enumerate() {
@@ -193,7 +130,7 @@ fn parse_config(raw: &Value) -> Result<Vec<User>, String> {
         }
     }
     if !errs.is_empty() {
-        return Err(format!("plugin config: {}", gostd::join(&errs)));
+        return Err(Refusal::server_error(format!("plugin config: {}", errs.join("\n"))));
     }
     Ok(users)
 }

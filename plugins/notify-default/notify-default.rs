@@ -11,47 +11,57 @@
 //! (ciba.delivery.smtp), with retries; {"email_subject": "..."} replaces
 //! the core's subject.
 //!
-//! Its answers, refusal messages included, are exactly those of the Go
-//! version it replaces (see ../shared/gostd.rs): the event is decoded as the
-//! Go SDK's notify.Input and the webhook body is that input written back.
+//! The webhook body is the event as this plugin reads it, written back.
 //! Built by plugins/core.mk into plugins/bin/notify-default.wasm.
 
-#[path = "../shared/gostd.rs"]
-mod gostd;
+use gatehouse::decode::{Decoder, Path};
+use gatehouse::text::quote;
+use gatehouse::{hook, json_struct, Decode, HookResult, Refusal, Request, Value};
 
-use gatehouse::{HookResult, Refusal, Request, Value};
-use gostd::{quote, time_quote, At, Decoder, ROOT};
-
-#[derive(Default)]
-struct Profile {
-    email: String,
-    display_name: String,
-    picture: String,
+json_struct! {
+    struct Profile {
+        email: String,
+        display_name: String = "displayName",
+        picture: String,
+    }
 }
 
-/// The notify input, as the Go SDK's notify.Input reads it.
-#[derive(Default)]
-struct Input {
-    event: String,
-    sub: String,
-    profile: Profile,
-    client_id: String,
-    client_name: String,
-    binding_message: String,
-    scope: String,
-    approval_url: String,
-    expires_at: Timestamp,
+json_struct! {
+    struct User {
+        sub: String,
+        profile: Profile,
+    }
+}
+
+json_struct! {
+    struct Client {
+        id: String,
+        name: String,
+    }
+}
+
+json_struct! {
+    /// The notify input (sdk/ABI.md §6).
+    struct Input {
+        event: String,
+        user: User,
+        client: Client,
+        binding_message: String,
+        scope: String,
+        approval_url: String,
+        expires_at: Timestamp,
+    }
 }
 
 pub fn notify(req: &Request) -> HookResult {
-    let input = decode_input(&req.input)?;
-    let config = parse_config(&req.config).map_err(Refusal::server_error)?;
+    let input: Input = req.decode_input()?;
+    let config = config(req)?;
     let mut deliveries = vec![Value::object([("type", Value::from("log")), ("message", Value::from(message(&input)))])];
     if !config.webhook_url.is_empty() {
         deliveries.push(Value::object([("type", Value::from("webhook")), ("url", Value::from(config.webhook_url)), ("body", body(&input))]));
     }
-    if config.email && !input.profile.email.is_empty() {
-        let mut email = vec![("type", Value::from("email")), ("to", Value::from(input.profile.email.as_str()))];
+    if config.email && !input.user.profile.email.is_empty() {
+        let mut email = vec![("type", Value::from("email")), ("to", Value::from(input.user.profile.email.as_str()))];
         if !config.email_subject.is_empty() {
             email.push(("subject", Value::from(config.email_subject)));
         }
@@ -60,41 +70,22 @@ pub fn notify(req: &Request) -> HookResult {
     Ok(Value::object([("deliveries", Value::Array(deliveries))]))
 }
 
-/// The gh_notify export (sdk/ABI.md §4), answering as the Go SDK did.
-///
-/// # Safety
-/// The host passes a buffer from gh_alloc that it filled with the request.
-#[export_name = "gh_notify"]
-pub unsafe extern "C" fn gh_notify(ptr: *const u8, len: u32) -> u64 {
-    gostd::serve("notify", ptr, len, notify)
-}
+hook!(notify, notify);
 
-#[derive(Default)]
-struct Config {
-    webhook_url: String,
-    email: bool,
-    email_subject: String,
-}
-
-/// Decodes and checks the config block strictly (an unknown key fails): a
-/// config error fails the call closed (server_error).
-fn parse_config(raw: &Value) -> Result<Config, String> {
-    let mut c = Config::default();
-    let mut d = Decoder::new(true);
-    d.object(raw, ROOT, "main.config", &["webhook_url", "email", "email_subject"], |d, i, v| match i {
-        0 => d.string(v, &mut c.webhook_url, At { strukt: "config", path: "webhook_url" }),
-        1 => match v {
-            Value::Null => {}
-            Value::Bool(b) => c.email = *b,
-            other => d.type_error(other, At { strukt: "config", path: "email" }, "bool"),
-        },
-        _ => d.string(v, &mut c.email_subject, At { strukt: "config", path: "email_subject" }),
-    });
-    if let Some(e) = d.error() {
-        return Err(format!("plugin config: {}", e));
+json_struct! {
+    struct Config {
+        webhook_url: String,
+        email: bool,
+        email_subject: String,
     }
+}
+
+/// Decodes and checks the config block: a config error fails the call
+/// closed (server_error).
+fn config(req: &Request) -> Result<Config, Refusal> {
+    let c: Config = req.decode_config()?;
     if !c.webhook_url.is_empty() {
-        check_webhook_url(&c.webhook_url)?;
+        check_webhook_url(&c.webhook_url).map_err(Refusal::server_error)?;
     }
     Ok(c)
 }
@@ -105,17 +96,17 @@ fn message(input: &Input) -> String {
     let mut b = String::with_capacity(256);
     b.push_str(if input.event.is_empty() { "notification" } else { &input.event });
     b.push_str(": user ");
-    b.push_str(&quote(&input.sub));
-    if !input.profile.email.is_empty() {
+    b.push_str(&quote(&input.user.sub));
+    if !input.user.profile.email.is_empty() {
         b.push_str(" <");
-        b.push_str(&quote(&input.profile.email));
+        b.push_str(&quote(&input.user.profile.email));
         b.push('>');
     }
     b.push_str(", client ");
-    b.push_str(&quote(&input.client_id));
-    if !input.client_name.is_empty() {
+    b.push_str(&quote(&input.client.id));
+    if !input.client.name.is_empty() {
         b.push_str(" (");
-        b.push_str(&quote(&input.client_name));
+        b.push_str(&quote(&input.client.name));
         b.push(')');
     }
     for (label, v) in [(", binding message ", &input.binding_message), (", scope ", &input.scope), (", approve at ", &input.approval_url)] {
@@ -131,23 +122,22 @@ fn message(input: &Input) -> String {
     b
 }
 
-/// The event written back as the Go SDK writes a notify.Input: known
-/// fields only, empty optional ones left out, expires_at in the form it
-/// arrived in (null when absent).
+/// The event written back: known fields only, empty optional ones left
+/// out, expires_at in the form it arrived in (null when absent).
 fn body(input: &Input) -> Value {
     let mut profile = Vec::with_capacity(3);
-    for (k, v) in [("email", &input.profile.email), ("displayName", &input.profile.display_name), ("picture", &input.profile.picture)] {
+    for (k, v) in [("email", &input.user.profile.email), ("displayName", &input.user.profile.display_name), ("picture", &input.user.profile.picture)] {
         if !v.is_empty() {
             profile.push((k, Value::from(v.as_str())));
         }
     }
-    let mut client = vec![("id", Value::from(input.client_id.as_str()))];
-    if !input.client_name.is_empty() {
-        client.push(("name", Value::from(input.client_name.as_str())));
+    let mut client = vec![("id", Value::from(input.client.id.as_str()))];
+    if !input.client.name.is_empty() {
+        client.push(("name", Value::from(input.client.name.as_str())));
     }
     let mut out = vec![
         ("event", Value::from(input.event.as_str())),
-        ("user", Value::object([("sub", Value::from(input.sub.as_str())), ("profile", Value::object(profile))])),
+        ("user", Value::object([("sub", Value::from(input.user.sub.as_str())), ("profile", Value::object(profile))])),
         ("client", Value::object(client)),
     ];
     for (k, v) in [("binding_message", &input.binding_message), ("scope", &input.scope), ("approval_url", &input.approval_url)] {
@@ -159,54 +149,12 @@ fn body(input: &Input) -> Value {
     Value::object(out)
 }
 
-/// Decodes the input as the Go SDK does: a value of the wrong type answers
-/// invalid_request before the handler runs.
-fn decode_input(v: &Value) -> Result<Input, Refusal> {
-    let mut d = Decoder::new(false);
-    let mut input = Input::default();
-    let fields = ["event", "user", "client", "binding_message", "scope", "approval_url", "expires_at"];
-    d.object(v, ROOT, "gatehouse.NotifyInput", &fields, |d, i, v| match i {
-        0 => d.string(v, &mut input.event, At { strukt: "NotifyInput", path: "event" }),
-        1 => d.object(v, At { strukt: "NotifyInput", path: "user" }, "gatehouse.User", &["sub", "profile"], |d, i, v| match i {
-            0 => d.string(v, &mut input.sub, At { strukt: "User", path: "user.sub" }),
-            _ => {
-                let p = &mut input.profile;
-                d.object(
-                    v,
-                    At { strukt: "User", path: "user.profile" },
-                    "gatehouse.Profile",
-                    &["email", "displayName", "picture"],
-                    |d, i, v| match i {
-                        0 => d.string(v, &mut p.email, At { strukt: "Profile", path: "user.profile.email" }),
-                        1 => d.string(v, &mut p.display_name, At { strukt: "Profile", path: "user.profile.displayName" }),
-                        _ => d.string(v, &mut p.picture, At { strukt: "Profile", path: "user.profile.picture" }),
-                    },
-                )
-            }
-        }),
-        2 => d.object(v, At { strukt: "NotifyInput", path: "client" }, "gatehouse.Client", &["id", "name"], |d, i, v| match i {
-            0 => d.string(v, &mut input.client_id, At { strukt: "Client", path: "client.id" }),
-            _ => d.string(v, &mut input.client_name, At { strukt: "Client", path: "client.name" }),
-        }),
-        3 => d.string(v, &mut input.binding_message, At { strukt: "NotifyInput", path: "binding_message" }),
-        4 => d.string(v, &mut input.scope, At { strukt: "NotifyInput", path: "scope" }),
-        5 => d.string(v, &mut input.approval_url, At { strukt: "NotifyInput", path: "approval_url" }),
-        _ => match Timestamp::decode(v) {
-            Ok(t) => input.expires_at = t,
-            Err(e) => d.custom_error(e),
-        },
-    });
-    match d.error() {
-        Some(e) => Err(Refusal::invalid_request(format!("notify input: {}", e))),
-        None => Ok(input),
-    }
-}
-
-/// The Unix time of 0001-01-01T00:00:00Z, Go's zero time.
+/// The Unix time of 0001-01-01T00:00:00Z, the zero time: the time of an
+/// absent expires_at, which the webhook body gives back as null.
 const ZERO_UNIX: i64 = -62_135_596_800;
 
 /// An instant that reads either Unix seconds (a JSON number) or an RFC 3339
-/// string and writes back the form it read, as the Go SDK's Timestamp.
+/// string and writes back the form it read.
 #[derive(Clone, Copy)]
 struct Timestamp {
     unix: i64,
@@ -220,25 +168,27 @@ impl Default for Timestamp {
     }
 }
 
+impl Decode for Timestamp {
+    fn decode(&mut self, v: &Value, at: Path, d: &mut Decoder) {
+        match v {
+            Value::Null => *self = Timestamp::default(),
+            Value::String(s) => match parse_rfc3339(s) {
+                Ok((unix, nanos)) => *self = Timestamp { unix, nanos, rfc3339: true },
+                Err(why) => d.error(at, format_args!("{} is not an RFC 3339 time: {}", quote(s), why)),
+            },
+            // Whole seconds only (numbers arrive as f64: exact up to 2^53).
+            Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.223_372_036_854_775e18 => {
+                *self = Timestamp { unix: *n as i64, nanos: 0, rfc3339: false }
+            }
+            Value::Number(n) => d.error(at, format_args!("expected whole Unix seconds, got {}", n)),
+            other => d.expected(at, "Unix seconds or an RFC 3339 string", other),
+        }
+    }
+}
+
 impl Timestamp {
     fn is_zero(&self) -> bool {
         self.unix == ZERO_UNIX && self.nanos == 0
-    }
-
-    fn decode(v: &Value) -> Result<Timestamp, String> {
-        match v {
-            Value::Null => Ok(Timestamp::default()),
-            Value::String(s) => match parse_rfc3339(s) {
-                Ok((unix, nanos)) => Ok(Timestamp { unix, nanos, rfc3339: true }),
-                Err(e) => Err(format!("timestamp: {}", e)),
-            },
-            // strconv.ParseInt of the number's text: integers only (the
-            // SDK hands numbers over as f64: exact up to 2^53).
-            Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.223_372_036_854_775e18 => {
-                Ok(Timestamp { unix: *n as i64, nanos: 0, rfc3339: false })
-            }
-            other => Err(format!("timestamp: want Unix seconds or an RFC 3339 string, got {}", other.to_json())),
-        }
     }
 
     fn to_value(&self) -> Value {
@@ -251,7 +201,7 @@ impl Timestamp {
         }
     }
 
-    /// time.RFC3339 in UTC (whole seconds).
+    /// RFC 3339 in UTC (whole seconds).
     fn rfc3339(&self) -> String {
         let days = self.unix.div_euclid(86_400);
         let secs = self.unix.rem_euclid(86_400);
@@ -294,18 +244,16 @@ fn days_in(month: i64, year: i64) -> i64 {
     }
 }
 
-const RFC3339_LAYOUT: &str = "2006-01-02T15:04:05Z07:00";
+/// What an RFC 3339 time that does not parse is told.
+const RFC3339_FORM: &str = "not of the form 2006-01-02T15:04:05Z or 2006-01-02T15:04:05.999+07:00";
 
-/// time.Parse(time.RFC3339, value), with Go's error messages: the Unix
-/// seconds and nanoseconds of the instant.
-fn parse_rfc3339(value: &str) -> Result<(i64, u32), String> {
-    let cannot = |elem: &str, layout_elem: &str| {
-        let q = time_quote;
-        format!("parsing time {} as {}: cannot parse {} as {}", q(value), q(RFC3339_LAYOUT), q(elem), q(layout_elem))
-    };
-    let out_of_range = |what: &str| format!("parsing time {}: {} out of range", time_quote(value), what);
+/// Parses an RFC 3339 date-time (RFC 3339 §5.6; the hour may have one
+/// digit, the fraction follow a comma and have any number of digits, of
+/// which nine count): the Unix seconds and nanoseconds of the instant, or
+/// what is wrong with it.
+fn parse_rfc3339(value: &str) -> Result<(i64, u32), &'static str> {
     let digit = |s: &str, i: usize| s.as_bytes().get(i).map_or(false, u8::is_ascii_digit);
-    // getnum: one or two digits (exactly two when fixed).
+    // One or two digits (exactly two when fixed).
     let getnum = |s: &str, fixed: bool| -> Option<(i64, usize)> {
         if !digit(s, 0) {
             return None;
@@ -317,49 +265,49 @@ fn parse_rfc3339(value: &str) -> Result<(i64, u32), String> {
         Some((((b[0] - b'0') * 10 + (b[1] - b'0')) as i64, 2))
     };
     let mut v = value;
-    let lit = |v: &mut &str, c: char| -> Result<(), String> {
+    let lit = |v: &mut &str, c: char| -> Result<(), &'static str> {
         if v.starts_with(c) {
             *v = &v[1..];
             Ok(())
         } else {
-            Err(cannot(v, &c.to_string()))
+            Err(RFC3339_FORM)
         }
     };
 
     // 2006: four digits.
     if v.len() < 4 || !v.as_bytes()[..4].iter().all(u8::is_ascii_digit) {
-        return Err(cannot(v, "2006"));
+        return Err(RFC3339_FORM);
     }
     let year: i64 = v[..4].parse().unwrap_or(0);
     v = &v[4..];
     lit(&mut v, '-')?;
-    let (month, n) = getnum(v, true).ok_or_else(|| cannot(v, "01"))?;
+    let (month, n) = getnum(v, true).ok_or(RFC3339_FORM)?;
     if !(1..=12).contains(&month) {
-        return Err(out_of_range("month"));
+        return Err("month out of range");
     }
     v = &v[n..];
     lit(&mut v, '-')?;
-    let (day, n) = getnum(v, true).ok_or_else(|| cannot(v, "02"))?;
+    let (day, n) = getnum(v, true).ok_or(RFC3339_FORM)?;
     v = &v[n..];
     lit(&mut v, 'T')?;
-    let (hour, n) = getnum(v, false).ok_or_else(|| cannot(v, "15"))?;
+    let (hour, n) = getnum(v, false).ok_or(RFC3339_FORM)?;
     if hour >= 24 {
-        return Err(out_of_range("hour"));
+        return Err("hour out of range");
     }
     v = &v[n..];
     lit(&mut v, ':')?;
-    let (min, n) = getnum(v, true).ok_or_else(|| cannot(v, "04"))?;
+    let (min, n) = getnum(v, true).ok_or(RFC3339_FORM)?;
     if min >= 60 {
-        return Err(out_of_range("minute"));
+        return Err("minute out of range");
     }
     v = &v[n..];
     lit(&mut v, ':')?;
-    let (sec, n) = getnum(v, true).ok_or_else(|| cannot(v, "05"))?;
+    let (sec, n) = getnum(v, true).ok_or(RFC3339_FORM)?;
     if sec >= 60 {
-        return Err(out_of_range("second"));
+        return Err("second out of range");
     }
     v = &v[n..];
-    // A fractional second the layout does not name: up to nine digits count.
+    // A fractional second: up to nine digits count.
     let mut nanos = 0u32;
     if v.len() >= 2 && (v.starts_with('.') || v.starts_with(',')) && digit(v, 1) {
         let n = 1 + v[1..].bytes().take_while(u8::is_ascii_digit).count();
@@ -374,33 +322,32 @@ fn parse_rfc3339(value: &str) -> Result<(i64, u32), String> {
     } else {
         let b = v.as_bytes();
         if b.len() < 6 || b[3] != b':' || !v.is_char_boundary(6) {
-            return Err(cannot(v, "Z07:00"));
+            return Err(RFC3339_FORM);
         }
         let (hh, mm) = match (getnum(&v[1..3], true), getnum(&v[4..6], true)) {
             (Some((h, _)), Some((m, _))) => (h, m),
-            _ => return Err(cannot(v, "Z07:00")),
+            _ => return Err(RFC3339_FORM),
         };
-        // Go reports a range error before a bad sign.
         if mm > 60 {
-            return Err(out_of_range("time zone offset minute"));
+            return Err("time zone offset minute out of range");
         }
         if hh > 24 {
-            return Err(out_of_range("time zone offset hour"));
+            return Err("time zone offset hour out of range");
         }
         let off = (hh * 60 + mm) * 60;
         let off = match b[0] {
             b'+' => off,
             b'-' => -off,
-            _ => return Err(cannot(v, "Z07:00")),
+            _ => return Err(RFC3339_FORM),
         };
         v = &v[6..];
         off
     };
     if !v.is_empty() {
-        return Err(format!("parsing time {}: extra text: {}", time_quote(value), time_quote(v)));
+        return Err(RFC3339_FORM);
     }
     if day < 1 || day > days_in(month, year) {
-        return Err(out_of_range("day"));
+        return Err("day out of range");
     }
     let unix = days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec - offset;
     Ok((unix, nanos))
@@ -408,8 +355,8 @@ fn parse_rfc3339(value: &str) -> Result<(i64, u32), String> {
 
 /// Refuses a webhook_url that is not an absolute http(s) URL: a config
 /// mistake fails the call closed (server_error) instead of producing
-/// deliveries the core cannot send. The URL is parsed as Go's net/url.Parse
-/// parses it (and its errors read the same).
+/// deliveries the core cannot send. The URL is parsed by the rules of the
+/// core's own parser (Go's net/url.Parse), so that both accept the same URLs.
 fn check_webhook_url(raw: &str) -> Result<(), String> {
     let (scheme, host) = parse_url(raw).map_err(|e| format!("plugin config: webhook_url: {}", e))?;
     if (scheme != "https" && scheme != "http") || host.is_empty() {

@@ -5,20 +5,21 @@
 //! way Backstage's getDefaultOwnershipEntityRefs does: the user's ref plus
 //! the groups it is a member of.
 
-use gatehouse::{Refusal, Value};
+use gatehouse::text::{quote, to_lower};
+use gatehouse::{json_struct, Refusal, Value};
 
-use crate::gostd::{quote, to_lower};
 use crate::{valid_entity_name, valid_ref};
 
-/// Where the catalog is and how to call it (config `catalog`).
-#[derive(Default)]
-pub struct Catalog {
-    /// The catalog's base URL, `https://backstage.example.com/api/catalog`,
-    /// without a trailing slash.
-    pub url: String,
-    /// A Backstage service token (`backend.auth.externalAccess`, type
-    /// static), sent as `Authorization: Bearer`; empty sends none.
-    pub token: String,
+json_struct! {
+    /// Where the catalog is and how to call it (config `catalog`).
+    pub struct Catalog {
+        /// The catalog's base URL, `https://backstage.example.com/api/catalog`,
+        /// without a trailing slash.
+        pub url: String,
+        /// A Backstage service token (`backend.auth.externalAccess`, type
+        /// static), sent as `Authorization: Bearer`; empty sends none.
+        pub token: String,
+    }
 }
 
 /// The members of an entity the lookup asks the catalog for: enough for

@@ -19,23 +19,19 @@
 //! The Backstage-named resolvers look the user up, in the catalog through
 //! http_request (catalog.rs) or in the static users; not found and
 //! ambiguous refuse. email_local_part (user:<namespace>/<local part>, no
-//! lookup), email (the static users by email) and refuse are the
-//! resolvers of the Go version this plugin replaces, whose answers,
-//! refusal messages included, it keeps (see ../shared/gostd.rs), except
-//! that every resolver matching by e-mail now needs the upstream to have
+//! lookup), email (the static users by email) and refuse are Gatehouse's
+//! own. Every resolver matching by e-mail needs the upstream to have
 //! verified the address. Built by plugins/core.mk into
 //! plugins/bin/signin-default.wasm.
-
-#[path = "../shared/gostd.rs"]
-mod gostd;
 
 mod catalog;
 
 use catalog::Catalog;
-use gatehouse::{HookResult, Refusal, Request, Value};
-use gostd::{equal_fold, quote, to_lower, At, Decoder, ROOT};
+use gatehouse::decode::{Decoder, Path};
+use gatehouse::text::{equal_fold, quote, to_lower};
+use gatehouse::{hook, json_struct, Decode, HookResult, Map, Refusal, Request, Value};
 
-/// The resolvers of the Go version.
+/// Gatehouse's own resolvers.
 const RESOLVER_EMAIL_LOCAL_PART: &str = "email_local_part";
 const RESOLVER_EMAIL: &str = "email";
 const RESOLVER_REFUSE: &str = "refuse";
@@ -64,37 +60,56 @@ const RESOLVERS: [&str; 9] = [
 const VERIFIED_REQUIRED: &str = "required";
 const VERIFIED_IF_PRESENT: &str = "if_present";
 
-#[derive(Default)]
-struct User {
-    email: String,
-    reference: String,
-    groups: Vec<String>,
-    annotations: Vec<(String, String)>,
+json_struct! {
+    /// A user of the static directory.
+    struct User {
+        email: String,
+        reference: String = "ref",
+        groups: Vec<String>,
+        annotations: Map<String>,
+    }
 }
 
-/// How one provider's people are resolved: the top level of the config,
-/// or a providers entry (whose empty fields inherit the top level's).
-#[derive(Default, Clone)]
-struct Resolve {
-    resolver: String,
-    annotation: String,
-    email_verified: String,
+json_struct! {
+    /// How one provider's people are resolved: the top level of the config,
+    /// or a providers entry (whose empty fields inherit the top level's).
+    #[derive(Clone)]
+    struct Resolve {
+        resolver: String,
+        annotation: String,
+        email_verified: String,
+    }
 }
 
+json_struct! {
+    /// The config as written (README.md next to this file).
+    struct Settings {
+        resolver: String,
+        annotation: String,
+        email_verified: String,
+        namespace: Option<String>,
+        users: Vec<User>,
+        allowed_domains: Vec<String>,
+        catalog: Option<Catalog>,
+        providers: Map<Resolve>,
+    }
+}
+
+/// The config, checked.
 struct Config {
     top: Resolve,
     namespace: String,
     users: Vec<User>,
     allowed_domains: Vec<String>,
     catalog: Option<Catalog>,
-    providers: Vec<(String, Resolve)>,
+    providers: Map<Resolve>,
 }
 
 impl Config {
     /// The resolution of provider: its providers entry over the top level.
     fn resolve_for(&self, provider: &str) -> Resolve {
         let mut r = self.top.clone();
-        if let Some((_, p)) = self.providers.iter().find(|(id, _)| id == provider) {
+        if let Some(p) = self.providers.get(provider) {
             for (dst, src) in [(&mut r.resolver, &p.resolver), (&mut r.annotation, &p.annotation), (&mut r.email_verified, &p.email_verified)] {
                 if !src.is_empty() {
                     *dst = src.clone();
@@ -108,23 +123,46 @@ impl Config {
     }
 }
 
-/// The sign_in input fields this plugin reads (decoded, and type-checked,
-/// as the Go SDK's signin.Input is).
-struct Input {
-    provider: String,
-    env: String,
-    email: String,
-    display_name: String,
-    picture: String,
-    /// The upstream claims the resolvers read, when the claims are an
-    /// object (Null otherwise): only those, not a copy of them all.
-    claims: Value,
+json_struct! {
+    struct Profile {
+        email: String,
+        display_name: String = "displayName",
+        picture: String,
+    }
+}
+
+json_struct! {
+    /// The sign_in input fields this plugin reads (sdk/ABI.md §6).
+    struct Input {
+        provider: String,
+        env: String,
+        profile: Profile,
+        claims: Claims,
+    }
+}
+
+/// The upstream claims the resolvers read, when the claims are an object
+/// (Null otherwise): only those, not a copy of them all.
+#[derive(Default)]
+struct Claims(Value);
+
+/// The upstream claims the resolvers read.
+const CLAIMS: [&str; 6] = ["login", "username", "preferred_username", "sub", "id", "email_verified"];
+
+impl Decode for Claims {
+    /// Any JSON value; only an object has claims to read.
+    fn decode(&mut self, v: &Value, _: Path, _: &mut Decoder) {
+        self.0 = match v {
+            Value::Object(_) => Value::object(CLAIMS.iter().filter_map(|&k| v.get(k).map(|c| (k, c.clone()))).collect::<Vec<_>>()),
+            _ => Value::Null,
+        };
+    }
 }
 
 impl Input {
     /// The first of the claims that is a non-empty string.
     fn claim(&self, names: &[&str]) -> Option<String> {
-        names.iter().filter_map(|n| self.claims.get(n).and_then(Value::as_str)).map(str::trim).find(|s| !s.is_empty()).map(String::from)
+        names.iter().filter_map(|n| self.claims.0.get(n).and_then(Value::as_str)).map(str::trim).find(|s| !s.is_empty()).map(String::from)
     }
 
     /// The upstream's user name: GitHub's login, GitLab's username, OIDC's
@@ -139,7 +177,7 @@ impl Input {
         if let Some(s) = self.claim(&["sub"]) {
             return Some(s);
         }
-        match self.claims.get("id") {
+        match self.claims.0.get("id") {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
             Some(Value::Number(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => Some(format!("{}", *n as i64)),
             _ => None,
@@ -150,7 +188,7 @@ impl Input {
     /// "true", as some upstreams send it), Some(false) for any other value,
     /// None when absent or null.
     fn email_verified(&self) -> Option<bool> {
-        match self.claims.get("email_verified") {
+        match self.claims.0.get("email_verified") {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
             Some(Value::String(s)) => Some(s.eq_ignore_ascii_case("true")),
@@ -160,15 +198,15 @@ impl Input {
 }
 
 pub fn sign_in(req: &Request) -> HookResult {
-    let input = decode_input(&req.input)?;
-    let cfg = parse_config(&req.config).map_err(Refusal::server_error)?;
+    let input: Input = req.decode_input()?;
+    let cfg = config(req)?;
     let how = cfg.resolve_for(&input.provider);
     let resolver = how.resolver.as_str();
     if resolver == RESOLVER_REFUSE {
         return Err(Refusal::access_denied("sign-in is refused by configuration"));
     }
     let by_email = matches!(resolver, RESOLVER_EMAIL_LOCAL_PART | RESOLVER_EMAIL | EMAIL_PROFILE | EMAIL_LOCAL_NAME | EMAIL_ANNOTATION);
-    let email = input.email.trim();
+    let email = input.profile.email.trim();
     let mut local = "";
     if by_email || !cfg.allowed_domains.is_empty() {
         if email.is_empty() {
@@ -224,7 +262,7 @@ pub fn sign_in(req: &Request) -> HookResult {
         }
         EMAIL_PROFILE => lookup(&cfg, "spec.profile.email", email, |u| equal_fold(&u.email, email)),
         _ => {
-            // The annotation resolvers: parse_config admits nothing else.
+            // The annotation resolvers: config admits nothing else.
             let value = match resolver {
                 EMAIL_ANNOTATION => Some(email.to_string()),
                 USERNAME_ANNOTATION => input.username(),
@@ -234,7 +272,7 @@ pub fn sign_in(req: &Request) -> HookResult {
                 Refusal::access_denied(format!("the sign-in provider sent no value to match annotation {}", how.annotation))
             })?;
             let key = format!("metadata.annotations.{}", how.annotation);
-            lookup(&cfg, &key, &value, |u| u.annotations.iter().any(|(k, v)| k == &how.annotation && equal_fold(v, &value)))
+            lookup(&cfg, &key, &value, |u| u.annotations.0.iter().any(|(k, v)| k == &how.annotation && equal_fold(v, &value)))
         }
     }
 }
@@ -284,132 +322,26 @@ fn result(sub: String, ent: Vec<String>) -> Value {
     Value::object([("sub", Value::from(sub)), ("ent", Value::from(ent))])
 }
 
-/// The gh_sign_in export (sdk/ABI.md §4), answering as the Go SDK did.
-///
-/// # Safety
-/// The host passes a buffer from gh_alloc that it filled with the request.
-#[export_name = "gh_sign_in"]
-pub unsafe extern "C" fn gh_sign_in(ptr: *const u8, len: u32) -> u64 {
-    gostd::serve("sign_in", ptr, len, sign_in)
-}
+hook!(sign_in, sign_in);
 
-/// The upstream claims the resolvers read.
-const CLAIMS: [&str; 6] = ["login", "username", "preferred_username", "sub", "id", "email_verified"];
-
-/// Decodes the input as the Go SDK does: a value of the wrong type answers
-/// invalid_request before the handler runs.
-fn decode_input(v: &Value) -> Result<Input, Refusal> {
-    let mut d = Decoder::new(false);
-    let mut input = Input {
-        provider: String::new(),
-        env: String::new(),
-        email: String::new(),
-        display_name: String::new(),
-        picture: String::new(),
-        claims: Value::Null,
-    };
-    d.object(v, ROOT, "gatehouse.SignInInput", &["provider", "env", "profile", "claims"], |d, i, v| match i {
-        0 => d.string(v, &mut input.provider, At { strukt: "SignInInput", path: "provider" }),
-        1 => d.string(v, &mut input.env, At { strukt: "SignInInput", path: "env" }),
-        2 => d.object(
-            v,
-            At { strukt: "SignInInput", path: "profile" },
-            "gatehouse.Profile",
-            &["email", "displayName", "picture"],
-            |d, i, v| match i {
-                0 => d.string(v, &mut input.email, At { strukt: "Profile", path: "profile.email" }),
-                1 => d.string(v, &mut input.display_name, At { strukt: "Profile", path: "profile.displayName" }),
-                _ => d.string(v, &mut input.picture, At { strukt: "Profile", path: "profile.picture" }),
-            },
-        ),
-        // claims: any JSON value; only an object has claims to read.
-        _ => {
-            if let Value::Object(_) = v {
-                let read = CLAIMS.iter().filter_map(|&k| v.get(k).map(|c| (k, c.clone())));
-                input.claims = Value::object(read.collect::<Vec<_>>());
-            }
-        }
-    });
-    match d.error() {
-        Some(e) => Err(Refusal::invalid_request(format!("sign_in input: {}", e))),
-        None => Ok(input),
-    }
-}
-
-/// Decodes a resolution (the top level's keys, or a providers entry).
-fn decode_resolve(d: &mut Decoder, i: usize, v: &Value, r: &mut Resolve, strukt: &'static str, prefix: &'static [&'static str; 3]) {
-    match i {
-        0 => d.string(v, &mut r.resolver, At { strukt, path: prefix[0] }),
-        1 => d.string(v, &mut r.annotation, At { strukt, path: prefix[1] }),
-        _ => d.string(v, &mut r.email_verified, At { strukt, path: prefix[2] }),
-    }
-}
-
-/// Decodes and checks the config block strictly (an unknown key fails),
-/// reporting every problem at once. A config error is a server_error: the
-/// call fails closed.
-fn parse_config(raw: &Value) -> Result<Config, String> {
+/// Decodes and checks the config block, reporting every problem at once. A
+/// config error is a server_error: the call fails closed.
+fn config(req: &Request) -> Result<Config, Refusal> {
+    let s: Settings = req.decode_config()?;
     let mut cfg = Config {
-        top: Resolve::default(),
-        namespace: "default".to_string(),
-        users: Vec::new(),
-        allowed_domains: Vec::new(),
-        catalog: None,
-        providers: Vec::new(),
+        top: Resolve { resolver: s.resolver, annotation: s.annotation, email_verified: s.email_verified },
+        namespace: s.namespace.unwrap_or_else(|| "default".to_string()),
+        users: s.users,
+        allowed_domains: s.allowed_domains,
+        catalog: s.catalog,
+        providers: s.providers,
     };
-    let mut d = Decoder::new(true);
-    const FIELDS: [&str; 8] = ["resolver", "annotation", "email_verified", "namespace", "users", "allowed_domains", "catalog", "providers"];
-    d.object(raw, ROOT, "main.config", &FIELDS, |d, i, v| match i {
-        0..=2 => decode_resolve(d, i, v, &mut cfg.top, "config", &["resolver", "annotation", "email_verified"]),
-        3 => d.string(v, &mut cfg.namespace, At { strukt: "config", path: "namespace" }),
-        4 => {
-            let at = At { strukt: "config", path: "users" };
-            d.slice(v, &mut cfg.users, at, "[]main.user", |d, v, u: &mut User| {
-                d.object(v, at, "main.user", &["email", "ref", "groups", "annotations"], |d, i, v| match i {
-                    0 => d.string(v, &mut u.email, At { strukt: "user", path: "users.email" }),
-                    1 => d.string(v, &mut u.reference, At { strukt: "user", path: "users.ref" }),
-                    2 => d.strings(v, &mut u.groups, At { strukt: "user", path: "users.groups" }),
-                    _ => string_map(d, v, &mut u.annotations, At { strukt: "user", path: "users.annotations" }),
-                })
-            })
-        }
-        5 => d.strings(v, &mut cfg.allowed_domains, At { strukt: "config", path: "allowed_domains" }),
-        6 => {
-            if v.is_null() {
-                cfg.catalog = None;
-                return;
-            }
-            let mut cat = Catalog::default();
-            d.object(v, At { strukt: "config", path: "catalog" }, "main.catalog", &["url", "token"], |d, i, v| match i {
-                0 => d.string(v, &mut cat.url, At { strukt: "catalog", path: "catalog.url" }),
-                _ => d.string(v, &mut cat.token, At { strukt: "catalog", path: "catalog.token" }),
-            });
-            cfg.catalog = Some(cat);
-        }
-        _ => match v {
-            Value::Null => cfg.providers.clear(),
-            Value::Object(members) => {
-                for (id, pv) in members {
-                    let mut r = Resolve::default();
-                    d.object(pv, At { strukt: "config", path: "providers" }, "main.resolve", &FIELDS[..3], |d, i, v| {
-                        decode_resolve(d, i, v, &mut r, "resolve", &["providers.resolver", "providers.annotation", "providers.email_verified"])
-                    });
-                    cfg.providers.retain(|(k, _)| k != id);
-                    cfg.providers.push((id.clone(), r));
-                }
-            }
-            other => d.type_error(other, At { strukt: "config", path: "providers" }, "map[string]main.resolve"),
-        },
-    });
-    if let Some(e) = d.error() {
-        return Err(format!("plugin config: {}", e));
-    }
     let mut errs = Vec::new();
     if cfg.top.resolver.is_empty() {
         errs.push(format!("resolver is required ({})", RESOLVERS.join(", ")));
     }
     check_resolve(&cfg, &cfg.top, "", &mut errs);
-    for (id, r) in &cfg.providers {
+    for (id, r) in &cfg.providers.0 {
         check_resolve(&cfg, r, &format!("providers.{}.", id), &mut errs);
     }
     if !valid_entity_name(&cfg.namespace) {
@@ -437,7 +369,7 @@ fn parse_config(raw: &Value) -> Result<Config, String> {
         }
     }
     if !errs.is_empty() {
-        return Err(format!("plugin config: {}", gostd::join(&errs)));
+        return Err(Refusal::server_error(format!("plugin config: {}", errs.join("\n"))));
     }
     Ok(cfg)
 }
@@ -473,23 +405,6 @@ fn check_resolve(cfg: &Config, r: &Resolve, prefix: &str, errs: &mut Vec<String>
             errs.push(format!("{}resolver {} needs a catalog or users to look the user up in", prefix, resolver))
         }
         _ => {}
-    }
-}
-
-/// A JSON object of strings into (key, value) pairs; null makes it empty.
-fn string_map(d: &mut Decoder, v: &Value, dst: &mut Vec<(String, String)>, at: At) {
-    match v {
-        Value::Null => dst.clear(),
-        Value::Object(members) => {
-            dst.clear();
-            for (k, v) in members {
-                let mut s = String::new();
-                d.string(v, &mut s, at);
-                dst.retain(|(old, _)| old != k);
-                dst.push((k.clone(), s));
-            }
-        }
-        other => d.type_error(other, at, "map[string]string"),
     }
 }
 

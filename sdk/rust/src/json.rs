@@ -114,6 +114,13 @@ impl Value {
     }
 }
 
+/// `Null`.
+impl Default for Value {
+    fn default() -> Value {
+        Value::Null
+    }
+}
+
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
         Value::String(s.to_string())
