@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/gatehouse-auth/gatehouse/core/keyset"
+	"github.com/gatehouse-auth/gatehouse/core/seal"
 )
 
 // sealInfo names CIBA's use of keys.secret, so that its key is derived
@@ -15,12 +15,11 @@ const sealInfo = "gatehouse ciba secrets v1"
 
 // secrets seals what CIBA keeps at rest until it is delivered — the
 // client_notification_token, the bearer and body of queued callbacks (a
-// pushed token response) — with the signing keys' sealing
-// (keyset.Sealer: AES-256-GCM under a key derived from keys.secret). With
+// pushed token response) — under keys.secret (core/seal). With
 // no keys.secret it stores them as they are, as keyset does with the
 // signing keys, and says so once at start. The zero value (nil sealer)
 // stores unsealed.
-type secrets struct{ sealer *keyset.Sealer }
+type secrets struct{ sealer *seal.Sealer }
 
 // newSecrets derives the sealer from keys.secret, or warns on log that
 // CIBA's secrets are stored unsealed.
@@ -29,7 +28,7 @@ func newSecrets(secret string, log *slog.Logger) (secrets, error) {
 		log.Warn("ciba: client notification tokens and pushed token responses are stored unsealed until delivered: set keys.secret to encrypt them at rest")
 		return secrets{}, nil
 	}
-	s, err := keyset.NewSealer(secret, sealInfo)
+	s, err := seal.New(secret, sealInfo)
 	if err != nil {
 		return secrets{}, fmt.Errorf("ciba: %w", err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/seal"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
@@ -37,7 +38,7 @@ import (
 type Keyset struct {
 	cfg  *config.Config
 	st   *store.Store
-	seal *sealer // nil when keys.secret is empty
+	seal *seal.Sealer // nil when keys.secret is empty
 	now  func() time.Time
 
 	// algs are the algorithms in use, keys.algorithm first.
@@ -227,7 +228,7 @@ func (k *Keyset) load(ctx context.Context) (changed bool, err error) {
 	}
 	// keys.secret was set after these keys were made: seal them now.
 	for _, rec := range unsealed {
-		rec.PrivateJWK = k.seal.seal(rec.ID, rec.PrivateJWK)
+		rec.PrivateJWK = k.seal.Seal(rec.ID, rec.PrivateJWK)
 		rec.Sealed = true
 		if err := k.st.SigningKeys.Put(ctx, rec.ID, rec); err != nil {
 			return false, fmt.Errorf("keyset: seal key %s: %w", rec.ID, err)
@@ -259,9 +260,9 @@ func (k *Keyset) parse(rec store.SigningKey) (*signingKey, error) {
 			return nil, errors.New("the key is sealed and keys.secret is not set")
 		}
 		var err error
-		raw, err = k.seal.open(rec.ID, raw)
+		raw, err = k.seal.Open(rec.ID, raw)
 		if err != nil {
-			return nil, err
+			return nil, errWrongSecret
 		}
 	}
 	var jwk jose.JSONWebKey
@@ -475,7 +476,7 @@ func (k *Keyset) create(ctx context.Context, alg jose.SignatureAlgorithm, now ti
 	}
 	rec := store.SigningKey{ID: kid, Algorithm: string(alg), PrivateJWK: raw, CreatedAt: now}
 	if k.seal != nil {
-		rec.PrivateJWK = k.seal.seal(kid, raw)
+		rec.PrivateJWK = k.seal.Seal(kid, raw)
 		rec.Sealed = true
 	}
 	if err := k.st.SigningKeys.Create(ctx, kid, rec); err != nil {

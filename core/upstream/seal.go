@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gatehouse-auth/gatehouse/core/keyset"
+	"github.com/gatehouse-auth/gatehouse/core/seal"
 )
 
 // Seal info strings: each use derives its own key, so that a secret used
@@ -18,14 +18,13 @@ const (
 // secret is wrong, or the record was moved or altered.
 var errCannotOpen = errors.New("upstream: the sealed grant does not open with this secret")
 
-// sealerFor is keyset.Sealer (AES-256-GCM under a key derived by
-// HKDF-SHA256, RFC 5869) keyed by a bearer secret the client holds (a
-// session cookie, a bridge client secret) rather than keys.secret: the
-// secrets are 256-bit random values, so no password hashing is needed,
-// and Gatehouse stores only their SHA-256, from which the key cannot be
-// derived.
-func sealerFor(secret, info string) (*keyset.Sealer, error) {
-	s, err := keyset.NewSealer(secret, info)
+// sealerFor is the sealer (core/seal) keyed by a bearer secret the client
+// holds (a session cookie, a bridge client secret) rather than
+// keys.secret: the secrets are 256-bit random values, so no password
+// hashing is needed, and Gatehouse stores only their SHA-256, from which
+// the key cannot be derived.
+func sealerFor(secret, info string) (*seal.Sealer, error) {
+	s, err := seal.New(secret, info)
 	if err != nil {
 		return nil, fmt.Errorf("upstream: sealing key: %w", err)
 	}
@@ -34,7 +33,7 @@ func sealerFor(secret, info string) (*keyset.Sealer, error) {
 
 // seal returns nonce ‖ ciphertext of plain under secret; id is bound as
 // additional data so that a sealed value cannot be moved to another record.
-func seal(secret, info, id string, plain []byte) ([]byte, error) {
+func sealWith(secret, info, id string, plain []byte) ([]byte, error) {
 	s, err := sealerFor(secret, info)
 	if err != nil {
 		return nil, err

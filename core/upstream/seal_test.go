@@ -10,7 +10,7 @@ import (
 // grant; anything else, or a damaged value, is refused.
 func TestSeal(t *testing.T) {
 	plain := []byte(`{"token":{"access_token":"at","refresh_token":"rt"}}`)
-	sealed, err := seal("secret-1", sealBridge, "bridge-a", plain)
+	sealed, err := sealWith("secret-1", sealBridge, "bridge-a", plain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,13 +39,13 @@ func TestSeal(t *testing.T) {
 			t.Errorf("%s: %v, want errCannotOpen", name, err)
 		}
 	}
-	if again, _ := seal("secret-1", sealBridge, "bridge-a", plain); bytes.Equal(again, sealed) {
+	if again, _ := sealWith("secret-1", sealBridge, "bridge-a", plain); bytes.Equal(again, sealed) {
 		t.Error("two seals of the same value are equal: the nonce is not random")
 	}
 }
 
 // TestSealAtRest: a grant sealed before the sealing moved to
-// keyset.Sealer (same HKDF-SHA256 derivation, nonce ‖ AES-256-GCM, record
+// core/seal (same HKDF-SHA256 derivation, nonce ‖ AES-256-GCM, record
 // id as additional data) still opens, so bridged clients and provider
 // sessions survive the upgrade.
 func TestSealAtRest(t *testing.T) {

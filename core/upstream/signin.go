@@ -604,7 +604,7 @@ func sealGrant(secret, info, id string, r *Result) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream: encode grant: %w", err)
 	}
-	return seal(secret, info, id, plain)
+	return sealWith(secret, info, id, plain)
 }
 
 func unsealGrant(secret, info, id string, sealed []byte) (sealedGrant, error) {
