@@ -29,7 +29,9 @@ func TestSealer(t *testing.T) {
 		"another secret": func() ([]byte, error) { return otherSecret.Open("record-1", sealed) },
 		"another use":    func() ([]byte, error) { return otherUse.Open("record-1", sealed) },
 		"truncated":      func() ([]byte, error) { return s.Open("record-1", sealed[:10]) },
-		"flipped":        func() ([]byte, error) { return s.Open("record-1", append(sealed[:len(sealed)-1:len(sealed)-1], sealed[len(sealed)-1]^1)) },
+		"flipped": func() ([]byte, error) {
+			return s.Open("record-1", append(sealed[:len(sealed)-1:len(sealed)-1], sealed[len(sealed)-1]^1))
+		},
 	} {
 		if _, err := open(); !errors.Is(err, ErrOpen) {
 			t.Errorf("%s: err = %v, want ErrOpen", name, err)
