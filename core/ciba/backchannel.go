@@ -99,7 +99,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 		return s.refuse(c, err)
 	}
 	if req.hintKind == "id_token_hint" {
-		if req.hint, err = s.idTokenHintSubject(c.UserContext(), req.hint, cl.ID); err != nil {
+		if req.hint, err = s.idTokenHintSubject(ctx, req.hint, cl.ID); err != nil {
 			return s.refuse(c, err)
 		}
 	}

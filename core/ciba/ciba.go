@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/mail"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
+	"github.com/gatehouse-auth/gatehouse/core/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
@@ -88,7 +89,9 @@ type Service struct {
 	secrets secrets
 	// jwks caches the keys of clients registered with jwks_uri.
 	jwks *jwksCache
-	now  func() time.Time
+	// userCodes counts wrong user_codes per hint, in the store.
+	userCodes *ratelimit.Failures
+	now       func() time.Time
 }
 
 // New returns the service. The delivery queue runs once Start is called.
@@ -111,6 +114,7 @@ func New(d Deps) (*Service, error) {
 	s := &Service{
 		cfg: d.Config, st: d.Store, issuer: d.Issuer, keys: d.Keys, mint: d.Minter,
 		hooks: d.Hooks, pages: d.Pages, page: page, secrets: sec, jwks: newJWKSCache(out), now: time.Now,
+		userCodes: ratelimit.NewFailures(d.Store.KV, userCodeFailures, maxUserCodeFailures, userCodeWindow),
 	}
 	s.queue = NewQueue(d.Store, d.Config.CIBA.Delivery, out)
 	s.queue.secrets = sec

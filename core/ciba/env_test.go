@@ -17,6 +17,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/server"
 	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/postgres"
+	"github.com/gatehouse-auth/gatehouse/core/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
@@ -35,6 +37,7 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	pgtest.Cleanup()
 	if pluginCacheDir != "" {
 		_ = os.RemoveAll(pluginCacheDir)
 	}
@@ -347,4 +350,16 @@ func (e *env) backdate(tb testing.TB, authReqID string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// postgresStore opens the PostgreSQL database dsn with a connection pool
+// of its own, as one replica among several on it would.
+func postgresStore(tb testing.TB, dsn string) *store.Store {
+	tb.Helper()
+	kv, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = kv.Close() })
+	return store.New(kv)
 }

@@ -2,9 +2,7 @@ package ciba
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -27,23 +25,21 @@ const (
 
 // userCodeKey names the counter of the hint a request carries.
 func userCodeKey(req *authRequest) string {
-	return userCodeFailures + store.HashID(req.hintKind+"\x00"+strings.ToLower(req.hint))
+	return store.HashID(req.hintKind + "\x00" + strings.ToLower(req.hint))
 }
 
 // userCodeAttemptsLeft refuses a request with a user_code for a hint
-// whose codes were guessed wrong too often lately.
+// whose codes were guessed wrong too often lately. The count is in the
+// store, so every replica on the database refuses alike.
 func (s *Service) userCodeAttemptsLeft(ctx context.Context, req *authRequest) error {
 	if req.userCode == "" {
 		return nil
 	}
-	raw, err := s.st.KV.Get(ctx, userCodeKey(req))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
+	locked, err := s.userCodes.Locked(ctx, userCodeKey(req))
 	if err != nil {
 		return oauth.ErrServerError().WithParent(err)
 	}
-	if n, _ := strconv.Atoi(string(raw)); n >= maxUserCodeFailures {
+	if locked {
 		return oauth.ErrTooManyRequests().WithDescription("too many wrong user codes for this user; try again in %d minutes", int(userCodeWindow/time.Minute))
 	}
 	return nil
@@ -52,19 +48,7 @@ func (s *Service) userCodeAttemptsLeft(ctx context.Context, req *authRequest) er
 // countUserCodeFailure counts a wrong user_code against the request's
 // hint, in a window that starts with the first failure.
 func (s *Service) countUserCodeFailure(ctx context.Context, req *authRequest) {
-	key := userCodeKey(req)
-	err := s.st.KV.Update(ctx, key, func(old []byte) ([]byte, error) {
-		n, _ := strconv.Atoi(string(old))
-		return []byte(strconv.Itoa(n + 1)), nil
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		err = s.st.KV.Create(ctx, key, []byte("1"), s.now().Add(userCodeWindow))
-		if errors.Is(err, store.ErrConflict) { // counted concurrently: count again
-			s.countUserCodeFailure(ctx, req)
-			return
-		}
-	}
-	if err != nil {
+	if err := s.userCodes.Add(ctx, userCodeKey(req)); err != nil {
 		slog.WarnContext(ctx, "ciba: a wrong user_code was not counted", "error", err)
 	}
 }

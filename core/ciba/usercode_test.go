@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
@@ -153,5 +154,32 @@ func TestUserCodeLockout(t *testing.T) {
 	}
 	if status, body := e.authorize(t, clients[1], loginHint("guest")); status != 200 {
 		t.Fatalf("another user during alice's lockout: %d %v", status, body)
+	}
+}
+
+// TestUserCodeLockoutAcrossReplicas: two servers on one PostgreSQL, as
+// replicas behind a load balancer. Wrong codes sent to either count
+// together, so five in all lock the hint out on both: N replicas do not
+// give a guesser N times the attempts.
+func TestUserCodeLockoutAcrossReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL")
+	}
+	dsn := pgtest.NewDatabase(t)
+	a := start(t, options{store: postgresStore(t, dsn)})
+	b := start(t, options{store: postgresStore(t, dsn)})
+	cl := a.client(t, "poll", "", nil)
+	for i := range 5 {
+		e := []*env{a, b}[i%2]
+		status, body := e.authorize(t, cl, loginHint("alice", "user_code", fmt.Sprintf("%04d", i)))
+		if status != 400 || body["error"] != "invalid_user_code" {
+			t.Fatalf("wrong code %d: %d %v", i, status, body)
+		}
+	}
+	for name, e := range map[string]*env{"A": a, "B": b} {
+		status, body := e.authorize(t, cl, loginHint("alice", "user_code", aliceUserCode))
+		if status != 429 || body["error"] != "too_many_requests" {
+			t.Errorf("the right code on %s after five wrong ones across both: %d %v, want 429", name, status, body)
+		}
 	}
 }

@@ -14,11 +14,11 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/oauth2"
-	"golang.org/x/time/rate"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
@@ -101,8 +101,8 @@ type Bridge struct {
 	// store's compare-and-swap catches the rest.
 	locks sync.Map // client_id → *sync.Mutex
 
-	revokeMu sync.Mutex
-	revokers map[string]*rate.Limiter
+	// revokers limits /bridge/revoke per remote address, in this process.
+	revokers *ratelimit.Buckets
 }
 
 // newBridge returns the bridge configured in cfg.Bridge, or nil when it is
@@ -124,7 +124,7 @@ func newBridge(cfg *config.Config, st *store.Store, client *http.Client, hooks H
 		cfg: cfg, up: up, page: page, hooks: hooks, now: time.Now,
 		states:   store.NewCollection[loginState](st.KV, "upstream-state"),
 		grants:   BridgeGrants(st),
-		revokers: map[string]*rate.Limiter{},
+		revokers: ratelimit.PerMinute(cfg.Bridge.RevokePerMinute),
 	}, nil
 }
 
@@ -364,7 +364,7 @@ func (b *Bridge) token(c *fiber.Ctx) error {
 // Gatehouse). Attempts are limited per remote address (behind
 // server.trusted_proxies, the one the outermost trusted proxy saw).
 func (b *Bridge) revoke(c *fiber.Ctx) error {
-	if ok, retry := b.allowRevoke(oauth.ClientIP(c, b.cfg.Server.TrustedProxies)); !ok {
+	if ok, retry := b.revokers.Take(oauth.ClientIP(c, b.cfg.Server.TrustedProxies), time.Now()); !ok {
 		c.Set(fiber.HeaderRetryAfter, fmt.Sprint(int(retry.Seconds())+1))
 		return oauth.JSON(c, fiber.StatusTooManyRequests, fiber.Map{
 			"error": "slow_down", "error_description": "too many revocation requests from this address"})
@@ -389,27 +389,4 @@ func (b *Bridge) revoke(c *fiber.Ctx) error {
 	}
 	slog.InfoContext(c.UserContext(), "bridge: client revoked", "client_id", g.ClientID)
 	return oauth.JSON(c, fiber.StatusOK, fiber.Map{})
-}
-
-// maxRevokers bounds the per-address limiter map.
-const maxRevokers = 10000
-
-func (b *Bridge) allowRevoke(addr string) (bool, time.Duration) {
-	b.revokeMu.Lock()
-	defer b.revokeMu.Unlock()
-	l, ok := b.revokers[addr]
-	if !ok {
-		if len(b.revokers) >= maxRevokers {
-			clear(b.revokers)
-		}
-		per := b.cfg.Bridge.RevokePerMinute
-		l = rate.NewLimiter(rate.Every(time.Minute/time.Duration(per)), per)
-		b.revokers[addr] = l
-	}
-	r := l.Reserve()
-	if d := r.Delay(); d > 0 {
-		r.Cancel()
-		return false, d
-	}
-	return true, 0
 }
