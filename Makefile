@@ -66,7 +66,7 @@ deps-bench:
 GO_SUBMODULES := sdk/go examples/plugins/go examples/backstage-resolver/go core/upstream/testdata/shaper
 in_submodules = for m in $(GO_SUBMODULES); do (cd $$m && $(1)) || exit 1; done
 
-test: deps-test plugins plugins-check
+test: deps-test plugins plugins-check sdk-rust-test
 	$(GO) vet ./...
 	$(call in_submodules,$(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...)
 	$(GO) test -race -count=1 -timeout 20m ./...

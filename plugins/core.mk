@@ -21,7 +21,7 @@ PLUGINS_CORE_RLIB  := $(PLUGINS_CORE_OBJ)/libgatehouse.rlib
 PLUGINS_CORE_FLAGS := --edition 2021 --target wasm32-unknown-unknown -O -C panic=abort -C target-feature=+bulk-memory \
 	--remap-path-prefix=$(CURDIR)/=
 
-.PHONY: plugins-embed plugins-check
+.PHONY: plugins-embed plugins-check sdk-rust-test
 
 plugins-core: $(PLUGINS_CORE_BIN)
 
@@ -48,3 +48,9 @@ plugins/bin/$(1).wasm: $$(wildcard plugins/$(1)/*.rs) $$(PLUGINS_CORE_RLIB) plug
 		--extern gatehouse=$$(PLUGINS_CORE_RLIB) -o $$@ plugins/$(1)/$(1).rs
 endef
 $(foreach p,$(PLUGINS_CORE),$(eval $(call plugins_core_rule,$(p))))
+
+# The SDK's own unit tests (its #[cfg(test)] modules), built for the host
+# by the same rustc and run; `make test` runs them.
+sdk-rust-test: | $(PLUGINS_CORE_OBJ) toolchain-rust
+	$(RUSTC) --edition 2021 --test --crate-name gatehouse -o $(PLUGINS_CORE_OBJ)/gatehouse-sdk-test sdk/rust/src/lib.rs
+	$(PLUGINS_CORE_OBJ)/gatehouse-sdk-test -q
