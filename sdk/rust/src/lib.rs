@@ -356,4 +356,30 @@ mod tests {
             assert_eq!(respond("sign_in", req, echo), want);
         }
     }
+
+    crate::json_struct! {
+        struct Typed { name: String }
+    }
+
+    fn typed(req: &Request) -> HookResult {
+        let input: Typed = req.decode_input()?;
+        let config: Typed = req.decode_config()?;
+        Ok(Value::from(input.name + &config.name))
+    }
+
+    #[test]
+    fn decodes_input_and_config() {
+        let cases: [(&[u8], &str); 4] = [
+            (br#"{"abi":1,"hook":"sign_in","config":{"Name":"b"},"input":{"name":"a","other":1}}"#, r#"{"result":"ab"}"#),
+            (br#"{"abi":1,"hook":"sign_in","input":{"name":1}}"#,
+                r#"{"error":{"code":"invalid_request","message":"invalid input: field \"name\": expected string, got number"}}"#),
+            (br#"{"abi":1,"hook":"sign_in","config":{"nmae":"b"},"input":{}}"#,
+                r#"{"error":{"code":"server_error","message":"plugin config: unknown field \"nmae\""}}"#),
+            (br#"{"abi":1,"hook":"sign_in","config":{"name":[]},"input":[]}"#,
+                r#"{"error":{"code":"invalid_request","message":"invalid input: expected object, got array"}}"#),
+        ];
+        for (req, want) in cases {
+            assert_eq!(respond("sign_in", req, typed), want);
+        }
+    }
 }
