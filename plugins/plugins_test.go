@@ -468,6 +468,10 @@ func TestFirstPartyNotifyDefaultDeliveries(t *testing.T) {
 			`{"event":"ciba.authentication_requested","user":{"sub":"user:default/bob","profile":{}},"client":{"id":"c"},"binding_message":"ok\nlevel=ERROR forged"}`,
 			`{"deliveries":[{"type":"log","message":` +
 				jsonString(`ciba.authentication_requested: user "user:default/bob", client "c", binding message "ok\nlevel=ERROR forged"`) + `}]}`, "", ""},
+		{"invisible characters are escaped in the line, combining marks kept", `{}`,
+			`{"event":"e","user":{"sub":"s\u0000"},"client":{"id":"c","name":"\u202e\u0001Cafe\u0301 \u0939\u093f\u0928\u094d\u0926\u0940"}}`,
+			`{"deliveries":[{"type":"log","message":` +
+				jsonString(`e: user "s\0", client "c" ("\u{202e}\u{1}Cafe`+"\u0301 \u0939\u093f\u0928\u094d\u0926\u0940"+`")`) + `}]}`, "", ""},
 		{"RFC 3339 expiry kept in the webhook body", `{"webhook_url":"http://127.0.0.1:9/hook"}`,
 			`{"event":"e","user":{"sub":"s","profile":{}},"client":{"id":"c"},"expires_at":"2026-01-02T03:04:05Z"}`,
 			`{"deliveries":[{"type":"log","message":` + jsonString(`e: user "s", client "c", expires 2026-01-02T03:04:05Z`) + `},

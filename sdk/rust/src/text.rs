@@ -4,9 +4,13 @@
 
 /// `s` as a double-quoted literal with everything that is not printable
 /// escaped (`"a\nb\u{202e}"`), so that a value cannot forge a line of a log
-/// or hide in one. It is Rust's `{:?}` of a string.
+/// or hide in one: `str::escape_debug`, which leaves combining marks after
+/// the first character as they are (Devanagari, decomposed accents), but
+/// without escaping `'`.
 pub fn quote(s: &str) -> String {
-    format!("{:?}", s)
+    // escape_debug writes every ' as \' (and " as \", \ as \\), so a \'
+    // found left to right is always an escaped '.
+    format!("\"{}\"", s.escape_debug().to_string().replace("\\'", "'"))
 }
 
 /// Whether `a` and `b` are equal under Unicode simple case folding
@@ -83,7 +87,9 @@ mod tests {
     fn quotes() {
         assert_eq!(quote("a+b"), r#""a+b""#);
         assert_eq!(quote("a\u{202e}b\n\"\\"), r#""a\u{202e}b\n\"\\""#);
-        assert_eq!(quote("é'"), "\"é'\"");
+        assert_eq!(quote("é'\\'"), r#""é'\\'""#);
+        assert_eq!(quote("x\u{301} हिन्दी \u{1}"), "\"x\u{301} हिन्दी \\u{1}\"");
+        assert_eq!(quote("\u{301}"), r#""\u{301}""#);
     }
 
     #[test]
