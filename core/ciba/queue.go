@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -49,11 +50,27 @@ var (
 // that what was accepted survives a restart. Items are attempted in
 // parallel (config ciba.delivery.workers), each with its own timeout and
 // exponential backoff; a destination never has more than perDestination
-// attempts in flight. Delivery is at least once: a crash between a
-// successful POST and the item's deletion repeats the POST.
+// attempts in flight.
+//
+// Several processes (replicas) may run a queue on one store. Each attempt
+// first takes the item's lease (compare-and-swap on the item: owner and
+// expiry), so one queue at a time attempts an item, and the attempt is cut
+// short when its lease ends. A queue finds the items of the others by
+// reading the store at least every ciba.delivery.poll_interval, and its
+// own at once (Poke). The leases of a queue that died run out after
+// ciba.delivery.lease, and another queue delivers its items.
+//
+// Delivery is at least once: a process that dies between a successful
+// POST and the item's deletion (or a POST that is answered just as its
+// lease ends) repeats the POST, from whichever queue takes the item next.
+// CIBA Core §10.2 lets a client receive a ping twice; a push repeated
+// carries the same tokens.
 type Queue struct {
 	st  *store.Store
 	cfg config.CIBADelivery
+	// owner names this queue in the leases it takes: host, process id and
+	// a random part, unique per process.
+	owner string
 	// callbacks posts to clients' notification endpoints (https only,
 	// unless the development setting is on); webhooks to the operator's
 	// allow-listed URLs. Neither follows a redirect: the registered
@@ -76,9 +93,24 @@ type Queue struct {
 	delivered func(store.Delivery)
 }
 
+// Defaults of the lease and poll interval when cfg leaves them zero (a
+// configuration built in code; config validation requires them).
+const (
+	defaultLease        = 30 * time.Second
+	defaultPollInterval = 2 * time.Second
+)
+
 // NewQueue returns the queue on st, sending through out.
 func NewQueue(st *store.Store, cfg config.CIBADelivery, out *outbound.Client) *Queue {
+	if cfg.Lease <= 0 {
+		cfg.Lease = max(defaultLease, 2*cfg.Timeout)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = defaultPollInterval
+	}
+	host, _ := os.Hostname()
 	return &Queue{
+		owner:     fmt.Sprintf("%s/%d/%s", host, os.Getpid(), oauth.RandomToken(6)),
 		st:        st,
 		cfg:       cfg,
 		callbacks: out.HTTP(outbound.Policy{Timeout: cfg.Timeout, NoRedirects: true, HTTPSOnly: true}),
@@ -90,6 +122,9 @@ func NewQueue(st *store.Store, cfg config.CIBADelivery, out *outbound.Client) *Q
 		workers:   make(chan struct{}, cfg.Workers),
 	}
 }
+
+// Owner is the name this queue's leases carry: host/pid/random.
+func (q *Queue) Owner() string { return q.owner }
 
 // OnDelivered sets a function called after each successful delivery.
 // Call it before Start.
@@ -181,10 +216,9 @@ func (q *Queue) Start(ctx context.Context) (stop func()) {
 // the queue stops.
 const recordTimeout = 5 * time.Second
 
-// idleWait is the longest the queue sleeps with nothing due: a safety net,
-// as enqueueing and finished attempts wake it.
-const idleWait = 5 * time.Second
-
+// run lists the queue whenever it is woken (an item enqueued here, an
+// attempt finished), when the next item or lease is due, and at least
+// every poll interval, for items other replicas enqueued.
 func (q *Queue) run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -196,7 +230,7 @@ func (q *Queue) run(ctx context.Context) {
 		case <-timer.C:
 		}
 		next := q.dispatch(ctx)
-		wait := idleWait
+		wait := q.cfg.PollInterval
 		if !next.IsZero() {
 			wait = max(next.Sub(q.now()), time.Millisecond)
 		}
@@ -206,12 +240,13 @@ func (q *Queue) run(ctx context.Context) {
 			default:
 			}
 		}
-		timer.Reset(min(wait, idleWait))
+		timer.Reset(min(wait, q.cfg.PollInterval))
 	}
 }
 
 // dispatch starts every due item it has a worker for, and returns when the
-// next waiting item is due (zero if none waits).
+// next waiting item is due or the next lease of another queue runs out
+// (zero if none).
 func (q *Queue) dispatch(ctx context.Context) (next time.Time) {
 	now := q.now()
 	depth := 0
@@ -220,9 +255,13 @@ func (q *Queue) dispatch(ctx context.Context) (next time.Time) {
 			return nil
 		}
 		depth++
-		if d.NextAttempt.After(now) {
-			if next.IsZero() || d.NextAttempt.Before(next) {
-				next = d.NextAttempt
+		due := d.NextAttempt
+		if d.LeasedToOther(q.owner, now) {
+			due = d.LeaseUntil
+		}
+		if due.After(now) {
+			if next.IsZero() || due.Before(next) {
+				next = due
 			}
 			return nil
 		}
@@ -264,10 +303,49 @@ func destination(d *store.Delivery) string {
 	return "url:" + d.URL
 }
 
-// attempt sends one item and records the outcome. It reads the item again
-// first: the listing that found it may predate another attempt's outcome
-// (deleted once delivered, or put off by a failure), which that attempt
-// wrote before giving up the item.
+// errNotDue: the item is not to be attempted now (dead, put off, or
+// leased to another queue), as the item's lease found it.
+var errNotDue = errors.New("ciba: delivery not due")
+
+// lease takes the item's lease for this queue, by compare-and-swap: of
+// two queues taking it at once, one wins and the other gets errNotDue. It
+// reads the item afresh, so that a listing older than another attempt's
+// outcome (deleted once delivered, or put off by a failure) starts
+// nothing.
+func (q *Queue) lease(ctx context.Context, id string) (store.Delivery, error) {
+	return q.st.Deliveries.Update(ctx, id, func(d store.Delivery) (store.Delivery, error) {
+		now := q.now()
+		if d.Dead || d.NextAttempt.After(now) || d.LeasedToOther(q.owner, now) {
+			return d, errNotDue
+		}
+		d.LeaseOwner, d.LeaseUntil = q.owner, now.Add(q.cfg.Lease)
+		return d, nil
+	})
+}
+
+// errLeaseLost: the item's lease passed to another queue while this one
+// attempted it; the other's outcome stands.
+var errLeaseLost = errors.New("ciba: delivery lease lost")
+
+// settle records the outcome of an attempt that did not deliver (edit
+// applied to the item) and gives the lease back, unless another queue took
+// the item meanwhile.
+func (q *Queue) settle(ctx context.Context, id string, edit func(*store.Delivery)) error {
+	_, err := q.st.Deliveries.Update(ctx, id, func(d store.Delivery) (store.Delivery, error) {
+		if d.LeaseOwner != q.owner {
+			return d, errLeaseLost
+		}
+		edit(&d)
+		d.LeaseOwner, d.LeaseUntil = "", time.Time{}
+		return d, nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // delivered or dropped by the queue that took it over
+	}
+	return err
+}
+
+// attempt leases one item, sends it and records the outcome.
 func (q *Queue) attempt(ctx context.Context, id, dest string) {
 	defer func() {
 		q.mu.Lock()
@@ -281,32 +359,51 @@ func (q *Queue) attempt(ctx context.Context, id, dest string) {
 		q.wg.Done()
 		q.Poke()
 	}()
-	d, err := q.st.Deliveries.Get(ctx, id)
-	if err != nil || d.Dead || d.NextAttempt.After(q.now()) {
-		if err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
-			slog.ErrorContext(ctx, "ciba delivery queue: cannot read a delivery", "delivery", id, "error", err)
+	d, err := q.lease(ctx, id)
+	if err != nil {
+		if !errors.Is(err, errNotDue) && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+			slog.ErrorContext(ctx, "ciba delivery queue: cannot lease a delivery", "delivery", id, "error", err)
 		}
 		return
 	}
-	if gone, err := q.clientGone(ctx, &d); err != nil || gone {
+	// The attempt ends with its lease, so that it never overlaps another
+	// queue's attempt of the same item (as far as the clocks agree).
+	leaseCtx, cancelLease := context.WithDeadline(ctx, d.LeaseUntil)
+	defer cancelLease()
+	released := false
+	defer func() {
+		if released || ctx.Err() == nil {
+			return
+		}
+		// Stopped before an outcome: the lease goes back, so that another
+		// replica (or the next start) need not wait for it to run out.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		if err := q.settle(rctx, id, func(*store.Delivery) {}); err != nil && !errors.Is(err, errLeaseLost) {
+			slog.WarnContext(rctx, "ciba delivery queue: cannot give a lease back", "delivery", id, "error", err)
+		}
+	}()
+	if gone, err := q.clientGone(leaseCtx, &d); err != nil || gone {
+		released = gone
 		return
 	}
 	plain, err := q.open(d)
 	if err != nil {
 		// Nothing to send: the item is kept, dead, for operators to see.
-		d.Dead, d.LastError = true, err.Error()
+		released = true
 		deliveriesTotal.WithLabelValues(d.Kind, "dead").Inc()
 		slog.ErrorContext(ctx, "ciba delivery queue: cannot unseal a delivery", "delivery", id, "error", err)
-		if perr := q.st.Deliveries.Put(ctx, d.ID, d); perr != nil {
+		if perr := q.settle(ctx, id, func(d *store.Delivery) { d.Dead, d.LastError = true, err.Error() }); perr != nil {
 			slog.ErrorContext(ctx, "ciba delivery queue: cannot record the failed delivery", "delivery", id, "error", perr)
 		}
 		return
 	}
-	err = q.post(ctx, &plain)
+	err = q.post(leaseCtx, &plain)
 	log := slog.With("delivery", d.ID, "kind", d.Kind, "client_id", d.ClientID)
 	if err == nil {
 		// The endpoint has it: the item goes even when stop came during
 		// the POST, or the next start would send it a second time.
+		released = true
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 		defer cancel()
 		if derr := q.st.Deliveries.Delete(rctx, d.ID); derr != nil {
@@ -321,21 +418,32 @@ func (q *Queue) attempt(ctx context.Context, id, dest string) {
 		return
 	}
 	if ctx.Err() != nil {
-		return // cut short by stop: the item stays as it was, for the next start
+		return // cut short by stop: the item stays as it was, its lease given back
 	}
-	d.Attempts++
-	d.LastError = err.Error()
+	released = true
+	attempts := d.Attempts + 1
 	// A refused destination is given up at once: no retry can reach it.
-	if d.Attempts >= q.cfg.MaxAttempts || refused(err) {
-		d.Dead = true
+	dead := attempts >= q.cfg.MaxAttempts || refused(err)
+	nextAttempt := q.now().Add(q.backoff(attempts))
+	if dead {
 		deliveriesTotal.WithLabelValues(d.Kind, "dead").Inc()
-		log.WarnContext(ctx, "delivery failed for good", "attempts", d.Attempts, "error", err)
+		log.WarnContext(ctx, "delivery failed for good", "attempts", attempts, "error", err)
 	} else {
-		d.NextAttempt = q.now().Add(q.backoff(d.Attempts))
 		deliveriesTotal.WithLabelValues(d.Kind, "retry").Inc()
-		log.InfoContext(ctx, "delivery failed, will retry", "attempts", d.Attempts, "next_attempt", d.NextAttempt, "error", err)
+		log.InfoContext(ctx, "delivery failed, will retry", "attempts", attempts, "next_attempt", nextAttempt, "error", err)
 	}
-	if perr := q.st.Deliveries.Put(ctx, d.ID, d); perr != nil {
+	perr := q.settle(ctx, id, func(d *store.Delivery) {
+		d.Attempts, d.LastError = attempts, err.Error()
+		if dead {
+			d.Dead = true
+		} else {
+			d.NextAttempt = nextAttempt
+		}
+	})
+	switch {
+	case errors.Is(perr, errLeaseLost):
+		log.WarnContext(ctx, "the delivery's lease ran out during the attempt; another replica has it")
+	case perr != nil:
 		log.ErrorContext(ctx, "cannot record the failed delivery", "error", perr)
 	}
 }

@@ -48,6 +48,16 @@ type CIBADelivery struct {
 	// Workers is how many deliveries are attempted at once, so that one
 	// slow endpoint never holds up the others.
 	Workers int `koanf:"workers"`
+	// Lease is how long a replica holds a delivery it attempts: no other
+	// replica sharing the store attempts it meanwhile, and the attempt is
+	// cut short when its lease ends. The lease of a replica that died
+	// runs out after this long, and another replica delivers the item.
+	// It must exceed Timeout.
+	Lease time.Duration `koanf:"lease"`
+	// PollInterval is the longest a replica goes without reading the
+	// queue from the store, and so how soon it finds deliveries that
+	// another replica queued (its own wake it at once).
+	PollInterval time.Duration `koanf:"poll_interval"`
 	// WebhookAllow lists the URL patterns (core/urlpattern) that the notify
 	// plugin's webhook deliveries may reach; empty refuses every webhook
 	// delivery (they are logged and dropped).
@@ -154,6 +164,12 @@ func (c *CIBA) validate(allowPrivate bool) []error {
 	}
 	if d.Workers < 1 || d.Workers > 256 {
 		bad("delivery.workers", "must be between 1 and 256, got %d", d.Workers)
+	}
+	if d.Lease <= d.Timeout {
+		bad("delivery.lease", "must be longer than delivery.timeout (%s), got %s", d.Timeout, d.Lease)
+	}
+	if d.PollInterval < 10*time.Millisecond || d.PollInterval > 5*time.Minute {
+		bad("delivery.poll_interval", "must be between 10ms and 5m, got %s", d.PollInterval)
 	}
 	for i, p := range d.WebhookAllow {
 		key := fmt.Sprintf("delivery.webhook_allow[%d]", i)

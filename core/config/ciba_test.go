@@ -21,7 +21,8 @@ func TestCIBADefaults(t *testing.T) {
 		t.Errorf("ciba defaults %+v", c)
 	}
 	d := c.Delivery
-	if d.Timeout <= 0 || d.MaxAttempts < 1 || d.InitialBackoff <= 0 || d.MaxBackoff < d.InitialBackoff || d.Workers < 1 || len(d.WebhookAllow) != 0 {
+	if d.Timeout <= 0 || d.MaxAttempts < 1 || d.InitialBackoff <= 0 || d.MaxBackoff < d.InitialBackoff || d.Workers < 1 || len(d.WebhookAllow) != 0 ||
+		d.Lease != 30*time.Second || d.PollInterval != 2*time.Second {
 		t.Errorf("delivery defaults %+v", d)
 	}
 }
@@ -43,6 +44,8 @@ func TestCIBAValidate(t *testing.T) {
 		{"attempts", func(c *config.CIBA) { c.Delivery.MaxAttempts = 0 }, "ciba.delivery.max_attempts"},
 		{"backoff", func(c *config.CIBA) { c.Delivery.MaxBackoff = c.Delivery.InitialBackoff / 2 }, "ciba.delivery.initial_backoff"},
 		{"workers", func(c *config.CIBA) { c.Delivery.Workers = 0 }, "ciba.delivery.workers"},
+		{"lease within the timeout", func(c *config.CIBA) { c.Delivery.Lease = c.Delivery.Timeout }, "ciba.delivery.lease"},
+		{"poll interval", func(c *config.CIBA) { c.Delivery.PollInterval = 0 }, "ciba.delivery.poll_interval"},
 		{"webhook allow", func(c *config.CIBA) { c.Delivery.WebhookAllow = []string{"ftp://x"} }, "ciba.delivery.webhook_allow[0]"},
 		{"webhook allow glob", func(c *config.CIBA) { c.Delivery.WebhookAllow = []string{"https://hooks.example.com/notify*"} },
 			`ciba.delivery.webhook_allow[0]: "https://hooks.example.com/notify*" path segment "notify*": a wildcard must be a whole segment`},

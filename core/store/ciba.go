@@ -103,8 +103,20 @@ type Delivery struct {
 	NextAttempt time.Time `json:"next_attempt"`
 	LastError   string    `json:"last_error,omitempty"`
 	Dead        bool      `json:"dead,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	// LeaseOwner is the queue (one per process) attempting the item until
+	// LeaseUntil: no other queue sharing the store attempts it meanwhile.
+	// A lease is taken by compare-and-swap; once it has run out (its
+	// owner died) another queue may take it.
+	LeaseOwner string    `json:"lease_owner,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// LeasedToOther tells whether a queue other than owner holds the item's
+// lease at now.
+func (d *Delivery) LeasedToOther(owner string, now time.Time) bool {
+	return d.LeaseOwner != "" && d.LeaseOwner != owner && now.Before(d.LeaseUntil)
 }
 
 func (d *Delivery) Expiry() time.Time { return d.ExpiresAt }
