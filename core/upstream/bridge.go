@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"embed"
@@ -48,6 +49,11 @@ type BridgeGrant struct {
 	Subject    string    `json:"upstream_sub,omitempty"`
 	Sealed     []byte    `json:"sealed"`
 	CreatedAt  time.Time `json:"created_at"`
+	// RefreshingUntil, while in the future, says that one server (of the
+	// replicas sharing the store) is refreshing the upstream grant: it
+	// claimed the refresh by compare-and-swap, and the others wait for its
+	// result or hand out the token they have while it is still valid.
+	RefreshingUntil time.Time `json:"refreshing_until,omitempty"`
 	// ExpiresAt moves forward on every use (bridge.grant_ttl); Badger
 	// drops the record then, and `gatehouse bridge purge` sweeps any
 	// backend.
@@ -97,8 +103,10 @@ type Bridge struct {
 	hooks  Hooks
 	now    func() time.Time
 
-	// locks serialises refreshes of one grant within this process; the
-	// store's compare-and-swap catches the rest.
+	// locks queues the requests of one bridged client within this
+	// process, so that they do not spin on each other's refresh claim;
+	// the claim in the store (RefreshingUntil) is what makes one refresh
+	// at a time across replicas.
 	locks sync.Map // client_id → *sync.Mutex
 
 	// revokers limits /bridge/revoke per remote address, in this process.
@@ -309,47 +317,9 @@ func (b *Bridge) token(c *fiber.Ctx) error {
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
 
-	g, err := b.authenticate(ctx, cred)
+	tok, err := b.currentToken(ctx, cred)
 	if err != nil {
 		return err
-	}
-	grant, err := unsealGrant(cred.Secret, sealBridge, g.ClientID, g.Sealed)
-	if err != nil {
-		// The hash matched, so the record was altered or moved.
-		slog.WarnContext(ctx, "bridge: grant does not open", "client_id", g.ClientID)
-		return oauth.ErrInvalidGrant().WithDescription("the bridged grant cannot be opened").WithParent(err)
-	}
-	tok := grant.Token
-	sealed := g.Sealed
-	if !tok.Expiry.IsZero() && tok.Expiry.Before(b.now().Add(refreshMargin)) {
-		rf, ok := b.up.(Refresher)
-		if !ok || tok.RefreshToken == "" {
-			return oauth.ErrInvalidGrant().WithDescription("the upstream grant has expired and cannot be refreshed: connect again")
-		}
-		fresh, err := rf.Refresh(ctx, tok, nil)
-		if err != nil {
-			slog.InfoContext(ctx, "bridge: upstream refresh failed", "client_id", g.ClientID, "error", err)
-			return oauth.ErrInvalidGrant().WithDescription("the upstream refused to refresh the grant: connect again").WithParent(err)
-		}
-		if fresh.Token.RefreshToken == "" {
-			fresh.Token.RefreshToken = tok.RefreshToken
-		}
-		if fresh.IDToken == "" {
-			fresh.IDToken = grant.IDToken
-		}
-		if sealed, err = sealGrant(cred.Secret, sealBridge, g.ClientID, fresh); err != nil {
-			return oauth.ErrServerError().WithParent(err)
-		}
-		tok = fresh.Token
-		slog.InfoContext(ctx, "bridge: upstream grant refreshed", "client_id", g.ClientID)
-	}
-	_, err = b.grants.Update(ctx, g.ClientID, func(old BridgeGrant) (BridgeGrant, error) {
-		old.Sealed = sealed
-		old.ExpiresAt = b.now().Add(b.cfg.Bridge.GrantTTL)
-		return old, nil
-	})
-	if err != nil {
-		return oauth.ErrServerError().WithParent(err)
 	}
 	resp := bridgeTokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer"}
 	if !tok.Expiry.IsZero() {
@@ -357,6 +327,165 @@ func (b *Bridge) token(c *fiber.Ctx) error {
 	}
 	resp.Scope, _ = tok.Extra("scope").(string)
 	return oauth.JSON(c, fiber.StatusOK, resp)
+}
+
+// refreshClaim bounds one upstream refresh: a claim older than this (its
+// server died or hung) may be taken over.
+const refreshClaim = 30 * time.Second
+
+// claimWait and claimRounds bound how long a request waits for another
+// server's refresh when the token it has has expired.
+const (
+	claimWait   = 100 * time.Millisecond
+	claimRounds = 30
+)
+
+var (
+	errGrantChanged   = errors.New("bridge: grant changed meanwhile")
+	errRefreshClaimed = errors.New("bridge: another server is refreshing the grant")
+)
+
+// currentToken returns the upstream token of the bridged client,
+// refreshed when it is about to expire. The refresh is claimed in the
+// store (compare-and-swap on the grant), so that of the replicas sharing
+// it exactly one refreshes with a given refresh token, which an upstream
+// that rotates refresh tokens requires; the others use its result.
+func (b *Bridge) currentToken(ctx context.Context, cred oauth.Credentials) (*oauth2.Token, error) {
+	for range claimRounds {
+		g, err := b.authenticate(ctx, cred)
+		if err != nil {
+			return nil, err
+		}
+		grant, err := unsealGrant(cred.Secret, sealBridge, g.ClientID, g.Sealed)
+		if err != nil {
+			// The hash matched, so the record was altered or moved.
+			slog.WarnContext(ctx, "bridge: grant does not open", "client_id", g.ClientID)
+			return nil, oauth.ErrInvalidGrant().WithDescription("the bridged grant cannot be opened").WithParent(err)
+		}
+		tok := grant.Token
+		now := b.now()
+		if tok.Expiry.IsZero() || !tok.Expiry.Before(now.Add(refreshMargin)) {
+			// Fresh enough: only the grant's expiry moves, and only if the
+			// grant is still the one read (a refresh elsewhere wins).
+			err := b.updateGrant(ctx, &g, func(old *BridgeGrant) error {
+				old.ExpiresAt = now.Add(b.cfg.Bridge.GrantTTL)
+				return nil
+			})
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				return nil, b.invalidClient(cred) // revoked meanwhile
+			case err != nil && !errors.Is(err, errGrantChanged):
+				return nil, oauth.ErrServerError().WithParent(err)
+			}
+			return tok, nil
+		}
+		rf, ok := b.up.(Refresher)
+		if !ok || tok.RefreshToken == "" {
+			return nil, oauth.ErrInvalidGrant().WithDescription("the upstream grant has expired and cannot be refreshed: connect again")
+		}
+		switch err := b.claimRefresh(ctx, &g); {
+		case errors.Is(err, errGrantChanged):
+			continue // refreshed elsewhere meanwhile: read it again
+		case errors.Is(err, store.ErrNotFound):
+			return nil, b.invalidClient(cred) // revoked meanwhile
+		case errors.Is(err, errRefreshClaimed):
+			if now.Before(tok.Expiry) {
+				return tok, nil // still valid while the other server refreshes
+			}
+			select {
+			case <-ctx.Done():
+				return nil, oauth.ErrTemporarilyUnavailable().WithParent(ctx.Err())
+			case <-time.After(claimWait):
+			}
+			continue
+		case err != nil:
+			return nil, oauth.ErrServerError().WithParent(err)
+		}
+		return b.refresh(ctx, cred, g, grant, rf)
+	}
+	return nil, oauth.ErrTemporarilyUnavailable().WithDescription("the upstream grant is being refreshed: try again")
+}
+
+// refresh refreshes the upstream grant under this server's claim and
+// stores the result, re-sealed, giving the claim back.
+func (b *Bridge) refresh(ctx context.Context, cred oauth.Credentials, g BridgeGrant, grant sealedGrant, rf Refresher) (*oauth2.Token, error) {
+	tok := grant.Token
+	release := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := b.updateGrant(rctx, &g, func(old *BridgeGrant) error {
+			old.RefreshingUntil = time.Time{}
+			return nil
+		}); err != nil &&
+			!errors.Is(err, store.ErrNotFound) {
+			slog.WarnContext(rctx, "bridge: cannot give the refresh claim back", "client_id", g.ClientID, "error", err)
+		}
+	}
+	fresh, err := rf.Refresh(ctx, tok, nil)
+	if err != nil {
+		release()
+		slog.InfoContext(ctx, "bridge: upstream refresh failed", "client_id", g.ClientID, "error", err)
+		return nil, oauth.ErrInvalidGrant().WithDescription("the upstream refused to refresh the grant: connect again").WithParent(err)
+	}
+	if fresh.Token.RefreshToken == "" {
+		fresh.Token.RefreshToken = tok.RefreshToken
+	}
+	if fresh.IDToken == "" {
+		fresh.IDToken = grant.IDToken
+	}
+	sealed, err := sealGrant(cred.Secret, sealBridge, g.ClientID, fresh)
+	if err != nil {
+		release()
+		return nil, oauth.ErrServerError().WithParent(err)
+	}
+	now := b.now()
+	err = b.updateGrant(ctx, &g, func(old *BridgeGrant) error {
+		old.Sealed, old.RefreshingUntil = sealed, time.Time{}
+		old.ExpiresAt = now.Add(b.cfg.Bridge.GrantTTL)
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, b.invalidClient(cred) // revoked meanwhile
+	}
+	if err != nil {
+		// The upstream has rotated the refresh token; without the new one
+		// stored the grant cannot be refreshed again.
+		slog.ErrorContext(ctx, "bridge: refreshed upstream but cannot store the result", "client_id", g.ClientID, "error", err)
+		return nil, oauth.ErrServerError().WithParent(err)
+	}
+	slog.InfoContext(ctx, "bridge: upstream grant refreshed", "client_id", g.ClientID)
+	return fresh.Token, nil
+}
+
+// claimRefresh claims the refresh of the grant for this server, by
+// compare-and-swap: errGrantChanged if the stored grant is no longer g
+// (refreshed elsewhere), errRefreshClaimed if another server's claim is
+// live. g becomes the stored grant.
+func (b *Bridge) claimRefresh(ctx context.Context, g *BridgeGrant) error {
+	now := b.now()
+	return b.updateGrant(ctx, g, func(old *BridgeGrant) error {
+		if now.Before(old.RefreshingUntil) {
+			return errRefreshClaimed
+		}
+		old.RefreshingUntil = now.Add(refreshClaim)
+		return nil
+	})
+}
+
+// updateGrant applies edit to the stored grant by compare-and-swap, only
+// if it still holds the sealed grant g was read with (else
+// errGrantChanged), and makes g the stored grant.
+func (b *Bridge) updateGrant(ctx context.Context, g *BridgeGrant, edit func(*BridgeGrant) error) error {
+	updated, err := b.grants.Update(ctx, g.ClientID, func(old BridgeGrant) (BridgeGrant, error) {
+		if !bytes.Equal(old.Sealed, g.Sealed) {
+			return old, errGrantChanged
+		}
+		return old, edit(&old)
+	})
+	if err == nil {
+		*g = updated
+	}
+	return err
 }
 
 // revoke answers POST /bridge/revoke: the bridged client authenticates and

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
@@ -374,5 +375,60 @@ func TestBridgeRevokeBehindProxy(t *testing.T) {
 	// ...while another client behind the same proxy still gets an answer.
 	if resp := revoke("203.0.113.2"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("another client behind the proxy: %d", resp.StatusCode)
+	}
+}
+
+// TestBridgeRefreshAcrossReplicas: TestBridgeHammer with the requests
+// spread over two servers on one store, as replicas on one database: the
+// upstream refresh is claimed in the store, not by a lock of one process,
+// so no two refreshes of the grant race (the upstream would revoke it on
+// the reused refresh token) and every request gets a token.
+func TestBridgeRefreshAcrossReplicas(t *testing.T) {
+	e, idp := bridgeEnv(t, func(c *config.Config) { c.Tokens.AccessTokenTTL = 30 * time.Second }, nil)
+	id, secret := connect(t, e, idp)
+	other := servertest.StartWith(t, func(c *config.Config) {
+		c.Providers, c.Bridge = e.cfg.Providers, e.cfg.Bridge
+		c.Plugins.Dir, c.Plugins.Watch = "", false
+		noEmailVerified(c)
+	}, servertest.Options{Store: func(testing.TB, *config.Config) *store.Store { return e.st }})
+	issuers := []string{e.issuer, other.Issuer}
+	const workers, calls = 6, 4
+	statuses := make(chan int, workers*calls)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range calls {
+				req, _ := http.NewRequest(http.MethodPost, issuers[(w+i)%2]+"/v1/token", strings.NewReader("grant_type=client_credentials"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(id, secret)
+				status, body, err := testclient.Do(req)
+				if err != nil || body["access_token"] == nil {
+					status = -status - 1
+				}
+				statuses <- status
+			}
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusOK {
+			t.Fatalf("a request failed: %d", s)
+		}
+	}
+	for _, issuer := range issuers {
+		req, _ := http.NewRequest(http.MethodPost, issuer+"/v1/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, secret)
+		status, body, err := testclient.Do(req)
+		tok, _ := body["access_token"].(string)
+		if err != nil || status != http.StatusOK || tok == "" {
+			t.Fatalf("after the hammer, token from %s: %d %v %v", issuer, status, body, err)
+		}
+		if sub := upstreamUser(t, idp, tok); sub != "user:upstream/alice" {
+			t.Errorf("after the hammer the token from %s is for %q", issuer, sub)
+		}
 	}
 }
