@@ -10,7 +10,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/ciba"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
-	"github.com/gatehouse-auth/gatehouse/core/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/core/store/postgres/pgtest"
 )
 
@@ -31,12 +30,7 @@ func replicaStores() map[string]func(t *testing.T, n int) []*store.Store {
 			dsn := pgtest.NewDatabase(t)
 			out := make([]*store.Store, n)
 			for i := range out {
-				kv, err := postgres.Open(context.Background(), dsn, postgres.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = kv.Close() })
-				out[i] = store.New(kv)
+				out[i] = postgresStore(t, dsn)
 			}
 			return out
 		},
