@@ -358,21 +358,20 @@ fn parse_rfc3339(value: &str) -> Result<(i64, u32), &'static str> {
 /// deliveries the core cannot send. The URL is parsed by the rules of the
 /// core's own parser (Go's net/url.Parse), so that both accept the same URLs.
 fn check_webhook_url(raw: &str) -> Result<(), String> {
-    let (scheme, host) = parse_url(raw).map_err(|e| format!("plugin config: webhook_url: {}", e))?;
+    let (scheme, host) = parse_url(raw).map_err(|e| format!("plugin config: webhook_url {} does not parse: {}", quote(raw), e))?;
     if (scheme != "https" && scheme != "http") || host.is_empty() {
         return Err(format!("plugin config: webhook_url {} is not an absolute http(s) URL", quote(raw)));
     }
     Ok(())
 }
 
-/// net/url.Parse, reduced to its errors and the two parts checked here:
-/// the (lower-cased) scheme and the host.
+/// net/url.Parse, reduced to what it refuses and the two parts checked
+/// here: the (lower-cased) scheme and the host.
 fn parse_url(raw: &str) -> Result<(String, String), String> {
     let (u, frag) = raw.split_once('#').unwrap_or((raw, ""));
-    let fail = |url: &str, e: String| format!("parse {}: {}", quote(url), e);
-    let (scheme, host) = parse_url_part(u).map_err(|e| fail(u, e))?;
+    let (scheme, host) = parse_url_part(u)?;
     if !frag.is_empty() {
-        unescape(frag, Mode::Other).map_err(|e| fail(raw, e))?;
+        unescape(frag, Mode::Other)?;
     }
     Ok((scheme, host))
 }
@@ -386,7 +385,7 @@ enum Mode {
 
 fn parse_url_part(raw: &str) -> Result<(String, String), String> {
     if raw.bytes().any(|b| b < b' ' || b == 0x7f) {
-        return Err("net/url: invalid control character in URL".to_string());
+        return Err("invalid control character".to_string());
     }
     if raw == "*" {
         return Ok((String::new(), String::new()));
@@ -444,7 +443,7 @@ fn parse_authority(scheme: &str, authority: &str) -> Result<String, String> {
     if let Some(userinfo) = userinfo {
         let valid = userinfo.chars().all(|c| c.is_ascii_alphanumeric() || "-._:~!$&'()*+,;=%@".contains(c));
         if !valid {
-            return Err("net/url: invalid userinfo".to_string());
+            return Err("invalid user info".to_string());
         }
         for part in userinfo.splitn(2, ':') {
             unescape(part, Mode::Other)?;
@@ -473,7 +472,7 @@ fn parse_host(scheme: &str, host: &str) -> Result<String, String> {
                 None => unescape(hostname, Mode::Host)?,
             };
             // Only an IPv6 address may be enclosed in brackets.
-            if parse_addr(&unescaped).map_err(|e| format!("invalid host: {}", e))? {
+            if parse_addr(&unescaped).map_err(|e| format!("invalid IP address {}", e))? {
                 return Err("invalid IP-literal".to_string());
             }
             return Ok(format!("[{}]{}", unescaped, colon_port));
@@ -491,13 +490,13 @@ fn parse_host(scheme: &str, host: &str) -> Result<String, String> {
     unescape(host, Mode::Host)
 }
 
-/// net/netip.ParseAddr, for its errors: whether the address is IPv4.
+/// net/netip.ParseAddr, for what it refuses: whether the address is IPv4.
 fn parse_addr(s: &str) -> Result<bool, String> {
     let fail = |msg: &str, at: &str| {
         if at.is_empty() {
-            format!("ParseAddr({}): {}", quote(s), msg)
+            format!("{}: {}", quote(s), msg)
         } else {
-            format!("ParseAddr({}): {} (at {})", quote(s), msg, quote(at))
+            format!("{}: {} at {}", quote(s), msg, quote(at))
         }
     };
     for c in s.bytes() {
@@ -637,7 +636,7 @@ fn parse_ipv6(input: &str) -> Result<(), AddrError> {
     Ok(())
 }
 
-/// net/url's unescape, for its errors and (in a host) its result.
+/// net/url's unescape, for what it refuses and (in a host) its result.
 fn unescape(s: &str, mode: Mode) -> Result<String, String> {
     let b = s.as_bytes();
     let hex = |c: u8| (c as char).to_digit(16);
