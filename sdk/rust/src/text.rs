@@ -8,9 +8,26 @@
 /// the first character as they are (Devanagari, decomposed accents), but
 /// without escaping `'`.
 pub fn quote(s: &str) -> String {
-    // escape_debug writes every ' as \' (and " as \", \ as \\), so a \'
-    // found left to right is always an escaped '.
-    format!("\"{}\"", s.escape_debug().to_string().replace("\\'", "'"))
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    // Every escape is a backslash and what follows it: \' becomes '.
+    let mut escaped = s.escape_debug();
+    while let Some(c) = escaped.next() {
+        if c == '\\' {
+            match escaped.next() {
+                Some('\'') => out.push('\''),
+                Some(d) => {
+                    out.push('\\');
+                    out.push(d);
+                }
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Whether `a` and `b` are equal under Unicode simple case folding
