@@ -76,9 +76,9 @@ func (h *Handler) showPage(c *fiber.Ctx) error {
 	}
 	if h.needsLogin(&req, u, signedIn) {
 		data.Step = stepLogin
-		data.Methods = h.pages.Logins.LoginStep(self)
+		data.Methods = h.pages.Logins.LoginStep(c, self)
 	} else {
-		data.Scopes = identity.ScopeViews(req.Scope)
+		data.Scopes = identity.ScopeViews(c, req.Scope)
 		data.Logout = h.pages.Logins.LogoutForm(u, self)
 	}
 	// Deciding redirects the browser to the client: CSP form-action must
@@ -95,8 +95,7 @@ func (h *Handler) showPage(c *fiber.Ctx) error {
 func (h *Handler) submitPage(c *fiber.Ctx) error {
 	decision := c.FormValue("decision")
 	if decision != "approve" && decision != "deny" {
-		return identity.ErrorPage(h.cfg, c, fiber.StatusBadRequest, "Cannot answer this request",
-			"The form did not say whether to approve or deny.")
+		return identity.ErrorPage(h.cfg, c, fiber.StatusBadRequest, "error.no_decision_title", "error.no_decision")
 	}
 	req, client, ok := h.pageSession(c)
 	if !ok {
@@ -150,8 +149,7 @@ func (h *Handler) pageSession(c *fiber.Ctx) (store.AuthRequest, store.Client, bo
 	client, err := h.clients.Get(c.UserContext(), req.ClientID)
 	var refused *oauth.Error
 	if errors.Is(err, store.ErrNotFound) || errors.As(err, &refused) {
-		_ = identity.ErrorPage(h.cfg, c, fiber.StatusNotFound, "This application is gone",
-			"The application that sent you here is no longer registered.")
+		_ = identity.ErrorPage(h.cfg, c, fiber.StatusNotFound, "error.client_gone_title", "error.client_gone")
 		return req, client, false
 	}
 	if err != nil {
@@ -164,11 +162,9 @@ func (h *Handler) pageSession(c *fiber.Ctx) (store.AuthRequest, store.Client, bo
 // sessionGone answers a session that is unknown, expired or decided.
 func (h *Handler) sessionGone(c *fiber.Ctx, oe *oauth.Error) error {
 	if oe.Status == fiber.StatusConflict {
-		return identity.ErrorPage(h.cfg, c, fiber.StatusConflict, "Already answered",
-			"This request has already been approved or denied. Go back to the application and start again.")
+		return identity.ErrorPage(h.cfg, c, fiber.StatusConflict, "error.answered_title", "error.answered_restart")
 	}
-	return identity.ErrorPage(h.cfg, c, fiber.StatusNotFound, "This request has expired",
-		"The sign-in request is unknown or too old. Go back to the application and start again.")
+	return identity.ErrorPage(h.cfg, c, fiber.StatusNotFound, "error.expired_title", "error.expired_restart")
 }
 
 func (h *Handler) pageError(c *fiber.Ctx, err error) error {

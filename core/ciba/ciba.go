@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/grant"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
+	"github.com/gatehouse-auth/gatehouse/core/locale"
 	"github.com/gatehouse-auth/gatehouse/core/mail"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
@@ -67,6 +68,9 @@ type Deps struct {
 	Minter *grant.Minter
 	Hooks  Hooks
 	Pages  identity.Pages
+	// Languages are the catalogues of the approval e-mail; nil: the
+	// shipped ones, English first.
+	Languages *locale.Bundle
 	// Outbound sends the callbacks and fetches jwks_uri; nil: a client of
 	// Config's outbound section.
 	Outbound *outbound.Client
@@ -83,8 +87,10 @@ type Service struct {
 	pages  identity.Pages
 	page   *identity.Page
 	queue  *Queue
-	// emails render the approval e-mail of email deliveries.
+	// emails render the approval e-mail of email deliveries, in a
+	// language of langs.
 	emails *emailTemplates
+	langs  *locale.Bundle
 	// secrets seals the client_notification_token at rest.
 	secrets secrets
 	// jwks caches the keys of clients registered with jwks_uri.
@@ -118,7 +124,10 @@ func New(d Deps) (*Service, error) {
 	}
 	s.queue = NewQueue(d.Store, d.Config.CIBA.Delivery, out)
 	s.queue.secrets = sec
-	if s.emails, err = parseEmailTemplates(d.Config.CIBA.Delivery.Email); err != nil {
+	if s.langs = d.Languages; s.langs == nil {
+		s.langs = locale.Default
+	}
+	if s.emails, err = parseEmailTemplates(d.Config.CIBA.Delivery.Email, s.langs); err != nil {
 		return nil, err
 	}
 	if smtp := d.Config.CIBA.Delivery.SMTP; smtp.Enabled() {

@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/locale"
 	"github.com/gatehouse-auth/gatehouse/core/mail"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
@@ -21,7 +22,7 @@ import (
 
 // defaultSubject is the approval e-mail's subject when neither the plugin
 // nor ciba.delivery.email.subject names one.
-const defaultSubject = `Approve the sign-in to {{if .ClientName}}{{.ClientName}}{{else}}{{.ClientID}}{{end}}`
+const defaultSubject = `{{.L.Text "email.subject" "client" (or .ClientName .ClientID)}}`
 
 // emailData is what the approval e-mail's templates are given.
 type emailData struct {
@@ -32,6 +33,9 @@ type emailData struct {
 	Scope          string
 	ApprovalURL    string
 	ExpiresAt      time.Time
+	// L speaks the e-mail's language: the delivery's language, else
+	// ui.default_language. The templates write every text through it.
+	L *locale.Localizer
 }
 
 type emailUser struct {
@@ -48,7 +52,7 @@ type emailTemplates struct {
 	html    *htmltemplate.Template
 }
 
-func parseEmailTemplates(c config.EmailTemplates) (*emailTemplates, error) {
+func parseEmailTemplates(c config.EmailTemplates, langs *locale.Bundle) (*emailTemplates, error) {
 	read := func(path, embedded string) (string, error) {
 		if path == "" {
 			b, err := templates.ReadFile(embedded)
@@ -79,13 +83,17 @@ func parseEmailTemplates(c config.EmailTemplates) (*emailTemplates, error) {
 	if src, err = read(c.HTMLTemplate, "templates/email.html"); err != nil {
 		return nil, err
 	}
-	if t.html, err = htmltemplate.New("html").Option("missingkey=error").Parse(src); err != nil {
+	if t.html, err = htmltemplate.New("html").Funcs(locale.Markup).Option("missingkey=error").Parse(src); err != nil {
 		return nil, fmt.Errorf("ciba: email HTML template: %w", err)
 	}
-	// Render once now, so that a template that fails on real data fails
-	// at start, not at the first request.
-	if _, err := t.render(sampleEmail, "", "From <from@example.com>", "to@example.com", time.Now()); err != nil {
-		return nil, err
+	// Render once in every language now, so that a template that fails on
+	// real data fails at start, not at the first request.
+	for _, lang := range langs.Languages() {
+		d := sampleEmail
+		d.L = langs.Lookup(lang)
+		if _, err := t.render(d, "", "From <from@example.com>", "to@example.com", time.Now()); err != nil {
+			return nil, err
+		}
 	}
 	return &t, nil
 }
@@ -127,7 +135,7 @@ func (t *emailTemplates) render(d emailData, subject, from, to string, now time.
 // queues it. A delivery that cannot be sent (no mail server, an address or
 // subject that cannot go into a header) is refused: logged, counted,
 // dropped; the request stands.
-func (s *Service) queueEmail(ctx context.Context, in *notifyInput, to, subject string, i int) error {
+func (s *Service) queueEmail(ctx context.Context, in *notifyInput, to, subject, lang string, i int) error {
 	refuse := func(why string, args ...any) error {
 		notificationsTotal.WithLabelValues(store.DeliveryEmail, "refused").Inc()
 		slog.WarnContext(ctx, "ciba: notify email refused: "+why,
@@ -155,6 +163,7 @@ func (s *Service) queueEmail(ctx context.Context, in *notifyInput, to, subject s
 		User:     emailUser{Sub: in.User.Sub, Name: name, Email: p.Email},
 		ClientID: in.Client.ID, ClientName: in.Client.Name, BindingMessage: in.BindingMessage,
 		Scope: in.Scope, ApprovalURL: in.ApprovalURL, ExpiresAt: in.ExpiresAt,
+		L: s.langs.Lookup(lang),
 	}
 	msg, err := s.emails.render(d, subject, s.queue.mailer.From(), rcpt, s.now())
 	if err != nil {

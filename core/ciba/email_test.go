@@ -528,3 +528,46 @@ func TestEmailOperatorTemplates(t *testing.T) {
 		}
 	}
 }
+
+// TestEmailLanguage: the approval e-mail speaks ui.default_language
+// (German here) in its subject, text and HTML parts, and the HTML part
+// keeps the client's name and binding message escaped inside the
+// translated sentences.
+func TestEmailLanguage(t *testing.T) {
+	smtpd := newSMTPServer(t)
+	e := start(t, options{edit: func(cfg *config.Config) {
+		withSMTP(smtpd, nil)(cfg)
+		cfg.UI.DefaultLanguage = "de"
+	}})
+	cl := e.client(t, "poll", "", map[string]any{"client_name": "Shop <Kasse>"})
+	id := e.startRequest(t, cl, loginHint("alice", "user_code", aliceUserCode, "binding_message", "<b>42</b>"))
+	m := smtpd.next(t)
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dec mime.WordDecoder
+	if subject, _ := dec.DecodeHeader(msg.Header.Get("Subject")); subject != "Anmeldung bei Shop <Kasse> zulassen" {
+		t.Errorf("subject %q", subject)
+	}
+	link := e.issuer + "/oauth2/backchannel/" + id
+	_, params, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	parts := multipart.NewReader(msg.Body, params["boundary"])
+	for _, want := range [][]string{
+		{"Hallo Alice,", "Shop <Kasse> (" + cl.ID + ") bittet Sie, eine Anmeldung zuzulassen.",
+			"Prüfen Sie, ob dort dieser Code angezeigt wird: <b>42</b>", "Hier können Sie sie zulassen oder ablehnen:\n" + link},
+		{`<html lang="de">`, "<strong>Shop &lt;Kasse&gt;</strong> (" + cl.ID + ") bittet Sie",
+			"angezeigt wird: <strong>&lt;b&gt;42&lt;/b&gt;</strong>", `<a href="` + link + `">Anfrage zulassen oder ablehnen</a>`},
+	} {
+		p, err := parts.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(p)
+		for _, w := range want {
+			if !strings.Contains(string(body), w) {
+				t.Errorf("part lacks %q:\n%s", w, body)
+			}
+		}
+	}
+}

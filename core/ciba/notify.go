@@ -48,6 +48,9 @@ type notifyResult struct {
 		Message string          `json:"message"`
 		To      string          `json:"to"`
 		Subject string          `json:"subject"`
+		// Language is the e-mail's (a BCP 47 tag, matched like
+		// Accept-Language); empty: ui.default_language.
+		Language string `json:"language"`
 	} `json:"deliveries"`
 }
 
@@ -103,7 +106,7 @@ func (s *Service) notify(ctx context.Context, cl *store.Client, rec *store.Backc
 			}
 			notificationsTotal.WithLabelValues("webhook", "queued").Inc()
 		case store.DeliveryEmail:
-			if err := s.queueEmail(ctx, &in, d.To, d.Subject, i); err != nil {
+			if err := s.queueEmail(ctx, &in, d.To, d.Subject, d.Language, i); err != nil {
 				return err
 			}
 		default:

@@ -62,13 +62,13 @@ func (s *Service) showPage(c *fiber.Ctx) error {
 	switch {
 	case !signedIn:
 		data.Step = stepLogin
-		data.Methods = s.pages.Logins.LoginStep(self)
+		data.Methods = s.pages.Logins.LoginStep(c, self)
 	case u.Subject != rec.Subject:
 		data.Step = stepWrongUser
 	default:
 		data.BindingMessage = rec.BindingMessage
 		data.UserCodeVerified = rec.UserCodeVerified
-		data.Scopes = identity.ScopeViews(rec.Scope)
+		data.Scopes = identity.ScopeViews(c, rec.Scope)
 	}
 	return s.page.Render(c, fiber.StatusOK, data)
 }
@@ -78,8 +78,7 @@ func (s *Service) showPage(c *fiber.Ctx) error {
 func (s *Service) submitPage(c *fiber.Ctx) error {
 	decision := c.FormValue("decision")
 	if decision != "approve" && decision != "deny" {
-		return identity.ErrorPage(s.cfg, c, fiber.StatusBadRequest, "Cannot answer this request",
-			"The form did not say whether to approve or deny.")
+		return identity.ErrorPage(s.cfg, c, fiber.StatusBadRequest, "error.no_decision_title", "error.no_decision")
 	}
 	authReqID := c.Params("id")
 	u, signedIn, err := s.pages.Sessions.Current(c)
@@ -112,17 +111,13 @@ func (s *Service) pageGone(c *fiber.Ctx, err error) error {
 	case oe.Status >= 500:
 		return s.pageError(c, err)
 	case oe.Status == fiber.StatusConflict:
-		return identity.ErrorPage(s.cfg, c, fiber.StatusConflict, "Already answered",
-			"This request has already been approved or denied.")
+		return identity.ErrorPage(s.cfg, c, fiber.StatusConflict, "error.answered_title", "error.answered")
 	case oe.Code == "expired_token":
-		return identity.ErrorPage(s.cfg, c, fiber.StatusGone, "This request has expired",
-			"This sign-in request expired before it was answered, so nothing was approved. Start again from the application.")
+		return identity.ErrorPage(s.cfg, c, fiber.StatusGone, "error.expired_title", "error.expired_unanswered")
 	case oe.Status == fiber.StatusForbidden:
-		return identity.ErrorPage(s.cfg, c, fiber.StatusForbidden, "Not your request",
-			"This request asks another user. Sign out and sign in as the user it names.")
+		return identity.ErrorPage(s.cfg, c, fiber.StatusForbidden, "error.not_yours_title", "error.not_yours")
 	}
-	return identity.ErrorPage(s.cfg, c, fiber.StatusNotFound, "This request has expired",
-		"The sign-in request is unknown or too old. Start again from the application.")
+	return identity.ErrorPage(s.cfg, c, fiber.StatusNotFound, "error.expired_title", "error.expired")
 }
 
 func (s *Service) pageError(c *fiber.Ctx, err error) error {

@@ -50,8 +50,7 @@ func CSRF(cfg *config.Config, st *store.Store) fiber.Handler {
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			slog.InfoContext(c.UserContext(), "form refused: CSRF check failed",
 				"path", c.Path(), "reason", err.Error(), "request_id", c.Locals("request_id"))
-			return ErrorPage(cfg, c, fiber.StatusForbidden, "This form has expired",
-				"The form was not sent from this page, or it is too old. Go back, reload the page and try again.")
+			return ErrorPage(cfg, c, fiber.StatusForbidden, "error.csrf_title", "error.csrf")
 		},
 	})
 }

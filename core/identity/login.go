@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-auth/gatehouse/core/locale"
 )
 
 // SignIn is the part of a page's data that the shared login step and the
@@ -27,11 +29,17 @@ type MethodView struct {
 }
 
 // LoginStep lists the registry's methods for a page's login step, each
-// bringing the browser back to returnTo once the user has signed in.
-func (r *Registry) LoginStep(returnTo string) []MethodView {
+// bringing the browser back to returnTo once the user has signed in, and
+// labelled in the request's language.
+func (r *Registry) LoginStep(c *fiber.Ctx, returnTo string) []MethodView {
 	var out []MethodView
+	l := Localizer(c)
 	for _, m := range r.methods {
-		v := MethodView{ID: m.ID(), Label: m.DisplayName(), Form: m.LoginForm(returnTo)}
+		label := m.DisplayName()
+		if ll, ok := m.(LocalizedMethod); ok {
+			label = ll.Label(l)
+		}
+		v := MethodView{ID: m.ID(), Label: label, Form: m.LoginForm(returnTo)}
 		if strings.EqualFold(v.Form.Method, fiber.MethodGet) {
 			v.Link = formLink(v.Form)
 		}
@@ -67,29 +75,30 @@ func formLink(f Form) string {
 	return f.Action + "?" + q.Encode()
 }
 
-// scopeTexts says in plain words what the standard scopes allow (OIDC
-// Core §5.4, §11).
-var scopeTexts = map[string]string{
-	"openid":         "Confirm who you are",
-	"profile":        "See your name and picture",
-	"email":          "See your email address",
-	"offline_access": "Keep access while you are away",
-}
-
-// ScopeView is one line of a page's "It will be able to" list: a standard
-// scope in plain words, or "Use" and the scope's value.
-type ScopeView struct{ Text, Value string }
+// ScopeView is one line of a page's "It will be able to" list: a scope's
+// display name and description in the page's language (locale: ui.scopes,
+// the shipped texts of the standard scopes), or, for a scope with none,
+// its Value.
+type ScopeView struct{ Name, Description, Value string }
 
 // ScopeViews describes a space-separated scope (RFC 6749 §3.3) for the
-// pages' scope list (template "scope-list").
-func ScopeViews(scope string) []ScopeView {
+// pages' scope list (template "scope-list"), in the request's language.
+func ScopeViews(c *fiber.Ctx, scope string) []ScopeView {
+	l := Localizer(c)
 	var out []ScopeView
 	for s := range strings.FieldsSeq(scope) {
-		if text, ok := scopeTexts[s]; ok {
-			out = append(out, ScopeView{Text: text})
+		if t, ok := l.Scope(s); ok {
+			out = append(out, ScopeView{Name: t.Name, Description: t.Description})
 		} else {
-			out = append(out, ScopeView{Text: "Use", Value: s})
+			out = append(out, ScopeView{Value: s})
 		}
 	}
 	return out
+}
+
+// LocalizedMethod is the optional capability of a login method whose
+// button label is a message of the page's language. Found by type
+// assertion; DisplayName is the label otherwise.
+type LocalizedMethod interface {
+	Label(l *locale.Localizer) string
 }

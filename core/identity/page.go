@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/locale"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
@@ -32,7 +33,7 @@ const StylesheetPath = "/oauth2/static/gatehouse.css"
 var (
 	stylesheet     = mustRead("static/gatehouse.css")
 	stylesheetHash = shortHash(stylesheet)
-	layout         = template.Must(template.New("layout.html").ParseFS(files, "templates/layout.html", "templates/login.html"))
+	layout         = template.Must(template.New("layout.html").Funcs(locale.Markup).ParseFS(files, "templates/layout.html", "templates/login.html"))
 	errorPage      = template.Must(template.Must(layout.Clone()).ParseFS(files, "templates/error.html"))
 )
 
@@ -104,11 +105,39 @@ func stylesheetHref(cfg *config.Config) string {
 	return cfg.Server.BasePath + StylesheetPath + "?v=" + stylesheetHash
 }
 
-// view is what the layout sees.
+// view is what the layout sees. L speaks the request's language: the
+// templates write every text through it, {{$.L.T "key" "name" value}}.
 type view struct {
 	Stylesheet string
 	CSRF       string
+	L          *locale.Localizer
 	Data       any
+}
+
+const localeLocal = "identity.locale"
+
+// Languages is the middleware of the routes that render pages: it gives
+// them the bundle whose language Localizer picks per request. Without it
+// the pages speak the shipped catalogues, English first.
+func Languages(b *locale.Bundle) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Locals(localeLocal, b)
+		return c.Next()
+	}
+}
+
+// Localizer speaks the language of the request: the best match of its
+// Accept-Language among the bundle's languages, else the default.
+func Localizer(c *fiber.Ctx) *locale.Localizer {
+	switch v := c.Locals(localeLocal).(type) {
+	case *locale.Localizer:
+		return v
+	case *locale.Bundle:
+		l := v.Negotiate(c.Get(fiber.HeaderAcceptLanguage))
+		c.Locals(localeLocal, l)
+		return l
+	}
+	return locale.Default.Negotiate(c.Get(fiber.HeaderAcceptLanguage))
 }
 
 // Render writes the page with status. formActions are extra CSP
@@ -123,6 +152,7 @@ func render(c *fiber.Ctx, t *template.Template, stylesheet string, status int, d
 	v := view{
 		Stylesheet: stylesheet,
 		CSRF:       CSRFToken(c),
+		L:          Localizer(c),
 		Data:       data,
 	}
 	// Render fully before answering, so that a template error never
@@ -132,6 +162,9 @@ func render(c *fiber.Ctx, t *template.Template, stylesheet string, status int, d
 	}
 	setPageHeaders(c, formActions)
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	// The page speaks the language Accept-Language chose.
+	c.Set(fiber.HeaderContentLanguage, v.L.Lang())
+	c.Vary(fiber.HeaderAcceptLanguage)
 	return c.Status(status).Send(buf.Bytes())
 }
 
@@ -150,12 +183,20 @@ func setPageHeaders(c *fiber.Ctx, formActions []string) {
 	c.Set(fiber.HeaderReferrerPolicy, "same-origin")
 }
 
-// ErrorPage answers with a small HTML error page.
+// ErrorPage answers with a small HTML error page in the request's
+// language: title and detail are message keys (locale).
 func ErrorPage(cfg *config.Config, c *fiber.Ctx, status int, title, detail string) error {
-	err := render(c, errorPage, stylesheetHref(cfg), status, struct{ Title, Detail string }{title, detail}, nil)
+	return ErrorPageText(cfg, c, status, title, Localizer(c).Text(detail))
+}
+
+// ErrorPageText is ErrorPage with a detail given as text, for a message
+// that is not the server's own (a plugin's, an upstream provider's).
+func ErrorPageText(cfg *config.Config, c *fiber.Ctx, status int, title, detail string) error {
+	t := Localizer(c).Text(title)
+	err := render(c, errorPage, stylesheetHref(cfg), status, struct{ Title, Detail string }{t, detail}, nil)
 	if err != nil {
 		slog.ErrorContext(c.UserContext(), "rendering the error page failed", "error", err)
-		return c.Status(status).SendString(title)
+		return c.Status(status).SendString(t)
 	}
 	return nil
 }
@@ -169,11 +210,9 @@ func ServerErrorPage(cfg *config.Config, c *fiber.Ctx, page string, err error) e
 		"request_id", c.Locals("request_id"))
 	if errors.Is(err, store.ErrUnavailable) {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(oauth.StorageRetryAfter))
-		return ErrorPage(cfg, c, fiber.StatusServiceUnavailable, "Temporarily unavailable",
-			"The server cannot save this step right now. Try again in a few minutes.")
+		return ErrorPage(cfg, c, fiber.StatusServiceUnavailable, "error.unavailable_title", "error.unavailable")
 	}
-	return ErrorPage(cfg, c, fiber.StatusInternalServerError, "Something went wrong",
-		"The server could not complete this step. Try again in a moment.")
+	return ErrorPage(cfg, c, fiber.StatusInternalServerError, "error.server_title", "error.server")
 }
 
 var (

@@ -440,6 +440,17 @@ func (l *Localizer) configured(scope, lang string) (ScopeText, bool) {
 	return ScopeText{}, false
 }
 
+// Markup are the helpers templates use to mark up a value they give to a
+// message (T keeps template.HTML as it is): each escapes the value itself.
+var Markup = template.FuncMap{
+	"code": func(v string) template.HTML {
+		return template.HTML("<code>" + template.HTMLEscapeString(v) + "</code>")
+	},
+	"strong": func(v string) template.HTML {
+		return template.HTML("<strong>" + template.HTMLEscapeString(v) + "</strong>")
+	},
+}
+
 // standardScopes have shipped texts (OIDC Core §5.4, §11).
 var standardScopes = []string{"openid", "profile", "email", "offline_access"}
 

@@ -15,7 +15,7 @@ import (
 func (s *Server) mountCIBA(base fiber.Router, tokens *grant.Handler, providers *upstream.Providers) error {
 	svc, err := ciba.New(ciba.Deps{
 		Config: s.cfg, Store: s.st, Issuer: s.issuer, Keys: s.keys, Minter: tokens.Minter(), Hooks: s.plugins, Outbound: s.out,
-		Pages: providers.Pages,
+		Pages: providers.Pages, Languages: s.langs,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/grant"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
+	"github.com/gatehouse-auth/gatehouse/core/locale"
 	"github.com/gatehouse-auth/gatehouse/core/logout"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
@@ -53,6 +54,8 @@ type Server struct {
 	ciba    *ciba.Service
 	// out is the one client of everything the server fetches or posts.
 	out *outbound.Client
+	// langs are the catalogues of the pages and the approval e-mail.
+	langs *locale.Bundle
 	// ready is written by Serve and read by /readyz's handlers.
 	ready atomic.Bool
 }
@@ -156,6 +159,13 @@ func (s *Server) routes() error {
 
 	base := s.app.Group(s.cfg.Server.BasePath)
 	base.Use(cors(s.cfg))
+	// The pages speak the language of the request's Accept-Language.
+	langs, err := locale.New(s.cfg.UI.Locale())
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.langs = langs
+	base.Use(identity.Languages(langs))
 	if limiter != nil {
 		base.Use("/v1/token", limiter.middleware("token"))
 		base.Use("/v1/register", limiter.middleware("register"))

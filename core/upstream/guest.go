@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
+	"github.com/gatehouse-auth/gatehouse/core/locale"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
@@ -42,8 +43,9 @@ type Guest struct {
 }
 
 var (
-	_ identity.LoginMethod  = (*Guest)(nil)
-	_ identity.LogoutMethod = (*Guest)(nil)
+	_ identity.LoginMethod     = (*Guest)(nil)
+	_ identity.LogoutMethod    = (*Guest)(nil)
+	_ identity.LocalizedMethod = (*Guest)(nil)
 )
 
 // NewGuest returns the guest provider. csrf protects its page forms
@@ -57,6 +59,9 @@ func (g *Guest) Enabled() bool { return g.cfg.Guest.Enabled }
 
 func (g *Guest) ID() string          { return GuestID }
 func (g *Guest) DisplayName() string { return "Continue as guest" }
+
+// Label is the login step's button in the page's language.
+func (g *Guest) Label(l *locale.Localizer) string { return l.Text("login.guest") }
 
 // LoginForm posts to /guest/start, which signs the browser in and sends it
 // back to returnTo.
@@ -219,8 +224,7 @@ func (g *Guest) refresh(c *fiber.Ctx) error {
 func (g *Guest) start(c *fiber.Ctx) error {
 	returnTo, ok := identity.LocalReturnTo(g.cfg, c.FormValue("returnTo"))
 	if !ok {
-		return identity.ErrorPage(g.cfg, c, fiber.StatusBadRequest, "Cannot sign in",
-			"The sign-in form did not say a page of this server to come back to.")
+		return identity.ErrorPage(g.cfg, c, fiber.StatusBadRequest, "error.sign_in_title", "error.sign_in_form")
 	}
 	u, err := g.sessions.Start(c, g.user())
 	if err != nil {
@@ -235,8 +239,7 @@ func (g *Guest) start(c *fiber.Ctx) error {
 func (g *Guest) logout(c *fiber.Ctx) error {
 	returnTo, ok := identity.LocalReturnTo(g.cfg, c.FormValue("returnTo"))
 	if !ok {
-		return identity.ErrorPage(g.cfg, c, fiber.StatusBadRequest, "Cannot sign out",
-			"The sign-out form did not say a page of this server to come back to.")
+		return identity.ErrorPage(g.cfg, c, fiber.StatusBadRequest, "error.sign_out_title", "error.sign_out_form")
 	}
 	if err := g.sessions.End(c); err != nil {
 		return oauth.ErrServerError().WithParent(err)

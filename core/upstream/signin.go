@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/entityref"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
+	"github.com/gatehouse-auth/gatehouse/core/locale"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store"
@@ -109,8 +110,9 @@ type Provider struct {
 }
 
 var (
-	_ identity.LoginMethod  = (*Provider)(nil)
-	_ identity.LogoutMethod = (*Provider)(nil)
+	_ identity.LoginMethod     = (*Provider)(nil)
+	_ identity.LogoutMethod    = (*Provider)(nil)
+	_ identity.LocalizedMethod = (*Provider)(nil)
 )
 
 // newProvider builds provider id from its configured environments.
@@ -144,14 +146,29 @@ func newProvider(id string, envs map[string]config.Provider, cfg *config.Config,
 		p.defEnv = "production"
 	}
 	p.display = envs[p.defEnv].DisplayName
-	if p.display == "" {
-		p.display = "Sign in with " + id
-	}
 	return p, nil
 }
 
-func (p *Provider) ID() string          { return p.id }
-func (p *Provider) DisplayName() string { return p.display }
+func (p *Provider) ID() string { return p.id }
+
+// DisplayName is the configured display_name, else "Sign in with" and the
+// provider's id.
+func (p *Provider) DisplayName() string {
+	if p.display != "" {
+		return p.display
+	}
+	return "Sign in with " + p.id
+}
+
+// Label is the login step's button: the configured display_name as
+// written (the operator's words), else "Sign in with" and the provider's
+// id in the page's language.
+func (p *Provider) Label(l *locale.Localizer) string {
+	if p.display != "" {
+		return p.display
+	}
+	return l.Text("login.with", "provider", p.id)
+}
 
 // LoginForm is a link to /{provider}/start: the upstream's round trip is
 // protected by its state, so the form needs no CSRF token.
@@ -226,8 +243,7 @@ func (p *Provider) start(c *fiber.Ctx) error {
 	case c.Query("returnTo") != "":
 		rt, ok := identity.LocalReturnTo(p.cfg, c.Query("returnTo"))
 		if !ok {
-			return identity.ErrorPage(p.cfg, c, fiber.StatusBadRequest, "Cannot sign in",
-				"The sign-in link did not say a page of this server to come back to.")
+			return identity.ErrorPage(p.cfg, c, fiber.StatusBadRequest, "error.sign_in_title", "error.sign_in_link")
 		}
 		st.ReturnTo = rt
 	case c.Query("flow") == "redirect":
@@ -317,12 +333,12 @@ func (p *Provider) frame(c *fiber.Ctx) error {
 	}
 	rawState := param("state")
 	if rawState == "" || len(rawState) > 256 {
-		return p.plainError(c, "The sign-in answer has no valid state. Start signing in again.")
+		return p.plainError(c, "error.sign_in_state")
 	}
 	id := store.HashID(rawState)
 	st, err := p.states.Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (st.Provider != p.id || time.Now().After(st.ExpiresAt))) {
-		return p.plainError(c, "This sign-in has expired or was already used. Start signing in again.")
+		return p.plainError(c, "error.sign_in_used")
 	}
 	if err != nil {
 		return oauth.ErrServerError().WithParent(err)
@@ -330,7 +346,7 @@ func (p *Provider) frame(c *fiber.Ctx) error {
 	binding := c.Cookies(p.nonceCookie())
 	if binding == "" || subtle.ConstantTimeCompare([]byte(store.HashID(binding)), []byte(st.BindingHash)) != 1 {
 		slog.InfoContext(ctx, "upstream answer refused: state not bound to this browser", "provider", p.id)
-		return p.plainError(c, "This sign-in was started in another browser. Start signing in again.")
+		return p.plainError(c, "error.sign_in_browser")
 	}
 	// Single use: the state is spent whatever happens next.
 	if err := p.states.Delete(ctx, id); err != nil {
@@ -349,7 +365,7 @@ func (p *Provider) frame(c *fiber.Ctx) error {
 		if st.Origin != "" {
 			return postMessage(c, st.Origin, webMessage{Type: "authorization_response", Error: &webError{Name: "Error", Message: se.Message}})
 		}
-		return identity.ErrorPage(p.cfg, c, fiber.StatusForbidden, "Cannot sign in", se.Message)
+		return identity.ErrorPageText(p.cfg, c, fiber.StatusForbidden, "error.sign_in_title", se.Message)
 	}
 	slog.LogAttrs(ctx, slog.LevelInfo, "signed in", slog.String("provider", p.id), slog.String("env", st.Env),
 		slog.String("sub", res.BackstageIdentity.Identity.UserEntityRef), slog.Any("request_id", c.Locals("request_id")))
@@ -749,8 +765,7 @@ func (p *Provider) logout(c *fiber.Ctx) error {
 func (p *Provider) signout(c *fiber.Ctx) error {
 	returnTo, ok := identity.LocalReturnTo(p.cfg, c.FormValue("returnTo"))
 	if !ok {
-		return identity.ErrorPage(p.cfg, c, fiber.StatusBadRequest, "Cannot sign out",
-			"The sign-out form did not say a page of this server to come back to.")
+		return identity.ErrorPage(p.cfg, c, fiber.StatusBadRequest, "error.sign_out_title", "error.sign_out_form")
 	}
 	if err := p.sessions.End(c); err != nil {
 		return oauth.ErrServerError().WithParent(err)
@@ -877,9 +892,9 @@ func postMessage(c *fiber.Ctx, origin string, msg webMessage) error {
 }
 
 // plainError is a frame-handler failure that cannot say where the popup
-// came from: an error page.
+// came from: an error page; detail is a message key (locale).
 func (p *Provider) plainError(c *fiber.Ctx, detail string) error {
-	return identity.ErrorPage(p.cfg, c, fiber.StatusBadRequest, "Cannot sign in", detail)
+	return identity.ErrorPage(p.cfg, c, fiber.StatusBadRequest, "error.sign_in_title", detail)
 }
 
 // truncate bounds an upstream's error text shown to the user, without
