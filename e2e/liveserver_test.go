@@ -27,8 +27,16 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/store/postgres/pgtest"
 )
 
-// TestMain stops the PostgreSQL that tests on the postgres backend start.
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain stops the PostgreSQL that tests on the postgres backend start,
+// and removes the binary the process tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Cleanup()
+	if binaryDir != "" {
+		_ = os.RemoveAll(binaryDir)
+	}
+	os.Exit(code)
+}
 
 // update rewrites the golden files under testdata/golden from what the
 // server answers now: go test ./e2e -update
