@@ -82,6 +82,8 @@ type PluginLimits struct {
 	MaxTableElements int `koanf:"max_table_elements"`
 	// CompileTimeout bounds compiling the module.
 	CompileTimeout time.Duration `koanf:"compile_timeout"`
+	// InitTimeout bounds starting an instance (_initialize included).
+	InitTimeout time.Duration `koanf:"init_timeout"`
 	// MaxLogBytes caps what one call may log (log, stdout and stderr).
 	MaxLogBytes int `koanf:"max_log_bytes"`
 	// KVMaxKeys and KVMaxBytes cap the plugin's kv namespace.
@@ -141,6 +143,9 @@ func (p *Plugins) LimitsFor(name string) PluginLimits {
 	}
 	if o.CompileTimeout != 0 {
 		l.CompileTimeout = o.CompileTimeout
+	}
+	if o.InitTimeout != 0 {
+		l.InitTimeout = o.InitTimeout
 	}
 	if o.MaxLogBytes != 0 {
 		l.MaxLogBytes = o.MaxLogBytes
@@ -304,6 +309,9 @@ func validateLimits(key string, l PluginLimits, required bool, bad func(key, for
 	}
 	if l.CompileTimeout < 0 || (required && l.CompileTimeout == 0) {
 		bad(key+".compile_timeout", "must be a positive duration, got %s", l.CompileTimeout)
+	}
+	if l.InitTimeout < 0 || (required && l.InitTimeout == 0) {
+		bad(key+".init_timeout", "must be a positive duration, got %s", l.InitTimeout)
 	}
 	positive("max_log_bytes", int64(l.MaxLogBytes), " bytes")
 	positive("kv_max_keys", int64(l.KVMaxKeys), "")

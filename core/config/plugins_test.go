@@ -22,7 +22,7 @@ func TestPluginsDefaults(t *testing.T) {
 		t.Errorf("dir %q watch %v, want ./plugins/bin and true", p.Dir, p.Watch)
 	}
 	want := config.PluginLimits{MemoryPages: 256, Timeout: 2 * time.Second, PoolSize: 4, MaxRequestBytes: 1 << 20, MaxResponseBytes: 1 << 20,
-		MaxModuleBytes: 32 << 20, MaxTableElements: 1 << 17, CompileTimeout: 5 * time.Minute, MaxLogBytes: 64 << 10,
+		MaxModuleBytes: 32 << 20, MaxTableElements: 1 << 17, CompileTimeout: 5 * time.Minute, InitTimeout: 10 * time.Second, MaxLogBytes: 64 << 10,
 		KVMaxKeys: 10000, KVMaxBytes: 16 << 20, MaxClaimsBytes: 8 << 10}
 	if p.Defaults != want {
 		t.Errorf("defaults %+v, want %+v", p.Defaults, want)

@@ -704,6 +704,7 @@ func (h *Host) settings(cfg *config.Plugins, name string) Settings {
 		MaxModuleBytes:   l.MaxModuleBytes,
 		MaxTableElements: uint32(min(max(l.MaxTableElements, 0), 1<<27)),
 		CompileTimeout:   l.CompileTimeout,
+		InitTimeout:      l.InitTimeout,
 		MaxLogBytes:      l.MaxLogBytes,
 		KVMaxKeys:        l.KVMaxKeys,
 		KVMaxBytes:       int64(l.KVMaxBytes),

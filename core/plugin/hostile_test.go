@@ -74,6 +74,26 @@ func TestHostileCalls(t *testing.T) {
 	}
 }
 
+// TestInitDeadline: starting an instance is bounded by InitTimeout, not by
+// the call deadline, so that a runtime's start-up (a Go module's) is not
+// held to what one call may take: a looping _initialize runs until the
+// start-up deadline, however short the call deadline.
+func TestInitDeadline(t *testing.T) {
+	t.Parallel()
+	r := newTestRuntime(t)
+	const initTimeout = 500 * time.Millisecond
+	start := time.Now()
+	_, err := r.Load(context.Background(), "initloop", wasmFile(t, "initloop"),
+		Settings{Limits: Limits{Timeout: 10 * time.Millisecond, InitTimeout: initTimeout}})
+	var le *LoadError
+	if !errors.As(err, &le) || le.Reason != ReasonInitialize {
+		t.Fatalf("Load = %v, want reason %q", err, ReasonInitialize)
+	}
+	if took := time.Since(start); took < initTimeout {
+		t.Errorf("the looping _initialize was stopped after %s, before the start-up deadline %s: the call deadline bounds it", took, initTimeout)
+	}
+}
+
 // TestCanceledMidCall: the caller giving up stops the guest (it is closed
 // mid-loop, here from inside its own log call) and the instance is replaced.
 func TestCanceledMidCall(t *testing.T) {
@@ -110,6 +130,7 @@ func TestLoadRefusals(t *testing.T) {
 		{"missing gh_alloc", "noexports", nil, Settings{}, "missing export gh_alloc"},
 		{"wrong ABI version", "wrongabi", nil, Settings{}, ReasonWrongABI},
 		{"_initialize traps", "initfail", nil, Settings{}, ReasonInitialize},
+		{"_initialize loops", "initloop", nil, Settings{Limits: Limits{InitTimeout: 300 * time.Millisecond}}, ReasonInitialize},
 		{"kv not granted", "kv", nil, Settings{}, "imports gatehouse.kv_get, which its settings do not grant"},
 		{"not wasm", "garbage", []byte("\x00asm\x02\x00\x00\x00"), Settings{}, ReasonInvalidModule},
 		{"memory over the cap", "huge", nil, Settings{Limits: Limits{MemoryPages: 16}}, ReasonModuleLimit},

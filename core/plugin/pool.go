@@ -146,9 +146,10 @@ type instance struct {
 }
 
 // newInstance instantiates the module, runs _initialize when exported and
-// checks gh_abi_version(), all under the call deadline.
+// checks gh_abi_version(), all under the start-up deadline (InitTimeout):
+// a runtime's start-up is work once per instance, not per call.
 func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.limits.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, p.limits.InitTimeout)
 	defer cancel()
 	logs := &logBudget{max: p.limits.MaxLogBytes}
 	inst := &instance{

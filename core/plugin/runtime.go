@@ -65,6 +65,7 @@ const (
 	DefaultMaxModuleBytes       = 32 << 20
 	DefaultMaxTableElements     = 1 << 17
 	DefaultCompileTimeout       = 5 * time.Minute
+	DefaultInitTimeout          = 10 * time.Second
 	DefaultMaxLogBytes          = 64 << 10
 	DefaultKVMaxKeys            = 10000
 	DefaultKVMaxBytes           = 16 << 20
@@ -83,6 +84,9 @@ type Limits struct {
 	MaxModuleBytes   int
 	MaxTableElements uint32
 	CompileTimeout   time.Duration
+	// InitTimeout bounds starting an instance: instantiation,
+	// _initialize (a Go module's runtime start-up) and gh_abi_version.
+	InitTimeout time.Duration
 	// MaxLogBytes caps what one call may log (log, stdout and stderr).
 	MaxLogBytes int
 	// KVMaxKeys and KVMaxBytes cap the plugin's kv namespace (keys plus
@@ -118,6 +122,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.CompileTimeout <= 0 {
 		l.CompileTimeout = DefaultCompileTimeout
+	}
+	if l.InitTimeout <= 0 {
+		l.InitTimeout = DefaultInitTimeout
 	}
 	if l.MaxLogBytes <= 0 {
 		l.MaxLogBytes = DefaultMaxLogBytes
