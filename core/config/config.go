@@ -65,6 +65,10 @@ type Server struct {
 	// ShutdownGrace bounds a whole shutdown: requests in flight get three
 	// quarters of it, closing the store what is left.
 	ShutdownGrace time.Duration `koanf:"shutdown_grace"`
+	// TLS is the server's own TLS listener (off: plain HTTP).
+	TLS TLS `koanf:"tls"`
+	// MTLS is RFC 8705 client authentication and bound tokens.
+	MTLS MTLS `koanf:"mtls"`
 }
 
 type Storage struct {
@@ -560,6 +564,7 @@ func (c *Config) validate(errs []error) error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
+	errs = append(errs, c.Server.validateTLS()...)
 	errs = append(errs, c.ClientIDDocuments.validate()...)
 	if c.Outbound.CAFile != "" {
 		if _, err := c.Outbound.RootCAs(); err != nil {

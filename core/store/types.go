@@ -95,6 +95,16 @@ type ClientMetadata struct {
 	// extension, like Hydra's audience): when set, the client may name
 	// only these resources, each of which the server offers to its kind.
 	Resources []string `json:"resources,omitempty"`
+	// RFC 8705 §2.1.2: what a tls_client_auth certificate must name,
+	// exactly one of them.
+	TLSClientAuthSubjectDN string `json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS    string `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI    string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP     string `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email,omitempty"`
+	// RFC 8705 §3.4: the client's access tokens are bound to its
+	// certificate, and its token requests must present one.
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // AuthRequest is a consent session: an authorization request that has been
@@ -213,6 +223,9 @@ type Grant struct {
 	// BackchannelRequest is the stored id of the CIBA request the grant
 	// came from (HashID of its auth_req_id), for the grant's life.
 	BackchannelRequest string `json:"backchannel_request,omitempty"`
+	// Confirmation is the x5t#S256 of the certificate a public client's
+	// refresh tokens are bound to (RFC 8705 §4), or "".
+	Confirmation string `json:"cnf_x5t_s256,omitempty"`
 }
 
 func (g *Grant) Expiry() time.Time { return g.ExpiresAt }
