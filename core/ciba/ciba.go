@@ -94,7 +94,7 @@ type Service struct {
 	// secrets seals the client_notification_token at rest.
 	secrets secrets
 	// jwks caches the keys of clients registered with jwks_uri.
-	jwks *jwksCache
+	jwks *client.KeySets
 	// userCodes counts wrong user_codes per hint, in the store.
 	userCodes *ratelimit.Failures
 	now       func() time.Time
@@ -119,7 +119,7 @@ func New(d Deps) (*Service, error) {
 	}
 	s := &Service{
 		cfg: d.Config, st: d.Store, issuer: d.Issuer, keys: d.Keys, mint: d.Minter,
-		hooks: d.Hooks, pages: d.Pages, page: page, secrets: sec, jwks: newJWKSCache(out), now: time.Now,
+		hooks: d.Hooks, pages: d.Pages, page: page, secrets: sec, jwks: client.NewKeySets(out), now: time.Now,
 		userCodes: ratelimit.NewFailures(d.Store.KV, userCodeFailures, maxUserCodeFailures, userCodeWindow),
 	}
 	s.queue = NewQueue(d.Store, d.Config.CIBA.Delivery, out)

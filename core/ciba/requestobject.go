@@ -170,7 +170,7 @@ func hasKID(keys []jose.JSONWebKey, kid string) bool {
 // (cached, refetched when refresh is set), or registered by value.
 func (s *Service) clientKeys(ctx context.Context, cl *store.Client, refresh bool) ([]jose.JSONWebKey, error) {
 	if cl.JWKSURI != "" {
-		return s.jwks.keys(ctx, cl.JWKSURI, refresh)
+		return s.jwks.Keys(ctx, cl.JWKSURI, refresh)
 	}
 	raw, err := json.Marshal(cl.JWKS)
 	if err != nil {

@@ -32,6 +32,8 @@ import (
 // may hold different versions of a document for that long. Safe for
 // concurrent use.
 type Clients struct {
+	// keys fetches the jwks_uri of clients (Keys).
+	keys       *KeySets
 	registered oauth.ClientGetter
 	conf       config.ClientIDDocuments
 	// allowed is set when allowed_client_ids is not empty.
@@ -54,7 +56,10 @@ type fetchCall struct {
 	err    error
 }
 
-var _ oauth.ClientGetter = (*Clients)(nil)
+var (
+	_ oauth.ClientGetter = (*Clients)(nil)
+	_ oauth.KeyGetter    = (*Clients)(nil)
+)
 
 // cachedDocument is a validated document, as the client it describes.
 // Past expires it is fetched again; until staleUntil it stands in for a
@@ -74,7 +79,7 @@ var errUnreachable = errors.New("client ID metadata document host unreachable")
 // documents fetched through out.
 func NewClients(cfg *config.Config, st *store.Store, out *outbound.Client) *Clients {
 	conf := cfg.ClientIDDocuments
-	l := &Clients{registered: st.Clients, conf: conf, policy: registrationPolicy(cfg), now: time.Now, inflight: map[string]*fetchCall{}}
+	l := &Clients{registered: st.Clients, conf: conf, policy: registrationPolicy(cfg), now: time.Now, inflight: map[string]*fetchCall{}, keys: NewKeySets(out)}
 	if !conf.Enabled {
 		return l
 	}

@@ -60,6 +60,7 @@ func registrationPolicy(cfg *config.Config) policy {
 	p.allowPrivate = cfg.Outbound.AllowPrivate
 	p.scopes = cfg.RegistrableScopes()
 	p.resources = oauth.NewResourcePolicy(cfg.Tokens.Resources, cfg.Tokens.RegisteredResources, cfg.FixedResources()...)
+	p.mtlsMethods = cfg.MTLSMethods()
 	return p
 }
 
@@ -150,7 +151,7 @@ func (h *Handler) register(c *fiber.Ctx) error {
 	if err := h.policy.checkResources(&cl.ClientMetadata, cl.Kind()); err != nil {
 		return oauth.WriteError(c, err)
 	}
-	if cl.TokenEndpointAuthMethod != oauth.AuthNone {
+	if oauth.UsesSecret(cl.TokenEndpointAuthMethod) {
 		secret = oauth.RandomToken(clientSecretBytes)
 		cl.SecretHash = oauth.HashSecret(secret)
 	}
@@ -320,7 +321,7 @@ func (h *Handler) apply(c *fiber.Ctx, cl store.Client, token string, reg registr
 	if err := h.policy.checkResources(&reg.meta, cl.Kind()); err != nil {
 		return oauth.WriteError(c, err)
 	}
-	// A client that starts authenticating needs a secret; the candidate is
+	// A client that starts authenticating with a secret needs one; the candidate is
 	// drawn outside the compare-and-swap, which may run more than once.
 	candidate := oauth.RandomToken(clientSecretBytes)
 	var issued string
@@ -338,7 +339,7 @@ func (h *Handler) apply(c *fiber.Ctx, cl store.Client, token string, reg registr
 		next := old
 		next.ClientMetadata = reg.meta
 		switch {
-		case next.TokenEndpointAuthMethod == oauth.AuthNone:
+		case !oauth.UsesSecret(next.TokenEndpointAuthMethod):
 			next.SecretHash, next.SecretExpiresAt = nil, time.Time{}
 		case len(old.SecretHash) == 0:
 			issued = candidate

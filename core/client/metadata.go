@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
+	"github.com/gatehouse-auth/gatehouse/core/mtls"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
@@ -82,6 +85,9 @@ type policy struct {
 	// (tokens.resources, and tokens.registered_resources for registered
 	// clients); nil allows none.
 	resources *oauth.ResourcePolicy
+	// mtlsMethods are the RFC 8705 methods offered (config.MTLSMethods);
+	// none when server.mtls is off.
+	mtlsMethods []string
 }
 
 func newPolicy(patterns []string) policy {
@@ -131,6 +137,17 @@ var fields = map[string]field{
 	"id_token_signed_response_alg": stringField("id_token_signed_response_alg", func(r *registration) *string {
 		return &r.meta.IDTokenSignedResponseAlg
 	}),
+	"tls_client_auth_subject_dn": stringField("tls_client_auth_subject_dn", func(r *registration) *string { return &r.meta.TLSClientAuthSubjectDN }),
+	"tls_client_auth_san_dns":    stringField("tls_client_auth_san_dns", func(r *registration) *string { return &r.meta.TLSClientAuthSANDNS }),
+	"tls_client_auth_san_uri":    stringField("tls_client_auth_san_uri", func(r *registration) *string { return &r.meta.TLSClientAuthSANURI }),
+	"tls_client_auth_san_ip":     stringField("tls_client_auth_san_ip", func(r *registration) *string { return &r.meta.TLSClientAuthSANIP }),
+	"tls_client_auth_san_email":  stringField("tls_client_auth_san_email", func(r *registration) *string { return &r.meta.TLSClientAuthSANEmail }),
+	"tls_client_certificate_bound_access_tokens": func(raw json.RawMessage, r *registration) *oauth.Error {
+		if err := json.Unmarshal(raw, &r.meta.TLSClientCertificateBoundAccessTokens); err != nil {
+			return oauth.ErrInvalidClientMetadata().WithDescription("tls_client_certificate_bound_access_tokens must be a boolean").WithParent(err)
+		}
+		return nil
+	},
 	"resource_server": func(raw json.RawMessage, r *registration) *oauth.Error {
 		if err := json.Unmarshal(raw, &r.meta.ResourceServer); err != nil {
 			return oauth.ErrInvalidClientMetadata().WithDescription("resource_server must be a boolean").WithParent(err)
@@ -294,9 +311,12 @@ func validate(m *store.ClientMetadata, p policy) *oauth.Error {
 	if m.TokenEndpointAuthMethod == "" {
 		m.TokenEndpointAuthMethod = authMethods[0]
 	}
-	if !slices.Contains(authMethods, m.TokenEndpointAuthMethod) {
+	if methods := append(slices.Clip(authMethods), p.mtlsMethods...); !slices.Contains(methods, m.TokenEndpointAuthMethod) {
 		return bad().WithDescription("token_endpoint_auth_method %s is not supported; use one of %s",
-			quote(m.TokenEndpointAuthMethod), strings.Join(authMethods, ", "))
+			quote(m.TokenEndpointAuthMethod), strings.Join(methods, ", "))
+	}
+	if err := validateMTLS(m, p); err != nil {
+		return err
 	}
 	// RFC 7662 §2.1: introspection needs an authenticated caller.
 	if m.ResourceServer && m.TokenEndpointAuthMethod == oauth.AuthNone {
@@ -432,6 +452,85 @@ func validate(m *store.ClientMetadata, p policy) *oauth.Error {
 			quote(m.IDTokenSignedResponseAlg), strings.Join(algs, ", "))
 	}
 	return nil
+}
+
+// validateMTLS applies RFC 8705 §2.1.2 and §3.4: a tls_client_auth
+// client names exactly one subject its certificates must carry, and no
+// other client names one; certificate-bound tokens only where mutual TLS
+// is served.
+func validateMTLS(m *store.ClientMetadata, p policy) *oauth.Error {
+	bad := oauth.ErrInvalidClientMetadata
+	if m.TLSClientCertificateBoundAccessTokens && len(p.mtlsMethods) == 0 {
+		return bad().WithDescription("tls_client_certificate_bound_access_tokens is not supported: this server does not serve mutual TLS")
+	}
+	subjects := []struct{ name, value string }{
+		{"tls_client_auth_subject_dn", m.TLSClientAuthSubjectDN},
+		{"tls_client_auth_san_dns", m.TLSClientAuthSANDNS},
+		{"tls_client_auth_san_uri", m.TLSClientAuthSANURI},
+		{"tls_client_auth_san_ip", m.TLSClientAuthSANIP},
+		{"tls_client_auth_san_email", m.TLSClientAuthSANEmail},
+	}
+	var set []string
+	for _, s := range subjects {
+		if s.value != "" {
+			set = append(set, s.name)
+		}
+		if err := checkText(s.name, s.value, maxContactLength); err != nil {
+			return err
+		}
+	}
+	switch m.TokenEndpointAuthMethod {
+	case oauth.AuthTLS:
+		if len(set) != 1 {
+			return bad().WithDescription("token_endpoint_auth_method tls_client_auth needs exactly one of tls_client_auth_subject_dn, _san_dns, _san_uri, _san_ip, _san_email (RFC 8705 §2.1.2), got %d", len(set))
+		}
+	case oauth.AuthSelfSignedTLS:
+		if m.JWKS == nil && m.JWKSURI == "" {
+			return bad().WithDescription("token_endpoint_auth_method self_signed_tls_client_auth needs jwks or jwks_uri holding the client's certificates (RFC 8705 §2.2)")
+		}
+		if m.JWKS != nil {
+			if err := checkCertificateKeys(m); err != nil {
+				return err
+			}
+		}
+	}
+	if len(set) > 0 && m.TokenEndpointAuthMethod != oauth.AuthTLS {
+		return bad().WithDescription("%s goes with token_endpoint_auth_method tls_client_auth only", set[0])
+	}
+	switch {
+	case m.TLSClientAuthSubjectDN != "":
+		if _, err := mtls.ParseDN(m.TLSClientAuthSubjectDN); err != nil {
+			return bad().WithDescription("tls_client_auth_subject_dn must be an RFC 4514 distinguished name").WithParent(err)
+		}
+	case m.TLSClientAuthSANIP != "":
+		if _, err := netip.ParseAddr(m.TLSClientAuthSANIP); err != nil {
+			return bad().WithDescription("tls_client_auth_san_ip must be an IPv4 or IPv6 address").WithParent(err)
+		}
+	case m.TLSClientAuthSANURI != "":
+		if u, err := url.Parse(m.TLSClientAuthSANURI); err != nil || !u.IsAbs() {
+			return bad().WithDescription("tls_client_auth_san_uri must be an absolute URI")
+		}
+	case m.TLSClientAuthSANEmail != "":
+		if _, domain, ok := strings.Cut(m.TLSClientAuthSANEmail, "@"); !ok || domain == "" {
+			return bad().WithDescription("tls_client_auth_san_email must be an e-mail address")
+		}
+	}
+	return nil
+}
+
+// checkCertificateKeys: a self-signed client's keys by value name a
+// certificate (x5c or x5t#S256), or no certificate could match them.
+func checkCertificateKeys(m *store.ClientMetadata) *oauth.Error {
+	keys, err := oauth.KeysByValue(&store.Client{ClientMetadata: *m})
+	if err != nil {
+		return oauth.ErrInvalidClientMetadata().WithDescription("jwks must be a JWK Set").WithParent(err)
+	}
+	for _, k := range keys {
+		if len(k.Certificates) > 0 || len(k.CertificateThumbprintSHA256) > 0 {
+			return nil
+		}
+	}
+	return oauth.ErrInvalidClientMetadata().WithDescription("self_signed_tls_client_auth needs a key in jwks with x5c or x5t#S256 naming the client's certificate (RFC 8705 §2.2)")
 }
 
 func validateRedirectURIs(m *store.ClientMetadata, p policy) *oauth.Error {

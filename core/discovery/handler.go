@@ -54,12 +54,18 @@ type Metadata struct {
 	BackchannelUserCodeParameterSupported                     bool     `json:"backchannel_user_code_parameter_supported"`
 	// draft-ietf-oauth-client-id-metadata-document §6, when enabled.
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
+	// RFC 8705 §3.3, when server.mtls is enabled.
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // NewMetadata describes this server: every URL derives from the issuer,
 // which includes the base path; grantTypes are the token endpoint's.
 func NewMetadata(cfg *config.Config, keys *keyset.Keyset, grantTypes []string) Metadata {
 	iss := cfg.Issuer()
+	// RFC 8705 §2: the mutual TLS methods, at every endpoint that
+	// authenticates clients (the backchannel endpoint uses the token
+	// endpoint's, CIBA Core §7.1).
+	mtls := cfg.MTLSMethods()
 	return Metadata{
 		Issuer:                 iss,
 		AuthorizationEndpoint:  iss + "/v1/authorize",
@@ -78,9 +84,9 @@ func NewMetadata(cfg *config.Config, keys *keyset.Keyset, grantTypes []string) M
 		// ID tokens are signed with the active key; the others are listed
 		// because a rotation after changing keys.algorithm switches to them.
 		IDTokenSigningAlgValuesSupported:          keys.Algorithms(),
-		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},
-		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
-		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		TokenEndpointAuthMethodsSupported:         append([]string{"client_secret_basic", "client_secret_post", "none"}, mtls...),
+		RevocationEndpointAuthMethodsSupported:    append([]string{"client_secret_basic", "client_secret_post", "none"}, mtls...),
+		IntrospectionEndpointAuthMethodsSupported: append([]string{"client_secret_basic", "client_secret_post"}, mtls...),
 		CodeChallengeMethodsSupported:             []string{"S256"},
 		// Every claim an ID token or userinfo may carry: OIDC Core §2,
 		// the §5.4 claims of the profile and email scopes, Backstage's
@@ -97,6 +103,7 @@ func NewMetadata(cfg *config.Config, keys *keyset.Keyset, grantTypes []string) M
 		BackchannelAuthenticationRequestSigningAlgValuesSupported: client.RequestSigningAlgs,
 		BackchannelUserCodeParameterSupported:                     true,
 		ClientIDMetadataDocumentSupported:                         cfg.ClientIDDocuments.Enabled,
+		TLSClientCertificateBoundAccessTokens:                     len(mtls) > 0,
 	}
 }
 

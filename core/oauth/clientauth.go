@@ -5,12 +5,17 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/mtls"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
@@ -19,6 +24,10 @@ const (
 	AuthBasic = "client_secret_basic"
 	AuthPost  = "client_secret_post"
 	AuthNone  = "none"
+	// RFC 8705 §2.1 and §2.2: mutual TLS, with a certificate of the
+	// configured CAs or one the client registered in its JWK Set.
+	AuthTLS           = config.MethodTLSClientAuth
+	AuthSelfSignedTLS = config.MethodSelfSignedTLSClientAuth
 )
 
 // Credentials are what a request presented to authenticate its client.
@@ -26,6 +35,9 @@ type Credentials struct {
 	ClientID string
 	Secret   string
 	Method   string
+	// Certificate is the request's client certificate (RFC 8705), nil
+	// when it came without one.
+	Certificate *mtls.Certificate
 }
 
 // ReadCredentials extracts client credentials from the Authorization header
@@ -34,6 +46,19 @@ type Credentials struct {
 // Python's requests with auth= and a body do): that is one method, Basic;
 // credentials that differ between the two are refused.
 func ReadCredentials(c *fiber.Ctx, p Params) (Credentials, error) {
+	cred, err := readCredentials(c, p)
+	if err != nil {
+		return cred, err
+	}
+	cert, err := mtls.Peer(c)
+	if err != nil {
+		return Credentials{}, ErrInvalidRequest().WithDescription("the client certificate forwarded by the proxy is malformed").WithParent(err)
+	}
+	cred.Certificate = cert
+	return cred, nil
+}
+
+func readCredentials(c *fiber.Ctx, p Params) (Credentials, error) {
 	header := c.Get(fiber.HeaderAuthorization)
 	if scheme, value, ok := strings.Cut(header, " "); ok && strings.EqualFold(scheme, "Basic") {
 		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(value))
@@ -76,6 +101,13 @@ type ClientGetter interface {
 	Get(ctx context.Context, id string) (store.Client, error)
 }
 
+// KeyGetter is a ClientGetter that also finds a client's registered
+// public keys, by value or at its jwks_uri (client.Clients). With a
+// getter that cannot, only keys registered by value are known.
+type KeyGetter interface {
+	Keys(ctx context.Context, cl *store.Client) ([]jose.JSONWebKey, error)
+}
+
 // AuthenticateRequest reads the client credentials of a request to a
 // client-authenticated endpoint (token, revocation, introspection, CIBA)
 // from its header or body p, and authenticates them (Authenticate).
@@ -87,6 +119,9 @@ func AuthenticateRequest(c *fiber.Ctx, p Params, clients ClientGetter) (store.Cl
 	client, err := Authenticate(c.UserContext(), clients, cred)
 	if err != nil {
 		return client, cred, err
+	}
+	if m := client.TokenEndpointAuthMethod; m == AuthTLS || m == AuthSelfSignedTLS {
+		cred.Method = m // client_id alone was sent; the certificate authenticated it
 	}
 	c.Locals(authenticatedKey{}, client.ID)
 	return client, cred, nil
@@ -105,7 +140,9 @@ func AuthenticatedClient(c *fiber.Ctx) (string, bool) {
 // Authenticate checks credentials against the registered client: the
 // method must be the one the client registered (either secret method for a
 // client with a secret, see methodAccepted), and the secret must match
-// its stored hash (compared in constant time). Every failure answers the
+// its stored hash (compared in constant time); for a mutual-TLS client
+// (RFC 8705), the request's certificate must be the client's and no
+// secret may be sent. Every failure answers the
 // same invalid_client so that nothing is learned about which part failed.
 func Authenticate(ctx context.Context, clients ClientGetter, cred Credentials) (store.Client, error) {
 	client, err := clients.Get(ctx, cred.ClientID)
@@ -123,6 +160,17 @@ func Authenticate(ctx context.Context, clients ClientGetter, cred Credentials) (
 	if method == "" {
 		method = AuthBasic
 	}
+	if method == AuthTLS || method == AuthSelfSignedTLS {
+		// RFC 8705 §2: client_id identifies the client, the certificate
+		// authenticates it; a secret is another method.
+		if cred.Secret != "" {
+			return store.Client{}, ErrInvalidClient().WithDescription("client authentication failed: the client must use %s", method)
+		}
+		if err := authenticateCertificate(ctx, clients, &client, cred.Certificate); err != nil {
+			return store.Client{}, err
+		}
+		return client, nil
+	}
 	if !methodAccepted(method, cred.Method) {
 		return store.Client{}, ErrInvalidClient().WithDescription("client authentication failed: the client must use %s", method)
 	}
@@ -136,6 +184,62 @@ func Authenticate(ctx context.Context, clients ClientGetter, cred Credentials) (
 		return store.Client{}, ErrInvalidClient().WithDescription("client authentication failed: the secret has expired")
 	}
 	return client, nil
+}
+
+// authenticateCertificate is RFC 8705 §2: the request came with a client
+// certificate, and it is the client's: issued by a configured CA to the
+// registered subject (§2.1), or one of its registered keys' (§2.2).
+func authenticateCertificate(ctx context.Context, clients ClientGetter, client *store.Client, cert *mtls.Certificate) *Error {
+	method := client.TokenEndpointAuthMethod
+	if cert == nil {
+		return ErrInvalidClient().WithDescription("client authentication failed: the client must use %s, and no client certificate came with the request", method)
+	}
+	if method == AuthTLS {
+		if err := cert.VerifyPKI(&client.ClientMetadata); err != nil {
+			return ErrInvalidClient().WithDescription("client authentication failed: the client certificate is not the client's").WithParent(err)
+		}
+		return nil
+	}
+	var (
+		keys []jose.JSONWebKey
+		err  error
+	)
+	if kg, ok := clients.(KeyGetter); ok {
+		keys, err = kg.Keys(ctx, client)
+	} else {
+		keys, err = KeysByValue(client)
+	}
+	if err != nil {
+		return ErrInvalidClient().WithDescription("client authentication failed: the client's registered keys could not be read").WithParent(err)
+	}
+	if !cert.MatchesKeys(keys) {
+		return ErrInvalidClient().WithDescription("client authentication failed: the client certificate is not the client's").
+			WithParent(fmt.Errorf("oauth: certificate %s is in none of client %s's keys", cert.Thumbprint(), client.ID))
+	}
+	return nil
+}
+
+// KeysByValue reads the JWK Set a client registered by value (jwks).
+func KeysByValue(cl *store.Client) ([]jose.JSONWebKey, error) {
+	if cl.JWKS == nil {
+		return nil, nil
+	}
+	raw, err := json.Marshal(cl.JWKS)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: jwks of client %s: %w", cl.ID, err)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return nil, fmt.Errorf("oauth: jwks of client %s: %w", cl.ID, err)
+	}
+	return set.Keys, nil
+}
+
+// UsesSecret reports whether a client registered for method
+// authenticates with a client secret (the default method does): such a
+// client is issued one; a public or mutual-TLS client is not.
+func UsesSecret(method string) bool {
+	return method == "" || method == AuthBasic || method == AuthPost
 }
 
 // methodAccepted reports whether a client registered for method may

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -55,13 +56,39 @@ func (t *connTracker) Accept() (net.Conn, error) {
 	t.mu.Lock()
 	t.conns[tc] = struct{}{}
 	t.mu.Unlock()
+	if tlsc, ok := c.(*tls.Conn); ok {
+		return &trackedTLSConn{trackedConn: tc, tls: tlsc}, nil
+	}
 	return tc, nil
+}
+
+// trackedTLSConn is a tracked connection of server.tls: fasthttp finds
+// the TLS state (the client certificate of RFC 8705) through its
+// Handshake and ConnectionState methods, which a plain trackedConn must
+// not have (fasthttp would take it for TLS).
+type trackedTLSConn struct {
+	*trackedConn
+	tls *tls.Conn
+}
+
+func (c *trackedTLSConn) Handshake() error                     { return c.tls.Handshake() }
+func (c *trackedTLSConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
+
+// tracked is the trackedConn of a connection Accept returned.
+func tracked(c net.Conn) (*trackedConn, bool) {
+	switch tc := c.(type) {
+	case *trackedConn:
+		return tc, true
+	case *trackedTLSConn:
+		return tc.trackedConn, true
+	}
+	return nil, false
 }
 
 // connState is fasthttp's ConnState hook: it follows each connection
 // between requests (new or idle) and inside one (active).
 func (t *connTracker) connState(c net.Conn, state fasthttp.ConnState) {
-	tc, ok := c.(*trackedConn)
+	tc, ok := tracked(c)
 	if !ok {
 		return
 	}

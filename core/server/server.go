@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/locale"
 	"github.com/gatehouse-auth/gatehouse/core/logout"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
+	"github.com/gatehouse-auth/gatehouse/core/mtls"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
@@ -148,6 +150,15 @@ func (s *Server) Plugins() *plugin.Host { return s.plugins }
 func (s *Server) routes() error {
 	limiter := newRateLimiter(s.cfg.RateLimit, s.cfg.Server.TrustedProxies)
 	s.app.Use(recoverPanics, requestID, accessLog(s.cfg.Server.TrustedProxies), securityHeaders, refuseContentCoding)
+	certs, err := mtls.New(s.cfg.Server.MTLS)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	if certs != nil {
+		// Before every route: client authentication and the resource
+		// endpoints read the certificate it records (mtls.Peer).
+		s.app.Use(certs.Middleware)
+	}
 
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
@@ -270,6 +281,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	keysDone := make(chan struct{})
 	go func() { defer close(keysDone); s.keys.Run(kctx, s.cfg.Keys.RefreshInterval) }()
 	defer func() { stopKeys(); <-keysDone }()
+	if s.cfg.Server.TLS.Enabled() {
+		tlsCfg, err := s.cfg.Server.TLS.Config()
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	conns := trackConns(ln)
 	s.app.Server().ConnState = conns.connState
 	errc := make(chan error, 1)

@@ -1,4 +1,4 @@
-package ciba
+package client
 
 import (
 	"context"
@@ -12,11 +12,14 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
+	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
-// Fetching a client's jwks_uri (RFC 7591 §2) for its signed authentication
-// requests (CIBA Core §7.1.1).
+// Fetching a client's jwks_uri (RFC 7591 §2): for its signed CIBA
+// authentication requests (CIBA Core §7.1.1) and its self-signed
+// certificates (RFC 8705 §2.2).
 const (
 	// jwksTimeout bounds one fetch, on the request path.
 	jwksTimeout = 5 * time.Second
@@ -29,9 +32,9 @@ const (
 	jwksMaxEntries = 1024
 )
 
-// jwksCache fetches and caches the key sets of clients registered with
+// KeySets fetches and caches the key sets of clients registered with
 // jwks_uri. Safe for concurrent use.
-type jwksCache struct {
+type KeySets struct {
 	client *http.Client
 	now    func() time.Time
 
@@ -44,8 +47,9 @@ type jwksEntry struct {
 	expires time.Time
 }
 
-func newJWKSCache(out *outbound.Client) *jwksCache {
-	return &jwksCache{
+// NewKeySets fetches through out.
+func NewKeySets(out *outbound.Client) *KeySets {
+	return &KeySets{
 		// The registered URI is where the keys are, nowhere else; https
 		// unless the development setting is on (CIBA Core §4).
 		client:  out.HTTP(outbound.Policy{Timeout: jwksTimeout, MaxResponseBytes: jwksMaxBytes + 1, NoRedirects: true, HTTPSOnly: true}),
@@ -54,9 +58,9 @@ func newJWKSCache(out *outbound.Client) *jwksCache {
 	}
 }
 
-// keys returns the key set at uri: from the cache while it is fresh,
+// Keys returns the key set at uri: from the cache while it is fresh,
 // unless refresh asks for a new fetch (a kid the cached set lacks).
-func (c *jwksCache) keys(ctx context.Context, uri string, refresh bool) ([]jose.JSONWebKey, error) {
+func (c *KeySets) Keys(ctx context.Context, uri string, refresh bool) ([]jose.JSONWebKey, error) {
 	now := c.now()
 	if !refresh {
 		c.mu.Lock()
@@ -89,33 +93,33 @@ func (c *jwksCache) keys(ctx context.Context, uri string, refresh bool) ([]jose.
 // fetch GETs the JWK Set at uri (RFC 7517 §5): a 200 answer of at most
 // jwksMaxBytes, within jwksTimeout. Only the public part of each key is
 // kept.
-func (c *jwksCache) fetch(ctx context.Context, uri string) ([]jose.JSONWebKey, error) {
+func (c *KeySets) fetch(ctx context.Context, uri string) ([]jose.JSONWebKey, error) {
 	ctx, cancel := context.WithTimeout(ctx, jwksTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
-		return nil, fmt.Errorf("ciba: jwks_uri: %w", err)
+		return nil, fmt.Errorf("client: jwks_uri: %w", err)
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	req.Header.Set("User-Agent", "gatehouse")
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("ciba: fetch jwks_uri: %w", err)
+		return nil, fmt.Errorf("client: fetch jwks_uri: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("ciba: fetch jwks_uri: answered %s", resp.Status)
+		return nil, fmt.Errorf("client: fetch jwks_uri: answered %s", resp.Status)
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("ciba: read jwks_uri: %w", err)
+		return nil, fmt.Errorf("client: read jwks_uri: %w", err)
 	}
 	if len(raw) > jwksMaxBytes {
-		return nil, fmt.Errorf("ciba: jwks_uri: the key set is over %d bytes", jwksMaxBytes)
+		return nil, fmt.Errorf("client: jwks_uri: the key set is over %d bytes", jwksMaxBytes)
 	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(raw, &set); err != nil {
-		return nil, fmt.Errorf("ciba: jwks_uri: not a JWK Set: %w", err)
+		return nil, fmt.Errorf("client: jwks_uri: not a JWK Set: %w", err)
 	}
 	keys := make([]jose.JSONWebKey, 0, len(set.Keys))
 	for _, k := range set.Keys {
@@ -124,7 +128,17 @@ func (c *jwksCache) fetch(ctx context.Context, uri string) ([]jose.JSONWebKey, e
 		}
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("ciba: jwks_uri: the key set holds no usable public key")
+		return nil, errors.New("client: jwks_uri: the key set holds no usable public key")
 	}
 	return keys, nil
+}
+
+// Keys are cl's registered public keys: fetched from its jwks_uri
+// (cached), or registered by value (jwks). The client authentication of
+// oauth.Authenticate finds them here (oauth.KeyGetter).
+func (l *Clients) Keys(ctx context.Context, cl *store.Client) ([]jose.JSONWebKey, error) {
+	if cl.JWKSURI != "" {
+		return l.keys.Keys(ctx, cl.JWKSURI, false)
+	}
+	return oauth.KeysByValue(cl)
 }
