@@ -99,7 +99,7 @@ func (f Flow) Handle(ctx context.Context, req *grant.Request) (*grant.Response, 
 		old.NotificationToken, old.NotificationTokenSealed = "", false
 		return old, nil
 	})
-	resp, err := s.issue(ctx, id, &rec, &req.Client, "", audience, redeem)
+	resp, err := s.issue(ctx, id, &rec, &req.Client, "", audience, req.Confirmation, redeem)
 	if errors.Is(err, errRaced) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
 		return nil, oauth.ErrInvalidGrant().WithDescription("auth_req_id was already redeemed")
 	}
@@ -148,7 +148,7 @@ func (s *Service) pollPending(ctx context.Context, id string, now time.Time) err
 // writes in one batch. In push mode (authReqID set) the ID token carries
 // auth_req_id, at_hash and rt_hash (CIBA Core §10.3.1), and the push
 // delivery that carries the tokens commits with them too.
-func (s *Service) issue(ctx context.Context, id string, rec *store.BackchannelRequest, cl *store.Client, authReqID string, audience []string, writes ...store.Write) (*grant.Response, error) {
+func (s *Service) issue(ctx context.Context, id string, rec *store.BackchannelRequest, cl *store.Client, authReqID string, audience []string, bind string, writes ...store.Write) (*grant.Response, error) {
 	grantID := rec.GrantID
 	if grantID == "" { // approved before approvals drew it
 		grantID = oauth.RandomToken(16)
@@ -183,6 +183,8 @@ func (s *Service) issue(ctx context.Context, id string, rec *store.BackchannelRe
 		IDToken:    authReqID == "",
 		IDTokenAlg: cl.IDTokenAlg(),
 		Refresh:    refresh,
+
+		Confirmation: bind,
 		// The caller's writes first: a lost compare-and-swap reports
 		// itself, not the grant (whose id the approval drew) as existing.
 		Writes: append(append(slices.Clip(writes), createGrant), link),

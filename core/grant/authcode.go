@@ -97,6 +97,11 @@ func (f *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 		Resource:  code.Resource,
 		AuthTime:  code.AuthTime,
 	})
+	if req.Client.Public() {
+		// RFC 8705 §4: a public client's refresh tokens are bound to its
+		// certificate too, having no other proof of possession.
+		g.Confirmation = req.Confirmation
+	}
 	createGrant, err := f.mint.GrantWrite(g)
 	if err != nil {
 		return nil, serverError("create grant", err)
@@ -116,7 +121,9 @@ func (f *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 		IDTokenAlg: req.Client.IDTokenAlg(),
 		Nonce:      code.Nonce,
 		Refresh:    wantsRefresh(&req.Client, g.Scope),
-		Writes:     []store.Write{spend, createGrant},
+
+		Confirmation: req.Confirmation,
+		Writes:       []store.Write{spend, createGrant},
 	})
 	switch {
 	case errors.Is(err, errCodeUsed):

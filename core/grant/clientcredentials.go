@@ -63,6 +63,8 @@ func (f *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 		GrantType: TypeClientCredentials,
 		Grant:     store.Grant{ClientID: req.Client.ID, Subject: req.Client.ID, Resource: resources},
 		Scope:     scope,
+
+		Confirmation: req.Confirmation,
 	})
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/mtls"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
@@ -47,6 +48,9 @@ type Request struct {
 	// Resources are the request's RFC 8707 resource indicators, as sent
 	// (the parameter may repeat, §2).
 	Resources []string
+	// Confirmation is the x5t#S256 of the client certificate the access
+	// tokens are bound to (RFC 8705 §3), "" when they are not bound.
+	Confirmation string
 }
 
 // Response is a successful token response (RFC 6749 §5.1, OIDC Core
@@ -148,11 +152,29 @@ func (h *Handler) token(c *fiber.Ctx) error {
 	if !Permitted(&client, grantType) {
 		return oauth.WriteError(c, oauth.ErrUnauthorizedClient().WithDescription("the client is not registered for the %s grant type", grantType))
 	}
-	resp, err := flow.Handle(ctx, &Request{Client: client, AuthMethod: cred.Method, Params: params, Resources: resources})
+	bind, err := certificateBinding(&client, cred.Certificate)
+	if err != nil {
+		return oauth.WriteError(c, err)
+	}
+	resp, err := flow.Handle(ctx, &Request{Client: client, AuthMethod: cred.Method, Params: params, Resources: resources, Confirmation: bind})
 	if err != nil {
 		return oauth.WriteError(c, err)
 	}
 	return oauth.JSON(c, fiber.StatusOK, resp)
+}
+
+// certificateBinding is RFC 8705 §3: a client that registered
+// tls_client_certificate_bound_access_tokens gets its access tokens bound
+// to the certificate of its token request, which must have one; other
+// clients' tokens are not bound.
+func certificateBinding(cl *store.Client, cert *mtls.Certificate) (string, error) {
+	if !cl.TLSClientCertificateBoundAccessTokens {
+		return "", nil
+	}
+	if cert == nil {
+		return "", oauth.ErrInvalidRequest().WithDescription("the client registered tls_client_certificate_bound_access_tokens: its token requests must come with its client certificate (RFC 8705 §3)")
+	}
+	return cert.Thumbprint(), nil
 }
 
 // Permitted reports whether client may use grantType, by its registered

@@ -95,6 +95,9 @@ type Issue struct {
 	Nonce   string
 	// IDTokenAlg is the client's ID token algorithm (store.Client.IDTokenAlg).
 	IDTokenAlg string
+	// Confirmation binds the access token to a client certificate
+	// (Request.Confirmation).
+	Confirmation string
 	// Refresh asks for a refresh token in the grant; the grant must have
 	// an ID and be stored, or created by Writes.
 	Refresh bool
@@ -138,6 +141,8 @@ func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 		AuthTime:  g.AuthTime,
 		ForClient: is.GrantType == TypeClientCredentials,
 		Extra:     extra,
+
+		Confirmation: is.Confirmation,
 	})
 	if err != nil {
 		return nil, serverError("sign access token", err)

@@ -71,6 +71,9 @@ func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, serverError("read grant", err)
 	}
+	if g.Confirmation != "" && g.Confirmation != req.Confirmation {
+		return nil, oauth.ErrInvalidGrant().WithDescription("the refresh token is bound to another client certificate (RFC 8705 §4)")
+	}
 	// RFC 6749 §6: the scope may be narrowed, never widened. The bound is
 	// the scope this token carries (the grant's, or what an earlier
 	// refresh narrowed it to), so a narrowed family stays narrowed.
@@ -115,6 +118,8 @@ func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
 		IDTokenAlg: req.Client.IDTokenAlg(),
 		Refresh:    true,
 		Writes:     []store.Write{rotate},
+
+		Confirmation: req.Confirmation,
 	})
 	switch {
 	case errors.Is(err, errRefreshUsed):

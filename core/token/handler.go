@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/mtls"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
@@ -64,6 +66,9 @@ func (h *Handler) userinfo(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := checkConfirmation(c, &v); err != nil {
+		return err
+	}
 	if !HasScope(v.Scope, "openid") {
 		return oauth.ErrInsufficientScope().WithDescription("userinfo requires the openid scope").
 			WithChallenge(`Bearer realm="gatehouse", error="insufficient_scope", error_description="userinfo requires the openid scope", scope="openid"`)
@@ -91,6 +96,27 @@ func (h *Handler) userinfo(c *fiber.Ctx) error {
 		}
 	}
 	return oauth.JSON(c, fiber.StatusOK, resp)
+}
+
+// checkConfirmation is RFC 8705 §3: a certificate-bound access token is
+// accepted only on a request that comes with the same certificate;
+// otherwise it is RFC 6750 invalid_token (401), as any invalid token. Every
+// endpoint of the server that accepts access tokens calls it.
+func checkConfirmation(c *fiber.Ctx, v *VerifiedAccess) error {
+	if v.Confirmation == "" {
+		return nil
+	}
+	cert, err := mtls.Peer(c)
+	if err != nil {
+		return invalidRequestBearer("the client certificate forwarded by the proxy is malformed")
+	}
+	if cert == nil {
+		return invalidToken("the access token is bound to a client certificate and the request came without one", nil)
+	}
+	if subtle.ConstantTimeCompare([]byte(cert.Thumbprint()), []byte(v.Confirmation)) != 1 {
+		return invalidToken("the access token is bound to another client certificate", nil)
+	}
+	return nil
 }
 
 // bearerToken reads the access token from the Authorization header
@@ -257,6 +283,8 @@ type introspection struct {
 	JTI       string   `json:"jti,omitempty"`
 	TokenType string   `json:"token_type,omitempty"`
 	Ownership []string `json:"ent,omitempty"`
+	// Cnf is the certificate a bound access token is bound to (RFC 8705 §3.2).
+	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // introspect is RFC 7662: a confidential client asks whether a token is
@@ -326,7 +354,15 @@ func (h *Handler) introspectAccess(ctx context.Context, tok string) (introspecti
 		JTI:       v.JTI,
 		TokenType: "Bearer",
 		Ownership: v.Ownership,
+		Cnf:       confirmation(v.Confirmation),
 	}, nil
+}
+
+func confirmation(x5t string) *Confirmation {
+	if x5t == "" {
+		return nil
+	}
+	return &Confirmation{X5tS256: x5t}
 }
 
 func (h *Handler) introspectRefresh(ctx context.Context, tok string) (introspection, error) {
@@ -365,6 +401,7 @@ func (h *Handler) introspectRefresh(ctx context.Context, tok string) (introspect
 			return introspection{}, nil
 		}
 		resp.Subject = g.Subject
+		resp.Cnf = confirmation(g.Confirmation) // RFC 8705 §4
 	}
 	return resp, nil
 }

@@ -95,6 +95,9 @@ type AccessRequest struct {
 	AuthTime  time.Time
 	// Extra claims (from the token_claims hook); never override registered ones.
 	Extra map[string]any
+	// Confirmation is the x5t#S256 of the client certificate the token
+	// is bound to (RFC 8705 §3.1), "" for a token that is not.
+	Confirmation string
 }
 
 // Access is a minted access token.
@@ -120,6 +123,14 @@ type accessClaims struct {
 	GrantID   string   `json:"gid,omitempty"`
 	// UIP is the user identity proof of a Backstage user token.
 	UIP string `json:"uip,omitempty"`
+	// Cnf binds the token to a client certificate (RFC 8705 §3.1).
+	Cnf *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is the cnf claim (RFC 7800 §3.1) of a certificate-bound
+// token: the thumbprint of the certificate (RFC 8705 §3.1).
+type Confirmation struct {
+	X5tS256 string `json:"x5t#S256"`
 }
 
 // AccessToken signs an access token for req, in the profile its audience
@@ -140,6 +151,9 @@ func (i *Issuer) AccessToken(ctx context.Context, req AccessRequest) (Access, er
 		AuthTime:  unixOrZero(req.AuthTime),
 		Ownership: req.Ownership,
 		GrantID:   req.GrantID,
+	}
+	if req.Confirmation != "" {
+		c.Cnf = &Confirmation{X5tS256: req.Confirmation}
 	}
 	c.Audience = aud
 	var (
@@ -368,6 +382,8 @@ type VerifiedAccess struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	AuthTime  time.Time
+	// Confirmation is the x5t#S256 the token is bound to, or "".
+	Confirmation string
 }
 
 // VerifyAccessToken checks signature, issuer, expiry, that neither the
@@ -414,17 +430,24 @@ func (i *Issuer) parseAccessToken(ctx context.Context, raw string) (VerifiedAcce
 	if err := i.checkTimes(c.IssuedAt, c.ExpiresAt); err != nil {
 		return VerifiedAccess{}, err
 	}
+	var bound string
+	if c.Cnf != nil {
+		if bound = c.Cnf.X5tS256; bound == "" {
+			return VerifiedAccess{}, invalidToken("the access token's confirmation names no certificate", nil)
+		}
+	}
 	return VerifiedAccess{
-		JTI:       c.JTI,
-		ClientID:  c.ClientID,
-		Subject:   c.Subject,
-		Ownership: c.Ownership,
-		Scope:     c.Scope,
-		Audience:  c.Audience,
-		GrantID:   c.GrantID,
-		IssuedAt:  time.Unix(c.IssuedAt, 0),
-		ExpiresAt: time.Unix(c.ExpiresAt, 0),
-		AuthTime:  timeOrZero(c.AuthTime),
+		Confirmation: bound,
+		JTI:          c.JTI,
+		ClientID:     c.ClientID,
+		Subject:      c.Subject,
+		Ownership:    c.Ownership,
+		Scope:        c.Scope,
+		Audience:     c.Audience,
+		GrantID:      c.GrantID,
+		IssuedAt:     time.Unix(c.IssuedAt, 0),
+		ExpiresAt:    time.Unix(c.ExpiresAt, 0),
+		AuthTime:     timeOrZero(c.AuthTime),
 	}, nil
 }
 
