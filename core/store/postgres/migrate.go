@@ -93,11 +93,12 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]int, error) {
 
 // createTable creates the migrations table. Two PostgreSQL sessions
 // creating it at once may fail with a unique violation although IF NOT
-// EXISTS: the loser tries again and finds it.
+// EXISTS (on the table's name, 42P07, or on its row type's, 42710): the
+// loser tries again and finds it.
 func createTable(ctx context.Context, pool *pgxpool.Pool) error {
 	_, err := pool.Exec(ctx, createMigrationsTable)
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42P07") {
+	if errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42P07" || pgErr.Code == "42710") {
 		_, err = pool.Exec(ctx, createMigrationsTable)
 	}
 	return err
