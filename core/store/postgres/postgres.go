@@ -201,11 +201,13 @@ func (kv *KV) Delete(ctx context.Context, key string) error {
 	})
 }
 
-// Apply runs the batch in one transaction: it locks the batch's rows
-// (SELECT ... FOR UPDATE, in key order), checks every write against them,
-// runs the Update functions, then writes. A Create racing with another
-// transaction's insert of the same key finds it at INSERT ... ON CONFLICT
-// and fails the whole batch with ErrConflict.
+// Apply runs the batch in one transaction of two round trips: BEGIN with
+// a SELECT ... FOR UPDATE of the batch's rows (in key order), then, once
+// every write is checked against them and the Update functions have run,
+// the writes with COMMIT. Holding the rows' locks, no write can miss its
+// row; a Create of a key that was absent and that a concurrent transaction
+// inserts meanwhile fails on the primary key, which aborts the transaction
+// (its COMMIT then rolls back) and fails the batch with ErrConflict.
 func (kv *KV) Apply(ctx context.Context, writes ...store.Write) error {
 	if err := store.CheckWrites(writes); err != nil {
 		return err
@@ -224,46 +226,60 @@ type current struct {
 	live  bool
 }
 
-func (kv *KV) apply(ctx context.Context, writes []store.Write) error {
+const (
+	lockSQL = `SELECT key, value, (expires_at IS NULL OR expires_at > $2)
+FROM gatehouse_kv WHERE key = ANY($1) ORDER BY key FOR UPDATE`
+	// insertSQL creates an entry whose key was absent; a concurrent
+	// insert of it is a unique violation.
+	insertSQL = `INSERT INTO gatehouse_kv (key, value, expires_at) VALUES ($1, $2, $3)`
+	// replaceSQL creates an entry over an expired one this transaction
+	// holds locked.
+	replaceSQL = `UPDATE gatehouse_kv SET value = $2, expires_at = $3 WHERE key = $1`
+	updateSQL  = `UPDATE gatehouse_kv SET value = $2 WHERE key = $1`
+)
+
+func (kv *KV) apply(ctx context.Context, writes []store.Write) (err error) {
 	now := kv.now()
-	tx, err := kv.pool.Begin(ctx)
+	conn, err := kv.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	defer func() {
+		// A transaction left open (an error, a failed check) is rolled
+		// back before the connection goes back to the pool.
+		if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+			if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
+				_ = pc.Close(context.WithoutCancel(ctx))
+			}
+		}
+		conn.Release()
+	}()
 
 	keys := make([][]byte, len(writes))
 	for i, w := range writes {
 		keys[i] = []byte(w.Key)
 	}
-	rows, err := tx.Query(ctx, `SELECT key, value, (expires_at IS NULL OR expires_at > $2)
-FROM gatehouse_kv WHERE key = ANY($1) ORDER BY key FOR UPDATE`, keys, now)
+	lock := &pgx.Batch{}
+	lock.Queue("BEGIN")
+	lock.Queue(lockSQL, keys, now)
+	found, err := lockRows(conn.SendBatch(ctx, lock), len(writes))
 	if err != nil {
-		return err
-	}
-	found := make(map[string]current, len(writes))
-	for rows.Next() {
-		var key, value []byte
-		var live bool
-		if err := rows.Scan(&key, &value, &live); err != nil {
-			rows.Close()
-			return err
-		}
-		found[string(key)] = current{nonNil(value), live}
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
 
 	batch := &pgx.Batch{}
 	for _, w := range writes {
-		cur := found[w.Key]
+		cur, exists := found[w.Key]
 		switch w.Op {
 		case store.OpCreate:
-			if cur.live {
+			switch {
+			case cur.live:
 				return store.ErrConflict
+			case exists:
+				batch.Queue(replaceSQL, []byte(w.Key), nonNil(w.Value), expiry(w.ExpiresAt))
+			default:
+				batch.Queue(insertSQL, []byte(w.Key), nonNil(w.Value), expiry(w.ExpiresAt))
 			}
-			batch.Queue(createSQL, []byte(w.Key), nonNil(w.Value), expiry(w.ExpiresAt), now)
 		case store.OpUpdate:
 			if !cur.live {
 				return store.ErrNotFound
@@ -272,28 +288,60 @@ FROM gatehouse_kv WHERE key = ANY($1) ORDER BY key FOR UPDATE`, keys, now)
 			if err != nil {
 				return fnError{err}
 			}
-			batch.Queue(`UPDATE gatehouse_kv SET value = $2 WHERE key = $1`, []byte(w.Key), nonNil(bytes.Clone(value)))
+			batch.Queue(updateSQL, []byte(w.Key), nonNil(bytes.Clone(value)))
 		}
 	}
-	results := tx.SendBatch(ctx, batch)
-	for _, w := range writes {
-		tag, err := results.Exec()
-		if err != nil {
+	batch.Queue("COMMIT")
+	results := conn.SendBatch(ctx, batch)
+	for range writes {
+		if _, err := results.Exec(); err != nil {
 			_ = results.Close()
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			_ = results.Close()
-			if w.Op == store.OpCreate {
+			if isUniqueViolation(err) {
 				return store.ErrConflict
 			}
-			return store.ErrNotFound
+			return err
 		}
 	}
-	if err := results.Close(); err != nil {
+	if _, err := results.Exec(); err != nil { // COMMIT
+		_ = results.Close()
 		return err
 	}
-	return tx.Commit(ctx)
+	return results.Close()
+}
+
+// lockRows reads the results of BEGIN and the SELECT ... FOR UPDATE: the
+// batch's rows found, by key.
+func lockRows(results pgx.BatchResults, n int) (map[string]current, error) {
+	if _, err := results.Exec(); err != nil { // BEGIN
+		_ = results.Close()
+		return nil, err
+	}
+	rows, err := results.Query()
+	if err != nil {
+		_ = results.Close()
+		return nil, err
+	}
+	found := make(map[string]current, n)
+	for rows.Next() {
+		var key, value []byte
+		var live bool
+		if err := rows.Scan(&key, &value, &live); err != nil {
+			rows.Close()
+			_ = results.Close()
+			return nil, err
+		}
+		found[string(key)] = current{nonNil(value), live}
+	}
+	if err := rows.Err(); err != nil {
+		_ = results.Close()
+		return nil, err
+	}
+	return found, results.Close()
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
 // scanPage is how many entries Scan reads per query. Scan holds no
