@@ -3,6 +3,10 @@
 // consent-session API, then redeems them as fast as it can, and reports
 // requests per second and latency percentiles. wrk covers the stateless
 // client_credentials load; this covers the stateful grant wrk cannot drive.
+// With -refresh it then redeems each refresh token the exchange issued.
+//
+// `gatehouse-load seed` fills a stopped server's store with grants and
+// refresh tokens first (see seedMain), for measuring cost as data grows.
 package main
 
 import (
@@ -24,14 +28,22 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "seed" {
+		if err := seedMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "gatehouse-load:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	issuer := flag.String("issuer", "http://127.0.0.1:7007", "the server's issuer URL (loopback only)")
 	codes := flag.Int("codes", 20000, "authorization codes to mint and redeem")
 	concurrency := flag.Int("c", 32, "concurrent requests")
+	refresh := flag.Bool("refresh", false, "then redeem each refresh token the exchanges issued")
 	timeout := flag.Duration("timeout", 2*time.Minute, "stop after this long whatever happens")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	if err := run(ctx, *issuer, *codes, *concurrency); err != nil {
+	if err := run(ctx, *issuer, *codes, *concurrency, *refresh); err != nil {
 		fmt.Fprintln(os.Stderr, "gatehouse-load:", err)
 		os.Exit(1)
 	}
@@ -39,7 +51,7 @@ func main() {
 
 type pending struct{ code, verifier string }
 
-func run(ctx context.Context, issuer string, n, concurrency int) error {
+func run(ctx context.Context, issuer string, n, concurrency int, refresh bool) error {
 	u, err := url.Parse(issuer)
 	if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost" && u.Hostname() != "::1") {
 		return errors.New("the issuer must be on loopback")
@@ -80,6 +92,7 @@ func run(ctx context.Context, issuer string, n, concurrency int) error {
 	_ = flows
 
 	// Phase 2: the token exchange alone.
+	refreshTokens := make([]string, n)
 	_, err = measure(ctx, "authorization_code exchange (POST /v1/token)", n, concurrency, func(i int) error {
 		status, body, err := testclient.PostForm(issuer+"/v1/token", client.ID, client.Secret, url.Values{
 			"grant_type": {"authorization_code"}, "code": {minted[i].code},
@@ -90,6 +103,27 @@ func run(ctx context.Context, issuer string, n, concurrency int) error {
 		}
 		if status != http.StatusOK {
 			return fmt.Errorf("token: %d %v", status, body)
+		}
+		refreshTokens[i], _ = body["refresh_token"].(string)
+		return nil
+	})
+	if err != nil || !refresh {
+		return err
+	}
+
+	// Phase 3: one refresh of each grant (rotation: the old token is spent).
+	_, err = measure(ctx, "refresh_token (POST /v1/token)", n, concurrency, func(i int) error {
+		if refreshTokens[i] == "" {
+			return errors.New("the exchange issued no refresh token")
+		}
+		status, body, err := testclient.PostForm(issuer+"/v1/token", client.ID, client.Secret, url.Values{
+			"grant_type": {"refresh_token"}, "refresh_token": {refreshTokens[i]},
+		})
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("refresh: %d %v", status, body)
 		}
 		return nil
 	})
