@@ -20,6 +20,8 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +41,16 @@ func main() {
 	codes := flag.Int("codes", 20000, "authorization codes to mint and redeem")
 	concurrency := flag.Int("c", 32, "concurrent requests")
 	refresh := flag.Bool("refresh", false, "then redeem each refresh token the exchanges issued")
+	flag.Func("cpu-pids", "comma-separated PIDs (the server, the database) whose CPU time, with their children's, each phase reports per operation", func(v string) error {
+		for f := range strings.SplitSeq(v, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return err
+			}
+			cpuPIDs = append(cpuPIDs, pid)
+		}
+		return nil
+	})
 	timeout := flag.Duration("timeout", 2*time.Minute, "stop after this long whatever happens")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -137,6 +149,7 @@ func measure(ctx context.Context, name string, n, concurrency int, op func(i int
 	latencies := make([]time.Duration, n)
 	var firstErr error
 	var once sync.Once
+	cpu0 := cpuTimes()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range concurrency {
@@ -169,10 +182,63 @@ func measure(ctx context.Context, name string, n, concurrency int, op func(i int
 		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
 	}
 	rate := float64(done) / elapsed.Seconds()
-	fmt.Printf("%-48s %7d ops in %6.2fs: %8.0f ops/s  p50 %v  p99 %v  failed %d\n",
-		name, done, elapsed.Seconds(), rate, pct(0.50), pct(0.99), failed.Load())
+	cpu := ""
+	if len(cpuPIDs) > 0 && done > 0 {
+		perOp := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(done) }
+		var total time.Duration
+		var each []string
+		for i, t := range cpuTimes() {
+			total += t - cpu0[i]
+			each = append(each, fmt.Sprintf("%.2f", perOp(t-cpu0[i])))
+		}
+		cpu = fmt.Sprintf("  cpu %.2f ms/op (%s)", perOp(total), strings.Join(each, " + "))
+	}
+	fmt.Printf("%-48s %7d ops in %6.2fs: %8.0f ops/s  p50 %v  p99 %v  failed %d%s\n",
+		name, done, elapsed.Seconds(), rate, pct(0.50), pct(0.99), failed.Load(), cpu)
 	if failed.Load() > 0 {
 		return rate, fmt.Errorf("%s: %d failures, first: %w", name, failed.Load(), firstErr)
 	}
 	return rate, ctx.Err()
+}
+
+// cpuPIDs are the processes whose CPU time measure reports (-cpu-pids).
+var cpuPIDs []int
+
+// cpuTimes is the CPU time (user and system) each of cpuPIDs, with its
+// children, has used so far, from /proc; CPU time, unlike latency, does
+// not depend on what else the machine runs.
+func cpuTimes() []time.Duration {
+	times := make([]time.Duration, len(cpuPIDs))
+	for i, pid := range cpuPIDs {
+		ticks := procTicks(pid)
+		children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		for _, f := range strings.Fields(string(children)) {
+			if child, err := strconv.Atoi(f); err == nil {
+				ticks += procTicks(child)
+			}
+		}
+		// USER_HZ is 100 on every Linux architecture Go supports.
+		times[i] = time.Duration(ticks) * (time.Second / 100)
+	}
+	return times
+}
+
+// procTicks is utime+stime of /proc/PID/stat, 0 if it cannot be read.
+func procTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return utime + stime
 }
