@@ -57,8 +57,10 @@ $(BACKSTAGE_STAMP): $(BACKSTAGE_DIR)/package.json $(BACKSTAGE_DIR)/package-lock.
 	cd $(BACKSTAGE_DIR) && $(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
+# wrk for the token endpoint's load tests; PostgreSQL for growth.sh and
+# replicas.sh (a throw-away server, as in deps-test).
 deps-bench:
-	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) $(APT) wrk; }
+	$(call apt_ensure,/usr/bin/wrk:wrk,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql";)
 
 # Go modules besides the server's: the plugin SDK, which plugin authors
 # require on its own, and the Go plugins built on it (each points at
@@ -80,6 +82,8 @@ test-short:
 bench: deps-bench plugins build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 	./.ci/loadtest.sh
+	./.ci/growth.sh
+	./.ci/replicas.sh
 
 # Each fuzz target for FUZZTIME (default 20s).
 FUZZTIME ?= 20s
