@@ -193,3 +193,54 @@ func TestDirectoryFromBeforeMarkers(t *testing.T) {
 		}
 	})
 }
+
+// TestValueLogsEmpty: a store of small records keeps no value in the
+// value log, so Open need not read every key to check it; a large value,
+// or a value-log file cut short, makes Open check every key again.
+func TestValueLogsEmpty(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	reopen := func(write func(kv *KV)) {
+		t.Helper()
+		kv, err := Open(dir, Options{SyncWrites: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(kv)
+		if err := kv.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reopen(func(kv *KV) {
+		for i := range 100 {
+			if err := kv.Put(ctx, fmt.Sprintf("small/%d", i), []byte("value"), time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if !valueLogsEmpty(dir) {
+		t.Fatal("small records only: valueLogsEmpty = false, want true")
+	}
+
+	cut := t.TempDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		copyFile(t, filepath.Join(dir, e.Name()), filepath.Join(cut, e.Name()))
+	}
+	storetest.TruncateHalf(t, storetest.NewestFile(t, cut, ".vlog"))
+	if valueLogsEmpty(cut) {
+		t.Fatal("a value-log file cut short: valueLogsEmpty = true, want false")
+	}
+
+	reopen(func(kv *KV) {
+		if err := kv.Put(ctx, "large", []byte(strings.Repeat("x", 40<<10)), time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if valueLogsEmpty(dir) {
+		t.Fatal("a value over the threshold: valueLogsEmpty = true, want false")
+	}
+}

@@ -53,6 +53,11 @@ func checkTable(name string) (err error) {
 // than in its tables (all of them when all is set), checking its checksum:
 // a damaged value log otherwise surfaces only when a record is used.
 func checkValues(dir string, db *bdg.DB, threshold int64, all bool) (err error) {
+	if !all && valueLogsEmpty(dir) {
+		// No value is kept in the value log, so there is none to read:
+		// finding that out key by key was most of a large store's start.
+		return nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = damaged(dir, "its value log is malformed (%v)", r)
@@ -74,6 +79,27 @@ func checkValues(dir string, db *bdg.DB, threshold int64, all bool) (err error) 
 		return nil
 	})
 	return err
+}
+
+// vlogHeaderSize is the size of a value-log file's header (Badger's
+// vlogHeaderSize): a file of exactly this size holds no value.
+const vlogHeaderSize = 20
+
+// valueLogsEmpty tells whether every value-log file of dir is its header
+// alone, as it is while every record stays under the value threshold. A
+// file of another size, shorter included (a truncated one), is not.
+func valueLogsEmpty(dir string) bool {
+	names, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	if err != nil {
+		return false
+	}
+	for _, name := range names {
+		fi, err := os.Stat(name)
+		if err != nil || fi.Size() != vlogHeaderSize {
+			return false
+		}
+	}
+	return true
 }
 
 // Verify checks the data directory of a stopped server offline: every
