@@ -168,6 +168,14 @@ for backend in $backends; do
     echo "== expired; waiting ${settle}s for the sweep / garbage collection"
     sleep "$settle"
     size_expired=$(size_mib "$backend" "$data" "$db")
+    reclaimed=""
+    if [ "$backend" = postgres ]; then
+      # The sweep's DELETEs leave the space to PostgreSQL to reuse; only a
+      # rewrite of the table (VACUUM FULL, an exclusive lock) returns it.
+      rows_left=$(sql "$db" "SELECT count(*) FROM gatehouse_kv")
+      sql "$db" "VACUUM FULL gatehouse_kv" >/dev/null
+      reclaimed=" ($rows_left rows left; after VACUUM FULL $(size_mib "$backend" "$data" "$db"))"
+    fi
     stop_server
     start_server "$backend" "$data"
     startup2=$startup_ms
@@ -176,9 +184,9 @@ for backend in $backends; do
     anon_restarted=$(anon_mib)
     stop_server
 
-    results+=("$(printf '%-8s %8s | seed %6ss | start %5sms | exchange %6s/s p50 %-9s p99 %-9s cpu %sms | refresh %6s/s p50 %-9s p99 %-9s cpu %sms | anon MiB idle %5s loaded %5s | MiB seeded %s, after load %s, expired+%ss %s, restarted %s (start %sms, anon %s) | load %s' \
+    results+=("$(printf '%-8s %8s | seed %6ss | start %5sms | exchange %6s/s p50 %-9s p99 %-9s cpu %sms | refresh %6s/s p50 %-9s p99 %-9s cpu %sms | anon MiB idle %5s loaded %5s | MiB seeded %s, after load %s, expired+%ss %s%s, restarted %s (start %sms, anon %s) | load %s' \
       "$backend" "$n" "$seed_s" "$startup1" "$ex_rate" "$ex_p50" "$ex_p99" "$ex_cpu" "$rf_rate" "$rf_p50" "$rf_p99" "$rf_cpu" "$anon_idle" "$anon_load" \
-      "$size_seeded" "$size_loaded" "$settle" "$size_expired" "$size_restarted" "$startup2" "$anon_restarted" "$la")")
+      "$size_seeded" "$size_loaded" "$settle" "$size_expired" "$reclaimed" "$size_restarted" "$startup2" "$anon_restarted" "$la")")
     [ "$backend" = badger ] && rm -rf "$data"
     [ "$backend" = postgres ] && sql postgres "DROP DATABASE $db WITH (FORCE)"
   done
