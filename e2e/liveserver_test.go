@@ -52,6 +52,8 @@ type live struct {
 	// base is where requests go: the listening address plus the base path.
 	// The issuer (cfg.Issuer()) may name another origin.
 	base string
+	// dir is the server's plugin directory, when a test gave it one.
+	dir string
 }
 
 const (

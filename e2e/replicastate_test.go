@@ -2,16 +2,21 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
@@ -166,5 +171,149 @@ func TestReplicasShareKeyRotation(t *testing.T) {
 	}
 	if ka, kb := a.jwks(t), b.jwks(t); !slices.Equal(ka, kb) {
 		t.Errorf("after the rotations A publishes %v and B %v", ka, kb)
+	}
+}
+
+// testPlugin is testdata/plugins/<name>.wasm as make plugins-testdata
+// builds it, or compiled here from its WAT when it is not built.
+func testPlugin(tb testing.TB, name string) []byte {
+	tb.Helper()
+	src := filepath.Join("..", "testdata", "plugins")
+	if wasm, err := os.ReadFile(filepath.Join(src, "bin", name+".wasm")); err == nil {
+		return wasm
+	}
+	out := filepath.Join(tb.TempDir(), name+".wasm")
+	if msg, err := exec.Command("wat2wasm", "-o", out, filepath.Join(src, name+".wat")).CombinedOutput(); err != nil {
+		tb.Fatalf("test plugin %s (make plugins-testdata): %v: %s", name, err, msg)
+	}
+	wasm, err := os.ReadFile(out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return wasm
+}
+
+// pluginList is GET /admin/plugins.
+type pluginList struct {
+	Embedded    map[string]string `json:"embedded"`
+	Fingerprint string            `json:"fingerprint"`
+	Plugins     []struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+		File    *struct {
+			Path   string `json:"path"`
+			SHA256 string `json:"sha256"`
+		} `json:"file"`
+		EmbeddedSHA256 string `json:"embedded_sha256"`
+	} `json:"plugins"`
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestReplicasPluginKVAndFiles: two replicas on one PostgreSQL, each with
+// its own plugin directory. What a plugin stores with kv_put on one, the
+// same plugin reads with kv_get on the other (plugin KV is in the
+// database); the files stay each replica's own, and GET /admin/plugins
+// shows each file's SHA-256, the embedded modules' and one fingerprint,
+// so a file that differs between replicas shows.
+func TestReplicasPluginKVAndFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL")
+	}
+	dsn := pgtest.NewDatabase(t)
+	kv, v1, v2 := testPlugin(t, "kv"), testPlugin(t, "reload_v1"), testPlugin(t, "reload_v2")
+	replica := func(extra []byte) *live {
+		dir := t.TempDir()
+		for name, wasm := range map[string][]byte{"store": kv, "extra": extra} {
+			if err := os.WriteFile(filepath.Join(dir, name+".wasm"), wasm, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l := startReplica(t, dsn, func(cfg *config.Config) {
+			cfg.Plugins.Dir = dir
+			cfg.Plugins.Hooks = map[string]any{"token_claims": "store"}
+			cfg.Plugins.Settings = map[string]config.PluginSettings{"store": {KV: true}}
+		})
+		l.dir = dir
+		return l
+	}
+	a, b := replica(v1), replica(v2)
+
+	// kv_put on A (its notify hook stores the envelope under "last"),
+	// kv_get on B (its token_claims hook returns what is stored there).
+	p, ok := a.srv.Plugins().Plugin("store")
+	if !ok {
+		t.Fatal("A has no plugin store")
+	}
+	if err := p.Call(context.Background(), "notify", map[string]string{"written_on": "replica A"}, nil); err != nil {
+		t.Fatalf("notify on A: %v", err)
+	}
+	pb, ok := b.srv.Plugins().Plugin("store")
+	if !ok {
+		t.Fatal("B has no plugin store")
+	}
+	var got struct {
+		Input map[string]string `json:"input"`
+	}
+	if err := pb.Call(context.Background(), "token_claims", map[string]string{}, &got); err != nil || got.Input["written_on"] != "replica A" {
+		t.Fatalf("kv_get on B: %+v (%v), want what A's kv_put stored", got, err)
+	}
+	if _, err := b.st.KV.Get(context.Background(), "plugin/store/last"); err != nil {
+		t.Errorf("the plugin's record in the database: %v", err)
+	}
+
+	lists := map[*live]pluginList{}
+	for _, l := range []*live{a, b} {
+		r := l.admin(t, http.MethodGet, "/admin/plugins")
+		var list pluginList
+		if r.status != http.StatusOK || json.Unmarshal(r.raw, &list) != nil {
+			t.Fatalf("GET /admin/plugins: %d %s", r.status, r.raw)
+		}
+		lists[l] = list
+		files := map[string]string{}
+		for _, pl := range list.Plugins {
+			if pl.File != nil {
+				files[pl.Name] = pl.File.SHA256
+				if pl.File.Path != filepath.Join(l.dir, pl.Name+".wasm") {
+					t.Errorf("%s's file path %q", pl.Name, pl.File.Path)
+				}
+			}
+			if pl.Name == "store" && pl.Version != sha256Hex(kv) {
+				t.Errorf("store serves %s, want its file's %s", pl.Version, sha256Hex(kv))
+			}
+		}
+		if files["store"] != sha256Hex(kv) {
+			t.Errorf("store's file hash %q, want %s", files["store"], sha256Hex(kv))
+		}
+		want := sha256Hex(v1)
+		if l == b {
+			want = sha256Hex(v2)
+		}
+		if files["extra"] != want {
+			t.Errorf("extra's file hash %q, want %s", files["extra"], want)
+		}
+		for name, wasm := range gatehouse.Plugins() {
+			if list.Embedded[name] != sha256Hex(wasm) {
+				t.Errorf("embedded %s: %q, want %s", name, list.Embedded[name], sha256Hex(wasm))
+			}
+		}
+	}
+	if lists[a].Fingerprint == "" || lists[a].Fingerprint == lists[b].Fingerprint {
+		t.Errorf("replicas with different plugin files have fingerprints %q and %q", lists[a].Fingerprint, lists[b].Fingerprint)
+	}
+
+	// The same file on both: the same fingerprint.
+	if err := os.WriteFile(filepath.Join(b.dir, "extra.wasm"), v1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.admin(t, http.MethodPost, "/admin/plugins/reload"); r.status != http.StatusOK {
+		t.Fatalf("reload on B: %d %s", r.status, r.raw)
+	}
+	var again pluginList
+	if r := b.admin(t, http.MethodGet, "/admin/plugins"); json.Unmarshal(r.raw, &again) != nil || again.Fingerprint != lists[a].Fingerprint {
+		t.Errorf("replicas with the same plugins have fingerprints %q and %q", lists[a].Fingerprint, again.Fingerprint)
 	}
 }

@@ -2,10 +2,16 @@ package plugin
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -24,8 +30,16 @@ type Status struct {
 	LoadedAt time.Time `json:"loaded_at,omitzero"`
 	// Embedded: the serving version is the one the binary carries (no
 	// file of this name in the plugin directory overrides it).
-	Embedded bool     `json:"embedded,omitempty"`
-	Hooks    []string `json:"hooks"`
+	Embedded bool `json:"embedded,omitempty"`
+	// File is the plugin's file in the plugin directory as it is now,
+	// with its SHA-256 (until it is loaded, not necessarily Version);
+	// absent when there is none. Files are per replica: comparing them
+	// across replicas shows drift.
+	File *File `json:"file,omitempty"`
+	// EmbeddedSHA256 is the hash of the module of this name the binary
+	// carries, whether it serves or a file overrides it.
+	EmbeddedSHA256 string   `json:"embedded_sha256,omitempty"`
+	Hooks          []string `json:"hooks"`
 	// Bound lists the hook bindings that name this plugin ("sign_in",
 	// "sign_in/github", "notify"...).
 	Bound []string `json:"bound,omitempty"`
@@ -43,8 +57,16 @@ type Status struct {
 	Stats        CallStats `json:"stats"`
 }
 
-// Status lists every plugin loaded, failed or bound, by name.
+// File is one plugin file in the plugin directory.
+type File struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+}
+
+// Status lists every plugin loaded, failed or bound, or with a file in the
+// plugin directory, by name.
 func (h *Host) Status() []Status {
+	files := h.dirFiles()
 	set := h.set.Load()
 	bound := bindings(set.cfg)
 	names := map[string]bool{}
@@ -63,9 +85,15 @@ func (h *Host) Status() []Status {
 	for name := range loading {
 		names[name] = true
 	}
+	for name := range files {
+		names[name] = true
+	}
 	out := make([]Status, 0, len(names))
 	for _, name := range slices.Sorted(maps.Keys(names)) {
-		s := Status{Name: name, Hooks: []string{}, Bound: bound[name], Stats: h.stats.snapshot(name)}
+		s := Status{Name: name, Hooks: []string{}, Bound: bound[name], Stats: h.stats.snapshot(name), File: files[name]}
+		if e, ok := h.embedded[name]; ok {
+			s.EmbeddedSHA256 = e.hash
+		}
 		if l, ok := set.plugins[name]; ok {
 			s.Version, s.LoadedAt, s.Hooks, s.Embedded = l.hash, l.at, l.p.Hooks(), l.embedded
 		}
@@ -74,7 +102,9 @@ func (h *Host) Status() []Status {
 		}
 		if f, ok := set.failed[name]; ok {
 			s.LoadError, s.LoadErrorAt, s.FailedVersion = f.err.Error(), f.at, f.hash
-		} else if s.Version == "" && s.Loading == "" {
+		} else if s.Version == "" && s.Loading == "" && len(s.Bound) > 0 {
+			// Bound and nowhere. (A file not loaded yet and bound to
+			// nothing is just listed.)
 			s.LoadError = "not found: " + h.loadError(name).Error()
 		}
 		out = append(out, s)
@@ -121,7 +151,66 @@ func (h *Host) Register(admin fiber.Router) {
 }
 
 func (h *Host) listHandler(c *fiber.Ctx) error {
-	return oauth.JSON(c, fiber.StatusOK, fiber.Map{"dir": h.cfg.Dir, "plugins": h.Status()})
+	list := h.Status()
+	return oauth.JSON(c, fiber.StatusOK, fiber.Map{
+		"dir": h.cfg.Dir, "plugins": list, "embedded": h.embeddedHashes(), "fingerprint": fingerprint(list),
+	})
+}
+
+// dirFiles hashes the .wasm files of the plugin directory as they are now
+// (what the next reload would load), by plugin name.
+func (h *Host) dirFiles() map[string]*File {
+	out := map[string]*File{}
+	if h.cfg.Dir == "" {
+		return out
+	}
+	entries, err := os.ReadDir(h.cfg.Dir)
+	if err != nil {
+		return out
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".wasm")
+		if !ok || name == "" || strings.HasPrefix(name, ".") || e.IsDir() {
+			continue
+		}
+		path := filepath.Join(h.cfg.Dir, e.Name())
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		sum := sha256.New()
+		_, err = io.Copy(sum, f)
+		_ = f.Close()
+		if err == nil {
+			out[name] = &File{Path: path, SHA256: hex.EncodeToString(sum.Sum(nil))}
+		}
+	}
+	return out
+}
+
+// embeddedHashes lists the SHA-256 of every module the binary carries, by
+// plugin name, bound or not.
+func (h *Host) embeddedHashes() map[string]string {
+	out := make(map[string]string, len(h.embedded))
+	for name, f := range h.embedded {
+		out[name] = f.hash
+	}
+	return out
+}
+
+// fingerprint is one SHA-256 over what each plugin serves and what its
+// file and embedded module are: replicas with equal fingerprints run the
+// same plugins (their settings aside), so one value shows drift.
+func fingerprint(list []Status) string {
+	sum := sha256.New()
+	for _, s := range list {
+		file := ""
+		if s.File != nil {
+			file = s.File.SHA256
+		}
+		fmt.Fprintf(sum, "%s %s %s %s\n", s.Name, s.Version, file, s.EmbeddedSHA256)
+	}
+	return hex.EncodeToString(sum.Sum(nil))
 }
 
 // reloadHandler reads the configuration again (when the server gave a
