@@ -237,6 +237,24 @@ func TestRPInitiatedLogout(t *testing.T) {
 		if form.status != http.StatusOK || csrf == nil || !strings.Contains(form.body, `id="logout"`) || !session(t, ua) {
 			t.Fatalf("confirmation page: %d %.500s", form.status, form.body)
 		}
+		// The same page in the browser's language (another browser, so as
+		// not to touch this one's CSRF cookie).
+		req, err := http.NewRequest(http.MethodGet, confirm, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept-Language", "de-DE,de;q=0.9")
+		resp, err := newUserAgent(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		de, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`<html lang="de">`, "<h1>Von Gatehouse abmelden?</h1>", "möchte Sie abmelden.", ">Angemeldet bleiben</button>"} {
+			if !strings.Contains(string(de), want) || resp.Header.Get("Content-Language") != "de" {
+				t.Errorf("confirmation page in German lacks %q: %.600s", want, de)
+			}
+		}
 		fields := url.Values{"client_id": {client.ID}, "post_logout_redirect_uri": {loggedOut}, "state": {"s-1"}, "decision": {"logout"}}
 		// Without the CSRF token (a cross-site form): refused, nothing ends.
 		if p := ua.do(t, http.MethodPost, disco.EndSession+"/confirm", fields); p.status != http.StatusForbidden || p.header.Get("Location") != "" || !session(t, ua) {

@@ -1,6 +1,7 @@
 package upstream_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -63,6 +64,39 @@ func TestFrameHandlerPost(t *testing.T) {
 		msg, _ := parseFrame(t, a)
 		if msg.Response != nil || msg.Error == nil || !strings.Contains(msg.Error.Message, "access_denied the user said no") {
 			t.Errorf("upstream error: %+v %+v", msg.Response, msg.Error)
+		}
+	})
+
+	t.Run("upstream error on a page, in the browser's language", func(t *testing.T) {
+		b := newBrowser(t)
+		base, err := url.Parse(e.issuer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := b.do(t, http.MethodGet, e.issuer+"/corp/start?env=development&returnTo="+url.QueryEscape(base.Path+"/oauth2/authorize/x"), "", "")
+		to, err := url.Parse(start.header.Get("Location"))
+		if start.status != http.StatusFound || err != nil || to.Query().Get("state") == "" {
+			t.Fatalf("start: %d %q", start.status, start.header.Get("Location"))
+		}
+		req, err := http.NewRequest(http.MethodPost, frame, strings.NewReader(url.Values{
+			"state": {to.Query().Get("state")}, "error": {"access_denied"}, "error_description": {"<b>nein</b>"},
+		}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", form)
+		req.Header.Set("Accept-Language", "de-CH, en;q=0.5")
+		resp, err := b.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, want := range []string{`<html lang="de">`, "<h1>Anmeldung nicht möglich</h1>",
+			"Der Anmeldedienst hat abgelehnt: access_denied &lt;b&gt;nein&lt;/b&gt;"} {
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), want) {
+				t.Errorf("%d: the error page lacks %q: %.600s", resp.StatusCode, want, body)
+			}
 		}
 	})
 

@@ -313,8 +313,28 @@ func originOf(raw string) string {
 // signInError is a sign-in that did not produce a user; Message is for
 // the person signing in.
 type signInError struct {
+	// Message is what the app's popup is told (in English) and, without
+	// a key, what the error page shows: a sign_in plugin's own words.
 	Message string
-	Err     error
+	// Key and Args are the server's own message (locale), for the error
+	// page in the user's language.
+	Key  string
+	Args []any
+	Err  error
+}
+
+// failure is a sign-in error in the server's own words: the message key
+// key with args (name, value pairs).
+func failure(err error, key string, args ...any) *signInError {
+	return &signInError{Message: locale.Default.DefaultLocalizer().Text(key, args...), Key: key, Args: args, Err: err}
+}
+
+// page is the error page's detail in l's language.
+func (e *signInError) page(l *locale.Localizer) string {
+	if e.Key == "" {
+		return e.Message
+	}
+	return l.Text(e.Key, e.Args...)
 }
 
 func (e *signInError) Error() string { return e.Message + ": " + e.Err.Error() }
@@ -365,7 +385,7 @@ func (p *Provider) frame(c *fiber.Ctx) error {
 		if st.Origin != "" {
 			return postMessage(c, st.Origin, webMessage{Type: "authorization_response", Error: &webError{Name: "Error", Message: se.Message}})
 		}
-		return identity.ErrorPageText(p.cfg, c, fiber.StatusForbidden, "error.sign_in_title", se.Message)
+		return identity.ErrorPageText(p.cfg, c, fiber.StatusForbidden, "error.sign_in_title", se.page(identity.Localizer(c)))
 	}
 	slog.LogAttrs(ctx, slog.LevelInfo, "signed in", slog.String("provider", p.id), slog.String("env", st.Env),
 		slog.String("sub", res.BackstageIdentity.Identity.UserEntityRef), slog.Any("request_id", c.Locals("request_id")))
@@ -383,20 +403,20 @@ func (p *Provider) frame(c *fiber.Ctx) error {
 func (p *Provider) finish(c *fiber.Ctx, st *loginState, param func(string) string) (*clientAuthResponse, error) {
 	ctx := c.UserContext()
 	if e := param("error"); e != "" {
-		return nil, &signInError{Message: "The sign-in provider refused: " + truncate(e+" "+param("error_description"), 200),
-			Err: fmt.Errorf("upstream error %q", e)}
+		return nil, failure(fmt.Errorf("upstream error %q", e), "error.sign_in_refused",
+			"reason", truncate(e+" "+param("error_description"), 200))
 	}
 	code := param("code")
 	if code == "" {
-		return nil, &signInError{Message: "The sign-in provider sent no authorization code.", Err: errors.New("no code")}
+		return nil, failure(errors.New("no code"), "error.sign_in_no_code")
 	}
 	up := p.envs[st.Env]
 	if up == nil {
-		return nil, &signInError{Message: "This provider environment is no longer configured.", Err: errors.New("env gone")}
+		return nil, failure(errors.New("env gone"), "error.sign_in_env_gone")
 	}
 	r, err := up.Exchange(ctx, code, st.Verifier, st.Nonce)
 	if err != nil {
-		return nil, &signInError{Message: "The sign-in provider's answer could not be verified.", Err: err}
+		return nil, failure(err, "error.sign_in_unverified")
 	}
 	u, err := p.resolve(ctx, st.Env, r.Profile, r.Claims)
 	if err != nil {
@@ -459,7 +479,7 @@ func signIn(ctx context.Context, hooks Hooks, provider, env string, prof store.P
 		return identity.User{}, hookError(err)
 	}
 	if out.Sub == "" {
-		return identity.User{}, &signInError{Message: "Sign-in is not available right now.", Err: errors.New("sign_in returned no sub")}
+		return identity.User{}, failure(errors.New("sign_in returned no sub"), "error.sign_in_unavailable")
 	}
 	ent := out.Ent
 	if len(ent) == 0 {
@@ -470,7 +490,7 @@ func signIn(ctx context.Context, hooks Hooks, provider, env string, prof store.P
 	if err := checkRefs(out.Sub, ent); err != nil {
 		name, _ := hooks.For(plugin.HookSignIn, provider)
 		slog.WarnContext(ctx, "sign_in answer refused", "provider", provider, "plugin", name, "error", err)
-		return identity.User{}, &signInError{Message: "Sign-in is not available right now.", Err: fmt.Errorf("sign_in plugin %s: %w", name, err)}
+		return identity.User{}, failure(fmt.Errorf("sign_in plugin %s: %w", name, err), "error.sign_in_unavailable")
 	}
 	// The profile claims among the extra claims (email, name...) become
 	// the user's profile, released by scope; the others ride along into
@@ -481,7 +501,7 @@ func signIn(ctx context.Context, hooks Hooks, provider, env string, prof store.P
 	if err != nil {
 		name, _ := hooks.For(plugin.HookSignIn, provider)
 		slog.WarnContext(ctx, "sign_in answer refused", "provider", provider, "plugin", name, "error", err)
-		return identity.User{}, &signInError{Message: "Sign-in is not available right now.", Err: fmt.Errorf("sign_in plugin %s: %w", name, err)}
+		return identity.User{}, failure(fmt.Errorf("sign_in plugin %s: %w", name, err), "error.sign_in_unavailable")
 	}
 	return identity.User{Subject: out.Sub, Ownership: ent, Profile: prof, Claims: claims, Provider: provider}, nil
 }
@@ -592,7 +612,7 @@ func hookError(err error) error {
 	if errors.As(err, &r) {
 		return &signInError{Message: r.Message, Err: err}
 	}
-	return &signInError{Message: "Sign-in is not available right now.", Err: err}
+	return failure(err, "error.sign_in_unavailable")
 }
 
 // startSession stores the provider session, sets its refresh cookie and
