@@ -23,24 +23,32 @@ type Store struct {
 	Consents    Collection[ConsentRecord]
 	// BackchannelGrants: CIBA request id → its grant.
 	BackchannelGrants Collection[BackchannelGrant]
+	// Raw spaces: CIBA request objects' spent jtis, wrong CIBA user_codes
+	// per hint, the pages' CSRF tokens.
+	RequestObjectJTIs Space
+	UserCodeFailures  Space
+	CSRF              Space
 }
 
-// New wraps kv in typed collections.
+// New wraps kv in typed collections, one per key space (keys.go).
 func New(kv KV) *Store {
 	return &Store{
 		KV:                kv,
-		Clients:           NewCollection[Client](kv, "client"),
-		AuthRequests:      NewCollection[AuthRequest](kv, "authreq"),
-		Codes:             NewCollection[AuthCode](kv, "code"),
-		Grants:            NewCollection[Grant](kv, "grant"),
-		RefreshTokens:     NewCollection[RefreshToken](kv, "refresh"),
-		Revocations:       NewCollection[Revocation](kv, "revoked"),
-		SigningKeys:       NewCollection[SigningKey](kv, "key"),
-		LoginSessions:     NewCollection[LoginSession](kv, "login"),
-		Backchannel:       NewCollection[BackchannelRequest](kv, "ciba"),
-		Deliveries:        NewCollection[Delivery](kv, "delivery"),
-		Consents:          NewCollection[ConsentRecord](kv, "consent"),
-		BackchannelGrants: NewCollection[BackchannelGrant](kv, "cibagrant"),
+		Clients:           NewCollection[Client](kv, ClientsPrefix),
+		AuthRequests:      NewCollection[AuthRequest](kv, AuthRequestsPrefix),
+		Codes:             NewCollection[AuthCode](kv, CodesPrefix),
+		Grants:            NewCollection[Grant](kv, GrantsPrefix),
+		RefreshTokens:     NewCollection[RefreshToken](kv, RefreshTokensPrefix),
+		Revocations:       NewCollection[Revocation](kv, RevocationsPrefix),
+		SigningKeys:       NewCollection[SigningKey](kv, SigningKeysPrefix),
+		LoginSessions:     NewCollection[LoginSession](kv, LoginSessionsPrefix),
+		Backchannel:       NewCollection[BackchannelRequest](kv, BackchannelPrefix),
+		Deliveries:        NewCollection[Delivery](kv, DeliveriesPrefix),
+		Consents:          NewCollection[ConsentRecord](kv, ConsentsPrefix),
+		BackchannelGrants: NewCollection[BackchannelGrant](kv, BackchannelGrantsPrefix),
+		RequestObjectJTIs: NewSpace(kv, RequestObjectJTIsPrefix),
+		UserCodeFailures:  NewSpace(kv, UserCodeFailuresPrefix),
+		CSRF:              NewSpace(kv, CSRFPrefix),
 	}
 }
 

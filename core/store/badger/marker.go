@@ -28,7 +28,7 @@ const markerFile = "GATEHOUSE"
 
 // Keys Gatehouse keeps in the database for itself, hidden from Scan.
 const (
-	metaPrefix = "\x00gatehouse/"
+	metaPrefix = store.MetaPrefix + "/"
 	// installKey holds the installation id, as in the marker.
 	installKey = metaPrefix + "installation"
 	// commitKey is written by every write transaction; its Badger version
