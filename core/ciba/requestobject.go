@@ -133,7 +133,7 @@ func (s *Service) verifyRequestObject(ctx context.Context, outer oauth.Params, c
 func (s *Service) spendJTI(ctx context.Context, clientID, jti string, until time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	err := s.st.KV.Create(ctx, "cibajti/"+store.HashID(clientID+"\x00"+jti), []byte{1}, until)
+	err := s.st.RequestObjectJTIs.Create(ctx, store.HashID(clientID+"\x00"+jti), []byte{1}, until)
 	if errors.Is(err, store.ErrConflict) {
 		return oauth.ErrInvalidRequest().WithDescription("request: this jti was already used")
 	}

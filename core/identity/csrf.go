@@ -45,7 +45,7 @@ func CSRF(cfg *config.Config, st *store.Store) fiber.Handler {
 		CookieSessionOnly: true,
 		Expiration:        cfg.Tokens.ConsentSessionTTL,
 		KeyGenerator:      func() string { return oauth.RandomToken(32) },
-		Storage:           &csrfStorage{kv: st.KV},
+		Storage:           &csrfStorage{tokens: st.CSRF},
 		ContextKey:        csrfLocal,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			slog.InfoContext(c.UserContext(), "form refused: CSRF check failed",
@@ -64,19 +64,15 @@ func CSRFToken(c *fiber.Ctx) string {
 
 // csrfStorage keeps Fiber's CSRF tokens in the store, under their SHA-256.
 type csrfStorage struct {
-	kv store.KV
+	tokens store.Space
 }
 
 var _ fiber.Storage = (*csrfStorage)(nil)
 
-const csrfPrefix = "csrf/"
-
-func (s *csrfStorage) key(token string) string { return csrfPrefix + store.HashID(token) }
-
 func (s *csrfStorage) Get(token string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
 	defer cancel()
-	v, err := s.kv.Get(ctx, s.key(token))
+	v, err := s.tokens.Get(ctx, store.HashID(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -96,7 +92,7 @@ func (s *csrfStorage) Set(token string, val []byte, exp time.Duration) error {
 	if exp > 0 {
 		expiresAt = time.Now().Add(exp)
 	}
-	if err := s.kv.Put(ctx, s.key(token), val, expiresAt); err != nil {
+	if err := s.tokens.Put(ctx, store.HashID(token), val, expiresAt); err != nil {
 		return fmt.Errorf("identity: store CSRF token: %w", err)
 	}
 	return nil
@@ -105,7 +101,7 @@ func (s *csrfStorage) Set(token string, val []byte, exp time.Duration) error {
 func (s *csrfStorage) Delete(token string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
 	defer cancel()
-	if err := s.kv.Delete(ctx, s.key(token)); err != nil {
+	if err := s.tokens.Delete(ctx, store.HashID(token)); err != nil {
 		return fmt.Errorf("identity: delete CSRF token: %w", err)
 	}
 	return nil
@@ -115,16 +111,16 @@ func (s *csrfStorage) Delete(token string) error {
 func (s *csrfStorage) Reset() error {
 	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
 	defer cancel()
-	var keys []string
-	err := s.kv.Scan(ctx, csrfPrefix, func(key string, _ []byte) error {
-		keys = append(keys, key)
+	var ids []string
+	err := s.tokens.Scan(ctx, func(id string, _ []byte) error {
+		ids = append(ids, id)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("identity: list CSRF tokens: %w", err)
 	}
-	for _, k := range keys {
-		if err := s.kv.Delete(ctx, k); err != nil {
+	for _, id := range ids {
+		if err := s.tokens.Delete(ctx, id); err != nil {
 			return fmt.Errorf("identity: delete CSRF token: %w", err)
 		}
 	}

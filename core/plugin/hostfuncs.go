@@ -283,7 +283,7 @@ func (p *Plugin) kvKey(mod api.Module, fn string, ptr, n uint32) (string, bool) 
 	if n == 0 || n > maxKVKeyBytes {
 		return "", false
 	}
-	return kvPrefix(p.name) + string(guestBytes(mod, fn, ptr, n)), true
+	return store.PluginKVKey(p.name, string(guestBytes(mod, fn, ptr, n))), true
 }
 
 // hostKVGet is kv_get(kptr, klen) -> i64: the value packed, or 0 when

@@ -42,7 +42,7 @@ func (p *Plugin) kvPut(ctx context.Context, key string, value []byte) error {
 	defer u.mu.Unlock()
 	if !u.counted {
 		keys, bytes := 0, int64(0)
-		err := p.settings.KV.Scan(ctx, kvPrefix(p.name), func(k string, v []byte) error {
+		err := p.settings.KV.Scan(ctx, store.PluginKVSpace(p.name), func(k string, v []byte) error {
 			keys++
 			bytes += int64(len(k) + len(v))
 			return nil
@@ -70,6 +70,3 @@ func (p *Plugin) kvPut(ctx context.Context, key string, value []byte) error {
 	u.keys, u.bytes = keys, bytes
 	return nil
 }
-
-// kvPrefix is the namespace of a plugin's keys.
-func kvPrefix(name string) string { return "plugin/" + name + "/" }

@@ -233,7 +233,7 @@ func (s *Server) metricsGuard() fiber.Handler {
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
-	if _, err := s.st.KV.Get(ctx, "readyz/probe"); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.st.KV.Get(ctx, store.ReadyProbeKey); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "storage unavailable"})
 	}
 	if !s.ready.Load() {
