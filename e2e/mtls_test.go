@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -188,6 +189,8 @@ func (w *mtlsWorld) mtlsClients(tb testing.TB, l *live) {
 		TLSClientAuthSANDNS: "svc.client.example"})
 	l.client(tb, "self", store.ClientMetadata{TokenEndpointAuthMethod: oauth.AuthSelfSignedTLS, GrantTypes: cc, Scope: "openid",
 		JWKS: jwksOf(tb, w.selfSigned), TLSClientCertificateBoundAccessTokens: true})
+	l.client(tb, "ciba-self", store.ClientMetadata{TokenEndpointAuthMethod: oauth.AuthSelfSignedTLS, Scope: "openid",
+		GrantTypes: []string{"urn:openid:params:grant-type:ciba"}, BackchannelTokenDeliveryMode: "poll", JWKS: jwksOf(tb, w.selfSigned)})
 	l.client(tb, "spa", store.ClientMetadata{TokenEndpointAuthMethod: oauth.AuthNone, Scope: "openid offline_access",
 		TLSClientCertificateBoundAccessTokens: true})
 }
@@ -284,6 +287,11 @@ func TestMTLSOwnListener(t *testing.T) {
 		c.Server.PublicURL = "https://" + c.Server.Addr
 		c.Server.TLS = srvTLS
 		c.Server.MTLS = config.MTLS{Enabled: true, ClientCAFiles: []string{w.caFile}}
+		// The embedded user directory and notifier, for the backchannel endpoint.
+		c.Plugins.Hooks = map[string]any{"resolve_user": "directory-static", "notify": "notify-default"}
+		c.Plugins.Settings["directory-static"] = config.PluginSettings{Config: map[string]any{"users": []any{
+			map[string]any{"sub": "user:default/alice", "email": "alice@example.com"},
+		}}}
 	})
 	w.mtlsClients(t, l)
 	base := "https://" + l.addr + l.cfg.Server.BasePath
@@ -371,6 +379,21 @@ func TestMTLSOwnListener(t *testing.T) {
 		if a := get(t, w.httpClient(w.selfSigned), base+"/v1/userinfo", bearer(tok.AccessToken)); a.status != http.StatusOK {
 			t.Fatalf("userinfo: %d %s", a.status, a.raw)
 		}
+		// The same certificate registered by reference: the key set at a
+		// jwks_uri (a loopback server; outbound.allow_private is on).
+		set := jwksOf(t, w.another)
+		keys := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+			rw.Header().Set("Content-Type", "application/jwk-set+json")
+			_, _ = rw.Write(set)
+		}))
+		defer keys.Close()
+		l.client(t, "self-uri", store.ClientMetadata{TokenEndpointAuthMethod: oauth.AuthSelfSignedTLS, GrantTypes: []string{"client_credentials"}, JWKSURI: keys.URL + "/jwks.json"})
+		if _, err := tokenFor(t, "self-uri", w.another); err != nil {
+			t.Fatalf("a self-signed client with jwks_uri: %v", err)
+		}
+		if _, err := tokenFor(t, "self-uri", w.selfSigned); err == nil {
+			t.Fatal("a self-signed client with jwks_uri let in with a certificate not in its key set")
+		}
 	})
 
 	t.Run("refusals", func(t *testing.T) {
@@ -410,6 +433,18 @@ func TestMTLSOwnListener(t *testing.T) {
 			}
 		}
 		unchanged(t, before, l.snapshot(t))
+	})
+
+	t.Run("backchannel endpoint", func(t *testing.T) {
+		// CIBA Core §7.1: the backchannel endpoint authenticates clients
+		// as the token endpoint does.
+		f := url.Values{"client_id": {"ciba-self"}, "scope": {"openid"}, "login_hint": {"user:default/alice"}}
+		ep := base + "/v1/backchannel/authorize"
+		wantRFCError(t, "backchannel without a certificate", post(t, w.httpClient(), ep, f, nil), http.StatusUnauthorized, "invalid_client")
+		wantRFCError(t, "backchannel with another certificate", post(t, w.httpClient(w.another), ep, f, nil), http.StatusUnauthorized, "invalid_client")
+		if a := post(t, w.httpClient(w.selfSigned), ep, f, nil); a.status != http.StatusOK || a.str("auth_req_id") == "" {
+			t.Errorf("backchannel with the client's certificate: %d %s", a.status, a.raw)
+		}
 	})
 
 	t.Run("public client: bound refresh token (RFC 8705 §4)", func(t *testing.T) {

@@ -68,7 +68,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 	if err != nil {
 		return s.refuse(c, err)
 	}
-	cl, cred, err := oauth.AuthenticateRequest(c, params, s.st.Clients)
+	cl, cred, err := oauth.AuthenticateRequest(c, params, storeClients{s.st.Clients, s})
 	if err != nil {
 		return s.refuse(c, err)
 	}

@@ -166,6 +166,18 @@ func hasKID(keys []jose.JSONWebKey, kid string) bool {
 	return false
 }
 
+// storeClients are the store's clients with their public keys
+// (oauth.KeyGetter), for self-signed certificate authentication (RFC
+// 8705 §2.2) at the backchannel endpoint.
+type storeClients struct {
+	oauth.ClientGetter
+	s *Service
+}
+
+func (c storeClients) Keys(ctx context.Context, cl *store.Client) ([]jose.JSONWebKey, error) {
+	return c.s.clientKeys(ctx, cl, false)
+}
+
 // clientKeys are the client's public keys: fetched from its jwks_uri
 // (cached, refetched when refresh is set), or registered by value.
 func (s *Service) clientKeys(ctx context.Context, cl *store.Client, refresh bool) ([]jose.JSONWebKey, error) {
