@@ -212,6 +212,10 @@ func TestBadInput(t *testing.T) {
 		{name: "register/id_token alg not a string", req: raw("POST", "/v1/register", jsonType, `{"id_token_signed_response_alg":256,"redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/scope the server does not offer", req: raw("POST", "/v1/register", jsonType, `{"grant_types":["client_credentials"],"scope":"admin payments:write"}`), status: 400, code: "invalid_client_metadata"},
 		{name: "register/software_statement", req: raw("POST", "/v1/register", jsonType, `{"software_statement":"a.b.c","redirect_uris":["`+liveRedirect+`"]}`), status: 400, code: "invalid_software_statement"},
+		// RFC 8705 metadata on a server without mutual TLS.
+		{name: "register/certificate-bound tokens without mutual TLS", req: raw("POST", "/v1/register", jsonType, `{"grant_types":["client_credentials"],"tls_client_certificate_bound_access_tokens":true}`), status: 400, code: "invalid_client_metadata"},
+		{name: "register/certificate-bound tokens not a boolean", req: raw("POST", "/v1/register", jsonType, `{"grant_types":["client_credentials"],"tls_client_certificate_bound_access_tokens":"yes"}`), status: 400, code: "invalid_client_metadata"},
+		{name: "register/tls_client_auth subject with a secret method", req: raw("POST", "/v1/register", jsonType, `{"grant_types":["client_credentials"],"tls_client_auth_san_dns":"client.example"}`), status: 400, code: "invalid_client_metadata"},
 		// RFC 7662 introspection of other clients' tokens is the operator's
 		// grant, never a client's own.
 		{name: "register/resource_server without the operator's token", req: raw("POST", "/v1/register", jsonType, `{"grant_types":["client_credentials"],"resource_server":true}`), status: 400, code: "invalid_client_metadata"},
