@@ -106,7 +106,7 @@ func (s *Source) Middleware(c *fiber.Ctx) error {
 			"remote", c.Context().RemoteIP().String())
 		return c.Next()
 	}
-	cert, err := parseHeader(value)
+	cert, err := ParseHeader(value)
 	if err != nil {
 		c.Locals(peerKey{}, peer{err: err})
 		return c.Next()
@@ -133,8 +133,9 @@ func (s *Source) trusted(c *fiber.Ctx) bool {
 // maxHeader bounds the header's length, a certificate chain's worth.
 const maxHeader = 32 << 10
 
-// parseHeader reads URL-encoded PEM: the leaf, then any intermediates.
-func parseHeader(value string) (*Certificate, error) {
+// ParseHeader reads a proxy's certificate header, URL-encoded PEM: the
+// leaf, then any intermediates. Its errors are ErrMalformed.
+func ParseHeader(value string) (*Certificate, error) {
 	if len(value) > maxHeader {
 		return nil, fmt.Errorf("%w: over %d bytes", ErrMalformed, maxHeader)
 	}
