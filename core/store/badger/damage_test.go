@@ -244,3 +244,44 @@ func TestValueLogsEmpty(t *testing.T) {
 		t.Fatal("a value over the threshold: valueLogsEmpty = true, want false")
 	}
 }
+
+// TestExpiredStoreReopens: a store whose records have all expired opens
+// as the same installation, and Open reads its installation id without
+// looking for records (which meant iterating past every expired one).
+func TestExpiredStoreReopens(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	kv, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		if err := kv.Put(ctx, fmt.Sprintf("grant/%d", i), []byte("value"), time.Now().Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := kv.mark.Installation
+	if err := kv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Badger keeps expiry in whole seconds.
+	time.Sleep(2100 * time.Millisecond)
+
+	kv, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("Open of an expired store: %v", err)
+	}
+	id, hasData, err := installation(kv.db)
+	if err != nil || id != before || hasData {
+		t.Errorf("installation = %q, %v, %v; want %q, not looked for, nil", id, hasData, err, before)
+	}
+	if kv.mark.Installation != before {
+		t.Errorf("reopened as installation %s, want %s", kv.mark.Installation, before)
+	}
+	if _, err := kv.Get(ctx, "grant/1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get of an expired record = %v, want ErrNotFound", err)
+	}
+	if err := kv.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -149,10 +149,22 @@ func commitVersion(db *bdg.DB) (uint64, error) {
 	return v, err
 }
 
-// installation returns the installation id stored in the database, and
-// whether it holds any record at all.
+// installation returns the installation id stored in the database, and,
+// when it holds none, whether it holds any record at all. Only a database
+// without an id needs that answer, and finding it means iterating past
+// every expired record (an iterator skips them one by one): on a store
+// whose records had all expired, most of its start-up.
 func installation(db *bdg.DB) (id string, hasData bool, err error) {
 	err = db.View(func(txn *bdg.Txn) error {
+		item, err := txn.Get([]byte(installKey))
+		if err == nil {
+			raw, err := item.ValueCopy(nil)
+			id = string(raw)
+			return err
+		}
+		if !errors.Is(err, bdg.ErrKeyNotFound) {
+			return err
+		}
 		it := txn.NewIterator(bdg.IteratorOptions{})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -161,16 +173,7 @@ func installation(db *bdg.DB) (id string, hasData bool, err error) {
 				break
 			}
 		}
-		item, err := txn.Get([]byte(installKey))
-		if errors.Is(err, bdg.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		raw, err := item.ValueCopy(nil)
-		id = string(raw)
-		return err
+		return nil
 	})
 	return id, hasData, err
 }
