@@ -432,12 +432,15 @@ func (kv *KV) Close() error {
 	return nil
 }
 
-// sweeper deletes expired entries every interval until Close. Reads
-// never depend on it (they filter on expires_at); it only returns the
-// space.
+// sweeper deletes expired entries every interval until Close, and a
+// second after a round that stopped at its bound with more to delete, so
+// that a backlog (records that expired together) drains in bounded
+// batches at up to sweepBatchesPerRound × batch entries a second rather
+// than that many an interval. Reads never depend on it (they filter on
+// expires_at); it only frees the rows for reuse.
 func (kv *KV) sweeper(ctx context.Context, interval time.Duration) {
 	defer close(kv.swept)
-	t := time.NewTicker(interval)
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -451,7 +454,21 @@ func (kv *KV) sweeper(ctx context.Context, interval time.Duration) {
 		} else if n > 0 {
 			slog.Debug("postgres: swept expired entries", "deleted", n)
 		}
+		t.Reset(nextSweep(interval, n, int64(kv.batch)*sweepBatchesPerRound))
 	}
+}
+
+// sweepBacklogPause is the pause after a sweep round that reached its
+// bound, when more expired entries are likely waiting.
+const sweepBacklogPause = time.Second
+
+// nextSweep is the pause before the next sweep round, after one that
+// deleted n entries of at most round.
+func nextSweep(interval time.Duration, n, round int64) time.Duration {
+	if n >= round {
+		return min(interval, sweepBacklogPause)
+	}
+	return interval
 }
 
 // sweep deletes expired entries in batches of kv.batch, at most

@@ -89,6 +89,26 @@ func TestSweep(t *testing.T) {
 	}
 }
 
+// TestNextSweep: a round that reached its bound is followed by another a
+// second later (or at the interval, if shorter); any other after the
+// interval.
+func TestNextSweep(t *testing.T) {
+	for _, tc := range []struct {
+		interval time.Duration
+		n, round int64
+		want     time.Duration
+	}{
+		{time.Minute, 10000, 10000, time.Second},
+		{time.Minute, 9999, 10000, time.Minute},
+		{time.Minute, 0, 10000, time.Minute},
+		{20 * time.Millisecond, 140, 140, 20 * time.Millisecond},
+	} {
+		if got := nextSweep(tc.interval, tc.n, tc.round); got != tc.want {
+			t.Errorf("nextSweep(%v, %d, %d) = %v, want %v", tc.interval, tc.n, tc.round, got, tc.want)
+		}
+	}
+}
+
 // TestSweeperRunsAndStops: the background sweeper deletes expired rows by
 // itself, and Close returns only once it has stopped.
 func TestSweeperRunsAndStops(t *testing.T) {
