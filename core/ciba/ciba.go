@@ -120,7 +120,7 @@ func New(d Deps) (*Service, error) {
 	s := &Service{
 		cfg: d.Config, st: d.Store, issuer: d.Issuer, keys: d.Keys, mint: d.Minter,
 		hooks: d.Hooks, pages: d.Pages, page: page, secrets: sec, jwks: client.NewKeySets(out), now: time.Now,
-		userCodes: ratelimit.NewFailures(d.Store.KV, userCodeFailures, maxUserCodeFailures, userCodeWindow),
+		userCodes: ratelimit.NewFailures(d.Store.UserCodeFailures, maxUserCodeFailures, userCodeWindow),
 	}
 	s.queue = NewQueue(d.Store, d.Config.CIBA.Delivery, out)
 	s.queue.secrets = sec

@@ -20,7 +20,6 @@ import (
 const (
 	maxUserCodeFailures = 5
 	userCodeWindow      = 15 * time.Minute
-	userCodeFailures    = "usercode-failures/"
 )
 
 // userCodeKey names the counter of the hint a request carries.

@@ -124,17 +124,16 @@ func (b *Buckets) Charge(key string, now time.Time) {
 // until the window ends. Every replica on the database sees the same
 // counts.
 type Failures struct {
-	kv     store.KV
-	prefix string
+	counts store.Space
 	max    int
 	window time.Duration
 	now    func() time.Time
 }
 
-// NewFailures counts failures under prefix (a store record key prefix,
-// one per use) in kv.
-func NewFailures(kv store.KV, prefix string, maxFailures int, window time.Duration) *Failures {
-	return &Failures{kv: kv, prefix: prefix, max: maxFailures, window: window, now: time.Now}
+// NewFailures counts failures in counts (a key space of the store, one
+// per use).
+func NewFailures(counts store.Space, maxFailures int, window time.Duration) *Failures {
+	return &Failures{counts: counts, max: maxFailures, window: window, now: time.Now}
 }
 
 // Window is how long a key stays locked after its first failure at most.
@@ -143,7 +142,7 @@ func (f *Failures) Window() time.Duration { return f.window }
 // Locked reports whether key has failed max times in its window. A store
 // error is returned as it is: the caller decides whether to fail closed.
 func (f *Failures) Locked(ctx context.Context, key string) (bool, error) {
-	raw, err := f.kv.Get(ctx, f.prefix+key)
+	raw, err := f.counts.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
@@ -158,14 +157,14 @@ func (f *Failures) Locked(ctx context.Context, key string) (bool, error) {
 // Replicas adding at once each count (compare-and-swap in the store).
 func (f *Failures) Add(ctx context.Context, key string) error {
 	for range 10 {
-		err := f.kv.Update(ctx, f.prefix+key, func(old []byte) ([]byte, error) {
+		err := f.counts.Update(ctx, key, func(old []byte) ([]byte, error) {
 			n, _ := strconv.Atoi(string(old))
 			return []byte(strconv.Itoa(n + 1)), nil
 		})
 		if !errors.Is(err, store.ErrNotFound) {
 			return wrap(err)
 		}
-		err = f.kv.Create(ctx, f.prefix+key, []byte("1"), f.now().Add(f.window))
+		err = f.counts.Create(ctx, key, []byte("1"), f.now().Add(f.window))
 		if !errors.Is(err, store.ErrConflict) { // else counted concurrently: count again
 			return wrap(err)
 		}

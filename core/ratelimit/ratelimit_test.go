@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
 
@@ -61,7 +62,8 @@ func TestBucketsSweep(t *testing.T) {
 // from many replicas) are each counted, and lock the key at the limit.
 func TestFailuresHammer(t *testing.T) {
 	ctx := context.Background()
-	f := NewFailures(memory.New(), "test-failures/", 40, time.Minute)
+	kv := memory.New()
+	f := NewFailures(store.NewSpace(kv, "test-failures"), 40, time.Minute)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
@@ -75,7 +77,7 @@ func TestFailuresHammer(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	raw, err := f.kv.Get(ctx, "test-failures/k")
+	raw, err := kv.Get(ctx, "test-failures/k")
 	if n, _ := strconv.Atoi(string(raw)); err != nil || n != 40 {
 		t.Fatalf("count %d (%v), want 40", n, err)
 	}
@@ -92,7 +94,7 @@ func TestFailuresHammer(t *testing.T) {
 func TestFailuresWindow(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
-	f := NewFailures(memory.New(), "w/", 2, time.Minute)
+	f := NewFailures(store.NewSpace(memory.New(), "w"), 2, time.Minute)
 	f.now = func() time.Time { return now.Add(-time.Minute - time.Second) } // the first failure, a window ago
 	if err := f.Add(ctx, "k"); err != nil {
 		t.Fatal(err)
