@@ -432,3 +432,42 @@ func TestBridgeRefreshAcrossReplicas(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeRefreshClaim: while another server's claim on the grant's
+// refresh is live, a request that needs a refresh gets the token the grant
+// holds (still valid) and sends no refresh of its own; a claim that has run
+// out (its server died) is taken over, and the refresh gives it back.
+func TestBridgeRefreshClaim(t *testing.T) {
+	e, idp := bridgeEnv(t, func(c *config.Config) { c.Tokens.AccessTokenTTL = 30 * time.Second }, nil)
+	id, secret := connect(t, e, idp)
+	grants := upstream.BridgeGrants(e.st)
+	_, first, _ := bridgeToken(t, e, id, secret)
+	claim := func(until time.Time) {
+		t.Helper()
+		if _, err := grants.Update(context.Background(), id, func(g upstream.BridgeGrant) (upstream.BridgeGrant, error) {
+			g.RefreshingUntil = until
+			return g, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	claim(time.Now().Add(time.Hour)) // another server is refreshing
+	status, held, _ := bridgeToken(t, e, id, secret)
+	if status != http.StatusOK || held["access_token"] != first["access_token"] {
+		t.Fatalf("during another server's refresh: %d %v, want the held token %v", status, held, first["access_token"])
+	}
+
+	claim(time.Now().Add(-time.Second)) // that server died
+	status, fresh, _ := bridgeToken(t, e, id, secret)
+	if status != http.StatusOK || fresh["access_token"] == nil || fresh["access_token"] == first["access_token"] {
+		t.Fatalf("after the claim ran out: %d %v, want a refreshed token", status, fresh)
+	}
+	if sub := upstreamUser(t, idp, fresh["access_token"].(string)); sub != "user:upstream/alice" {
+		t.Errorf("refreshed token is for %q", sub)
+	}
+	g, err := grants.Get(context.Background(), id)
+	if err != nil || !g.RefreshingUntil.IsZero() {
+		t.Fatalf("after the refresh the claim is %v (%v), want given back", g.RefreshingUntil, err)
+	}
+}
