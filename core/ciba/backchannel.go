@@ -79,6 +79,10 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 	if !grant.Permitted(&cl, GrantType) || cl.BackchannelTokenDeliveryMode == "" {
 		return s.refuse(c, oauth.ErrUnauthorizedClient().WithDescription("the client is not registered for the %s grant type", GrantType))
 	}
+	bind, err := grant.CertificateBinding(&cl, cred.Certificate)
+	if err != nil {
+		return s.refuse(c, err)
+	}
 	// §7.1.1: a client registered with a signing alg sends signed requests.
 	if cl.BackchannelAuthenticationRequestSigningAlg != "" {
 		params, err = s.verifyRequestObject(ctx, params, &cl)
@@ -120,6 +124,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 	id := store.HashID(authReqID)
 	rec := store.BackchannelRequest{
 		ClientID:             cl.ID,
+		Confirmation:         bind,
 		Subject:              user.Sub,
 		Profile:              user.Profile,
 		Scope:                req.scope,

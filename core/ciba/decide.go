@@ -155,7 +155,7 @@ func (s *Service) decide(ctx context.Context, authReqID string, approve bool, u 
 		decided.Claims = u.Claims
 		decided.AuthTime = authTime.UTC().Truncate(time.Second)
 		decided.GrantID = grantID
-		_, err = s.issue(ctx, id, &decided, &cl, authReqID, nil, "", writes...)
+		_, err = s.issue(ctx, id, &decided, &cl, authReqID, nil, rec.Confirmation, writes...)
 	case mode == client.DeliveryPing || mode == client.DeliveryPush:
 		body := any(map[string]string{"auth_req_id": authReqID})
 		if mode == client.DeliveryPush { // a denial (§12)

@@ -147,7 +147,8 @@ func (s *Service) pollPending(ctx context.Context, id string, now time.Time) err
 // refresh_token grant or asked for offline_access, and commits them with
 // writes in one batch. In push mode (authReqID set) the ID token carries
 // auth_req_id, at_hash and rt_hash (CIBA Core §10.3.1), and the push
-// delivery that carries the tokens commits with them too.
+// delivery that carries the tokens commits with them too. bind is the
+// x5t#S256 the access token is bound to (RFC 8705 §3), or "".
 func (s *Service) issue(ctx context.Context, id string, rec *store.BackchannelRequest, cl *store.Client, authReqID string, audience []string, bind string, writes ...store.Write) (*grant.Response, error) {
 	grantID := rec.GrantID
 	if grantID == "" { // approved before approvals drew it

@@ -152,7 +152,7 @@ func (h *Handler) token(c *fiber.Ctx) error {
 	if !Permitted(&client, grantType) {
 		return oauth.WriteError(c, oauth.ErrUnauthorizedClient().WithDescription("the client is not registered for the %s grant type", grantType))
 	}
-	bind, err := certificateBinding(&client, cred.Certificate)
+	bind, err := CertificateBinding(&client, cred.Certificate)
 	if err != nil {
 		return oauth.WriteError(c, err)
 	}
@@ -163,11 +163,11 @@ func (h *Handler) token(c *fiber.Ctx) error {
 	return oauth.JSON(c, fiber.StatusOK, resp)
 }
 
-// certificateBinding is RFC 8705 §3: a client that registered
+// CertificateBinding is RFC 8705 §3: a client that registered
 // tls_client_certificate_bound_access_tokens gets its access tokens bound
-// to the certificate of its token request, which must have one; other
-// clients' tokens are not bound.
-func certificateBinding(cl *store.Client, cert *mtls.Certificate) (string, error) {
+// to the certificate of its token request (or CIBA request), which must
+// have one; other clients' tokens are not bound.
+func CertificateBinding(cl *store.Client, cert *mtls.Certificate) (string, error) {
 	if !cl.TLSClientCertificateBoundAccessTokens {
 		return "", nil
 	}

@@ -17,6 +17,10 @@ const (
 // database holds no handle a client could poll with.
 type BackchannelRequest struct {
 	ClientID string `json:"client_id"`
+	// Confirmation is the x5t#S256 of the client certificate the request
+	// came with when the client's tokens are bound (RFC 8705 §3): a push
+	// delivery's tokens, minted at approval, are bound to it.
+	Confirmation string `json:"cnf_x5t_s256,omitempty"`
 	// Subject, Ownership and Profile are the user resolve_user named.
 	Subject   string   `json:"sub"`
 	Ownership []string `json:"ent,omitempty"`
