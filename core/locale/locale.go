@@ -62,6 +62,7 @@ type Bundle struct {
 	matcher language.Matcher
 	cats    map[string]Catalogue // by canonical tag
 	scopes  map[string]map[string]ScopeText
+	locs    map[string]*Localizer // by canonical tag, made once
 	def     *Localizer
 }
 
@@ -198,7 +199,11 @@ func New(o Options) (*Bundle, error) {
 		}
 	}
 	b.matcher = language.NewMatcher(b.tags)
-	b.def = b.localizer(def)
+	b.locs = map[string]*Localizer{}
+	for _, t := range b.tags {
+		b.locs[t.String()] = b.localizer(t.String())
+	}
+	b.def = b.locs[def]
 	return b, nil
 }
 
@@ -265,7 +270,7 @@ func (b *Bundle) Negotiate(acceptLanguage string) *Localizer {
 	if conf == language.No {
 		return b.def
 	}
-	return b.localizer(b.tags[i].String())
+	return b.locs[b.tags[i].String()]
 }
 
 // sortByWeight orders tags by descending q, stably, as

@@ -261,3 +261,18 @@ func write(t *testing.T, dir, name, content string) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkNegotiate is the cost a page pays to pick its language.
+func BenchmarkNegotiate(b *testing.B) {
+	bundle, err := locale.New(locale.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, header := range []string{"de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7", "fr-CA, xx-!!, de;q=0.1"} {
+		b.Run(header, func(b *testing.B) {
+			for b.Loop() {
+				bundle.Negotiate(header)
+			}
+		})
+	}
+}
