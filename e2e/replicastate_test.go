@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/core/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
 const replicaAdminToken = "replica-admin-token-0123456789abcdef"
@@ -315,5 +316,71 @@ func TestReplicasPluginKVAndFiles(t *testing.T) {
 	var again pluginList
 	if r := b.admin(t, http.MethodGet, "/admin/plugins"); json.Unmarshal(r.raw, &again) != nil || again.Fingerprint != lists[a].Fingerprint {
 		t.Errorf("replicas with the same plugins have fingerprints %q and %q", lists[a].Fingerprint, again.Fingerprint)
+	}
+}
+
+// TestReplicasOpenSessionCap: the cap on undecided consent sessions is
+// counted by each replica, and a decision made on another replica gives
+// the place back: two sessions opened on A (the cap) and rejected on B let
+// A open more, while two still undecided keep A at its cap.
+func TestReplicasOpenSessionCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL")
+	}
+	dsn := pgtest.NewDatabase(t)
+	capped := func(c *config.Config) { c.Authorization.MaxOpenPerClient, c.Authorization.MaxOpenPerAddress = 2, 0 }
+	a, b := startReplica(t, dsn, capped), startReplica(t, dsn, capped)
+	a.client(t, "app", store.ClientMetadata{ResponseTypes: []string{"code"}})
+	open := func() []string {
+		t.Helper()
+		var ids []string
+		for range 2 {
+			resp, id := authorizeOnce(t, a, "app")
+			if id == "" {
+				t.Fatalf("authorize on A: %d Location %q, want the consent page", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			ids = append(ids, id)
+		}
+		if resp, id := authorizeOnce(t, a, "app"); id != "" || resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("a third open session on A: %d %q, want 429", resp.StatusCode, id)
+		}
+		return ids
+	}
+	guest := testclient.Must(testclient.GuestToken(b.base))(t)
+	for _, id := range open() {
+		req, err := http.NewRequest(http.MethodPost, b.base+"/v1/sessions/"+id+"/reject", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+guest)
+		if status, body, err := testclient.Do(req); err != nil || status != http.StatusOK {
+			t.Fatalf("reject on B: %d %v %v", status, body, err)
+		}
+	}
+	time.Sleep(time.Second) // A looks its sessions up in the store at most once a second
+	open()                  // the places the decisions on B gave back, and no more
+}
+
+// TestReplicasClientIDDocumentCache: each replica fetches a client ID
+// metadata document and caches it by its own (by the document's HTTP
+// cache headers): two replicas fetch it once each, then both serve it
+// from their caches.
+func TestReplicasClientIDDocumentCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL")
+	}
+	docs := startDocServer(t)
+	dsn := pgtest.NewDatabase(t)
+	withCA := func(c *config.Config) { c.Outbound.CAFile = docs.caFile }
+	a, b := startReplica(t, dsn, withCA), startReplica(t, dsn, withCA)
+	clientID := docs.URL + "/client.json"
+	for i, l := range []*live{a, b, a, b} {
+		if resp, id := authorizeOnce(t, l, clientID); id == "" {
+			t.Fatalf("authorize %d: %d Location %q, want the consent page", i, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if want := min(i+1, 2); docs.count("/client.json") != want {
+			t.Fatalf("after %d requests over two replicas the document was fetched %d times, want %d (once per replica, max-age=120)",
+				i+1, docs.count("/client.json"), want)
+		}
 	}
 }

@@ -6,7 +6,9 @@
 package authorize
 
 import (
+	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"time"
 
@@ -56,12 +58,24 @@ func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, pages identi
 	if err != nil {
 		return nil, fmt.Errorf("authorize: consent page: %w", err)
 	}
-	return &Handler{
+	h := &Handler{
 		cfg: cfg, st: st, issuer: issuer, pages: pages, page: page,
 		iss: cfg.Issuer(), now: time.Now, scopes: cfg.RegistrableScopes(), clients: st.Clients,
 		resources: oauth.NewResourcePolicy(cfg.Tokens.Resources, cfg.Tokens.RegisteredResources, cfg.FixedResources()...),
 		open:      newOpenSessions(cfg.Authorization.MaxOpenPerClient, cfg.Authorization.MaxOpenPerAddress),
-	}, nil
+	}
+	h.open.stillOpen = h.sessionOpen
+	return h, nil
+}
+
+// sessionOpen reports whether consent session id is stored and
+// undecided; a store that cannot tell counts it open.
+func (h *Handler) sessionOpen(ctx context.Context, id string) bool {
+	req, err := h.st.AuthRequests.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	return err != nil || (req.Decision == "" && h.now().Before(req.ExpiresAt))
 }
 
 // WithClients finds clients through clients (client.Clients: the store's

@@ -1,6 +1,7 @@
 package authorize
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,7 @@ func TestOpenSessionsHammer(t *testing.T) {
 			defer wg.Done()
 			for i := range calls {
 				id := fmt.Sprintf("%d-%d", w, i)
-				if which, _ := o.add(id, "app", fmt.Sprint("10.0.0.", w), now, now.Add(time.Hour)); which != "" {
+				if which, _ := o.add(context.Background(), id, "app", fmt.Sprint("10.0.0.", w), now, now.Add(time.Hour)); which != "" {
 					continue
 				}
 				if n := open.Add(1); n > peak.Load() {
@@ -42,12 +43,12 @@ func TestOpenSessionsHammer(t *testing.T) {
 	}
 	// Expired sessions give their place back without a decision.
 	for i := range cap {
-		o.add(fmt.Sprint("e", i), "app", "a", now, now.Add(time.Minute))
+		o.add(context.Background(), fmt.Sprint("e", i), "app", "a", now, now.Add(time.Minute))
 	}
-	if which, wait := o.add("x", "app", "a", now, now.Add(time.Minute)); which != "client" || wait != time.Minute {
+	if which, wait := o.add(context.Background(), "x", "app", "a", now, now.Add(time.Minute)); which != "client" || wait != time.Minute {
 		t.Errorf("over the cap: %q %s, want client and a minute", which, wait)
 	}
-	if which, _ := o.add("y", "app", "a", now.Add(2*time.Minute), now.Add(time.Hour)); which != "" {
+	if which, _ := o.add(context.Background(), "y", "app", "a", now.Add(2*time.Minute), now.Add(time.Hour)); which != "" {
 		t.Errorf("after expiry: refused by %s", which)
 	}
 }

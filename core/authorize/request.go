@@ -91,7 +91,7 @@ func (h *Handler) authorize(c *fiber.Ctx) error {
 	// A client, or an address, with authorization.max_open_per_client
 	// (_per_address) sessions nobody has decided yet must wait for one to
 	// be decided or to expire.
-	if which, wait := h.open.add(req.ID, client.ID, oauth.ClientIP(c, h.cfg.Server.TrustedProxies), now, req.ExpiresAt); which != "" {
+	if which, wait := h.open.add(ctx, req.ID, client.ID, oauth.ClientIP(c, h.cfg.Server.TrustedProxies), now, req.ExpiresAt); which != "" {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		return h.answerError(c, &client, redirectURI, state, oauth.ErrTemporarilyUnavailable().WithStatus(fiber.StatusTooManyRequests).
 			WithDescription("too many authorization requests of this %s are waiting for a decision; retry later", which))
