@@ -499,7 +499,7 @@ func TestMTLSOwnListener(t *testing.T) {
 			"a SAN IP that is not an address":      {"token_endpoint_auth_method": "tls_client_auth", "grant_types": cc, "tls_client_auth_san_ip": "client.example"},
 			"a subject with a secret method":       {"token_endpoint_auth_method": "client_secret_basic", "grant_types": cc, "tls_client_auth_san_dns": "a.example"},
 			"self-signed without keys":             {"token_endpoint_auth_method": "self_signed_tls_client_auth", "grant_types": cc},
-			"self-signed with keys but no x5c":     {"token_endpoint_auth_method": "self_signed_tls_client_auth", "grant_types": cc, "jwks": json.RawMessage(`{"keys":[{"kty":"EC","crv":"P-256","x":"` + ecX(w.another) + `","y":"` + ecY(w.another) + `"}]}`)},
+			"self-signed with keys but no x5c":     {"token_endpoint_auth_method": "self_signed_tls_client_auth", "grant_types": cc, "jwks": keysWithoutCertificates(t, w.another)},
 			"bound tokens flag that is not a bool": {"grant_types": cc, "tls_client_certificate_bound_access_tokens": "yes"},
 		} {
 			wantRFCError(t, name, register(meta), http.StatusBadRequest, "invalid_client_metadata")
@@ -507,12 +507,14 @@ func TestMTLSOwnListener(t *testing.T) {
 	})
 }
 
-func ecX(c tls.Certificate) string {
-	return base64.RawURLEncoding.EncodeToString(c.Leaf.PublicKey.(*ecdsa.PublicKey).X.FillBytes(make([]byte, 32)))
-}
-
-func ecY(c tls.Certificate) string {
-	return base64.RawURLEncoding.EncodeToString(c.Leaf.PublicKey.(*ecdsa.PublicKey).Y.FillBytes(make([]byte, 32)))
+// keysWithoutCertificates is a JWK Set of c's key alone, without x5c.
+func keysWithoutCertificates(tb testing.TB, c tls.Certificate) json.RawMessage {
+	tb.Helper()
+	raw, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: c.Leaf.PublicKey}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return raw
 }
 
 func mustRequest(tb testing.TB, u string) *http.Request {
