@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/store"
-	"github.com/gatehouse-auth/gatehouse/core/upstream"
 )
 
 // TestBridgePurge: `gatehouse bridge purge --within` drops the grants that
@@ -17,7 +16,7 @@ func TestBridgePurge(t *testing.T) {
 	now := time.Now()
 	stoppedDataDir(t, func(st *store.Store) {
 		for id, exp := range map[string]time.Time{"bridge-idle": now.Add(time.Hour), "bridge-busy": now.Add(48 * time.Hour)} {
-			if err := upstream.BridgeGrants(st).Put(context.Background(), id, upstream.BridgeGrant{ClientID: id, ExpiresAt: exp}); err != nil {
+			if err := st.BridgeGrants.Put(context.Background(), id, store.BridgeGrant{ClientID: id, ExpiresAt: exp}); err != nil {
 				t.Fatal(err)
 			}
 		}

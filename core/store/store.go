@@ -23,6 +23,10 @@ type Store struct {
 	Consents    Collection[ConsentRecord]
 	// BackchannelGrants: CIBA request id → its grant.
 	BackchannelGrants Collection[BackchannelGrant]
+	// Sign-in through upstream providers, and the bridge's grants.
+	UpstreamStates   Collection[UpstreamState]
+	UpstreamSessions Collection[UpstreamSession]
+	BridgeGrants     Collection[BridgeGrant]
 	// Raw spaces: CIBA request objects' spent jtis, wrong CIBA user_codes
 	// per hint, the pages' CSRF tokens.
 	RequestObjectJTIs Space
@@ -46,6 +50,9 @@ func New(kv KV) *Store {
 		Deliveries:        NewCollection[Delivery](kv, DeliveriesPrefix),
 		Consents:          NewCollection[ConsentRecord](kv, ConsentsPrefix),
 		BackchannelGrants: NewCollection[BackchannelGrant](kv, BackchannelGrantsPrefix),
+		UpstreamStates:    NewCollection[UpstreamState](kv, UpstreamStatesPrefix),
+		UpstreamSessions:  NewCollection[UpstreamSession](kv, UpstreamSessionsPrefix),
+		BridgeGrants:      NewCollection[BridgeGrant](kv, BridgeGrantsPrefix),
 		RequestObjectJTIs: NewSpace(kv, RequestObjectJTIsPrefix),
 		UserCodeFailures:  NewSpace(kv, UserCodeFailuresPrefix),
 		CSRF:              NewSpace(kv, CSRFPrefix),

@@ -37,43 +37,13 @@ const bridgeProvider = "~bridge"
 //go:embed templates
 var templates embed.FS
 
-// BridgeGrant is an upstream grant held for a native app, stored under its
-// client_id. The grant is sealed with a key derived from the client
-// secret, which Gatehouse does not keep: only its SHA-256 is stored, to
-// authenticate the app. A copy of the database opens no upstream account.
-type BridgeGrant struct {
-	ClientID   string    `json:"client_id"`
-	SecretHash []byte    `json:"secret_hash"`
-	Provider   string    `json:"provider"`
-	Env        string    `json:"env"`
-	Subject    string    `json:"upstream_sub,omitempty"`
-	Sealed     []byte    `json:"sealed"`
-	CreatedAt  time.Time `json:"created_at"`
-	// RefreshingUntil, while in the future, says that one server (of the
-	// replicas sharing the store) is refreshing the upstream grant: it
-	// claimed the refresh by compare-and-swap, and the others wait for its
-	// result or hand out the token they have while it is still valid.
-	RefreshingUntil time.Time `json:"refreshing_until,omitempty"`
-	// ExpiresAt moves forward on every use (bridge.grant_ttl); Badger
-	// drops the record then, and `gatehouse bridge purge` sweeps any
-	// backend.
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
-func (g *BridgeGrant) Expiry() time.Time { return g.ExpiresAt }
-
-// BridgeGrants is the bridge's collection in st.
-func BridgeGrants(st *store.Store) store.Collection[BridgeGrant] {
-	return store.NewCollection[BridgeGrant](st.KV, "bridge")
-}
-
 // PurgeBridge deletes the bridged grants that have expired and returns
 // how many. Badger expires them by TTL already; this sweeps backends
 // without TTLs and is what `gatehouse bridge purge` runs.
 func PurgeBridge(ctx context.Context, st *store.Store, now time.Time) (int, error) {
-	grants := BridgeGrants(st)
+	grants := st.BridgeGrants
 	var stale []string
-	err := grants.List(ctx, func(id string, g BridgeGrant) error {
+	err := grants.List(ctx, func(id string, g store.BridgeGrant) error {
 		if !now.Before(g.ExpiresAt) {
 			stale = append(stale, id)
 		}
@@ -97,8 +67,8 @@ func PurgeBridge(ctx context.Context, st *store.Store, now time.Time) (int, erro
 type Bridge struct {
 	cfg    *config.Config
 	up     Upstream
-	states store.Collection[loginState]
-	grants store.Collection[BridgeGrant]
+	states store.Collection[store.UpstreamState]
+	grants store.Collection[store.BridgeGrant]
 	page   *identity.Page
 	hooks  Hooks
 	now    func() time.Time
@@ -130,8 +100,8 @@ func newBridge(cfg *config.Config, st *store.Store, client *http.Client, hooks H
 	}
 	return &Bridge{
 		cfg: cfg, up: up, page: page, hooks: hooks, now: time.Now,
-		states:   store.NewCollection[loginState](st.KV, "upstream-state"),
-		grants:   BridgeGrants(st),
+		states:   st.UpstreamStates,
+		grants:   st.BridgeGrants,
 		revokers: ratelimit.PerMinute(cfg.Bridge.RevokePerMinute),
 	}, nil
 }
@@ -169,7 +139,7 @@ func (b *Bridge) landing(c *fiber.Ctx) error {
 func (b *Bridge) start(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	state, binding := oauth.RandomToken(32), oauth.RandomToken(32)
-	st := loginState{
+	st := store.UpstreamState{
 		Provider: bridgeProvider, Env: b.cfg.Bridge.Env, Verifier: oauth2.GenerateVerifier(),
 		Nonce: oauth.RandomToken(16), BindingHash: store.HashID(binding), ExpiresAt: b.now().Add(stateTTL),
 	}
@@ -250,7 +220,7 @@ func (b *Bridge) callback(c *fiber.Ctx) error {
 	}
 	sub, _ := r.Claims["sub"].(string)
 	now := b.now()
-	g := BridgeGrant{
+	g := store.BridgeGrant{
 		ClientID: clientID, SecretHash: oauth.HashSecret(secret), Provider: b.cfg.Bridge.Provider, Env: b.cfg.Bridge.Env,
 		Subject: sub, Sealed: sealed, CreatedAt: now, ExpiresAt: now.Add(b.cfg.Bridge.GrantTTL),
 	}
@@ -267,16 +237,16 @@ func (b *Bridge) callback(c *fiber.Ctx) error {
 
 // authenticate checks a bridged client's credentials (RFC 6749 §2.3.1) in
 // constant time and returns its grant.
-func (b *Bridge) authenticate(ctx context.Context, cred oauth.Credentials) (BridgeGrant, error) {
+func (b *Bridge) authenticate(ctx context.Context, cred oauth.Credentials) (store.BridgeGrant, error) {
 	g, err := b.grants.Get(ctx, cred.ClientID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !b.now().Before(g.ExpiresAt)) {
-		return BridgeGrant{}, b.invalidClient(cred)
+		return store.BridgeGrant{}, b.invalidClient(cred)
 	}
 	if err != nil {
-		return BridgeGrant{}, oauth.ErrServerError().WithParent(err)
+		return store.BridgeGrant{}, oauth.ErrServerError().WithParent(err)
 	}
 	if subtle.ConstantTimeCompare(oauth.HashSecret(cred.Secret), g.SecretHash) != 1 {
-		return BridgeGrant{}, b.invalidClient(cred)
+		return store.BridgeGrant{}, b.invalidClient(cred)
 	}
 	return g, nil
 }
@@ -367,7 +337,7 @@ func (b *Bridge) currentToken(ctx context.Context, cred oauth.Credentials) (*oau
 		if tok.Expiry.IsZero() || !tok.Expiry.Before(now.Add(refreshMargin)) {
 			// Fresh enough: only the grant's expiry moves, and only if the
 			// grant is still the one read (a refresh elsewhere wins).
-			err := b.updateGrant(ctx, &g, func(old *BridgeGrant) error {
+			err := b.updateGrant(ctx, &g, func(old *store.BridgeGrant) error {
 				old.ExpiresAt = now.Add(b.cfg.Bridge.GrantTTL)
 				return nil
 			})
@@ -408,12 +378,12 @@ func (b *Bridge) currentToken(ctx context.Context, cred oauth.Credentials) (*oau
 
 // refresh refreshes the upstream grant under this server's claim and
 // stores the result, re-sealed, giving the claim back.
-func (b *Bridge) refresh(ctx context.Context, cred oauth.Credentials, g BridgeGrant, grant sealedGrant, rf Refresher) (*oauth2.Token, error) {
+func (b *Bridge) refresh(ctx context.Context, cred oauth.Credentials, g store.BridgeGrant, grant sealedGrant, rf Refresher) (*oauth2.Token, error) {
 	tok := grant.Token
 	release := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := b.updateGrant(rctx, &g, func(old *BridgeGrant) error {
+		if err := b.updateGrant(rctx, &g, func(old *store.BridgeGrant) error {
 			old.RefreshingUntil = time.Time{}
 			return nil
 		}); err != nil &&
@@ -439,7 +409,7 @@ func (b *Bridge) refresh(ctx context.Context, cred oauth.Credentials, g BridgeGr
 		return nil, oauth.ErrServerError().WithParent(err)
 	}
 	now := b.now()
-	err = b.updateGrant(ctx, &g, func(old *BridgeGrant) error {
+	err = b.updateGrant(ctx, &g, func(old *store.BridgeGrant) error {
 		old.Sealed, old.RefreshingUntil = sealed, time.Time{}
 		old.ExpiresAt = now.Add(b.cfg.Bridge.GrantTTL)
 		return nil
@@ -461,9 +431,9 @@ func (b *Bridge) refresh(ctx context.Context, cred oauth.Credentials, g BridgeGr
 // compare-and-swap: errGrantChanged if the stored grant is no longer g
 // (refreshed elsewhere), errRefreshClaimed if another server's claim is
 // live. g becomes the stored grant.
-func (b *Bridge) claimRefresh(ctx context.Context, g *BridgeGrant) error {
+func (b *Bridge) claimRefresh(ctx context.Context, g *store.BridgeGrant) error {
 	now := b.now()
-	return b.updateGrant(ctx, g, func(old *BridgeGrant) error {
+	return b.updateGrant(ctx, g, func(old *store.BridgeGrant) error {
 		if now.Before(old.RefreshingUntil) {
 			return errRefreshClaimed
 		}
@@ -475,8 +445,8 @@ func (b *Bridge) claimRefresh(ctx context.Context, g *BridgeGrant) error {
 // updateGrant applies edit to the stored grant by compare-and-swap, only
 // if it still holds the sealed grant g was read with (else
 // errGrantChanged), and makes g the stored grant.
-func (b *Bridge) updateGrant(ctx context.Context, g *BridgeGrant, edit func(*BridgeGrant) error) error {
-	updated, err := b.grants.Update(ctx, g.ClientID, func(old BridgeGrant) (BridgeGrant, error) {
+func (b *Bridge) updateGrant(ctx context.Context, g *store.BridgeGrant, edit func(*store.BridgeGrant) error) error {
+	updated, err := b.grants.Update(ctx, g.ClientID, func(old store.BridgeGrant) (store.BridgeGrant, error) {
 		if !bytes.Equal(old.Sealed, g.Sealed) {
 			return old, errGrantChanged
 		}

@@ -144,9 +144,9 @@ func TestBridge(t *testing.T) {
 
 	// Someone who can write to the database swaps in the hash of a secret
 	// of their own: the hash matches, the grant still does not open.
-	grants := upstream.BridgeGrants(e.st)
+	grants := e.st.BridgeGrants
 	forged := oauth.RandomToken(32)
-	if _, err := grants.Update(context.Background(), id, func(g upstream.BridgeGrant) (upstream.BridgeGrant, error) {
+	if _, err := grants.Update(context.Background(), id, func(g store.BridgeGrant) (store.BridgeGrant, error) {
 		g.SecretHash = oauth.HashSecret(forged)
 		return g, nil
 	}); err != nil {
@@ -155,7 +155,7 @@ func TestBridge(t *testing.T) {
 	if status, body, _ := bridgeToken(t, e, id, forged); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Errorf("forged secret: %d %v", status, body)
 	}
-	if _, err := grants.Update(context.Background(), id, func(g upstream.BridgeGrant) (upstream.BridgeGrant, error) {
+	if _, err := grants.Update(context.Background(), id, func(g store.BridgeGrant) (store.BridgeGrant, error) {
 		g.SecretHash = oauth.HashSecret(secret)
 		return g, nil
 	}); err != nil {
@@ -203,7 +203,7 @@ func TestBridge(t *testing.T) {
 func TestBridgeRefresh(t *testing.T) {
 	e, idp := bridgeEnv(t, func(c *config.Config) { c.Tokens.AccessTokenTTL = 30 * time.Second }, nil)
 	id, secret := connect(t, e, idp)
-	before, err := upstream.BridgeGrants(e.st).Get(context.Background(), id)
+	before, err := e.st.BridgeGrants.Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestBridgeRefresh(t *testing.T) {
 			t.Errorf("refreshed token is for %q", sub)
 		}
 	}
-	after, err := upstream.BridgeGrants(e.st).Get(context.Background(), id)
+	after, err := e.st.BridgeGrants.Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,10 +248,10 @@ func TestBridgeRateLimit(t *testing.T) {
 // TestBridgePurge: grants past their expiry are swept, live ones kept.
 func TestBridgePurge(t *testing.T) {
 	st := store.New(memory.New())
-	grants := upstream.BridgeGrants(st)
+	grants := st.BridgeGrants
 	now := time.Now()
 	for id, exp := range map[string]time.Time{"bridge-soon": now.Add(2 * time.Minute), "bridge-live": now.Add(time.Hour)} {
-		if err := grants.Put(context.Background(), id, upstream.BridgeGrant{ClientID: id, ExpiresAt: exp}); err != nil {
+		if err := grants.Put(context.Background(), id, store.BridgeGrant{ClientID: id, ExpiresAt: exp}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -337,7 +337,7 @@ func TestBridgeSignInRefused(t *testing.T) {
 		t.Errorf("refused sign-in: %d %.500s", a.status, a.body)
 	}
 	n := 0
-	if err := upstream.BridgeGrants(e.st).List(context.Background(), func(string, upstream.BridgeGrant) error { n++; return nil }); err != nil {
+	if err := e.st.BridgeGrants.List(context.Background(), func(string, store.BridgeGrant) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
@@ -440,11 +440,11 @@ func TestBridgeRefreshAcrossReplicas(t *testing.T) {
 func TestBridgeRefreshClaim(t *testing.T) {
 	e, idp := bridgeEnv(t, func(c *config.Config) { c.Tokens.AccessTokenTTL = 30 * time.Second }, nil)
 	id, secret := connect(t, e, idp)
-	grants := upstream.BridgeGrants(e.st)
+	grants := e.st.BridgeGrants
 	_, first, _ := bridgeToken(t, e, id, secret)
 	claim := func(until time.Time) {
 		t.Helper()
-		if _, err := grants.Update(context.Background(), id, func(g upstream.BridgeGrant) (upstream.BridgeGrant, error) {
+		if _, err := grants.Update(context.Background(), id, func(g store.BridgeGrant) (store.BridgeGrant, error) {
 			g.RefreshingUntil = until
 			return g, nil
 		}); err != nil {

@@ -40,51 +40,7 @@ type Hooks interface {
 
 var _ Hooks = (*plugin.Host)(nil)
 
-// loginState is one round trip to the upstream, stored under the SHA-256
-// of its state parameter and bound to the browser that started it by the
-// SHA-256 of a cookie only that browser has (RFC 6749 §10.12).
-type loginState struct {
-	Provider string `json:"provider"`
-	Env      string `json:"env"`
-	// Origin receives the popup's postMessage; ReturnTo (a local page) or
-	// RedirectURL (Backstage's redirect flow) replace the popup when set.
-	Origin      string `json:"origin,omitempty"`
-	ReturnTo    string `json:"return_to,omitempty"`
-	RedirectURL string `json:"redirect_url,omitempty"`
-	Verifier    string `json:"verifier"`
-	Nonce       string `json:"nonce"`
-	BindingHash string `json:"binding_hash"`
-	// Scope is what the upstream was asked for: the configured scopes,
-	// those granted before and the scope parameter's.
-	Scope     []string  `json:"scope,omitempty"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
-func (s *loginState) Expiry() time.Time { return s.ExpiresAt }
-
-// providerSession is a browser signed in through a provider, stored under
-// the SHA-256 of its refresh cookie. The upstream grant is sealed with a
-// key derived from the cookie value, which is not stored: a copy of the
-// database opens no upstream account.
-type providerSession struct {
-	Provider string         `json:"provider"`
-	Env      string         `json:"env"`
-	Subject  string         `json:"sub"`
-	Profile  store.Profile  `json:"profile"`
-	Claims   map[string]any `json:"claims,omitempty"`
-	Sealed   []byte         `json:"sealed"`
-	// Scope is what the upstream granted, kept as Backstage keeps its
-	// granted-scope cookie: a refresh asks for these again, whether or
-	// not the upstream repeats them.
-	Scope     []string  `json:"scope,omitempty"`
-	ExpiresAt time.Time `json:"expires_at"`
-	// AuthTime is when the user signed in upstream (OIDC Core §2).
-	AuthTime time.Time `json:"auth_time,omitempty"`
-}
-
-func (s *providerSession) Expiry() time.Time { return s.ExpiresAt }
-
-// sealedGrant is the upstream grant inside providerSession.Sealed and
+// sealedGrant is the upstream grant inside store.UpstreamSession.Sealed and
 // bridge records.
 type sealedGrant struct {
 	Token   *oauth2.Token `json:"token"`
@@ -105,8 +61,8 @@ type Provider struct {
 	sessions  *identity.Sessions
 	hooks     Hooks
 	csrf      fiber.Handler
-	states    store.Collection[loginState]
-	providers store.Collection[providerSession]
+	states    store.Collection[store.UpstreamState]
+	providers store.Collection[store.UpstreamSession]
 }
 
 var (
@@ -121,8 +77,8 @@ func newProvider(id string, envs map[string]config.Provider, cfg *config.Config,
 	p := &Provider{
 		id: id, cfg: cfg, issuer: issuer, sessions: sessions, csrf: csrf, hooks: hooks, envs: map[string]Upstream{},
 		scopes: map[string][]string{}, ttl: map[string]time.Duration{},
-		states:    store.NewCollection[loginState](st.KV, "upstream-state"),
-		providers: store.NewCollection[providerSession](st.KV, "upstream-session"),
+		states:    st.UpstreamStates,
+		providers: st.UpstreamSessions,
 	}
 	names := slices.Sorted(maps.Keys(envs))
 	for _, env := range names {
@@ -237,7 +193,7 @@ func (p *Provider) start(c *fiber.Ctx) error {
 	if !ok {
 		return oauth.ErrInvalidRequest().WithDescription("env names no configured environment of this provider")
 	}
-	st := loginState{Provider: p.id, Env: env, ExpiresAt: time.Now().Add(stateTTL)}
+	st := store.UpstreamState{Provider: p.id, Env: env, ExpiresAt: time.Now().Add(stateTTL)}
 	origins := p.cfg.AppOrigins()
 	switch {
 	case c.Query("returnTo") != "":
@@ -400,7 +356,7 @@ func (p *Provider) frame(c *fiber.Ctx) error {
 
 // finish turns the upstream's answer into a signed-in user: a provider
 // session (refresh cookie), and for the pages a login session.
-func (p *Provider) finish(c *fiber.Ctx, st *loginState, param func(string) string) (*clientAuthResponse, error) {
+func (p *Provider) finish(c *fiber.Ctx, st *store.UpstreamState, param func(string) string) (*clientAuthResponse, error) {
 	ctx := c.UserContext()
 	if e := param("error"); e != "" {
 		return nil, failure(fmt.Errorf("upstream error %q", e), "error.sign_in_refused",
@@ -624,7 +580,7 @@ func (p *Provider) startSession(c *fiber.Ctx, env string, u identity.User, r *Re
 	if err != nil {
 		return "", err
 	}
-	rec := providerSession{
+	rec := store.UpstreamSession{
 		Provider: p.id, Env: env, Subject: u.Subject, Profile: r.Profile, Claims: r.Claims, Sealed: sealed,
 		Scope: scope, ExpiresAt: time.Now().Add(p.ttl[env]), AuthTime: u.AuthTime,
 	}
@@ -736,7 +692,7 @@ func (p *Provider) refresh(c *fiber.Ctx) error {
 	if err != nil {
 		return oauth.ErrServerError().WithParent(err)
 	}
-	_, err = p.providers.Update(ctx, id, func(old providerSession) (providerSession, error) {
+	_, err = p.providers.Update(ctx, id, func(old store.UpstreamSession) (store.UpstreamSession, error) {
 		old.Subject, old.Profile, old.Claims, old.Sealed, old.Scope = u.Subject, r.Profile, r.Claims, sealed, scope
 		return old, nil
 	})
@@ -753,17 +709,17 @@ func (p *Provider) refresh(c *fiber.Ctx) error {
 // session is the live provider session the browser's refresh cookie
 // names, and the cookie's value (the key of its sealed grant);
 // store.ErrNotFound when there is none.
-func (p *Provider) session(c *fiber.Ctx) (providerSession, string, error) {
+func (p *Provider) session(c *fiber.Ctx) (store.UpstreamSession, string, error) {
 	value := c.Cookies(p.refreshCookie())
 	if value == "" || len(value) > 128 {
-		return providerSession{}, "", store.ErrNotFound
+		return store.UpstreamSession{}, "", store.ErrNotFound
 	}
 	rec, err := p.providers.Get(c.UserContext(), store.HashID(value))
 	if err != nil {
-		return providerSession{}, "", err
+		return store.UpstreamSession{}, "", err
 	}
 	if rec.Provider != p.id || time.Now().After(rec.ExpiresAt) {
-		return providerSession{}, "", store.ErrNotFound
+		return store.UpstreamSession{}, "", store.ErrNotFound
 	}
 	return rec, value, nil
 }
