@@ -14,9 +14,20 @@ import (
 // HandleFunc then decodes with encoding/json, which gives the precise error.
 // On well-formed input both give the same value (FuzzDecodeFast).
 
-// fastDecoder is implemented by the hook input types.
-type fastDecoder interface {
-	decodeFast(b []byte) bool
+// decodeFast fills in (a pointer to one of the input types) from b; false
+// when in is of another type or the fast path declines b.
+func decodeFast(in any, b []byte) bool {
+	switch in := in.(type) {
+	case *SignInInput:
+		return decodeSignIn(in, b)
+	case *ResolveUserInput:
+		return decodeResolveUser(in, b)
+	case *NotifyInput:
+		return decodeNotify(in, b)
+	case *TokenClaimsInput:
+		return decodeTokenClaims(in, b)
+	}
+	return false
 }
 
 // field binds a member name to the function storing its value.
@@ -84,22 +95,26 @@ func jsonField(dst any) func([]byte) bool {
 	return func(v []byte) bool { return json.Unmarshal(v, dst) == nil }
 }
 
-func (p *Profile) decodeFast(b []byte) bool {
-	return decodeObject(b,
-		field{"email", stringField(&p.Email)},
-		field{"displayName", stringField(&p.DisplayName)},
-		field{"picture", stringField(&p.Picture)})
+func decodeProfile(p *Profile) func([]byte) bool {
+	return func(b []byte) bool {
+		return decodeObject(b,
+			field{"email", stringField(&p.Email)},
+			field{"displayName", stringField(&p.DisplayName)},
+			field{"picture", stringField(&p.Picture)},
+			field{"username", stringField(&p.Username)},
+			field{"email_verified", jsonField(&p.EmailVerified)})
+	}
 }
 
-func (in *SignInInput) decodeFast(b []byte) bool {
+func decodeSignIn(in *SignInInput, b []byte) bool {
 	return decodeObject(b,
 		field{"provider", stringField(&in.Provider)},
 		field{"env", stringField(&in.Env)},
-		field{"profile", in.Profile.decodeFast},
+		field{"profile", decodeProfile(&in.Profile)},
 		field{"claims", rawField(&in.Claims)})
 }
 
-func (in *ResolveUserInput) decodeFast(b []byte) bool {
+func decodeResolveUser(in *ResolveUserInput, b []byte) bool {
 	return decodeObject(b,
 		field{"kind", stringField(&in.Kind)},
 		field{"value", stringField(&in.Value)},
@@ -109,30 +124,22 @@ func (in *ResolveUserInput) decodeFast(b []byte) bool {
 		field{"purpose", stringField(&in.Purpose)})
 }
 
-func (u *User) decodeFast(b []byte) bool {
-	return decodeObject(b,
-		field{"sub", stringField(&u.Sub)},
-		field{"profile", u.Profile.decodeFast})
-}
-
-func (c *Client) decodeFast(b []byte) bool {
-	return decodeObject(b,
-		field{"id", stringField(&c.ID)},
-		field{"name", stringField(&c.Name)})
-}
-
-func (in *NotifyInput) decodeFast(b []byte) bool {
+func decodeNotify(in *NotifyInput, b []byte) bool {
 	return decodeObject(b,
 		field{"event", stringField(&in.Event)},
-		field{"user", in.User.decodeFast},
-		field{"client", in.Client.decodeFast},
+		field{"user", func(b []byte) bool {
+			return decodeObject(b, field{"sub", stringField(&in.User.Sub)}, field{"profile", decodeProfile(&in.User.Profile)})
+		}},
+		field{"client", func(b []byte) bool {
+			return decodeObject(b, field{"id", stringField(&in.Client.ID)}, field{"name", stringField(&in.Client.Name)})
+		}},
 		field{"binding_message", stringField(&in.BindingMessage)},
 		field{"scope", stringField(&in.Scope)},
 		field{"approval_url", stringField(&in.ApprovalURL)},
 		field{"expires_at", jsonField(&in.ExpiresAt)})
 }
 
-func (in *TokenClaimsInput) decodeFast(b []byte) bool {
+func decodeTokenClaims(in *TokenClaimsInput, b []byte) bool {
 	return decodeObject(b,
 		field{"client_id", stringField(&in.ClientID)},
 		field{"sub", stringField(&in.Sub)},

@@ -2,6 +2,7 @@ package gatehouse
 
 import (
 	"encoding/json"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -12,9 +13,33 @@ import (
 // decoded documents); a value the fast path cannot write (a string that is
 // not valid UTF-8) is declined and encoding/json writes the whole result.
 
-// fastEncoder is implemented by the hook result types.
-type fastEncoder interface {
-	appendJSON(dst []byte) ([]byte, bool)
+// appendResult appends the hook result v (one of the result types, or a
+// pointer to one); false when v is of another type or the fast path
+// declines it.
+func appendResult(dst []byte, v any) ([]byte, bool) {
+	switch r := v.(type) {
+	case SignInResult:
+		return appendSignIn(dst, &r)
+	case *SignInResult:
+		return appendSignIn(dst, r)
+	case AuthHandlerResult:
+		return appendAuthHandler(dst, &r)
+	case *AuthHandlerResult:
+		return appendAuthHandler(dst, r)
+	case ResolveUserResult:
+		return appendResolveUser(dst, &r)
+	case *ResolveUserResult:
+		return appendResolveUser(dst, r)
+	case NotifyResult:
+		return appendNotify(dst, &r)
+	case *NotifyResult:
+		return appendNotify(dst, r)
+	case TokenClaimsResult:
+		return appendTokenClaims(dst, &r)
+	case *TokenClaimsResult:
+		return appendTokenClaims(dst, r)
+	}
+	return dst, false
 }
 
 // appendString appends s as a JSON string; false when s is not valid UTF-8.
@@ -74,59 +99,74 @@ func appendAny(dst []byte, v any) ([]byte, bool) {
 	return append(dst, b...), true
 }
 
-func (p Profile) appendJSON(dst []byte) ([]byte, bool) {
+func appendProfile(dst []byte, p *Profile) ([]byte, bool) {
 	dst = append(dst, '{')
 	ok, first := true, true
-	for _, m := range [...]struct{ k, v string }{{"email", p.Email}, {"displayName", p.DisplayName}, {"picture", p.Picture}} {
+	for _, m := range [...]struct{ k, v string }{{"email", p.Email}, {"displayName", p.DisplayName}, {"picture", p.Picture}, {"username", p.Username}} {
 		if m.v == "" || !ok {
 			continue
 		}
 		dst, ok = appendMember(dst, first, m.k, m.v)
 		first = false
 	}
+	if p.EmailVerified != nil {
+		if !first {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendBool(append(dst, `"email_verified":`...), *p.EmailVerified)
+	}
 	return append(dst, '}'), ok
 }
 
-func (r SignInResult) appendJSON(dst []byte) ([]byte, bool) {
-	dst, ok := appendMember(append(dst, '{'), true, "sub", r.Sub)
-	dst = append(dst, `,"ent":`...)
-	if r.Ent == nil {
-		dst = append(dst, "null"...)
-	} else {
-		dst = append(dst, '[')
-		for i, e := range r.Ent {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var k bool
-			dst, k = appendString(dst, e)
-			ok = ok && k
-		}
-		dst = append(dst, ']')
+// appendStrings appends a JSON array of strings (null for nil).
+func appendStrings(dst []byte, list []string) ([]byte, bool) {
+	if list == nil {
+		return append(dst, "null"...), true
 	}
-	if len(r.Claims) > 0 {
+	dst = append(dst, '[')
+	ok := true
+	for i, e := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
 		var k bool
+		dst, k = appendString(dst, e)
+		ok = ok && k
+	}
+	return append(dst, ']'), ok
+}
+
+func appendSignIn(dst []byte, r *SignInResult) ([]byte, bool) {
+	dst, ok := appendMember(append(dst, '{'), true, "sub", r.Sub)
+	dst, k := appendStrings(append(dst, `,"ent":`...), r.Ent)
+	ok = ok && k
+	if len(r.Claims) > 0 {
 		dst, k = appendAny(append(dst, `,"claims":`...), r.Claims)
 		ok = ok && k
 	}
 	return append(dst, '}'), ok
 }
 
-func (r AuthHandlerResult) appendJSON(dst []byte) ([]byte, bool) {
-	dst, ok := r.Profile.appendJSON(append(dst, `{"profile":`...))
+func appendAuthHandler(dst []byte, r *AuthHandlerResult) ([]byte, bool) {
+	dst, ok := appendProfile(append(dst, `{"profile":`...), &r.Profile)
 	return append(dst, '}'), ok
 }
 
-func (r ResolveUserResult) appendJSON(dst []byte) ([]byte, bool) {
+func appendResolveUser(dst []byte, r *ResolveUserResult) ([]byte, bool) {
 	dst, ok := appendMember(append(dst, '{'), true, "sub", r.Sub)
-	dst, k := r.Profile.appendJSON(append(dst, `,"profile":`...))
+	dst, k := appendProfile(append(dst, `,"profile":`...), &r.Profile)
+	ok = ok && k
+	if len(r.Ent) > 0 {
+		dst, k = appendStrings(append(dst, `,"ent":`...), r.Ent)
+		ok = ok && k
+	}
 	if r.UserCodeVerified {
 		dst = append(dst, `,"user_code_verified":true`...)
 	}
-	return append(dst, '}'), ok && k
+	return append(dst, '}'), ok
 }
 
-func (r NotifyResult) appendJSON(dst []byte) ([]byte, bool) {
+func appendNotify(dst []byte, r *NotifyResult) ([]byte, bool) {
 	dst = append(dst, `{"deliveries":`...)
 	if r.Deliveries == nil {
 		return append(dst, "null}"...), true
@@ -148,24 +188,18 @@ func (r NotifyResult) appendJSON(dst []byte) ([]byte, bool) {
 			dst, k = appendAny(append(dst, `,"body":`...), d.Body)
 			ok = ok && k
 		}
-		if d.Message != "" {
-			dst, k = appendMember(dst, false, "message", d.Message)
-			ok = ok && k
-		}
-		if d.To != "" {
-			dst, k = appendMember(dst, false, "to", d.To)
-			ok = ok && k
-		}
-		if d.Subject != "" {
-			dst, k = appendMember(dst, false, "subject", d.Subject)
-			ok = ok && k
+		for _, m := range [...]struct{ k, v string }{{"message", d.Message}, {"to", d.To}, {"subject", d.Subject}} {
+			if m.v != "" {
+				dst, k = appendMember(dst, false, m.k, m.v)
+				ok = ok && k
+			}
 		}
 		dst = append(dst, '}')
 	}
 	return append(dst, "]}"...), ok
 }
 
-func (r TokenClaimsResult) appendJSON(dst []byte) ([]byte, bool) {
+func appendTokenClaims(dst []byte, r *TokenClaimsResult) ([]byte, bool) {
 	dst = append(dst, `{"claims":`...)
 	if r.Claims == nil {
 		return append(dst, "null}"...), true

@@ -29,6 +29,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // ABIVersion is the ABI this SDK implements; gh_abi_version returns it.
@@ -36,35 +38,26 @@ const ABIVersion = 1
 
 // Hook names (the part after "gh_" in the export name).
 const (
-	HookSignIn      = "sign_in"
-	HookAuthHandler = "auth_handler"
-	HookResolveUser = "resolve_user"
-	HookNotify      = "notify"
-	HookTokenClaims = "token_claims"
+	HookSignIn      = hook.SignIn
+	HookAuthHandler = hook.AuthHandler
+	HookResolveUser = hook.ResolveUser
+	HookNotify      = hook.Notify
+	HookTokenClaims = hook.TokenClaims
 )
 
-// Error codes of ABI v1 that plugins answer with.
+// Refusal codes of ABI v1 (package hook says what each means).
 const (
-	// CodeAccessDenied refuses a sign-in or any other decision.
-	CodeAccessDenied = "access_denied"
-	// CodeUnknownUser answers resolve_user for a hint that names nobody
-	// (CIBA Core 1.0 §13, unknown_user_id).
-	CodeUnknownUser = "unknown_user_id"
-	// CodeInvalidUserCode and CodeMissingUserCode answer resolve_user for
-	// a user_code that is not the user's, or absent where the directory
-	// requires one (CIBA Core 1.0 §13).
-	CodeInvalidUserCode = "invalid_user_code"
-	CodeMissingUserCode = "missing_user_code"
-	// CodeExpiredLoginHintToken answers resolve_user for a
-	// login_hint_token that has expired (CIBA Core 1.0 §13).
-	CodeExpiredLoginHintToken = "expired_login_hint_token"
-	// CodeInvalidRequest answers input the plugin cannot work with: an
-	// undecodable request or input, another ABI version, the wrong hook.
-	CodeInvalidRequest = "invalid_request"
-	// CodeServerError reports that the plugin could not decide: a handler
-	// error that is not an *Error (a bad config, a dependency down), a
-	// panic, an unencodable result. The caller fails closed.
-	CodeServerError = "server_error"
+	CodeAccessDenied          = hook.CodeAccessDenied
+	CodeUnknownUser           = hook.CodeUnknownUser
+	CodeInvalidUserCode       = hook.CodeInvalidUserCode
+	CodeMissingUserCode       = hook.CodeMissingUserCode
+	CodeExpiredLoginHintToken = hook.CodeExpiredLoginHintToken
+	// CodeInvalidRequest also answers an undecodable request or input,
+	// another ABI version, the wrong hook.
+	CodeInvalidRequest = hook.CodeInvalidRequest
+	// CodeServerError also answers a handler error that is not an *Error
+	// (a bad config, a dependency down), a panic, an unencodable result.
+	CodeServerError = hook.CodeServerError
 )
 
 // Request is the envelope the host passes to every hook call (ABI v1).
@@ -184,7 +177,7 @@ func HandleFunc[I, R any](hook string, f Func[I, R]) {
 	Handle(hook, func(ctx context.Context, req Request) (any, error) {
 		var in I
 		if len(req.Input) > 0 && string(req.Input) != "null" {
-			if fd, ok := any(&in).(fastDecoder); ok && fd.decodeFast(req.Input) {
+			if decodeFast(&in, req.Input) {
 				return f(ctx, in, req.Config)
 			}
 			var zero I
@@ -239,10 +232,8 @@ func run(h Handler, req Request) (resp []byte) {
 	if result == nil {
 		result = struct{}{}
 	}
-	if fe, ok := result.(fastEncoder); ok {
-		if out, ok := fe.appendJSON(append(make([]byte, 0, 256), `{"result":`...)); ok {
-			return append(out, '}')
-		}
+	if out, ok := appendResult(append(make([]byte, 0, 256), `{"result":`...), result); ok {
+		return append(out, '}')
 	}
 	body, err := json.Marshal(result)
 	if err != nil {
