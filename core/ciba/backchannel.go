@@ -15,13 +15,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-auth/gatehouse/core/client"
-	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/entityref"
 	"github.com/gatehouse-auth/gatehouse/core/grant"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // Limits on request parameters.
@@ -126,7 +126,7 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 		ClientID:             cl.ID,
 		Confirmation:         bind,
 		Subject:              user.Sub,
-		Profile:              user.Profile,
+		Profile:              store.Profile(user.Profile),
 		Scope:                req.scope,
 		Resource:             req.resources,
 		BindingMessage:       req.bindingMessage,
@@ -139,8 +139,8 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 		CreatedAt:            now,
 		ExpiresAt:            now.Add(req.expiry),
 	}
-	if user.Ownership != nil {
-		rec.Ownership = user.Ownership
+	if user.Ent != nil {
+		rec.Ownership = user.Ent
 	}
 	rec.NotificationToken, rec.NotificationTokenSealed = s.secrets.sealString(notificationTokenAD(id), req.notificationToken)
 	rec.AuthReqID, rec.AuthReqIDSealed = s.secrets.sealString(authReqIDAD(id), authReqID)
@@ -269,41 +269,21 @@ func (s *Service) validate(p oauth.Params, cl *store.Client) (*authRequest, erro
 	return req, nil
 }
 
-// resolvedUser is the resolve_user hook's answer. UserCodeVerified
-// (optional in ABI v1, absent in older modules) reports that the plugin
-// compared the request's user_code with the user's and found them equal.
+// resolvedUser is the resolve_user hook's answer, and what the host
+// concludes of it: userCodeVerified, a code was sent and the plugin
+// reported it verified (UserCodeVerified, absent from older modules).
 type resolvedUser struct {
-	Sub              string        `json:"sub"`
-	Profile          store.Profile `json:"profile"`
-	Ownership        []string      `json:"ent,omitempty"`
-	UserCodeVerified bool          `json:"user_code_verified,omitempty"`
-
-	// userCodeVerified is what the host concludes: a code was sent and
-	// the plugin verified it.
+	hook.ResolveUserResult
 	userCodeVerified bool
-}
-
-// resolveUserInput is the resolve_user hook's input (ABI v1). UserCode is
-// the request's user_code (CIBA Core §7.1), for the directory to check
-// against the user's own.
-type resolveUserInput struct {
-	Kind     string `json:"kind"`
-	Value    string `json:"value"`
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope"`
-	UserCode string `json:"user_code,omitempty"`
-	// Purpose is "ciba": the user is asked to authorize a request, so a
-	// directory requires the user's code (core/identity asks "profile").
-	Purpose string `json:"purpose"`
 }
 
 // refusalErrors map the resolve_user refusals that are CIBA Core §13
 // errors to them; any other refusal is access_denied.
 var refusalErrors = map[string]func() *oauth.Error{
-	"unknown_user_id":          oauth.ErrUnknownUserID,
-	"invalid_user_code":        oauth.ErrInvalidUserCode,
-	"missing_user_code":        oauth.ErrMissingUserCode,
-	"expired_login_hint_token": oauth.ErrExpiredLoginHintToken,
+	hook.CodeUnknownUser:           oauth.ErrUnknownUserID,
+	hook.CodeInvalidUserCode:       oauth.ErrInvalidUserCode,
+	hook.CodeMissingUserCode:       oauth.ErrMissingUserCode,
+	hook.CodeExpiredLoginHintToken: oauth.ErrExpiredLoginHintToken,
 }
 
 // resolveUser asks the resolve_user plugin who the hint names, and
@@ -317,8 +297,12 @@ func (s *Service) resolveUser(ctx context.Context, cl *store.Client, req *authRe
 		return u, oauth.ErrServerError().WithDescription("no user directory is configured").
 			WithParent(errors.New("ciba: no plugin host"))
 	}
-	in := resolveUserInput{Kind: req.hintKind, Value: req.hint, ClientID: cl.ID, Scope: req.scope, UserCode: req.userCode, Purpose: "ciba"}
-	err := s.hooks.CallHook(ctx, config.HookResolveUser, "", in, &u)
+	// PurposeCIBA: the user is asked to authorize a request, so a
+	// directory requires the user's code (core/identity asks for a profile).
+	var err error
+	u.ResolveUserResult, err = s.hooks.ResolveUser(ctx, hook.ResolveUserInput{
+		Kind: req.hintKind, Value: req.hint, ClientID: cl.ID, Scope: req.scope, UserCode: req.userCode, Purpose: hook.PurposeCIBA,
+	})
 	var refusal *plugin.Refusal
 	switch {
 	case errors.As(err, &refusal):
@@ -326,7 +310,7 @@ func (s *Service) resolveUser(ctx context.Context, cl *store.Client, req *authRe
 			"code", refusal.Code, "message", refusal.Message, "plugin", refusal.Plugin)
 		if mk, ok := refusalErrors[refusal.Code]; ok {
 			e := mk()
-			if refusal.Code == "unknown_user_id" {
+			if refusal.Code == hook.CodeUnknownUser {
 				e = e.WithDescription("no user matches the %s", req.hintKind)
 			}
 			return u, e
@@ -368,7 +352,7 @@ func checkResolved(u resolvedUser, req *authRequest) error {
 	if _, err := entityref.Parse(u.Sub); err != nil {
 		return fmt.Errorf("sub: %w", err)
 	}
-	for i, ref := range u.Ownership {
+	for i, ref := range u.Ent {
 		if _, err := entityref.Parse(ref); err != nil {
 			return fmt.Errorf("ent[%d]: %w", i, err)
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/mail"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
+	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
@@ -50,12 +51,6 @@ const (
 	HistoryPath = "/ciba/history"
 )
 
-// Hooks calls plugin hooks: the plugin host (core/plugin.Host) in the
-// server, a fake in tests.
-type Hooks interface {
-	CallHook(ctx context.Context, hook, provider string, input, out any) error
-}
-
 // Deps are the server parts the service uses.
 type Deps struct {
 	Config *config.Config
@@ -66,7 +61,7 @@ type Deps struct {
 	Keys *keyset.Keyset
 	// Minter mints tokens exactly as the token endpoint does.
 	Minter *grant.Minter
-	Hooks  Hooks
+	Hooks  plugin.Hooks
 	Pages  identity.Pages
 	// Languages are the catalogues of the approval e-mail; nil: the
 	// shipped ones, English first.
@@ -83,7 +78,7 @@ type Service struct {
 	issuer *token.Issuer
 	keys   *keyset.Keyset
 	mint   *grant.Minter
-	hooks  Hooks
+	hooks  plugin.Hooks
 	pages  identity.Pages
 	page   *identity.Page
 	queue  *Queue

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/mail"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // defaultSubject is the approval e-mail's subject when neither the plugin
@@ -135,7 +136,7 @@ func (t *emailTemplates) render(d emailData, subject, from, to string, now time.
 // queues it. A delivery that cannot be sent (no mail server, an address or
 // subject that cannot go into a header) is refused: logged, counted,
 // dropped; the request stands.
-func (s *Service) queueEmail(ctx context.Context, in *notifyInput, to, subject, lang string, i int) error {
+func (s *Service) queueEmail(ctx context.Context, in *hook.NotifyInput, to, subject, lang string, i int) error {
 	refuse := func(why string, args ...any) error {
 		notificationsTotal.WithLabelValues(store.DeliveryEmail, "refused").Inc()
 		slog.WarnContext(ctx, "ciba: notify email refused: "+why,
@@ -162,7 +163,7 @@ func (s *Service) queueEmail(ctx context.Context, in *notifyInput, to, subject, 
 	d := emailData{
 		User:     emailUser{Sub: in.User.Sub, Name: name, Email: p.Email},
 		ClientID: in.Client.ID, ClientName: in.Client.Name, BindingMessage: in.BindingMessage,
-		Scope: in.Scope, ApprovalURL: in.ApprovalURL, ExpiresAt: in.ExpiresAt,
+		Scope: in.Scope, ApprovalURL: in.ApprovalURL, ExpiresAt: in.ExpiresAt.Time,
 		L: s.langs.Lookup(lang),
 	}
 	msg, err := s.emails.render(d, subject, s.queue.mailer.From(), rcpt, s.now())

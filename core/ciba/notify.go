@@ -8,51 +8,15 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // EventAuthenticationRequested is the notify event of a new request.
-const EventAuthenticationRequested = "ciba.authentication_requested"
-
-// notifyInput is the notify hook's input (ABI v1).
-type notifyInput struct {
-	Event          string     `json:"event"`
-	User           notifyUser `json:"user"`
-	Client         notifyApp  `json:"client"`
-	BindingMessage string     `json:"binding_message,omitempty"`
-	Scope          string     `json:"scope,omitempty"`
-	ApprovalURL    string     `json:"approval_url"`
-	ExpiresAt      time.Time  `json:"expires_at"`
-}
-
-type notifyUser struct {
-	Sub     string        `json:"sub"`
-	Profile store.Profile `json:"profile"`
-}
-
-type notifyApp struct {
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
-}
-
-// notifyResult is the notify hook's result: what the core delivers.
-type notifyResult struct {
-	Deliveries []struct {
-		Type    string          `json:"type"`
-		URL     string          `json:"url"`
-		Body    json.RawMessage `json:"body"`
-		Message string          `json:"message"`
-		To      string          `json:"to"`
-		Subject string          `json:"subject"`
-		// Language is the e-mail's (a BCP 47 tag, matched like
-		// Accept-Language); empty: ui.default_language.
-		Language string `json:"language"`
-	} `json:"deliveries"`
-}
+const EventAuthenticationRequested = hook.EventAuthenticationRequested
 
 // notify tells the user, through the notify plugin, that a client asks for
 // their consent (CIBA Core §7.1 leaves the channel to the OP). Log
@@ -65,17 +29,16 @@ func (s *Service) notify(ctx context.Context, cl *store.Client, rec *store.Backc
 	if s.hooks == nil {
 		return nil
 	}
-	in := notifyInput{
+	in := hook.NotifyInput{
 		Event:          EventAuthenticationRequested,
-		User:           notifyUser{Sub: rec.Subject, Profile: rec.Profile},
-		Client:         notifyApp{ID: cl.ID, Name: cl.ClientName},
+		User:           hook.User{Sub: rec.Subject, Profile: hook.Profile(rec.Profile)},
+		Client:         hook.Client{ID: cl.ID, Name: cl.ClientName},
 		BindingMessage: rec.BindingMessage,
 		Scope:          rec.Scope,
 		ApprovalURL:    s.approvalURL(authReqID),
-		ExpiresAt:      rec.ExpiresAt.UTC().Truncate(time.Second),
+		ExpiresAt:      hook.RFC3339(rec.ExpiresAt.UTC().Truncate(time.Second)),
 	}
-	var out notifyResult
-	err := s.hooks.CallHook(ctx, config.HookNotify, "", in, &out)
+	out, err := s.hooks.Notify(ctx, in)
 	if errors.Is(err, plugin.ErrNotBound) {
 		slog.WarnContext(ctx, "ciba: no notify plugin is bound: the user is not told about the request",
 			"client_id", cl.ID, "sub", rec.Subject)
@@ -87,17 +50,17 @@ func (s *Service) notify(ctx context.Context, cl *store.Client, rec *store.Backc
 	}
 	for i, d := range out.Deliveries {
 		switch d.Type {
-		case "log":
+		case hook.DeliveryLog:
 			notificationsTotal.WithLabelValues("log", "logged").Inc()
 			slog.InfoContext(ctx, "ciba notification", "client_id", cl.ID, "sub", rec.Subject, "message", d.Message)
-		case "webhook":
+		case hook.DeliveryWebhook:
 			if !s.webhookAllowed(d.URL) {
 				notificationsTotal.WithLabelValues("webhook", "refused").Inc()
 				slog.WarnContext(ctx, "ciba: notify webhook refused: its URL is not under ciba.delivery.webhook_allow",
 					"client_id", cl.ID, "url", d.URL, "delivery", i)
 				continue
 			}
-			body := []byte(d.Body)
+			body, _ := d.Body.(json.RawMessage) // as the plugin wrote it (hook.Delivery)
 			if len(body) == 0 || string(body) == "null" {
 				body, _ = json.Marshal(in) // a struct of strings always encodes
 			}
@@ -105,7 +68,7 @@ func (s *Service) notify(ctx context.Context, cl *store.Client, rec *store.Backc
 				return oauth.ErrServerError().WithParent(err)
 			}
 			notificationsTotal.WithLabelValues("webhook", "queued").Inc()
-		case store.DeliveryEmail:
+		case hook.DeliveryEmail:
 			if err := s.queueEmail(ctx, &in, d.To, d.Subject, d.Language, i); err != nil {
 				return err
 			}

@@ -9,27 +9,29 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
-// fakeHooks answers every call with err, or else with answer (alice, as
+// fakeHooks answers resolve_user with err, or else with answer (alice, as
 // a module that predates user_code_verified answers, when empty),
-// recording the input.
+// recording the input as the host would send it.
 type fakeHooks struct {
+	plugin.Hooks
 	err    error
 	answer string
 	input  []byte
 }
 
-func (f *fakeHooks) CallHook(_ context.Context, _, _ string, input, out any) error {
-	f.input, _ = json.Marshal(input)
+func (f *fakeHooks) ResolveUser(_ context.Context, in hook.ResolveUserInput) (out hook.ResolveUserResult, err error) {
+	f.input, _ = json.Marshal(in)
 	if f.err != nil {
-		return f.err
+		return out, f.err
 	}
 	answer := f.answer
 	if answer == "" {
 		answer = `{"sub":"user:default/alice"}`
 	}
-	return json.Unmarshal([]byte(answer), out)
+	return out, json.Unmarshal([]byte(answer), &out)
 }
 
 // TestResolveUserRefusals: the resolve_user refusals named in CIBA Core

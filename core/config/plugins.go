@@ -13,17 +13,7 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
-)
-
-// Hook names of plugin ABI v1 (sdk/ABI.md). They are defined here, and
-// core/plugin takes them from here, because the plugin host depends on
-// config.
-const (
-	HookSignIn      = "sign_in"
-	HookAuthHandler = "auth_handler"
-	HookResolveUser = "resolve_user"
-	HookNotify      = "notify"
-	HookTokenClaims = "token_claims"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // DefaultProvider is the key of a per-provider hook binding that serves
@@ -32,10 +22,7 @@ const DefaultProvider = "default"
 
 // perProvider lists the hooks bound per sign-in provider; the others are
 // bound to one plugin for the whole server.
-var perProvider = []string{HookSignIn, HookAuthHandler}
-
-// Hooks lists every hook of ABI v1, in a stable order.
-var Hooks = []string{HookSignIn, HookAuthHandler, HookResolveUser, HookNotify, HookTokenClaims}
+var perProvider = []string{hook.SignIn, hook.AuthHandler}
 
 // Plugins configures the Wasm plugin host.
 type Plugins struct {
@@ -240,33 +227,23 @@ func (p *Plugins) validate() []error {
 		}
 		validateLimits(key+".limits", s.Limits, false, bad)
 	}
-	hooks := make([]string, 0, len(p.Hooks))
-	for hook := range p.Hooks {
-		hooks = append(hooks, hook)
-	}
-	sort.Strings(hooks)
-	for _, hook := range hooks {
-		key := "plugins.hooks." + hook
-		if !slices.Contains(Hooks, hook) {
-			bad(key, "is not a hook (want one of %s)", strings.Join(Hooks, ", "))
+	for _, name := range slices.Sorted(maps.Keys(p.Hooks)) {
+		key := "plugins.hooks." + name
+		if !slices.Contains(hook.Names[:], name) {
+			bad(key, "is not a hook (want one of %s)", strings.Join(hook.Names[:], ", "))
 			continue
 		}
-		switch v := p.Hooks[hook].(type) {
+		switch v := p.Hooks[name].(type) {
 		case string:
 			if v != "" && !validPluginName(v) {
 				bad(key, "is not a plugin name, got %q", v)
 			}
 		case map[string]any:
-			if !slices.Contains(perProvider, hook) {
+			if !slices.Contains(perProvider, name) {
 				bad(key, "must be one plugin name (only %s are bound per provider)", strings.Join(perProvider, " and "))
 				continue
 			}
-			providers := make([]string, 0, len(v))
-			for provider := range v {
-				providers = append(providers, provider)
-			}
-			sort.Strings(providers)
-			for _, provider := range providers {
+			for _, provider := range slices.Sorted(maps.Keys(v)) {
 				s, ok := v[provider].(string)
 				if !ok || (s != "" && !validPluginName(s)) {
 					bad(key+"."+provider, "must be a plugin name, got %v", v[provider])

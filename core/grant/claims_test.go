@@ -18,22 +18,31 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/grant"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 	"github.com/gatehouse-auth/gatehouse/core/token"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
-// claimsFunc is a grant.ClaimsSource for tests.
+// claimsFunc is the token_claims hook for tests.
 type claimsFunc func(clientID, subject, scope, grantType string) (map[string]any, error)
 
-func (f claimsFunc) TokenClaims(_ context.Context, clientID, subject, scope, grantType string) (map[string]any, error) {
-	return f(clientID, subject, scope, grantType)
+// claimsHooks serves claimsFunc as the only hook the grant package asks.
+type claimsHooks struct {
+	plugin.Hooks
+	f claimsFunc
+}
+
+func (h claimsHooks) TokenClaims(_ context.Context, in hook.TokenClaimsInput) (hook.TokenClaimsResult, error) {
+	claims, err := h.f(in.ClientID, in.Sub, in.Scope, in.GrantType)
+	return hook.TokenClaimsResult{Claims: claims}, err
 }
 
 // claimsApp is the token endpoint alone, on the memory store, with src as
 // its token_claims hook.
-func claimsApp(t *testing.T, src grant.ClaimsSource) (*fiber.App, *config.Config, *store.Store) {
+func claimsApp(t *testing.T, src claimsFunc) (*fiber.App, *config.Config, *store.Store) {
 	t.Helper()
 	cfg := servertest.Config(t, "127.0.0.1:9")
 	cfg.Registration.CustomScopes = []string{"read", "write"}
@@ -43,7 +52,7 @@ func claimsApp(t *testing.T, src grant.ClaimsSource) (*fiber.App, *config.Config
 		t.Fatal(err)
 	}
 	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error { return oauth.WriteError(c, err) }})
-	grant.New(cfg, st, token.NewIssuer(cfg, keys, st)).WithClaims(src).Register(app)
+	grant.New(cfg, st, token.NewIssuer(cfg, keys, st)).WithClaims(claimsHooks{f: src}).Register(app)
 	return app, cfg, st
 }
 

@@ -13,8 +13,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/metrics"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // Minter creates grants and mints the tokens of successful token
@@ -25,24 +27,18 @@ type Minter struct {
 	st     *store.Store
 	issuer *token.Issuer
 	clock  func() time.Time
-	claims ClaimsSource
+	hooks  plugin.Hooks
 	// resources is the RFC 8707 allow-list (tokens.resources,
 	// tokens.registered_resources, the client's own).
 	resources *oauth.ResourcePolicy
 }
 
-// ClaimsSource adds claims to access tokens before they are signed: the
-// token_claims plugin hook. It returns nil when it has none to add; an
-// error fails the token request closed.
-type ClaimsSource interface {
-	TokenClaims(ctx context.Context, clientID, subject, scope, grantType string) (map[string]any, error)
-}
-
-// WithClaims makes every grant type ask src for extra access-token claims.
-// They never replace the registered claims the issuer sets (iss, sub, aud,
-// exp, scope, client_id...).
-func (h *Handler) WithClaims(src ClaimsSource) *Handler {
-	h.mint.claims = src
+// WithClaims makes every grant type ask the token_claims hook of hooks for
+// extra access-token claims; unbound, it adds none. They never replace the
+// registered claims the issuer sets (iss, sub, aud, exp, scope,
+// client_id...).
+func (h *Handler) WithClaims(hooks plugin.Hooks) *Handler {
+	h.mint.hooks = hooks
 	return h
 }
 
@@ -119,12 +115,13 @@ type Issue struct {
 func (m *Minter) Mint(ctx context.Context, is Issue) (*Response, error) {
 	g := &is.Grant
 	var extra map[string]any
-	if m.claims != nil {
-		var err error
-		if extra, err = m.claims.TokenClaims(ctx, g.ClientID, g.Subject, is.Scope, is.GrantType); err != nil {
+	if m.hooks != nil {
+		r, err := m.hooks.TokenClaims(ctx, hook.TokenClaimsInput{ClientID: g.ClientID, Sub: g.Subject, Scope: is.Scope, GrantType: is.GrantType})
+		if err != nil && !errors.Is(err, plugin.ErrNotBound) {
 			return nil, oauth.ErrServerError().WithDescription("plugin failed").
 				WithParent(fmt.Errorf("grant: token_claims for client %s: %w", g.ClientID, err))
 		}
+		extra = r.Claims
 	}
 	extra = withUserClaims(g.Claims, extra)
 	audience := g.Resource

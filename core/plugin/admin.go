@@ -115,7 +115,7 @@ func (h *Host) Status() []Status {
 // bindings maps plugin names to the hook bindings of cfg naming them.
 func bindings(cfg *config.Plugins) map[string][]string {
 	out := map[string][]string{}
-	for _, hook := range config.Hooks {
+	for _, hook := range hooks {
 		switch v := cfg.Hooks[hook].(type) {
 		case string:
 			if v != "" {

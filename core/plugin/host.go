@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // Host serves every plugin of the configured directory and keeps them
@@ -752,24 +753,46 @@ func short(hash string) string {
 	return hash
 }
 
-// TokenClaims asks the token_claims plugin, if one is bound, for extra
-// access-token claims (grant.ClaimsSource). Unbound, it adds none; a bound
-// plugin that is missing, fails or refuses fails the token request.
-func (h *Host) TokenClaims(ctx context.Context, clientID, subject, scope, grantType string) (map[string]any, error) {
-	if _, ok := h.For(HookTokenClaims, ""); !ok {
-		return nil, nil
-	}
-	in := struct {
-		ClientID  string `json:"client_id"`
-		Sub       string `json:"sub"`
-		Scope     string `json:"scope"`
-		GrantType string `json:"grant_type"`
-	}{clientID, subject, scope, grantType}
-	var out struct {
-		Claims map[string]any `json:"claims"`
-	}
-	if err := h.CallHook(ctx, HookTokenClaims, "", in, &out); err != nil {
-		return nil, err
-	}
-	return out.Claims, nil
+// Hooks is what the server asks of its plugins: one method per hook of
+// ABI v1, with package hook's input and result. A plugin's refusal is a
+// *Refusal, anything else that goes wrong a *Failure; a hook no plugin is
+// bound to fails with a *Failure wrapping ErrNotBound, which callers for
+// which the hook is optional take as "nothing to do". *Host implements it.
+type Hooks interface {
+	// For names the plugin bound to name (for provider, with sign_in and
+	// auth_handler), whether or not it is loaded.
+	For(name, provider string) (plugin string, ok bool)
+	SignIn(ctx context.Context, provider string, in hook.SignInInput) (hook.SignInResult, error)
+	AuthHandler(ctx context.Context, provider string, in hook.AuthHandlerInput) (hook.AuthHandlerResult, error)
+	ResolveUser(ctx context.Context, in hook.ResolveUserInput) (hook.ResolveUserResult, error)
+	Notify(ctx context.Context, in hook.NotifyInput) (hook.NotifyResult, error)
+	TokenClaims(ctx context.Context, in hook.TokenClaimsInput) (hook.TokenClaimsResult, error)
+}
+
+var _ Hooks = (*Host)(nil)
+
+func (h *Host) SignIn(ctx context.Context, provider string, in hook.SignInInput) (hook.SignInResult, error) {
+	return callBound[hook.SignInResult](ctx, h, hook.SignIn, provider, in)
+}
+
+func (h *Host) AuthHandler(ctx context.Context, provider string, in hook.AuthHandlerInput) (hook.AuthHandlerResult, error) {
+	return callBound[hook.AuthHandlerResult](ctx, h, hook.AuthHandler, provider, in)
+}
+
+func (h *Host) ResolveUser(ctx context.Context, in hook.ResolveUserInput) (hook.ResolveUserResult, error) {
+	return callBound[hook.ResolveUserResult](ctx, h, hook.ResolveUser, "", in)
+}
+
+func (h *Host) Notify(ctx context.Context, in hook.NotifyInput) (hook.NotifyResult, error) {
+	return callBound[hook.NotifyResult](ctx, h, hook.Notify, "", in)
+}
+
+func (h *Host) TokenClaims(ctx context.Context, in hook.TokenClaimsInput) (hook.TokenClaimsResult, error) {
+	return callBound[hook.TokenClaimsResult](ctx, h, hook.TokenClaims, "", in)
+}
+
+func callBound[R any](ctx context.Context, h *Host, name, provider string, in any) (R, error) {
+	var out R
+	err := h.CallHook(ctx, name, provider, in, &out)
+	return out, err
 }

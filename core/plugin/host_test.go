@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // testWasm returns testdata/plugins/bin/<name>.wasm, built by
@@ -185,22 +186,23 @@ func TestHostTokenClaims(t *testing.T) {
 	ctx := context.Background()
 
 	h := newTestHost(t, testConfig(dir))
-	claims, err := h.TokenClaims(ctx, "client", "user:default/alice", "openid", "authorization_code")
-	if err != nil || claims["reload"] != "v1" {
-		t.Errorf("TokenClaims = %v, %v", claims, err)
+	in := hook.TokenClaimsInput{ClientID: "client", Sub: "user:default/alice", Scope: "openid", GrantType: "authorization_code"}
+	got, err := h.TokenClaims(ctx, in)
+	if err != nil || got.Claims["reload"] != "v1" {
+		t.Errorf("TokenClaims = %v, %v", got, err)
 	}
 
 	unbound := testConfig(dir)
 	unbound.Hooks = nil
-	claims, err = newTestHost(t, unbound).TokenClaims(ctx, "client", "sub", "", "client_credentials")
-	if err != nil || claims != nil {
-		t.Errorf("unbound TokenClaims = %v, %v; want nothing", claims, err)
+	got, err = newTestHost(t, unbound).TokenClaims(ctx, in)
+	if !errors.Is(err, ErrNotBound) || got.Claims != nil {
+		t.Errorf("unbound TokenClaims = %v, %v; want nothing and ErrNotBound", got, err)
 	}
 
 	missing := testConfig(dir)
 	missing.Hooks = map[string]any{"token_claims": "absent"}
-	if _, err := newTestHost(t, missing).TokenClaims(ctx, "client", "sub", "", "client_credentials"); err == nil {
-		t.Error("TokenClaims with its plugin absent succeeded; want it to fail closed")
+	if _, err := newTestHost(t, missing).TokenClaims(ctx, in); err == nil || errors.Is(err, ErrNotBound) {
+		t.Errorf("TokenClaims with its plugin absent = %v; want it to fail closed", err)
 	}
 }
 

@@ -159,7 +159,7 @@ type binding struct {
 // allBindings lists the bindings of cfg, by configuration key.
 func allBindings(cfg *config.Plugins) map[string]binding {
 	out := map[string]binding{}
-	for _, hook := range config.Hooks {
+	for _, hook := range hooks {
 		key := "plugins.hooks." + hook
 		switch v := cfg.Hooks[hook].(type) {
 		case string:

@@ -17,24 +17,23 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/plugin/internal/wasmlimit"
 	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// Hooks of ABI v1 (sdk/ABI.md). The names are config's, which validates
-// the hook bindings and cannot import this package.
+// Hook names, as the host's callers and tests spell them: package hook's.
 const (
-	HookSignIn      = config.HookSignIn
-	HookAuthHandler = config.HookAuthHandler
-	HookResolveUser = config.HookResolveUser
-	HookNotify      = config.HookNotify
-	HookTokenClaims = config.HookTokenClaims
+	HookSignIn      = hook.SignIn
+	HookAuthHandler = hook.AuthHandler
+	HookResolveUser = hook.ResolveUser
+	HookNotify      = hook.Notify
+	HookTokenClaims = hook.TokenClaims
 )
 
 // ABIVersion is the value gh_abi_version() must return.
@@ -42,7 +41,7 @@ const ABIVersion = 1
 
 // hooks lists every hook of ABI v1; a hook's index here indexes per-instance
 // export tables.
-var hooks = [...]string{HookSignIn, HookAuthHandler, HookResolveUser, HookNotify, HookTokenClaims}
+var hooks = hook.Names
 
 func hookIndex(hook string) int {
 	for i, h := range hooks {

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
+	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
@@ -70,7 +71,7 @@ type Bridge struct {
 	states store.Collection[store.UpstreamState]
 	grants store.Collection[store.BridgeGrant]
 	page   *identity.Page
-	hooks  Hooks
+	hooks  plugin.Hooks
 	now    func() time.Time
 
 	// locks queues the requests of one bridged client within this
@@ -85,7 +86,7 @@ type Bridge struct {
 
 // newBridge returns the bridge configured in cfg.Bridge, or nil when it is
 // off.
-func newBridge(cfg *config.Config, st *store.Store, client *http.Client, hooks Hooks) (*Bridge, error) {
+func newBridge(cfg *config.Config, st *store.Store, client *http.Client, hooks plugin.Hooks) (*Bridge, error) {
 	if !cfg.Bridge.Enabled {
 		return nil, nil
 	}

@@ -27,18 +27,11 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // stateTTL bounds a round trip to the upstream: start to frame handler.
 const stateTTL = 10 * time.Minute
-
-// Hooks is what sign-in needs of the plugin host (*plugin.Host).
-type Hooks interface {
-	For(hook, provider string) (pluginName string, ok bool)
-	CallHook(ctx context.Context, hook, provider string, input, out any) error
-}
-
-var _ Hooks = (*plugin.Host)(nil)
 
 // sealedGrant is the upstream grant inside store.UpstreamSession.Sealed and
 // bridge records.
@@ -59,7 +52,7 @@ type Provider struct {
 	cfg       *config.Config
 	issuer    *token.Issuer
 	sessions  *identity.Sessions
-	hooks     Hooks
+	hooks     plugin.Hooks
 	csrf      fiber.Handler
 	states    store.Collection[store.UpstreamState]
 	providers store.Collection[store.UpstreamSession]
@@ -73,7 +66,7 @@ var (
 
 // newProvider builds provider id from its configured environments.
 func newProvider(id string, envs map[string]config.Provider, cfg *config.Config, st *store.Store,
-	issuer *token.Issuer, sessions *identity.Sessions, csrf fiber.Handler, hooks Hooks, client *http.Client) (*Provider, error) {
+	issuer *token.Issuer, sessions *identity.Sessions, csrf fiber.Handler, hooks plugin.Hooks, client *http.Client) (*Provider, error) {
 	p := &Provider{
 		id: id, cfg: cfg, issuer: issuer, sessions: sessions, csrf: csrf, hooks: hooks, envs: map[string]Upstream{},
 		scopes: map[string][]string{}, ttl: map[string]time.Duration{},
@@ -391,14 +384,6 @@ func (p *Provider) finish(c *fiber.Ctx, st *store.UpstreamState, param func(stri
 	return p.response(ctx, u, r, scope)
 }
 
-// hookInput is the sign_in and auth_handler input of ABI v1.
-type hookInput struct {
-	Provider string         `json:"provider"`
-	Env      string         `json:"env"`
-	Profile  store.Profile  `json:"profile"`
-	Claims   map[string]any `json:"claims"`
-}
-
 // resolve runs auth_handler (when bound) then sign_in: who the upstream's
 // person is here. A plugin's refusal is shown to the user; any other
 // failure refuses too (fail closed).
@@ -412,26 +397,24 @@ func (p *Provider) resolve(ctx context.Context, env string, prof store.Profile, 
 
 // signIn runs provider's auth_handler (when bound) then its sign_in hook
 // on what the upstream said: the provider's sign-in and the bridge's.
-func signIn(ctx context.Context, hooks Hooks, provider, env string, prof store.Profile, claims map[string]any) (identity.User, error) {
+func signIn(ctx context.Context, hooks plugin.Hooks, provider, env string, prof store.Profile, claims map[string]any) (identity.User, error) {
 	if claims == nil {
 		claims = map[string]any{}
 	}
-	in := hookInput{Provider: provider, Env: env, Profile: prof, Claims: claims}
-	if _, ok := hooks.For(plugin.HookAuthHandler, provider); ok {
-		var out struct {
-			Profile store.Profile `json:"profile"`
-		}
-		if err := hooks.CallHook(ctx, plugin.HookAuthHandler, provider, in, &out); err != nil {
-			return identity.User{}, hookError(err)
-		}
-		in.Profile = shapedProfile(in.Profile, out.Profile)
+	raw, err := json.Marshal(claims)
+	if err != nil {
+		return identity.User{}, &signInError{Message: "Sign-in is not available right now.", Err: fmt.Errorf("upstream claims: %w", err)}
 	}
-	var out struct {
-		Sub    string         `json:"sub"`
-		Ent    []string       `json:"ent"`
-		Claims map[string]any `json:"claims"`
+	in := hook.SignInInput{Provider: provider, Env: env, Profile: hook.Profile(prof), Claims: raw}
+	shaped, err := hooks.AuthHandler(ctx, provider, in)
+	switch {
+	case err == nil:
+		in.Profile = hook.Profile(shapedProfile(prof, store.Profile(shaped.Profile)))
+	case !errors.Is(err, plugin.ErrNotBound):
+		return identity.User{}, hookError(err)
 	}
-	if err := hooks.CallHook(ctx, plugin.HookSignIn, provider, in, &out); err != nil {
+	out, err := hooks.SignIn(ctx, provider, in)
+	if err != nil {
 		return identity.User{}, hookError(err)
 	}
 	if out.Sub == "" {
@@ -444,7 +427,7 @@ func signIn(ctx context.Context, hooks Hooks, provider, env string, prof store.P
 	// What the plugin names becomes the token's subject and ownership:
 	// anything that is not an entity ref fails the sign-in closed.
 	if err := checkRefs(out.Sub, ent); err != nil {
-		name, _ := hooks.For(plugin.HookSignIn, provider)
+		name, _ := hooks.For(hook.SignIn, provider)
 		slog.WarnContext(ctx, "sign_in answer refused", "provider", provider, "plugin", name, "error", err)
 		return identity.User{}, failure(fmt.Errorf("sign_in plugin %s: %w", name, err), "error.sign_in_unavailable")
 	}
@@ -453,9 +436,9 @@ func signIn(ctx context.Context, hooks Hooks, provider, env string, prof store.P
 	// the identity token and the tokens issued to clients for this user.
 	// The issuer drops registered names (sub, iss, ent...), so a plugin
 	// cannot rename who signed in.
-	prof, claims, err := liftProfile(in.Profile, out.Claims)
+	prof, claims, err = liftProfile(store.Profile(in.Profile), out.Claims)
 	if err != nil {
-		name, _ := hooks.For(plugin.HookSignIn, provider)
+		name, _ := hooks.For(hook.SignIn, provider)
 		slog.WarnContext(ctx, "sign_in answer refused", "provider", provider, "plugin", name, "error", err)
 		return identity.User{}, failure(fmt.Errorf("sign_in plugin %s: %w", name, err), "error.sign_in_unavailable")
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
+	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
@@ -30,7 +31,7 @@ type Providers struct {
 // New sets up the providers configured in cfg. hooks resolves who signs
 // in (sign_in, auth_handler); the server passes its plugin host. Calls to
 // the upstreams go through out.
-func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, hooks Hooks, out *outbound.Client) (*Providers, error) {
+func New(cfg *config.Config, st *store.Store, issuer *token.Issuer, hooks plugin.Hooks, out *outbound.Client) (*Providers, error) {
 	p := &Providers{Pages: identity.Pages{
 		Sessions: identity.NewSessions(cfg, st),
 		CSRF:     identity.CSRF(cfg, st),

@@ -188,7 +188,7 @@ func appendNotify(dst []byte, r *NotifyResult) ([]byte, bool) {
 			dst, k = appendAny(append(dst, `,"body":`...), d.Body)
 			ok = ok && k
 		}
-		for _, m := range [...]struct{ k, v string }{{"message", d.Message}, {"to", d.To}, {"subject", d.Subject}} {
+		for _, m := range [...]struct{ k, v string }{{"message", d.Message}, {"to", d.To}, {"subject", d.Subject}, {"language", d.Language}} {
 			if m.v != "" {
 				dst, k = appendMember(dst, false, m.k, m.v)
 				ok = ok && k

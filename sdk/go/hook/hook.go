@@ -184,8 +184,8 @@ type NotifyResult struct {
 
 // Delivery is one message for the host to send: a DeliveryWebhook (URL
 // and Body), a DeliveryLog line (Message) or a DeliveryEmail (To,
-// optionally Subject) that the host renders from its approval e-mail
-// templates and sends over SMTP.
+// optionally Subject and Language) that the host renders from its approval
+// e-mail templates and sends over SMTP.
 //
 // Body is any value a plugin encodes; decoded, it is the json.RawMessage
 // the plugin wrote, so that the host posts exactly those bytes.
@@ -196,6 +196,9 @@ type Delivery struct {
 	Message string `json:"message,omitempty"`
 	To      string `json:"to,omitempty"`
 	Subject string `json:"subject,omitempty"`
+	// Language is an e-mail's (a BCP 47 tag, matched like
+	// Accept-Language); empty: the host's ui.default_language.
+	Language string `json:"language,omitempty"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler, keeping Body raw.
