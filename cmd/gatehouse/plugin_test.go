@@ -77,7 +77,7 @@ func TestPluginTest(t *testing.T) {
 			args: []string{trap, "--hook", "sign_in", "--input", event},
 			errWant: func(err error) bool {
 				var f *plugin.Failure
-				return errors.As(err, &f) && f.Reason == "trap: unreachable"
+				return errors.As(err, &f) && f.Reason == plugin.ReasonTrap && f.Detail == "unreachable"
 			},
 			stderr: `reason="trap: unreachable"`,
 		},

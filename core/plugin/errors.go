@@ -5,35 +5,42 @@ import (
 	"fmt"
 )
 
-// Reasons a call fails. They are the Reason field of *Failure: stable strings
-// that operators grep for and tests compare against; the detail is in Err.
+// Reason is why a call failed: one of the fixed set below, which operators
+// grep for and tests compare against. What a reason alone does not say
+// (the trap's message, the exit code) is the Failure's Detail; the detail
+// of the error is in its Err.
+type Reason string
+
+// Reasons a call fails (sdk/ABI.md §5).
 const (
-	ReasonUnknownHook      = "unknown hook"
-	ReasonHookNotServed    = "hook not served"
-	ReasonBadInput         = "input is not serialisable to JSON"
-	ReasonRequestTooLarge  = "request too large"
-	ReasonNoInstance       = "no free instance"
-	ReasonInstantiate      = "instantiation failed"
-	ReasonClosed           = "plugin closed"
-	ReasonTimeout          = "timeout"
-	ReasonCanceled         = "canceled"
-	ReasonOutOfMemory      = "out of memory"
-	ReasonTrap             = "trap"
-	ReasonExit             = "exited with code"
-	ReasonBadAlloc         = "gh_alloc returned an out-of-bounds buffer"
-	ReasonResponseTooLarge = "response too large"
-	ReasonOutOfBounds      = "malformed response: out of bounds"
-	ReasonNotJSON          = "malformed response: not JSON"
-	ReasonNeither          = "malformed response: neither result nor error"
-	ReasonBoth             = "malformed response: both result and error"
-	ReasonNoErrorCode      = "malformed response: error without code"
-	ReasonResultMismatch   = "malformed response: result does not match the hook's schema"
-	ReasonFree             = "gh_free failed"
-	ReasonReentry          = "re-entry refused"
-	ReasonLogQuota         = "log quota exceeded"
-	ReasonKVQuota          = "kv quota exceeded"
-	ReasonLoading          = "plugin is loading"
-	ReasonClaimsTooLarge   = "claims too large"
+	ReasonNotBound         Reason = "no plugin is bound to this hook"
+	ReasonNotLoaded        Reason = "plugin is not loaded"
+	ReasonLoading          Reason = "plugin is loading"
+	ReasonUnknownHook      Reason = "unknown hook"
+	ReasonHookNotServed    Reason = "hook not served"
+	ReasonBadInput         Reason = "input is not serialisable to JSON"
+	ReasonRequestTooLarge  Reason = "request too large"
+	ReasonNoInstance       Reason = "no free instance"
+	ReasonInstantiate      Reason = "instantiation failed"
+	ReasonClosed           Reason = "plugin closed"
+	ReasonTimeout          Reason = "timeout"
+	ReasonCanceled         Reason = "canceled"
+	ReasonOutOfMemory      Reason = "out of memory"
+	ReasonTrap             Reason = "trap"             // Detail: wazero's message
+	ReasonExit             Reason = "exited with code" // Detail: the code
+	ReasonBadAlloc         Reason = "gh_alloc returned an out-of-bounds buffer"
+	ReasonResponseTooLarge Reason = "response too large"
+	ReasonOutOfBounds      Reason = "malformed response: out of bounds"
+	ReasonNotJSON          Reason = "malformed response: not JSON"
+	ReasonNeither          Reason = "malformed response: neither result nor error"
+	ReasonBoth             Reason = "malformed response: both result and error"
+	ReasonNoErrorCode      Reason = "malformed response: error without code"
+	ReasonResultMismatch   Reason = "malformed response: result does not match the hook's schema"
+	ReasonFree             Reason = "gh_free failed" // Detail: why, as a Failure says it
+	ReasonReentry          Reason = "re-entry refused"
+	ReasonLogQuota         Reason = "log quota exceeded"
+	ReasonKVQuota          Reason = "kv quota exceeded"
+	ReasonClaimsTooLarge   Reason = "claims too large"
 )
 
 // Errors behind the quota and re-entry failures: a *Failure with one of
@@ -79,15 +86,31 @@ func (r *Refusal) Error() string {
 // of memory, malformed or oversized response, ...). The caller must fail
 // closed; the instance that failed has been discarded.
 type Failure struct {
-	Plugin, Hook, Reason string
-	Err                  error
+	Plugin, Hook string
+	Reason       Reason
+	// Detail completes ReasonTrap ("unreachable"), ReasonExit ("3") and
+	// ReasonFree ("timeout"); it is empty for the other reasons.
+	Detail string
+	Err    error
 }
 
 func (f *Failure) Error() string {
-	return fmt.Sprintf("plugin %s failed %s: %s", f.Plugin, f.Hook, f.Reason)
+	return fmt.Sprintf("plugin %s failed %s: %s", f.Plugin, f.Hook, f.Cause())
 }
 
 func (f *Failure) Unwrap() error { return f.Err }
+
+// Cause is the reason with its detail, as the error and the log line say
+// it: "timeout", "trap: unreachable", "exited with code 3".
+func (f *Failure) Cause() string {
+	switch {
+	case f.Detail == "":
+		return string(f.Reason)
+	case f.Reason == ReasonExit:
+		return string(f.Reason) + " " + f.Detail
+	}
+	return string(f.Reason) + ": " + f.Detail
+}
 
 // LoadError is why Runtime.Load refused a module. The previous version of the
 // plugin, if any, should keep serving.

@@ -236,7 +236,7 @@ func (h *Host) For(hook, provider string) (pluginName string, ok bool) {
 func (h *Host) CallHook(ctx context.Context, hook, provider string, input, out any) error {
 	name, ok := h.For(hook, provider)
 	if !ok {
-		return &Failure{Hook: hook, Reason: "no plugin is bound to this hook", Err: ErrNotBound}
+		return &Failure{Hook: hook, Reason: ReasonNotBound, Err: ErrNotBound}
 	}
 	return h.Call(ctx, name, hook, input, out)
 }
@@ -248,7 +248,7 @@ func (h *Host) Call(ctx context.Context, name, hook string, input, out any) erro
 	for {
 		l, ok := h.set.Load().plugins[name]
 		if !ok {
-			var err error = &Failure{Plugin: name, Hook: hook, Reason: "plugin is not loaded", Err: h.loadError(name)}
+			var err error = &Failure{Plugin: name, Hook: hook, Reason: ReasonNotLoaded, Err: h.loadError(name)}
 			if since := h.loadingSince(name); since != nil {
 				err = &Failure{Plugin: name, Hook: hook, Reason: ReasonLoading,
 					Err: fmt.Errorf("compiling since %s", since.Format(time.RFC3339))}

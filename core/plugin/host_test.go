@@ -152,7 +152,7 @@ func TestHostHookBinding(t *testing.T) {
 		}},
 		{"per-provider plugin missing", HookSignIn, "github", "gh-signin", true, func(t *testing.T, err error) {
 			var f *Failure
-			if !errors.As(err, &f) || f.Plugin != "gh-signin" || f.Hook != HookSignIn || !strings.Contains(f.Reason, "not loaded") {
+			if !errors.As(err, &f) || f.Plugin != "gh-signin" || f.Hook != HookSignIn || f.Reason != ReasonNotLoaded {
 				t.Errorf("err = %v, want a *Failure naming gh-signin", err)
 			}
 		}},

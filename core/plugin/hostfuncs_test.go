@@ -84,7 +84,7 @@ func TestKVStoreDown(t *testing.T) {
 	p := load(t, r, "kv", Settings{KV: failingKV{}, Logger: slog.New(newRecorder())})
 	err := p.Call(context.Background(), HookTokenClaims, nil, nil)
 	var f *Failure
-	if !errors.As(err, &f) || !strings.HasPrefix(f.Reason, ReasonTrap+": kv_get: disk on fire") {
+	if !errors.As(err, &f) || f.Reason != ReasonTrap || !strings.HasPrefix(f.Detail, "kv_get: disk on fire") {
 		t.Errorf("kv_get on a failing store: %v", err)
 	}
 	err = p.Call(context.Background(), HookNotify, nil, nil)

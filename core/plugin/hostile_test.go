@@ -24,7 +24,7 @@ func TestHostileCalls(t *testing.T) {
 	tests := []struct {
 		plugin, hook string
 		limits       Limits
-		reason       string
+		reason       Reason // with its detail, as Failure.Cause says it
 	}{
 		{"loop", HookSignIn, Limits{Timeout: 100 * time.Millisecond}, ReasonTimeout},
 		{"membomb", HookSignIn, Limits{MemoryPages: 32}, ReasonOutOfMemory},
@@ -52,14 +52,14 @@ func TestHostileCalls(t *testing.T) {
 				if !errors.As(err, &f) {
 					t.Fatalf("got %v, want *Failure", err)
 				}
-				if f.Reason != tc.reason || f.Plugin != tc.plugin || f.Hook != tc.hook {
+				if f.Cause() != string(tc.reason) || f.Plugin != tc.plugin || f.Hook != tc.hook {
 					t.Fatalf("failure = %+v, want reason %q", f, tc.reason)
 				}
-				if want := "plugin " + tc.plugin + " failed " + tc.hook + ": " + tc.reason; err.Error() != want {
+				if want := "plugin " + tc.plugin + " failed " + tc.hook + ": " + string(tc.reason); err.Error() != want {
 					t.Errorf("Error() = %q, want %q", err.Error(), want)
 				}
 			}
-			logged := rec.find("plugin call failed", map[string]string{"plugin": tc.plugin, "hook": tc.hook, "reason": tc.reason})
+			logged := rec.find("plugin call failed", map[string]string{"plugin": tc.plugin, "hook": tc.hook, "reason": string(tc.reason)})
 			if len(logged) != 2 || logged[0].Level != slog.LevelError {
 				t.Errorf("logged %d failures (%+v), want one per call at error", len(logged), logged)
 			}

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/sys"
 )
 
 // randReader feeds WASI random_get: real randomness, as guest runtimes (Go's
@@ -158,7 +160,7 @@ func (p *Plugin) envelope(hook string, input []byte) []byte {
 
 // decodeResponse splits {"result": ...} from {"error": {code, message}} and
 // names anything else a malformed response.
-func decodeResponse(resp []byte) (result json.RawMessage, refusal *Refusal, reason string, err error) {
+func decodeResponse(resp []byte) (result json.RawMessage, refusal *Refusal, reason Reason, err error) {
 	var r struct {
 		Result json.RawMessage `json:"result"`
 		Error  json.RawMessage `json:"error"`
@@ -182,15 +184,47 @@ func decodeResponse(resp []byte) (result json.RawMessage, refusal *Refusal, reas
 }
 
 // fail logs a failed call once and returns it as a *Failure.
-func (p *Plugin) fail(hook, reason string, err error) error {
-	f := &Failure{Plugin: p.name, Hook: hook, Reason: reason, Err: err}
-	attrs := []any{"hook", hook, "reason", reason}
+func (p *Plugin) fail(hook string, reason Reason, err error) error {
+	f := &Failure{Plugin: p.name, Hook: hook, Reason: reason, Detail: detail(reason, err), Err: err}
+	attrs := []any{"hook", hook, "reason", f.Cause()}
 	if err != nil {
 		attrs = append(attrs, "err", err.Error())
 	}
 	p.logger.Error("plugin call failed", attrs...)
 	return f
 }
+
+// detail is what reason alone does not say, from the error behind it: the
+// trap's message (wazero's first line), the exit code, why gh_free failed.
+func detail(reason Reason, err error) string {
+	var exit *sys.ExitError
+	var free *freeError
+	switch {
+	case reason == ReasonTrap && err != nil:
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		msg = strings.TrimPrefix(msg, "wasm error: ")
+		return strings.TrimSuffix(msg, " (recovered by wazero)")
+	case reason == ReasonExit && errors.As(err, &exit):
+		return strconv.FormatUint(uint64(exit.ExitCode()), 10)
+	case reason == ReasonFree && errors.As(err, &free):
+		return cause(free.reason, free.err)
+	}
+	return ""
+}
+
+// cause is reason with the detail err gives it, as Failure.Cause says it.
+func cause(reason Reason, err error) string {
+	return (&Failure{Reason: reason, Detail: detail(reason, err)}).Cause()
+}
+
+// freeError is a failed gh_free, with the reason it failed for.
+type freeError struct {
+	reason Reason
+	err    error
+}
+
+func (e *freeError) Error() string { return e.err.Error() }
+func (e *freeError) Unwrap() error { return e.err }
 
 // Close waits for calls in flight (until ctx ends), then releases every
 // instance and the plugin's wazero runtime. Later calls fail with

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 
 	"github.com/tetratelabs/wazero/api"
@@ -37,7 +36,7 @@ func newPool(size int) *pool {
 
 // acquire waits for a free slot (or ctx) and returns an idle instance, or a
 // new one when none is idle (nil for a WASI command module).
-func (pl *pool) acquire(ctx context.Context, p *Plugin) (*instance, string, error) {
+func (pl *pool) acquire(ctx context.Context, p *Plugin) (*instance, Reason, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ReasonNoInstance, err
 	}
@@ -173,12 +172,12 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	if init := mod.ExportedFunction("_initialize"); init != nil {
 		if err := init.CallWithStack(ctx, inst.stack[:]); err != nil {
 			inst.close(ctx)
-			return nil, &LoadError{Plugin: p.name, Reason: ReasonInitialize, Err: errors.New(inst.classify(err))}
+			return nil, &LoadError{Plugin: p.name, Reason: ReasonInitialize, Err: errors.New(cause(inst.classify(err), err))}
 		}
 	}
 	if err := mod.ExportedFunction("gh_abi_version").CallWithStack(ctx, inst.stack[:]); err != nil {
 		inst.close(ctx)
-		return nil, &LoadError{Plugin: p.name, Reason: ReasonWrongABI, Err: errors.New(inst.classify(err))}
+		return nil, &LoadError{Plugin: p.name, Reason: ReasonWrongABI, Err: errors.New(cause(inst.classify(err), err))}
 	}
 	if v := int32(inst.stack[0]); v != ABIVersion {
 		inst.close(ctx)
@@ -190,7 +189,7 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 // call runs one hook on the instance: gh_alloc, copy the request in, the
 // hook, copy the response out, gh_free both buffers. On failure it returns a
 // reason and the instance must be discarded.
-func (i *instance) call(ctx context.Context, h int, env []byte) ([]byte, string, error) {
+func (i *instance) call(ctx context.Context, h int, env []byte) ([]byte, Reason, error) {
 	ctx, cancel := context.WithTimeout(ctx, i.p.limits.Timeout)
 	defer cancel()
 	i.logs.reset()
@@ -229,7 +228,7 @@ func (i *instance) call(ctx context.Context, h int, env []byte) ([]byte, string,
 		for _, b := range [...][2]uint32{{ptr, n}, {reqPtr, uint32(len(env))}} {
 			st[0], st[1] = uint64(b[0]), uint64(b[1])
 			if err := i.free.CallWithStack(ctx, st); err != nil {
-				return nil, ReasonFree + ": " + i.classify(err), err
+				return nil, ReasonFree, &freeError{reason: i.classify(err), err: err}
 			}
 		}
 	}
@@ -238,8 +237,8 @@ func (i *instance) call(ctx context.Context, h int, env []byte) ([]byte, string,
 
 // classify names why a guest call failed: the deadline, the caller giving
 // up, proc_exit, memory exhausted (a trap with memory at its cap), or
-// another trap with wazero's first line.
-func (i *instance) classify(err error) string {
+// another trap (the Failure's Detail has wazero's first line).
+func (i *instance) classify(err error) Reason {
 	if r := exitReason(err); r != "" {
 		return r
 	}
@@ -249,11 +248,11 @@ func (i *instance) classify(err error) string {
 	if i.mem != nil && i.mem.Size()/65536 >= i.p.limits.MemoryPages {
 		return ReasonOutOfMemory
 	}
-	return trapReason(err)
+	return ReasonTrap
 }
 
 // quotaReason names the host's own refusals: re-entry and quotas.
-func quotaReason(err error) string {
+func quotaReason(err error) Reason {
 	switch {
 	case errors.Is(err, ErrReentry):
 		return ReasonReentry
@@ -265,7 +264,7 @@ func quotaReason(err error) string {
 	return ""
 }
 
-func exitReason(err error) string {
+func exitReason(err error) Reason {
 	var exit *sys.ExitError
 	if !errors.As(err, &exit) {
 		return ""
@@ -276,14 +275,8 @@ func exitReason(err error) string {
 	case sys.ExitCodeContextCanceled:
 		return ReasonCanceled
 	default:
-		return fmt.Sprintf("%s %d", ReasonExit, exit.ExitCode())
+		return ReasonExit
 	}
-}
-
-func trapReason(err error) string {
-	msg, _, _ := strings.Cut(err.Error(), "\n")
-	msg = strings.TrimPrefix(msg, "wasm error: ")
-	return ReasonTrap + ": " + strings.TrimSuffix(msg, " (recovered by wazero)")
 }
 
 func (i *instance) close(ctx context.Context) {

@@ -275,7 +275,7 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte, s Settings
 			if errors.As(err, &le) {
 				return nil, le
 			}
-			return refuse(ReasonInstantiate, err)
+			return refuse(string(ReasonInstantiate), err)
 		}
 		p.pool.warm(inst)
 	}

@@ -84,7 +84,10 @@ func TestGoodPlugin(t *testing.T) {
 		t.Errorf("log lines = %+v, want 3 at info", logged)
 	}
 
-	for _, tc := range []struct{ hook, reason string }{
+	for _, tc := range []struct {
+		hook   string
+		reason Reason
+	}{
 		{HookAuthHandler, ReasonHookNotServed},
 		{"sign_out", ReasonUnknownHook},
 	} {

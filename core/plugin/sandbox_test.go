@@ -27,7 +27,7 @@ func TestSandboxBounds(t *testing.T) {
 	tests := []struct {
 		plugin, hook string
 		settings     Settings
-		reason       string
+		reason       Reason // with its detail, as Failure.Cause says it
 		sentinel     error
 		// maxMiB bounds the peak RSS growth of each call.
 		maxMiB int64
@@ -58,7 +58,7 @@ func TestSandboxBounds(t *testing.T) {
 				grew := rss.PeakGrowthMiB(t, func() {
 					err := p.Call(context.Background(), tc.hook, map[string]string{"email": "a@example.com"}, nil)
 					var f *Failure
-					if !errors.As(err, &f) || f.Reason != tc.reason || f.Plugin != tc.plugin {
+					if !errors.As(err, &f) || f.Cause() != string(tc.reason) || f.Plugin != tc.plugin {
 						t.Fatalf("got %v, want a *Failure %q", err, tc.reason)
 					}
 					if tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
@@ -70,7 +70,7 @@ func TestSandboxBounds(t *testing.T) {
 					t.Errorf("peak RSS grew %d MiB, want at most %d", grew, tc.maxMiB*rssSlack)
 				}
 			}
-			if n := len(rec.find("plugin call failed", map[string]string{"plugin": tc.plugin, "reason": tc.reason})); n != 2 {
+			if n := len(rec.find("plugin call failed", map[string]string{"plugin": tc.plugin, "reason": string(tc.reason)})); n != 2 {
 				t.Errorf("logged %d failures naming the plugin, want 2", n)
 			}
 			if p.Serves(HookTokenClaims) && tc.plugin != "bigclaims" {

@@ -12,7 +12,7 @@ import (
 // runCommand is the WASI-command fallback: a module exporting _start and no
 // gh_* hook runs once per call, the envelope on stdin and the response on
 // stdout, under the same deadline, memory cap and response cap.
-func (p *Plugin) runCommand(ctx context.Context, env []byte) ([]byte, string, error) {
+func (p *Plugin) runCommand(ctx context.Context, env []byte) ([]byte, Reason, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.limits.Timeout)
 	defer cancel()
 	stdout := &cappedBuffer{max: p.limits.MaxResponseBytes}
@@ -39,7 +39,7 @@ func (p *Plugin) runCommand(ctx context.Context, env []byte) ([]byte, string, er
 		if r := quotaReason(err); r != "" {
 			return nil, r, err
 		}
-		return nil, trapReason(err), err
+		return nil, ReasonTrap, err
 	}
 	if err := logs.exceeded(); err != nil {
 		return nil, ReasonLogQuota, err
