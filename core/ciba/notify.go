@@ -15,9 +15,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
-// EventAuthenticationRequested is the notify event of a new request.
-const EventAuthenticationRequested = hook.EventAuthenticationRequested
-
 // notify tells the user, through the notify plugin, that a client asks for
 // their consent (CIBA Core §7.1 leaves the channel to the OP). Log
 // deliveries are logged now; webhook deliveries join the durable queue,
@@ -30,7 +27,7 @@ func (s *Service) notify(ctx context.Context, cl *store.Client, rec *store.Backc
 		return nil
 	}
 	in := hook.NotifyInput{
-		Event:          EventAuthenticationRequested,
+		Event:          hook.EventAuthenticationRequested,
 		User:           hook.User{Sub: rec.Subject, Profile: hook.Profile(rec.Profile)},
 		Client:         hook.Client{ID: cl.ID, Name: cl.ClientName},
 		BindingMessage: rec.BindingMessage,

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -169,24 +168,43 @@ func (p *Plugins) Binding(hook, provider string) (name string, ok bool) {
 	return "", false
 }
 
-// Bound lists the plugin names some hook is bound to, sorted, without
-// duplicates.
-func (p *Plugins) Bound() []string {
-	var names []string
-	for _, v := range p.Hooks {
-		switch v := v.(type) {
+// HookBinding is one binding of plugins.hooks that names a plugin: Hook,
+// for Provider ("" when the hook is bound for the whole server), is served
+// by Plugin. Key is its configuration key.
+type HookBinding struct {
+	Key, Hook, Provider, Plugin string
+}
+
+// Bindings lists the bindings that name a plugin, by hook (in the order of
+// hook.Names), then provider.
+func (p *Plugins) Bindings() []HookBinding {
+	var out []HookBinding
+	for _, name := range hook.Names {
+		key := "plugins.hooks." + name
+		switch v := p.Hooks[name].(type) {
 		case string:
-			names = append(names, v)
+			if v != "" {
+				out = append(out, HookBinding{key, name, "", v})
+			}
 		case map[string]any:
-			for _, s := range v {
-				if s, ok := s.(string); ok {
-					names = append(names, s)
+			for _, provider := range slices.Sorted(maps.Keys(v)) {
+				if s, _ := v[provider].(string); s != "" {
+					out = append(out, HookBinding{key + "." + provider, name, provider, s})
 				}
 			}
 		}
 	}
-	names = slices.DeleteFunc(names, func(s string) bool { return s == "" })
-	sort.Strings(names)
+	return out
+}
+
+// Bound lists the plugin names some hook is bound to, sorted, without
+// duplicates.
+func (p *Plugins) Bound() []string {
+	var names []string
+	for _, b := range p.Bindings() {
+		names = append(names, b.Plugin)
+	}
+	slices.Sort(names)
 	return slices.Compact(names)
 }
 

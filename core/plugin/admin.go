@@ -112,22 +112,16 @@ func (h *Host) Status() []Status {
 	return out
 }
 
-// bindings maps plugin names to the hook bindings of cfg naming them.
+// bindings maps plugin names to the hook bindings of cfg naming them
+// (sign_in, or sign_in/github when bound per provider), sorted.
 func bindings(cfg *config.Plugins) map[string][]string {
 	out := map[string][]string{}
-	for _, hook := range hooks {
-		switch v := cfg.Hooks[hook].(type) {
-		case string:
-			if v != "" {
-				out[v] = append(out[v], hook)
-			}
-		case map[string]any:
-			for _, provider := range slices.Sorted(maps.Keys(v)) {
-				if name, _ := v[provider].(string); name != "" {
-					out[name] = append(out[name], hook+"/"+provider)
-				}
-			}
+	for _, b := range cfg.Bindings() {
+		label := b.Hook
+		if b.Provider != "" {
+			label += "/" + b.Provider
 		}
+		out[b.Plugin] = append(out[b.Plugin], label)
 	}
 	for name := range out {
 		slices.Sort(out[name])

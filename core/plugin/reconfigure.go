@@ -151,28 +151,11 @@ func names(a, b *config.Plugins) map[string]bool {
 	return out
 }
 
-// binding is one hook binding: its configuration key, hook and plugin.
-type binding struct {
-	key, hook, plugin string
-}
-
-// allBindings lists the bindings of cfg, by configuration key.
-func allBindings(cfg *config.Plugins) map[string]binding {
-	out := map[string]binding{}
-	for _, hook := range hooks {
-		key := "plugins.hooks." + hook
-		switch v := cfg.Hooks[hook].(type) {
-		case string:
-			if v != "" {
-				out[key] = binding{key, hook, v}
-			}
-		case map[string]any:
-			for provider, name := range v {
-				if name, _ := name.(string); name != "" {
-					out[key+"."+provider] = binding{key + "." + provider, hook, name}
-				}
-			}
-		}
+// allBindings maps the bindings of cfg by configuration key.
+func allBindings(cfg *config.Plugins) map[string]config.HookBinding {
+	out := map[string]config.HookBinding{}
+	for _, b := range cfg.Bindings() {
+		out[b.Key] = b
 	}
 	return out
 }
@@ -210,18 +193,18 @@ func checkBindings(old, next *pluginSet, compiling map[string]bool) []error {
 		if before[key] == b {
 			continue
 		}
-		l, ok := next.plugins[b.plugin]
+		l, ok := next.plugins[b.Plugin]
 		switch {
 		case !ok:
-			why := "no " + b.plugin + ".wasm in the plugin directory"
-			if f, failed := next.failed[b.plugin]; failed {
+			why := "no " + b.Plugin + ".wasm in the plugin directory"
+			if f, failed := next.failed[b.Plugin]; failed {
 				why = f.err.Error()
-			} else if compiling[b.plugin] {
+			} else if compiling[b.Plugin] {
 				why = "still compiling after plugins.load_wait"
 			}
-			errs = append(errs, fmt.Errorf("%s: plugin %s is not loaded: %s", key, b.plugin, why))
-		case !l.p.Serves(b.hook):
-			errs = append(errs, fmt.Errorf("%s: plugin %s does not serve %s (it serves %s)", key, b.plugin, b.hook, strings.Join(l.p.Hooks(), ", ")))
+			errs = append(errs, fmt.Errorf("%s: plugin %s is not loaded: %s", key, b.Plugin, why))
+		case !l.p.Serves(b.Hook):
+			errs = append(errs, fmt.Errorf("%s: plugin %s does not serve %s (it serves %s)", key, b.Plugin, b.Hook, strings.Join(l.p.Hooks(), ", ")))
 		}
 	}
 	return errs
