@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,7 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
-const cibaUsage = "usage: gatehouse ciba history [--config FILE] [--server URL --admin-token TOKEN] [--sub REF] [--client ID] [--limit N] [--json]"
+const cibaUsage = "usage: gatehouse ciba history [--config FILE] [--server URL --admin-token TOKEN] [--sub REF] [--client ID] [--limit N] [--cursor C] [--json]"
 
 // runCIBA lists the CIBA consent history: from a running server's admin
 // endpoint (--server, --admin-token or GATEHOUSE_ADMIN__TOKEN), or from
@@ -26,7 +27,7 @@ func runCIBA(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] != "history" {
 		return errors.New(cibaUsage)
 	}
-	var server, token, sub, clientID string
+	var server, token, sub, clientID, cursor string
 	var limit int
 	var asJSON bool
 	cfg, _, err := loadConfig("ciba history", args[1:], func(fs *flag.FlagSet) {
@@ -35,6 +36,7 @@ func runCIBA(ctx context.Context, args []string, stdout io.Writer) error {
 		fs.StringVar(&sub, "sub", "", "only decisions of this user (entity ref)")
 		fs.StringVar(&clientID, "client", "", "only decisions for this client_id")
 		fs.IntVar(&limit, "limit", 100, "at most this many decisions, newest first (1-1000)")
+		fs.StringVar(&cursor, "cursor", "", "continue after the page that printed this cursor")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
 	if err != nil {
@@ -44,11 +46,13 @@ func runCIBA(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("ciba history: --limit must be between 1 and 1000")
 	}
 	var records []store.ConsentRecord
+	var next string
+	q := ciba.HistoryQuery{Subject: sub, ClientID: clientID, Cursor: cursor, Limit: limit}
 	if server != "" {
 		if token == "" {
 			token = cfg.Admin.Token
 		}
-		records, err = historyFromServer(ctx, server, token, sub, clientID, limit)
+		records, next, err = historyFromServer(ctx, server, token, q)
 	} else {
 		if cfg.Storage.Backend == "memory" {
 			return errors.New("ciba history: the memory backend lives only inside a running server: use --server and --admin-token")
@@ -58,10 +62,14 @@ func runCIBA(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		defer st.Close()
-		records, err = ciba.History(ctx, st, sub, clientID, limit)
+		records, next, err = ciba.History(ctx, st, q)
 	}
 	if err != nil {
 		return err
+	}
+	if next != "" {
+		// On stderr, so that --json prints the records alone.
+		defer fmt.Fprintf(os.Stderr, "more: the next page is --cursor %s\n", next)
 	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)
@@ -82,34 +90,34 @@ func runCIBA(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // historyFromServer reads GET /admin/ciba/history.
-func historyFromServer(ctx context.Context, server, token, sub, clientID string, limit int) ([]store.ConsentRecord, error) {
-	q := url.Values{"limit": {fmt.Sprint(limit)}}
-	if sub != "" {
-		q.Set("sub", sub)
-	}
-	if clientID != "" {
-		q.Set("client_id", clientID)
+func historyFromServer(ctx context.Context, server, token string, hq ciba.HistoryQuery) ([]store.ConsentRecord, string, error) {
+	q := url.Values{"limit": {fmt.Sprint(hq.Limit)}}
+	for name, v := range map[string]string{"sub": hq.Subject, "client_id": hq.ClientID, "cursor": hq.Cursor} {
+		if v != "" {
+			q.Set(name, v)
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(server, "/")+"/admin"+ciba.HistoryPath+"?"+q.Encode(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("ciba history: %w", err)
+		return nil, "", fmt.Errorf("ciba history: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("ciba history: %w", err)
+		return nil, "", fmt.Errorf("ciba history: %w", err)
 	}
 	defer resp.Body.Close()
 	var body struct {
 		History          []store.ConsentRecord `json:"history"`
+		NextCursor       string                `json:"next_cursor"`
 		Error            string                `json:"error"`
 		ErrorDescription string                `json:"error_description"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&body); err != nil && resp.StatusCode == http.StatusOK {
-		return nil, fmt.Errorf("ciba history: decode answer: %w", err)
+		return nil, "", fmt.Errorf("ciba history: decode answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("ciba history: the server answered %s: %s %s", resp.Status, body.Error, body.ErrorDescription)
+		return nil, "", fmt.Errorf("ciba history: the server answered %s: %s %s", resp.Status, body.Error, body.ErrorDescription)
 	}
-	return body.History, nil
+	return body.History, body.NextCursor, nil
 }

@@ -249,11 +249,19 @@ func (s *Service) bearerUser(c *fiber.Ctx) (identity.User, error) {
 	return identity.TokenUser(id), nil
 }
 
-// maxHistory bounds one page of the consent history.
-const maxHistory = 1000
+// maxHistory bounds one page of the consent history; maxCursor the
+// length of its cursor (a decision's id).
+const (
+	maxHistory = 1000
+	maxCursor  = 128
+)
 
-// history is GET /admin/ciba/history: the consent history, newest first,
-// filtered by sub and client_id, at most limit entries (default 100).
+// history is GET /admin/ciba/history: one page of the consent history,
+// newest first, filtered by sub and client_id, at most limit entries
+// (default 100), continuing at cursor (the next_cursor of the page
+// before). next_cursor is absent after the oldest decision; a filtered
+// page may be short, even empty, and still have one (History reads a
+// bounded number of records per page).
 func (s *Service) history(c *fiber.Ctx) error {
 	limit := 100
 	if raw := c.Query("limit"); raw != "" {
@@ -263,9 +271,17 @@ func (s *Service) history(c *fiber.Ctx) error {
 		}
 		limit = n
 	}
-	records, err := History(c.UserContext(), s.st, c.Query("sub"), c.Query("client_id"), limit)
+	cursor := c.Query("cursor")
+	if len(cursor) > maxCursor {
+		return oauth.WriteError(c, oauth.ErrInvalidRequest().WithDescription("cursor is not one this endpoint returned"))
+	}
+	records, next, err := History(c.UserContext(), s.st, HistoryQuery{Subject: c.Query("sub"), ClientID: c.Query("client_id"), Cursor: cursor, Limit: limit})
 	if err != nil {
 		return oauth.WriteError(c, oauth.ErrServerError().WithParent(err))
 	}
-	return oauth.JSON(c, fiber.StatusOK, fiber.Map{"history": records})
+	body := fiber.Map{"history": records}
+	if next != "" {
+		body["next_cursor"] = next
+	}
+	return oauth.JSON(c, fiber.StatusOK, body)
 }

@@ -125,3 +125,33 @@ func (c Collection[T]) List(ctx context.Context, fn func(id string, v T) error) 
 	}
 	return err
 }
+
+// Record is a record with its id, as ListPage returns it.
+type Record[T any] struct {
+	ID    string
+	Value T
+}
+
+// ListPage returns one page of records (KV.ScanPage), the ids after
+// p.After (before it when p.Reverse), and the cursor of the next page:
+// the last id, or "" when this page was the last.
+func (c Collection[T]) ListPage(ctx context.Context, p Page) (records []Record[T], next string, err error) {
+	if p.After != "" {
+		p.After = c.key(p.After)
+	}
+	page, err := c.kv.ScanPage(ctx, c.prefix, p)
+	if err != nil {
+		return nil, "", err
+	}
+	records = make([]Record[T], len(page))
+	for i, e := range page {
+		records[i].ID = strings.TrimPrefix(e.Key, c.prefix)
+		if err := json.Unmarshal(e.Value, &records[i].Value); err != nil {
+			return nil, "", fmt.Errorf("store: decode %s: %w", e.Key, err)
+		}
+	}
+	if len(page) == p.Limit {
+		next = records[len(records)-1].ID
+	}
+	return records, next, nil
+}

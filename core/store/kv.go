@@ -66,8 +66,47 @@ type KV interface {
 	// Scan calls fn for every live entry whose key starts with prefix, in
 	// key order, stopping at fn's first error.
 	Scan(ctx context.Context, prefix string, fn func(key string, value []byte) error) error
+	// ScanPage returns at most p.Limit live entries whose key starts with
+	// prefix, in key order (descending when p.Reverse), from just past the
+	// cursor p.After (a key the previous page ended at; empty starts at the
+	// first key, or the last). A page shorter than p.Limit is the last. It
+	// reads no more than the page, and holds nothing (transaction,
+	// connection) once it returns, so callers may write between pages.
+	ScanPage(ctx context.Context, prefix string, p Page) ([]Entry, error)
 	// Close releases the backend.
 	Close() error
+}
+
+// Page selects one page of a prefix scan (KV.ScanPage).
+type Page struct {
+	// After is the cursor: the last key of the previous page. Only keys
+	// after it (before it, when Reverse) are returned.
+	After string
+	// Limit is the most entries returned, from 1 to MaxPageLimit.
+	Limit   int
+	Reverse bool
+}
+
+// MaxPageLimit bounds Page.Limit, and so what one ScanPage reads.
+const MaxPageLimit = 10_000
+
+// ErrBadPage is ScanPage's answer to a limit out of its range.
+var ErrBadPage = errors.New("store: invalid page")
+
+// CheckPage returns ErrBadPage (wrapped) unless p.Limit is in range.
+func CheckPage(p Page) error {
+	if p.Limit < 1 || p.Limit > MaxPageLimit {
+		return fmt.Errorf("%w: limit %d is not between 1 and %d", ErrBadPage, p.Limit, MaxPageLimit)
+	}
+	return nil
+}
+
+// Entry is a live entry as ScanPage returns it: with its expiry (zero
+// for never), so that it can be copied to another backend as it is.
+type Entry struct {
+	Key       string
+	Value     []byte
+	ExpiresAt time.Time
 }
 
 // Write is one write of an atomic batch (KV.Apply).

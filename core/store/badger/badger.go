@@ -2,6 +2,7 @@
 package badger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -535,3 +536,78 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 }
 func (b badgerLogger) Infof(string, ...any)  {}
 func (b badgerLogger) Debugf(string, ...any) {}
+
+func (kv *KV) ScanPage(ctx context.Context, prefix string, p store.Page) ([]store.Entry, error) {
+	if err := store.CheckPage(p); err != nil {
+		return nil, err
+	}
+	out := make([]store.Entry, 0, min(p.Limit, 256))
+	err := kv.db.View(func(txn *bdg.Txn) error {
+		opts := bdg.IteratorOptions{Prefix: []byte(prefix), Reverse: p.Reverse, PrefetchValues: true, PrefetchSize: min(p.Limit, 64)}
+		start := []byte(p.After)
+		if p.Reverse {
+			// Backwards, Badger's Rewind within a prefix starts below it,
+			// and its Valid ends at the first key outside it: start at the
+			// prefix's successor, or past every key, and test the prefix
+			// here.
+			opts.Prefix = nil
+			if end := prefixEnd([]byte(prefix)); p.After == "" || (end != nil && p.After > string(end)) {
+				start = end
+			}
+		} else if p.After < prefix {
+			start = nil // Rewind: the first key with the prefix
+		}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		if start == nil {
+			it.Rewind()
+		} else {
+			it.Seek(start)
+		}
+		for ; it.Valid() && len(out) < p.Limit; it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			item := it.Item()
+			key := string(item.Key())
+			switch {
+			case p.After != "" && key == p.After:
+				continue // Seek lands on the cursor itself
+			case p.Reverse && !strings.HasPrefix(key, prefix):
+				if key < prefix {
+					return nil
+				}
+				continue // the prefix's successor itself
+			case prefix == "" && strings.HasPrefix(key, metaPrefix):
+				continue
+			}
+			value, err := kv.value(item)
+			if err != nil {
+				return err
+			}
+			e := store.Entry{Key: key, Value: value}
+			if at := item.ExpiresAt(); at > 0 {
+				e.ExpiresAt = time.Unix(int64(at), 0)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return out, nil
+}
+
+// prefixEnd is the least key greater than every key starting with prefix,
+// or nil if there is none (an empty prefix, or one of 0xff bytes only).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

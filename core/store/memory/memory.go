@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -180,3 +181,36 @@ func (m *KV) Scan(ctx context.Context, prefix string, fn func(string, []byte) er
 }
 
 func (m *KV) Close() error { return nil }
+
+func (m *KV) ScanPage(ctx context.Context, prefix string, p store.Page) ([]store.Entry, error) {
+	if err := store.CheckPage(p); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	now := m.now()
+	var keys []string
+	for k, e := range m.entries {
+		if !strings.HasPrefix(k, prefix) || !e.live(now) {
+			continue
+		}
+		if p.After != "" && ((!p.Reverse && k <= p.After) || (p.Reverse && k >= p.After)) {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if p.Reverse {
+		slices.Reverse(keys)
+	}
+	keys = keys[:min(len(keys), p.Limit)]
+	out := make([]store.Entry, len(keys))
+	for i, k := range keys {
+		e := m.entries[k]
+		out[i] = store.Entry{Key: k, Value: bytes.Clone(e.value), ExpiresAt: e.expiresAt}
+	}
+	return out, nil
+}

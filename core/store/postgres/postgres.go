@@ -409,6 +409,57 @@ func (kv *KV) scanPage(ctx context.Context, from []byte, inclusive bool, end []b
 	return page, rows.Err()
 }
 
+func (kv *KV) ScanPage(ctx context.Context, prefix string, p store.Page) ([]store.Entry, error) {
+	if err := store.CheckPage(p); err != nil {
+		return nil, err
+	}
+	// The prefix's key range, narrowed by the cursor, and bytewise order
+	// both ways.
+	from, end := []byte(prefix), prefixEnd([]byte(prefix))
+	sql := `SELECT key, value, expires_at FROM gatehouse_kv WHERE key >= $1 AND (expires_at IS NULL OR expires_at > $2)`
+	args := []any{from, kv.now()}
+	if end != nil {
+		args = append(args, end)
+		sql += fmt.Sprintf(` AND key < $%d`, len(args))
+	}
+	order := "ASC"
+	if p.After != "" {
+		args = append(args, []byte(p.After))
+		if p.Reverse {
+			sql += fmt.Sprintf(` AND key < $%d`, len(args))
+		} else {
+			sql += fmt.Sprintf(` AND key > $%d`, len(args))
+		}
+	}
+	if p.Reverse {
+		order = "DESC"
+	}
+	args = append(args, p.Limit)
+	sql += fmt.Sprintf(` ORDER BY key %s LIMIT $%d`, order, len(args))
+	rows, err := kv.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, mapErr("scan", err)
+	}
+	out := make([]store.Entry, 0, min(p.Limit, 256))
+	for rows.Next() {
+		var key, value []byte
+		var expires *time.Time
+		if err := rows.Scan(&key, &value, &expires); err != nil {
+			rows.Close()
+			return nil, mapErr("scan", err)
+		}
+		e := store.Entry{Key: string(key), Value: nonNil(value)}
+		if expires != nil {
+			e.ExpiresAt = *expires
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("scan", err)
+	}
+	return out, nil
+}
+
 // prefixEnd is the least key greater than every key starting with prefix,
 // or nil if there is none (an empty prefix, or one of 0xff bytes only).
 func prefixEnd(prefix []byte) []byte {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,11 @@ func Run(t *testing.T, newKV func(t *testing.T) store.KV) {
 		{"ScanSkipsExpired", testScanSkipsExpired},
 		{"ScanHonoursContext", testScanHonoursContext},
 		{"ScanCallbackMayWrite", testScanCallbackMayWrite},
+		{"ScanPagePages", testScanPagePages},
+		{"ScanPageBoundaries", testScanPageBoundaries},
+		{"ScanPageSkipsExpired", testScanPageSkipsExpired},
+		{"ScanPageExpiry", testScanPageExpiry},
+		{"ScanPageRefusesBadLimit", testScanPageRefusesBadLimit},
 		{"ValuesAreCopies", testValuesAreCopies},
 		{"EmptyValue", testEmptyValue},
 		{"LargeValues", testLargeValues},
@@ -61,6 +67,7 @@ func Run(t *testing.T, newKV func(t *testing.T) store.KV) {
 		{"ApplyRace", testApplyRace},
 		{"Collection", testCollection},
 		{"CollectionList", testCollectionList},
+		{"CollectionListPage", testCollectionListPage},
 		{"CollectionExpiry", testCollectionExpiry},
 		{"StoreCollectionsAreSeparate", testStoreCollectionsAreSeparate},
 	}
@@ -459,6 +466,166 @@ func testScanCallbackMayWrite(t *testing.T, kv store.KV) {
 	}
 	if got := scanAll(t, kv, "other/w/"); len(got) != 4 {
 		t.Fatalf("entries written during Scan: %v, want 4", got)
+	}
+}
+
+// pageKeys returns the keys of one page.
+func pageKeys(t *testing.T, kv store.KV, prefix string, p store.Page) []string {
+	t.Helper()
+	page, err := kv.ScanPage(context.Background(), prefix, p)
+	if err != nil {
+		t.Fatalf("ScanPage(%q, %+v): %v", prefix, p, err)
+	}
+	keys := make([]string, len(page))
+	for i, e := range page {
+		keys[i] = e.Key
+		if want := "v:" + e.Key; string(e.Value) != want {
+			t.Fatalf("ScanPage(%q, %+v): %q = %q, want %q", prefix, p, e.Key, e.Value, want)
+		}
+	}
+	return keys
+}
+
+// walk pages through prefix, limit entries at a time, and returns every
+// key in the order the pages gave them, checking that every page but the
+// last is full.
+func walk(t *testing.T, kv store.KV, prefix string, limit int, reverse bool) []string {
+	t.Helper()
+	var all []string
+	after := ""
+	for range 1000 {
+		keys := pageKeys(t, kv, prefix, store.Page{After: after, Limit: limit, Reverse: reverse})
+		all = append(all, keys...)
+		if len(keys) < limit {
+			return all
+		}
+		after = keys[len(keys)-1]
+	}
+	t.Fatalf("paging %q did not end", prefix)
+	return nil
+}
+
+func testScanPagePages(t *testing.T, kv store.KV) {
+	// The prefix is a prefix of neighbours' keys ("p/1" of "p/10"), and
+	// keys just outside it sort on both sides ("p.", "p0").
+	keys := []string{"p/", "p/1", "p/10", "p/2", "p/20", "p/200", "p/3", "p/\xff", "p/\xff\xff", "p/\x00"}
+	for _, k := range append([]string{"p", "p.", "p0", "o/1", "q/1"}, keys...) {
+		mustPut(t, kv, k, "v:"+k, time.Time{})
+	}
+	sorted := slices.Sorted(slices.Values(keys))
+	reversed := slices.Clone(sorted)
+	slices.Reverse(reversed)
+	for _, limit := range []int{1, 2, 3, len(keys) - 1, len(keys), len(keys) + 1, store.MaxPageLimit} {
+		if got := walk(t, kv, "p/", limit, false); !slices.Equal(got, sorted) {
+			t.Fatalf("pages of %d of p/ = %q, want %q", limit, got, sorted)
+		}
+		if got := walk(t, kv, "p/", limit, true); !slices.Equal(got, reversed) {
+			t.Fatalf("pages of %d of p/ backwards = %q, want %q", limit, got, reversed)
+		}
+	}
+	// The empty prefix pages through everything, as Scan does.
+	var all []string
+	for _, p := range scanAll(t, kv, "") {
+		all = append(all, p.key)
+	}
+	if got := walk(t, kv, "", 4, false); !slices.Equal(got, all) {
+		t.Fatalf("pages of everything = %q, want %q", got, all)
+	}
+	slices.Reverse(all)
+	if got := walk(t, kv, "", 4, true); !slices.Equal(got, all) {
+		t.Fatalf("pages of everything backwards = %q, want %q", got, all)
+	}
+}
+
+func testScanPageBoundaries(t *testing.T, kv store.KV) {
+	for _, k := range []string{"b/1", "b/2", "b/3", "b0", "a"} {
+		mustPut(t, kv, k, "v:"+k, time.Time{})
+	}
+	for _, tc := range []struct {
+		after   string
+		reverse bool
+		want    []string
+	}{
+		{"", false, []string{"b/1", "b/2", "b/3"}},
+		{"b/1", false, []string{"b/2", "b/3"}},
+		{"b/15", false, []string{"b/2", "b/3"}}, // a cursor need not exist
+		{"b/3", false, nil},
+		{"a", false, []string{"b/1", "b/2", "b/3"}},  // before the prefix
+		{"b0", false, nil},                           // after it
+		{"b/", false, []string{"b/1", "b/2", "b/3"}}, // the prefix itself
+		{"", true, []string{"b/3", "b/2", "b/1"}},
+		{"b/3", true, []string{"b/2", "b/1"}},
+		{"b/25", true, []string{"b/2", "b/1"}},
+		{"b/1", true, nil},
+		{"b0", true, []string{"b/3", "b/2", "b/1"}}, // the prefix's successor
+		{"z", true, []string{"b/3", "b/2", "b/1"}},
+		{"a", true, nil},
+	} {
+		got := pageKeys(t, kv, "b/", store.Page{After: tc.after, Limit: 10, Reverse: tc.reverse})
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("ScanPage(b/, after %q, reverse %v) = %q, want %q", tc.after, tc.reverse, got, tc.want)
+		}
+	}
+	if got := pageKeys(t, kv, "nobody/", store.Page{Limit: 10}); len(got) != 0 {
+		t.Errorf("ScanPage(nobody/) = %q, want nothing", got)
+	}
+}
+
+func testScanPageSkipsExpired(t *testing.T, kv store.KV) {
+	for i := range 10 {
+		exp := time.Time{}
+		if i%2 == 1 {
+			exp = time.Now().Add(-time.Hour)
+		}
+		k := fmt.Sprintf("x/%d", i)
+		mustPut(t, kv, k, "v:"+k, exp)
+	}
+	// Expired entries neither appear nor count towards a page's limit.
+	want := []string{"x/0", "x/2", "x/4", "x/6", "x/8"}
+	if got := pageKeys(t, kv, "x/", store.Page{Limit: 2}); !slices.Equal(got, want[:2]) {
+		t.Fatalf("first page = %q, want %q", got, want[:2])
+	}
+	if got := walk(t, kv, "x/", 2, false); !slices.Equal(got, want) {
+		t.Fatalf("pages = %q, want %q", got, want)
+	}
+	// An expired entry is a valid cursor.
+	if got := pageKeys(t, kv, "x/", store.Page{After: "x/5", Limit: 2}); !slices.Equal(got, want[3:]) {
+		t.Fatalf("page after an expired key = %q, want %q", got, want[3:])
+	}
+}
+
+func testScanPageExpiry(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	mustPut(t, kv, "e/forever", "v", time.Time{})
+	mustPut(t, kv, "e/hour", "v", exp)
+	page, err := kv.ScanPage(ctx, "e/", store.Page{Limit: 10})
+	if err != nil || len(page) != 2 {
+		t.Fatalf("ScanPage = %v, %v; want 2 entries", page, err)
+	}
+	if !page[0].ExpiresAt.IsZero() {
+		t.Errorf("an entry without expiry has ExpiresAt %v", page[0].ExpiresAt)
+	}
+	// Backends may round expiry down to whole seconds.
+	if got := page[1].ExpiresAt; got.After(exp) || exp.Sub(got) > time.Second {
+		t.Errorf("ExpiresAt = %v, want %v", got, exp)
+	}
+	// The page is the caller's.
+	page[0].Value[0] = 'X'
+	mustGet(t, kv, "e/forever", "v")
+}
+
+func testScanPageRefusesBadLimit(t *testing.T, kv store.KV) {
+	mustPut(t, kv, "l/1", "v", time.Time{})
+	for _, limit := range []int{0, -1, store.MaxPageLimit + 1} {
+		if page, err := kv.ScanPage(context.Background(), "l/", store.Page{Limit: limit}); !errors.Is(err, store.ErrBadPage) {
+			t.Errorf("ScanPage(limit %d) = %v, %v; want ErrBadPage", limit, page, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := kv.ScanPage(ctx, "l/", store.Page{Limit: 1}); !errors.Is(err, context.Canceled) {
+		t.Errorf("ScanPage with a cancelled context = %v, want context.Canceled", err)
 	}
 }
 
@@ -943,5 +1110,48 @@ func testStoreCollectionsAreSeparate(t *testing.T, kv store.KV) {
 	}
 	if id := store.HashID("secret"); len(id) != 64 || id == store.HashID("secret2") {
 		t.Fatalf("HashID(secret) = %q", id)
+	}
+}
+
+// testCollectionListPage: a collection pages through its own records by
+// id, both ways, and the last page has no cursor.
+func testCollectionListPage(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	c := store.NewCollection[record](kv, "paged")
+	other := store.NewCollection[record](kv, "pagedx") // its prefix extends c's
+	for i := range 5 {
+		if err := c.Create(ctx, fmt.Sprint(i), record{Name: fmt.Sprint("r", i)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Create(ctx, fmt.Sprint(i), record{Name: "other"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, reverse := range []bool{false, true} {
+		var ids []string
+		after := ""
+		for range 10 {
+			page, next, err := c.ListPage(ctx, store.Page{After: after, Limit: 2, Reverse: reverse})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range page {
+				if r.Value.Name != "r"+r.ID {
+					t.Fatalf("record %s = %+v", r.ID, r.Value)
+				}
+				ids = append(ids, r.ID)
+			}
+			if next == "" {
+				break
+			}
+			after = next
+		}
+		want := []string{"0", "1", "2", "3", "4"}
+		if reverse {
+			slices.Reverse(want)
+		}
+		if !slices.Equal(ids, want) {
+			t.Fatalf("pages (reverse %v) = %q, want %q", reverse, ids, want)
+		}
 	}
 }
