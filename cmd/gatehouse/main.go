@@ -34,6 +34,8 @@ Usage:
   gatehouse migrate [--config FILE]          create or migrate the postgres backend's schema
   gatehouse bridge  purge [--within D] [--config FILE]  drop expired bridged grants
   gatehouse store   verify [--config FILE | --data DIR]  check a stopped server's data directory
+  gatehouse backup  (--url URL [--token T] | --data-dir DIR) -o FILE   back up a badger database
+  gatehouse restore [--data-dir DIR] -i FILE [--force]   restore a backup into a data directory
   gatehouse version                          print the version
 
 Configuration: the embedded config.yaml, then --config FILE, then
@@ -50,6 +52,8 @@ var commands = map[string]func(ctx context.Context, args []string, stdout io.Wri
 	"bridge":  runBridge,
 	"migrate": runMigrate,
 	"store":   runStore,
+	"backup":  runBackup,
+	"restore": runRestore,
 	"version": func(context.Context, []string, io.Writer) error { fmt.Println("gatehouse", version); return nil },
 }
 

@@ -167,6 +167,9 @@ func (s *Server) routes() error {
 	s.admin = s.app.Group("/admin", admin.Guard(s.cfg))
 	s.keys.RegisterAdmin(s.admin)
 	s.plugins.Register(s.admin)
+	if b, ok := s.st.KV.(store.Backuper); ok {
+		s.admin.Get(BackupPath, s.backup(b))
+	}
 
 	base := s.app.Group(s.cfg.Server.BasePath)
 	base.Use(cors(s.cfg))

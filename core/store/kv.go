@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 )
@@ -34,6 +35,12 @@ var (
 // write would be refused now, for readiness probes.
 type WriteChecker interface {
 	CheckWrite() error
+}
+
+// Backuper is implemented by backends that write a consistent backup of
+// themselves while they serve (Badger); GET /admin/backup streams it.
+type Backuper interface {
+	WriteBackup(ctx context.Context, w io.Writer) error
 }
 
 // KV is the contract between the typed collections and a backend.

@@ -25,6 +25,7 @@ import (
 var (
 	_ store.KV           = (*KV)(nil)
 	_ store.WriteChecker = (*KV)(nil)
+	_ store.Backuper     = (*KV)(nil)
 )
 
 // Options configure the backend.

@@ -49,14 +49,18 @@ type marker struct {
 }
 
 // restoreHint is what every refusal tells the operator to do.
-const restoreHint = "the server will not start on it, so as not to serve lost or damaged data as if nothing happened. " +
-	"Restore a copy of the data directory taken while the server was stopped (check it first with `gatehouse store verify --data DIR`), " +
-	"or move this directory aside to start a new, empty installation (every client and key in it is then gone)"
+func restoreHint(dir string) string {
+	return "the server will not start on it, so as not to serve lost or damaged data as if nothing happened. " +
+		"Restore a copy: a backup made by `gatehouse backup`, with `gatehouse restore --data-dir " + dir + " -i BACKUP --force` " +
+		"(which moves this directory's files aside), or a copy of the data directory taken while the server was stopped " +
+		"(check it first with `gatehouse store verify --data DIR`); " +
+		"or move this directory aside to start a new, empty installation (every client and key in it is then gone)"
+}
 
 // damaged is store.ErrDamaged naming the directory, what is wrong and
 // what to do.
 func damaged(dir, format string, args ...any) error {
-	return fmt.Errorf("%w: data directory %s: %s; %s", store.ErrDamaged, dir, fmt.Sprintf(format, args...), restoreHint)
+	return fmt.Errorf("%w: data directory %s: %s; %s", store.ErrDamaged, dir, fmt.Sprintf(format, args...), restoreHint(dir))
 }
 
 func readMarker(dir string) (*marker, error) {
