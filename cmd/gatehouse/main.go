@@ -34,6 +34,8 @@ Usage:
   gatehouse migrate [--config FILE]          create or migrate the postgres backend's schema
   gatehouse bridge  purge [--within D] [--config FILE]  drop expired bridged grants
   gatehouse store   verify [--config FILE | --data DIR]  check a stopped server's data directory
+  gatehouse store   copy --from B --to B [--from-data-dir D | --from-dsn DSN] [--to-data-dir D | --to-dsn DSN] [--force]
+                                             copy every record from one backend into another
   gatehouse backup  (--url URL [--token T] | --data-dir DIR) -o FILE   back up a badger database
   gatehouse restore [--data-dir DIR] -i FILE [--force]   restore a backup into a data directory
   gatehouse version                          print the version

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -57,4 +58,46 @@ func TestServeOnPostgres(t *testing.T) {
 	if err != nil || tok.AccessToken == "" {
 		t.Fatalf("token from the second process for a client registered on the first: %v\nlogs A:\n%s\nlogs B:\n%s", err, a.Logs(), b.Logs())
 	}
+}
+
+// TestStoreCopy: gatehouse store copy moves an installation from Badger
+// to PostgreSQL and back: a server on the copy serves the same signing
+// keys, clients (their secrets accepted) and refresh tokens issued by the
+// server on the original; a destination holding records is refused
+// without --force.
+func TestStoreCopy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes and a PostgreSQL")
+	}
+	dsn := pgtest.NewDatabase(t)
+	pg := []string{"GATEHOUSE_STORAGE__BACKEND=postgres", "GATEHOUSE_STORAGE__POSTGRES__DSN=" + dsn}
+	dirA, addr := t.TempDir(), freeAddr(t)
+	a := startProcess(t, addr, dirA)
+	in := install(t, a.issuer, 10, 5)
+	stopProcess(t, a)
+
+	out, err := runGatehouse(t, nil, "store", "copy", "--from", "badger", "--from-data-dir", filepath.Join(dirA, "data"), "--to", "postgres", "--to-dsn", dsn)
+	if err != nil || !strings.Contains(out, "copied ") || !strings.Contains(out, "client 11") || !strings.Contains(out, "refresh 5") {
+		t.Fatalf("copy to postgres: %v\n%s", err, out)
+	}
+	t.Log(out)
+	if strings.Contains(out, dsn) {
+		t.Errorf("the report shows the DSN:\n%s", out)
+	}
+	out, err = runGatehouse(t, nil, "store", "copy", "--from", "badger", "--from-data-dir", filepath.Join(dirA, "data"), "--to", "postgres", "--to-dsn", dsn)
+	if err == nil || !strings.Contains(out, "--force") {
+		t.Errorf("copy into a database holding records: %v\n%s, want refused naming --force", err, out)
+	}
+
+	b := startProcess(t, addr, t.TempDir(), pg...)
+	in.check(t, b.issuer)
+	stopProcess(t, b)
+
+	dirC := t.TempDir()
+	out, err = runGatehouse(t, nil, "store", "copy", "--from", "postgres", "--from-dsn", dsn, "--to", "badger", "--to-data-dir", filepath.Join(dirC, "data"))
+	if err != nil || !strings.Contains(out, "copied ") {
+		t.Fatalf("copy back to badger: %v\n%s", err, out)
+	}
+	c := startProcess(t, addr, dirC)
+	in.checkClients(t, c.issuer) // the same JWKS: no new signing key
 }
