@@ -59,7 +59,7 @@ func runKeys(ctx context.Context, args []string, stdout io.Writer) error {
 // openKeyStore opens the data directory, explaining the lock a running
 // server holds on it.
 func openKeyStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, false)
 	if err != nil && strings.Contains(err.Error(), "Another process is using this Badger database") {
 		return nil, fmt.Errorf("the data directory %s is in use by a running gatehouse: stop it first, "+
 			"or rotate through the running server with POST /admin/keys/rotate (admin.token)", cfg.Storage.Dir)

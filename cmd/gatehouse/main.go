@@ -124,13 +124,17 @@ func reserveBytes(mib int) int64 {
 	return int64(mib) << 20
 }
 
-// openStore opens the configured backend.
-func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+// openStore opens the configured backend. A server (serve) opens the
+// postgres backend even when the database does not answer yet, and waits
+// for it in the background; the tools fail at once.
+func openStore(ctx context.Context, cfg *config.Config, serve bool) (*store.Store, error) {
 	switch cfg.Storage.Backend {
 	case "memory":
 		return store.New(memory.New()), nil
 	case "postgres":
-		kv, err := postgres.Open(ctx, cfg.Storage.Postgres.DSN, postgresOptions(cfg.Storage.Postgres))
+		opts := postgresOptions(cfg.Storage.Postgres)
+		opts.WaitForDatabase = serve
+		kv, err := postgres.Open(ctx, cfg.Storage.Postgres.DSN, opts)
 		if err != nil {
 			return nil, err
 		}

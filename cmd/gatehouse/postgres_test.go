@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -100,4 +105,112 @@ func TestStoreCopy(t *testing.T) {
 	}
 	c := startProcess(t, addr, dirC)
 	in.checkClients(t, c.issuer) // the same JWKS: no new signing key
+}
+
+// TestPostgresOutage: while its database stops answering (every process
+// of it paused with SIGSTOP), a server on the postgres backend serves
+// discovery and the JWKS from memory, says so on /readyz (503) and answers
+// requests that need the database 503 temporarily_unavailable, never 500
+// nor a hang; it recovers by itself. A server started while the database
+// does not answer starts, serves discovery and the JWKS of its last run
+// (cached in storage.dir), and serves everything once the database
+// answers: the clients, secrets and refresh tokens issued before.
+func TestPostgresOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes and a PostgreSQL of its own")
+	}
+	db, err := pgtest.Start() // its own, to pause it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Stop() })
+	dsn, err := db.NewDatabase(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := []string{"GATEHOUSE_STORAGE__BACKEND=postgres", "GATEHOUSE_STORAGE__POSTGRES__DSN=" + dsn}
+	dir, addr := t.TempDir(), freeAddr(t)
+	a := startProcess(t, addr, dir, pg...)
+	in := install(t, a.issuer, 1, 1)
+	machine := in.machines[0]
+
+	status := func(method, url string, form url.Values) (int, string) {
+		t.Helper()
+		var req *http.Request
+		if form == nil {
+			req, _ = http.NewRequest(method, url, nil)
+		} else {
+			req, _ = http.NewRequest(method, url, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(machine.ID, machine.Secret)
+		}
+		resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v (a hang?)", method, url, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	down := func(p *process, when string) {
+		t.Helper()
+		for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/jwks.json"} {
+			if code, body := status(http.MethodGet, p.issuer+path, nil); code != http.StatusOK {
+				t.Errorf("%s: %s = %d %s, want 200", when, path, code, body)
+			}
+		}
+		if _, jwks, _ := testclient.GetJSON(p.issuer + "/.well-known/jwks.json"); fmt.Sprint(jwks["keys"]) != in.jwks {
+			t.Errorf("%s: JWKS %v, want the keys from before %s", when, jwks["keys"], in.jwks)
+		}
+		if code, body := status(http.MethodGet, p.origin+"/readyz", nil); code != http.StatusServiceUnavailable {
+			t.Errorf("%s: /readyz = %d %s, want 503", when, code, body)
+		}
+		if code, body := status(http.MethodPost, p.issuer+"/v1/token", cc); code != http.StatusServiceUnavailable || !strings.Contains(body, "temporarily_unavailable") {
+			t.Errorf("%s: token = %d %s, want 503 temporarily_unavailable", when, code, body)
+		}
+	}
+	backUp := func(p *process, when string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			code, _ := status(http.MethodGet, p.origin+"/readyz", nil)
+			if code == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: /readyz = %d 30s after the database came back; logs:\n%s", when, code, p.Logs())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if code, body := status(http.MethodPost, p.issuer+"/v1/token", cc); code != http.StatusOK {
+			t.Errorf("%s: token = %d %s once the database is back", when, code, body)
+		}
+	}
+
+	// At run time.
+	if err := db.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	down(a, "paused at run time")
+	if err := db.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	backUp(a, "resumed at run time")
+	stopProcess(t, a)
+
+	// At start.
+	if err := db.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	b := startLive(t, addr, dir, pg...)
+	down(b, "paused at start")
+	if err := db.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	backUp(b, "resumed after start")
+	in.check(t, b.issuer)
+	if logs := b.Logs(); strings.Contains(logs, "panic") || strings.Contains(logs, "status=500") {
+		t.Errorf("logs:\n%s", logs)
+	}
 }

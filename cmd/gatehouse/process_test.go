@@ -78,6 +78,19 @@ func startProcess(t *testing.T, addr, dir string, env ...string) *process {
 // startServe is startProcess with more arguments to serve (--config FILE).
 func startServe(t *testing.T, addr, dir string, args []string, env ...string) *process {
 	t.Helper()
+	return launch(t, addr, dir, args, "/readyz", env...)
+}
+
+// startLive is startProcess that waits only until the server answers
+// /healthz (it may not be ready: its database does not answer).
+func startLive(t *testing.T, addr, dir string, env ...string) *process {
+	t.Helper()
+	return launch(t, addr, dir, nil, "/healthz", env...)
+}
+
+// launch runs gatehouse serve and waits (bounded) until probe answers 200.
+func launch(t *testing.T, addr, dir string, args []string, probe string, env ...string) *process {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve"}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
@@ -110,9 +123,9 @@ func startServe(t *testing.T, addr, dir string, args []string, env ...string) *p
 			_ = cmd.Wait()
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(p.origin + "/readyz"); err == nil {
+		if resp, err := http.Get(p.origin + probe); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return p

@@ -28,7 +28,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, true)
 	if err != nil {
 		return err
 	}

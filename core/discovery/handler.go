@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/client"
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/keyset"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
 )
 
 // Cache lifetimes: the metadata changes only with a restart; the JWKS
@@ -154,7 +155,14 @@ func (h *Handler) serveMetadata(c *fiber.Ctx) error {
 
 // serveJWKS answers the current public keys (RFC 7517 §5), read per
 // request because rotation changes them.
+// No key at all (a server that started while its database did not
+// answer, with no cached keys) is 503, not an empty set that relying
+// parties would cache.
 func (h *Handler) serveJWKS(c *fiber.Ctx) error {
+	set := h.keys.JWKS()
+	if len(set.Keys) == 0 {
+		return oauth.WriteError(c, oauth.ErrTemporarilyUnavailable().WithDescription("the signing keys have not been read from the database yet"))
+	}
 	c.Set(fiber.HeaderCacheControl, jwksCacheControl)
-	return c.JSON(h.keys.JWKS())
+	return c.JSON(set)
 }

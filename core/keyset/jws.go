@@ -71,6 +71,9 @@ func (k *Keyset) signWithKey(alg jose.SignatureAlgorithm, typ string, build func
 	if active == nil {
 		active = snap.active[IDTokenDefault]
 	}
+	if active == nil || active.private == nil {
+		return "", errNoSigningKey
+	}
 	header := snap.header(active, typ)
 	payload, err := build(SigningKey{Alg: active.alg, ID: active.id, sk: active})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -46,6 +47,9 @@ type Keyset struct {
 
 	mu   sync.Mutex // serialises Rotate, Reload and Refresh
 	snap atomic.Pointer[snapshot]
+	// cachePath, when set, is where the public keys are kept for a start
+	// while the store does not answer (the postgres backend).
+	cachePath string
 	// lastMiss is when a token naming an unknown kid last made Verify
 	// read the keys (unix nanoseconds), to do so at most once per
 	// missInterval.
@@ -71,6 +75,9 @@ const IDTokenDefault = jose.RS256
 // use (the operator changed keys.algorithm) is retired.
 func Open(ctx context.Context, cfg *config.Config, st *store.Store) (*Keyset, error) {
 	k := &Keyset{cfg: cfg, st: st, now: time.Now, algs: AlgorithmsFor(cfg.Keys.Algorithm)}
+	if cfg.Storage.Backend == "postgres" && cfg.Storage.Dir != "" {
+		k.cachePath = filepath.Join(cfg.Storage.Dir, cacheFile)
+	}
 	if cfg.Keys.Secret != "" {
 		s, err := newSealer(cfg.Keys.Secret)
 		if err != nil {
@@ -83,12 +90,33 @@ func Open(ctx context.Context, cfg *config.Config, st *store.Store) (*Keyset, er
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if _, err := k.load(ctx); err != nil {
-		return nil, err
+		if !errors.Is(err, store.ErrUnavailable) || k.cachePath == "" {
+			return nil, err
+		}
+		// A database that does not answer at start: publish the keys of
+		// the last run, sign nothing (what signs needs the database too),
+		// and let Refresh read them once it answers. Never make keys now:
+		// the database may well hold some.
+		n, cerr := k.readCache()
+		slog.Warn("keyset: the store does not answer: publishing the cached public keys until it does", "keys", n, "cache", k.cachePath, "error", err, "cache_error", cerr)
+		return k, nil
 	}
 	if err := k.complete(ctx); err != nil {
 		return nil, err
 	}
+	k.writeCache()
 	return k, nil
+}
+
+// errNoSigningKey: the keys have not been read from the store yet (it
+// did not answer at start).
+var errNoSigningKey = fmt.Errorf("keyset: %w: the signing keys have not been read from the store yet", store.ErrUnavailable)
+
+// Signing reports whether the keyset can sign: false until the keys were
+// read from the store.
+func (k *Keyset) Signing() bool {
+	def := k.snap.Load().def
+	return def != nil && def.private != nil
 }
 
 // AlgorithmsFor lists the algorithms the server signs with when def is
@@ -208,7 +236,7 @@ func (k *Keyset) load(ctx context.Context) (changed bool, err error) {
 			return nil
 		}
 		if prev != nil {
-			if sk, ok := prev.byKID[id]; ok && sk.expiresAt.Equal(rec.ExpiresAt) && sk.createdAt.Equal(rec.CreatedAt) && (rec.Sealed || k.seal == nil) {
+			if sk, ok := prev.byKID[id]; ok && sk.private != nil && sk.expiresAt.Equal(rec.ExpiresAt) && sk.createdAt.Equal(rec.CreatedAt) && (rec.Sealed || k.seal == nil) {
 				keys = append(keys, sk)
 				return nil
 			}
@@ -350,6 +378,9 @@ func (k *Keyset) Signer(typ string) (jose.Signer, error) {
 		return s.(jose.Signer), nil
 	}
 	active := snap.def
+	if active == nil || active.private == nil {
+		return nil, errNoSigningKey
+	}
 	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader(jose.HeaderKey("kid"), active.id)
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: active.alg, Key: active.private}, opts)
 	if err != nil {
@@ -364,7 +395,12 @@ func (k *Keyset) Signer(typ string) (jose.Signer, error) {
 func (k *Keyset) Algorithm() jose.SignatureAlgorithm { return k.algs[0] }
 
 // KeyID is the id (RFC 7638 thumbprint) of the keys.algorithm key.
-func (k *Keyset) KeyID() string { return k.snap.Load().def.id }
+func (k *Keyset) KeyID() string {
+	if def := k.snap.Load().def; def != nil {
+		return def.id
+	}
+	return ""
+}
 
 // Algorithms lists exactly the algorithms the server signs with, for
 // discovery and for checking what a client registers: keys.algorithm
@@ -422,6 +458,7 @@ func (k *Keyset) Rotate(ctx context.Context) ([]Key, error) {
 		out[i] = Key{ID: sk.id, Algorithm: string(sk.alg)}
 		slog.Info("rotated a signing key", "kid", sk.id, "alg", sk.alg)
 	}
+	k.writeCache()
 	return out, nil
 }
 
@@ -511,7 +548,11 @@ func (k *Keyset) Reload(ctx context.Context) error {
 	if _, err := k.load(ctx); err != nil {
 		return err
 	}
-	return k.complete(ctx)
+	if err := k.complete(ctx); err != nil {
+		return err
+	}
+	k.writeCache()
+	return nil
 }
 
 // Refresh reads the keys from the store and, when another process on the
@@ -549,7 +590,8 @@ func (k *Keyset) Refresh(ctx context.Context) error {
 	}
 	if changed {
 		snap = k.snap.Load()
-		slog.Info("signing keys changed in the store", "kid", snap.def.id, "published", len(snap.published))
+		slog.Info("signing keys changed in the store", "kid", k.KeyID(), "published", len(snap.published))
+		k.writeCache()
 	}
 	return nil
 }

@@ -242,6 +242,12 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	if !s.ready.Load() {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "starting"})
 	}
+	// Started while the database did not answer: ready once the signing
+	// keys have been read from it.
+	if !s.keys.Signing() {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(oauth.StorageRetryAfter))
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "signing keys not loaded"})
+	}
 	// A full disk makes the server refuse writes, so most flows: not
 	// ready, though reads (discovery, JWKS, introspection) are served.
 	if wc, ok := s.st.KV.(store.WriteChecker); ok {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,7 +38,21 @@ type Options struct {
 	// (default 500), so that a sweep never holds many row locks at once.
 	SweepInterval time.Duration
 	SweepBatch    int
+	// WaitForDatabase makes Open succeed when the database does not
+	// answer: the KV answers store.ErrUnavailable until the database
+	// answers and the schema is migrated, which Open goes on trying in
+	// the background. A server starts this way; tools fail at once.
+	WaitForDatabase bool
 }
+
+// opTimeout bounds every call to the database: one that does not answer
+// (a host that stopped, a network that drops packets) makes a call
+// store.ErrUnavailable after it, never a request that hangs.
+const opTimeout = 5 * time.Second
+
+// retryOpenEvery is how often a KV opened with WaitForDatabase tries the
+// database again.
+const retryOpenEvery = time.Second
 
 // sweepBatchesPerRound bounds one sweep; what is left waits for the next.
 const sweepBatchesPerRound = 20
@@ -48,29 +63,119 @@ type KV struct {
 	pool  *pgxpool.Pool
 	now   func() time.Time
 	batch int
+	// migrated is false while a KV opened with WaitForDatabase waits for
+	// the database and its schema; every call is ErrUnavailable meanwhile.
+	migrated atomic.Bool
 
 	stop      context.CancelFunc
-	swept     chan struct{} // closed when the sweeper has returned
+	closing   context.Context // ends with Close
+	swept     chan struct{}   // closed when the sweeper has returned
 	closeOnce sync.Once
 }
 
 // Open connects to dsn, migrates the schema and starts the sweeper.
 // An unreachable database is store.ErrUnavailable.
 func Open(ctx context.Context, dsn string, opts Options) (*KV, error) {
-	pool, err := NewPool(ctx, dsn, opts)
+	if !opts.WaitForDatabase {
+		pool, err := NewPool(ctx, dsn, opts)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := Migrate(ctx, pool); err != nil {
+			pool.Close()
+			return nil, err
+		}
+		kv := newKV(pool, opts)
+		kv.migrated.Store(true)
+		return kv, nil
+	}
+	cfg, err := poolConfig(dsn, opts)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := Migrate(ctx, pool); err != nil {
-		pool.Close()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg) // connects on first use
+	if err != nil {
+		return nil, mapErr("connect", err)
+	}
+	kv := newKV(pool, opts)
+	mctx, cancel := context.WithTimeout(ctx, opTimeout)
+	_, err = Migrate(mctx, pool)
+	cancel()
+	switch {
+	case err == nil:
+		kv.migrated.Store(true)
+	case errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded):
+		slog.Warn("postgres: the database does not answer; serving what needs no database (discovery, JWKS) until it does",
+			"host", cfg.ConnConfig.Host, "port", cfg.ConnConfig.Port, "error", err)
+		go kv.waitForDatabase(cfg.ConnConfig.Host, cfg.ConnConfig.Port)
+	default:
+		_ = kv.Close()
 		return nil, err
 	}
-	return newKV(pool, opts), nil
+	return kv, nil
+}
+
+// waitForDatabase migrates the schema once the database answers, until
+// Close.
+func (kv *KV) waitForDatabase(host string, port uint16) {
+	t := time.NewTicker(retryOpenEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-kv.closing.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(kv.closing, opTimeout)
+		_, err := Migrate(ctx, kv.pool)
+		cancel()
+		if err == nil {
+			kv.migrated.Store(true)
+			slog.Info("postgres: the database answers; schema up to date", "host", host, "port", port)
+			return
+		}
+		if !errors.Is(err, store.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) && kv.closing.Err() == nil {
+			slog.Error("postgres: migrating the schema failed; retrying", "error", err)
+		}
+	}
+}
+
+// errWaiting is what every call answers while the KV waits for the
+// database.
+var errWaiting = fmt.Errorf("postgres: %w: the database has not answered since the server started", store.ErrUnavailable)
+
+// bound limits a call to opTimeout, and refuses it while the KV waits for
+// the database.
+func (kv *KV) bound(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if !kv.migrated.Load() {
+		return ctx, func() {}, errWaiting
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	return ctx, cancel, nil
 }
 
 // NewPool opens a connection pool on dsn and checks that the database
 // answers.
 func NewPool(ctx context.Context, dsn string, opts Options) (*pgxpool.Pool, error) {
+	cfg, err := poolConfig(dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, mapErr("connect", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect to %s:%d: %w: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, store.ErrUnavailable, err)
+	}
+	return pool, nil
+}
+
+// poolConfig parses dsn and applies opts.
+func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgconn's parse errors may quote the DSN, password included.
@@ -88,22 +193,12 @@ func NewPool(ctx context.Context, dsn string, opts Options) (*pgxpool.Pool, erro
 	if opts.MaxConnIdleTime > 0 {
 		cfg.MaxConnIdleTime = opts.MaxConnIdleTime
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, mapErr("connect", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := pool.Ping(pctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgres: connect to %s:%d: %w: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, store.ErrUnavailable, err)
-	}
-	return pool, nil
+	return cfg, nil
 }
 
 func newKV(pool *pgxpool.Pool, opts Options) *KV {
 	ctx, stop := context.WithCancel(context.Background())
-	kv := &KV{pool: pool, now: time.Now, batch: opts.SweepBatch, stop: stop, swept: make(chan struct{})}
+	kv := &KV{pool: pool, now: time.Now, batch: opts.SweepBatch, stop: stop, closing: ctx, swept: make(chan struct{})}
 	if kv.batch <= 0 {
 		kv.batch = 500
 	}
@@ -116,7 +211,14 @@ func newKV(pool *pgxpool.Pool, opts Options) *KV {
 }
 
 // Ping checks that the database answers.
-func (kv *KV) Ping(ctx context.Context) error { return mapErr("ping", kv.pool.Ping(ctx)) }
+func (kv *KV) Ping(ctx context.Context) error {
+	ctx, cancel, err := kv.bound(ctx)
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	return mapErr("ping", kv.pool.Ping(ctx))
+}
 
 // expiry is the column value of an expiry: NULL for never.
 func expiry(t time.Time) any {
@@ -140,8 +242,13 @@ func (kv *KV) Get(ctx context.Context, key string) ([]byte, error) {
 	if key == "" {
 		return nil, store.ErrNotFound
 	}
+	ctx, cancel, err := kv.bound(ctx)
+	defer cancel()
+	if err != nil {
+		return nil, err
+	}
 	var value []byte
-	err := kv.pool.QueryRow(ctx, `SELECT value FROM gatehouse_kv WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
+	err = kv.pool.QueryRow(ctx, `SELECT value FROM gatehouse_kv WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
 		[]byte(key), kv.now()).Scan(&value)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.ErrNotFound
@@ -382,6 +489,11 @@ type entry struct {
 }
 
 func (kv *KV) scanPage(ctx context.Context, from []byte, inclusive bool, end []byte) ([]entry, error) {
+	ctx, cancel, err := kv.bound(ctx)
+	defer cancel()
+	if err != nil {
+		return nil, err
+	}
 	op := ">"
 	if inclusive {
 		op = ">="
@@ -411,6 +523,14 @@ func (kv *KV) scanPage(ctx context.Context, from []byte, inclusive bool, end []b
 
 func (kv *KV) ScanPage(ctx context.Context, prefix string, p store.Page) ([]store.Entry, error) {
 	if err := store.CheckPage(p); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx, cancel, err := kv.bound(ctx)
+	defer cancel()
+	if err != nil {
 		return nil, err
 	}
 	// The prefix's key range, narrowed by the cursor, and bytewise order
@@ -499,6 +619,9 @@ func (kv *KV) sweeper(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
+		if !kv.migrated.Load() {
+			continue
+		}
 		n, err := kv.sweep(ctx)
 		if err != nil && ctx.Err() == nil {
 			slog.Warn("postgres: sweeping expired entries", "error", err)
@@ -549,6 +672,11 @@ const maxAttempts = 10
 // retry runs op, again after a serialization failure or a deadlock, and
 // maps what it returns to the store's errors.
 func (kv *KV) retry(ctx context.Context, op func(ctx context.Context) error) error {
+	ctx, cancel, err := kv.bound(ctx)
+	defer cancel()
+	if err != nil {
+		return err
+	}
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
 		var fe fnError
@@ -565,7 +693,7 @@ func (kv *KV) retry(ctx context.Context, op func(ctx context.Context) error) err
 			case <-time.After(backoff):
 				continue
 			case <-ctx.Done():
-				return ctx.Err()
+				return mapErr("write", ctx.Err())
 			}
 		}
 		return mapErr("write", err)
@@ -584,7 +712,15 @@ func mapErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The database did not answer within opTimeout (or the caller's
+		// deadline): it may again, later.
+		return fmt.Errorf("postgres %s: %w: no answer in time: %w", op, store.ErrUnavailable, err)
+	}
+	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("postgres %s: %w", op, err)
 	}
 	var pgErr *pgconn.PgError

@@ -253,11 +253,36 @@ func (s *Server) admin(sql string) error {
 	return err
 }
 
+// Pause stops every process of the server, postmaster first, with
+// SIGSTOP: connections and queries hang without an answer, as with a
+// database host that stopped answering. Resume continues them.
+func (s *Server) Pause() error { return s.signalAll(syscall.SIGSTOP) }
+
+// Resume continues a paused server.
+func (s *Server) Resume() error { return s.signalAll(syscall.SIGCONT) }
+
+// signalAll signals the postmaster and its children (each backend is a
+// session of its own, so a process group does not reach them).
+func (s *Server) signalAll(sig syscall.Signal) error {
+	pid := s.cmd.Process.Pid
+	if err := syscall.Kill(pid, sig); err != nil {
+		return err
+	}
+	var errs []error
+	for _, child := range children(pid) {
+		if err := syscall.Kill(child, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Stop shuts the server down (fast shutdown, then SIGKILL if it has not
 // exited within 10 seconds) and removes its directory.
 func (s *Server) Stop() error {
 	var err error
 	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.Resume()
 		_ = s.cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case <-s.exit:
