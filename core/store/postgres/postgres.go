@@ -48,7 +48,7 @@ type Options struct {
 // opTimeout bounds every call to the database: one that does not answer
 // (a host that stopped, a network that drops packets) makes a call
 // store.ErrUnavailable after it, never a request that hangs.
-const opTimeout = 5 * time.Second
+const opTimeout = 10 * time.Second
 
 // retryOpenEvery is how often a KV opened with WaitForDatabase tries the
 // database again.
