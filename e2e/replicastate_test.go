@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/postgres"
@@ -179,19 +179,7 @@ func TestReplicasShareKeyRotation(t *testing.T) {
 // builds it, or compiled here from its WAT when it is not built.
 func testPlugin(tb testing.TB, name string) []byte {
 	tb.Helper()
-	src := filepath.Join("..", "testdata", "plugins")
-	if wasm, err := os.ReadFile(filepath.Join(src, "bin", name+".wasm")); err == nil {
-		return wasm
-	}
-	out := filepath.Join(tb.TempDir(), name+".wasm")
-	if msg, err := exec.Command("wat2wasm", "-o", out, filepath.Join(src, name+".wat")).CombinedOutput(); err != nil {
-		tb.Fatalf("test plugin %s (make plugins-testdata): %v: %s", name, err, msg)
-	}
-	wasm, err := os.ReadFile(out)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return wasm
+	return plugintest.TestModule(tb, filepath.Join("..", "testdata", "plugins"), name)
 }
 
 // pluginList is GET /admin/plugins.

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
@@ -24,19 +24,7 @@ import (
 // when make has not built it.
 func reloadTestWasm(t *testing.T, name string) []byte {
 	t.Helper()
-	root := filepath.Join("..", "..", "testdata", "plugins")
-	if b, err := os.ReadFile(filepath.Join(root, "bin", name+".wasm")); err == nil {
-		return b
-	}
-	out := filepath.Join(t.TempDir(), name+".wasm")
-	if msg, err := exec.Command("wat2wasm", "-o", out, filepath.Join(root, name+".wat")).CombinedOutput(); err != nil {
-		t.Fatalf("no %s.wasm (make plugins-testdata): %v: %s", name, err, msg)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return plugintest.TestModule(t, filepath.Join("..", "..", "testdata", "plugins"), name)
 }
 
 // TestSIGHUPReloadsPlugins: `gatehouse serve` survives SIGHUP and reloads

@@ -5,11 +5,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 	"github.com/gatehouse-auth/gatehouse/core/token"
 )
 
@@ -20,20 +20,7 @@ import (
 func hostileDir(tb testing.TB, name string) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	root := filepath.Join("..", "..", "testdata", "plugins")
-	wasm, err := os.ReadFile(filepath.Join(root, "bin", name+".wasm"))
-	if err != nil {
-		out := filepath.Join(tb.TempDir(), name+".wasm")
-		if msg, err := exec.Command("wat2wasm", "-o", out, filepath.Join(root, name+".wat")).CombinedOutput(); err != nil {
-			if testing.Short() {
-				tb.Skipf("%s.wasm is not built and -short needs no toolchain: make plugins-testdata builds it", name)
-			}
-			tb.Fatalf("no %s.wasm (make plugins-testdata): %v: %s", name, err, msg)
-		}
-		if wasm, err = os.ReadFile(out); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	wasm := plugintest.TestModule(tb, filepath.Join("..", "..", "testdata", "plugins"), name)
 	if err := os.WriteFile(filepath.Join(dir, "directory.wasm"), wasm, 0o600); err != nil {
 		tb.Fatal(err)
 	}

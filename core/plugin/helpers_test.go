@@ -3,22 +3,17 @@ package plugin
 import (
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 )
 
-// wasmFile reads testdata/plugins/bin/<name>.wasm, built by `make plugins`.
+// wasmFile is the test module testdata/plugins/<name> (plugintest.TestModule).
 func wasmFile(t testing.TB, name string) []byte {
 	t.Helper()
-	path := filepath.Join("..", "..", "testdata", "plugins", "bin", name+".wasm")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		skipShort(t, name)
-		t.Fatalf("%s: %v (run make plugins)", path, err)
-	}
-	return b
+	return plugintest.TestModule(t, filepath.Join("..", "..", "testdata", "plugins"), name)
 }
 
 // record is one captured log record.
@@ -114,13 +109,4 @@ func load(t testing.TB, r *Runtime, name string, s Settings) *Plugin {
 		t.Fatalf("load %s: %v", name, err)
 	}
 	return p
-}
-
-// skipShort skips a -short run (make test-short, which needs no plugin
-// toolchain) whose test plugin name is not built.
-func skipShort(tb testing.TB, name string) {
-	tb.Helper()
-	if testing.Short() {
-		tb.Skipf("%s.wasm is not built and -short needs no toolchain: make plugins-testdata builds it", name)
-	}
 }

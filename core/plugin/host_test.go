@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
@@ -25,21 +25,7 @@ import (
 // `make plugins-testdata`; without it, it compiles the .wat with wat2wasm.
 func testWasm(tb testing.TB, name string) []byte {
 	tb.Helper()
-	root := filepath.Join("..", "..", "testdata", "plugins")
-	if b, err := os.ReadFile(filepath.Join(root, "bin", name+".wasm")); err == nil {
-		return b
-	}
-	out := filepath.Join(tb.TempDir(), name+".wasm")
-	cmd := exec.Command("wat2wasm", "-o", out, filepath.Join(root, name+".wat"))
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		skipShort(tb, name)
-		tb.Fatalf("no %s.wasm: run `make plugins-testdata` (wat2wasm: %v: %s)", name, err, msg)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
+	return plugintest.TestModule(tb, filepath.Join("..", "..", "testdata", "plugins"), name)
 }
 
 // writePlugin installs wasm as dir/<name>.wasm the way installers do:

@@ -3,16 +3,15 @@ package server_test
 import (
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 	"github.com/gatehouse-auth/gatehouse/core/server"
 	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
@@ -27,23 +26,9 @@ const pluginAdminToken = "plugin-admin-token-for-tests"
 func startPluginServer(t *testing.T, bound string) (issuer, origin string, srv *server.Server) {
 	t.Helper()
 	dir := t.TempDir()
-	testdata := filepath.Join("..", "..", "testdata", "plugins")
-	wasm, err := os.ReadFile(filepath.Join(testdata, "bin", "reload_v1.wasm"))
-	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, "claims.wasm"), wasm, 0o644)
-	} else {
-		// Not built by make plugins-testdata: compile the WAT here.
-		var out []byte
-		out, err = exec.Command("wat2wasm", "-o", filepath.Join(dir, "claims.wasm"), filepath.Join(testdata, "reload_v1.wat")).CombinedOutput()
-		if err != nil {
-			err = fmt.Errorf("%w: %s", err, out)
-		}
-	}
-	if err != nil {
-		if testing.Short() {
-			t.Skip("reload_v1.wasm is not built and -short needs no toolchain: make plugins-testdata builds it")
-		}
-		t.Fatalf("test plugin reload_v1 (make plugins-testdata): %v", err)
+	wasm := plugintest.TestModule(t, filepath.Join("..", "..", "testdata", "plugins"), "reload_v1")
+	if err := os.WriteFile(filepath.Join(dir, "claims.wasm"), wasm, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	l := servertest.Start(t, func(cfg *config.Config) {
 		cfg.Admin.Token = pluginAdminToken

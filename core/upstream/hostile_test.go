@@ -3,32 +3,19 @@ package upstream_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 )
 
 // installHostile puts testdata/plugins/<name>.wasm (make plugins-testdata;
 // compiled with wat2wasm when it is not built) into dir as <as>.wasm.
 func installHostile(t *testing.T, dir, name, as string) {
 	t.Helper()
-	root := filepath.Join(repoRoot(t), "testdata", "plugins")
-	wasm, err := os.ReadFile(filepath.Join(root, "bin", name+".wasm"))
-	if err != nil {
-		out := filepath.Join(t.TempDir(), name+".wasm")
-		if msg, err := exec.Command("wat2wasm", "-o", out, filepath.Join(root, name+".wat")).CombinedOutput(); err != nil {
-			if testing.Short() {
-				t.Skipf("%s.wasm is not built and -short needs no toolchain: make plugins-testdata builds it", name)
-			}
-			t.Fatalf("no %s.wasm (make plugins-testdata): %v: %s", name, err, msg)
-		}
-		if wasm, err = os.ReadFile(out); err != nil {
-			t.Fatal(err)
-		}
-	}
+	wasm := plugintest.TestModule(t, filepath.Join(repoRoot(t), "testdata", "plugins"), name)
 	if err := os.WriteFile(filepath.Join(dir, as+".wasm"), wasm, 0o600); err != nil {
 		t.Fatal(err)
 	}
