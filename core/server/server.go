@@ -60,6 +60,8 @@ type Server struct {
 	langs *locale.Bundle
 	// ready is written by Serve and read by /readyz's handlers.
 	ready atomic.Bool
+	// conns are the connections Serve has accepted.
+	conns atomic.Pointer[connTracker]
 }
 
 // New builds the server on an open store. It generates the first signing
@@ -298,6 +300,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	conns := trackConns(ln)
+	s.conns.Store(conns)
 	s.app.Server().ConnState = conns.connState
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(conns) }()
