@@ -37,7 +37,8 @@ export async function guestToken() {
 }
 
 // approve follows authURL to the consent page, approves the consent
-// session as the guest (with the identity token guest, or a new one) and
+// session as the guest (with the identity token guest, or the one the
+// function guest returns once the session exists, or a new one) and
 // returns the URL the server redirects the user agent to (the client's
 // redirect URI with code or error). A refused approval throws an error
 // whose status and body are those of the approval's answer.
@@ -53,7 +54,7 @@ export async function approve(authURL, { guest } = {}) {
     throw new Error(`authorize redirected to ${consent}, want the consent page under ${prefix}`);
   }
   const session = consent.slice(prefix.length);
-  guest ??= await guestToken();
+  guest = typeof guest === 'function' ? await guest() : guest ?? (await guestToken());
   const ok = await fetch(`${issuer}/v1/sessions/${session}/approve`, {
     method: 'POST',
     headers: { authorization: `Bearer ${guest}`, 'content-type': 'application/json' },
