@@ -32,9 +32,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	pgtest.Cleanup()
-	if binaryDir != "" {
-		_ = os.RemoveAll(binaryDir)
-	}
+	servertest.RemoveBinary()
 	os.Exit(code)
 }
 

@@ -1,134 +1,32 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/core/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
-// The gatehouse binary, built once for the tests that run it as a process.
-var (
-	binaryOnce sync.Once
-	binaryDir  string
-	binaryPath string
-	binaryErr  error
-)
-
-func gatehouseBinary(t *testing.T) string {
-	t.Helper()
-	binaryOnce.Do(func() {
-		if binaryDir, binaryErr = os.MkdirTemp("", "gatehouse-e2e-bin"); binaryErr != nil {
-			return
-		}
-		binaryPath = filepath.Join(binaryDir, "gatehouse")
-		out, err := exec.Command("go", "build", "-o", binaryPath, "github.com/gatehouse-auth/gatehouse/cmd/gatehouse").CombinedOutput()
-		if err != nil {
-			binaryErr = fmt.Errorf("building gatehouse: %v\n%s", err, out)
-		}
-	})
-	if binaryErr != nil {
-		t.Fatal(binaryErr)
-	}
-	return binaryPath
-}
-
-// replica is one `gatehouse serve` process of a scaled-out installation.
+// replica is one `gatehouse serve` process of a scaled-out installation;
+// its Base is where a load balancer would send requests to it.
 type replica struct {
+	*servertest.Process
 	name string
-	cmd  *exec.Cmd
-	// base is where this replica listens, with the base path: requests go
-	// here, as a load balancer would send them to it.
-	base   string
-	mu     sync.Mutex
-	logs   strings.Builder
-	exited chan struct{}
-}
-
-func (r *replica) Logs() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.logs.String()
-}
-
-// startReplica runs the binary with env on a free loopback port and waits
-// (bounded) until it is ready.
-func startReplicaProcess(t *testing.T, name, basePath string, addr string, env []string) *replica {
-	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command(gatehouseBinary(t), "serve")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GATEHOUSE_SERVER__ADDR="+addr, "GATEHOUSE_STORAGE__DIR="+filepath.Join(dir, "data"))
-	cmd.Env = append(cmd.Env, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &replica{name: name, cmd: cmd, base: "http://" + addr + basePath, exited: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			r.mu.Lock()
-			r.logs.WriteString(sc.Text() + "\n")
-			r.mu.Unlock()
-		}
-		_ = cmd.Wait()
-		close(r.exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // the process this test started, by its PID
-		<-r.exited
-	})
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return r
-			}
-		}
-		select {
-		case <-r.exited:
-			t.Fatalf("replica %s exited; logs:\n%s", name, r.Logs())
-		default:
-		}
-	}
-	t.Fatalf("replica %s did not become ready; logs:\n%s", name, r.Logs())
-	return nil
-}
-
-func loopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // pingReceiver is a CIBA client's notification endpoint on loopback: it
@@ -221,20 +119,12 @@ func TestThreeReplicas(t *testing.T) {
 		t.Skip("starts PostgreSQL and three server processes")
 	}
 	dsn := pgtest.NewDatabase(t)
-	addrs := []string{loopbackAddr(t), loopbackAddr(t), loopbackAddr(t)}
+	addrs := []string{servertest.FreeAddr(t), servertest.FreeAddr(t), servertest.FreeAddr(t)}
 	public := "http://" + addrs[0]
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	basePath := cfg.Server.BasePath // the embedded configuration's
-	issuer := public + basePath
 	env := []string{
 		"GATEHOUSE_SERVER__PUBLIC_URL=" + public,
 		"GATEHOUSE_STORAGE__BACKEND=postgres",
 		"GATEHOUSE_STORAGE__POSTGRES__DSN=" + dsn,
-		"GATEHOUSE_RATE_LIMIT__ENABLED=false",
-		"GATEHOUSE_LOG__LEVEL=warn",
 		"GATEHOUSE_ADMIN__TOKEN=" + replicaAdminToken,
 		"GATEHOUSE_PLUGINS__WATCH=false",
 		"GATEHOUSE_PLUGINS__CACHE_DIR=" + t.TempDir(),
@@ -244,12 +134,13 @@ func TestThreeReplicas(t *testing.T) {
 		"GATEHOUSE_CIBA__DELIVERY__INITIAL_BACKOFF=100ms",
 	}
 	// A first, so that the signing keys are created once; then B and C.
-	a := startReplicaProcess(t, "A", basePath, addrs[0], env)
+	a := &replica{servertest.StartProcess(t, addrs[0], "", env...), "A"}
+	issuer := a.Base // on the public URL
 	var b, c *replica
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); b = startReplicaProcess(t, "B", basePath, addrs[1], env) }()
-	go func() { defer wg.Done(); c = startReplicaProcess(t, "C", basePath, addrs[2], env) }()
+	go func() { defer wg.Done(); b = &replica{servertest.StartProcess(t, addrs[1], "", env...), "B"} }()
+	go func() { defer wg.Done(); c = &replica{servertest.StartProcess(t, addrs[2], "", env...), "C"} }()
 	wg.Wait()
 	if b == nil || c == nil {
 		t.FailNow()
@@ -264,15 +155,15 @@ func TestThreeReplicas(t *testing.T) {
 	}
 
 	t.Run("code flow and refresh family", func(t *testing.T) {
-		app := testclient.Must(testclient.Register(a.base, map[string]any{
+		app := testclient.Must(testclient.Register(a.Base, map[string]any{
 			"redirect_uris": []string{replicaRedirect}, "grant_types": []string{"authorization_code", "refresh_token"},
 			"scope": "openid offline_access",
 		}))(t)
 		conf := oauth2.Config{ClientID: app.ID, RedirectURL: replicaRedirect, Scopes: []string{"openid", "offline_access"},
-			Endpoint: oauth2.Endpoint{AuthURL: a.base + "/v1/authorize"}}
+			Endpoint: oauth2.Endpoint{AuthURL: a.Base + "/v1/authorize"}}
 		verifier := oauth2.GenerateVerifier()
 		// Authorize on A, approve on B.
-		redirect, err := testclient.Approve(b.base, issuer, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+		redirect, err := testclient.Approve(b.Base, issuer, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
 		if err != nil {
 			t.Fatalf("authorize on A, approve on B: %v\n%s", err, logs())
 		}
@@ -288,12 +179,12 @@ func TestThreeReplicas(t *testing.T) {
 			t.Fatalf("userinfo on B with the token refreshed on A: %d %v", status, body)
 		}
 		// The old refresh token again, on B: the family dies everywhere.
-		status, body, _ := testclient.PostForm(b.base+"/v1/token", app.ID, app.Secret,
+		status, body, _ := testclient.PostForm(b.Base+"/v1/token", app.ID, app.Secret,
 			url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}})
 		if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
 			t.Fatalf("old refresh token on B: %d %v, want invalid_grant", status, body)
 		}
-		status, body, _ = testclient.PostForm(c.base+"/v1/token", app.ID, app.Secret,
+		status, body, _ = testclient.PostForm(c.Base+"/v1/token", app.ID, app.Secret,
 			url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshed["refresh_token"].(string)}})
 		if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
 			t.Fatalf("the new refresh token on C after reuse on B: %d %v, want invalid_grant", status, body)
@@ -361,7 +252,7 @@ func killMidLoad(t *testing.T, replicas []*replica, dsn string, rcv *pingReceive
 			defer wg.Done()
 			for i := 0; i < 2000 && ctx.Err() == nil; i++ {
 				r := replicas[(w+i)%3]
-				cl, err := testclient.Register(r.base, map[string]any{"client_name": "load", "grant_types": []string{"client_credentials"}})
+				cl, err := testclient.Register(r.Base, map[string]any{"client_name": "load", "grant_types": []string{"client_credentials"}})
 				if err != nil {
 					continue
 				}
@@ -371,7 +262,7 @@ func killMidLoad(t *testing.T, replicas []*replica, dsn string, rcv *pingReceive
 				n := len(ackeds) - 1
 				mu.Unlock()
 				r = replicas[(w+i+1)%3]
-				status, body, err := testclient.PostForm(r.base+"/v1/token", cl.ID, cl.Secret, url.Values{"grant_type": {"client_credentials"}})
+				status, body, err := testclient.PostForm(r.Base+"/v1/token", cl.ID, cl.Secret, url.Values{"grant_type": {"client_credentials"}})
 				if err == nil && status == http.StatusOK {
 					mu.Lock()
 					ackeds[n].token, _ = body["access_token"].(string)
@@ -417,7 +308,7 @@ func killMidLoad(t *testing.T, replicas []*replica, dsn string, rcv *pingReceive
 	var victim *replica
 	var survivors []*replica
 	for _, r := range replicas {
-		if r.cmd.Process.Pid == pid {
+		if r.PID() == pid {
 			victim = r
 		} else {
 			survivors = append(survivors, r)
@@ -427,11 +318,11 @@ func killMidLoad(t *testing.T, replicas []*replica, dsn string, rcv *pingReceive
 		t.Fatalf("the leased delivery %+v names no replica this test started\n%s", leased, logs())
 	}
 	before := acknowledged()
-	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := victim.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	<-victim.exited
+	<-victim.Exited()
 	// The load goes on a little on the survivors, then stops.
 	time.Sleep(300 * time.Millisecond)
 	stopLoad()
@@ -453,14 +344,14 @@ func killMidLoad(t *testing.T, replicas []*replica, dsn string, rcv *pingReceive
 	}
 
 	// Every acknowledged registration and token is there, on the survivors.
-	rs := testclient.Must(testclient.RegisterWith(survivors[0].base, replicaAdminToken, map[string]any{
+	rs := testclient.Must(testclient.RegisterWith(survivors[0].Base, replicaAdminToken, map[string]any{
 		"client_name": "resource server", "grant_types": []string{"client_credentials"}, "resource_server": true}))(t)
 	mu.Lock()
 	defer mu.Unlock()
 	tokens := 0
 	for i, ack := range ackeds {
 		r := survivors[i%2]
-		status, body, err := testclient.PostForm(r.base+"/v1/token", ack.client.ID, ack.client.Secret, url.Values{"grant_type": {"client_credentials"}})
+		status, body, err := testclient.PostForm(r.Base+"/v1/token", ack.client.ID, ack.client.Secret, url.Values{"grant_type": {"client_credentials"}})
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("client registered on %s, token on %s after the kill: %d %v %v", ack.on, r.name, status, body, err)
 		}
@@ -468,7 +359,7 @@ func killMidLoad(t *testing.T, replicas []*replica, dsn string, rcv *pingReceive
 			continue
 		}
 		tokens++
-		status, body, err = testclient.PostForm(r.base+"/v1/introspect", rs.ID, rs.Secret, url.Values{"token": {ack.token}})
+		status, body, err = testclient.PostForm(r.Base+"/v1/introspect", rs.ID, rs.Secret, url.Values{"token": {ack.token}})
 		if err != nil || status != http.StatusOK || body["active"] != true {
 			t.Fatalf("a token acknowledged before the kill, introspected on %s: %d %v %v", r.name, status, body, err)
 		}
@@ -509,7 +400,7 @@ func waitQueueEmpty(t *testing.T, dsn string) {
 
 func tokenOK(t *testing.T, r *replica, cl testclient.Client, form url.Values) map[string]any {
 	t.Helper()
-	status, body, err := testclient.PostForm(r.base+"/v1/token", cl.ID, cl.Secret, form)
+	status, body, err := testclient.PostForm(r.Base+"/v1/token", cl.ID, cl.Secret, form)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("token (%s) on %s: %d %v %v\n%s", form.Get("grant_type"), r.name, status, body, err, r.Logs())
 	}
@@ -518,7 +409,7 @@ func tokenOK(t *testing.T, r *replica, cl testclient.Client, form url.Values) ma
 
 func userinfo(t *testing.T, r *replica, accessToken string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, r.base+"/v1/userinfo", nil)
+	req, err := http.NewRequest(http.MethodGet, r.Base+"/v1/userinfo", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +428,7 @@ func cibaClient(t *testing.T, r *replica, mode, endpoint string) testclient.Clie
 	if endpoint != "" {
 		meta["backchannel_client_notification_endpoint"] = endpoint
 	}
-	return testclient.Must(testclient.Register(r.base, meta))(t)
+	return testclient.Must(testclient.Register(r.Base, meta))(t)
 }
 
 // backchannel starts a CIBA request for the guest on r.
@@ -547,7 +438,7 @@ func backchannel(t *testing.T, r *replica, cl testclient.Client, extra url.Value
 	for k, v := range extra {
 		form[k] = v
 	}
-	status, body, err := testclient.PostForm(r.base+"/v1/backchannel/authorize", cl.ID, cl.Secret, form)
+	status, body, err := testclient.PostForm(r.Base+"/v1/backchannel/authorize", cl.ID, cl.Secret, form)
 	id, _ := body["auth_req_id"].(string)
 	if err != nil || status != http.StatusOK || id == "" {
 		t.Fatalf("backchannel authorize on %s: %d %v %v", r.name, status, body, err)
@@ -558,8 +449,8 @@ func backchannel(t *testing.T, r *replica, cl testclient.Client, extra url.Value
 // approveCIBA approves request id on r as the guest, by the device API.
 func approveCIBA(t *testing.T, r *replica, id string) {
 	t.Helper()
-	guest := testclient.Must(testclient.GuestToken(r.base))(t)
-	req, err := http.NewRequest(http.MethodPost, r.base+"/v1/backchannel/complete",
+	guest := testclient.Must(testclient.GuestToken(r.Base))(t)
+	req, err := http.NewRequest(http.MethodPost, r.Base+"/v1/backchannel/complete",
 		strings.NewReader(url.Values{"auth_req_id": {id}, "action": {"approve"}}.Encode()))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 )
 
 // TestBinaryRunsAlone is the README's promise on a fresh machine: `go build`
@@ -55,7 +57,7 @@ func TestBinaryRunsAlone(t *testing.T) {
 		t.Fatalf("go build ./cmd/gatehouse with only go on PATH: %v\n%s", err, out)
 	}
 
-	addr := freeAddr(t)
+	addr := servertest.FreeAddr(t)
 	cmd := exec.Command(bin, "serve")
 	cmd.Dir = t.TempDir()
 	// The embedded configuration, but for the address (the default port may
@@ -88,7 +90,7 @@ func TestBinaryRunsAlone(t *testing.T) {
 	}
 	defer stop()
 
-	base := embeddedBasePath(t)
+	base := servertest.Config(t, addr).Server.BasePath
 	var issuer string
 	for deadline := time.Now().Add(15 * time.Second); issuer == "" && time.Now().Before(deadline); {
 		resp, err := http.Get("http://" + addr + base + "/.well-known/openid-configuration")

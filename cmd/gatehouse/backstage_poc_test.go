@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 )
 
 // TestBackstageDCRProofOfConcept runs the flow of Backstage's DCR
@@ -28,15 +30,15 @@ func TestBackstageDCRProofOfConcept(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server process")
 	}
-	_, port, err := net.SplitHostPort(freeAddr(t))
+	_, port, err := net.SplitHostPort(servertest.FreeAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := "localhost:" + port
-	p := startProcess(t, addr, t.TempDir())
+	p := servertest.StartProcess(t, addr, t.TempDir())
 	base := "http://" + addr + "/api/auth" // the client's default, on the test's port
-	if p.issuer != base {
-		t.Fatalf("the embedded configuration serves %s, the client expects %s", p.issuer, base)
+	if p.Base != base {
+		t.Fatalf("the embedded configuration serves %s, the client expects %s", p.Base, base)
 	}
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 

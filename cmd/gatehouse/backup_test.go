@@ -11,13 +11,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
@@ -118,7 +118,7 @@ func (in installation) checkClients(t *testing.T, issuer string) {
 
 func runGatehouse(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(servertest.Binary(t), args...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
@@ -137,9 +137,9 @@ func TestBackupRestore(t *testing.T) {
 	}
 	admin := "GATEHOUSE_ADMIN__TOKEN=" + backupAdminToken
 	// The restored server takes the address (so the issuer) of the first.
-	dirA, addr := t.TempDir(), freeAddr(t)
-	a := startProcess(t, addr, dirA, admin)
-	in := install(t, a.issuer, 20, 10)
+	dirA, addr := t.TempDir(), servertest.FreeAddr(t)
+	a := servertest.StartProcess(t, addr, dirA, admin)
+	in := install(t, a.Base, 20, 10)
 
 	// Registrations go on while the backup is taken.
 	var stop atomic.Bool
@@ -150,7 +150,7 @@ func TestBackupRestore(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 1000 && !stop.Load(); i++ {
-				if _, err := testclient.Register(a.issuer, map[string]any{"client_name": "during", "grant_types": []string{"client_credentials"}}); err == nil {
+				if _, err := testclient.Register(a.Base, map[string]any{"client_name": "during", "grant_types": []string{"client_credentials"}}); err == nil {
 					during.Add(1)
 				}
 			}
@@ -160,21 +160,21 @@ func TestBackupRestore(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	backup := filepath.Join(t.TempDir(), "gatehouse.backup")
-	out, err := runGatehouse(t, nil, "backup", "--url", a.origin, "--token", backupAdminToken, "-o", backup)
+	out, err := runGatehouse(t, nil, "backup", "--url", a.Origin, "--token", backupAdminToken, "-o", backup)
 	stop.Store(true)
 	wg.Wait()
 	if err != nil || !strings.Contains(out, "backup of installation") {
 		t.Fatalf("backup through the admin API: %v\n%s\nserver logs:\n%s", err, out, a.Logs())
 	}
 	t.Logf("%s(%d registrations during the backup)", out, during.Load())
-	if out, err := runGatehouse(t, nil, "backup", "--url", a.origin, "--token", "wrong", "-o", backup+".2"); err == nil || !strings.Contains(out, "401") {
+	if out, err := runGatehouse(t, nil, "backup", "--url", a.Origin, "--token", "wrong", "-o", backup+".2"); err == nil || !strings.Contains(out, "401") {
 		t.Errorf("backup with a wrong token: %v\n%s", err, out)
 	}
 	if out, err := runGatehouse(t, nil, "backup", "--data-dir", filepath.Join(dirA, "data"), "-o", backup+".2"); err == nil || !strings.Contains(out, "--url") {
 		t.Errorf("offline backup of a running server's directory: %v\n%s", err, out)
 	}
 
-	stopProcess(t, a)
+	a.Stop(t)
 
 	dirB := t.TempDir()
 	dataB := filepath.Join(dirB, "data")
@@ -184,12 +184,12 @@ func TestBackupRestore(t *testing.T) {
 	if out, err := runGatehouse(t, nil, "restore", "--data-dir", dataB, "-i", backup); err == nil || !strings.Contains(out, "--force") {
 		t.Errorf("restore over a database: %v\n%s, want refused naming --force", err, out)
 	}
-	b := startProcess(t, addr, dirB, admin)
-	in.check(t, b.issuer) // the same JWKS: no new signing key
+	b := servertest.StartProcess(t, addr, dirB, admin)
+	in.check(t, b.Base) // the same JWKS: no new signing key
 
 	// Offline: the restored server stopped, its directory backs up and
 	// restores (with --force, over itself) as well.
-	stopProcess(t, b)
+	b.Stop(t)
 	offline := filepath.Join(t.TempDir(), "offline.backup")
 	if out, err := runGatehouse(t, nil, "backup", "--data-dir", dataB, "-o", offline); err != nil {
 		t.Fatalf("offline backup: %v\n%s", err, out)
@@ -198,19 +198,8 @@ func TestBackupRestore(t *testing.T) {
 	if err != nil || !strings.Contains(out, "is now in") {
 		t.Fatalf("restore --force: %v\n%s", err, out)
 	}
-	c := startProcess(t, addr, dirB, admin)
-	if _, _, err := testclient.GetJSON(c.issuer + "/.well-known/jwks.json"); err != nil {
+	c := servertest.StartProcess(t, addr, dirB, admin)
+	if _, _, err := testclient.GetJSON(c.Base + "/.well-known/jwks.json"); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// stopProcess stops p with SIGTERM and waits for it to exit cleanly.
-func stopProcess(t *testing.T, p *process) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Wait(); err != nil {
-		t.Fatalf("stop: %v\n%s", err, p.Logs())
 	}
 }

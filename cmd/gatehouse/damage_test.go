@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
@@ -20,19 +21,19 @@ import (
 func servedDataDir(t *testing.T, kill bool) string {
 	t.Helper()
 	dir := t.TempDir()
-	p := startProcess(t, freeAddr(t), dir)
+	p := servertest.StartProcess(t, "", dir)
 	for range 30 {
-		testclient.Must(testclient.Register(p.issuer, map[string]any{"client_name": "golden", "grant_types": []string{"client_credentials"}}))(t)
+		testclient.Must(testclient.Register(p.Base, map[string]any{"client_name": "golden", "grant_types": []string{"client_credentials"}}))(t)
 	}
 	sig := syscall.SIGTERM
 	if kill {
 		time.Sleep(1500 * time.Millisecond) // past a checkpoint; not an assertion
 		sig = syscall.SIGKILL
 	}
-	if err := p.cmd.Process.Signal(sig); err != nil {
+	if err := p.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.cmd.Wait()
+	_ = p.Wait()
 	return dir
 }
 
@@ -66,16 +67,16 @@ func TestDamagedDataDirRefused(t *testing.T) {
 			if out, err := exec.Command("cp", "-a", data, data+".copy").CombinedOutput(); err != nil {
 				t.Fatalf("cp: %v\n%s", err, out)
 			}
-			if out, err := exec.Command(binary, "store", "verify", "--data", data+".copy").CombinedOutput(); err != nil || !strings.Contains(string(out), "healthy") {
+			if out, err := exec.Command(servertest.Binary(t), "store", "verify", "--data", data+".copy").CombinedOutput(); err != nil || !strings.Contains(string(out), "healthy") {
 				t.Fatalf("store verify of the undamaged directory: %v\n%s", err, out)
 			}
 			tc.damage(t, data)
-			out, err := exec.Command(binary, "store", "verify", "--data", data).CombinedOutput()
+			out, err := exec.Command(servertest.Binary(t), "store", "verify", "--data", data).CombinedOutput()
 			if err == nil || !strings.Contains(string(out), data) {
 				t.Errorf("store verify of the damaged directory: %v, want an exit naming %s:\n%s", err, data, out)
 			}
-			serve := exec.Command(binary, "serve")
-			serve.Env = append(os.Environ(), "GATEHOUSE_SERVER__ADDR="+freeAddr(t), "GATEHOUSE_STORAGE__DIR="+data, "GATEHOUSE_LOG__LEVEL=warn")
+			serve := exec.Command(servertest.Binary(t), "serve")
+			serve.Env = append(os.Environ(), "GATEHOUSE_SERVER__ADDR="+servertest.FreeAddr(t), "GATEHOUSE_STORAGE__DIR="+data, "GATEHOUSE_LOG__LEVEL=warn")
 			done := make(chan struct{})
 			var serveOut []byte
 			go func() { serveOut, err = serve.CombinedOutput(); close(done) }()

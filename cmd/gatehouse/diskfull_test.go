@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store/badger"
 	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
@@ -46,18 +47,18 @@ func TestFullDiskAnswers503(t *testing.T) {
 		t.Skip("starts a server process")
 	}
 	fs := storetest.Tmpfs(t, 96<<20)
-	addr := freeAddr(t)
-	p := startProcess(t, addr, fs)
+	addr := servertest.FreeAddr(t)
+	p := servertest.StartProcess(t, addr, fs)
 	const redirectURI = "http://127.0.0.1:9/cb"
-	app := testclient.Must(testclient.Register(p.issuer, map[string]any{
+	app := testclient.Must(testclient.Register(p.Base, map[string]any{
 		"redirect_uris": []string{redirectURI}, "grant_types": []string{"authorization_code", "refresh_token"},
 		"scope": "openid offline_access",
 	}))(t)
 	conf := oauth2.Config{ClientID: app.ID, ClientSecret: app.Secret, RedirectURL: redirectURI,
-		Endpoint: oauth2.Endpoint{AuthURL: p.issuer + "/v1/authorize", TokenURL: p.issuer + "/v1/token", AuthStyle: oauth2.AuthStyleInHeader},
+		Endpoint: oauth2.Endpoint{AuthURL: p.Base + "/v1/authorize", TokenURL: p.Base + "/v1/token", AuthStyle: oauth2.AuthStyleInHeader},
 		Scopes:   []string{"openid", "offline_access"}}
 	verifier := oauth2.GenerateVerifier()
-	redirect, err := testclient.Approve(p.issuer, p.issuer, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	redirect, err := testclient.Approve(p.Base, p.Base, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +68,12 @@ func TestFullDiskAnswers503(t *testing.T) {
 	}
 
 	register := func() *http.Request {
-		req, _ := http.NewRequest(http.MethodPost, p.issuer+"/v1/register", strings.NewReader(`{"client_name":"late","grant_types":["client_credentials"]}`))
+		req, _ := http.NewRequest(http.MethodPost, p.Base+"/v1/register", strings.NewReader(`{"client_name":"late","grant_types":["client_credentials"]}`))
 		req.Header.Set("Content-Type", "application/json")
 		return req
 	}
 	refresh := func() *http.Request {
-		req, _ := http.NewRequest(http.MethodPost, p.issuer+"/v1/token", strings.NewReader(url.Values{
+		req, _ := http.NewRequest(http.MethodPost, p.Base+"/v1/token", strings.NewReader(url.Values{
 			"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(url.QueryEscape(app.ID), url.QueryEscape(app.Secret))
@@ -103,13 +104,13 @@ func TestFullDiskAnswers503(t *testing.T) {
 	if a = send(t, readRegistration()); a.status != http.StatusOK || a.body["client_id"] != app.ID {
 		t.Errorf("reading a registration on a full disk = %+v, want 200", a)
 	}
-	if a = send(t, get(p.issuer+"/.well-known/jwks.json")); a.status != http.StatusOK {
+	if a = send(t, get(p.Base+"/.well-known/jwks.json")); a.status != http.StatusOK {
 		t.Errorf("JWKS on a full disk = %+v, want 200", a)
 	}
-	if a = send(t, get(p.origin+"/readyz")); a.status != http.StatusServiceUnavailable || a.body["status"] != "storage full" {
+	if a = send(t, get(p.Origin+"/readyz")); a.status != http.StatusServiceUnavailable || a.body["status"] != "storage full" {
 		t.Errorf("/readyz on a full disk = %+v, want 503 storage full", a)
 	}
-	if got := gaugeValue(t, p.origin+"/metrics", "gatehouse_storage_full"); got != 1 {
+	if got := gaugeValue(t, p.Origin+"/metrics", "gatehouse_storage_full"); got != 1 {
 		t.Errorf("gatehouse_storage_full on a full disk = %v, want 1", got)
 	}
 	if !strings.Contains(p.Logs(), "storage full") {
@@ -132,13 +133,15 @@ func TestFullDiskAnswers503(t *testing.T) {
 	if a = send(t, refresh()); a.status != http.StatusOK || a.body["refresh_token"] == nil {
 		t.Errorf("refresh once space is freed = %+v, want 200", a)
 	}
-	if a = send(t, get(p.origin+"/readyz")); a.status != http.StatusOK {
+	if a = send(t, get(p.Origin+"/readyz")); a.status != http.StatusOK {
 		t.Errorf("/readyz once space is freed = %+v, want 200", a)
 	}
-	if got := gaugeValue(t, p.origin+"/metrics", "gatehouse_storage_full"); got != 0 {
+	if got := gaugeValue(t, p.Origin+"/metrics", "gatehouse_storage_full"); got != 0 {
 		t.Errorf("gatehouse_storage_full once space is freed = %v, want 0", got)
 	}
-	if p.cmd.ProcessState != nil {
-		t.Fatalf("the server exited: %v\n%s", p.cmd.ProcessState, p.Logs())
+	select {
+	case <-p.Exited():
+		t.Fatalf("the server exited: %v\n%s", p.Wait(), p.Logs())
+	default:
 	}
 }

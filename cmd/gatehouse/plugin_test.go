@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 )
 
 // pluginPath returns the path of a plugin built by `make plugins`.
@@ -160,14 +161,14 @@ func TestPluginTest(t *testing.T) {
 func TestPluginTestCommand(t *testing.T) {
 	good := pluginPath(t, "good")
 	event := writeTestFile(t, "event.json", `{"provider": "github"}`)
-	out, err := exec.Command(binary, "plugin", "test", good, "--hook", "sign_in", "--input", event).Output()
+	out, err := exec.Command(servertest.Binary(t), "plugin", "test", good, "--hook", "sign_in", "--input", event).Output()
 	if err != nil {
 		t.Fatalf("plugin test: %v", err)
 	}
 	if !bytes.Contains(out, []byte(`"provider": "github"`)) {
 		t.Errorf("stdout = %s", out)
 	}
-	cmd := exec.Command(binary, "plugin", "test", good, "--hook", "resolve_user", "--input", event)
+	cmd := exec.Command(servertest.Binary(t), "plugin", "test", good, "--hook", "resolve_user", "--input", event)
 	out, err = cmd.Output()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
@@ -26,7 +27,7 @@ import (
 func TestMigrateCommand(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	migrate := func(env ...string) (string, error) {
-		cmd := exec.Command(binary, "migrate")
+		cmd := exec.Command(servertest.Binary(t), "migrate")
 		cmd.Dir = t.TempDir()
 		cmd.Env = append(os.Environ(), env...)
 		var out bytes.Buffer
@@ -53,12 +54,12 @@ func TestMigrateCommand(t *testing.T) {
 // the same state: a client registered on one gets tokens from the other.
 func TestServeOnPostgres(t *testing.T) {
 	env := []string{"GATEHOUSE_STORAGE__BACKEND=postgres", "GATEHOUSE_STORAGE__POSTGRES__DSN=" + pgtest.NewDatabase(t)}
-	a := startProcess(t, freeAddr(t), t.TempDir(), env...)
-	b := startProcess(t, freeAddr(t), t.TempDir(), env...)
-	client := testclient.Must(testclient.Register(a.issuer, map[string]any{
+	a := servertest.StartProcess(t, "", "", env...)
+	b := servertest.StartProcess(t, "", "", env...)
+	client := testclient.Must(testclient.Register(a.Base, map[string]any{
 		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_basic",
 	}))(t)
-	cc := clientcredentials.Config{ClientID: client.ID, ClientSecret: client.Secret, TokenURL: b.issuer + "/v1/token"}
+	cc := clientcredentials.Config{ClientID: client.ID, ClientSecret: client.Secret, TokenURL: b.Base + "/v1/token"}
 	tok, err := cc.Token(context.Background())
 	if err != nil || tok.AccessToken == "" {
 		t.Fatalf("token from the second process for a client registered on the first: %v\nlogs A:\n%s\nlogs B:\n%s", err, a.Logs(), b.Logs())
@@ -76,10 +77,10 @@ func TestStoreCopy(t *testing.T) {
 	}
 	dsn := pgtest.NewDatabase(t)
 	pg := []string{"GATEHOUSE_STORAGE__BACKEND=postgres", "GATEHOUSE_STORAGE__POSTGRES__DSN=" + dsn}
-	dirA, addr := t.TempDir(), freeAddr(t)
-	a := startProcess(t, addr, dirA)
-	in := install(t, a.issuer, 10, 5)
-	stopProcess(t, a)
+	dirA, addr := t.TempDir(), servertest.FreeAddr(t)
+	a := servertest.StartProcess(t, addr, dirA)
+	in := install(t, a.Base, 10, 5)
+	a.Stop(t)
 
 	out, err := runGatehouse(t, nil, "store", "copy", "--from", "badger", "--from-data-dir", filepath.Join(dirA, "data"), "--to", "postgres", "--to-dsn", dsn)
 	if err != nil || !strings.Contains(out, "copied ") || !strings.Contains(out, "client 11") || !strings.Contains(out, "refresh 5") {
@@ -94,17 +95,17 @@ func TestStoreCopy(t *testing.T) {
 		t.Errorf("copy into a database holding records: %v\n%s, want refused naming --force", err, out)
 	}
 
-	b := startProcess(t, addr, t.TempDir(), pg...)
-	in.check(t, b.issuer)
-	stopProcess(t, b)
+	b := servertest.StartProcess(t, addr, t.TempDir(), pg...)
+	in.check(t, b.Base)
+	b.Stop(t)
 
 	dirC := t.TempDir()
 	out, err = runGatehouse(t, nil, "store", "copy", "--from", "postgres", "--from-dsn", dsn, "--to", "badger", "--to-data-dir", filepath.Join(dirC, "data"))
 	if err != nil || !strings.Contains(out, "copied ") {
 		t.Fatalf("copy back to badger: %v\n%s", err, out)
 	}
-	c := startProcess(t, addr, dirC)
-	in.checkClients(t, c.issuer) // the same JWKS: no new signing key
+	c := servertest.StartProcess(t, addr, dirC)
+	in.checkClients(t, c.Base) // the same JWKS: no new signing key
 }
 
 // TestPostgresOutage: while its database stops answering (every process
@@ -129,9 +130,9 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	pg := []string{"GATEHOUSE_STORAGE__BACKEND=postgres", "GATEHOUSE_STORAGE__POSTGRES__DSN=" + dsn}
-	dir, addr := t.TempDir(), freeAddr(t)
-	a := startProcess(t, addr, dir, pg...)
-	in := install(t, a.issuer, 1, 1)
+	dir, addr := t.TempDir(), servertest.FreeAddr(t)
+	a := servertest.StartProcess(t, addr, dir, pg...)
+	in := install(t, a.Base, 1, 1)
 	machine := in.machines[0]
 
 	status := func(method, url string, form url.Values) (int, string) {
@@ -153,28 +154,28 @@ func TestPostgresOutage(t *testing.T) {
 		return resp.StatusCode, string(body)
 	}
 	cc := url.Values{"grant_type": {"client_credentials"}}
-	down := func(p *process, when string) {
+	down := func(p *servertest.Process, when string) {
 		t.Helper()
 		for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/jwks.json"} {
-			if code, body := status(http.MethodGet, p.issuer+path, nil); code != http.StatusOK {
+			if code, body := status(http.MethodGet, p.Base+path, nil); code != http.StatusOK {
 				t.Errorf("%s: %s = %d %s, want 200", when, path, code, body)
 			}
 		}
-		if _, jwks, _ := testclient.GetJSON(p.issuer + "/.well-known/jwks.json"); fmt.Sprint(jwks["keys"]) != in.jwks {
+		if _, jwks, _ := testclient.GetJSON(p.Base + "/.well-known/jwks.json"); fmt.Sprint(jwks["keys"]) != in.jwks {
 			t.Errorf("%s: JWKS %v, want the keys from before %s", when, jwks["keys"], in.jwks)
 		}
-		if code, body := status(http.MethodGet, p.origin+"/readyz", nil); code != http.StatusServiceUnavailable {
+		if code, body := status(http.MethodGet, p.Origin+"/readyz", nil); code != http.StatusServiceUnavailable {
 			t.Errorf("%s: /readyz = %d %s, want 503", when, code, body)
 		}
-		if code, body := status(http.MethodPost, p.issuer+"/v1/token", cc); code != http.StatusServiceUnavailable || !strings.Contains(body, "temporarily_unavailable") {
+		if code, body := status(http.MethodPost, p.Base+"/v1/token", cc); code != http.StatusServiceUnavailable || !strings.Contains(body, "temporarily_unavailable") {
 			t.Errorf("%s: token = %d %s, want 503 temporarily_unavailable", when, code, body)
 		}
 	}
-	backUp := func(p *process, when string) {
+	backUp := func(p *servertest.Process, when string) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			code, _ := status(http.MethodGet, p.origin+"/readyz", nil)
+			code, _ := status(http.MethodGet, p.Origin+"/readyz", nil)
 			if code == http.StatusOK {
 				break
 			}
@@ -183,7 +184,7 @@ func TestPostgresOutage(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if code, body := status(http.MethodPost, p.issuer+"/v1/token", cc); code != http.StatusOK {
+		if code, body := status(http.MethodPost, p.Base+"/v1/token", cc); code != http.StatusOK {
 			t.Errorf("%s: token = %d %s once the database is back", when, code, body)
 		}
 	}
@@ -197,19 +198,19 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	backUp(a, "resumed at run time")
-	stopProcess(t, a)
+	a.Stop(t)
 
 	// At start.
 	if err := db.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	b := startLive(t, addr, dir, pg...)
+	b := servertest.StartProcessWith(t, servertest.ProcessOptions{Addr: addr, Dir: dir, Env: pg, Live: true})
 	down(b, "paused at start")
 	if err := db.Resume(); err != nil {
 		t.Fatal(err)
 	}
 	backUp(b, "resumed after start")
-	in.check(t, b.issuer)
+	in.check(t, b.Base)
 	if logs := b.Logs(); strings.Contains(logs, "panic") || strings.Contains(logs, "status=500") {
 		t.Errorf("logs:\n%s", logs)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,138 +18,16 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-auth/gatehouse"
-	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
-// binary is the gatehouse binary built once for the process tests.
-var binary string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "gatehouse-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "gatehouse")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building gatehouse:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
 	pgtest.Cleanup()
-	os.RemoveAll(dir)
+	servertest.RemoveBinary()
 	os.Exit(code)
-}
-
-// process is a gatehouse serve started by a test.
-type process struct {
-	cmd *exec.Cmd
-	// origin is where the server listens (health, metrics, admin); issuer
-	// adds the embedded configuration's base path (every OAuth route).
-	origin string
-	issuer string
-	logs   *strings.Builder
-	mu     *sync.Mutex
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startProcess runs `gatehouse serve` on addr with the data directory dir
-// and waits (bounded) until it is ready.
-func startProcess(t *testing.T, addr, dir string, env ...string) *process {
-	t.Helper()
-	return startServe(t, addr, dir, nil, env...)
-}
-
-// startServe is startProcess with more arguments to serve (--config FILE).
-func startServe(t *testing.T, addr, dir string, args []string, env ...string) *process {
-	t.Helper()
-	return launch(t, addr, dir, args, "/readyz", env...)
-}
-
-// startLive is startProcess that waits only until the server answers
-// /healthz (it may not be ready: its database does not answer).
-func startLive(t *testing.T, addr, dir string, env ...string) *process {
-	t.Helper()
-	return launch(t, addr, dir, nil, "/healthz", env...)
-}
-
-// launch runs gatehouse serve and waits (bounded) until probe answers 200.
-func launch(t *testing.T, addr, dir string, args []string, probe string, env ...string) *process {
-	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GATEHOUSE_SERVER__ADDR="+addr,
-		"GATEHOUSE_SERVER__PUBLIC_URL=http://"+addr,
-		"GATEHOUSE_STORAGE__DIR="+filepath.Join(dir, "data"),
-		"GATEHOUSE_RATE_LIMIT__ENABLED=false",
-		"GATEHOUSE_LOG__LEVEL=warn",
-	)
-	cmd.Env = append(cmd.Env, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, origin: "http://" + addr, issuer: "http://" + addr + embeddedBasePath(t), logs: &strings.Builder{}, mu: &sync.Mutex{}}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.logs.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(p.origin + probe); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("gatehouse did not become ready; logs:\n%s", p.Logs())
-	return nil
-}
-
-// embeddedBasePath is server.base_path of the embedded configuration.
-func embeddedBasePath(t *testing.T) string {
-	t.Helper()
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg.Server.BasePath
-}
-
-func (p *process) Logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
 }
 
 // TestKilledServerKeepsAcknowledgedWrites kills the server with SIGKILL in
@@ -161,15 +38,15 @@ func TestKilledServerKeepsAcknowledgedWrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills server processes")
 	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	p := startProcess(t, addr, dir)
+	dir, addr := t.TempDir(), servertest.FreeAddr(t)
+	p := servertest.StartProcess(t, addr, dir)
 	const redirectURI = "http://127.0.0.1:9/cb"
-	app := testclient.Must(testclient.Register(p.issuer, map[string]any{
+	app := testclient.Must(testclient.Register(p.Base, map[string]any{
 		"redirect_uris": []string{redirectURI}, "grant_types": []string{"authorization_code", "refresh_token"},
 		"scope": "openid offline_access",
 	}))(t)
 	conf := oauth2.Config{ClientID: app.ID, ClientSecret: app.Secret, RedirectURL: redirectURI,
-		Endpoint: oauth2.Endpoint{AuthURL: p.issuer + "/v1/authorize", TokenURL: p.issuer + "/v1/token", AuthStyle: oauth2.AuthStyleInHeader},
+		Endpoint: oauth2.Endpoint{AuthURL: p.Base + "/v1/authorize", TokenURL: p.Base + "/v1/token", AuthStyle: oauth2.AuthStyleInHeader},
 		Scopes:   []string{"openid", "offline_access"}}
 
 	var (
@@ -185,7 +62,7 @@ func TestKilledServerKeepsAcknowledgedWrites(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 10_000 && ctx.Err() == nil; i++ {
 				if (w+i)%2 == 0 {
-					c, err := testclient.Register(p.issuer, map[string]any{"client_name": "durable", "grant_types": []string{"client_credentials"}})
+					c, err := testclient.Register(p.Base, map[string]any{"client_name": "durable", "grant_types": []string{"client_credentials"}})
 					if err == nil {
 						mu.Lock()
 						clients = append(clients, c)
@@ -194,7 +71,7 @@ func TestKilledServerKeepsAcknowledgedWrites(t *testing.T) {
 					continue
 				}
 				verifier := oauth2.GenerateVerifier()
-				redirect, err := testclient.Approve(p.issuer, p.issuer, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+				redirect, err := testclient.Approve(p.Base, p.Base, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
 				if err != nil {
 					continue
 				}
@@ -220,10 +97,10 @@ func TestKilledServerKeepsAcknowledgedWrites(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.cmd.Wait()
+	_ = p.Wait()
 	stop()
 	wg.Wait()
 	if len(clients) == 0 || len(refreshs) == 0 {
@@ -231,7 +108,7 @@ func TestKilledServerKeepsAcknowledgedWrites(t *testing.T) {
 	}
 	t.Logf("acknowledged before SIGKILL: %d registrations, %d refresh tokens", len(clients), len(refreshs))
 
-	p = startProcess(t, addr, dir)
+	p = servertest.StartProcess(t, addr, dir)
 	for _, c := range clients {
 		req, _ := http.NewRequest(http.MethodGet, c.RegistrationURI, nil)
 		req.Header.Set("Authorization", "Bearer "+c.RegistrationToken)
@@ -241,7 +118,7 @@ func TestKilledServerKeepsAcknowledgedWrites(t *testing.T) {
 		}
 	}
 	for _, rt := range refreshs {
-		status, body, err := testclient.PostForm(p.issuer+"/v1/token", app.ID, app.Secret,
+		status, body, err := testclient.PostForm(p.Base+"/v1/token", app.ID, app.Secret,
 			url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 		if err != nil || status != http.StatusOK {
 			t.Errorf("refresh token lost after SIGKILL: %d %v %v", status, body, err)
@@ -256,23 +133,18 @@ func TestServeEmbeddedConfig(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
 	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	p := startProcess(t, addr, dir)
-	_, jwks, err := testclient.GetJSON(p.issuer + "/.well-known/jwks.json")
+	dir, addr := t.TempDir(), servertest.FreeAddr(t)
+	p := servertest.StartProcess(t, addr, dir)
+	_, jwks, err := testclient.GetJSON(p.Base + "/.well-known/jwks.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data")); err != nil {
 		t.Fatalf("data directory not created: %v", err)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Wait(); err != nil {
-		t.Fatalf("graceful shutdown: %v\n%s", err, p.Logs())
-	}
-	p = startProcess(t, addr, dir)
-	_, again, err := testclient.GetJSON(p.issuer + "/.well-known/jwks.json")
+	p.Stop(t) // a graceful shutdown
+	p = servertest.StartProcess(t, addr, dir)
+	_, again, err := testclient.GetJSON(p.Base + "/.well-known/jwks.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,8 +170,8 @@ func TestMemoryLimit(t *testing.T) {
 		{"GOMEMLIMIT wins", []string{"GATEHOUSE_SERVER__MEMORY_LIMIT_MIB=200", "GOMEMLIMIT=100MiB"}, 100 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := startProcess(t, freeAddr(t), t.TempDir(), tc.env...)
-			if got := gaugeValue(t, p.origin+"/metrics", "go_gc_gomemlimit_bytes"); got != tc.want {
+			p := servertest.StartProcess(t, "", "", tc.env...)
+			if got := gaugeValue(t, p.Origin+"/metrics", "go_gc_gomemlimit_bytes"); got != tc.want {
 				t.Errorf("go_gc_gomemlimit_bytes = %.0f, want %.0f", got, tc.want)
 			}
 		})
@@ -331,7 +203,7 @@ func gaugeValue(t *testing.T, url, name string) float64 {
 // TestInvalidConfigListsEveryProblem: a bad configuration is refused at
 // start, naming every mistake at once.
 func TestInvalidConfigListsEveryProblem(t *testing.T) {
-	cmd := exec.Command(binary, "serve")
+	cmd := exec.Command(servertest.Binary(t), "serve")
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(),
 		"GATEHOUSE_SERVER__PUBLIC_URL=not a url",

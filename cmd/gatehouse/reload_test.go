@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
@@ -34,7 +35,7 @@ func TestSIGHUPReloadsPlugins(t *testing.T) {
 		t.Skip("starts a server process")
 	}
 	const token = "sighup-admin-token-0123456789"
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), servertest.FreeAddr(t)
 	plugins := filepath.Join(dir, "plugins")
 	if err := os.Mkdir(plugins, 0o755); err != nil {
 		t.Fatal(err)
@@ -43,14 +44,14 @@ func TestSIGHUPReloadsPlugins(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(plugins, "claims.wasm"), reloadTestWasm(t, "reload_v1"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := startProcess(t, addr, dir,
+	p := servertest.StartProcess(t, addr, dir,
 		"GATEHOUSE_PLUGINS__DIR="+plugins,
 		"GATEHOUSE_PLUGINS__WATCH=false",
 		"GATEHOUSE_PLUGINS__HOOKS__TOKEN_CLAIMS=claims",
 		"GATEHOUSE_ADMIN__TOKEN="+token,
 	)
 	serving := func() string {
-		req, _ := http.NewRequest(http.MethodGet, p.origin+"/admin/plugins", nil)
+		req, _ := http.NewRequest(http.MethodGet, p.Origin+"/admin/plugins", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		status, body, err := testclient.Do(req)
 		if err != nil || status != http.StatusOK {
@@ -73,7 +74,7 @@ func TestSIGHUPReloadsPlugins(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(plugins, "claims.wasm"), v2, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -83,7 +84,7 @@ func TestSIGHUPReloadsPlugins(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if status, _, err := testclient.GetJSON(p.origin + "/readyz"); err != nil || status != http.StatusOK {
+	if status, _, err := testclient.GetJSON(p.Origin + "/readyz"); err != nil || status != http.StatusOK {
 		t.Errorf("readyz after SIGHUP: %d %v", status, err)
 	}
 }
@@ -101,9 +102,9 @@ type adminPlugin struct {
 }
 
 // admin calls an admin route of p with the bearer token.
-func (p *process) admin(t *testing.T, method, path, token string) (int, map[string]any, map[string]adminPlugin) {
+func admin(t *testing.T, p *servertest.Process, method, path, token string) (int, map[string]any, map[string]adminPlugin) {
 	t.Helper()
-	req, _ := http.NewRequest(method, p.origin+path, nil)
+	req, _ := http.NewRequest(method, p.Origin+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	status, body, err := testclient.Do(req)
 	if err != nil {
@@ -156,7 +157,7 @@ func TestReloadConfiguration(t *testing.T) {
 		t.Skip("starts a server process")
 	}
 	const token = "reload-admin-token-0123456789"
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), servertest.FreeAddr(t)
 	plugins := filepath.Join(dir, "plugins")
 	if err := os.Mkdir(plugins, 0o755); err != nil {
 		t.Fatal(err)
@@ -176,23 +177,24 @@ func TestReloadConfiguration(t *testing.T) {
 	// At start: token_claims is claims; store imports kv_get and kv_put
 	// without the kv grant, so it does not load.
 	write("  hooks:\n    token_claims: claims\n")
-	p := startServe(t, addr, dir, []string{"--config", file}, "GATEHOUSE_ADMIN__TOKEN="+token, "GATEHOUSE_LOG__LEVEL=info")
-	if status, claims := accessClaims(t, p.issuer); status != http.StatusOK || claims["reload"] != "v1" {
+	p := servertest.StartProcessWith(t, servertest.ProcessOptions{Addr: addr, Dir: dir, Args: []string{"--config", file},
+		Env: []string{"GATEHOUSE_ADMIN__TOKEN=" + token, "GATEHOUSE_LOG__LEVEL=info"}})
+	if status, claims := accessClaims(t, p.Base); status != http.StatusOK || claims["reload"] != "v1" {
 		t.Fatalf("token before the reload: %d %v", status, claims)
 	}
-	if _, _, pl := p.admin(t, "GET", "/admin/plugins", token); pl["store"].Version != "" || !strings.Contains(pl["store"].LoadError, "kv") {
+	if _, _, pl := admin(t, p, "GET", "/admin/plugins", token); pl["store"].Version != "" || !strings.Contains(pl["store"].LoadError, "kv") {
 		t.Fatalf("store before its grant: %+v", pl["store"])
 	}
 
 	// SIGHUP: the file grants store kv and binds token_claims to it.
 	granted := "  settings:\n    store:\n      kv: true\n  hooks:\n    token_claims: store\n"
 	write(granted)
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		_, _, pl := p.admin(t, "GET", "/admin/plugins", token)
+		_, _, pl := admin(t, p, "GET", "/admin/plugins", token)
 		if pl["store"].Version != "" && slices.Equal(pl["store"].Bound, []string{"token_claims"}) {
 			break
 		}
@@ -203,10 +205,10 @@ func TestReloadConfiguration(t *testing.T) {
 	}
 	// The token's claims now come from store (which adds none), through
 	// its kv grant: one call, no error.
-	if status, claims := accessClaims(t, p.issuer); status != http.StatusOK || claims["reload"] != nil {
+	if status, claims := accessClaims(t, p.Base); status != http.StatusOK || claims["reload"] != nil {
 		t.Fatalf("token after the reload: %d %v", status, claims)
 	}
-	if _, _, pl := p.admin(t, "GET", "/admin/plugins", token); pl["store"].Stats.Calls != 1 || pl["store"].Stats.Errors != 0 || pl["claims"].Stats.Calls != 1 {
+	if _, _, pl := admin(t, p, "GET", "/admin/plugins", token); pl["store"].Stats.Calls != 1 || pl["store"].Stats.Errors != 0 || pl["claims"].Stats.Calls != 1 {
 		t.Errorf("calls after the reload: store %+v, claims %+v", pl["store"].Stats, pl["claims"].Stats)
 	}
 
@@ -221,7 +223,7 @@ func TestReloadConfiguration(t *testing.T) {
 			[]string{"plugins.settings.store", "plugins.hooks.notify", "plugins.hooks.resolve_user"}},
 	} {
 		write(tc.yaml)
-		status, body, _ := p.admin(t, "POST", "/admin/plugins/reload", token)
+		status, body, _ := admin(t, p, "POST", "/admin/plugins/reload", token)
 		errs, _ := body["errors"].([]any)
 		if status != http.StatusUnprocessableEntity || body["error"] != "invalid_configuration" || len(errs) != len(tc.want) {
 			t.Errorf("%s: %d %v", name, status, body)
@@ -231,7 +233,7 @@ func TestReloadConfiguration(t *testing.T) {
 				t.Errorf("%s: problem %d is %q, want %s", name, i, errs[i], want)
 			}
 		}
-		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		if err := p.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		for deadline := time.Now().Add(10 * time.Second); strings.Count(p.Logs(), tc.want[0]) < 2; {
@@ -240,22 +242,22 @@ func TestReloadConfiguration(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if _, _, pl := p.admin(t, "GET", "/admin/plugins", token); pl["store"].Version == "" || !slices.Equal(pl["store"].Bound, []string{"token_claims"}) || len(pl["claims"].Bound) != 0 {
+		if _, _, pl := admin(t, p, "GET", "/admin/plugins", token); pl["store"].Version == "" || !slices.Equal(pl["store"].Bound, []string{"token_claims"}) || len(pl["claims"].Bound) != 0 {
 			t.Errorf("%s changed the plugins: %+v", name, pl)
 		}
-		if status, claims := accessClaims(t, p.issuer); status != http.StatusOK || claims["reload"] != nil {
+		if status, claims := accessClaims(t, p.Base); status != http.StatusOK || claims["reload"] != nil {
 			t.Errorf("%s: token %d %v", name, status, claims)
 		}
 	}
 
 	// A key that needs a restart is named, not applied; the rest is.
 	write(granted + "tokens:\n  access_token_ttl: 1m\n")
-	status, body, _ := p.admin(t, "POST", "/admin/plugins/reload", token)
+	status, body, _ := admin(t, p, "POST", "/admin/plugins/reload", token)
 	if status != http.StatusOK || body["ok"] != true || fmt.Sprint(body["restart_needed"]) != "[tokens]" ||
 		fmt.Sprint(body["config_reloaded"]) != "[plugins.defaults plugins.settings plugins.hooks]" {
 		t.Errorf("reload with a restart-only change: %d %v", status, body)
 	}
-	if status, claims := accessClaims(t, p.issuer); status != http.StatusOK || claims["exp"].(float64)-claims["iat"].(float64) == 60 {
+	if status, claims := accessClaims(t, p.Base); status != http.StatusOK || claims["exp"].(float64)-claims["iat"].(float64) == 60 {
 		t.Errorf("tokens.access_token_ttl applied without a restart: %d %v", status, claims)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/core/servertest"
 )
 
 // TestShutdownEndsWithinGrace: a server whose data directory was removed
@@ -20,12 +22,12 @@ func TestShutdownEndsWithinGrace(t *testing.T) {
 		t.Skip("starts a server process")
 	}
 	const grace = 3 * time.Second
-	dir, addr := t.TempDir(), freeAddr(t)
-	p := startProcess(t, addr, dir, "GATEHOUSE_SERVER__SHUTDOWN_GRACE="+grace.String())
+	dir, addr := t.TempDir(), servertest.FreeAddr(t)
+	p := servertest.StartProcess(t, addr, dir, "GATEHOUSE_SERVER__SHUTDOWN_GRACE="+grace.String())
 	// Writes in the memtable, so that closing has something to flush.
 	for i := range 20 {
 		body := fmt.Sprintf(`{"client_name":"c%d","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`, i)
-		resp, err := http.Post(p.issuer+"/v1/register", "application/json", strings.NewReader(body))
+		resp, err := http.Post(p.Base+"/v1/register", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,11 +40,11 @@ func TestShutdownEndsWithinGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- p.cmd.Wait() }()
+	go func() { exited <- p.Wait() }()
 	select {
 	case err := <-exited:
 		took := time.Since(start)
@@ -56,7 +58,7 @@ func TestShutdownEndsWithinGrace(t *testing.T) {
 			t.Errorf("non-zero exit without saying why:\n%s", p.Logs())
 		}
 	case <-time.After(grace + 30*time.Second):
-		_ = p.cmd.Process.Kill()
+		_ = p.Kill()
 		<-exited
 		t.Fatalf("still running %s after SIGTERM; logs:\n%s", grace+30*time.Second, p.Logs())
 	}

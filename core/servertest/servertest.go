@@ -1,6 +1,7 @@
 // Package servertest starts a real Gatehouse on a loopback port for
 // end-to-end tests: the embedded default configuration, adjusted for a test
-// run, served by server.New and Server.Serve exactly as the binary does.
+// run, served by server.New and Server.Serve exactly as the binary does;
+// or the binary itself, built once, as a process (StartProcess).
 package servertest
 
 import (
