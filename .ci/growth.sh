@@ -15,10 +15,9 @@
 #      (PostgreSQL, every GROWTH_SWEEP) or compaction and value-log GC
 #      (Badger) has had GROWTH_SETTLE to run, measures the size again, then
 #      restarts the server and measures it once more.
-# PostgreSQL is a throw-away cluster from Debian's binaries (initdb as
-# nobody when run as root, a unix socket in a temporary directory, fsync
-# on: durable commits). Figures are printed with the load average; the
-# script fails only if something fails outright.
+# PostgreSQL is a throw-away cluster with durable commits (benchlib.sh),
+# started once for every size. Figures are printed with the load average;
+# the script fails only if something fails outright.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,59 +28,16 @@ concurrency=${GROWTH_CONCURRENCY:-32}
 ttl=${GROWTH_TTL:-3m}
 sweep=${GROWTH_SWEEP:-5s}
 settle=${GROWTH_SETTLE:-60}
-plugins_dir=${LOAD_PLUGINS_DIR:-$PWD/plugins/bin}
 
-command -v curl >/dev/null || { echo "growth: curl is not installed" >&2; exit 1; }
-
+. .ci/benchlib.sh
 # GROWTH_BUILD=0 measures the binaries already in bin/.
-if [ "${GROWTH_BUILD:-1}" != 0 ]; then
-  echo "== building"
-  go build -o bin/gatehouse ./cmd/gatehouse
-  go build -o bin/gatehouse-load ./cmd/gatehouse-load
-fi
+[ "${GROWTH_BUILD:-1}" = 0 ] || bench_build
 
-tmp=$(mktemp -d)
-pid=""
-pg_pid=""
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
-  if [ -n "$pg_pid" ] && kill -0 "$pg_pid" 2>/dev/null; then kill -INT "$pg_pid"; wait "$pg_pid" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 now_ms() { date +%s%3N; }
 ttl_s=$(awk -v t="$ttl" 'BEGIN { n = t + 0; if (t ~ /h$/) n *= 3600; else if (t ~ /m$/) n *= 60; print int(n) }')
 
-# A throw-away PostgreSQL, started once for every size.
 pg_dsn=""
-start_postgres() {
-  local bin
-  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-  [ -x "$bin/initdb" ] || { echo "growth: PostgreSQL binaries not found (make deps-test installs them)" >&2; exit 1; }
-  PSQL="$bin/psql"
-  local as=()
-  mkdir -p "$tmp/pg"
-  if [ "$(id -u)" = 0 ]; then
-    chown nobody "$tmp/pg"
-    as=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
-  fi
-  chmod 755 "$tmp"
-  "${as[@]}" "$bin/initdb" -D "$tmp/pg/data" -U gatehouse --auth=trust --encoding=UTF8 --locale=C >"$tmp/pg/initdb.log" 2>&1 ||
-    { echo "growth: initdb failed:" >&2; cat "$tmp/pg/initdb.log" >&2; exit 1; }
-  "${as[@]}" "$bin/postgres" -D "$tmp/pg/data" -k "$tmp/pg" -c listen_addresses= -c fsync=on \
-    -c max_connections=100 -c shared_buffers=32MB >"$tmp/pg/postgres.log" 2>&1 &
-  pg_pid=$!
-  for _ in $(seq 1 300); do
-    "$PSQL" -h "$tmp/pg" -U gatehouse -d postgres -Atc 'SELECT 1' >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  [ "$(sql postgres "SHOW fsync")" = on ] || { echo "growth: PostgreSQL did not start:" >&2; cat "$tmp/pg/postgres.log" >&2; exit 1; }
-}
-sql() { "$PSQL" -h "$tmp/pg" -U gatehouse -d "$1" -Atc "$2"; }
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 origin="http://127.0.0.1:$port"
 base="$origin/api/auth"
 
@@ -89,36 +45,11 @@ base="$origin/api/auth"
 start_server() {
   local t0
   t0=$(now_ms)
-  env GATEHOUSE_SERVER__ADDR="127.0.0.1:$port" \
-    GATEHOUSE_SERVER__PUBLIC_URL="$origin" \
-    GATEHOUSE_STORAGE__BACKEND="$1" \
-    GATEHOUSE_STORAGE__DIR="$2" \
-    GATEHOUSE_STORAGE__POSTGRES__DSN="$pg_dsn" \
-    GATEHOUSE_STORAGE__POSTGRES__SWEEP_INTERVAL="$sweep" \
-    GATEHOUSE_PLUGINS__DIR="$plugins_dir" \
-    GATEHOUSE_PLUGINS__CACHE_DIR="$tmp/wasm-cache" \
-    GATEHOUSE_PLUGINS__WATCH=false \
-    GATEHOUSE_RATE_LIMIT__TOKEN_PER_SECOND=1000000 \
-    GATEHOUSE_RATE_LIMIT__TOKEN_BURST=1000000 \
-    GATEHOUSE_RATE_LIMIT__AUTHORIZE_PER_SECOND=1000000 \
-    GATEHOUSE_RATE_LIMIT__AUTHORIZE_BURST=1000000 \
-    ./bin/gatehouse serve >>"$tmp/server.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 3000); do
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' "$origin/readyz")" = 200 ]; then
-      startup_ms=$(( $(now_ms) - t0 ))
-      return
-    fi
-    kill -0 "$pid" 2>/dev/null || { echo "growth: gatehouse exited during start:" >&2; tail -30 "$tmp/server.log" >&2; exit 1; }
-    sleep 0.01
-  done
-  echo "growth: gatehouse not ready after 30 s" >&2; tail -30 "$tmp/server.log" >&2; exit 1
+  start_gatehouse "$port" "$tmp/server.log" GATEHOUSE_STORAGE__BACKEND="$1" GATEHOUSE_STORAGE__DIR="$2" \
+    GATEHOUSE_STORAGE__POSTGRES__DSN="$pg_dsn" GATEHOUSE_STORAGE__POSTGRES__SWEEP_INTERVAL="$sweep"
+  startup_ms=$(( $(now_ms) - t0 ))
 }
-stop_server() {
-  kill "$pid"
-  wait "$pid" || { echo "growth: gatehouse did not stop cleanly" >&2; tail -20 "$tmp/server.log" >&2; exit 1; }
-  pid=""
-}
+stop_server() { stop_gatehouse "$pid" "$tmp/server.log" || exit 1; }
 anon_mib() { awk '/^Anonymous:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/smaps_rollup"; }
 # size_mib BACKEND DATA DB: the data's size on disk.
 size_mib() {

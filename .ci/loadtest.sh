@@ -22,82 +22,25 @@ threads=${LOAD_THREADS:-2}
 codes=${LOAD_CODES:-20000}
 code_concurrency=${LOAD_CODE_CONCURRENCY:-64}
 target_rate=${LOAD_TARGET_RATE:-8000}
-# The Wasm plugins of the embedded configuration (make plugins builds them);
-# point LOAD_PLUGINS_DIR at an empty directory to measure the core alone.
-plugins_dir=${LOAD_PLUGINS_DIR:-$PWD/plugins/bin}
 
 command -v wrk >/dev/null || { echo "loadtest: wrk is not installed (make deps-bench)" >&2; exit 1; }
-command -v curl >/dev/null || { echo "loadtest: curl is not installed" >&2; exit 1; }
+. .ci/benchlib.sh
+bench_build -trimpath
 
-echo "== building"
-go build -trimpath -o bin/gatehouse ./cmd/gatehouse
-go build -trimpath -o bin/gatehouse-load ./cmd/gatehouse-load
-
-tmp=$(mktemp -d)
-pid=""
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# A free loopback port: bind :0, read it back, release it.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 origin="http://127.0.0.1:$port"
 # The embedded configuration serves the OAuth routes under Backstage's path.
-auth_path=/api/auth
-base="$origin$auth_path"
+base="$origin/api/auth"
 
 echo "== starting gatehouse on $base (data in $tmp)"
-env GATEHOUSE_SERVER__ADDR="127.0.0.1:$port" \
-  GATEHOUSE_SERVER__PUBLIC_URL="$origin" \
-  GATEHOUSE_STORAGE__DIR="$tmp/data" \
-  GATEHOUSE_PLUGINS__DIR="$plugins_dir" \
-  GATEHOUSE_PLUGINS__CACHE_DIR="$tmp/wasm-cache" \
-  GATEHOUSE_PLUGINS__WATCH=false \
-  GATEHOUSE_RATE_LIMIT__TOKEN_PER_SECOND=1000000 \
-  GATEHOUSE_RATE_LIMIT__TOKEN_BURST=1000000 \
-  GATEHOUSE_RATE_LIMIT__AUTHORIZE_PER_SECOND=1000000 \
-  GATEHOUSE_RATE_LIMIT__AUTHORIZE_BURST=1000000 \
-  GATEHOUSE_REGISTRATION__CUSTOM_SCOPES=catalog.read \
-  ./bin/gatehouse serve >"$tmp/server.log" 2>&1 &
-pid=$!
-
-for _ in $(seq 1 100); do
-  if curl -fsS "$origin/readyz" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "loadtest: gatehouse exited during start:" >&2
-    cat "$tmp/server.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-curl -fsS "$origin/readyz" >/dev/null || { echo "loadtest: gatehouse not ready after 10 s" >&2; tail -50 "$tmp/server.log" >&2; exit 1; }
-
-# jsonfield NAME: the string value of NAME in the JSON on stdin.
-jsonfield() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+start_gatehouse "$port" "$tmp/server.log" GATEHOUSE_STORAGE__DIR="$tmp/data" GATEHOUSE_REGISTRATION__CUSTOM_SCOPES=catalog.read
 
 echo "== registering a client_credentials client"
-reg=$(curl -fsS -X POST "$base/v1/register" -H 'Content-Type: application/json' \
-  -d '{"client_name":"loadtest","grant_types":["client_credentials"],"scope":"catalog.read"}')
-id=$(jsonfield client_id <<<"$reg")
-secret=$(jsonfield client_secret <<<"$reg")
-[ -n "$id" ] && [ -n "$secret" ] || { echo "loadtest: registration failed: $reg" >&2; exit 1; }
-basic=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
+basic=$(cc_basic "$base" loadtest)
 check=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$base/v1/token" -H "Authorization: Basic $basic" \
   -H 'Content-Type: application/x-www-form-urlencoded' -d 'grant_type=client_credentials')
 [ "$check" = 200 ] || { echo "loadtest: a single client_credentials request got $check" >&2; exit 1; }
-
-cat >"$tmp/cc.lua" <<EOF
-wrk.method = "POST"
-wrk.path = "$auth_path/v1/token"
-wrk.body = "grant_type=client_credentials"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Basic $basic"
-EOF
+cc_script "$tmp/cc.lua" "$basic"
 
 # The same script paced: each connection waits before its next request so
 # that all of them together offer about the target rate, and p99 is the
@@ -147,13 +90,7 @@ file_kb=$(awk '/^RssFile:/ {print $2}' "/proc/$pid/status")
 data_kb=$(du -sk "$tmp/data" | cut -f1)
 errors_logged=$(grep -c 'level=ERROR\|"level":"ERROR"' "$tmp/server.log" || true)
 
-kill "$pid"
-if ! wait "$pid"; then
-  echo "loadtest: gatehouse did not stop cleanly:" >&2
-  tail -20 "$tmp/server.log" >&2
-  exit 1
-fi
-pid=""
+stop_gatehouse "$pid" "$tmp/server.log" || exit 1
 
 verdict() { if awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; then echo "meets"; else echo "MISSES"; fi; }
 hwm_mib=$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')
