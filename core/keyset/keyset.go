@@ -315,6 +315,12 @@ func (k *Keyset) parse(rec store.SigningKey) (*signingKey, error) {
 	if kid != rec.ID {
 		return nil, fmt.Errorf("key thumbprint %s does not match its id", kid)
 	}
+	if key, ok := signer.(*rsa.PrivateKey); ok {
+		// go-jose fills in the CRT values but not the checked key that
+		// crypto/rsa signs with; without this every signature would build
+		// and check it again (a quarter of an RS256 signature's cost).
+		key.Precompute()
+	}
 	return newSigningKey(alg, signer, rec.CreatedAt, rec.ExpiresAt, kid), nil
 }
 

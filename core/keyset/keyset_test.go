@@ -14,7 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
 )
 
-func openKeys(t *testing.T, st *store.Store, alg string) *keyset.Keyset {
+func openKeys(t testing.TB, st *store.Store, alg string) *keyset.Keyset {
 	t.Helper()
 	cfg, err := config.Load(gatehouse.DefaultConfig, "")
 	if err != nil {
@@ -168,5 +168,28 @@ func TestAlgorithmChange(t *testing.T) {
 	// Reopening with the same configuration changes nothing.
 	if again := published(openKeys(t, st, "EdDSA")); !slices.Equal(again, after) {
 		t.Errorf("reopening changed the keys: %v, was %v", again, after)
+	}
+}
+
+// TestStoredRSAKeySignsAsCheaply: an RS256 key read back from the store
+// (another process's, or this one's after a restart) signs with the same
+// work as the key this process generated, rather than rebuilding and
+// checking the CRT form of the key on every signature.
+func TestStoredRSAKeySignsAsCheaply(t *testing.T) {
+	st := store.New(memory.New())
+	created := openKeys(t, st, "RS256")
+	loaded := openKeys(t, st, "RS256")
+	if created.KeyID() != loaded.KeyID() {
+		t.Fatalf("second keyset made key %s rather than reading %s", loaded.KeyID(), created.KeyID())
+	}
+	allocs := func(keys *keyset.Keyset) float64 {
+		return testing.AllocsPerRun(20, func() {
+			if _, err := keys.Sign("JWT", []byte(`{"sub":"x"}`)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if c, l := allocs(created), allocs(loaded); l > c {
+		t.Errorf("a signature with the stored key allocates %.0f times, with the generated one %.0f", l, c)
 	}
 }
