@@ -75,6 +75,11 @@ func startLive(tb testing.TB, edit func(*config.Config)) *live {
 		if edit != nil {
 			edit(cfg)
 		}
+		if cfg.Storage.Backend == "postgres" {
+			// The public-key cache of the postgres backend, kept out of
+			// the repository.
+			cfg.Storage.Dir = tb.TempDir()
+		}
 	}, servertest.Options{Store: func(tb testing.TB, cfg *config.Config) *store.Store {
 		if cfg.Storage.Backend == "postgres" {
 			// A database of its own on the package's throw-away PostgreSQL.

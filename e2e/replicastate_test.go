@@ -41,6 +41,7 @@ func startReplica(tb testing.TB, dsn string, edit func(*config.Config)) *live {
 		cfg.Server.PublicURL = replicaIssuer
 		cfg.Storage.Backend = "postgres"
 		cfg.Storage.Postgres.DSN = dsn
+		cfg.Storage.Dir = tb.TempDir() // the public-key cache, kept out of the repository
 		cfg.Admin.Token = replicaAdminToken
 		cfg.Plugins.Dir = filepath.Join(tb.TempDir(), "no-plugins")
 		cfg.Plugins.Watch = false
