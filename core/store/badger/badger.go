@@ -59,8 +59,11 @@ type KV struct {
 	closed    bool
 	stripes   [64]sync.Mutex
 	closeOnce sync.Once
-	stopGC    chan struct{}
-	gcDone    chan struct{}
+	// valuesChecked is how many keys Open went through to check the value
+	// log.
+	valuesChecked int
+	stopGC        chan struct{}
+	gcDone        chan struct{}
 }
 
 // Open opens (creating if needed) the database in dir. A directory that
@@ -87,13 +90,17 @@ func Open(dir string, opts Options) (*KV, error) {
 	if err := checkTables(dir); err != nil {
 		return nil, err
 	}
+	// Before Badger opens it: opening adds a value-log file of its own,
+	// mapped at twice the file size.
+	logsEmpty := valueLogsEmpty(dir)
 	db, err := openDB(bo)
 	if err != nil {
 		return nil, err
 	}
 	next, err := checkInstallation(dir, db, mark, held, log)
+	var checked int
 	if err == nil {
-		err = checkValues(dir, db, bo.ValueThreshold, opts.verifyAll)
+		checked, err = checkValues(dir, db, bo.ValueThreshold, opts.verifyAll, !logsEmpty)
 	}
 	if err == nil {
 		err = writeMarker(dir, next)
@@ -103,7 +110,7 @@ func Open(dir string, opts Options) (*KV, error) {
 		return nil, err
 	}
 	kv := &KV{db: db, dir: dir, log: log, mark: next, room: newHeadroom(dir, reserve, log),
-		stopGC: make(chan struct{}), gcDone: make(chan struct{})}
+		valuesChecked: checked, stopGC: make(chan struct{}), gcDone: make(chan struct{})}
 	go kv.background()
 	return kv, nil
 }

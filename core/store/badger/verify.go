@@ -50,13 +50,15 @@ func checkTable(name string) (err error) {
 }
 
 // checkValues reads every value that Badger keeps in the value log rather
-// than in its tables (all of them when all is set), checking its checksum:
-// a damaged value log otherwise surfaces only when a record is used.
-func checkValues(dir string, db *bdg.DB, threshold int64, all bool) (err error) {
-	if !all && valueLogsEmpty(dir) {
-		// No value is kept in the value log, so there is none to read:
-		// finding that out key by key was most of a large store's start.
-		return nil
+// than in its tables (every value when all is set), checking its checksum:
+// a damaged value log otherwise surfaces only when a record is used. It
+// returns how many keys it went through. Unless all is set, it reads nothing when logs
+// is false: the value-log files held no value before Badger opened them
+// (valueLogsEmpty), and finding that out key by key was most of a large
+// store's start.
+func checkValues(dir string, db *bdg.DB, threshold int64, all, logs bool) (keys int, err error) {
+	if !all && !logs {
+		return 0, nil
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -67,6 +69,7 @@ func checkValues(dir string, db *bdg.DB, threshold int64, all bool) (err error) 
 		it := txn.NewIterator(bdg.IteratorOptions{})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
+			keys++
 			item := it.Item()
 			if !all && item.ValueSize() < threshold/2 {
 				continue
@@ -78,7 +81,7 @@ func checkValues(dir string, db *bdg.DB, threshold int64, all bool) (err error) 
 		}
 		return nil
 	})
-	return err
+	return keys, err
 }
 
 // vlogHeaderSize is the size of a value-log file's header (Badger's
