@@ -87,7 +87,7 @@ func Open(dir string, opts Options) (*KV, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTables(dir); err != nil {
+	if err := checkTables(bo); err != nil {
 		return nil, err
 	}
 	// Before Badger opens it: opening adds a value-log file of its own,

@@ -50,7 +50,7 @@ func BenchmarkOpenChecks(b *testing.B) {
 	})
 	b.Run("checkTables", func(b *testing.B) {
 		for b.Loop() {
-			if err := checkTables(dir); err != nil {
+			if err := checkTables(badgerOptions(dir, Options{})); err != nil {
 				b.Fatal(err)
 			}
 		}
