@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
@@ -131,10 +132,10 @@ func profile(email string) map[string]any {
 func TestExports(t *testing.T) {
 	t.Parallel()
 	for path, want := range map[string][]string{
-		core("signin-default"):   {plugin.HookSignIn},
-		core("directory-static"): {plugin.HookResolveUser},
-		core("notify-default"):   {plugin.HookNotify},
-		goExample:                {plugin.HookSignIn},
+		core("signin-default"):   {hook.SignIn},
+		core("directory-static"): {hook.ResolveUser},
+		core("notify-default"):   {hook.Notify},
+		goExample:                {hook.SignIn},
 	} {
 		p := load(t, path, `{}`, plugin.Limits{PoolSize: 1})
 		got := slices.Clone(p.Hooks())
@@ -243,7 +244,7 @@ func TestFirstPartySignInDefault(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := load(t, core("signin-default"), tt.config, plugin.Limits{PoolSize: 1})
-			check(t, call(t, p, plugin.HookSignIn, profile(tt.email)), tt.want, tt.code, tt.message)
+			check(t, call(t, p, hook.SignIn, profile(tt.email)), tt.want, tt.code, tt.message)
 		})
 	}
 }
@@ -258,7 +259,7 @@ func TestFirstPartySignInDefaultEntityNames(t *testing.T) {
 		".alice": false, "alice.": false, "a..b": false, "a/b": false, "a:b": false, "a b": false,
 		strings.Repeat("a", 63): true, strings.Repeat("a", 64): false, "é": false,
 	} {
-		got := call(t, p, plugin.HookSignIn, profile(name+"@example.com"))
+		got := call(t, p, hook.SignIn, profile(name+"@example.com"))
 		if valid {
 			ref := "user:default/" + strings.ToLower(name)
 			check(t, got, `{"sub":"`+ref+`","ent":["`+ref+`"]}`, "", "")
@@ -267,7 +268,7 @@ func TestFirstPartySignInDefaultEntityNames(t *testing.T) {
 		}
 	}
 	empty := load(t, core("signin-default"), `{"resolver":"email_local_part","namespace":""}`, plugin.Limits{PoolSize: 1})
-	check(t, call(t, empty, plugin.HookSignIn, profile("alice@example.com")), "", "server_error",
+	check(t, call(t, empty, hook.SignIn, profile("alice@example.com")), "", "server_error",
 		`plugin config: namespace "" is not a valid entity namespace`)
 }
 
@@ -276,13 +277,13 @@ func TestFirstPartySignInDefaultEntityNames(t *testing.T) {
 func TestFirstPartySignInDefaultInput(t *testing.T) {
 	t.Parallel()
 	p := load(t, core("signin-default"), `{"resolver":"email_local_part"}`, plugin.Limits{PoolSize: 1})
-	check(t, call(t, p, plugin.HookSignIn, json.RawMessage(`{"profile":{"email":1}}`)), "", "invalid_request",
+	check(t, call(t, p, hook.SignIn, json.RawMessage(`{"profile":{"email":1}}`)), "", "invalid_request",
 		`invalid input: field "profile.email": expected string, got number`)
-	check(t, call(t, p, plugin.HookSignIn, json.RawMessage(`{"Profile":{"EMAIL":"Bob@example.com"},"claims":{"email_verified":true}}`)),
+	check(t, call(t, p, hook.SignIn, json.RawMessage(`{"Profile":{"EMAIL":"Bob@example.com"},"claims":{"email_verified":true}}`)),
 		`{"sub":"user:default/bob","ent":["user:default/bob"]}`, "", "")
 	// Claims that are not an object are not read (and not an error): there
 	// is no email_verified in them.
-	check(t, call(t, p, plugin.HookSignIn, json.RawMessage(`{"Profile":{"EMAIL":"Bob@example.com"},"claims":[1,{"email_verified":true}]}`)),
+	check(t, call(t, p, hook.SignIn, json.RawMessage(`{"Profile":{"EMAIL":"Bob@example.com"},"claims":[1,{"email_verified":true}]}`)),
 		"", "access_denied", `the sign-in provider did not say that email "Bob@example.com" is verified (email_verified)`)
 }
 
@@ -314,7 +315,7 @@ func TestFirstPartyDirectoryStatic(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			in := map[string]any{"kind": tt.kind, "value": tt.value, "client_id": "client-1", "scope": "openid"}
-			check(t, call(t, p, plugin.HookResolveUser, in), tt.want, tt.code, tt.message)
+			check(t, call(t, p, hook.ResolveUser, in), tt.want, tt.code, tt.message)
 		})
 	}
 }
@@ -373,7 +374,7 @@ func TestFirstPartyDirectoryStaticUserCodes(t *testing.T) {
 			if tt.userCode != nil {
 				in["user_code"] = *tt.userCode
 			}
-			check(t, call(t, p, plugin.HookResolveUser, in), tt.want, tt.code, tt.message)
+			check(t, call(t, p, hook.ResolveUser, in), tt.want, tt.code, tt.message)
 		})
 	}
 }
@@ -403,7 +404,7 @@ func TestFirstPartyDirectoryStaticPurpose(t *testing.T) {
 		if tt.userCode != "" {
 			in["user_code"] = tt.userCode
 		}
-		check(t, call(t, p, plugin.HookResolveUser, in), tt.want, tt.code, tt.msg)
+		check(t, call(t, p, hook.ResolveUser, in), tt.want, tt.code, tt.msg)
 	}
 }
 
@@ -434,7 +435,7 @@ func TestFirstPartyNotifyDefault(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := load(t, core("notify-default"), tt.config, plugin.Limits{PoolSize: 1})
-			check(t, call(t, p, plugin.HookNotify, event), tt.want, "", "")
+			check(t, call(t, p, hook.Notify, event), tt.want, "", "")
 		})
 	}
 }
@@ -522,7 +523,7 @@ func TestFirstPartyNotifyDefaultDeliveries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := load(t, core("notify-default"), tt.config, plugin.Limits{PoolSize: 1})
-			check(t, call(t, p, plugin.HookNotify, json.RawMessage(tt.input)), tt.want, tt.code, tt.message)
+			check(t, call(t, p, hook.Notify, json.RawMessage(tt.input)), tt.want, tt.code, tt.message)
 		})
 	}
 }
@@ -536,10 +537,10 @@ func jsonString(s string) string {
 func TestGoExample(t *testing.T) {
 	t.Parallel()
 	p := load(t, goExample, `{"allowed_domains":["example.com"],"group":"group:default/staff"}`, plugin.Limits{PoolSize: 1})
-	check(t, call(t, p, plugin.HookSignIn, profile("Alice@Example.com")),
+	check(t, call(t, p, hook.SignIn, profile("Alice@Example.com")),
 		`{"sub":"user:default/alice","ent":["user:default/alice","group:default/staff"]}`, "", "")
-	check(t, call(t, p, plugin.HookSignIn, profile("eve@Evil.test")), "", "access_denied", "email domain evil.test is not allowed")
-	check(t, call(t, p, plugin.HookSignIn, profile("")), "", "access_denied", "sign-in requires an email address")
+	check(t, call(t, p, hook.SignIn, profile("eve@Evil.test")), "", "access_denied", "email domain evil.test is not allowed")
+	check(t, call(t, p, hook.SignIn, profile("")), "", "access_denied", "sign-in requires an email address")
 }
 
 // Large requests must not exhaust an instance's memory: the Go build of
@@ -656,7 +657,7 @@ func TestSDKHostFunctions(t *testing.T) {
 
 	for i, visits := range []string{"", "+"} {
 		var out struct{ Claims map[string]any }
-		if err := p.Call(context.Background(), plugin.HookTokenClaims, map[string]string{"sub": "user:default/alice"}, &out); err != nil {
+		if err := p.Call(context.Background(), hook.TokenClaims, map[string]string{"sub": "user:default/alice"}, &out); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 		want := map[string]any{
@@ -711,7 +712,7 @@ func TestConcurrentCalls(t *testing.T) {
 		go func() {
 			for range calls {
 				var res struct{ Sub string }
-				err := p.Call(context.Background(), plugin.HookResolveUser, map[string]any{"kind": "login_hint", "value": "alice@example.com"}, &res)
+				err := p.Call(context.Background(), hook.ResolveUser, map[string]any{"kind": "login_hint", "value": "alice@example.com"}, &res)
 				if err == nil && res.Sub != "user:default/alice" {
 					err = errors.New("wrong sub " + res.Sub)
 				}
@@ -749,7 +750,7 @@ func BenchmarkSignIn(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				start := time.Now()
-				if err := p.Call(ctx, plugin.HookSignIn, in, &out); err != nil {
+				if err := p.Call(ctx, hook.SignIn, in, &out); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(start))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // signin-default's Backstage resolvers, through the committed module in
@@ -71,7 +72,7 @@ func TestFirstPartySignInDefaultEmailVerified(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := load(t, core("signin-default"), tt.config, plugin.Limits{PoolSize: 1})
-			check(t, call(t, p, plugin.HookSignIn, upstream("github", "alice@example.com", tt.claims)), tt.want, tt.code, tt.msg)
+			check(t, call(t, p, hook.SignIn, upstream("github", "alice@example.com", tt.claims)), tt.want, tt.code, tt.msg)
 		})
 	}
 }
@@ -137,7 +138,7 @@ func TestFirstPartySignInDefaultStaticResolvers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := load(t, core("signin-default"), tt.config, plugin.Limits{PoolSize: 1})
-			check(t, call(t, p, plugin.HookSignIn, upstream("github", tt.email, tt.claims)), tt.want, tt.code, tt.msg)
+			check(t, call(t, p, hook.SignIn, upstream("github", tt.email, tt.claims)), tt.want, tt.code, tt.msg)
 		})
 	}
 }
@@ -304,7 +305,7 @@ func TestFirstPartySignInDefaultCatalog(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := loadCatalog(t, tt.config, allow)
-			check(t, call(t, p, plugin.HookSignIn, upstream("github", tt.email, tt.claims)), tt.want, tt.code, tt.msg)
+			check(t, call(t, p, hook.SignIn, upstream("github", tt.email, tt.claims)), tt.want, tt.code, tt.msg)
 		})
 	}
 }
@@ -339,7 +340,7 @@ func TestFirstPartySignInDefaultCatalogUnavailable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := loadCatalog(t, `{"resolver":"usernameMatchingUserEntityName","catalog":{"url":"`+tt.url+`","token":"svc-token"},`+users+`}`, tt.allow)
-			got := call(t, p, plugin.HookSignIn, upstream("github", "", octocat))
+			got := call(t, p, hook.SignIn, upstream("github", "", octocat))
 			if got.Code != "server_error" || !strings.HasPrefix(got.Message, tt.msg) {
 				t.Fatalf("got %+v, want server_error starting %q", got, tt.msg)
 			}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // TestHTTPAllowIsStructural: http_allow is matched by the server's URL
@@ -49,7 +51,7 @@ func TestHTTPAllowIsStructural(t *testing.T) {
 			Status int    `json:"status"`
 			Error  string `json:"error"`
 		}
-		if err := p.Call(context.Background(), HookSignIn, httpRequest{URL: u}, &got); err != nil {
+		if err := p.Call(context.Background(), hook.SignIn, httpRequest{URL: u}, &got); err != nil {
 			t.Fatal(err)
 		}
 		if got.Error != "" {

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // benchCase is one plugin the call benchmarks run.
@@ -35,9 +37,9 @@ var (
 // keyed by wasm path relative to the repository root. Every one must be
 // built by `make plugins`; add a language's example plugin with one line:
 //
-//	"examples/plugins/bin/signin-example-rust.wasm": {HookSignIn, examplePolicy, exampleSignIn},
+//	"examples/plugins/bin/signin-example-rust.wasm": {hook.SignIn, examplePolicy, exampleSignIn},
 var benchPlugins = map[string]benchCase{
-	"testdata/plugins/bin/good.wasm": {HookSignIn, examplePolicy, exampleSignIn},
+	"testdata/plugins/bin/good.wasm": {hook.SignIn, examplePolicy, exampleSignIn},
 }
 
 // eachBenchPlugin runs fn as a sub-benchmark per plugin, in path order.

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // TestFailureCause: a failure names one of the fixed reasons; the trap's
@@ -28,7 +30,7 @@ func TestFailureCause(t *testing.T) {
 		{ReasonNotJSON, errors.New("invalid character"), "", "malformed response: not JSON"},
 	}
 	for _, tt := range tests {
-		f := &Failure{Plugin: "p", Hook: HookSignIn, Reason: tt.reason, Detail: detail(tt.reason, tt.err), Err: tt.err}
+		f := &Failure{Plugin: "p", Hook: hook.SignIn, Reason: tt.reason, Detail: detail(tt.reason, tt.err), Err: tt.err}
 		if f.Detail != tt.detail || f.Cause() != tt.cause {
 			t.Errorf("%s: detail %q, cause %q; want %q, %q", tt.reason, f.Detail, f.Cause(), tt.detail, tt.cause)
 		}

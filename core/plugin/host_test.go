@@ -80,7 +80,7 @@ func version(ctx context.Context, h *Host, name string) (string, error) {
 			Reload string `json:"reload"`
 		} `json:"claims"`
 	}
-	err := h.Call(ctx, name, HookTokenClaims, map[string]string{"client_id": "c"}, &out)
+	err := h.Call(ctx, name, hook.TokenClaims, map[string]string{"client_id": "c"}, &out)
 	return out.Claims.Reload, err
 }
 
@@ -107,7 +107,7 @@ func TestHostLoadsDirectory(t *testing.T) {
 	if p.Version() != hex.EncodeToString(sum[:]) || p.Name() != "claims" {
 		t.Errorf("plugin %s version %s", p.Name(), p.Version())
 	}
-	if !slices.Equal(p.Hooks(), []string{HookTokenClaims}) {
+	if !slices.Equal(p.Hooks(), []string{hook.TokenClaims}) {
 		t.Errorf("hooks %v", p.Hooks())
 	}
 	if got, err := version(context.Background(), h, "claims"); err != nil || got != "v1" {
@@ -131,24 +131,24 @@ func TestHostHookBinding(t *testing.T) {
 		wantBound            bool
 		check                func(t *testing.T, err error)
 	}{
-		{"bound and loaded", HookTokenClaims, "", "claims", true, func(t *testing.T, err error) {
+		{"bound and loaded", hook.TokenClaims, "", "claims", true, func(t *testing.T, err error) {
 			if err != nil {
 				t.Errorf("CallHook: %v", err)
 			}
 		}},
-		{"per-provider plugin missing", HookSignIn, "github", "gh-signin", true, func(t *testing.T, err error) {
+		{"per-provider plugin missing", hook.SignIn, "github", "gh-signin", true, func(t *testing.T, err error) {
 			var f *Failure
-			if !errors.As(err, &f) || f.Plugin != "gh-signin" || f.Hook != HookSignIn || f.Reason != ReasonNotLoaded {
+			if !errors.As(err, &f) || f.Plugin != "gh-signin" || f.Hook != hook.SignIn || f.Reason != ReasonNotLoaded {
 				t.Errorf("err = %v, want a *Failure naming gh-signin", err)
 			}
 		}},
-		{"default provider, hook not served", HookSignIn, "google", "claims", true, func(t *testing.T, err error) {
+		{"default provider, hook not served", hook.SignIn, "google", "claims", true, func(t *testing.T, err error) {
 			var f *Failure
 			if !errors.As(err, &f) || f.Reason != ReasonHookNotServed {
 				t.Errorf("err = %v, want hook not served", err)
 			}
 		}},
-		{"unbound", HookNotify, "", "", false, func(t *testing.T, err error) {
+		{"unbound", hook.Notify, "", "", false, func(t *testing.T, err error) {
 			var f *Failure
 			if !errors.As(err, &f) || !errors.Is(err, ErrNotBound) {
 				t.Errorf("err = %v, want a *Failure wrapping ErrNotBound", err)
@@ -317,19 +317,19 @@ func TestHostFirstPartyPlugins(t *testing.T) {
 		Sub string   `json:"sub"`
 		Ent []string `json:"ent"`
 	}
-	err = h.CallHook(ctx, HookSignIn, "github", map[string]any{"provider": "github", "env": "development",
+	err = h.CallHook(ctx, hook.SignIn, "github", map[string]any{"provider": "github", "env": "development",
 		"profile": map[string]any{"email": "Alice@Example.com"}, "claims": map[string]any{"email_verified": true}}, &signIn)
 	if err != nil || signIn.Sub != "user:default/alice" {
 		t.Errorf("sign_in = %+v, %v", signIn, err)
 	}
 	var r *Refusal
 	// The embedded configuration matches verified addresses only.
-	err = h.CallHook(ctx, HookSignIn, "github", map[string]any{"provider": "github", "env": "development",
+	err = h.CallHook(ctx, hook.SignIn, "github", map[string]any{"provider": "github", "env": "development",
 		"profile": map[string]any{"email": "Alice@Example.com"}}, nil)
 	if !errors.As(err, &r) || r.Code != "access_denied" {
 		t.Errorf("sign_in without email_verified = %v, want access_denied", err)
 	}
-	err = h.CallHook(ctx, HookSignIn, "github", map[string]any{"provider": "github",
+	err = h.CallHook(ctx, hook.SignIn, "github", map[string]any{"provider": "github",
 		"profile": map[string]any{"email": "mallory@evil.example"}}, nil)
 	if !errors.As(err, &r) || r.Code != "access_denied" {
 		t.Errorf("sign_in from another domain = %v, want access_denied", err)
@@ -338,7 +338,7 @@ func TestHostFirstPartyPlugins(t *testing.T) {
 	var user struct {
 		Sub string `json:"sub"`
 	}
-	err = h.CallHook(ctx, HookResolveUser, "", map[string]any{"kind": "login_hint", "value": "guest", "client_id": "c", "scope": "openid"}, &user)
+	err = h.CallHook(ctx, hook.ResolveUser, "", map[string]any{"kind": "login_hint", "value": "guest", "client_id": "c", "scope": "openid"}, &user)
 	if err != nil || user.Sub != "user:development/guest" {
 		t.Errorf("resolve_user = %+v, %v", user, err)
 	}
@@ -346,7 +346,7 @@ func TestHostFirstPartyPlugins(t *testing.T) {
 	var notified struct {
 		Deliveries []map[string]any `json:"deliveries"`
 	}
-	err = h.CallHook(ctx, HookNotify, "", map[string]any{"event": "ciba.authentication_requested",
+	err = h.CallHook(ctx, hook.Notify, "", map[string]any{"event": "ciba.authentication_requested",
 		"user": map[string]any{"sub": "user:development/guest"}, "client": map[string]any{"id": "c", "name": "C"},
 		"binding_message": "1234", "scope": "openid", "approval_url": "http://127.0.0.1:7007/approve/x",
 		"expires_at": time.Now().Add(time.Minute).Unix()}, &notified)
@@ -368,8 +368,8 @@ func BenchmarkHostCall(b *testing.B) {
 		name string
 		call func() error
 	}{
-		{"host", func() error { return h.CallHook(ctx, HookTokenClaims, "", in, nil) }},
-		{"plugin", func() error { return p.Call(ctx, HookTokenClaims, in, nil) }},
+		{"host", func() error { return h.CallHook(ctx, hook.TokenClaims, "", in, nil) }},
+		{"plugin", func() error { return p.Call(ctx, hook.TokenClaims, in, nil) }},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 func TestKV(t *testing.T) {
@@ -24,13 +25,13 @@ func TestKV(t *testing.T) {
 	p := load(t, r, "kv", Settings{KV: kv, Logger: slog.New(newRecorder())})
 
 	var got map[string]any
-	if err := p.Call(context.Background(), HookTokenClaims, nil, &got); err != nil {
+	if err := p.Call(context.Background(), hook.TokenClaims, nil, &got); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, map[string]any{"missing": true}) {
 		t.Fatalf("before put: %v", got)
 	}
-	if err := p.Call(context.Background(), HookNotify, map[string]string{"event": "x"}, nil); err != nil {
+	if err := p.Call(context.Background(), hook.Notify, map[string]string{"event": "x"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The value is stored under the plugin's namespace, nowhere else.
@@ -45,7 +46,7 @@ func TestKV(t *testing.T) {
 		t.Errorf("un-namespaced key: %v", err)
 	}
 	got = nil
-	if err := p.Call(context.Background(), HookTokenClaims, nil, &got); err != nil {
+	if err := p.Call(context.Background(), hook.TokenClaims, nil, &got); err != nil {
 		t.Fatal(err)
 	}
 	if got["hook"] != "notify" || !reflect.DeepEqual(got["input"], map[string]any{"event": "x"}) {
@@ -57,7 +58,7 @@ func TestKV(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = nil
-	if err := other.Call(context.Background(), HookTokenClaims, nil, &got); err != nil {
+	if err := other.Call(context.Background(), hook.TokenClaims, nil, &got); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, map[string]any{"missing": true}) {
@@ -82,12 +83,12 @@ func TestKVStoreDown(t *testing.T) {
 	t.Parallel()
 	r := newTestRuntime(t)
 	p := load(t, r, "kv", Settings{KV: failingKV{}, Logger: slog.New(newRecorder())})
-	err := p.Call(context.Background(), HookTokenClaims, nil, nil)
+	err := p.Call(context.Background(), hook.TokenClaims, nil, nil)
 	var f *Failure
 	if !errors.As(err, &f) || f.Reason != ReasonTrap || !strings.HasPrefix(f.Detail, "kv_get: disk on fire") {
 		t.Errorf("kv_get on a failing store: %v", err)
 	}
-	err = p.Call(context.Background(), HookNotify, nil, nil)
+	err = p.Call(context.Background(), hook.Notify, nil, nil)
 	var refusal *Refusal
 	if !errors.As(err, &refusal) || refusal.Code != "kv_failed" {
 		t.Errorf("kv_put on a failing store: %v, want the plugin's refusal", err)
@@ -154,7 +155,7 @@ func TestHTTPRequest(t *testing.T) {
 				Body    string            `json:"body"`
 				Error   string            `json:"error"`
 			}
-			if err := p.Call(context.Background(), HookSignIn, tc.req, &got); err != nil {
+			if err := p.Call(context.Background(), hook.SignIn, tc.req, &got); err != nil {
 				t.Fatal(err)
 			}
 			have := map[string]any{"error": got.Error}
@@ -183,7 +184,7 @@ func TestHTTPRequest(t *testing.T) {
 		Logger:    slog.New(rec),
 		Outbound:  localPeers,
 	})
-	err := short.Call(context.Background(), HookSignIn, httpRequest{URL: srv.URL + "/slow"}, nil)
+	err := short.Call(context.Background(), hook.SignIn, httpRequest{URL: srv.URL + "/slow"}, nil)
 	var f *Failure
 	if !errors.As(err, &f) || f.Reason != ReasonTimeout {
 		t.Errorf("slow host call past the deadline: %v, want %q", err, ReasonTimeout)
@@ -192,7 +193,7 @@ func TestHTTPRequest(t *testing.T) {
 	// The hostile plugin's metadata request is refused the same way.
 	bad := load(t, r, "badurl", Settings{HTTPAllow: []string{srv.URL + "/*"}, Logger: slog.New(rec), Outbound: localPeers})
 	var got json.RawMessage
-	if err := bad.Call(context.Background(), HookSignIn, nil, &got); err != nil {
+	if err := bad.Call(context.Background(), hook.SignIn, nil, &got); err != nil {
 		t.Fatal(err)
 	}
 	if string(got) != `{"error":"url not allowed"}` {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // TestHostileCalls loads each hostile plugin with a pool of one and checks
@@ -26,14 +27,14 @@ func TestHostileCalls(t *testing.T) {
 		limits       Limits
 		reason       Reason // with its detail, as Failure.Cause says it
 	}{
-		{"loop", HookSignIn, Limits{Timeout: 100 * time.Millisecond}, ReasonTimeout},
-		{"membomb", HookSignIn, Limits{MemoryPages: 32}, ReasonOutOfMemory},
-		{"trap", HookSignIn, Limits{}, "trap: unreachable"},
-		{"huge", HookSignIn, Limits{}, ReasonResponseTooLarge},
-		{"badjson", HookSignIn, Limits{}, ReasonNotJSON},
-		{"badjson", HookAuthHandler, Limits{}, ReasonNeither},
-		{"badjson", HookResolveUser, Limits{}, ReasonBoth},
-		{"badjson", HookNotify, Limits{}, ReasonNoErrorCode},
+		{"loop", hook.SignIn, Limits{Timeout: 100 * time.Millisecond}, ReasonTimeout},
+		{"membomb", hook.SignIn, Limits{MemoryPages: 32}, ReasonOutOfMemory},
+		{"trap", hook.SignIn, Limits{}, "trap: unreachable"},
+		{"huge", hook.SignIn, Limits{}, ReasonResponseTooLarge},
+		{"badjson", hook.SignIn, Limits{}, ReasonNotJSON},
+		{"badjson", hook.AuthHandler, Limits{}, ReasonNeither},
+		{"badjson", hook.ResolveUser, Limits{}, ReasonBoth},
+		{"badjson", hook.Notify, Limits{}, ReasonNoErrorCode},
 	}
 	for _, tc := range tests {
 		t.Run(tc.plugin+"/"+tc.hook, func(t *testing.T) {
@@ -64,10 +65,10 @@ func TestHostileCalls(t *testing.T) {
 				t.Errorf("logged %d failures (%+v), want one per call at error", len(logged), logged)
 			}
 			var claims map[string]any
-			if err := p.Call(context.Background(), HookTokenClaims, nil, &claims); err != nil {
+			if err := p.Call(context.Background(), hook.TokenClaims, nil, &claims); err != nil {
 				t.Fatalf("good hook after the failure: %v", err)
 			}
-			if err := good.Call(context.Background(), HookSignIn, nil, nil); err != nil {
+			if err := good.Call(context.Background(), hook.SignIn, nil, nil); err != nil {
 				t.Fatalf("other plugin after the failure: %v", err)
 			}
 		})
@@ -107,12 +108,12 @@ func TestCanceledMidCall(t *testing.T) {
 		}
 	}
 	p := load(t, r, "loop", Settings{Limits: Limits{PoolSize: 1, Timeout: time.Minute}, Logger: slog.New(rec)})
-	err := p.Call(ctx, HookSignIn, nil, nil)
+	err := p.Call(ctx, hook.SignIn, nil, nil)
 	var f *Failure
 	if !errors.As(err, &f) || f.Reason != ReasonCanceled {
 		t.Fatalf("got %v, want %q", err, ReasonCanceled)
 	}
-	if err := p.Call(context.Background(), HookTokenClaims, nil, nil); err != nil {
+	if err := p.Call(context.Background(), hook.TokenClaims, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -169,7 +170,7 @@ func TestHTTPRequestWithoutAllowList(t *testing.T) {
 	for _, allow := range [][]string{nil, {}} {
 		p := load(t, r, "badurl", Settings{HTTPAllow: allow})
 		var got json.RawMessage
-		if err := p.Call(context.Background(), HookSignIn, nil, &got); err != nil {
+		if err := p.Call(context.Background(), hook.SignIn, nil, &got); err != nil {
 			t.Fatal(err)
 		}
 		if string(got) != `{"error":"url not allowed"}` {

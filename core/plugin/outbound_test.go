@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // localPeers reaches the loopback servers of these tests: the development
@@ -37,7 +38,7 @@ func TestHTTPRequestRefusesLocalAddresses(t *testing.T) {
 			Status int    `json:"status"`
 			Error  string `json:"error"`
 		}
-		if err := p.Call(context.Background(), HookSignIn, httpRequest{URL: u}, &got); err != nil {
+		if err := p.Call(context.Background(), hook.SignIn, httpRequest{URL: u}, &got); err != nil {
 			t.Fatal(err)
 		}
 		if got.Error != httpErrFailed {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -35,7 +36,7 @@ type Plugin struct {
 	compiled  wazero.CompiledModule
 	modConfig wazero.ModuleConfig
 	kind      kind
-	serves    [len(hooks)]bool
+	serves    [len(hook.Names)]bool
 	pool      *pool
 
 	// instances maps a guest module back to its instance, for host
@@ -58,7 +59,7 @@ func (p *Plugin) Hooks() []string {
 	var out []string
 	for i, ok := range p.serves {
 		if ok {
-			out = append(out, hooks[i])
+			out = append(out, hook.Names[i])
 		}
 	}
 	return out
@@ -70,29 +71,29 @@ func (p *Plugin) Serves(hook string) bool {
 	return i >= 0 && p.serves[i]
 }
 
-// Call runs one hook: input becomes the envelope's "input", the result is
+// Call runs the hook name: input becomes the envelope's "input", the result is
 // unmarshalled into out (which may be nil). The plugin's own refusal comes
 // back as *Refusal; anything else that goes wrong is a *Failure, logged once,
 // and the instance involved is discarded so the next call gets a fresh one.
-func (p *Plugin) Call(ctx context.Context, hook string, input any, out any) error {
-	h := hookIndex(hook)
+func (p *Plugin) Call(ctx context.Context, name string, input any, out any) error {
+	h := hookIndex(name)
 	if h < 0 {
-		return p.fail(hook, ReasonUnknownHook, nil)
+		return p.fail(name, ReasonUnknownHook, nil)
 	}
 	if !p.serves[h] {
-		return p.fail(hook, ReasonHookNotServed, nil)
+		return p.fail(name, ReasonHookNotServed, nil)
 	}
 	in, err := json.Marshal(input)
 	if err != nil {
-		return p.fail(hook, ReasonBadInput, err)
+		return p.fail(name, ReasonBadInput, err)
 	}
-	env := p.envelope(hook, in)
+	env := p.envelope(name, in)
 	if len(env) > p.limits.MaxRequestBytes {
-		return p.fail(hook, ReasonRequestTooLarge, errors.New(strconv.Itoa(len(env))+" bytes > "+strconv.Itoa(p.limits.MaxRequestBytes)))
+		return p.fail(name, ReasonRequestTooLarge, errors.New(strconv.Itoa(len(env))+" bytes > "+strconv.Itoa(p.limits.MaxRequestBytes)))
 	}
 	inst, reason, err := p.pool.acquire(ctx, p)
 	if reason != "" {
-		return p.fail(hook, reason, err)
+		return p.fail(name, reason, err)
 	}
 	var resp []byte
 	if p.kind == kindCommand {
@@ -102,27 +103,27 @@ func (p *Plugin) Call(ctx context.Context, hook string, input any, out any) erro
 	}
 	if reason != "" {
 		p.pool.discard(ctx, inst)
-		return p.fail(hook, reason, err)
+		return p.fail(name, reason, err)
 	}
 	result, refusal, reason, err := decodeResponse(resp)
 	if reason != "" {
 		p.pool.discard(ctx, inst)
-		return p.fail(hook, reason, err)
+		return p.fail(name, reason, err)
 	}
 	p.pool.put(inst)
-	if refusal == nil && (h == hookIndex(HookSignIn) || h == hookIndex(HookTokenClaims)) {
+	if refusal == nil && (h == hookIndex(hook.SignIn) || h == hookIndex(hook.TokenClaims)) {
 		if err := p.checkClaims(result); err != nil {
-			return p.fail(hook, ReasonClaimsTooLarge, err)
+			return p.fail(name, ReasonClaimsTooLarge, err)
 		}
 	}
 	if refusal != nil {
-		refusal.Plugin, refusal.Hook = p.name, hook
-		p.logger.Debug("plugin refused", "hook", hook, "code", refusal.Code, "message", refusal.Message)
+		refusal.Plugin, refusal.Hook = p.name, name
+		p.logger.Debug("plugin refused", "hook", name, "code", refusal.Code, "message", refusal.Message)
 		return refusal
 	}
 	if out != nil {
 		if err := json.Unmarshal(result, out); err != nil {
-			return p.fail(hook, ReasonResultMismatch, err)
+			return p.fail(name, ReasonResultMismatch, err)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -133,7 +134,7 @@ type instance struct {
 	mod            api.Module
 	mem            api.Memory
 	alloc, free    api.Function
-	hooks          [len(hooks)]api.Function
+	hooks          [len(hook.Names)]api.Function
 	stack          [2]uint64
 	stdout, stderr *lineLogger
 	// logs is this call's log budget, shared by log and stdout/stderr.
@@ -163,7 +164,7 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	}
 	inst.mod, inst.mem = mod, mod.Memory()
 	inst.alloc, inst.free = mod.ExportedFunction("gh_alloc"), mod.ExportedFunction("gh_free")
-	for i, h := range hooks {
+	for i, h := range hook.Names {
 		if p.serves[i] {
 			inst.hooks[i] = mod.ExportedFunction("gh_" + h)
 		}

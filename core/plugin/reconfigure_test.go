@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // reconfigureHost serves a directory with claims (token_claims), store
@@ -51,7 +52,7 @@ func granted(cfg config.Plugins) config.Plugins {
 func claimsOf(t *testing.T, h *Host) map[string]any {
 	t.Helper()
 	var got map[string]any
-	if err := h.CallHook(context.Background(), HookTokenClaims, "", nil, &got); err != nil {
+	if err := h.CallHook(context.Background(), hook.TokenClaims, "", nil, &got); err != nil {
 		t.Fatalf("token_claims: %v", err)
 	}
 	return got
@@ -66,7 +67,7 @@ func TestReconfigureGrantsAndBindings(t *testing.T) {
 	if got := claimsOf(t, h); !reflect.DeepEqual(got["claims"], map[string]any{"reload": "v1"}) {
 		t.Fatalf("token_claims before: %v", got)
 	}
-	if err := h.CallHook(context.Background(), HookNotify, "", nil, nil); !errors.Is(err, ErrNotBound) {
+	if err := h.CallHook(context.Background(), hook.Notify, "", nil, nil); !errors.Is(err, ErrNotBound) {
 		t.Fatalf("notify before: %v", err)
 	}
 
@@ -78,11 +79,11 @@ func TestReconfigureGrantsAndBindings(t *testing.T) {
 			t.Errorf("%s not loaded after its grant", name)
 		}
 	}
-	if name, _ := h.For(HookSignIn, "github"); name != "fetch" {
+	if name, _ := h.For(hook.SignIn, "github"); name != "fetch" {
 		t.Errorf("sign_in for github bound to %q", name)
 	}
 	// The kv grant works: notify stores, token_claims reads it back.
-	if err := h.CallHook(context.Background(), HookNotify, "", map[string]string{"event": "x"}, nil); err != nil {
+	if err := h.CallHook(context.Background(), hook.Notify, "", map[string]string{"event": "x"}, nil); err != nil {
 		t.Fatalf("notify through the new binding: %v", err)
 	}
 	if got := claimsOf(t, h); got["hook"] != "notify" {
@@ -153,13 +154,13 @@ func TestReconfigureRefused(t *testing.T) {
 			t.Errorf("%s changed by a refused configuration", name)
 		}
 	}
-	if name, _ := h.For(HookTokenClaims, ""); name != "store" {
+	if name, _ := h.For(hook.TokenClaims, ""); name != "store" {
 		t.Errorf("token_claims bound to %q after a refused configuration", name)
 	}
-	if _, ok := h.For(HookResolveUser, ""); ok {
+	if _, ok := h.For(hook.ResolveUser, ""); ok {
 		t.Error("resolve_user bound by a refused configuration")
 	}
-	if err := h.CallHook(context.Background(), HookNotify, "", map[string]string{"event": "y"}, nil); err != nil {
+	if err := h.CallHook(context.Background(), hook.Notify, "", map[string]string{"event": "y"}, nil); err != nil {
 		t.Errorf("notify after a refused configuration: %v", err)
 	}
 	if got := claimsOf(t, h); got["hook"] != "notify" {
@@ -184,7 +185,7 @@ func TestReloadConfig(t *testing.T) {
 	if !errors.As(err, &refused) || len(refused.Problems) != 2 || restart != nil {
 		t.Fatalf("invalid configuration: %v %v", restart, err)
 	}
-	if name, _ := h.For(HookTokenClaims, ""); name != "claims" {
+	if name, _ := h.For(hook.TokenClaims, ""); name != "claims" {
 		t.Errorf("token_claims bound to %q after an invalid configuration", name)
 	}
 
@@ -199,7 +200,7 @@ func TestReloadConfig(t *testing.T) {
 	if !reflect.DeepEqual(restart, []string{"server", "plugins.watch"}) {
 		t.Errorf("restart needed %v", restart)
 	}
-	if name, _ := h.For(HookTokenClaims, ""); name != "store" {
+	if name, _ := h.For(hook.TokenClaims, ""); name != "store" {
 		t.Errorf("token_claims bound to %q after the reload", name)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // waitFor polls (bounded) until h serves want from plugin name, and
@@ -217,7 +219,7 @@ func TestReloadAddRemove(t *testing.T) {
 	}
 	// The old version is closed once drained.
 	h.retired.Wait()
-	if err := before.Call(ctx, HookTokenClaims, nil, nil); err == nil {
+	if err := before.Call(ctx, hook.TokenClaims, nil, nil); err == nil {
 		t.Error("the removed version still answers")
 	}
 }

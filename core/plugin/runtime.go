@@ -27,25 +27,14 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// Hook names, as the host's callers and tests spell them: package hook's.
-const (
-	HookSignIn      = hook.SignIn
-	HookAuthHandler = hook.AuthHandler
-	HookResolveUser = hook.ResolveUser
-	HookNotify      = hook.Notify
-	HookTokenClaims = hook.TokenClaims
-)
-
 // ABIVersion is the value gh_abi_version() must return.
 const ABIVersion = 1
 
-// hooks lists every hook of ABI v1; a hook's index here indexes per-instance
+// hookIndex is name's index in hook.Names, which indexes per-instance
 // export tables.
-var hooks = hook.Names
-
-func hookIndex(hook string) int {
-	for i, h := range hooks {
-		if h == hook {
+func hookIndex(name string) int {
+	for i, h := range hook.Names {
+		if h == name {
 			return i
 		}
 	}
@@ -349,7 +338,7 @@ func (p *Plugin) inspect() string {
 		}
 	}
 	exports := p.compiled.ExportedFunctions()
-	for i, h := range hooks {
+	for i, h := range hook.Names {
 		if def, ok := exports["gh_"+h]; ok {
 			if !signature(def, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}) {
 				return "export gh_" + h + " has the wrong signature"

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 func TestGoodPlugin(t *testing.T) {
@@ -32,17 +34,17 @@ func TestGoodPlugin(t *testing.T) {
 	if p.Name() != "good" || p.Version() != hex.EncodeToString(sum[:]) {
 		t.Errorf("Name, Version = %q, %q", p.Name(), p.Version())
 	}
-	if got, want := p.Hooks(), []string{HookSignIn, HookResolveUser, HookNotify, HookTokenClaims}; !reflect.DeepEqual(got, want) {
+	if got, want := p.Hooks(), []string{hook.SignIn, hook.ResolveUser, hook.Notify, hook.TokenClaims}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Hooks() = %v, want %v", got, want)
 	}
-	if p.Serves(HookAuthHandler) || !p.Serves(HookSignIn) || p.Serves("nope") {
+	if p.Serves(hook.AuthHandler) || !p.Serves(hook.SignIn) || p.Serves("nope") {
 		t.Error("Serves disagrees with Hooks")
 	}
 
 	// sign_in echoes the envelope: it shows exactly what a plugin receives.
 	input := map[string]any{"provider": "github", "profile": map[string]any{"email": "alice@example.com"}}
 	var got map[string]any
-	if err := p.Call(context.Background(), HookSignIn, input, &got); err != nil {
+	if err := p.Call(context.Background(), hook.SignIn, input, &got); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]any{
@@ -56,12 +58,12 @@ func TestGoodPlugin(t *testing.T) {
 	}
 
 	// A refusal is the plugin's decision, verbatim.
-	err = p.Call(context.Background(), HookResolveUser, map[string]string{"kind": "login_hint", "value": "bob"}, nil)
+	err = p.Call(context.Background(), hook.ResolveUser, map[string]string{"kind": "login_hint", "value": "bob"}, nil)
 	var refusal *Refusal
 	if !errors.As(err, &refusal) {
 		t.Fatalf("resolve_user: %v, want *Refusal", err)
 	}
-	if *refusal != (Refusal{Plugin: "good", Hook: HookResolveUser, Code: "unknown_user_id", Message: "no such user"}) {
+	if *refusal != (Refusal{Plugin: "good", Hook: hook.ResolveUser, Code: "unknown_user_id", Message: "no such user"}) {
 		t.Errorf("refusal = %+v", *refusal)
 	}
 	if err.Error() != "plugin good refused resolve_user: unknown_user_id: no such user" {
@@ -70,7 +72,7 @@ func TestGoodPlugin(t *testing.T) {
 
 	// notify writes to stdout through WASI: the line reaches the log.
 	var deliveries struct{ Deliveries []any }
-	if err := p.Call(context.Background(), HookNotify, map[string]any{}, &deliveries); err != nil {
+	if err := p.Call(context.Background(), hook.Notify, map[string]any{}, &deliveries); err != nil {
 		t.Fatal(err)
 	}
 	if deliveries.Deliveries == nil {
@@ -88,7 +90,7 @@ func TestGoodPlugin(t *testing.T) {
 		hook   string
 		reason Reason
 	}{
-		{HookAuthHandler, ReasonHookNotServed},
+		{hook.AuthHandler, ReasonHookNotServed},
 		{"sign_out", ReasonUnknownHook},
 	} {
 		err := p.Call(context.Background(), tc.hook, nil, nil)
@@ -99,7 +101,7 @@ func TestGoodPlugin(t *testing.T) {
 	}
 	// The result must fit out: a mismatch fails closed.
 	var wrong struct{ Abi string }
-	err = p.Call(context.Background(), HookSignIn, input, &wrong)
+	err = p.Call(context.Background(), hook.SignIn, input, &wrong)
 	var f *Failure
 	if !errors.As(err, &f) || f.Reason != ReasonResultMismatch {
 		t.Errorf("mismatched out: %v, want %q", err, ReasonResultMismatch)
@@ -119,7 +121,7 @@ func TestInitialize(t *testing.T) {
 		t.Errorf("_initialize ran %d times at load, want 1 (the warm instance)", n)
 	}
 	for range 3 {
-		if err := p.Call(context.Background(), HookSignIn, nil, nil); err != nil {
+		if err := p.Call(context.Background(), hook.SignIn, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -145,7 +147,7 @@ func TestInitialize(t *testing.T) {
 	if n := inits(); n != 3 {
 		t.Errorf("_initialize ran %d times after a replacement and growth, want 3", n)
 	}
-	if err := p.Call(context.Background(), HookSignIn, nil, nil); err != nil {
+	if err := p.Call(context.Background(), hook.SignIn, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := inits(); n != 3 {
@@ -157,12 +159,12 @@ func TestRequestTooLarge(t *testing.T) {
 	t.Parallel()
 	r := newTestRuntime(t)
 	p := load(t, r, "good", Settings{Limits: Limits{MaxRequestBytes: 100}, Logger: slog.New(newRecorder())})
-	err := p.Call(context.Background(), HookSignIn, map[string]string{"pad": fmt.Sprintf("%0200d", 0)}, nil)
+	err := p.Call(context.Background(), hook.SignIn, map[string]string{"pad": fmt.Sprintf("%0200d", 0)}, nil)
 	var f *Failure
 	if !errors.As(err, &f) || f.Reason != ReasonRequestTooLarge {
 		t.Fatalf("got %v, want %q", err, ReasonRequestTooLarge)
 	}
-	if err := p.Call(context.Background(), HookSignIn, map[string]string{}, nil); err != nil {
+	if err := p.Call(context.Background(), hook.SignIn, map[string]string{}, nil); err != nil {
 		t.Fatalf("small request after a refused one: %v", err)
 	}
 }
@@ -172,22 +174,22 @@ func TestCommandFallback(t *testing.T) {
 	rec := newRecorder()
 	r := newTestRuntime(t)
 	p := load(t, r, "command", Settings{Config: json.RawMessage(`{"k":"v"}`), Logger: slog.New(rec)})
-	if got := p.Hooks(); len(got) != len(hooks) {
+	if got := p.Hooks(); len(got) != len(hook.Names) {
 		t.Errorf("Hooks() = %v, want every hook", got)
 	}
-	for _, hook := range []string{HookSignIn, HookTokenClaims} {
+	for _, name := range []string{hook.SignIn, hook.TokenClaims} {
 		var got map[string]any
-		if err := p.Call(context.Background(), hook, map[string]int{"n": 1}, &got); err != nil {
-			t.Fatalf("%s: %v", hook, err)
+		if err := p.Call(context.Background(), name, map[string]int{"n": 1}, &got); err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
-		want := map[string]any{"abi": float64(1), "hook": hook, "config": map[string]any{"k": "v"}, "input": map[string]any{"n": float64(1)}}
+		want := map[string]any{"abi": float64(1), "hook": name, "config": map[string]any{"k": "v"}, "input": map[string]any{"n": float64(1)}}
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s result = %v, want %v", hook, got, want)
+			t.Errorf("%s result = %v, want %v", name, got, want)
 		}
 	}
 	// stdout over the response cap fails the call.
 	small := load(t, r, "command", Settings{Limits: Limits{MaxResponseBytes: 40}, Logger: slog.New(rec)})
-	err := small.Call(context.Background(), HookSignIn, map[string]string{"pad": "0123456789012345678901234567890123456789"}, nil)
+	err := small.Call(context.Background(), hook.SignIn, map[string]string{"pad": "0123456789012345678901234567890123456789"}, nil)
 	var f *Failure
 	if !errors.As(err, &f) || f.Reason != ReasonResponseTooLarge {
 		t.Errorf("big stdout: %v, want %q", err, ReasonResponseTooLarge)
@@ -208,7 +210,7 @@ func TestPoolHammer(t *testing.T) {
 			for c := range calls {
 				in := map[string]int{"worker": w, "call": c}
 				var out struct{ Input map[string]int }
-				if err := p.Call(context.Background(), HookSignIn, in, &out); err != nil {
+				if err := p.Call(context.Background(), hook.SignIn, in, &out); err != nil {
 					errs <- err
 					return
 				}
@@ -238,13 +240,13 @@ func TestWaitForInstance(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	err = p.Call(ctx, HookSignIn, nil, nil)
+	err = p.Call(ctx, hook.SignIn, nil, nil)
 	var f *Failure
 	if !errors.As(err, &f) || f.Reason != ReasonNoInstance || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("busy pool: %v, want %q", err, ReasonNoInstance)
 	}
 	p.pool.put(inst)
-	if err := p.Call(context.Background(), HookSignIn, nil, nil); err != nil {
+	if err := p.Call(context.Background(), hook.SignIn, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -265,7 +267,7 @@ func TestClose(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	err := p.Call(context.Background(), HookSignIn, nil, nil)
+	err := p.Call(context.Background(), hook.SignIn, nil, nil)
 	var f *Failure
 	if !errors.As(err, &f) || f.Reason != ReasonClosed {
 		t.Fatalf("after Close: %v, want %q", err, ReasonClosed)
@@ -302,7 +304,7 @@ func TestCacheReused(t *testing.T) {
 		}
 		defer r.Close(context.Background())
 		p := load(t, r, "good", Settings{Logger: slog.New(newRecorder())})
-		if err := p.Call(context.Background(), HookSignIn, nil, nil); err != nil {
+		if err := p.Call(context.Background(), hook.SignIn, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

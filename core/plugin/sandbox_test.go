@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/internal/rss"
 	"github.com/gatehouse-auth/gatehouse/core/internal/wasmbomb"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // TestSandboxBounds runs each hostile module (a pool of one) and checks
@@ -33,20 +34,20 @@ func TestSandboxBounds(t *testing.T) {
 		maxMiB int64
 	}{
 		// Unbounded, the table asks for 32 GiB and the process dies.
-		{"tablegrow", HookSignIn, Settings{}, "trap: unreachable", nil, 64},
+		{"tablegrow", hook.SignIn, Settings{}, "trap: unreachable", nil, 64},
 		// Unbounded, gh_alloc ran 28,669 times (240 MB) until the deadline.
-		{"reentry", HookSignIn, Settings{KV: memory.New()}, ReasonReentry, ErrReentry, 64},
-		{"logflood", HookSignIn, Settings{}, ReasonLogQuota, ErrLogQuota, 64},
-		{"logflood", HookNotify, Settings{}, ReasonLogQuota, ErrLogQuota, 64},
-		{"kvflood", HookSignIn, Settings{KV: memory.New(), Limits: Limits{KVMaxBytes: 1 << 20}}, ReasonKVQuota, ErrKVQuota, 64},
+		{"reentry", hook.SignIn, Settings{KV: memory.New()}, ReasonReentry, ErrReentry, 64},
+		{"logflood", hook.SignIn, Settings{}, ReasonLogQuota, ErrLogQuota, 64},
+		{"logflood", hook.Notify, Settings{}, ReasonLogQuota, ErrLogQuota, 64},
+		{"kvflood", hook.SignIn, Settings{KV: memory.New(), Limits: Limits{KVMaxBytes: 1 << 20}}, ReasonKVQuota, ErrKVQuota, 64},
 		// wazero's fixed call-stack ceiling (50 MB, grown by doubling, so
 		// up to about 150 MB while the last copy is made) is the bound:
 		// sdk/ABI.md §5.
-		{"recurse", HookSignIn, Settings{}, "trap: stack overflow", nil, 224},
+		{"recurse", hook.SignIn, Settings{}, "trap: stack overflow", nil, 224},
 		// A 900 KB claim fits the response cap; unchecked it made a
 		// 934 KB access token.
-		{"bigclaims", HookTokenClaims, Settings{}, ReasonClaimsTooLarge, ErrClaimsTooLarge, 64},
-		{"bigclaims", HookSignIn, Settings{}, ReasonClaimsTooLarge, ErrClaimsTooLarge, 64},
+		{"bigclaims", hook.TokenClaims, Settings{}, ReasonClaimsTooLarge, ErrClaimsTooLarge, 64},
+		{"bigclaims", hook.SignIn, Settings{}, ReasonClaimsTooLarge, ErrClaimsTooLarge, 64},
 	}
 	for _, tc := range tests {
 		t.Run(tc.plugin+"/"+tc.hook, func(t *testing.T) {
@@ -73,12 +74,12 @@ func TestSandboxBounds(t *testing.T) {
 			if n := len(rec.find("plugin call failed", map[string]string{"plugin": tc.plugin, "reason": string(tc.reason)})); n != 2 {
 				t.Errorf("logged %d failures naming the plugin, want 2", n)
 			}
-			if p.Serves(HookTokenClaims) && tc.plugin != "bigclaims" {
-				if err := p.Call(context.Background(), HookTokenClaims, nil, nil); err != nil {
+			if p.Serves(hook.TokenClaims) && tc.plugin != "bigclaims" {
+				if err := p.Call(context.Background(), hook.TokenClaims, nil, nil); err != nil {
 					t.Fatalf("good hook after the failure: %v", err)
 				}
 			}
-			if err := good.Call(context.Background(), HookSignIn, nil, nil); err != nil {
+			if err := good.Call(context.Background(), hook.SignIn, nil, nil); err != nil {
 				t.Fatalf("other plugin after the failure: %v", err)
 			}
 		})
@@ -92,14 +93,14 @@ func TestLogQuotaLogsWithinBudget(t *testing.T) {
 	r := newTestRuntime(t)
 	var buf bytes.Buffer
 	p := load(t, r, "logflood", Settings{Limits: Limits{PoolSize: 1, MaxLogBytes: 10000}, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
-	if err := p.Call(context.Background(), HookSignIn, nil, nil); !errors.Is(err, ErrLogQuota) {
+	if err := p.Call(context.Background(), hook.SignIn, nil, nil); !errors.Is(err, ErrLogQuota) {
 		t.Fatalf("got %v, want ErrLogQuota", err)
 	}
 	// Two 4096-byte messages fit in 10000 bytes, the third does not.
 	if n := strings.Count(buf.String(), strings.Repeat("A", 4096)); n != 2 {
 		t.Errorf("logged %d messages, want 2", n)
 	}
-	if err := p.Call(context.Background(), HookTokenClaims, nil, nil); err != nil {
+	if err := p.Call(context.Background(), hook.TokenClaims, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -117,7 +118,7 @@ func TestKVQuota(t *testing.T) {
 	}
 	s := Settings{KV: kv, Limits: Limits{PoolSize: 1, KVMaxKeys: 4, KVMaxBytes: 1 << 20}, Logger: quietLogger()}
 	p := load(t, r, "kvflood", s)
-	if err := p.Call(ctx, HookSignIn, nil, nil); !errors.Is(err, ErrKVQuota) {
+	if err := p.Call(ctx, hook.SignIn, nil, nil); !errors.Is(err, ErrKVQuota) {
 		t.Fatalf("got %v, want ErrKVQuota", err)
 	}
 	keys := 0
@@ -127,7 +128,7 @@ func TestKVQuota(t *testing.T) {
 	}
 	// A new version of the plugin shares the count: its first new key is refused.
 	p2 := load(t, r, "kvflood", s)
-	if err := p2.Call(ctx, HookSignIn, nil, nil); !errors.Is(err, ErrKVQuota) {
+	if err := p2.Call(ctx, hook.SignIn, nil, nil); !errors.Is(err, ErrKVQuota) {
 		t.Fatalf("second version: got %v, want ErrKVQuota", err)
 	}
 	// Overwriting a key within the quota is fine.
@@ -187,7 +188,7 @@ func TestMemoryMaximumLowered(t *testing.T) {
 	}{{16, "refused"}, {256, "granted"}} {
 		p := load(t, r, "memmax", Settings{Limits: Limits{MemoryPages: tc.pages}, Logger: quietLogger()})
 		var out struct{ Grow string }
-		if err := p.Call(context.Background(), HookSignIn, nil, &out); err != nil || out.Grow != tc.want {
+		if err := p.Call(context.Background(), hook.SignIn, nil, &out); err != nil || out.Grow != tc.want {
 			t.Errorf("cap %d pages: grow by 100 %q (%v), want %q", tc.pages, out.Grow, err, tc.want)
 		}
 	}
@@ -255,7 +256,7 @@ func TestSlowCompileDelaysOnlyItself(t *testing.T) {
 		if v, err := version(ctx, h, "claims"); err != nil || v != "v1" {
 			t.Fatalf("claims at start: %q, %v", v, err)
 		}
-		err := h.Call(ctx, "slow", HookSignIn, nil, nil)
+		err := h.Call(ctx, "slow", hook.SignIn, nil, nil)
 		var f *Failure
 		if !errors.As(err, &f) || f.Reason != ReasonLoading || f.Plugin != "slow" {
 			t.Fatalf("slow while compiling: %v, want %q", err, ReasonLoading)
@@ -284,7 +285,7 @@ func TestSlowCompileDelaysOnlyItself(t *testing.T) {
 	if st.Loading != "" || !strings.Contains(st.LoadError, ReasonCompileTimeout) {
 		t.Fatalf("slow after its compile: %+v, want a compile timeout on record", st)
 	}
-	err := h.Call(ctx, "slow", HookSignIn, nil, nil)
+	err := h.Call(ctx, "slow", hook.SignIn, nil, nil)
 	var le *LoadError
 	if !errors.As(err, &le) || le.Reason != ReasonCompileTimeout {
 		t.Errorf("slow after its compile: %v, want its load error", err)
@@ -335,7 +336,7 @@ func TestReconfigureWaitsForCompiles(t *testing.T) {
 	if now, _ := h.Plugin("claims"); now != before {
 		t.Error("claims changed by a refused configuration")
 	}
-	if _, ok := h.For(HookResolveUser, ""); ok {
+	if _, ok := h.For(hook.ResolveUser, ""); ok {
 		t.Error("resolve_user bound by a refused configuration")
 	}
 	if v, err := version(ctx, h, "claims"); err != nil || v != "v1" {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // build compiles both resolvers from source into dir and returns their
@@ -124,7 +125,7 @@ func TestResolvers(t *testing.T) {
 			t.Run(lang+"/"+tc.name, func(t *testing.T) {
 				tc.in.Provider, tc.in.Env = "corp", "development"
 				var got result
-				err := loaded[tc.config].Call(ctx, plugin.HookSignIn, tc.in, &got)
+				err := loaded[tc.config].Call(ctx, hook.SignIn, tc.in, &got)
 				var refusal *plugin.Refusal
 				switch {
 				case tc.refused != "":

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // langs are the SDK languages with an example plugin, built by
@@ -115,7 +116,7 @@ func loadAll(tb testing.TB, configs ...string) map[string]map[string]*plugin.Plu
 				tb.Fatalf("load %s: %v", path, err)
 			}
 			tb.Cleanup(func() { _ = p.Close(context.Background()) })
-			if !p.Serves(plugin.HookSignIn) {
+			if !p.Serves(hook.SignIn) {
 				tb.Fatalf("%s does not serve sign_in; hooks %v", name, p.Hooks())
 			}
 			loaded[lang][cfg] = p
@@ -134,7 +135,7 @@ func TestSignInExamples(t *testing.T) {
 			answers := map[string]string{}
 			for _, lang := range langs {
 				var raw json.RawMessage
-				err := plugins[lang][tc.config].Call(ctx, plugin.HookSignIn, tc.input, &raw)
+				err := plugins[lang][tc.config].Call(ctx, hook.SignIn, tc.input, &raw)
 				answers[lang] = answer(raw, err)
 				if tc.want.message != "" {
 					var refusal *plugin.Refusal
@@ -201,7 +202,7 @@ func TestSignInExamplesRepeat(t *testing.T) {
 				Sub string   `json:"sub"`
 				Ent []string `json:"ent"`
 			}
-			if err := p.Call(ctx, plugin.HookSignIn, in, &out); err != nil {
+			if err := p.Call(ctx, hook.SignIn, in, &out); err != nil {
 				t.Fatalf("%s call %d: %v", lang, i, err)
 			}
 			if want := []string{"user:default/alice", "group:default/staff"}; out.Sub != "user:default/alice" || !reflect.DeepEqual(out.Ent, want) {
@@ -226,7 +227,7 @@ func BenchmarkSignIn(b *testing.B) {
 			}
 			// Warm the pool before measuring.
 			for range 100 {
-				if err := p.Call(ctx, plugin.HookSignIn, in, &out); err != nil {
+				if err := p.Call(ctx, hook.SignIn, in, &out); err != nil {
 					b.Fatalf("%s: %v", lang, err)
 				}
 			}
@@ -235,7 +236,7 @@ func BenchmarkSignIn(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				start := time.Now()
-				if err := p.Call(ctx, plugin.HookSignIn, in, &out); err != nil {
+				if err := p.Call(ctx, hook.SignIn, in, &out); err != nil {
 					b.Fatalf("%s: %v", lang, err)
 				}
 				lat = append(lat, time.Since(start))

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/plugin"
 	"github.com/gatehouse-auth/gatehouse/core/plugin/plugintest"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
 // recorder is a slog.Handler keeping every message, to see a plugin's log lines.
@@ -90,7 +91,7 @@ func TestSDKHostCalls(t *testing.T) {
 			p := load(srv.URL+"/hello", logs)
 			for visit := 1; visit <= 3; visit++ {
 				var out claims
-				if err := p.Call(ctx, plugin.HookTokenClaims, in, &out); err != nil {
+				if err := p.Call(ctx, hook.TokenClaims, in, &out); err != nil {
 					t.Fatalf("call %d: %v", visit, err)
 				}
 				c := out.Claims
@@ -103,7 +104,7 @@ func TestSDKHostCalls(t *testing.T) {
 			}
 
 			denied := load("http://127.0.0.1:1/elsewhere", &recorder{})
-			err = denied.Call(ctx, plugin.HookTokenClaims, in, nil)
+			err = denied.Call(ctx, hook.TokenClaims, in, nil)
 			var refusal *plugin.Refusal
 			if !errors.As(err, &refusal) || refusal.Code != "server_error" || refusal.Message != "url not allowed" {
 				t.Errorf("http_request outside the allow-list: got %v, want a server_error refusal %q", err, "url not allowed")
