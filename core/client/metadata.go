@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -330,7 +331,7 @@ func validate(m *store.ClientMetadata, p policy) *oauth.Error {
 	m.GrantTypes = unique(m.GrantTypes)
 	for _, g := range m.GrantTypes {
 		if _, ok := grantTypes[g]; !ok {
-			return bad().WithDescription("grant type %s is not supported; use one of %s", quote(g), strings.Join(sortedKeys(grantTypes), ", "))
+			return bad().WithDescription("grant type %s is not supported; use one of %s", quote(g), strings.Join(slices.Sorted(maps.Keys(grantTypes)), ", "))
 		}
 	}
 	if len(m.ResponseTypes) == 0 {
@@ -631,15 +632,6 @@ func unique(list []string) []string {
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // checkResources refuses a client's own resource list unless the server

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -145,7 +146,7 @@ func New(o Options) (*Bundle, error) {
 			for k, v := range cats[lang] {
 				merged[k] = v
 			}
-			for _, k := range sortedKeys(c) {
+			for _, k := range slices.Sorted(maps.Keys(c)) {
 				want, ok := source[k]
 				switch {
 				case !ok:
@@ -172,9 +173,9 @@ func New(o Options) (*Bundle, error) {
 	}
 
 	scopes := map[string]map[string]ScopeText{}
-	for _, scope := range sortedKeys(o.Scopes) {
+	for _, scope := range slices.Sorted(maps.Keys(o.Scopes)) {
 		scopes[scope] = map[string]ScopeText{}
-		for _, raw := range sortedKeys(o.Scopes[scope]) {
+		for _, raw := range slices.Sorted(maps.Keys(o.Scopes[scope])) {
 			tag, err := language.Parse(raw)
 			if err != nil {
 				bad("ui.scopes %q: %q is not a BCP 47 language tag", scope, raw)
@@ -193,7 +194,7 @@ func New(o Options) (*Bundle, error) {
 
 	b := &Bundle{cats: cats, scopes: scopes}
 	b.tags = append(b.tags, language.MustParse(def))
-	for _, lang := range sortedKeys(cats) {
+	for _, lang := range slices.Sorted(maps.Keys(cats)) {
 		if lang != def {
 			b.tags = append(b.tags, language.MustParse(lang))
 		}
@@ -458,12 +459,3 @@ var Markup = template.FuncMap{
 
 // standardScopes have shipped texts (OIDC Core §5.4, §11).
 var standardScopes = []string{"openid", "profile", "email", "offline_access"}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
