@@ -123,3 +123,13 @@ func TestStoreWritesUnderPinnedPrefixes(t *testing.T) {
 		_ = kv.Close()
 	}
 }
+
+func TestPrefixEnd(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""}, {"a", "b"}, {"user/", "user0"}, {"a\xff", "b"}, {"\xff\xff", ""}, {"a\xfe\xff", "a\xff"},
+	} {
+		if got := string(store.PrefixEnd([]byte(tc.in))); got != tc.want {
+			t.Errorf("store.PrefixEnd(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -92,6 +93,20 @@ type Page struct {
 	// Limit is the most entries returned, from 1 to MaxPageLimit.
 	Limit   int
 	Reverse bool
+}
+
+// PrefixEnd is the least key greater than every key starting with prefix,
+// or nil if there is none (an empty prefix, or one of 0xff bytes only): the
+// end of a prefix scan's range for a backend that reads ranges.
+func PrefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }
 
 // MaxPageLimit bounds Page.Limit, and so what one ScanPage reads.

@@ -2,7 +2,6 @@
 package badger
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -559,7 +558,7 @@ func (kv *KV) ScanPage(ctx context.Context, prefix string, p store.Page) ([]stor
 			// prefix's successor, or past every key, and test the prefix
 			// here.
 			opts.Prefix = nil
-			if end := prefixEnd([]byte(prefix)); p.After == "" || (end != nil && p.After > string(end)) {
+			if end := store.PrefixEnd([]byte(prefix)); p.After == "" || (end != nil && p.After > string(end)) {
 				start = end
 			}
 		} else if p.After < prefix {
@@ -605,17 +604,4 @@ func (kv *KV) ScanPage(ctx context.Context, prefix string, p store.Page) ([]stor
 		return nil, unavailable(err)
 	}
 	return out, nil
-}
-
-// prefixEnd is the least key greater than every key starting with prefix,
-// or nil if there is none (an empty prefix, or one of 0xff bytes only).
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }

@@ -461,7 +461,7 @@ func (kv *KV) Scan(ctx context.Context, prefix string, fn func(key string, value
 	}
 	// Keys from prefix (inclusive) to its successor (exclusive): an index
 	// range, and bytewise order.
-	from, end := []byte(prefix), prefixEnd([]byte(prefix))
+	from, end := []byte(prefix), store.PrefixEnd([]byte(prefix))
 	inclusive := true
 	for {
 		page, err := kv.scanPage(ctx, from, inclusive, end)
@@ -535,7 +535,7 @@ func (kv *KV) ScanPage(ctx context.Context, prefix string, p store.Page) ([]stor
 	}
 	// The prefix's key range, narrowed by the cursor, and bytewise order
 	// both ways.
-	from, end := []byte(prefix), prefixEnd([]byte(prefix))
+	from, end := []byte(prefix), store.PrefixEnd([]byte(prefix))
 	sql := `SELECT key, value, expires_at FROM gatehouse_kv WHERE key >= $1 AND (expires_at IS NULL OR expires_at > $2)`
 	args := []any{from, kv.now()}
 	if end != nil {
@@ -578,19 +578,6 @@ func (kv *KV) ScanPage(ctx context.Context, prefix string, p store.Page) ([]stor
 		return nil, mapErr("scan", err)
 	}
 	return out, nil
-}
-
-// prefixEnd is the least key greater than every key starting with prefix,
-// or nil if there is none (an empty prefix, or one of 0xff bytes only).
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }
 
 // Close stops the sweeper and closes the pool.

@@ -199,16 +199,6 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-func TestPrefixEnd(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"", ""}, {"a", "b"}, {"user/", "user0"}, {"a\xff", "b"}, {"\xff\xff", ""}, {"a\xfe\xff", "a\xff"},
-	} {
-		if got := string(prefixEnd([]byte(tc.in))); got != tc.want {
-			t.Errorf("prefixEnd(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 // TestScanBytewise: keys are bytes in Go's string order, including bytes
 // over 0x7f and prefixes ending in 0xff (whose range has no simple end).
 func TestScanBytewise(t *testing.T) {
