@@ -216,7 +216,8 @@ type idClaims struct {
 }
 
 // profileClaims are the standard claims (OIDC Core §5.1) released by the
-// profile and email scopes (§5.4).
+// profile and email scopes (§5.4), and the whole profile an identity token
+// carries.
 type profileClaims struct {
 	Name              string `json:"name,omitempty"`
 	PreferredUsername string `json:"preferred_username,omitempty"`
@@ -312,24 +313,15 @@ type identityClaims struct {
 	UIP       string   `json:"uip"`
 	// The sign-in's profile, whole (the scope of a later approval picks
 	// from it), so that an approval with this token can issue it.
-	identityProfile
+	profileClaims
 }
 
-// identityProfile is a profile as an identity token carries it, in the
-// OIDC Core §5.1 claim names.
-type identityProfile struct {
-	Name              string `json:"name,omitempty"`
-	PreferredUsername string `json:"preferred_username,omitempty"`
-	Picture           string `json:"picture,omitempty"`
-	Email             string `json:"email,omitempty"`
-	EmailVerified     *bool  `json:"email_verified,omitempty"`
+// profileClaimsOf is p whole, as an identity token carries it.
+func profileClaimsOf(p Profile) profileClaims {
+	return profileClaims{Name: p.DisplayName, PreferredUsername: p.Username, Picture: p.Picture, Email: p.Email, EmailVerified: p.EmailVerified}
 }
 
-func identityProfileOf(p Profile) identityProfile {
-	return identityProfile{Name: p.DisplayName, PreferredUsername: p.Username, Picture: p.Picture, Email: p.Email, EmailVerified: p.EmailVerified}
-}
-
-func (p identityProfile) profile() Profile {
+func (p profileClaims) profile() Profile {
 	return Profile{DisplayName: p.Name, Username: p.PreferredUsername, Picture: p.Picture, Email: p.Email, EmailVerified: p.EmailVerified}
 }
 
@@ -350,7 +342,7 @@ func (i *Issuer) IdentityToken(ctx context.Context, id Identity) (token string, 
 		ExpiresAt: now.Add(ttl).Unix(),
 		AuthTime:  unixOrZero(id.AuthTime),
 
-		identityProfile: identityProfileOf(id.Profile),
+		profileClaims: profileClaimsOf(id.Profile),
 	}
 	token, err = i.keys.SignWithKey(TypeIdentity, func(key keyset.SigningKey) ([]byte, error) {
 		uip, err := userIdentityProof(key, c.Subject, c.IssuedAt, c.ExpiresAt)
@@ -537,7 +529,7 @@ func (i *Issuer) VerifyIdentityToken(ctx context.Context, raw string) (Identity,
 		AuthTime  int64    `json:"auth_time"`
 		// Set in access tokens only (the Backstage profile's too).
 		ClientID string `json:"client_id"`
-		identityProfile
+		profileClaims
 	}
 	if err := unmarshalClaims(jws.Payload, &c); err != nil {
 		return Identity{}, invalidToken("the identity token claims are malformed", err)
