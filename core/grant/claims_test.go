@@ -56,6 +56,24 @@ func claimsApp(t *testing.T, src claimsFunc) (*fiber.App, *config.Config, *store
 	return app, cfg, st
 }
 
+// postToken posts form to app's token endpoint: the status, the body and
+// the JSON object it must be.
+func postToken(t *testing.T, app *fiber.App, form url.Values) (int, []byte, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequest("POST", "/v1/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := app.Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatalf("body is not JSON: %s", raw)
+	}
+	return resp.StatusCode, raw, body
+}
+
 // TestTokenClaimsHook mints client_credentials tokens through a handler
 // whose claims source adds claims, tries to override registered ones, or
 // fails.
@@ -108,19 +126,9 @@ func TestTokenClaimsHook(t *testing.T) {
 				t.Fatal(err)
 			}
 			form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}, "client_id": {"svc"}, "client_secret": {testSecret}}
-			req := httptest.NewRequest("POST", "/v1/token", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			resp, err := app.Test(req, -1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(resp.Body)
-			var body map[string]any
-			if err := json.Unmarshal(raw, &body); err != nil {
-				t.Fatalf("body is not JSON: %s", raw)
-			}
-			if resp.StatusCode != tt.wantStatus {
-				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.wantStatus, raw)
+			status, raw, body := postToken(t, app, form)
+			if status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", status, tt.wantStatus, raw)
 			}
 			if len(got) != 1 || got[0] != (call{"svc", "svc", "read", grant.TypeClientCredentials}) {
 				t.Errorf("claims source called with %+v", got)
@@ -205,17 +213,8 @@ func TestFailedMintChangesNothing(t *testing.T) {
 		t.Helper()
 		form.Set("client_id", "web")
 		form.Set("client_secret", testSecret)
-		req := httptest.NewRequest("POST", "/v1/token", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := app.Test(req, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, body
+		status, _, body := postToken(t, app, form)
+		return status, body
 	}
 	refreshTokens := func() (n int) {
 		t.Helper()
@@ -285,15 +284,9 @@ func TestRefreshDropsScopeNoLongerOffered(t *testing.T) {
 		t.Helper()
 		form.Set("client_id", "web")
 		form.Set("client_secret", testSecret)
-		req := httptest.NewRequest("POST", "/v1/token", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := app.Test(req, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("token: %d %v %v", resp.StatusCode, body, err)
+		status, raw, body := postToken(t, app, form)
+		if status != 200 {
+			t.Fatalf("token: %d %s", status, raw)
 		}
 		return body
 	}
