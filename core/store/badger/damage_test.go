@@ -259,6 +259,36 @@ func TestValueLogsEmpty(t *testing.T) {
 	if checked != 0 {
 		t.Fatalf("Open of small records only went through %d keys to check the value log, want none", checked)
 	}
+	// A server that did not stop cleanly leaves its value-log file at the
+	// size Badger mapped it, its header followed by zeros.
+	crashed := t.TempDir()
+	reopen(func(kv *KV) {
+		if err := kv.checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() != "LOCK" && !e.IsDir() {
+				copyFile(t, filepath.Join(dir, e.Name()), filepath.Join(crashed, e.Name()))
+			}
+		}
+	})
+	if fi, err := os.Stat(storetest.NewestFile(t, crashed, ".vlog")); err != nil || fi.Size() <= vlogHeaderSize {
+		t.Fatalf("the value-log file of a running server: %v, %v; want it larger than its header", fi, err)
+	}
+	kv, err := Open(crashed, Options{SyncWrites: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if kv.valuesChecked != 0 {
+		t.Fatalf("Open after a crash, small records only: went through %d keys to check the value log, want none", kv.valuesChecked)
+	}
 
 	cut := t.TempDir()
 	entries, err := os.ReadDir(dir)
