@@ -248,7 +248,7 @@ func TestSlowCompileDelaysOnlyItself(t *testing.T) {
 	writePlugin(t, dir, "slow", wasmbomb.BrTables(4000, 8000, 200))
 	cfg := testConfig(dir)
 	cfg.LoadWait = time.Second
-	cfg.Defaults.CompileTimeout = 4 * time.Second
+	cfg.Defaults.CompileTimeout = slowCompileTimeout
 	ctx := context.Background()
 	var h *Host
 	grew := rss.PeakGrowthMiB(t, func() {
@@ -276,7 +276,8 @@ func TestSlowCompileDelaysOnlyItself(t *testing.T) {
 			t.Fatalf("claims after the reload: %q, %v", v, err)
 		}
 
-		// Bounded: the compile timeout is 4 s; allow the race detector.
+		// Bounded: the compile timeout, and as much again for the race
+		// detector.
 		for i := 0; statusOf(h, "slow").Loading != "" && i < 600; i++ {
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -303,12 +304,15 @@ func TestSlowCompileDelaysOnlyItself(t *testing.T) {
 // compiled with them.
 func TestReconfigureWaitsForCompiles(t *testing.T) {
 	dir := t.TempDir()
+	// Built once, before the host starts: under the race detector building
+	// it takes seconds, which would count against slow's compile timeout.
+	bomb := wasmbomb.BrTables(4000, 8000, 200)
 	writePlugin(t, dir, "claims", testWasm(t, "reload_v1"))
-	writePlugin(t, dir, "slow", wasmbomb.BrTables(4000, 8000, 200))
+	writePlugin(t, dir, "slow", bomb)
 	cfg := testConfig(dir)
 	cfg.Hooks = map[string]any{"token_claims": "claims"}
 	cfg.LoadWait = time.Second
-	cfg.Defaults.CompileTimeout = 4 * time.Second
+	cfg.Defaults.CompileTimeout = slowCompileTimeout
 	ctx := context.Background()
 	h := newTestHost(t, cfg)
 	before, _ := h.Plugin("claims")
@@ -316,7 +320,10 @@ func TestReconfigureWaitsForCompiles(t *testing.T) {
 	next := cfg
 	next.Hooks = map[string]any{"token_claims": "claims", "resolve_user": "slow"}
 	next.Settings = map[string]config.PluginSettings{"claims": {KV: true}}
-	writePlugin(t, dir, "claims", wasmbomb.BrTables(4000, 8000, 200))
+	writePlugin(t, dir, "claims", bomb)
+	if got := h.Loading(); !slices.Equal(got, []string{"slow"}) {
+		t.Fatalf("Loading() = %v before the reconfiguration, want slow still compiling", got)
+	}
 	err := h.Reconfigure(ctx, next)
 	var refused *ConfigRefused
 	if !errors.As(err, &refused) {
@@ -343,7 +350,7 @@ func TestReconfigureWaitsForCompiles(t *testing.T) {
 		t.Fatalf("claims after a refused configuration: %q, %v", v, err)
 	}
 
-	// Bounded: the compile timeout is 4 s; allow the race detector.
+	// Bounded: the compile timeout, and as much again for the race detector.
 	for i := 0; len(h.Loading()) > 0 && i < 600; i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
