@@ -69,8 +69,8 @@ func TestBackupRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Bytes != int64(buf.Len()) || info.Records < 500 || info.Installation != kv.mark.Installation {
-		t.Fatalf("backup info %+v (%d bytes written), installation %s", info, buf.Len(), kv.mark.Installation)
+	if id := markOf(kv).Installation; info.Bytes != int64(buf.Len()) || info.Records < 500 || info.Installation != id {
+		t.Fatalf("backup info %+v (%d bytes written), installation %s", info, buf.Len(), id)
 	}
 	if got, err := CheckBackup(bytes.NewReader(buf.Bytes())); err != nil || got.SHA256 != info.SHA256 {
 		t.Fatalf("CheckBackup = %+v, %v", got, err)
@@ -85,8 +85,8 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("restored %+v, backup %+v", res, info)
 	}
 	restored := open(t, dir, Options{})
-	if restored.mark.Installation != info.Installation || restored.mark.Commit != info.Commit {
-		t.Fatalf("restored marker %+v, backup %+v", restored.mark, info)
+	if mark := markOf(restored); mark.Installation != info.Installation || mark.Commit != info.Commit {
+		t.Fatalf("restored marker %+v, backup %+v", mark, info)
 	}
 	for i := range 500 {
 		key := fmt.Sprintf("before/%03d", i)

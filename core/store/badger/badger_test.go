@@ -27,6 +27,14 @@ func open(t *testing.T, dir string, opts Options) *KV {
 	return kv
 }
 
+// markOf is kv's marker as last written, read as Close and the checkpoints
+// write it: a test that runs past checkpointEvery runs alongside one.
+func markOf(kv *KV) marker {
+	kv.markMu.Lock()
+	defer kv.markMu.Unlock()
+	return kv.mark
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.KV { return open(t, t.TempDir(), Options{}) })
 }

@@ -332,7 +332,7 @@ func TestExpiredStoreReopens(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := kv.mark.Installation
+	before := markOf(kv).Installation
 	if err := kv.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -347,8 +347,8 @@ func TestExpiredStoreReopens(t *testing.T) {
 	if err != nil || id != before || hasData {
 		t.Errorf("installation = %q, %v, %v; want %q, not looked for, nil", id, hasData, err, before)
 	}
-	if kv.mark.Installation != before {
-		t.Errorf("reopened as installation %s, want %s", kv.mark.Installation, before)
+	if id := markOf(kv).Installation; id != before {
+		t.Errorf("reopened as installation %s, want %s", id, before)
 	}
 	if _, err := kv.Get(ctx, "grant/1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get of an expired record = %v, want ErrNotFound", err)
