@@ -278,6 +278,9 @@ func killMidLoad(t *testing.T, replicas []*replica, dsn string, rcv *pingReceive
 		}
 	}
 
+	// Opened now: from the moment the ping is posted the victim has only
+	// replicaDeliveryTimeout before it gives its POST up.
+	st := openStore(t, dsn)
 	// A ping whose first POST is left unanswered: its sender is mid-POST.
 	hung := make(chan struct{})
 	rcv.mu.Lock()
@@ -292,7 +295,6 @@ func killMidLoad(t *testing.T, replicas []*replica, dsn string, rcv *pingReceive
 		t.Fatalf("the ping was never posted\n%s", logs())
 	}
 	// Who holds the lease: its owner names the process (host/pid/random).
-	st := openStore(t, dsn)
 	var leased store.Delivery
 	_ = st.Deliveries.List(context.Background(), func(_ string, d store.Delivery) error {
 		if d.ClientID == app.ID {
