@@ -191,10 +191,12 @@ func startOAuth2Proxy(t *testing.T, bin string, args ...string) *process {
 	return p
 }
 
-// waitReady polls a readiness URL of p, for at most ten seconds.
+// waitReady polls a readiness URL of p, for at most a minute: a program
+// that loses its port exits at once, and one that starts slowly on a
+// loaded machine is still starting, not stuck.
 func waitReady(p *process, ready string) error {
-	c := &http.Client{Timeout: time.Second}
-	for range 100 {
+	c := &http.Client{Timeout: 5 * time.Second}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		select {
 		case <-p.done:
 			return fmt.Errorf("exited before it was ready: %v\n%s", p.err, p.log())
@@ -208,7 +210,7 @@ func waitReady(p *process, ready string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("%s not ready after 10s\n%s", ready, p.log())
+	return fmt.Errorf("%s not ready after a minute\n%s", ready, p.log())
 }
 
 // freeLoopbackAddr is a loopback address that was free a moment ago, for
