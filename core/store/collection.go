@@ -79,6 +79,21 @@ func (c Collection[T]) Update(ctx context.Context, id string, fn func(old T) (T,
 	return updated, err
 }
 
+// UpdateRenewing is Update for a record whose expiry the update moves:
+// the entry's expiry becomes the new record's (Expiring), where Update
+// keeps the entry's.
+func (c Collection[T]) UpdateRenewing(ctx context.Context, id string, fn func(old T) (T, error)) (T, error) {
+	var updated T
+	w := c.UpdateWrite(id, func(old T) (T, error) {
+		v, err := fn(old)
+		updated = v
+		return v, err
+	})
+	w.Renew = func([]byte) time.Time { return expiryOf(&updated) }
+	err := c.kv.Apply(ctx, w)
+	return updated, err
+}
+
 // CreateWrite is Create as one write of an atomic batch (Store.Apply).
 func (c Collection[T]) CreateWrite(id string, v T) (Write, error) {
 	raw, err := json.Marshal(v)

@@ -140,6 +140,10 @@ type Write struct {
 	ExpiresAt time.Time
 	// Fn computes OpUpdate's new value from the current one.
 	Fn func(old []byte) ([]byte, error)
+	// Renew, when set, gives OpUpdate's entry a new expiry (zero: never):
+	// it is called with the value Fn returned. Unset, an update keeps the
+	// entry's expiry.
+	Renew func(value []byte) time.Time
 }
 
 // Op is the kind of a Write.
@@ -148,8 +152,8 @@ type Op int
 const (
 	// OpCreate writes Value only if no live entry is at Key (else ErrConflict).
 	OpCreate Op = iota + 1
-	// OpUpdate replaces a live entry with Fn(old), keeping its expiry (else
-	// ErrNotFound).
+	// OpUpdate replaces a live entry with Fn(old), keeping its expiry
+	// unless Renew is set (else ErrNotFound).
 	OpUpdate
 )
 

@@ -445,9 +445,10 @@ func (b *Bridge) claimRefresh(ctx context.Context, g *store.BridgeGrant) error {
 
 // updateGrant applies edit to the stored grant by compare-and-swap, only
 // if it still holds the sealed grant g was read with (else
-// errGrantChanged), and makes g the stored grant.
+// errGrantChanged), and makes g the stored grant. The stored entry
+// expires when the edited grant does, so a grant kept in use lives on.
 func (b *Bridge) updateGrant(ctx context.Context, g *store.BridgeGrant, edit func(*store.BridgeGrant) error) error {
-	updated, err := b.grants.Update(ctx, g.ClientID, func(old store.BridgeGrant) (store.BridgeGrant, error) {
+	updated, err := b.grants.UpdateRenewing(ctx, g.ClientID, func(old store.BridgeGrant) (store.BridgeGrant, error) {
 		if !bytes.Equal(old.Sealed, g.Sealed) {
 			return old, errGrantChanged
 		}

@@ -203,8 +203,15 @@ func TestBridge(t *testing.T) {
 func TestBridgeRefresh(t *testing.T) {
 	e, idp := bridgeEnv(t, func(c *config.Config) { c.Tokens.AccessTokenTTL = 30 * time.Second }, nil)
 	id, secret := connect(t, e, idp)
-	before, err := e.st.BridgeGrants.Get(context.Background(), id)
+	ctx := context.Background()
+	before, err := e.st.BridgeGrants.Get(ctx, id)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The grant is about to expire: a refresh must move the expiry of
+	// the stored entry, not only of the record in it.
+	before.ExpiresAt = time.Now().Add(time.Minute)
+	if err := e.st.BridgeGrants.Put(ctx, id, before); err != nil {
 		t.Fatal(err)
 	}
 	_, first, _ := bridgeToken(t, e, id, secret)
@@ -224,6 +231,13 @@ func TestBridgeRefresh(t *testing.T) {
 	}
 	if bytes.Equal(before.Sealed, after.Sealed) || !after.ExpiresAt.After(before.ExpiresAt) {
 		t.Errorf("grant not re-sealed and extended")
+	}
+	page, err := e.st.KV.ScanPage(ctx, e.st.BridgeGrants.Prefix()+id, store.Page{Limit: 1})
+	if err != nil || len(page) != 1 {
+		t.Fatalf("stored grant: %v %v", page, err)
+	}
+	if got := page[0].ExpiresAt; got.Before(time.Now().Add(time.Hour)) {
+		t.Errorf("the stored grant still expires at %v, its record at %v", got, after.ExpiresAt)
 	}
 }
 

@@ -405,6 +405,9 @@ func prepare(dir string, txn *bdg.Txn, w store.Write) (*bdg.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if w.Renew != nil {
+		return entry(w.Key, value, w.Renew(value)), nil
+	}
 	e := bdg.NewEntry([]byte(w.Key), value)
 	e.ExpiresAt = item.ExpiresAt() // 0, "never", stays so
 	return e, nil

@@ -138,6 +138,9 @@ func (m *KV) Apply(_ context.Context, writes ...store.Write) error {
 				return err
 			}
 			next[i] = entry{bytes.Clone(value), e.expiresAt}
+			if w.Renew != nil {
+				next[i].expiresAt = w.Renew(value)
+			}
 		}
 	}
 	for i, w := range writes {

@@ -340,7 +340,7 @@ FROM gatehouse_kv WHERE key = ANY($1) ORDER BY key FOR UPDATE`
 	// insert of it is a unique violation.
 	insertSQL = `INSERT INTO gatehouse_kv (key, value, expires_at) VALUES ($1, $2, $3)`
 	// replaceSQL creates an entry over an expired one this transaction
-	// holds locked.
+	// holds locked, or renews a live one (an update with Renew).
 	replaceSQL = `UPDATE gatehouse_kv SET value = $2, expires_at = $3 WHERE key = $1`
 	updateSQL  = `UPDATE gatehouse_kv SET value = $2 WHERE key = $1`
 )
@@ -395,7 +395,11 @@ func (kv *KV) apply(ctx context.Context, writes []store.Write) (err error) {
 			if err != nil {
 				return fnError{err}
 			}
-			batch.Queue(updateSQL, []byte(w.Key), nonNil(bytes.Clone(value)))
+			if w.Renew != nil {
+				batch.Queue(replaceSQL, []byte(w.Key), nonNil(bytes.Clone(value)), expiry(w.Renew(value)))
+			} else {
+				batch.Queue(updateSQL, []byte(w.Key), nonNil(bytes.Clone(value)))
+			}
 		}
 	}
 	batch.Queue("COMMIT")

@@ -69,6 +69,7 @@ func Run(t *testing.T, newKV func(t *testing.T) store.KV) {
 		{"CollectionList", testCollectionList},
 		{"CollectionListPage", testCollectionListPage},
 		{"CollectionExpiry", testCollectionExpiry},
+		{"CollectionUpdateRenewing", testCollectionUpdateRenewing},
 		{"StoreCollectionsAreSeparate", testStoreCollectionsAreSeparate},
 	}
 	for _, tc := range tests {
@@ -1053,6 +1054,50 @@ func testCollectionList(t *testing.T, kv store.KV) {
 	boom := errors.New("boom")
 	if err := c.List(ctx, func(string, record) error { return boom }); !errors.Is(err, boom) {
 		t.Fatalf("List with an error = %v, want boom", err)
+	}
+}
+
+// testCollectionUpdateRenewing: UpdateRenewing moves the entry's expiry
+// to the updated record's (later, or never), where Update keeps it.
+func testCollectionUpdateRenewing(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	c := store.NewCollection[record](kv, "renew")
+	soon := time.Now().Add(time.Hour).Truncate(time.Second)
+	later := soon.Add(24 * time.Hour)
+	for _, id := range []string{"kept", "later", "never"} {
+		if err := c.Create(ctx, id, record{Name: id, ExpiresAt: soon}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set := func(at time.Time) func(record) (record, error) {
+		return func(r record) (record, error) { r.ExpiresAt = at; return r, nil }
+	}
+	if _, err := c.Update(ctx, "kept", set(later)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.UpdateRenewing(ctx, "later", set(later)); err != nil || !got.ExpiresAt.Equal(later) {
+		t.Fatalf("UpdateRenewing = %+v, %v", got, err)
+	}
+	if _, err := c.UpdateRenewing(ctx, "never", set(time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateRenewing(ctx, "missing", set(later)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateRenewing(missing) = %v, want ErrNotFound", err)
+	}
+	page, err := kv.ScanPage(ctx, "renew/", store.Page{Limit: 10})
+	if err != nil || len(page) != 3 {
+		t.Fatalf("ScanPage = %v, %v; want 3 entries", page, err)
+	}
+	// Backends may round expiry down to whole seconds.
+	near := func(got, want time.Time) bool { return !got.After(want) && want.Sub(got) <= time.Second }
+	if got := page[0].ExpiresAt; !near(got, soon) {
+		t.Errorf("after Update the entry expires at %v, want %v as before", got, soon)
+	}
+	if got := page[1].ExpiresAt; !near(got, later) {
+		t.Errorf("after UpdateRenewing the entry expires at %v, want %v", got, later)
+	}
+	if got := page[2].ExpiresAt; !got.IsZero() {
+		t.Errorf("after UpdateRenewing to never the entry expires at %v", got)
 	}
 }
 
