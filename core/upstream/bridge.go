@@ -38,27 +38,35 @@ const bridgeProvider = "~bridge"
 //go:embed templates
 var templates embed.FS
 
+// purgePage is how many bridged grants one read of PurgeBridge takes.
+const purgePage = 256
+
 // PurgeBridge deletes the bridged grants that have expired and returns
 // how many. Badger expires them by TTL already; this sweeps backends
-// without TTLs and is what `gatehouse bridge purge` runs.
+// without TTLs and is what `gatehouse bridge purge` runs. It reads the
+// grants a page at a time, deleting as it goes.
 func PurgeBridge(ctx context.Context, st *store.Store, now time.Time) (int, error) {
 	grants := st.BridgeGrants
-	var stale []string
-	err := grants.List(ctx, func(id string, g store.BridgeGrant) error {
-		if !now.Before(g.ExpiresAt) {
-			stale = append(stale, id)
+	purged, after := 0, ""
+	for {
+		page, next, err := grants.ListPage(ctx, store.Page{After: after, Limit: purgePage})
+		if err != nil {
+			return purged, fmt.Errorf("upstream: list bridged grants: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("upstream: list bridged grants: %w", err)
-	}
-	for _, id := range stale {
-		if err := grants.Delete(ctx, id); err != nil {
-			return 0, fmt.Errorf("upstream: purge bridged grant: %w", err)
+		for _, r := range page {
+			if now.Before(r.Value.ExpiresAt) {
+				continue
+			}
+			if err := grants.Delete(ctx, r.ID); err != nil {
+				return purged, fmt.Errorf("upstream: purge bridged grant: %w", err)
+			}
+			purged++
 		}
+		if next == "" {
+			return purged, nil
+		}
+		after = next
 	}
-	return len(stale), nil
 }
 
 // Bridge is the client bridge for native apps: a landing page starts the

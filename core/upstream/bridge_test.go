@@ -3,6 +3,7 @@ package upstream_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/servertest"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 	"github.com/gatehouse-auth/gatehouse/core/upstream"
 )
@@ -281,6 +283,39 @@ func TestBridgePurge(t *testing.T) {
 	}
 	if _, err := grants.Get(context.Background(), "bridge-live"); err != nil {
 		t.Errorf("live grant purged: %v", err)
+	}
+}
+
+// TestBridgePurgePages: a purge of more grants than one page reads them
+// page by page (no scan of the whole space) and purges every expired one.
+func TestBridgePurgePages(t *testing.T) {
+	ctx := context.Background()
+	kv := storetest.Paged(memory.New(), store.BridgeGrantsPrefix+"/")
+	st := store.New(kv)
+	now := time.Now()
+	const n = 700 // more than two pages
+	for i := range n {
+		exp := now.Add(time.Hour)
+		if i%2 == 0 {
+			exp = now.Add(time.Minute)
+		}
+		id := fmt.Sprintf("bridge-%04d", i)
+		if err := st.BridgeGrants.Put(ctx, id, store.BridgeGrant{ClientID: id, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	purged, err := upstream.PurgeBridge(ctx, st, now.Add(10*time.Minute))
+	if err != nil || purged != n/2 {
+		t.Fatalf("purge: %d %v, want %d", purged, err, n/2)
+	}
+	left, next, err := st.BridgeGrants.ListPage(ctx, store.Page{Limit: n})
+	if err != nil || next != "" || len(left) != n/2 {
+		t.Fatalf("left %d grants (%v), want %d", len(left), err, n/2)
+	}
+	for _, r := range left {
+		if !r.Value.ExpiresAt.After(now.Add(10 * time.Minute)) {
+			t.Fatalf("expired grant %s kept", r.ID)
+		}
 	}
 }
 
