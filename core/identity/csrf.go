@@ -107,24 +107,30 @@ func (s *csrfStorage) Delete(token string) error {
 	return nil
 }
 
-// Reset deletes every CSRF token.
+// resetPage is how many CSRF tokens one read of Reset takes.
+const resetPage = 256
+
+// Reset deletes every CSRF token, reading them a page at a time and
+// deleting as it goes.
 func (s *csrfStorage) Reset() error {
 	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
 	defer cancel()
-	var ids []string
-	err := s.tokens.Scan(ctx, func(id string, _ []byte) error {
-		ids = append(ids, id)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("identity: list CSRF tokens: %w", err)
-	}
-	for _, id := range ids {
-		if err := s.tokens.Delete(ctx, id); err != nil {
-			return fmt.Errorf("identity: delete CSRF token: %w", err)
+	after := ""
+	for {
+		ids, next, err := s.tokens.ListPage(ctx, store.Page{After: after, Limit: resetPage})
+		if err != nil {
+			return fmt.Errorf("identity: list CSRF tokens: %w", err)
 		}
+		for _, id := range ids {
+			if err := s.tokens.Delete(ctx, id); err != nil {
+				return fmt.Errorf("identity: delete CSRF token: %w", err)
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		after = next
 	}
-	return nil
 }
 
 // Close does nothing: the store belongs to the server.

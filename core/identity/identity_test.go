@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/identity"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
 )
 
 func testConfig(t *testing.T, basePath string) *config.Config {
@@ -306,5 +308,29 @@ func TestSessionCookieAttributes(t *testing.T) {
 		if got := identity.Secure(cfg); got != tt.secure {
 			t.Errorf("Secure(%s) = %v", tt.publicURL, got)
 		}
+	}
+}
+
+// TestCSRFResetPages: resetting the CSRF storage deletes more tokens than
+// one page, reading them page by page (no scan of the whole space).
+func TestCSRFResetPages(t *testing.T) {
+	t.Parallel()
+	kv := storetest.Paged(memory.New(), store.CSRFPrefix+"/")
+	st := store.New(kv)
+	csrf := identity.CSRFStorage(st)
+	const n = 600 // more than two pages
+	for i := range n {
+		if err := csrf.Set(fmt.Sprintf("token-%d", i), []byte("v"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := csrf.Reset(); err != nil {
+		t.Fatalf("Reset: %v", err)
+	}
+	if ids, _, err := st.CSRF.ListPage(context.Background(), store.Page{Limit: n}); err != nil || len(ids) != 0 {
+		t.Fatalf("after Reset %d tokens are left (%v)", len(ids), err)
+	}
+	if v, err := csrf.Get("token-1"); err != nil || v != nil {
+		t.Errorf("Get after Reset: %q %v", v, err)
 	}
 }

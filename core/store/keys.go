@@ -132,11 +132,25 @@ func (s Space) Delete(ctx context.Context, id string) error {
 	return s.kv.Delete(ctx, s.Key(id))
 }
 
-// Scan calls fn for every record, in id order, until fn returns an error.
-func (s Space) Scan(ctx context.Context, fn func(id string, value []byte) error) error {
-	return s.kv.Scan(ctx, s.prefix, func(key string, value []byte) error {
-		return fn(strings.TrimPrefix(key, s.prefix), value)
-	})
+// ListPage returns the ids of one page of records (KV.ScanPage), those
+// after p.After, and the cursor of the next page: the last id, or ""
+// when this page was the last.
+func (s Space) ListPage(ctx context.Context, p Page) (ids []string, next string, err error) {
+	if p.After != "" {
+		p.After = s.Key(p.After)
+	}
+	page, err := s.kv.ScanPage(ctx, s.prefix, p)
+	if err != nil {
+		return nil, "", err
+	}
+	ids = make([]string, len(page))
+	for i, e := range page {
+		ids[i] = strings.TrimPrefix(e.Key, s.prefix)
+	}
+	if len(page) == p.Limit {
+		next = ids[len(ids)-1]
+	}
+	return ids, next, nil
 }
 
 // Prefix is what every key of the space starts with: its name and "/".
