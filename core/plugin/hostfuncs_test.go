@@ -76,6 +76,9 @@ func (failingKV) Put(context.Context, string, []byte, time.Time) error {
 func (failingKV) Scan(context.Context, string, func(string, []byte) error) error {
 	return errors.New("disk on fire")
 }
+func (failingKV) ScanPage(context.Context, string, store.Page) ([]store.Entry, error) {
+	return nil, errors.New("disk on fire")
+}
 
 // TestKVStoreDown: a failing kv_get traps (fail closed, never "missing");
 // a failing kv_put returns non-zero and the plugin decides.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -13,7 +14,9 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/internal/rss"
 	"github.com/gatehouse-auth/gatehouse/core/internal/wasmbomb"
+	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
 	"github.com/gatehouse-auth/gatehouse/sdk/go/hook"
 )
 
@@ -134,6 +137,41 @@ func TestKVQuota(t *testing.T) {
 	// Overwriting a key within the quota is fine.
 	if err := p2.kvPut(ctx, "plugin/kvflood/old", make([]byte, 10)); err != nil {
 		t.Fatalf("overwrite: %v", err)
+	}
+}
+
+// TestKVQuotaCountBounded: the first count of a namespace already over
+// its quota reads no more than kv_max_keys + 1 keys, in pages, and the
+// quota holds; a larger kv_max_keys counts it again.
+func TestKVQuotaCountBounded(t *testing.T) {
+	t.Parallel()
+	r := newTestRuntime(t)
+	kv := storetest.Paged(memory.New(), store.PluginKVSpace("kvflood"))
+	ctx := context.Background()
+	const stored = 50
+	for i := range stored {
+		if err := kv.Put(ctx, store.PluginKVKey("kvflood", fmt.Sprintf("old-%02d", i)), []byte("v"), time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := Settings{KV: kv, Limits: Limits{PoolSize: 1, KVMaxKeys: 4, KVMaxBytes: 1 << 20}, Logger: quietLogger()}
+	p := load(t, r, "kvflood", s)
+	if err := p.kvPut(ctx, store.PluginKVKey("kvflood", "new"), []byte("v")); !errors.Is(err, ErrKVQuota) {
+		t.Fatalf("put into a namespace over its quota: %v, want ErrKVQuota", err)
+	}
+	if err := p.kvPut(ctx, store.PluginKVKey("kvflood", "old-00"), []byte("w")); !errors.Is(err, ErrKVQuota) {
+		t.Fatalf("overwrite in a namespace over its quota: %v, want ErrKVQuota", err)
+	}
+	if n := kv.Read(); n > 5 {
+		t.Errorf("the count read %d keys, want at most kv_max_keys + 1 = 5", n)
+	}
+	s.Limits.KVMaxKeys = stored + 1
+	p2 := load(t, r, "kvflood", s)
+	if err := p2.kvPut(ctx, store.PluginKVKey("kvflood", "new"), []byte("v")); err != nil {
+		t.Fatalf("put under a larger quota: %v", err)
+	}
+	if err := p2.kvPut(ctx, store.PluginKVKey("kvflood", "newer"), []byte("v")); !errors.Is(err, ErrKVQuota) {
+		t.Fatalf("put past the larger quota: %v, want ErrKVQuota", err)
 	}
 }
 
