@@ -57,7 +57,8 @@ var (
 // expiry), so one queue at a time attempts an item, and the attempt is cut
 // short when its lease ends. A queue finds the items of the others by
 // reading the store at least every ciba.delivery.poll_interval, and its
-// own at once (Poke). The leases of a queue that died run out after
+// own at once (Poke); a sweep reads a bounded part of the queue
+// (dispatchBudget), the next one continuing where it stopped. The leases of a queue that died run out after
 // ciba.delivery.lease, and another queue delivers its items.
 //
 // Delivery is at least once: a process that dies between a successful
@@ -91,7 +92,27 @@ type Queue struct {
 	// delivered, when set, observes each successful delivery (tests and
 	// benchmarks).
 	delivered func(store.Delivery)
+
+	// The pass over the queue that dispatch is in, read by the run
+	// goroutine only: where the next sweep starts (the last item id read;
+	// "" starts at the oldest), and the earliest due time and the depth
+	// of the pass so far.
+	cursor    string
+	passNext  time.Time
+	passDepth int
+	// sweepBudget is the most items one sweep reads (dispatchBudget; a
+	// test may lower it).
+	sweepBudget int
 }
+
+// dispatchPage is how many items one read of the queue takes, and
+// dispatchBudget the most one sweep reads: a longer queue is read over
+// successive sweeps, the next one started at once, from where the last
+// stopped.
+const (
+	dispatchPage   = 256
+	dispatchBudget = 4 * dispatchPage
+)
 
 // Defaults of the lease and poll interval when cfg leaves them zero (a
 // configuration built in code; config validation requires them).
@@ -120,6 +141,8 @@ func NewQueue(st *store.Store, cfg config.CIBADelivery, out *outbound.Client) *Q
 		inflight:  map[string]bool{},
 		perDest:   map[string]int{},
 		workers:   make(chan struct{}, cfg.Workers),
+
+		sweepBudget: dispatchBudget,
 	}
 }
 
@@ -244,53 +267,75 @@ func (q *Queue) run(ctx context.Context) {
 	}
 }
 
-// dispatch starts every due item it has a worker for, and returns when the
-// next waiting item is due or the next lease of another queue runs out
-// (zero if none).
+// dispatch reads the next sweepBudget items of the queue, in pages of
+// dispatchPage, oldest first, from where the last sweep stopped, and
+// starts every due one it has a worker for. It returns when the next
+// sweep is due: at once while the pass over the queue is unfinished;
+// once it is, when the earliest waiting item of the pass is due or the
+// earliest lease of another queue runs out (zero if none).
 func (q *Queue) dispatch(ctx context.Context) (next time.Time) {
 	now := q.now()
-	depth := 0
-	err := q.st.Deliveries.List(ctx, func(id string, d store.Delivery) error {
-		if d.Dead {
-			return nil
-		}
-		depth++
-		due := d.NextAttempt
-		if d.LeasedToOther(q.owner, now) {
-			due = d.LeaseUntil
-		}
-		if due.After(now) {
-			if next.IsZero() || due.Before(next) {
-				next = due
+	read := 0
+	for read < q.sweepBudget {
+		limit := min(dispatchPage, q.sweepBudget-read)
+		page, more, err := q.st.Deliveries.ListPage(ctx, store.Page{After: q.cursor, Limit: limit})
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.ErrorContext(ctx, "ciba delivery queue: cannot list deliveries", "error", err)
 			}
-			return nil
+			return now.Add(time.Second)
 		}
-		dest := destination(&d)
-		q.mu.Lock()
-		busy := q.inflight[id] || q.perDest[dest] >= perDestination
-		if !busy {
-			select {
-			case q.workers <- struct{}{}:
-				q.inflight[id] = true
-				q.perDest[dest]++
-			default:
-				busy = true
-			}
+		read += len(page)
+		for _, r := range page {
+			q.consider(ctx, r.ID, &r.Value, now)
 		}
-		q.mu.Unlock()
-		if busy {
-			return nil // a finished attempt wakes the queue again
+		if more == "" {
+			// The pass is complete: the next one starts at the oldest.
+			next = q.passNext
+			queueDepth.Set(float64(q.passDepth))
+			q.cursor, q.passNext, q.passDepth = "", time.Time{}, 0
+			return next
 		}
-		q.wg.Add(1)
-		go q.attempt(ctx, id, dest)
-		return nil
-	})
-	queueDepth.Set(float64(depth))
-	if err != nil && ctx.Err() == nil {
-		slog.ErrorContext(ctx, "ciba delivery queue: cannot list deliveries", "error", err)
-		return now.Add(time.Second)
+		q.cursor = more
 	}
-	return next
+	return now
+}
+
+// consider starts the item if it is due and a worker is free, and notes
+// it in the pass: its depth, and the earliest time an item waits for.
+func (q *Queue) consider(ctx context.Context, id string, d *store.Delivery, now time.Time) {
+	if d.Dead {
+		return
+	}
+	q.passDepth++
+	due := d.NextAttempt
+	if d.LeasedToOther(q.owner, now) {
+		due = d.LeaseUntil
+	}
+	if due.After(now) {
+		if q.passNext.IsZero() || due.Before(q.passNext) {
+			q.passNext = due
+		}
+		return
+	}
+	dest := destination(d)
+	q.mu.Lock()
+	busy := q.inflight[id] || q.perDest[dest] >= perDestination
+	if !busy {
+		select {
+		case q.workers <- struct{}{}:
+			q.inflight[id] = true
+			q.perDest[dest]++
+		default:
+			busy = true
+		}
+	}
+	q.mu.Unlock()
+	if busy {
+		return // a finished attempt wakes the queue again
+	}
+	q.wg.Add(1)
+	go q.attempt(ctx, id, dest)
 }
 
 func destination(d *store.Delivery) string {

@@ -3,6 +3,7 @@ package ciba
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
 )
 
 // roundTrip is an http.RoundTripper from a function.
@@ -124,5 +126,85 @@ func TestQueueLeaseHandover(t *testing.T) {
 	d, err := st.Deliveries.Get(ctx, id)
 	if err != nil || d.Attempts != 1 || d.Dead || d.LeaseOwner != "" || !d.LeaseUntil.IsZero() {
 		t.Fatalf("after the second holder's outcome: %+v, %v", d, err)
+	}
+}
+
+// TestQueueSweepIsBounded: a queue longer than one sweep's budget is read
+// in pages, never scanned whole: each sweep reads at most the budget and
+// asks for the next at once, and the sweep that ends the pass returns when
+// the earliest waiting item is due.
+func TestQueueSweepIsBounded(t *testing.T) {
+	ctx := context.Background()
+	kv := storetest.Paged(memory.New(), store.DeliveriesPrefix+"/")
+	st := store.New(kv)
+	q := NewQueue(st, config.CIBADelivery{Timeout: time.Second, MaxAttempts: 3, Workers: 1}, outbound.Default())
+	now := time.Now()
+	q.now = func() time.Time { return now }
+	const n = dispatchBudget + dispatchPage + 10
+	earliest := now.Add(time.Hour)
+	for i := range n {
+		id := fmt.Sprintf("%020d-x", i)
+		d := store.Delivery{ID: id, Kind: store.DeliveryWebhook, URL: "http://127.0.0.1:1/cb",
+			NextAttempt: earliest.Add(time.Duration(n-i) * time.Second), ExpiresAt: now.Add(24 * time.Hour)}
+		if err := st.Deliveries.Put(ctx, id, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if next := q.dispatch(ctx); !next.Equal(now) {
+		t.Fatalf("first sweep: next at %v, want at once (%v): the pass is unfinished", next, now)
+	}
+	if got := kv.Read(); got != dispatchBudget {
+		t.Fatalf("first sweep read %d items, want the budget %d", got, dispatchBudget)
+	}
+	kv.ResetRead()
+	if next, want := q.dispatch(ctx), earliest.Add(time.Second); !next.Equal(want) {
+		t.Fatalf("last sweep of the pass: next at %v, want %v (the earliest item)", next, want)
+	}
+	if got := kv.Read(); got != n-dispatchBudget {
+		t.Fatalf("second sweep read %d items, want the %d left", got, n-dispatchBudget)
+	}
+	kv.ResetRead()
+	// The next pass starts again at the oldest item.
+	if next := q.dispatch(ctx); !next.Equal(now) || kv.Read() != dispatchBudget {
+		t.Fatalf("new pass: next %v after %d items", next, kv.Read())
+	}
+}
+
+// TestQueueDeliversPastOneSweep: every item of a queue several sweeps
+// long is delivered.
+func TestQueueDeliversPastOneSweep(t *testing.T) {
+	kv := storetest.Paged(memory.New(), store.DeliveriesPrefix+"/")
+	st := store.New(kv)
+	q := NewQueue(st, config.CIBADelivery{Timeout: 5 * time.Second, MaxAttempts: 3,
+		InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Workers: 4}, outbound.Default())
+	q.sweepBudget = 8
+	const n = 60
+	var mu sync.Mutex
+	posted := map[string]int{}
+	all := make(chan struct{})
+	q.webhooks.Transport = roundTrip(func(r *http.Request) (*http.Response, error) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		posted[string(body)]++
+		if len(posted) == n && posted[string(body)] == 1 {
+			close(all)
+		}
+		mu.Unlock()
+		return &http.Response{StatusCode: http.StatusNoContent, Body: io.NopCloser(strings.NewReader(""))}, nil
+	})
+	for i := range n {
+		d := store.Delivery{Kind: store.DeliveryWebhook, URL: "http://127.0.0.1:1/cb", Body: fmt.Appendf(nil, `{"n":%d}`, i)}
+		if err := q.Enqueue(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := q.Start(context.Background())
+	defer stop()
+	select {
+	case <-all:
+	case <-time.After(30 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("%d of %d items delivered", len(posted), n)
 	}
 }
