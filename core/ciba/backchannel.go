@@ -144,14 +144,26 @@ func (s *Service) backchannelAuthorize(c *fiber.Ctx) error {
 	}
 	rec.NotificationToken, rec.NotificationTokenSealed = s.secrets.sealString(notificationTokenAD(id), req.notificationToken)
 	rec.AuthReqID, rec.AuthReqIDSealed = s.secrets.sealString(authReqIDAD(id), authReqID)
-	if err := s.st.Backchannel.Create(ctx, id, rec); err != nil {
+	// The request and its entry in the user's list commit together.
+	userID := store.BackchannelUserID(rec.Subject, rec.CreatedAt, id)
+	create, err := s.st.Backchannel.CreateWrite(id, rec)
+	if err != nil {
+		return s.refuse(c, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: store request: %w", err)))
+	}
+	entry, err := s.st.BackchannelByUser.CreateWrite(userID, store.BackchannelUserEntry{RequestID: id, ExpiresAt: rec.Expiry()})
+	if err != nil {
+		return s.refuse(c, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: store request: %w", err)))
+	}
+	if err := s.st.Apply(ctx, create, entry); err != nil {
 		return s.refuse(c, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: store request: %w", err)))
 	}
 	if err := s.notify(ctx, &cl, &rec, authReqID); err != nil {
 		// Nobody would be asked: the request is withdrawn, and the
 		// client told to try again later.
-		if derr := s.st.Backchannel.Delete(ctx, id); derr != nil {
-			slog.ErrorContext(ctx, "ciba: cannot withdraw an unnotified request", "error", derr)
+		for _, derr := range []error{s.st.Backchannel.Delete(ctx, id), s.st.BackchannelByUser.Delete(ctx, userID)} {
+			if derr != nil {
+				slog.ErrorContext(ctx, "ciba: cannot withdraw an unnotified request", "error", derr)
+			}
 		}
 		return s.refuse(c, err)
 	}

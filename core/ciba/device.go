@@ -1,11 +1,12 @@
 package ciba
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -56,7 +57,7 @@ func (s *Service) authInfo(c *fiber.Ctx) error {
 	}
 	authReqID := params.Get("auth_req_id")
 	if authReqID == "" {
-		return s.pendingList(c, u)
+		return s.pendingList(c, u, params.Get("cursor"))
 	}
 	id := store.HashID(authReqID)
 	rec, err := s.st.Backchannel.Get(ctx, id)
@@ -93,73 +94,112 @@ func (s *Service) authInfo(c *fiber.Ctx) error {
 	})
 }
 
-// MaxPendingListed bounds the list of a user's pending requests.
-const MaxPendingListed = 50
+// MaxPendingListed bounds the list of a user's pending requests, and
+// pendingReadBudget the requests of the user one list reads: past it (a
+// user with many answered requests still kept) the list comes back short,
+// even empty, with a cursor to go on from.
+const (
+	MaxPendingListed  = 50
+	pendingReadBudget = 4 * MaxPendingListed
+)
 
 // pendingList answers authinfo without auth_req_id, as doorkeeper-ciba
 // does: the signed-in user's own requests still waiting for an answer,
 // newest first, at most MaxPendingListed, each with the auth_req_id that
 // answers it at complete. Requests of deleted clients and expired ones
-// are left out.
-func (s *Service) pendingList(c *fiber.Ctx, u identity.User) error {
+// are left out. It reads the user's requests only (store.BackchannelByUser),
+// at most pendingReadBudget of them; when it stops before the oldest, the
+// answer's next_cursor, passed back as cursor, lists on from there.
+func (s *Service) pendingList(c *fiber.Ctx, u identity.User, cursor string) error {
 	ctx := c.UserContext()
+	if len(cursor) > maxCursor {
+		return oauth.WriteError(c, oauth.ErrInvalidRequest().WithDescription("cursor is not one this server gave"))
+	}
 	now := s.now()
-	type found struct {
-		id  string
-		rec store.BackchannelRequest
+	under := store.BackchannelUserPrefix(u.Subject)
+	after := ""
+	if cursor != "" {
+		after = under + cursor
 	}
-	var mine []found
-	newestFirst := func(a, b found) int { return b.rec.CreatedAt.Compare(a.rec.CreatedAt) }
-	err := s.st.Backchannel.List(ctx, func(id string, rec store.BackchannelRequest) error {
-		if rec.Subject != u.Subject || rec.Status != store.BackchannelPending || !now.Before(rec.ExpiresAt) || rec.AuthReqID == "" {
-			return nil
+	list := make([]AuthInfo, 0, MaxPendingListed)
+	respond := func(next string) error {
+		body := fiber.Map{"requests": list}
+		if next != "" {
+			body["next_cursor"] = strings.TrimPrefix(next, under)
 		}
-		mine = append(mine, found{id, rec})
-		// Keep memory bounded however many requests name the user.
-		if len(mine) >= 2*MaxPendingListed {
-			slices.SortFunc(mine, newestFirst)
-			mine = mine[:MaxPendingListed]
+		return oauth.JSON(c, fiber.StatusOK, body)
+	}
+	read := 0
+	for {
+		page, more, err := s.st.BackchannelByUser.ListPageUnder(ctx, under,
+			store.Page{After: after, Limit: min(MaxPendingListed, pendingReadBudget-read), Reverse: true})
+		if err != nil {
+			return oauth.WriteError(c, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: list requests: %w", err)))
 		}
-		return nil
-	})
+		for _, e := range page {
+			read++
+			after = e.ID
+			info, ok, err := s.pendingInfo(ctx, u, e.Value.RequestID, now)
+			if err != nil {
+				return oauth.WriteError(c, oauth.ErrServerError().WithParent(err))
+			}
+			if !ok {
+				continue
+			}
+			list = append(list, info)
+			if len(list) == MaxPendingListed {
+				return respond(after)
+			}
+		}
+		if more == "" {
+			return respond("")
+		}
+		if read >= pendingReadBudget {
+			return respond(after)
+		}
+	}
+}
+
+// pendingInfo is what the list shows of the request with id, if it is
+// the user's, pending, unexpired and its client exists (ok).
+func (s *Service) pendingInfo(ctx context.Context, u identity.User, id string, now time.Time) (info AuthInfo, ok bool, err error) {
+	rec, err := s.st.Backchannel.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return info, false, nil
+	}
 	if err != nil {
-		return oauth.WriteError(c, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: list requests: %w", err)))
+		return info, false, fmt.Errorf("ciba: read request: %w", err)
 	}
-	slices.SortFunc(mine, newestFirst)
-	list := make([]AuthInfo, 0, min(len(mine), MaxPendingListed))
-	for _, f := range mine {
-		if len(list) == MaxPendingListed {
-			break
-		}
-		cl, err := s.st.Clients.Get(ctx, f.rec.ClientID)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return oauth.WriteError(c, oauth.ErrServerError().WithParent(fmt.Errorf("ciba: read client: %w", err)))
-		}
-		authReqID, err := s.secrets.openString(authReqIDAD(f.id), f.rec.AuthReqID, f.rec.AuthReqIDSealed)
-		if err != nil {
-			slog.WarnContext(ctx, "ciba: a pending request's auth_req_id cannot be opened", "request", f.id[:12], "error", err)
-			continue
-		}
-		created := f.rec.CreatedAt.UTC()
-		list = append(list, AuthInfo{
-			AuthReqID:        authReqID,
-			CreatedAt:        &created,
-			ClientID:         f.rec.ClientID,
-			ClientName:       cl.ClientName,
-			Scope:            f.rec.Scope,
-			BindingMessage:   f.rec.BindingMessage,
-			UserCodeVerified: f.rec.UserCodeVerified,
-			ACRValues:        f.rec.ACRValues,
-			Sub:              f.rec.Subject,
-			Status:           f.rec.Status,
-			ExpiresAt:        f.rec.ExpiresAt.UTC(),
-			ApprovalURL:      s.approvalURL(authReqID),
-		})
+	if rec.Subject != u.Subject || rec.Status != store.BackchannelPending || !now.Before(rec.ExpiresAt) || rec.AuthReqID == "" {
+		return info, false, nil
 	}
-	return oauth.JSON(c, fiber.StatusOK, fiber.Map{"requests": list})
+	cl, err := s.st.Clients.Get(ctx, rec.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return info, false, nil
+	}
+	if err != nil {
+		return info, false, fmt.Errorf("ciba: read client: %w", err)
+	}
+	authReqID, err := s.secrets.openString(authReqIDAD(id), rec.AuthReqID, rec.AuthReqIDSealed)
+	if err != nil {
+		slog.WarnContext(ctx, "ciba: a pending request's auth_req_id cannot be opened", "request", id[:12], "error", err)
+		return info, false, nil
+	}
+	created := rec.CreatedAt.UTC()
+	return AuthInfo{
+		AuthReqID:        authReqID,
+		CreatedAt:        &created,
+		ClientID:         rec.ClientID,
+		ClientName:       cl.ClientName,
+		Scope:            rec.Scope,
+		BindingMessage:   rec.BindingMessage,
+		UserCodeVerified: rec.UserCodeVerified,
+		ACRValues:        rec.ACRValues,
+		Sub:              rec.Subject,
+		Status:           rec.Status,
+		ExpiresAt:        rec.ExpiresAt.UTC(),
+		ApprovalURL:      s.approvalURL(authReqID),
+	}, true, nil
 }
 
 // complete is POST /v1/backchannel/complete with auth_req_id and action
@@ -250,7 +290,8 @@ func (s *Service) bearerUser(c *fiber.Ctx) (identity.User, error) {
 }
 
 // maxHistory bounds one page of the consent history; maxCursor the
-// length of its cursor (a decision's id).
+// length of a cursor (of the history: a decision's id; of the list of
+// pending requests: an entry's id).
 const (
 	maxHistory = 1000
 	maxCursor  = 128

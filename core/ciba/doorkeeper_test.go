@@ -1,12 +1,19 @@
 package ciba_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-auth/gatehouse/core/ciba"
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/memory"
+	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
 	"github.com/gatehouse-auth/gatehouse/core/testclient"
 )
 
@@ -257,5 +264,91 @@ func TestClientConfig(t *testing.T) {
 	}
 	if got := cb.next(t); got.Body["auth_req_id"] != id {
 		t.Fatalf("ping: %v", got.Body)
+	}
+}
+
+// The list reads only the user's own requests, in pages: more pending
+// requests than one answer holds come back newest first with a cursor to
+// the rest, and a user with more answered (or gone) requests than one
+// answer reads gets a short answer with a cursor, never a read of them
+// all. Nothing scans every CIBA request.
+func TestAuthInfoListPages(t *testing.T) {
+	st := store.New(storetest.Paged(memory.New(), store.BackchannelPrefix+"/", store.BackchannelByUserPrefix+"/"))
+	e := start(t, options{store: st})
+	cl := e.client(t, "poll", "", nil)
+	guest := e.guest(t)
+	const n = ciba.MaxPendingListed + 5
+	made := map[string]bool{}
+	for range n {
+		made[e.startRequest(t, cl, loginHint("guest"))] = true
+	}
+	e.startRequest(t, cl, loginHint("alice", "user_code", aliceUserCode))
+
+	// listAll follows the cursors from cursor on and returns every
+	// request listed and the number of answers.
+	listAll := func(t *testing.T) (ids []string, sub string, answers int) {
+		t.Helper()
+		cursor := ""
+		for answers = 1; ; answers++ {
+			if answers > 20 {
+				t.Fatalf("more than 20 answers")
+			}
+			path := "/v1/backchannel/authinfo"
+			if cursor != "" {
+				path += "?cursor=" + url.QueryEscape(cursor)
+			}
+			status, body := e.get(t, path, guest)
+			reqs, ok := body["requests"].([]any)
+			if status != http.StatusOK || !ok || len(reqs) > ciba.MaxPendingListed {
+				t.Fatalf("list %d: %d %v", answers, status, body)
+			}
+			var last string
+			for _, r := range reqs {
+				item := r.(map[string]any)
+				ids = append(ids, item["auth_req_id"].(string))
+				sub = item["sub"].(string)
+				created := item["created_at"].(string)
+				if last != "" && created > last {
+					t.Fatalf("list %d is not newest first: %s after %s", answers, created, last)
+				}
+				last = created
+			}
+			next, _ := body["next_cursor"].(string)
+			if next == "" {
+				return ids, sub, answers
+			}
+			cursor = next
+		}
+	}
+	ids, sub, answers := listAll(t)
+	if len(ids) != n || answers != 2 {
+		t.Fatalf("listed %d requests in %d answers, want %d in 2", len(ids), answers, n)
+	}
+	for _, id := range ids {
+		if !made[id] {
+			t.Fatalf("listed %s, not one of the guest's", id)
+		}
+		delete(made, id)
+	}
+
+	// Many newer entries of the guest whose requests are gone: the first
+	// answer stops at its read budget, and the cursors lead to the rest.
+	now := time.Now()
+	for i := range 250 {
+		id := fmt.Sprintf("gone-%03d", i)
+		entry := store.BackchannelUserEntry{RequestID: id, ExpiresAt: now.Add(time.Hour)}
+		if err := st.BackchannelByUser.Put(context.Background(), store.BackchannelUserID(sub, now.Add(time.Minute), id), entry); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status, body := e.get(t, "/v1/backchannel/authinfo", guest)
+	if reqs, _ := body["requests"].([]any); status != http.StatusOK || len(reqs) != 0 || body["next_cursor"] == nil {
+		t.Fatalf("list behind 250 gone requests: %d %v, want none and a cursor", status, body)
+	}
+	if ids, _, _ := listAll(t); len(ids) != n {
+		t.Fatalf("following the cursors listed %d requests, want %d", len(ids), n)
+	}
+	if status, body := e.get(t, "/v1/backchannel/authinfo?cursor="+strings.Repeat("x", 200), guest); status != http.StatusBadRequest || body["error"] != "invalid_request" {
+		t.Fatalf("an overlong cursor: %d %v", status, body)
 	}
 }

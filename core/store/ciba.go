@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Status of a backchannel authentication request (CIBA Core 1.0).
 const (
@@ -75,6 +78,27 @@ type BackchannelRequest struct {
 // Expiry keeps a request for a while past its lifetime, so that a late
 // poll is told expired_token rather than invalid_grant.
 func (r *BackchannelRequest) Expiry() time.Time { return r.ExpiresAt.Add(10 * time.Minute) }
+
+// BackchannelUserEntry names a CIBA request under the user it is for
+// (BackchannelByUser, by BackchannelUserID), so that the user's requests
+// are read without reading anyone else's. It expires with the request.
+type BackchannelUserEntry struct {
+	RequestID string    `json:"request_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (e *BackchannelUserEntry) Expiry() time.Time { return e.ExpiresAt }
+
+// BackchannelUserPrefix is what the ids of subject's entries in
+// BackchannelByUser start with: the SHA-256 of the subject and "/".
+func BackchannelUserPrefix(subject string) string { return HashID(subject) + "/" }
+
+// BackchannelUserID is the id in BackchannelByUser of the request with
+// id made at created for subject: in key order, a user's requests are in
+// the order they were made.
+func BackchannelUserID(subject string, created time.Time, id string) string {
+	return fmt.Sprintf("%s%020d-%s", BackchannelUserPrefix(subject), created.UnixNano(), id)
+}
 
 // Delivery kinds of the queue.
 const (

@@ -151,10 +151,15 @@ type Record[T any] struct {
 // p.After (before it when p.Reverse), and the cursor of the next page:
 // the last id, or "" when this page was the last.
 func (c Collection[T]) ListPage(ctx context.Context, p Page) (records []Record[T], next string, err error) {
+	return c.ListPageUnder(ctx, "", p)
+}
+
+// ListPageUnder is ListPage of the records whose ids start with under.
+func (c Collection[T]) ListPageUnder(ctx context.Context, under string, p Page) (records []Record[T], next string, err error) {
 	if p.After != "" {
 		p.After = c.key(p.After)
 	}
-	page, err := c.kv.ScanPage(ctx, c.prefix, p)
+	page, err := c.kv.ScanPage(ctx, c.key(under), p)
 	if err != nil {
 		return nil, "", err
 	}

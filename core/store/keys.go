@@ -45,6 +45,10 @@ const (
 	// ConsentsPrefix: the consent history of CIBA decisions (core/ciba;
 	// `gatehouse ciba history` reads it).
 	ConsentsPrefix = "consent"
+	// BackchannelByUserPrefix: CIBA requests by the user they name, in
+	// the order they were made (BackchannelUserID), expiring with the
+	// request (core/ciba: the device API's list of pending requests).
+	BackchannelByUserPrefix = "cibauser"
 	// BackchannelGrantsPrefix: CIBA request id → its grant, expiring
 	// with the grant (core/ciba).
 	BackchannelGrantsPrefix = "cibagrant"

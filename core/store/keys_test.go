@@ -27,6 +27,7 @@ var keySpaces = []struct{ got, want string }{
 	{store.DeliveriesPrefix, "delivery"},
 	{store.ConsentsPrefix, "consent"},
 	{store.BackchannelGrantsPrefix, "cibagrant"},
+	{store.BackchannelByUserPrefix, "cibauser"},
 	{store.RequestObjectJTIsPrefix, "cibajti"},
 	{store.UserCodeFailuresPrefix, "usercode-failures"},
 	{store.CSRFPrefix, "csrf"},

@@ -23,6 +23,8 @@ type Store struct {
 	Consents    Collection[ConsentRecord]
 	// BackchannelGrants: CIBA request id → its grant.
 	BackchannelGrants Collection[BackchannelGrant]
+	// BackchannelByUser: CIBA requests by user (BackchannelUserID).
+	BackchannelByUser Collection[BackchannelUserEntry]
 	// Sign-in through upstream providers, and the bridge's grants.
 	UpstreamStates   Collection[UpstreamState]
 	UpstreamSessions Collection[UpstreamSession]
@@ -50,6 +52,7 @@ func New(kv KV) *Store {
 		Deliveries:        NewCollection[Delivery](kv, DeliveriesPrefix),
 		Consents:          NewCollection[ConsentRecord](kv, ConsentsPrefix),
 		BackchannelGrants: NewCollection[BackchannelGrant](kv, BackchannelGrantsPrefix),
+		BackchannelByUser: NewCollection[BackchannelUserEntry](kv, BackchannelByUserPrefix),
 		UpstreamStates:    NewCollection[UpstreamState](kv, UpstreamStatesPrefix),
 		UpstreamSessions:  NewCollection[UpstreamSession](kv, UpstreamSessionsPrefix),
 		BridgeGrants:      NewCollection[BridgeGrant](kv, BridgeGrantsPrefix),
