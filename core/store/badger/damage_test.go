@@ -357,3 +357,46 @@ func TestExpiredStoreReopens(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestZeroedValueLog: a value-log file whose values were replaced by zeros
+// reads as the file a server that did not stop cleanly leaves, so Open
+// does not go through the keys to check it (TestValueLogsEmpty); a read of
+// a record whose value it held still answers store.ErrDamaged, and Verify,
+// which reads every value, refuses the directory.
+func TestZeroedValueLog(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	kv := open(t, dir, Options{SyncWrites: true})
+	if err := kv.Put(ctx, "big", []byte(strings.Repeat("x", 100<<10)), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	name := storetest.NewestFile(t, dir, ".vlog")
+	raw, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) <= vlogHeaderSize {
+		t.Fatalf("the value log is %d bytes: the value is not in it", len(raw))
+	}
+	clear(raw[vlogHeaderSize:])
+	if err := os.WriteFile(name, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if kv, err := Open(dir, Options{SyncWrites: true}); err == nil {
+		_, err := kv.Get(ctx, "big")
+		if cerr := kv.Close(); cerr != nil {
+			t.Fatal(cerr)
+		}
+		if !errors.Is(err, store.ErrDamaged) {
+			t.Fatalf("Get of a value the zeros replaced = %v, want store.ErrDamaged", err)
+		}
+	} else if !errors.Is(err, store.ErrDamaged) {
+		t.Fatalf("Open = %v, want success or store.ErrDamaged", err)
+	}
+	if _, err := Verify(ctx, dir, Options{}); !errors.Is(err, store.ErrDamaged) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("Verify = %v, want store.ErrDamaged naming %s", err, dir)
+	}
+}
