@@ -302,14 +302,19 @@ func TestAuthInfoListPages(t *testing.T) {
 			if status != http.StatusOK || !ok || len(reqs) > ciba.MaxPendingListed {
 				t.Fatalf("list %d: %d %v", answers, status, body)
 			}
-			var last string
+			// Compared as times: RFC 3339 drops trailing zeros of the
+			// fraction, so the strings do not sort as the instants do.
+			var last time.Time
 			for _, r := range reqs {
 				item := r.(map[string]any)
 				ids = append(ids, item["auth_req_id"].(string))
 				sub = item["sub"].(string)
-				created := item["created_at"].(string)
-				if last != "" && created > last {
-					t.Fatalf("list %d is not newest first: %s after %s", answers, created, last)
+				created, err := time.Parse(time.RFC3339Nano, item["created_at"].(string))
+				if err != nil {
+					t.Fatalf("list %d: created_at: %v", answers, err)
+				}
+				if !last.IsZero() && created.After(last) {
+					t.Fatalf("list %d is not newest first: %v after %v", answers, created, last)
 				}
 				last = created
 			}
