@@ -114,6 +114,7 @@ func TestSessionAPI(t *testing.T) {
 		id := e.authorize(t, b, p)
 		before := time.Now()
 		a := b.do(t, http.MethodPost, e.issuer+"/v1/sessions/"+id+"/approve", bearer(guest), "{}")
+		after := time.Now()
 		if a.status != http.StatusOK || a.header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("approve: %d %s (Cache-Control %q)", a.status, a.body, a.header.Get("Cache-Control"))
 		}
@@ -139,8 +140,9 @@ func TestSessionAPI(t *testing.T) {
 		if code.AuthTime.IsZero() || code.AuthTime.After(time.Now()) {
 			t.Errorf("auth_time %v", code.AuthTime)
 		}
-		if ttl := code.ExpiresAt.Sub(before); ttl > e.cfg.Tokens.CodeTTL+time.Second || ttl <= 0 {
-			t.Errorf("code lives %v, want %v", ttl, e.cfg.Tokens.CodeTTL)
+		// Made during the request, however long a loaded machine took.
+		if ttl := e.cfg.Tokens.CodeTTL; code.ExpiresAt.Before(before.Add(ttl)) || code.ExpiresAt.After(after.Add(ttl)) {
+			t.Errorf("code expires %v after the approval began (which took %v), want %v", code.ExpiresAt.Sub(before), after.Sub(before), ttl)
 		}
 		// The decided session keeps only what answers a second decision.
 		if r := e.session(t, id); r.Decision != "approved" || r.ClientID != "app" || r.ExpiresAt.IsZero() ||
