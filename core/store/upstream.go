@@ -45,6 +45,11 @@ type UpstreamSession struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// AuthTime is when the user signed in upstream (OIDC Core §2).
 	AuthTime time.Time `json:"auth_time,omitempty"`
+	// RefreshingUntil, while in the future, says that one server is
+	// refreshing the upstream grant: it claimed the refresh by
+	// compare-and-swap, and the other refreshes of the session wait for
+	// its result.
+	RefreshingUntil time.Time `json:"refreshing_until,omitzero"`
 }
 
 func (s *UpstreamSession) Expiry() time.Time { return s.ExpiresAt }

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -598,22 +599,60 @@ func unsealGrant(secret, info, id string, sealed []byte) (sealedGrant, error) {
 // do: a fresh identity while the provider session lives. The upstream
 // grant is refreshed when it has a refresh token, and the hooks run again,
 // so that a changed resolver or upstream profile takes effect.
+//
+// The upstream refresh is claimed in the store (compare-and-swap on the
+// provider session, as the bridge claims its grants), so that of
+// concurrent refreshes of one session, on any replica sharing the store,
+// exactly one refreshes upstream with a given refresh token, which an
+// upstream that rotates refresh tokens and revokes on reuse requires. The
+// others wait for its result and answer with it, or, past claimRounds
+// waits, with temporarily_unavailable.
 func (p *Provider) refresh(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	if err := requireXHR(c); err != nil {
 		return err
 	}
-	rec, value, err := p.session(c)
-	if errors.Is(err, store.ErrNotFound) {
-		return errNoSession()
+	var first []byte // the sealed grant as this request first read it
+	for round := range claimRounds {
+		rec, value, err := p.session(c)
+		if errors.Is(err, store.ErrNotFound) {
+			return errNoSession()
+		}
+		if err != nil {
+			return oauth.ErrServerError().WithParent(err)
+		}
+		id := store.HashID(value)
+		if env := c.Query("env"); env != "" && env != rec.Env {
+			return errNoSession()
+		}
+		if round == 0 {
+			first = rec.Sealed
+		}
+		err = p.refreshSession(c, rec, value, id, !bytes.Equal(rec.Sealed, first))
+		switch {
+		case errors.Is(err, errGrantChanged):
+			continue // refreshed elsewhere meanwhile: read it again
+		case errors.Is(err, errRefreshClaimed):
+			select {
+			case <-ctx.Done():
+				return oauth.ErrTemporarilyUnavailable().WithParent(ctx.Err())
+			case <-time.After(claimWait):
+			}
+			continue
+		}
+		return err
 	}
-	if err != nil {
-		return oauth.ErrServerError().WithParent(err)
-	}
-	id := store.HashID(value)
-	if env := c.Query("env"); env != "" && env != rec.Env {
-		return errNoSession()
-	}
+	return oauth.ErrTemporarilyUnavailable().WithDescription("the provider session is being refreshed: try again")
+}
+
+// refreshSession answers refresh from the provider session rec, read with
+// the cookie value, whose store id is id. refreshed says another request
+// refreshed the session since this one first read it: its result is
+// answered as it is, unless this request asks for more scopes. It returns
+// errGrantChanged or errRefreshClaimed when the session is to be read
+// again.
+func (p *Provider) refreshSession(c *fiber.Ctx, rec store.UpstreamSession, value, id string, refreshed bool) error {
+	ctx := c.UserContext()
 	g, err := unsealGrant(value, sealSession, id, rec.Sealed)
 	if err != nil {
 		return oauth.ErrServerError().WithParent(err)
@@ -635,11 +674,19 @@ func (p *Provider) refresh(c *fiber.Ctx) error {
 	if widen != nil && !canRefresh {
 		return errNotGranted(p.id)
 	}
-	if canRefresh {
+	claimed := canRefresh && (widen != nil || !refreshed)
+	if claimed {
+		switch err := p.claimRefresh(ctx, id, rec.Sealed); {
+		case errors.Is(err, store.ErrNotFound):
+			return errNoSession()
+		case err != nil:
+			return err
+		}
 		fresh, err := rf.Refresh(ctx, g.Token, widen)
 		if err != nil && widen != nil {
 			// The grant itself may be fine: the session stays, and the
 			// app signs in again for the new scopes (the upstream's consent).
+			p.releaseRefresh(ctx, id, rec.Sealed)
 			slog.InfoContext(ctx, "upstream refused the added scopes", "provider", p.id, "scope", strings.Join(widen, " "), "error", err)
 			return errNotGranted(p.id).WithParent(err)
 		}
@@ -662,6 +709,9 @@ func (p *Provider) refresh(c *fiber.Ctx) error {
 	}
 	u, err := p.resolve(ctx, rec.Env, r.Profile, r.Claims)
 	if err != nil {
+		if claimed {
+			p.releaseRefresh(ctx, id, rec.Sealed)
+		}
 		var se *signInError
 		if errors.As(err, &se) {
 			_ = p.providers.Delete(ctx, id)
@@ -671,22 +721,78 @@ func (p *Provider) refresh(c *fiber.Ctx) error {
 	}
 	// A refresh is not a sign-in: auth_time stays the upstream sign-in's.
 	u.AuthTime = rec.AuthTime
-	sealed, err := sealGrant(value, sealSession, id, r)
-	if err != nil {
-		return oauth.ErrServerError().WithParent(err)
-	}
-	_, err = p.providers.Update(ctx, id, func(old store.UpstreamSession) (store.UpstreamSession, error) {
-		old.Subject, old.Profile, old.Claims, old.Sealed, old.Scope = u.Subject, r.Profile, r.Claims, sealed, scope
-		return old, nil
-	})
-	if err != nil {
-		return oauth.ErrServerError().WithParent(err)
+	if !refreshed || claimed {
+		sealed, err := sealGrant(value, sealSession, id, r)
+		if err != nil {
+			if claimed {
+				p.releaseRefresh(ctx, id, rec.Sealed)
+			}
+			return oauth.ErrServerError().WithParent(err)
+		}
+		// Only over the session as it was read (and, after a refresh,
+		// still claimed by this request): a result stored meanwhile wins.
+		_, err = p.providers.Update(ctx, id, func(old store.UpstreamSession) (store.UpstreamSession, error) {
+			if !bytes.Equal(old.Sealed, rec.Sealed) {
+				return old, errGrantChanged
+			}
+			old.Subject, old.Profile, old.Claims, old.Sealed, old.Scope = u.Subject, r.Profile, r.Claims, sealed, scope
+			old.RefreshingUntil = time.Time{}
+			return old, nil
+		})
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return errNoSession() // signed out meanwhile
+		case errors.Is(err, errGrantChanged) && claimed:
+			// Another request took the claim over (this one outlived it)
+			// and stored its result; the upstream grant this one holds
+			// may be spent.
+			slog.WarnContext(ctx, "upstream refreshed but the provider session changed meanwhile", "provider", p.id)
+			return oauth.ErrTemporarilyUnavailable().WithDescription("the provider session changed meanwhile: try again")
+		case err != nil:
+			return err
+		}
 	}
 	res, err := p.response(ctx, u, r, scope)
 	if err != nil {
 		return oauth.ErrServerError().WithParent(err)
 	}
 	return oauth.JSON(c, fiber.StatusOK, res)
+}
+
+// claimRefresh claims the upstream refresh of the provider session id
+// for this request, by compare-and-swap: errGrantChanged if the session
+// no longer holds sealed (refreshed elsewhere), errRefreshClaimed while
+// another request's claim is live.
+func (p *Provider) claimRefresh(ctx context.Context, id string, sealed []byte) error {
+	now := time.Now()
+	_, err := p.providers.Update(ctx, id, func(old store.UpstreamSession) (store.UpstreamSession, error) {
+		if !bytes.Equal(old.Sealed, sealed) {
+			return old, errGrantChanged
+		}
+		if now.Before(old.RefreshingUntil) {
+			return old, errRefreshClaimed
+		}
+		old.RefreshingUntil = now.Add(refreshClaim)
+		return old, nil
+	})
+	return err
+}
+
+// releaseRefresh gives back this request's claim on the session's
+// refresh, when nothing was stored.
+func (p *Provider) releaseRefresh(ctx context.Context, id string, sealed []byte) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := p.providers.Update(rctx, id, func(old store.UpstreamSession) (store.UpstreamSession, error) {
+		if !bytes.Equal(old.Sealed, sealed) {
+			return old, errGrantChanged
+		}
+		old.RefreshingUntil = time.Time{}
+		return old, nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errGrantChanged) {
+		slog.WarnContext(rctx, "upstream: cannot give the refresh claim back", "provider", p.id, "error", err)
+	}
 }
 
 // session is the live provider session the browser's refresh cookie

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -557,4 +558,93 @@ func jwtClaims(t *testing.T, raw string) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestProviderRefreshConcurrent: concurrent refreshes of one provider
+// session, spread over two servers on one store (replicas on one
+// database). The upstream rotates refresh tokens and revokes the grant on
+// reuse, so two refreshes with one refresh token would end the session:
+// the refresh is claimed in the store, exactly one request at a time
+// refreshes upstream, the others answer with its result, and every
+// request succeeds with a token the upstream accepts.
+func TestProviderRefreshConcurrent(t *testing.T) {
+	e := startWithProvider(t, nil)
+	other := servertest.StartWith(t, func(c *config.Config) {
+		c.Server.BasePath, c.Server.AppURL, c.Providers = e.cfg.Server.BasePath, e.cfg.Server.AppURL, e.cfg.Providers
+		c.Plugins.Dir, c.Plugins.Watch = "", false
+	}, servertest.Options{Store: func(testing.TB, *config.Config) *store.Store { return e.st }})
+	b := newBrowser(t)
+	if msg, _ := e.popupSignIn(t, b, "alice@example.com"); msg.Response == nil {
+		t.Fatalf("sign-in: %+v", msg)
+	}
+	issuers := []string{e.issuer, other.Issuer}
+	refresh := func(issuer string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, issuer+"/corp/refresh?env=development", nil)
+		req.Header.Set("X-Requested-With", "XMLHttpRequest")
+		resp, err := b.Do(req)
+		if err != nil {
+			return -1, err.Error()
+		}
+		defer resp.Body.Close()
+		var got struct {
+			ProviderInfo struct {
+				AccessToken string `json:"accessToken"`
+			} `json:"providerInfo"`
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(body, &got); err != nil || got.ProviderInfo.AccessToken == "" {
+			return resp.StatusCode, string(body)
+		}
+		return resp.StatusCode, got.ProviderInfo.AccessToken
+	}
+	const workers, calls = 4, 3
+	type outcome struct {
+		status int
+		body   string
+	}
+	outcomes := make(chan outcome, workers*calls)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range calls {
+				status, body := refresh(issuers[(w+i)%2])
+				outcomes <- outcome{status, body}
+			}
+		}()
+	}
+	wg.Wait()
+	close(outcomes)
+	for o := range outcomes {
+		if o.status != http.StatusOK {
+			t.Fatalf("a concurrent refresh failed: %d %s", o.status, o.body)
+		}
+	}
+	for _, issuer := range issuers {
+		status, tok := refresh(issuer)
+		if status != http.StatusOK {
+			t.Fatalf("refresh at %s after the concurrent ones: %d %s", issuer, status, tok)
+		}
+		if sub := upstreamUser(t, e.idp, tok); sub != "user:upstream/alice" {
+			t.Errorf("the refreshed upstream token is for %q", sub)
+		}
+	}
+	rec, err := e.st.UpstreamSessions.Get(context.Background(), sessionID(t, b, e.issuer))
+	if err != nil || !rec.RefreshingUntil.IsZero() {
+		t.Fatalf("after the refreshes the session's claim is %v (%v), want given back", rec.RefreshingUntil, err)
+	}
+}
+
+// sessionID is the store id of the provider session of b's refresh cookie.
+func sessionID(t *testing.T, b browser, issuer string) string {
+	t.Helper()
+	u, _ := url.Parse(issuer + "/corp/refresh")
+	for _, c := range b.Jar.Cookies(u) {
+		if c.Name == "gatehouse_corp_refresh" {
+			return store.HashID(c.Value)
+		}
+	}
+	t.Fatal("no refresh cookie")
+	return ""
 }
