@@ -80,7 +80,12 @@ func (s *Service) authInfo(c *fiber.Ctx) error {
 		status = StatusExpired
 	}
 	cl, _ := s.st.Clients.Get(ctx, rec.ClientID)
-	return oauth.JSON(c, fiber.StatusOK, AuthInfo{
+	return oauth.JSON(c, fiber.StatusOK, s.info(rec, cl, authReqID, status))
+}
+
+// info is what the device API shows of rec, made by cl, in status.
+func (s *Service) info(rec store.BackchannelRequest, cl store.Client, authReqID, status string) AuthInfo {
+	return AuthInfo{
 		ClientID:         rec.ClientID,
 		ClientName:       cl.ClientName,
 		Scope:            rec.Scope,
@@ -91,7 +96,7 @@ func (s *Service) authInfo(c *fiber.Ctx) error {
 		Status:           status,
 		ExpiresAt:        rec.ExpiresAt.UTC(),
 		ApprovalURL:      s.approvalURL(authReqID),
-	})
+	}
 }
 
 // MaxPendingListed bounds the list of a user's pending requests, and
@@ -186,20 +191,9 @@ func (s *Service) pendingInfo(ctx context.Context, u identity.User, id string, n
 		return info, false, nil
 	}
 	created := rec.CreatedAt.UTC()
-	return AuthInfo{
-		AuthReqID:        authReqID,
-		CreatedAt:        &created,
-		ClientID:         rec.ClientID,
-		ClientName:       cl.ClientName,
-		Scope:            rec.Scope,
-		BindingMessage:   rec.BindingMessage,
-		UserCodeVerified: rec.UserCodeVerified,
-		ACRValues:        rec.ACRValues,
-		Sub:              rec.Subject,
-		Status:           rec.Status,
-		ExpiresAt:        rec.ExpiresAt.UTC(),
-		ApprovalURL:      s.approvalURL(authReqID),
-	}, true, nil
+	info = s.info(rec, cl, authReqID, rec.Status)
+	info.AuthReqID, info.CreatedAt = authReqID, &created
+	return info, true, nil
 }
 
 // complete is POST /v1/backchannel/complete with auth_req_id and action
