@@ -571,3 +571,49 @@ func TestEmailLanguage(t *testing.T) {
 		}
 	}
 }
+
+// TestEmailPluginLanguage: the language notify-default names for the user
+// (email_languages by sub, else email_language) is the approval e-mail's;
+// one the server has no catalogue for gets ui.default_language, as an
+// Accept-Language range would.
+func TestEmailPluginLanguage(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		config        map[string]any
+		subject, lang string
+	}{
+		{"user's language", map[string]any{"email_language": "en", "email_languages": map[string]any{"user:default/alice": "de-AT"}},
+			"Anmeldung bei CIBA test app zulassen", "de"},
+		{"plugin's language", map[string]any{"email_language": "de", "email_languages": map[string]any{"user:default/bob": "en"}},
+			"Anmeldung bei CIBA test app zulassen", "de"},
+		{"unknown language", map[string]any{"email_language": "xx-Nope"}, "Approve the sign-in to CIBA test app", "en"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			smtpd := newSMTPServer(t)
+			e := start(t, options{edit: withSMTP(smtpd, tt.config)})
+			cl := e.client(t, "poll", "", nil)
+			e.startRequest(t, cl, loginHint("alice", "user_code", aliceUserCode))
+			msg, err := mail.ReadMessage(bytes.NewReader(smtpd.next(t).Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dec mime.WordDecoder
+			if subject, _ := dec.DecodeHeader(msg.Header.Get("Subject")); subject != tt.subject {
+				t.Errorf("subject %q, want %q", subject, tt.subject)
+			}
+			_, params, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+			parts := multipart.NewReader(msg.Body, params["boundary"])
+			if _, err := parts.NextPart(); err != nil { // the text part
+				t.Fatal(err)
+			}
+			p, err := parts.NextPart()
+			if err != nil {
+				t.Fatal(err)
+			}
+			html, _ := io.ReadAll(p)
+			if want := `<html lang="` + tt.lang + `">`; !strings.Contains(string(html), want) {
+				t.Errorf("HTML part lacks %q:\n%s", want, html)
+			}
+		})
+	}
+}

@@ -9,12 +9,15 @@
 //! user's profile address (none when the profile has no address): the core
 //! renders the approval e-mail from its templates and sends it over SMTP
 //! (ciba.delivery.smtp), with retries; {"email_subject": "..."} replaces
-//! the core's subject.
+//! the core's subject. {"email_language": "de"} names the e-mail's
+//! language and {"email_languages": {"<sub>": "fr"}} one user's, which
+//! wins; the core matches it against its catalogues like an
+//! Accept-Language range (unknown or absent: ui.default_language).
 //!
 //! The webhook body is the event as this plugin reads it, written back.
 //! Built by plugins/core.mk into plugins/bin/notify-default.wasm.
 
-use gatehouse::decode::{Decoder, Path};
+use gatehouse::decode::{Decoder, Map, Path};
 use gatehouse::text::quote;
 use gatehouse::{hook, json_struct, Decode, HookResult, Refusal, Request, Value};
 
@@ -63,7 +66,11 @@ pub fn notify(req: &Request) -> HookResult {
     if config.email && !input.user.profile.email.is_empty() {
         let mut email = vec![("type", Value::from("email")), ("to", Value::from(input.user.profile.email.as_str()))];
         if !config.email_subject.is_empty() {
-            email.push(("subject", Value::from(config.email_subject)));
+            email.push(("subject", Value::from(config.email_subject.as_str())));
+        }
+        let language = config.email_languages.get(&input.user.sub).filter(|l| !l.is_empty()).unwrap_or(&config.email_language);
+        if !language.is_empty() {
+            email.push(("language", Value::from(language.as_str())));
         }
         deliveries.push(Value::object(email));
     }
@@ -77,6 +84,8 @@ json_struct! {
         webhook_url: String,
         email: bool,
         email_subject: String,
+        email_language: String,
+        email_languages: Map<String>,
     }
 }
 
