@@ -13,7 +13,8 @@ import (
 // (discovery's scopes_supported and registration.custom_scopes), so a
 // self-registered client can no longer grant itself "admin payments:write"
 // and get a client_credentials token for it; an offered custom scope still
-// registers and is granted.
+// registers and is granted. client_credentials never grants openid or
+// offline_access.
 func TestScopePolicy(t *testing.T) {
 	t.Parallel()
 	l := startLive(t, func(c *config.Config) { c.Registration.CustomScopes = []string{"catalog.read"} })
@@ -28,14 +29,22 @@ func TestScopePolicy(t *testing.T) {
 		t.Fatalf("registration with scope admin: %d %s, want 400 invalid_client_metadata naming admin", a.status, a.raw)
 	}
 
-	a = register(`{"client_name":"machine","grant_types":["client_credentials"],"scope":"catalog.read openid"}`)
+	a = register(`{"client_name":"machine","grant_types":["client_credentials"],"scope":"catalog.read openid offline_access"}`)
 	if a.status != http.StatusCreated {
 		t.Fatalf("registration with offered scopes: %d %s", a.status, a.raw)
 	}
 	id, secret := a.str("client_id"), a.str("client_secret")
 	cc := url.Values{"grant_type": {"client_credentials"}}
-	if tok := l.do(t, form("/v1/token", cc, id, secret)); tok.status != http.StatusOK || tok.str("scope") != "catalog.read openid" {
-		t.Errorf("client_credentials: %d %s, want the registered scope", tok.status, tok.raw)
+	if tok := l.do(t, form("/v1/token", cc, id, secret)); tok.status != http.StatusOK || tok.str("scope") != "catalog.read" {
+		t.Errorf("client_credentials: %d %s, want the registered scope but openid and offline_access", tok.status, tok.raw)
+	}
+	// openid and offline_access are for a user (RFC 6749 §4.4.3): named
+	// explicitly, they are an invalid scope for client_credentials.
+	for _, v := range []string{"openid", "offline_access", "catalog.read openid"} {
+		cc.Set("scope", v)
+		if tok := l.do(t, form("/v1/token", cc, id, secret)); tok.status != http.StatusBadRequest || tok.str("error") != "invalid_scope" || tok.str("refresh_token") != "" {
+			t.Errorf("client_credentials for %q: %d %s, want 400 invalid_scope", v, tok.status, tok.raw)
+		}
 	}
 	cc.Set("scope", "catalog.read admin")
 	if tok := l.do(t, form("/v1/token", cc, id, secret)); tok.status != http.StatusBadRequest || tok.str("error") != "invalid_scope" {

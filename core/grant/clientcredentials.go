@@ -3,6 +3,7 @@ package grant
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/core/config"
@@ -41,12 +42,20 @@ func (f *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 	if req.Client.Public() || req.AuthMethod == oauth.AuthNone {
 		return nil, oauth.ErrUnauthorizedClient().WithDescription("client_credentials requires a confidential client")
 	}
+	// openid and offline_access are about a user: a client acting for
+	// itself gets no ID token and no refresh token (§4.4.3), so naming
+	// either is an invalid scope for this grant (§5.2), and the default
+	// scope leaves them out.
+	values, _ := oauth.ParseScope(requested)
+	if i := slices.IndexFunc(values, forUser); i >= 0 {
+		return nil, invalidScope(values[i], "is for a user; client_credentials does not grant it")
+	}
 	// §4.4.2, §3.3: every requested value must be in the client's
 	// registered scope, and offered by the server; none requested means
-	// all of that.
+	// all of that but openid and offline_access.
 	var registered string
 	if req.Client.Scope != "" {
-		registered = strings.Join(f.scopes.Allowed(req.Client.Scope), " ")
+		registered = strings.Join(slices.DeleteFunc(f.scopes.Allowed(req.Client.Scope), forUser), " ")
 	}
 	scope, refused, ok := narrowScope(requested, registered)
 	if !ok {
@@ -75,3 +84,6 @@ func (f *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 	slog.LogAttrs(ctx, slog.LevelDebug, "client credentials token issued", slog.String("client_id", req.Client.ID))
 	return resp, nil
 }
+
+// forUser says a scope value only has a meaning when a user authorized it.
+func forUser(v string) bool { return v == scopeOpenID || v == scopeOfflineAccess }
