@@ -192,7 +192,12 @@ func TestClientIDMetadataDocument(t *testing.T) {
 func TestBadInputClientIDDocuments(t *testing.T) {
 	t.Parallel()
 	docs := startDocServer(t)
-	l := startLive(t, func(c *config.Config) { c.Outbound.CAFile = docs.caFile })
+	// Every refused document is fetched twice from the one loopback host:
+	// the per-host bound is not what this test is about.
+	l := startLive(t, func(c *config.Config) {
+		c.Outbound.CAFile = docs.caFile
+		c.ClientIDDocuments.FetchBurstPerHost = 100
+	})
 	allowList := startLive(t, func(c *config.Config) {
 		c.Outbound.CAFile = docs.caFile
 		c.ClientIDDocuments.AllowedClientIDs = []string{"https://clients.example.com/**"}

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/core/config"
 	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
+	"github.com/gatehouse-auth/gatehouse/core/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/urlpattern"
 )
@@ -42,6 +43,8 @@ type Clients struct {
 	http    *http.Client
 	cache   *lru.Cache[string, cachedDocument]
 	now     func() time.Time
+	// perHost bounds the fetches to each host.
+	perHost *ratelimit.Buckets
 
 	// inflight are the fetches under way, by URL: concurrent requests
 	// naming one uncached document wait for one fetch.
@@ -94,6 +97,7 @@ func NewClients(cfg *config.Config, st *store.Store, out *outbound.Client) *Clie
 	// Draft §5: redirects are not followed; §8.7: the size is capped.
 	l.http = out.HTTP(outbound.Policy{Timeout: conf.Timeout, MaxResponseBytes: conf.MaxBytes, NoRedirects: true, HTTPSOnly: true})
 	l.cache, _ = lru.New[string, cachedDocument](max(conf.CacheEntries, 1))
+	l.perHost = ratelimit.NewBuckets(conf.FetchesPerHost, max(conf.FetchBurstPerHost, 1))
 	return l
 }
 
@@ -198,6 +202,12 @@ func (l *Clients) fetch(ctx context.Context, id string) (store.Client, time.Dura
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
 	if err != nil {
 		return store.Client{}, 0, refuse(id, "the URL cannot be requested").WithParent(err)
+	}
+	// Many client IDs on one host must not make this server hammer it. A
+	// throttled fetch counts as unreachable: a last accepted copy is served.
+	if ok, _ := l.perHost.Take(strings.ToLower(req.URL.Hostname()), l.now()); !ok {
+		return store.Client{}, 0, refuse(id, "too many documents fetched from this host; try again later (client_id_metadata_documents.fetches_per_host)").
+			WithParent(fmt.Errorf("%w: fetches to %s throttled", errUnreachable, req.URL.Hostname()))
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := l.http.Do(req)

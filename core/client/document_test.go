@@ -4,15 +4,18 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse"
 	"github.com/gatehouse-auth/gatehouse/core/config"
+	"github.com/gatehouse-auth/gatehouse/core/oauth"
 	"github.com/gatehouse-auth/gatehouse/core/outbound"
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/memory"
@@ -267,5 +270,61 @@ func TestDocumentOutage(t *testing.T) {
 	now = now.Add(11 * time.Minute)
 	if _, err := l.Get(ctx, id); err == nil {
 		t.Fatal("a document answering 404 was served from the old copy")
+	}
+}
+
+// TestDocumentFetchesPerHost: client IDs naming many documents on one
+// host make at most fetch_burst_per_host fetches at once, then are
+// refused with invalid_client and no fetch; a cached document is still
+// served, and the host is fetched again once its bucket refills.
+func TestDocumentFetchesPerHost(t *testing.T) {
+	var mu sync.Mutex
+	fetches := 0
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fetches++
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=600")
+		_ = json.NewEncoder(w).Encode(map[string]any{"client_id": "https://" + r.Host + r.URL.Path, "client_name": "Doc",
+			"redirect_uris": []string{"http://127.0.0.1:9/cb"}, "token_endpoint_auth_method": "none"})
+	}))
+	defer srv.Close()
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ClientIDDocuments.FetchesPerHost, cfg.ClientIDDocuments.FetchBurstPerHost = 1, 3
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	l := NewClients(cfg, store.New(memory.New()), outbound.New(outbound.Options{AllowPrivate: true, RootCAs: roots}))
+	now := time.Now()
+	l.now = func() time.Time { return now }
+	ctx := context.Background()
+	fetched := func() int { mu.Lock(); defer mu.Unlock(); return fetches }
+
+	for i := range 3 {
+		if _, err := l.Get(ctx, fmt.Sprintf("%s/c%d.json", srv.URL, i)); err != nil {
+			t.Fatalf("document %d within the burst: %v", i, err)
+		}
+	}
+	for i := 3; i < 10; i++ {
+		_, err := l.Get(ctx, fmt.Sprintf("%s/c%d.json", srv.URL, i))
+		var oe *oauth.Error
+		if !errors.As(err, &oe) || oe.Code != "invalid_client" || !strings.Contains(oe.Description, "fetches_per_host") {
+			t.Fatalf("document %d beyond the burst: %v, want invalid_client naming fetches_per_host", i, err)
+		}
+	}
+	if n := fetched(); n != 3 {
+		t.Fatalf("%d fetches, want 3 (the burst)", n)
+	}
+	if cl, err := l.Get(ctx, srv.URL+"/c0.json"); err != nil || cl.ClientName != "Doc" {
+		t.Fatalf("cached document while throttled: %v %v", cl.ClientName, err)
+	}
+	now = now.Add(time.Second)
+	if _, err := l.Get(ctx, srv.URL+"/c3.json"); err != nil {
+		t.Fatalf("after a second: %v", err)
+	}
+	if n := fetched(); n != 4 {
+		t.Errorf("%d fetches, want 4", n)
 	}
 }

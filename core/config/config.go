@@ -219,6 +219,11 @@ type ClientIDDocuments struct {
 	MaxTTL       time.Duration `koanf:"max_ttl"`
 	DefaultTTL   time.Duration `koanf:"default_ttl"`
 	CacheEntries int           `koanf:"cache_entries"`
+	// FetchesPerHost fetches a second, FetchBurstPerHost at once, are
+	// made to one host: beyond them a client_id on that host is refused
+	// without a fetch (cached documents are still served).
+	FetchesPerHost    float64 `koanf:"fetches_per_host"`
+	FetchBurstPerHost int     `koanf:"fetch_burst_per_host"`
 }
 
 type Authorization struct {
@@ -620,6 +625,9 @@ func (d ClientIDDocuments) validate() []error {
 	}
 	if d.CacheEntries <= 0 {
 		bad("cache_entries", "must be positive, got %d", d.CacheEntries)
+	}
+	if d.FetchesPerHost <= 0 || d.FetchBurstPerHost <= 0 {
+		bad("fetches_per_host", "fetches_per_host and fetch_burst_per_host must be positive, got %g, %d", d.FetchesPerHost, d.FetchBurstPerHost)
 	}
 	return errs
 }
