@@ -71,14 +71,9 @@ func TestDocumentCache(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(doc)
 	}))
 	defer srv.Close()
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ClientIDDocuments.CacheEntries = 2
-	roots := x509.NewCertPool()
-	roots.AddCert(srv.Certificate())
-	l := NewClients(cfg, store.New(memory.New()), outbound.New(outbound.Options{AllowPrivate: true, RootCAs: roots}))
+	l := documentClients(t, srv, func(cfg *config.Config) {
+		cfg.ClientIDDocuments.CacheEntries = 2
+	})
 	now := time.Now()
 	l.now = func() time.Time { return now }
 	ctx := context.Background()
@@ -163,13 +158,7 @@ func TestDocumentHammer(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"client_id": id, "redirect_uris": []string{"http://127.0.0.1:9/cb"}})
 	}))
 	defer srv.Close()
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(srv.Certificate())
-	l := NewClients(cfg, store.New(memory.New()), outbound.New(outbound.Options{AllowPrivate: true, RootCAs: roots}))
+	l := documentClients(t, srv, nil)
 	var started, done sync.WaitGroup
 	started.Add(goroutines)
 	errs := make(chan error, goroutines*calls)
@@ -227,13 +216,7 @@ func TestDocumentOutage(t *testing.T) {
 			"redirect_uris": []string{"http://127.0.0.1:9/cb"}, "token_endpoint_auth_method": "none"})
 	}))
 	defer srv.Close()
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(srv.Certificate())
-	l := NewClients(cfg, store.New(memory.New()), outbound.New(outbound.Options{AllowPrivate: true, RootCAs: roots}))
+	l := documentClients(t, srv, nil)
 	now := time.Now()
 	l.now = func() time.Time { return now }
 	id := srv.URL + "/app.json"
@@ -252,11 +235,11 @@ func TestDocumentOutage(t *testing.T) {
 	if _, err := l.Get(ctx, id); err != nil || count() != 2 {
 		t.Fatalf("again at once: %v, %d fetches; want the copy without another fetch", err, count())
 	}
-	now = now.Add(cfg.ClientIDDocuments.MinTTL + time.Second)
+	now = now.Add(l.conf.MinTTL + time.Second)
 	if _, err := l.Get(ctx, id); err != nil || count() != 3 {
 		t.Fatalf("after min_ttl: %v, %d fetches; want the copy after one more fetch", err, count())
 	}
-	now = now.Add(cfg.ClientIDDocuments.MaxTTL) // past the stale window
+	now = now.Add(l.conf.MaxTTL) // past the stale window
 	if _, err := l.Get(ctx, id); err == nil {
 		t.Fatal("an outage longer than max_ttl still served the old copy")
 	}
@@ -289,14 +272,9 @@ func TestDocumentFetchesPerHost(t *testing.T) {
 			"redirect_uris": []string{"http://127.0.0.1:9/cb"}, "token_endpoint_auth_method": "none"})
 	}))
 	defer srv.Close()
-	cfg, err := config.Load(gatehouse.DefaultConfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ClientIDDocuments.FetchesPerHost, cfg.ClientIDDocuments.FetchBurstPerHost = 1, 3
-	roots := x509.NewCertPool()
-	roots.AddCert(srv.Certificate())
-	l := NewClients(cfg, store.New(memory.New()), outbound.New(outbound.Options{AllowPrivate: true, RootCAs: roots}))
+	l := documentClients(t, srv, func(cfg *config.Config) {
+		cfg.ClientIDDocuments.FetchesPerHost, cfg.ClientIDDocuments.FetchBurstPerHost = 1, 3
+	})
 	now := time.Now()
 	l.now = func() time.Time { return now }
 	ctx := context.Background()
@@ -327,4 +305,21 @@ func TestDocumentFetchesPerHost(t *testing.T) {
 	if n := fetched(); n != 4 {
 		t.Errorf("%d fetches, want 4", n)
 	}
+}
+
+// documentClients is the client lookup of the embedded configuration,
+// changed by tune if not nil, on the memory store, trusting srv's
+// certificate for its documents.
+func documentClients(t *testing.T, srv *httptest.Server, tune func(*config.Config)) *Clients {
+	t.Helper()
+	cfg, err := config.Load(gatehouse.DefaultConfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tune != nil {
+		tune(cfg)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	return NewClients(cfg, store.New(memory.New()), outbound.New(outbound.Options{AllowPrivate: true, RootCAs: roots}))
 }
