@@ -3,39 +3,12 @@ package badger
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
 )
-
-// fill writes n records of about size bytes under random keys, as grants
-// and refresh tokens are stored, a tenth of them expiring in an hour.
-func fill(tb testing.TB, kv store.KV, n, size int) {
-	tb.Helper()
-	ctx := context.Background()
-	value := bytes.Repeat([]byte("x"), size)
-	var batch []store.Write
-	for i := range n {
-		id := make([]byte, 16)
-		_, _ = rand.Read(id)
-		exp := time.Time{}
-		if i%10 == 0 {
-			exp = time.Now().Add(time.Hour)
-		}
-		batch = append(batch, store.CreateWrite(fmt.Sprintf("grant/%s", hex.EncodeToString(id)), value, exp))
-		if len(batch) == 64 || i == n-1 {
-			if err := kv.Apply(ctx, batch...); err != nil {
-				tb.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
-}
 
 func openBench(b *testing.B) *KV {
 	kv, err := Open(b.TempDir(), Options{})
@@ -54,7 +27,7 @@ func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); re
 // nowhere (bytes/op is the backup's size).
 func BenchmarkBackup(b *testing.B) {
 	kv := openBench(b)
-	fill(b, kv, 100_000, 300)
+	storetest.FillRecords(b, kv, 100_000, 300)
 	var size int64
 	b.ResetTimer()
 	for range b.N {
@@ -73,7 +46,7 @@ func BenchmarkBackup(b *testing.B) {
 // checks, verification of the whole directory).
 func BenchmarkRestore(b *testing.B) {
 	kv := openBench(b)
-	fill(b, kv, 100_000, 300)
+	storetest.FillRecords(b, kv, 100_000, 300)
 	var buf bytes.Buffer
 	if _, err := kv.Backup(context.Background(), &buf); err != nil {
 		b.Fatal(err)

@@ -2,8 +2,6 @@ package badger
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -12,8 +10,7 @@ import (
 
 	bdg "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
-
-	"github.com/gatehouse-auth/gatehouse/core/store"
+	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
 )
 
 // benchRecords records of about 300 bytes: ~6 MiB of tables, the size of
@@ -162,27 +159,15 @@ func BenchmarkOpen(b *testing.B) {
 	}
 }
 
-// fillRandom writes n records of about 350 bytes under random keys into dir, in
-// atomic batches of 500, and closes it.
+// fillRandom writes n records of 350 bytes under random keys into dir and
+// closes it.
 func fillRandom(b *testing.B, dir string, n int) {
 	b.Helper()
 	kv, err := Open(dir, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	value := []byte(strings.Repeat("v", 350))
-	key := make([]byte, 16)
-	for from := 0; from < n; from += 500 {
-		writes := make([]store.Write, 0, 500)
-		for range min(500, n-from) {
-			_, _ = rand.Read(key)
-			writes = append(writes, store.Write{Op: store.OpCreate, Key: "grant/" + hex.EncodeToString(key), Value: value})
-		}
-		if err := kv.Apply(ctx, writes...); err != nil {
-			b.Fatal(err)
-		}
-	}
+	storetest.FillRecords(b, kv, n, 350)
 	if err := kv.Close(); err != nil {
 		b.Fatal(err)
 	}

@@ -1,16 +1,13 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
-	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/badger"
 	"github.com/gatehouse-auth/gatehouse/core/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
 )
 
 // BenchmarkCopyFromBadger: gatehouse store copy of 20,000 records of 300
@@ -22,24 +19,8 @@ func BenchmarkCopyFromBadger(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = src.Close() })
+	storetest.FillRecords(b, src, n, 300)
 	ctx := context.Background()
-	value := bytes.Repeat([]byte("x"), 300)
-	var batch []store.Write
-	for i := range n {
-		id := make([]byte, 16)
-		_, _ = rand.Read(id)
-		exp := time.Time{}
-		if i%10 == 0 {
-			exp = time.Now().Add(time.Hour)
-		}
-		batch = append(batch, store.CreateWrite("grant/"+hex.EncodeToString(id), value, exp))
-		if len(batch) == 64 || i == n-1 {
-			if err := src.Apply(ctx, batch...); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
