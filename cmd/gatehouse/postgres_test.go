@@ -120,15 +120,7 @@ func TestPostgresOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes and a PostgreSQL of its own")
 	}
-	db, err := pgtest.Start() // its own, to pause it
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Stop() })
-	dsn, err := db.NewDatabase(t)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, dsn := pgtest.Own(t) // its own, to pause it
 	pg := []string{"GATEHOUSE_STORAGE__BACKEND=postgres", "GATEHOUSE_STORAGE__POSTGRES__DSN=" + dsn}
 	dir, addr := t.TempDir(), servertest.FreeAddr(t)
 	a := servertest.StartProcess(t, addr, dir, pg...)

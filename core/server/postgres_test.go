@@ -24,15 +24,7 @@ func TestPostgresUnavailable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL of its own")
 	}
-	db, err := pgtest.Start() // its own server, to stop it under the test
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Stop() })
-	dsn, err := db.NewDatabase(t)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, dsn := pgtest.Own(t) // its own server, to stop it under the test
 	s := startServerDSN(t, "", "postgres", dsn)
 	client := s.register(t, map[string]any{
 		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_basic",

@@ -110,6 +110,22 @@ func version(binDir string) int {
 	return n
 }
 
+// Own starts a server for t alone (one it may pause or stop), stopped
+// when t ends, and returns it with the DSN of a new database on it.
+func Own(t testing.TB) (*Server, string) {
+	t.Helper()
+	db, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Stop() })
+	dsn, err := db.NewDatabase(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, dsn
+}
+
 // Start initialises a cluster in a new temporary directory and starts
 // postgres on a unix socket in it. initdb refuses to run as root, so as
 // root both run as the user nobody.
