@@ -1,0 +1,26 @@
+// Package libcryptotest decides what a test that needs libcrypto.so.3 does
+// where it cannot be loaded.
+package libcryptotest
+
+import (
+	"os"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/core/internal/libcrypto"
+)
+
+// Require skips tb when libcrypto cannot be loaded, saying why, and fails
+// it instead when CI is set: a CI machine without libssl3, or building
+// without cgo (no C compiler), would otherwise pass without testing the
+// OpenSSL path at all.
+func Require(tb testing.TB) {
+	tb.Helper()
+	err := libcrypto.Load()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatalf("CI is set and %v: install libssl3 (make deps-test) and build with cgo", err)
+	}
+	tb.Skipf("skipped: %v (install libssl3 and build with cgo to run it)", err)
+}
