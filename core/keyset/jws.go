@@ -2,7 +2,6 @@ package keyset
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -133,8 +132,7 @@ func signRaw(sk *signingKey, input []byte) ([]byte, error) {
 		s.FillBytes(sig[32:])
 		return sig, nil
 	case *rsa.PrivateKey:
-		digest := sha256.Sum256(input)
-		return rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:])
+		return signRSA(sk, key, input)
 	case ed25519.PrivateKey:
 		return ed25519.Sign(key, input), nil
 	}

@@ -44,6 +44,8 @@ type Keyset struct {
 
 	// algs are the algorithms in use, keys.algorithm first.
 	algs []jose.SignatureAlgorithm
+	// rsaImpl is what makes RS256 signatures, RSAOpenSSL or RSAGo (rsa.go).
+	rsaImpl string
 
 	mu   sync.Mutex // serialises Rotate, Reload and Refresh
 	snap atomic.Pointer[snapshot]
@@ -74,7 +76,7 @@ const IDTokenDefault = jose.RS256
 // once here, never per token. An active key of an algorithm no longer in
 // use (the operator changed keys.algorithm) is retired.
 func Open(ctx context.Context, cfg *config.Config, st *store.Store) (*Keyset, error) {
-	k := &Keyset{cfg: cfg, st: st, now: time.Now, algs: AlgorithmsFor(cfg.Keys.Algorithm)}
+	k := &Keyset{cfg: cfg, st: st, now: time.Now, algs: AlgorithmsFor(cfg.Keys.Algorithm), rsaImpl: chooseRSA("auto")}
 	if cfg.Storage.Backend == "postgres" && cfg.Storage.Dir != "" {
 		k.cachePath = filepath.Join(cfg.Storage.Dir, cacheFile)
 	}
@@ -165,6 +167,9 @@ type signingKey struct {
 	public    jose.JSONWebKey // kid, alg, use "sig"
 	createdAt time.Time
 	expiresAt time.Time // zero while the key is not retired
+	// native is the OpenSSL copy of an active RSA key, nil when
+	// crypto/rsa signs with it (rsa.go).
+	native nativeRSA
 }
 
 func (sk *signingKey) live(now time.Time) bool {
@@ -321,7 +326,9 @@ func (k *Keyset) parse(rec store.SigningKey) (*signingKey, error) {
 		// and check it again (a quarter of an RS256 signature's cost).
 		key.Precompute()
 	}
-	return newSigningKey(alg, signer, rec.CreatedAt, rec.ExpiresAt, kid), nil
+	sk := newSigningKey(alg, signer, rec.CreatedAt, rec.ExpiresAt, kid)
+	k.prepareRSA(sk)
+	return sk, nil
 }
 
 func newSigningKey(alg jose.SignatureAlgorithm, priv crypto.Signer, created, expires time.Time, kid string) *signingKey {
@@ -376,8 +383,9 @@ func generate(alg jose.SignatureAlgorithm) (crypto.Signer, error) {
 }
 
 // Signer returns a signer for the keys.algorithm key with the given JWT
-// "typ" header ("JWT", "at+jwt", ...), kid set. Signers are cached per typ
-// and are safe for concurrent use.
+// "typ" header ("JWT", "at+jwt", ...), kid set. It signs through the same
+// code as Sign (an RS256 signature is OpenSSL's, checked, when the keyset
+// uses it). Signers are cached per typ and are safe for concurrent use.
 func (k *Keyset) Signer(typ string) (jose.Signer, error) {
 	snap := k.snap.Load()
 	if s, ok := snap.signers.Load(typ); ok {
@@ -388,7 +396,7 @@ func (k *Keyset) Signer(typ string) (jose.Signer, error) {
 		return nil, errNoSigningKey
 	}
 	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader(jose.HeaderKey("kid"), active.id)
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: active.alg, Key: active.private}, opts)
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: active.alg, Key: opaqueKey{active}}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("keyset: signer: %w", err)
 	}
@@ -495,6 +503,8 @@ func (k *Keyset) rotate(ctx context.Context, algs []jose.SignatureAlgorithm) ([]
 			if err := k.retire(ctx, old.id, now, expires); err != nil {
 				return nil, err
 			}
+			// The retired copy has no OpenSSL key (prepareRSA): it
+			// signs nothing more, and the active key's is freed with it.
 			old = newSigningKey(old.alg, old.private, old.createdAt, expires, old.id)
 		}
 		keys = append(keys, old)
@@ -525,7 +535,9 @@ func (k *Keyset) create(ctx context.Context, alg jose.SignatureAlgorithm, now ti
 	if err := k.st.SigningKeys.Create(ctx, kid, rec); err != nil {
 		return nil, fmt.Errorf("keyset: store new key: %w", err)
 	}
-	return newSigningKey(alg, priv, now, time.Time{}, kid), nil
+	sk := newSigningKey(alg, priv, now, time.Time{}, kid)
+	k.prepareRSA(sk)
+	return sk, nil
 }
 
 // retire marks a stored key retired. It uses Put, not Update, so that the
