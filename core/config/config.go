@@ -107,6 +107,10 @@ type Keys struct {
 	// keys from the store, to sign with and publish a key another process
 	// on the same database made.
 	RefreshInterval time.Duration `koanf:"refresh_interval"`
+	// RSAImplementation is what makes RS256 signatures: "auto" (the
+	// system's OpenSSL 3 when libcrypto.so.3 loads, each signature checked
+	// with crypto/rsa; else crypto/rsa) or "go" (crypto/rsa only).
+	RSAImplementation string `koanf:"rsa_implementation"`
 }
 
 type Tokens struct {
@@ -490,6 +494,9 @@ func (c *Config) validate(errs []error) error {
 	}
 	if c.Keys.RefreshInterval < 100*time.Millisecond || c.Keys.RefreshInterval > time.Hour {
 		bad("keys.refresh_interval", "must be between 100ms and 1h, got %s", c.Keys.RefreshInterval)
+	}
+	if !slices.Contains([]string{"auto", "go"}, c.Keys.RSAImplementation) {
+		bad("keys.rsa_implementation", "must be auto or go, got %q", c.Keys.RSAImplementation)
 	}
 	for name, d := range map[string]time.Duration{
 		"tokens.access_token_ttl":     c.Tokens.AccessTokenTTL,

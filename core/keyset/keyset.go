@@ -76,7 +76,7 @@ const IDTokenDefault = jose.RS256
 // once here, never per token. An active key of an algorithm no longer in
 // use (the operator changed keys.algorithm) is retired.
 func Open(ctx context.Context, cfg *config.Config, st *store.Store) (*Keyset, error) {
-	k := &Keyset{cfg: cfg, st: st, now: time.Now, algs: AlgorithmsFor(cfg.Keys.Algorithm), rsaImpl: chooseRSA("auto")}
+	k := &Keyset{cfg: cfg, st: st, now: time.Now, algs: AlgorithmsFor(cfg.Keys.Algorithm), rsaImpl: chooseRSA(cfg.Keys.RSAImplementation)}
 	if cfg.Storage.Backend == "postgres" && cfg.Storage.Dir != "" {
 		k.cachePath = filepath.Join(cfg.Storage.Dir, cacheFile)
 	}

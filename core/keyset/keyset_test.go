@@ -16,12 +16,19 @@ import (
 
 func openKeys(t testing.TB, st *store.Store, alg string) *keyset.Keyset {
 	t.Helper()
+	return openKeysRSA(t, st, alg, "auto")
+}
+
+// openKeysRSA is openKeys with keys.rsa_implementation set to rsaImpl.
+func openKeysRSA(t testing.TB, st *store.Store, alg, rsaImpl string) *keyset.Keyset {
+	t.Helper()
 	cfg, err := config.Load(gatehouse.DefaultConfig, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Storage.Backend = "memory"
 	cfg.Keys.Algorithm = alg
+	cfg.Keys.RSAImplementation = rsaImpl
 	keys, err := keyset.Open(context.Background(), cfg, st)
 	if err != nil {
 		t.Fatal(err)

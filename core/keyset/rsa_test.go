@@ -104,7 +104,8 @@ func noLibcrypto() error {
 
 // TestRS256OpenSSLSignsAsGo: with libcrypto.so.3 the RS256 key signs with
 // OpenSSL, and its tokens are byte for byte those of a keyset signing with
-// crypto/rsa over the same keys (a replica without the library), through
+// crypto/rsa over the same keys (a replica set to keys.rsa_implementation
+// go), through
 // Sign and through the go-jose Signer, across rotations; relying parties
 // verify them.
 func TestRS256OpenSSLSignsAsGo(t *testing.T) {
@@ -114,10 +115,9 @@ func TestRS256OpenSSLSignsAsGo(t *testing.T) {
 	if got := ossl.RSAImplementation(); got != keyset.RSAOpenSSL || !ossl.SignsNatively(jose.RS256) {
 		t.Fatalf("RSAImplementation() = %s, signs natively %v; want OpenSSL", got, ossl.SignsNatively(jose.RS256))
 	}
-	keyset.SetLibcryptoLoad(t, noLibcrypto)
-	goKeys := openKeys(t, st, "RS256")
+	goKeys := openKeysRSA(t, st, "RS256", "go")
 	if got := goKeys.RSAImplementation(); got != keyset.RSAGo || goKeys.SignsNatively(jose.RS256) {
-		t.Fatalf("without libcrypto: RSAImplementation() = %s, signs natively %v; want crypto/rsa", got, goKeys.SignsNatively(jose.RS256))
+		t.Fatalf("keys.rsa_implementation go: RSAImplementation() = %s, signs natively %v; want crypto/rsa", got, goKeys.SignsNatively(jose.RS256))
 	}
 	for round := range 3 {
 		if round > 0 {
@@ -177,6 +177,26 @@ func TestRS256LoadFailure(t *testing.T) {
 		t.Errorf("the start does not say crypto/rsa signs RS256 and why:\n%s", logs)
 	}
 	tok, err := keys.SignWith(jose.RS256, "JWT", func(jose.SignatureAlgorithm) ([]byte, error) { return idTokenClaims(), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRS256(t, keys, tok)
+}
+
+// TestRS256ForcedGo: keys.rsa_implementation go makes crypto/rsa sign
+// RS256 even where OpenSSL loads (tested where it does), and the start
+// says so.
+func TestRS256ForcedGo(t *testing.T) {
+	logs := captureLog(t)
+	keyset.SetLibcryptoLoad(t, func() error { return nil })
+	keys := openKeysRSA(t, store.New(memory.New()), "RS256", "go")
+	if got := keys.RSAImplementation(); got != keyset.RSAGo || keys.SignsNatively(jose.RS256) {
+		t.Fatalf("RSAImplementation() = %s, signs natively %v; want crypto/rsa", got, keys.SignsNatively(jose.RS256))
+	}
+	if !strings.Contains(logs.String(), "keys.rsa_implementation=go") {
+		t.Errorf("the start does not say keys.rsa_implementation chose crypto/rsa:\n%s", logs)
+	}
+	tok, err := keys.Sign("JWT", idTokenClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
