@@ -24,8 +24,11 @@ run: build
 # PostgreSQL: core/store/postgres/pgtest runs a throw-away server from
 # Debian's binaries (/usr/lib/postgresql/VERSION/bin) for the postgres
 # backend's tests.
+# libssl3: OpenSSL 3's libcrypto.so.3 (Debian's multiarch directory), which
+# RS256 signs with and whose tests fail without it when CI is set.
+LIBCRYPTO_CHECK := ls /usr/lib/*/libcrypto.so.3 >/dev/null 2>&1 || missing="$$missing libssl3";
 deps-test: deps-rp deps-backstage
-	$(call apt_ensure,/usr/bin/chromium:chromium /usr/bin/strace:strace,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql";)
+	$(call apt_ensure,/usr/bin/chromium:chromium /usr/bin/strace:strace,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; $(LIBCRYPTO_CHECK))
 
 # The relying parties rp_test.go drives, at pinned versions: the npm
 # packages of e2e/testdata/rp/package-lock.json, and oauth2-proxy built from
@@ -58,9 +61,10 @@ $(BACKSTAGE_STAMP): $(BACKSTAGE_DIR)/package.json $(BACKSTAGE_DIR)/package-lock.
 	touch $@
 
 # wrk for the token endpoint's load tests; PostgreSQL for growth.sh and
-# replicas.sh (a throw-away server, as in deps-test).
+# replicas.sh (a throw-away server, as in deps-test); libssl3 for
+# BenchmarkSign/RS256/openssl and a server that signs RS256 with it.
 deps-bench:
-	$(call apt_ensure,/usr/bin/wrk:wrk,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql";)
+	$(call apt_ensure,/usr/bin/wrk:wrk,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; $(LIBCRYPTO_CHECK))
 
 # Go modules besides the server's: the plugin SDK, which plugin authors
 # require on its own, and the Go plugins built on it (each points at
