@@ -206,12 +206,30 @@ func valueLogEmpty(name string) bool {
 	case fi.Size() == vlogHeaderSize:
 		return true
 	}
-	// Unwritten, the rest of the file is a hole: it reads as zeros at the
-	// cost of a copy (tens of milliseconds for 128 MiB), against walking
-	// every key of the database.
-	buf := make([]byte, 1<<20)
+	// Unwritten, the rest of the file is a hole: only the data around the
+	// holes is read, or, where the filesystem does not tell holes, all
+	// the rest (a copy of 128 MiB of zeros took a fifth of a second).
+	off := int64(vlogHeaderSize)
+	for off < fi.Size() {
+		start, end, err := nextData(f, off)
+		switch {
+		case errors.Is(err, io.EOF):
+			return true
+		case err != nil, end <= start:
+			start, end = off, fi.Size()
+		}
+		if !readsZeros(io.NewSectionReader(f, start, min(end, fi.Size())-start), min(end, fi.Size())-start) {
+			return false
+		}
+		off = end
+	}
+	return true
+}
+
+// readsZeros tells whether r, of n bytes, reads as zeros to its end.
+func readsZeros(r io.Reader, n int64) bool {
+	buf := make([]byte, min(n, 1<<20))
 	zeros := make([]byte, len(buf))
-	r := io.NewSectionReader(f, vlogHeaderSize, fi.Size()-vlogHeaderSize)
 	for {
 		n, err := io.ReadFull(r, buf)
 		if !bytes.Equal(buf[:n], zeros[:n]) {
