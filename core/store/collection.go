@@ -42,6 +42,23 @@ func (c Collection[T]) Get(ctx context.Context, id string) (T, error) {
 	return v, nil
 }
 
+// Version is a record's stored form as GetVersion read it, for an update
+// of what was read to be a compare-and-swap against it (UpdateWriteFrom).
+type Version []byte
+
+// GetVersion is Get that returns the record's Version as well.
+func (c Collection[T]) GetVersion(ctx context.Context, id string) (T, Version, error) {
+	var v T
+	raw, err := c.kv.Get(ctx, c.key(id))
+	if err != nil {
+		return v, nil, err
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, nil, fmt.Errorf("store: decode %s%s: %w", c.prefix, id, err)
+	}
+	return v, Version(raw), nil
+}
+
 // Create stores v under id, or returns ErrConflict if id is taken.
 func (c Collection[T]) Create(ctx context.Context, id string, v T) error {
 	raw, err := json.Marshal(v)
@@ -105,7 +122,18 @@ func (c Collection[T]) CreateWrite(id string, v T) (Write, error) {
 
 // UpdateWrite is Update as one write of an atomic batch (Store.Apply).
 func (c Collection[T]) UpdateWrite(id string, fn func(old T) (T, error)) Write {
-	return UpdateWrite(c.key(id), func(raw []byte) ([]byte, error) {
+	return UpdateWrite(c.key(id), c.updateFn(id, fn))
+}
+
+// UpdateWriteFrom is UpdateWrite of a record read at version (GetVersion):
+// it does the same, and a backend may spare reading the record again
+// when it has not changed since (Write.Expect).
+func (c Collection[T]) UpdateWriteFrom(id string, version Version, fn func(old T) (T, error)) Write {
+	return UpdateWriteFrom(c.key(id), version, c.updateFn(id, fn))
+}
+
+func (c Collection[T]) updateFn(id string, fn func(old T) (T, error)) func([]byte) ([]byte, error) {
+	return func(raw []byte) ([]byte, error) {
 		var old T
 		if err := json.Unmarshal(raw, &old); err != nil {
 			return nil, fmt.Errorf("store: decode %s%s: %w", c.prefix, id, err)
@@ -115,7 +143,7 @@ func (c Collection[T]) UpdateWrite(id string, fn func(old T) (T, error)) Write {
 			return nil, err
 		}
 		return json.Marshal(v)
-	})
+	}
 }
 
 // Delete removes the record with id; a missing record is not an error.

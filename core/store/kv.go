@@ -144,6 +144,12 @@ type Write struct {
 	// it is called with the value Fn returned. Unset, an update keeps the
 	// entry's expiry.
 	Renew func(value []byte) time.Time
+	// Expect, when set, is OpUpdate's entry as the caller last read it. It
+	// changes nothing of what the update does: a backend may run Fn on it
+	// ahead and commit the result only if the entry still holds it (a
+	// compare-and-swap that saves reading the entry in the batch), and
+	// otherwise does as without it, Fn running on the current value.
+	Expect []byte
 }
 
 // Op is the kind of a Write.
@@ -165,6 +171,12 @@ func CreateWrite(key string, value []byte, expiresAt time.Time) Write {
 // UpdateWrite is the batch form of KV.Update.
 func UpdateWrite(key string, fn func(old []byte) ([]byte, error)) Write {
 	return Write{Op: OpUpdate, Key: key, Fn: fn}
+}
+
+// UpdateWriteFrom is UpdateWrite of an entry the caller read as expect
+// (Write.Expect).
+func UpdateWriteFrom(key string, expect []byte, fn func(old []byte) ([]byte, error)) Write {
+	return Write{Op: OpUpdate, Key: key, Fn: fn, Expect: expect}
 }
 
 // ErrBadWrite is Apply's answer to a batch it cannot run: an empty or

@@ -308,18 +308,105 @@ func (kv *KV) Delete(ctx context.Context, key string) error {
 	})
 }
 
-// Apply runs the batch in one transaction of two round trips: BEGIN with
-// a SELECT ... FOR UPDATE of the batch's rows (in key order), then, once
-// every write is checked against them and the Update functions have run,
-// the writes with COMMIT. Holding the rows' locks, no write can miss its
-// row; a Create of a key that was absent and that a concurrent transaction
-// inserts meanwhile fails on the primary key, which aborts the transaction
-// (its COMMIT then rolls back) and fails the batch with ErrConflict.
+// Apply runs the batch in one round trip when every update comes with
+// the value its caller read (Write.Expect) and it has not changed since:
+// see applyExpected. Otherwise, or when that finds a row changed, taken or
+// gone, it runs the batch in one transaction of two round trips: BEGIN
+// with a SELECT ... FOR UPDATE of the batch's rows (in key order), then,
+// once every write is checked against them and the Update functions have
+// run, the writes with COMMIT. Holding the rows' locks, no write can miss
+// its row; a Create of a key that was absent and that a concurrent
+// transaction inserts meanwhile fails on the primary key, which aborts the
+// transaction (its COMMIT then rolls back) and fails the batch with
+// ErrConflict.
 func (kv *KV) Apply(ctx context.Context, writes ...store.Write) error {
 	if err := store.CheckWrites(writes); err != nil {
 		return err
 	}
-	return kv.retry(ctx, func(ctx context.Context) error { return kv.apply(ctx, writes) })
+	return kv.retry(ctx, func(ctx context.Context) error {
+		if expected(writes) {
+			if err := kv.applyExpected(ctx, writes); !errors.Is(err, errChanged) {
+				return err
+			}
+		}
+		return kv.apply(ctx, writes)
+	})
+}
+
+// expected reports whether every update of writes carries Expect.
+func expected(writes []store.Write) bool {
+	for _, w := range writes {
+		if w.Op == store.OpUpdate && w.Expect == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// errChanged is applyExpected's answer when a row is not as the batch
+// expected: an update's entry changed, expired or went, a create's key is
+// taken (live or expired), or an Update function refused the expected
+// value. It wrote nothing; the locked transaction then finds out which
+// and answers as Apply must.
+var errChanged = errors.New("postgres: a row is not as expected")
+
+const (
+	// swapSQL and swapRenewSQL update an entry only if it is live and
+	// holds what the caller read; otherwise they divide by zero, which
+	// aborts the batch's transaction, so nothing of it commits.
+	swapSQL = `WITH w AS (UPDATE gatehouse_kv SET value = $2
+WHERE key = $1 AND value = $3 AND (expires_at IS NULL OR expires_at > $4) RETURNING 1)
+SELECT 1 / count(*) FROM w`
+	swapRenewSQL = `WITH w AS (UPDATE gatehouse_kv SET value = $2, expires_at = $5
+WHERE key = $1 AND value = $3 AND (expires_at IS NULL OR expires_at > $4) RETURNING 1)
+SELECT 1 / count(*) FROM w`
+	// divisionByZero is the SQLSTATE of a swap that found its row changed.
+	divisionByZero = "22012"
+)
+
+// applyExpected runs the batch in one round trip, without BEGIN and
+// COMMIT: pgx sends a batch as one pipeline ending in a single Sync, and
+// PostgreSQL runs the statements before a Sync as one implicit
+// transaction, committed (durably, as any commit) at the Sync only if none
+// failed. The Update functions run on the expected values beforehand;
+// each update is a compare-and-swap against its expected value and each
+// create a plain INSERT, so that a row not as expected fails the
+// transaction (errChanged). Of two batches spending the same entry, the
+// second waits on the first's row lock and then finds the row changed.
+func (kv *KV) applyExpected(ctx context.Context, writes []store.Write) error {
+	now := kv.now()
+	batch := &pgx.Batch{}
+	for _, w := range writes {
+		switch w.Op {
+		case store.OpCreate:
+			batch.Queue(insertSQL, []byte(w.Key), nonNil(w.Value), expiry(w.ExpiresAt))
+		case store.OpUpdate:
+			value, err := w.Fn(bytes.Clone(w.Expect))
+			if err != nil {
+				// Whether the function refuses the current value is for
+				// the locked transaction to find out.
+				return errChanged
+			}
+			value = nonNil(bytes.Clone(value))
+			if w.Renew != nil {
+				batch.Queue(swapRenewSQL, []byte(w.Key), value, w.Expect, now, expiry(w.Renew(value)))
+			} else {
+				batch.Queue(swapSQL, []byte(w.Key), value, w.Expect, now)
+			}
+		}
+	}
+	results := kv.pool.SendBatch(ctx, batch)
+	for range writes {
+		if _, err := results.Exec(); err != nil {
+			_ = results.Close()
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && (pgErr.Code == divisionByZero || pgErr.Code == uniqueViolation) {
+				return errChanged
+			}
+			return err
+		}
+	}
+	return results.Close()
 }
 
 // fnError carries an Update function's error through retry, which
@@ -450,9 +537,12 @@ func lockRows(results pgx.BatchResults, n int) (map[string]current, error) {
 	return found, results.Close()
 }
 
+// uniqueViolation is the SQLSTATE of an INSERT of a key already there.
+const uniqueViolation = "23505"
+
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+	return errors.As(err, &pgErr) && pgErr.Code == uniqueViolation
 }
 
 // scanPage is how many entries Scan reads per query. Scan holds no

@@ -232,3 +232,45 @@ func TestScanBytewise(t *testing.T) {
 		t.Errorf("Scan(\"\") = %q, want %q", got, want)
 	}
 }
+
+// TestApplyExpected: the one-round-trip batch commits whole when every row
+// is as expected, and writes nothing (errChanged, for the locked
+// transaction to answer) when an update's row changed or a create's key
+// is taken.
+func TestApplyExpected(t *testing.T) {
+	ctx := context.Background()
+	kv := open(t, Options{})
+	if err := kv.Put(ctx, "counter", []byte("0"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	bump := func(from string) store.Write {
+		return store.UpdateWriteFrom("counter", []byte(from), func(old []byte) ([]byte, error) { return append(old, '+'), nil })
+	}
+	get := func(key string) string {
+		v, err := kv.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			return "(missing)"
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(v)
+	}
+	if err := kv.applyExpected(ctx, []store.Write{bump("0"), store.CreateWrite("a", []byte("a"), time.Time{})}); err != nil {
+		t.Fatalf("applyExpected with every row as expected: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		writes []store.Write
+	}{
+		{"stale update", []store.Write{store.CreateWrite("b", []byte("b"), time.Time{}), bump("0")}},
+		{"create of a taken key", []store.Write{bump("0+"), store.CreateWrite("b", []byte("b"), time.Time{}), store.CreateWrite("a", []byte("x"), time.Time{})}},
+	} {
+		if err := kv.applyExpected(ctx, tc.writes); !errors.Is(err, errChanged) {
+			t.Fatalf("%s: applyExpected = %v, want errChanged", tc.name, err)
+		}
+	}
+	if c, a, b := get("counter"), get("a"), get("b"); c != "0+" || a != "a" || b != "(missing)" {
+		t.Fatalf("counter %q, a %q, b %q; want 0+, a and (missing)", c, a, b)
+	}
+}

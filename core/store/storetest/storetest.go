@@ -65,6 +65,10 @@ func Run(t *testing.T, newKV func(t *testing.T) store.KV) {
 		{"ApplyAllOrNothing", testApplyAllOrNothing},
 		{"ApplyRefusesBadBatch", testApplyRefusesBadBatch},
 		{"ApplyRace", testApplyRace},
+		{"ApplyExpected", testApplyExpected},
+		{"ApplyExpectedAllOrNothing", testApplyExpectedAllOrNothing},
+		{"ApplyExpectedRace", testApplyExpectedRace},
+		{"CollectionUpdateWriteFrom", testCollectionUpdateWriteFrom},
 		{"Collection", testCollection},
 		{"CollectionList", testCollectionList},
 		{"CollectionListPage", testCollectionListPage},
@@ -936,6 +940,151 @@ func testApplyRace(t *testing.T, kv store.KV) {
 	}
 }
 
+// testApplyExpected: an update given the value its caller read
+// (Write.Expect) does what it does without it: Fn's result is written
+// when the entry still holds that value, and Fn runs on the current value
+// when it changed; it keeps the entry's expiry unless it renews it.
+func testApplyExpected(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	mustPut(t, kv, "same", "v0", time.Now().Add(2*time.Second))
+	mustPut(t, kv, "changed", "v1", time.Time{})
+	mustPut(t, kv, "renewed", "v0", time.Now().Add(time.Hour))
+	var seen []string
+	appendFn := func(old []byte) ([]byte, error) {
+		seen = append(seen, string(old))
+		return append(old, '+'), nil
+	}
+	renew := store.UpdateWriteFrom("renewed", []byte("v0"), appendFn)
+	renew.Renew = func([]byte) time.Time { return time.Now().Add(2 * time.Second) }
+	err := kv.Apply(ctx,
+		store.UpdateWriteFrom("same", []byte("v0"), appendFn),
+		store.UpdateWriteFrom("changed", []byte("v0"), appendFn),
+		renew,
+		store.CreateWrite("new", []byte("n"), time.Time{}),
+	)
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if !slices.Contains(seen, "v1") {
+		t.Errorf("Update functions saw %q: none the current value v1 of the changed entry", seen)
+	}
+	mustGet(t, kv, "same", "v0+")
+	mustGet(t, kv, "changed", "v1+")
+	mustGet(t, kv, "renewed", "v0+")
+	mustGet(t, kv, "new", "n")
+
+	// A function that refuses the expected value but not the current one
+	// succeeds: the expected value is only where a backend may start.
+	errSpent := errors.New("spent")
+	spend := func(old []byte) ([]byte, error) {
+		if string(old) != "v1+" {
+			return nil, errSpent
+		}
+		return []byte("spent"), nil
+	}
+	if err := kv.Apply(ctx, store.UpdateWriteFrom("changed", []byte("spent"), spend)); err != nil {
+		t.Fatalf("Apply with a stale value its function refuses: %v", err)
+	}
+	mustGet(t, kv, "changed", "spent")
+	// ... and one that refuses the current value fails with its error.
+	if err := kv.Apply(ctx, store.UpdateWriteFrom("changed", []byte("v1+"), spend)); !errors.Is(err, errSpent) {
+		t.Fatalf("Apply with a current value its function refuses = %v, want its error", err)
+	}
+	mustGet(t, kv, "changed", "spent")
+
+	eventually(t, 6*time.Second, "entries updated with an expected value outlived their expiry", func() bool {
+		_, err1 := kv.Get(ctx, "same")
+		_, err2 := kv.Get(ctx, "renewed")
+		return errors.Is(err1, store.ErrNotFound) && errors.Is(err2, store.ErrNotFound)
+	})
+	mustGet(t, kv, "changed", "spent")
+}
+
+// testApplyExpectedAllOrNothing: a batch whose updates carry the expected
+// value fails whole, with the error it has without them: an entry gone or
+// expired is ErrNotFound, a create over a live entry ErrConflict; a create
+// over an expired entry replaces it.
+func testApplyExpectedAllOrNothing(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	mustPut(t, kv, "counter", "0", time.Time{})
+	mustPut(t, kv, "taken", "t", time.Time{})
+	mustPut(t, kv, "stale", "s", time.Now().Add(-time.Hour))
+	bump := store.UpdateWriteFrom("counter", []byte("0"), func(old []byte) ([]byte, error) { return append(old, '+'), nil })
+	same := func(b []byte) ([]byte, error) { return b, nil }
+	for _, tc := range []struct {
+		name   string
+		writes []store.Write
+		want   error
+	}{
+		{"update of a missing entry", []store.Write{bump, store.CreateWrite("fresh", []byte("f"), time.Time{}), store.UpdateWriteFrom("missing", []byte("m"), same)}, store.ErrNotFound},
+		{"update of an expired entry", []store.Write{bump, store.UpdateWriteFrom("stale", []byte("s"), same), store.CreateWrite("fresh", []byte("f"), time.Time{})}, store.ErrNotFound},
+		{"create over a live entry", []store.Write{store.CreateWrite("fresh", []byte("f"), time.Time{}), bump, store.CreateWrite("taken", []byte("x"), time.Time{})}, store.ErrConflict},
+	} {
+		if err := kv.Apply(ctx, tc.writes...); !errors.Is(err, tc.want) {
+			t.Fatalf("%s: Apply = %v, want %v", tc.name, err, tc.want)
+		}
+		mustGet(t, kv, "counter", "0")
+		mustGet(t, kv, "taken", "t")
+		mustBeMissing(t, kv, "fresh")
+		mustBeMissing(t, kv, "missing")
+		mustBeMissing(t, kv, "stale")
+	}
+	if err := kv.Apply(ctx, bump, store.CreateWrite("stale", []byte("new"), time.Time{})); err != nil {
+		t.Fatalf("Apply creating over an expired entry: %v", err)
+	}
+	mustGet(t, kv, "counter", "0+")
+	mustGet(t, kv, "stale", "new")
+}
+
+// testApplyExpectedRace is testApplyRace with every batch starting from
+// the token as read before the race: exactly one commits, and the others
+// see the token spent.
+func testApplyExpectedRace(t *testing.T, kv store.KV) {
+	const goroutines = 8
+	ctx := context.Background()
+	errSpent := errors.New("spent")
+	for round := range 5 {
+		token := fmt.Sprintf("token/%d", round)
+		mustPut(t, kv, token, "unused", time.Time{})
+		read, err := kv.Get(ctx, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wins, spent atomic.Int64
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				err := kv.Apply(ctx,
+					store.UpdateWriteFrom(token, read, func(old []byte) ([]byte, error) {
+						if string(old) != "unused" {
+							return nil, errSpent
+						}
+						return []byte("spent by " + strconv.Itoa(g)), nil
+					}),
+					store.CreateWrite(fmt.Sprintf("winner/%d/%d", round, g), []byte(strconv.Itoa(g)), time.Time{}),
+				)
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case errors.Is(err, errSpent):
+					spent.Add(1)
+				default:
+					t.Errorf("Apply: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 || spent.Load() != goroutines-1 {
+			t.Fatalf("round %d: %d batches won and %d found the token spent, want 1 and %d", round, wins.Load(), spent.Load(), goroutines-1)
+		}
+		winners := scanAll(t, kv, fmt.Sprintf("winner/%d/", round))
+		if len(winners) != 1 {
+			t.Fatalf("round %d: winner records %v, want exactly one", round, winners)
+		}
+		mustGet(t, kv, token, "spent by "+winners[0].value)
+	}
+}
+
 // record is a typed value with an expiry, like the store's own records.
 type record struct {
 	Name      string    `json:"name"`
@@ -1098,6 +1247,33 @@ func testCollectionUpdateRenewing(t *testing.T, kv store.KV) {
 	}
 	if got := page[2].ExpiresAt; !got.IsZero() {
 		t.Errorf("after UpdateRenewing to never the entry expires at %v", got)
+	}
+}
+
+// testCollectionUpdateWriteFrom: GetVersion reads a record and its
+// version; an update from that version sees the record as it is when
+// it commits, whether or not it changed since.
+func testCollectionUpdateWriteFrom(t *testing.T, kv store.KV) {
+	ctx := context.Background()
+	c := store.NewCollection[record](kv, "from")
+	if err := c.Create(ctx, "r", record{Name: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	got, version, err := c.GetVersion(ctx, "r")
+	if err != nil || got.Name != "r" {
+		t.Fatalf("GetVersion = %+v, %v", got, err)
+	}
+	if _, _, err := c.GetVersion(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetVersion(missing) = %v, want ErrNotFound", err)
+	}
+	count := func(r record) (record, error) { r.Count++; return r, nil }
+	for range 2 { // the second starts from a version that is stale by then
+		if err := kv.Apply(ctx, c.UpdateWriteFrom("r", version, count)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := c.Get(ctx, "r"); err != nil || got.Count != 2 {
+		t.Fatalf("after two updates from one version: %+v, %v; want count 2", got, err)
 	}
 }
 
