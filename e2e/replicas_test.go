@@ -196,6 +196,79 @@ func TestThreeReplicas(t *testing.T) {
 		}
 	})
 
+	// The same code, then the same refresh token, sent to every replica
+	// at once: exactly one redemption wins, and the others, being replays
+	// or reuse, revoke what it produced on every replica.
+	t.Run("one winner across replicas", func(t *testing.T) {
+		app := testclient.Must(testclient.Register(a.Base, map[string]any{
+			"redirect_uris": []string{replicaRedirect}, "grant_types": []string{"authorization_code", "refresh_token"},
+			"scope": "openid offline_access",
+		}))(t)
+		conf := oauth2.Config{ClientID: app.ID, RedirectURL: replicaRedirect, Scopes: []string{"openid", "offline_access"},
+			Endpoint: oauth2.Endpoint{AuthURL: a.Base + "/v1/authorize"}}
+		// race sends form to each replica twice at once and returns the
+		// one successful answer.
+		race := func(what string, form url.Values) map[string]any {
+			t.Helper()
+			type answer struct {
+				status int
+				body   map[string]any
+				err    error
+			}
+			answers := make([]answer, 2*len(replicas))
+			var wg sync.WaitGroup
+			for i := range answers {
+				r := replicas[i%len(replicas)]
+				wg.Go(func() {
+					status, body, err := testclient.PostForm(r.Base+"/v1/token", app.ID, app.Secret, form)
+					answers[i] = answer{status, body, err}
+				})
+			}
+			wg.Wait()
+			var won []map[string]any
+			for _, ans := range answers {
+				switch {
+				case ans.err != nil:
+					t.Fatalf("%s: %v", what, ans.err)
+				case ans.status == http.StatusOK:
+					won = append(won, ans.body)
+				case ans.status != http.StatusBadRequest || ans.body["error"] != "invalid_grant":
+					t.Errorf("%s: %d %v, want 200 or invalid_grant\n%s", what, ans.status, ans.body, logs())
+				}
+			}
+			if len(won) != 1 {
+				t.Fatalf("%s: %d of %d requests succeeded, want exactly 1\n%s", what, len(won), len(answers), logs())
+			}
+			return won[0]
+		}
+		revokedEverywhere := func(what, accessToken string) {
+			t.Helper()
+			for _, r := range replicas {
+				if status, _ := userinfo(t, r, accessToken); status != http.StatusUnauthorized {
+					t.Errorf("%s: the winner's access token on %s: userinfo %d, want 401", what, r.name, status)
+				}
+			}
+		}
+		verifier := oauth2.GenerateVerifier()
+		redirect, err := testclient.Approve(a.Base, issuer, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+		if err != nil {
+			t.Fatalf("authorize: %v\n%s", err, logs())
+		}
+		won := race("code", url.Values{"grant_type": {"authorization_code"}, "code": {redirect.Query().Get("code")},
+			"redirect_uri": {replicaRedirect}, "code_verifier": {verifier}})
+		revokedEverywhere("code", won["access_token"].(string))
+
+		// A fresh family for the refresh token's race.
+		redirect, err = testclient.Approve(b.Base, issuer, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+		if err != nil {
+			t.Fatalf("authorize: %v\n%s", err, logs())
+		}
+		tok := tokenOK(t, c, app, url.Values{"grant_type": {"authorization_code"}, "code": {redirect.Query().Get("code")},
+			"redirect_uri": {replicaRedirect}, "code_verifier": {verifier}})
+		won = race("refresh", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}})
+		revokedEverywhere("refresh", won["access_token"].(string))
+	})
+
 	t.Run("ciba poll across replicas", func(t *testing.T) {
 		app := cibaClient(t, a, "poll", "")
 		id := backchannel(t, a, app, nil)

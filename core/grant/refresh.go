@@ -44,7 +44,7 @@ func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
 
 	// Validate.
 	id := store.HashID(raw)
-	rt, err := f.st.RefreshTokens.Get(ctx, id)
+	rt, version, err := f.st.RefreshTokens.GetVersion(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, oauth.ErrInvalidGrant().WithDescription("refresh token is invalid or expired")
 	}
@@ -101,7 +101,7 @@ func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
 	// Act: rotate (compare-and-swap: of two concurrent refreshes with one
 	// token exactly one wins, and the other is reuse) in the same atomic
 	// write that records the new refresh token.
-	rotate := f.st.RefreshTokens.UpdateWrite(id, func(old store.RefreshToken) (store.RefreshToken, error) {
+	rotate := f.st.RefreshTokens.UpdateWriteFrom(id, version, func(old store.RefreshToken) (store.RefreshToken, error) {
 		if old.Used {
 			return old, errRefreshUsed
 		}
