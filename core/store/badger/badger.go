@@ -114,6 +114,37 @@ func Open(dir string, opts Options) (*KV, error) {
 	return kv, nil
 }
 
+// Settle waits until no level of the database is over its size, so that
+// no compaction is due, or until ctx ends. A bulk write (gatehouse store
+// copy, a benchmark's seed) leaves compactions behind that a server would
+// otherwise run under its first requests.
+func (kv *KV) Settle(ctx context.Context) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if settled(kv.db.Levels()) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("badger: compactions still due: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// settled tells whether no level is due for compaction: Badger compacts a
+// level whose score (size against target, or level 0's table count
+// against NumLevelZeroTables) reaches 1.
+func settled(levels []bdg.LevelInfo) bool {
+	for _, l := range levels {
+		if l.Score >= 1 {
+			return false
+		}
+	}
+	return true
+}
+
 // openDB opens Badger, turning what it says of damaged files, and its
 // panics, into store.ErrDamaged.
 func openDB(bo bdg.Options) (db *bdg.DB, err error) {

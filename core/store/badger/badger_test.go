@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"testing"
 	"time"
 
-	"testing"
+	bdg "github.com/dgraph-io/badger/v4"
 
 	"github.com/gatehouse-auth/gatehouse/core/store"
 	"github.com/gatehouse-auth/gatehouse/core/store/storetest"
@@ -204,5 +206,36 @@ func TestClosedIsUnavailable(t *testing.T) {
 		if err := call(); !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("%s after Close = %v, want store.ErrUnavailable", name, err)
 		}
+	}
+}
+
+// TestSettle: after a bulk write, Settle returns once no level is due for
+// compaction.
+func TestSettle(t *testing.T) {
+	ctx := context.Background()
+	kv := open(t, t.TempDir(), Options{})
+	value := []byte(strings.Repeat("v", 1000))
+	for i := range 200 {
+		writes := make([]store.Write, 0, 100)
+		for j := range 100 {
+			writes = append(writes, store.Write{Op: store.OpCreate, Key: fmt.Sprintf("k/%03d/%03d", i, j), Value: value})
+		}
+		if err := kv.Apply(ctx, writes...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due := !settled(kv.db.Levels())
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := kv.Settle(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if !settled(kv.db.Levels()) {
+		t.Fatalf("Settle returned with a compaction due:\n%s", kv.db.LevelsToString())
+	}
+	t.Logf("compaction due after the writes: %v", due)
+
+	if settled([]bdg.LevelInfo{{Level: 0, Score: 0.5}, {Level: 6, Score: 1.2}}) {
+		t.Error("settled with a level over its target")
 	}
 }
