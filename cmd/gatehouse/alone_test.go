@@ -34,14 +34,19 @@ func TestBinaryRunsAlone(t *testing.T) {
 		t.Fatalf("go env GOROOT: %v", err)
 	}
 	// PATH holds the go command and the C compiler cgo uses, if there is
-	// one (without it the build would differ from every other one and
-	// rebuild the standard library), and nothing else: no rustc, no clang.
+	// one, with the linker it runs (without them the build would differ
+	// from every other one and rebuild the standard library; the cgo of
+	// core/internal/libcrypto links externally), and nothing else: no
+	// rustc, no clang.
 	pathDir := t.TempDir()
 	tools := map[string]string{"go": filepath.Join(strings.TrimSpace(string(goroot)), "bin", "go")}
 	if cc, err := exec.Command(goTool, "env", "CC").Output(); err == nil {
 		name := strings.TrimSpace(string(cc))
 		if path, err := exec.LookPath(name); err == nil && !strings.Contains(name, "clang") {
 			tools[name] = path
+			if ld, err := exec.LookPath("ld"); err == nil {
+				tools["ld"] = ld
+			}
 		}
 	}
 	for name, target := range tools {
