@@ -29,10 +29,26 @@ func expiryOf(v any) time.Time {
 
 func (c Collection[T]) key(id string) string { return c.prefix + id }
 
+// Key is the backend key of the record with id, for Store.ReadAhead.
+func (c Collection[T]) Key(id string) string { return c.key(id) }
+
+// read returns the stored record with id: what Store.ReadAhead read
+// under ctx, or else what the backend holds.
+func (c Collection[T]) read(ctx context.Context, id string) ([]byte, error) {
+	key := c.key(id)
+	if raw, ok := readAheadOf(ctx, key); ok {
+		if raw == nil {
+			return nil, ErrNotFound
+		}
+		return raw, nil
+	}
+	return c.kv.Get(ctx, key)
+}
+
 // Get returns the record with id, or ErrNotFound.
 func (c Collection[T]) Get(ctx context.Context, id string) (T, error) {
 	var v T
-	raw, err := c.kv.Get(ctx, c.key(id))
+	raw, err := c.read(ctx, id)
 	if err != nil {
 		return v, err
 	}
@@ -49,7 +65,7 @@ type Version []byte
 // GetVersion is Get that returns the record's Version as well.
 func (c Collection[T]) GetVersion(ctx context.Context, id string) (T, Version, error) {
 	var v T
-	raw, err := c.kv.Get(ctx, c.key(id))
+	raw, err := c.read(ctx, id)
 	if err != nil {
 		return v, nil, err
 	}

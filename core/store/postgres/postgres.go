@@ -259,6 +259,43 @@ func (kv *KV) Get(ctx context.Context, key string) ([]byte, error) {
 	return nonNil(value), nil
 }
 
+var _ store.MultiGetter = (*KV)(nil)
+
+// GetMany reads keys in one statement (store.ReadAhead).
+func (kv *KV) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
+	ctx, cancel, err := kv.bound(ctx)
+	defer cancel()
+	if err != nil {
+		return nil, err
+	}
+	raw := make([][]byte, len(keys))
+	for i, k := range keys {
+		raw[i] = []byte(k)
+	}
+	rows, err := kv.pool.Query(ctx, `SELECT key, value FROM gatehouse_kv WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > $2)`,
+		raw, kv.now())
+	if err != nil {
+		return nil, mapErr("get", err)
+	}
+	defer rows.Close()
+	values := make([][]byte, len(keys))
+	for rows.Next() {
+		var key, value []byte
+		if err := rows.Scan(&key, &value); err != nil {
+			return nil, mapErr("get", err)
+		}
+		for i, k := range keys {
+			if k == string(key) {
+				values[i] = nonNil(value)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("get", err)
+	}
+	return values, nil
+}
+
 // createSQL inserts an entry, or replaces one that has expired; it
 // affects no row when a live entry is there. The outer WHERE is checked
 // again on a row a concurrent transaction changed.

@@ -274,3 +274,25 @@ func TestApplyExpected(t *testing.T) {
 		t.Fatalf("counter %q, a %q, b %q; want 0+, a and (missing)", c, a, b)
 	}
 }
+
+// TestGetMany: one statement reads the live values of the keys asked, in
+// their order; a missing or expired key is nil, an empty value empty.
+func TestGetMany(t *testing.T) {
+	ctx := context.Background()
+	kv := open(t, Options{})
+	for key, expires := range map[string]time.Time{"live": {}, "expired": time.Now().Add(-time.Hour)} {
+		if err := kv.Put(ctx, key, []byte(key), expires); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := kv.Put(ctx, "empty", nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := kv.GetMany(ctx, []string{"missing", "empty", "expired", "live"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || got[0] != nil || got[1] == nil || len(got[1]) != 0 || got[2] != nil || string(got[3]) != "live" {
+		t.Fatalf("GetMany = %q, want [nil, empty, nil, live]", got)
+	}
+}
