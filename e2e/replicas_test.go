@@ -269,6 +269,32 @@ func TestThreeReplicas(t *testing.T) {
 		revokedEverywhere("refresh", won["access_token"].(string))
 	})
 
+	// Every token request reads its client: a client deleted through one
+	// replica is refused by the others from the next request on.
+	t.Run("deleted client refused everywhere", func(t *testing.T) {
+		app := testclient.Must(testclient.Register(a.Base, map[string]any{
+			"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_basic",
+		}))(t)
+		cc := url.Values{"grant_type": {"client_credentials"}}
+		for _, r := range replicas {
+			tokenOK(t, r, app, cc)
+		}
+		req, err := http.NewRequest(http.MethodDelete, app.RegistrationURI, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+app.RegistrationToken)
+		if status, body, err := testclient.Do(req); err != nil || status != http.StatusNoContent {
+			t.Fatalf("delete the client: %d %v %v", status, body, err)
+		}
+		for _, r := range replicas {
+			status, body, err := testclient.PostForm(r.Base+"/v1/token", app.ID, app.Secret, cc)
+			if err != nil || status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+				t.Errorf("token on %s after the client's deletion: %d %v %v, want 401 invalid_client", r.name, status, body, err)
+			}
+		}
+	})
+
 	t.Run("ciba poll across replicas", func(t *testing.T) {
 		app := cibaClient(t, a, "poll", "")
 		id := backchannel(t, a, app, nil)

@@ -22,7 +22,10 @@ type AuthorizationCode struct {
 	mint   *Minter
 }
 
-var _ Flow = (*AuthorizationCode)(nil)
+var (
+	_ Flow        = (*AuthorizationCode)(nil)
+	_ ReadAheader = (*AuthorizationCode)(nil)
+)
 
 // NewAuthorizationCode returns the authorization_code flow.
 func NewAuthorizationCode(st *store.Store, issuer *token.Issuer, mint *Minter) *AuthorizationCode {
@@ -30,6 +33,14 @@ func NewAuthorizationCode(st *store.Store, issuer *token.Issuer, mint *Minter) *
 }
 
 func (*AuthorizationCode) GrantType() string { return TypeAuthorizationCode }
+
+// ReadAhead names the code's record, which Handle reads first.
+func (f *AuthorizationCode) ReadAhead(params oauth.Params) []string {
+	if raw := params.Get("code"); raw != "" {
+		return []string{f.st.Codes.Key(store.HashID(raw))}
+	}
+	return nil
+}
 
 // errCodeUsed is how the compare-and-swap reports a code redeemed by
 // someone else in the meantime.

@@ -38,6 +38,14 @@ type Flow interface {
 	Handle(ctx context.Context, req *Request) (*Response, error)
 }
 
+// ReadAheader is a Flow that can tell from a request's parameters which
+// records it will read first (the code, the refresh token): the endpoint
+// reads them with the client, in one round trip on PostgreSQL
+// (store.Store.ReadAhead).
+type ReadAheader interface {
+	ReadAhead(params oauth.Params) []string
+}
+
 // Request is a token request whose client is authenticated.
 type Request struct {
 	Client store.Client
@@ -130,7 +138,8 @@ func (h *Handler) Register(r fiber.Router) {
 
 // token is RFC 6749 §3.2: parse the body, find the grant type,
 // authenticate the client (§2.3), check it may use the grant type
-// (RFC 7591 §2 grant_types), then let the flow answer.
+// (RFC 7591 §2 grant_types), then let the flow answer. The client's
+// record and those the flow names (ReadAheader) are read together first.
 func (h *Handler) token(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	params, resources, err := oauth.ParseBodyResources(c)
@@ -145,7 +154,17 @@ func (h *Handler) token(c *fiber.Ctx) error {
 	if !ok {
 		return oauth.WriteError(c, oauth.ErrUnsupportedGrantType().WithDescription("grant type %q is not supported", grantType))
 	}
-	client, cred, err := oauth.AuthenticateRequest(c, params, h.clients)
+	cred, err := oauth.ReadCredentials(c, params)
+	if err != nil {
+		return oauth.WriteError(c, err)
+	}
+	keys := []string{h.st.Clients.Key(cred.ClientID)}
+	if ra, ok := flow.(ReadAheader); ok {
+		keys = append(keys, ra.ReadAhead(params)...)
+	}
+	ctx = h.st.ReadAhead(ctx, keys...)
+	c.SetUserContext(ctx)
+	client, cred, err := oauth.AuthenticateCredentials(c, cred, h.clients)
 	if err != nil {
 		return oauth.WriteError(c, err)
 	}

@@ -20,7 +20,10 @@ type Refresh struct {
 	mint   *Minter
 }
 
-var _ Flow = (*Refresh)(nil)
+var (
+	_ Flow        = (*Refresh)(nil)
+	_ ReadAheader = (*Refresh)(nil)
+)
 
 // NewRefresh returns the refresh_token flow.
 func NewRefresh(st *store.Store, issuer *token.Issuer, mint *Minter) *Refresh {
@@ -32,6 +35,14 @@ func (*Refresh) GrantType() string { return TypeRefreshToken }
 // errRefreshUsed is how the compare-and-swap reports a token rotated by
 // someone else in the meantime.
 var errRefreshUsed = errors.New("refresh token already used")
+
+// ReadAhead names the refresh token's record, which Handle reads first.
+func (f *Refresh) ReadAhead(params oauth.Params) []string {
+	if raw := params.Get("refresh_token"); raw != "" {
+		return []string{f.st.RefreshTokens.Key(store.HashID(raw))}
+	}
+	return nil
+}
 
 // Handle rotates the refresh token and mints new tokens.
 func (f *Refresh) Handle(ctx context.Context, req *Request) (*Response, error) {
