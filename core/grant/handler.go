@@ -163,8 +163,7 @@ func (h *Handler) token(c *fiber.Ctx) error {
 		keys = append(keys, ra.ReadAhead(params)...)
 	}
 	ctx = h.st.ReadAhead(ctx, keys...)
-	c.SetUserContext(ctx)
-	client, cred, err := oauth.AuthenticateCredentials(c, cred, h.clients)
+	client, cred, err := oauth.AuthenticateCredentials(ctx, c, cred, h.clients)
 	if err != nil {
 		return oauth.WriteError(c, err)
 	}

@@ -116,14 +116,15 @@ func AuthenticateRequest(c *fiber.Ctx, p Params, clients ClientGetter) (store.Cl
 	if err != nil {
 		return store.Client{}, cred, err
 	}
-	return AuthenticateCredentials(c, cred, clients)
+	return AuthenticateCredentials(c.UserContext(), c, cred, clients)
 }
 
 // AuthenticateCredentials is AuthenticateRequest with the credentials
-// already read (ReadCredentials), for an endpoint that looks at them
-// first (the token endpoint reads the client with the records it names).
-func AuthenticateCredentials(c *fiber.Ctx, cred Credentials, clients ClientGetter) (store.Client, Credentials, error) {
-	client, err := Authenticate(c.UserContext(), clients, cred)
+// already read (ReadCredentials) and the client read under ctx, for an
+// endpoint that looks at them first (the token endpoint reads the client
+// with the records it names).
+func AuthenticateCredentials(ctx context.Context, c *fiber.Ctx, cred Credentials, clients ClientGetter) (store.Client, Credentials, error) {
+	client, err := Authenticate(ctx, clients, cred)
 	if err != nil {
 		return client, cred, err
 	}
