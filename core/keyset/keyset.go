@@ -196,10 +196,22 @@ type headerKey struct{ kid, typ string }
 
 func newSnapshot(keys []*signingKey, def jose.SignatureAlgorithm) *snapshot {
 	s := &snapshot{byKID: make(map[string]*signingKey, len(keys)), active: map[jose.SignatureAlgorithm]*signingKey{}}
-	// Newest first, ties by kid: every process that reads the same
-	// records picks the same active keys and publishes them in one order.
+	// Newest first; the keys of one rotation (created in the same second)
+	// with def's algorithm first, then by algorithm and kid: every process
+	// that reads the same records picks the same active keys and
+	// publishes them in one order, and a rotation's retired keys in the
+	// order of its active ones.
 	slices.SortFunc(keys, func(a, b *signingKey) int {
 		if c := b.createdAt.Compare(a.createdAt); c != 0 {
+			return c
+		}
+		if (a.alg == def) != (b.alg == def) {
+			if a.alg == def {
+				return -1
+			}
+			return 1
+		}
+		if c := strings.Compare(string(a.alg), string(b.alg)); c != 0 {
 			return c
 		}
 		return strings.Compare(a.id, b.id)

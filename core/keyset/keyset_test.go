@@ -153,6 +153,22 @@ func TestRotateEveryAlgorithm(t *testing.T) {
 	}
 }
 
+// TestRotationPublishesInOrder: the JWKS lists a rotation's retired keys
+// in the order of its active ones, def's algorithm first. The keys of one
+// rotation are created in the same second, and their order was their
+// random kids'.
+func TestRotationPublishesInOrder(t *testing.T) {
+	for range 10 {
+		keys := openKeys(t, store.New(memory.New()), "ES256")
+		if _, err := keys.Rotate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := algs(published(keys)); !slices.Equal(got, []string{"ES256", "RS256", "ES256", "RS256"}) {
+			t.Fatalf("JWKS after a rotation lists %v, want ES256, RS256, then the retired ES256, RS256", got)
+		}
+	}
+}
+
 // TestAlgorithmChange: reopening with another keys.algorithm retires the
 // old default's key and keeps the RS256 one.
 func TestAlgorithmChange(t *testing.T) {
