@@ -79,7 +79,7 @@ errors=$(cat "$tmp"/server-*.log | grep -c 'level=ERROR' || true)
 echo
 echo "== results ($(nproc) cores shared by the servers, PostgreSQL and the load; fsync and synchronous_commit on)"
 echo "one replica:  code exchange $(field "$tmp/one.txt" rate)/s p50 $(field "$tmp/one.txt" p50) p99 $(field "$tmp/one.txt" p99) (c=$concurrency, load $la1)"
-echo "  CPU of server + PostgreSQL: $(field "$tmp/one.txt" cpu) ms per exchange ($(mint_cpu "$tmp/one.txt") ms per authorize+approve)"
+echo "  CPU of server + PostgreSQL: $(field "$tmp/one.txt" cpu) ms per exchange ($(mint_cpu "$tmp/one.txt") ms per authorize+approve); of the load generator: $(field "$tmp/one.txt" generator) ms per exchange"
 echo "client_credentials: postgres $pg_cc_rate/s p99 $pg_cc_p99; badger $bg_cc_rate/s p99 $bg_cc_p99"
 echo "two replicas: code exchange $two_rate/s together; A p99 $(field "$tmp/two-a.txt" p99), B p99 $(field "$tmp/two-b.txt" p99) (c=$(( concurrency / 2 )) each, load $la2)"
 echo "server errors logged: $errors"
