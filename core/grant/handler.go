@@ -162,7 +162,10 @@ func (h *Handler) token(c *fiber.Ctx) error {
 	if ra, ok := flow.(ReadAheader); ok {
 		keys = append(keys, ra.ReadAhead(params)...)
 	}
-	ctx = h.st.ReadAhead(ctx, keys...)
+	ctx, err = h.st.ReadAhead(ctx, keys...)
+	if err != nil {
+		return oauth.WriteError(c, err)
+	}
 	client, cred, err := oauth.AuthenticateCredentials(ctx, c, cred, h.clients)
 	if err != nil {
 		return oauth.WriteError(c, err)

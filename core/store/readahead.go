@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 )
 
@@ -29,16 +30,24 @@ type readAhead struct {
 // read serves the one request that read it, once per key, and a later
 // read of the same key goes to the backend, as does every read when the
 // backend has no GetMany or the read-ahead failed.
-func (s *Store) ReadAhead(ctx context.Context, keys ...string) context.Context {
+//
+// When the backend is unavailable (ErrUnavailable: the database does not
+// answer), it returns that error, so that the request fails now rather
+// than waiting out its reads again one by one; after any other error it
+// reads nothing ahead, and the reads themselves say what is wrong.
+func (s *Store) ReadAhead(ctx context.Context, keys ...string) (context.Context, error) {
 	mg, ok := s.KV.(MultiGetter)
 	if !ok || len(keys) == 0 {
-		return ctx
+		return ctx, nil
 	}
 	values, err := mg.GetMany(ctx, keys)
-	if err != nil || len(values) != len(keys) {
-		return ctx // the reads themselves will say what is wrong
+	if errors.Is(err, ErrUnavailable) {
+		return ctx, err
 	}
-	return context.WithValue(ctx, readAheadKey{}, &readAhead{keys: keys, values: values, taken: make([]atomic.Bool, len(keys))})
+	if err != nil || len(values) != len(keys) {
+		return ctx, nil
+	}
+	return context.WithValue(ctx, readAheadKey{}, &readAhead{keys: keys, values: values, taken: make([]atomic.Bool, len(keys))}), nil
 }
 
 // readAheadOf returns what ReadAhead read at key under ctx, the first time

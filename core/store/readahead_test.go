@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/core/store"
@@ -50,9 +51,9 @@ func TestReadAhead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rctx := st.ReadAhead(ctx, c.Key("a"), c.Key("b"), c.Key("missing"))
-	if kv.calls != 1 {
-		t.Fatalf("ReadAhead made %d GetMany calls, want 1", kv.calls)
+	rctx, err := st.ReadAhead(ctx, c.Key("a"), c.Key("b"), c.Key("missing"))
+	if err != nil || kv.calls != 1 {
+		t.Fatalf("ReadAhead made %d GetMany calls (%v), want 1", kv.calls, err)
 	}
 	// Written after the read-ahead: the first reads answer what was read.
 	if err := c.Put(ctx, "a", named{Name: "a2"}); err != nil {
@@ -78,11 +79,25 @@ func TestReadAhead(t *testing.T) {
 	}
 	// A failed read-ahead, or a backend without GetMany: plain reads.
 	kv.fail = errors.New("down")
-	if got, err := c.Get(st.ReadAhead(ctx, c.Key("a")), "a"); err != nil || got.Name != "a2" {
+	fctx, err := st.ReadAhead(ctx, c.Key("a"))
+	if err != nil {
+		t.Fatalf("ReadAhead after a failure that is not ErrUnavailable = %v, want nil", err)
+	}
+	if got, err := c.Get(fctx, "a"); err != nil || got.Name != "a2" {
 		t.Fatalf("Get after a failed read-ahead = %+v, %v", got, err)
 	}
 	plain := store.New(kv.KV)
-	if got, err := c.Get(plain.ReadAhead(ctx, c.Key("a")), "a"); err != nil || got.Name != "a2" {
+	pctx, err := plain.ReadAhead(ctx, c.Key("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Get(pctx, "a"); err != nil || got.Name != "a2" {
 		t.Fatalf("Get after a read-ahead on a backend without GetMany = %+v, %v", got, err)
+	}
+	// An unavailable backend: the request fails at once rather than
+	// waiting for each of its reads in turn.
+	kv.fail = fmt.Errorf("%w: no answer", store.ErrUnavailable)
+	if _, err := st.ReadAhead(ctx, c.Key("a")); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("ReadAhead on an unavailable backend = %v, want store.ErrUnavailable", err)
 	}
 }
