@@ -76,7 +76,11 @@ func backup(ctx context.Context, db *bdg.DB, w io.Writer) (BackupInfo, error) {
 	out := &backupWriter{ctx: ctx, w: w, sum: sha256.New(), info: &info}
 	stream := db.NewStream()
 	stream.LogPrefix = "gatehouse backup"
-	stream.NumGo = 2 // a backup must not take the server's cores
+	// One goroutine: each of Stream's goroutines reads in a transaction of
+	// its own, so with two the backup mixed two snapshots under writes
+	// (the commit it recorded was not the one its records were at). One
+	// also keeps the backup off the server's second core.
+	stream.NumGo = 1
 	commit, err := stream.Backup(out, 0)
 	if err != nil {
 		return BackupInfo{}, fmt.Errorf("badger: backup: %w", unavailable(err))
