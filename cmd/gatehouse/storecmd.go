@@ -110,13 +110,13 @@ func runStoreCopy(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	start := time.Now()
 	res, err := store.Copy(ctx, dst, src, store.CopyOptions{Force: force})
-	if b, ok := dst.(*badger.KV); ok && err == nil {
-		// The server that opens it next would compact under its first
-		// requests what the copy wrote at once.
-		err = b.Settle(ctx)
-	}
 	if cerr := dst.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("store copy: closing the destination: %w", cerr)
+	}
+	if to == "badger" && err == nil {
+		// The server that opens it next would compact under its first
+		// requests what the copy wrote at once.
+		err = badger.SettleDir(ctx, toDir, badger.Options{Reserve: reserveBytes(cfg.Storage.ReserveMiB)})
 	}
 	if errors.Is(err, store.ErrNotEmpty) {
 		return fmt.Errorf("store copy: %s holds records already: copy into an empty one, or pass --force to replace the records of the same key (%w)", dstName, err)

@@ -114,10 +114,26 @@ func Open(dir string, opts Options) (*KV, error) {
 	return kv, nil
 }
 
-// Settle waits until no level of the database is over its size, so that
-// no compaction is due, or until ctx ends. A bulk write (gatehouse store
+// SettleDir opens the stopped data directory dir, waits until no
+// compaction is due (Settle) and closes it. A bulk write (gatehouse store
 // copy, a benchmark's seed) leaves compactions behind that a server would
-// otherwise run under its first requests.
+// otherwise run under its first requests; called after the writer's
+// Close, which flushed what was still in memory, it leaves nothing due.
+func SettleDir(ctx context.Context, dir string, opts Options) error {
+	kv, err := Open(dir, opts)
+	if err != nil {
+		return err
+	}
+	err = kv.Settle(ctx)
+	if cerr := kv.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Settle waits until no level of the database is over its size, so that
+// no compaction is due on what is written to its tables, or until ctx
+// ends. What is still in memory is not counted: see SettleDir.
 func (kv *KV) Settle(ctx context.Context) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

@@ -217,6 +217,8 @@ func valueLogEmpty(name string) bool {
 			return true
 		case err != nil, end <= start:
 			start, end = off, fi.Size()
+		case start >= fi.Size():
+			return true // it grew since Stat: past what is checked
 		}
 		if !readsZeros(io.NewSectionReader(f, start, min(end, fi.Size())-start), min(end, fi.Size())-start) {
 			return false
