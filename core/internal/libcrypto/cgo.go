@@ -108,6 +108,7 @@ static void gh_error_string(unsigned long e, char *buf, size_t len) {
 // gh_rsa_key parses a PKCS #1 RSAPrivateKey. It keeps nothing of der and
 // refuses trailing bytes.
 static EVP_PKEY *gh_rsa_key(const unsigned char *der, long len, unsigned long *err) {
+	lib.ERR_clear_error(); // what a call before left is not this call's error
 	const unsigned char *p = der;
 	EVP_PKEY *pkey = lib.d2i_PrivateKey(GH_EVP_PKEY_RSA, NULL, &p, len);
 	if (pkey == NULL) {
@@ -133,6 +134,7 @@ static void gh_free_key(EVP_PKEY *pkey) { lib.EVP_PKEY_free(pkey); }
 // is kept (a context is not safe for concurrent use; the key is).
 static int gh_sign(EVP_PKEY *pkey, const unsigned char *digest, size_t dlen,
 		unsigned char *sig, size_t *siglen, unsigned long *err) {
+	lib.ERR_clear_error();
 	EVP_PKEY_CTX *ctx = lib.EVP_PKEY_CTX_new(pkey, NULL);
 	int ok = ctx != NULL
 		&& lib.EVP_PKEY_sign_init(ctx) > 0
