@@ -115,20 +115,41 @@ func Open(dir string, opts Options) (*KV, error) {
 }
 
 // SettleDir opens the stopped data directory dir, waits until no
-// compaction is due (Settle) and closes it. A bulk write (gatehouse store
+// compaction is due (Settle) and closes it, until a new open finds none
+// due (at most five rounds): a level's target follows the size of the
+// levels below it, and Close flushes what was still in memory, so one
+// round can leave a level over its size. A bulk write (gatehouse store
 // copy, a benchmark's seed) leaves compactions behind that a server would
-// otherwise run under its first requests; called after the writer's
-// Close, which flushed what was still in memory, it leaves nothing due.
+// otherwise run under its first requests.
 func SettleDir(ctx context.Context, dir string, opts Options) error {
-	kv, err := Open(dir, opts)
+	for range 5 {
+		kv, err := Open(dir, opts)
+		if err != nil {
+			return err
+		}
+		err = kv.Settle(ctx)
+		if cerr := kv.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		if due, err := compactionDue(dir, opts); err != nil || !due {
+			return err
+		}
+	}
+	return errors.New("badger: compactions still due after five rounds")
+}
+
+// compactionDue opens dir without compactors, as the next start will find
+// it, and tells whether a compaction is due.
+func compactionDue(dir string, opts Options) (bool, error) {
+	db, err := bdg.Open(badgerOptions(dir, opts).WithNumCompactors(0).WithCompactL0OnClose(false))
 	if err != nil {
-		return err
+		return false, fmt.Errorf("badger: open %s: %w", dir, err)
 	}
-	err = kv.Settle(ctx)
-	if cerr := kv.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	due := !settled(db.Levels())
+	return due, db.Close()
 }
 
 // Settle waits until no level of the database is over its size, so that

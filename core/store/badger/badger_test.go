@@ -244,10 +244,15 @@ func TestSettle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	if !settled(db.Levels()) {
+		_ = db.Close()
 		t.Fatalf("compaction due after SettleDir:\n%s", db.LevelsToString())
 	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// And the directory still opens as the installation it was.
+	open(t, dir, Options{})
 	if settled([]bdg.LevelInfo{{Level: 0, Score: 0.5}, {Level: 6, Score: 1.2}}) {
 		t.Error("settled with a level over its target")
 	}
