@@ -899,18 +899,40 @@ func testApplyRefusesBadBatch(t *testing.T, kv store.KV) {
 // one key) and each record a winner: exactly one commits, and its winner
 // record is the only one written.
 func testApplyRace(t *testing.T, kv store.KV) {
+	applyRace(t, kv, func(token string, _ []byte, fn func([]byte) ([]byte, error)) store.Write {
+		return store.UpdateWrite(token, fn)
+	})
+}
+
+// testApplyExpectedRace is testApplyRace with every batch starting from
+// the token as read before the race: exactly one commits, and the others
+// see the token spent.
+func testApplyExpectedRace(t *testing.T, kv store.KV) {
+	applyRace(t, kv, func(token string, read []byte, fn func([]byte) ([]byte, error)) store.Write {
+		return store.UpdateWriteFrom(token, read, fn)
+	})
+}
+
+// applyRace runs rounds of goroutines whose batches spend one token
+// (written by spend, given the token as read before the race) and record
+// a winner, and checks that exactly one batch of each round commits.
+func applyRace(t *testing.T, kv store.KV, spend func(token string, read []byte, fn func([]byte) ([]byte, error)) store.Write) {
 	const goroutines = 8
 	ctx := context.Background()
 	errSpent := errors.New("spent")
 	for round := range 5 {
 		token := fmt.Sprintf("token/%d", round)
 		mustPut(t, kv, token, "unused", time.Time{})
+		read, err := kv.Get(ctx, token)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var wins, spent atomic.Int64
 		var wg sync.WaitGroup
 		for g := range goroutines {
 			wg.Go(func() {
 				err := kv.Apply(ctx,
-					store.UpdateWrite(token, func(old []byte) ([]byte, error) {
+					spend(token, read, func(old []byte) ([]byte, error) {
 						if string(old) != "unused" {
 							return nil, errSpent
 						}
@@ -1034,55 +1056,6 @@ func testApplyExpectedAllOrNothing(t *testing.T, kv store.KV) {
 	}
 	mustGet(t, kv, "counter", "0+")
 	mustGet(t, kv, "stale", "new")
-}
-
-// testApplyExpectedRace is testApplyRace with every batch starting from
-// the token as read before the race: exactly one commits, and the others
-// see the token spent.
-func testApplyExpectedRace(t *testing.T, kv store.KV) {
-	const goroutines = 8
-	ctx := context.Background()
-	errSpent := errors.New("spent")
-	for round := range 5 {
-		token := fmt.Sprintf("token/%d", round)
-		mustPut(t, kv, token, "unused", time.Time{})
-		read, err := kv.Get(ctx, token)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var wins, spent atomic.Int64
-		var wg sync.WaitGroup
-		for g := range goroutines {
-			wg.Go(func() {
-				err := kv.Apply(ctx,
-					store.UpdateWriteFrom(token, read, func(old []byte) ([]byte, error) {
-						if string(old) != "unused" {
-							return nil, errSpent
-						}
-						return []byte("spent by " + strconv.Itoa(g)), nil
-					}),
-					store.CreateWrite(fmt.Sprintf("winner/%d/%d", round, g), []byte(strconv.Itoa(g)), time.Time{}),
-				)
-				switch {
-				case err == nil:
-					wins.Add(1)
-				case errors.Is(err, errSpent):
-					spent.Add(1)
-				default:
-					t.Errorf("Apply: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-		if wins.Load() != 1 || spent.Load() != goroutines-1 {
-			t.Fatalf("round %d: %d batches won and %d found the token spent, want 1 and %d", round, wins.Load(), spent.Load(), goroutines-1)
-		}
-		winners := scanAll(t, kv, fmt.Sprintf("winner/%d/", round))
-		if len(winners) != 1 {
-			t.Fatalf("round %d: winner records %v, want exactly one", round, winners)
-		}
-		mustGet(t, kv, token, "spent by "+winners[0].value)
-	}
 }
 
 // record is a typed value with an expiry, like the store's own records.
