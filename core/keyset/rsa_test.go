@@ -393,7 +393,7 @@ func TestRS256SignWhileRotating(t *testing.T) {
 // key's; the retired keys' copies are freed.
 func TestRotatedRSAKeysFreed(t *testing.T) {
 	libcryptotest.Require(t)
-	before := settledLiveKeys()
+	before := libcryptotest.SettledLiveKeys()
 	keys := openKeys(t, store.New(memory.New()), "RS256")
 	for range 4 {
 		if _, err := keys.Rotate(context.Background()); err != nil {
@@ -411,23 +411,6 @@ func TestRotatedRSAKeysFreed(t *testing.T) {
 		t.Errorf("%d keys published, signs natively %v", len(keys.JWKS().Keys), keys.SignsNatively(jose.RS256))
 	}
 	runtime.KeepAlive(keys)
-}
-
-// settledLiveKeys collects garbage until libcrypto.LiveKeys has not changed
-// for three rounds, at most 100 rounds.
-func settledLiveKeys() int64 {
-	n, same := libcrypto.LiveKeys(), 0
-	for i := 0; i < 100 && same < 3; i++ {
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-		m := libcrypto.LiveKeys()
-		if m == n {
-			same++
-		} else {
-			n, same = m, 0
-		}
-	}
-	return n
 }
 
 func sha256Sum(s string) []byte {

@@ -67,14 +67,7 @@ func TestSameSignaturesAsGo(t *testing.T) {
 // passed to the library.
 func TestBadInput(t *testing.T) {
 	libcryptotest.Require(t)
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	native, err := libcrypto.NewRSAKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, native := newKey(t)
 	for _, n := range []int{0, 20, 31, 33, 64} {
 		if _, err := native.SignPKCS1v15SHA256(make([]byte, n)); err == nil {
 			t.Errorf("a digest of %d bytes was signed", n)
@@ -101,14 +94,7 @@ func TestOpenFailures(t *testing.T) {
 // with -race); every signature is crypto/rsa's.
 func TestConcurrentSigning(t *testing.T) {
 	libcryptotest.Require(t)
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	native, err := libcrypto.NewRSAKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, native := newKey(t)
 	const workers, calls = 16, 20
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -142,7 +128,7 @@ func TestKeysFreed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := settledLiveKeys()
+	before := libcryptotest.SettledLiveKeys()
 	func() {
 		keys := make([]*libcrypto.RSAKey, 10)
 		for i := range keys {
@@ -169,20 +155,16 @@ func TestKeysFreed(t *testing.T) {
 	}
 }
 
-// settledLiveKeys collects garbage until LiveKeys has not changed for
-// three rounds (cleanups run on their own goroutine after a collection),
-// at most 100 rounds.
-func settledLiveKeys() int64 {
-	n, same := libcrypto.LiveKeys(), 0
-	for i := 0; i < 100 && same < 3; i++ {
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-		m := libcrypto.LiveKeys()
-		if m == n {
-			same++
-		} else {
-			n, same = m, 0
-		}
+// newKey is a new RSA-2048 key and its copy in the library.
+func newKey(t *testing.T) (*rsa.PrivateKey, *libcrypto.RSAKey) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return n
+	native, err := libcrypto.NewRSAKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, native
 }

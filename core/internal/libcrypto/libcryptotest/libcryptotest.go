@@ -4,7 +4,9 @@ package libcryptotest
 
 import (
 	"os"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/core/internal/libcrypto"
 )
@@ -23,4 +25,22 @@ func Require(tb testing.TB) {
 		tb.Fatalf("CI is set and %v: install libssl3 (make deps-test) and build with cgo", err)
 	}
 	tb.Skipf("skipped: %v (install libssl3 and build with cgo to run it)", err)
+}
+
+// SettledLiveKeys collects garbage until libcrypto.LiveKeys has not
+// changed for three rounds (cleanups run on their own goroutine after a
+// collection), at most 100 rounds, and returns it.
+func SettledLiveKeys() int64 {
+	n, same := libcrypto.LiveKeys(), 0
+	for i := 0; i < 100 && same < 3; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		m := libcrypto.LiveKeys()
+		if m == n {
+			same++
+		} else {
+			n, same = m, 0
+		}
+	}
+	return n
 }
