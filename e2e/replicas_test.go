@@ -154,13 +154,18 @@ func TestThreeReplicas(t *testing.T) {
 		return sb.String()
 	}
 
-	t.Run("code flow and refresh family", func(t *testing.T) {
+	// codeClient registers a code-flow client with refresh tokens on A.
+	codeClient := func(t *testing.T) (testclient.Client, oauth2.Config) {
 		app := testclient.Must(testclient.Register(a.Base, map[string]any{
 			"redirect_uris": []string{replicaRedirect}, "grant_types": []string{"authorization_code", "refresh_token"},
 			"scope": "openid offline_access",
 		}))(t)
-		conf := oauth2.Config{ClientID: app.ID, RedirectURL: replicaRedirect, Scopes: []string{"openid", "offline_access"},
+		return app, oauth2.Config{ClientID: app.ID, RedirectURL: replicaRedirect, Scopes: []string{"openid", "offline_access"},
 			Endpoint: oauth2.Endpoint{AuthURL: a.Base + "/v1/authorize"}}
+	}
+
+	t.Run("code flow and refresh family", func(t *testing.T) {
+		app, conf := codeClient(t)
 		verifier := oauth2.GenerateVerifier()
 		// Authorize on A, approve on B.
 		redirect, err := testclient.Approve(b.Base, issuer, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
@@ -200,12 +205,7 @@ func TestThreeReplicas(t *testing.T) {
 	// at once: exactly one redemption wins, and the others, being replays
 	// or reuse, revoke what it produced on every replica.
 	t.Run("one winner across replicas", func(t *testing.T) {
-		app := testclient.Must(testclient.Register(a.Base, map[string]any{
-			"redirect_uris": []string{replicaRedirect}, "grant_types": []string{"authorization_code", "refresh_token"},
-			"scope": "openid offline_access",
-		}))(t)
-		conf := oauth2.Config{ClientID: app.ID, RedirectURL: replicaRedirect, Scopes: []string{"openid", "offline_access"},
-			Endpoint: oauth2.Endpoint{AuthURL: a.Base + "/v1/authorize"}}
+		app, conf := codeClient(t)
 		// race sends form to each replica twice at once and returns the
 		// one successful answer.
 		race := func(what string, form url.Values) map[string]any {
