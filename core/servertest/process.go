@@ -1,12 +1,14 @@
 package servertest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -90,14 +92,38 @@ func StartProcess(tb testing.TB, addr, dir string, env ...string) *Process {
 }
 
 // StartProcessWith is StartProcess with arguments or another probe.
+//
+// A port FreeAddr found free can be taken by another test's server before
+// the child binds it. The child then exits, and until it does that other
+// server answers the probe: so the probe counts only once the child itself
+// holds the listening socket, and a child that lost the race for a port
+// StartProcessWith picked is started again on another.
 func StartProcessWith(tb testing.TB, o ProcessOptions) *Process {
 	tb.Helper()
-	if o.Addr == "" {
-		o.Addr = FreeAddr(tb)
-	}
+	pick := o.Addr == ""
 	if o.Dir == "" {
 		o.Dir = tb.TempDir()
 	}
+	for attempt := 1; ; attempt++ {
+		if pick {
+			o.Addr = FreeAddr(tb)
+		}
+		p, err := startProcess(tb, o)
+		if err == nil {
+			return p
+		}
+		if !pick || !errors.Is(err, errPortTaken) || attempt == 5 {
+			tb.Fatal(err)
+		}
+		tb.Logf("%v; trying another port", err)
+	}
+}
+
+// errPortTaken: the child could not bind its port.
+var errPortTaken = errors.New("port taken")
+
+func startProcess(tb testing.TB, o ProcessOptions) (*Process, error) {
+	tb.Helper()
 	cmd := exec.Command(Binary(tb), append([]string{"serve"}, o.Args...)...)
 	cmd.Dir = o.Dir
 	cmd.Env = append(os.Environ(),
@@ -112,7 +138,7 @@ func StartProcessWith(tb testing.TB, o ProcessOptions) *Process {
 	p.Base = p.Origin + Config(tb, o.Addr).Server.BasePath
 	cmd.Stderr = p.Log
 	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	go func() {
 		p.err = cmd.Wait()
@@ -129,18 +155,20 @@ func StartProcessWith(tb testing.TB, o ProcessOptions) *Process {
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if resp, err := http.Get(p.Origin + probe); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
+			if resp.StatusCode == http.StatusOK && listens(p.PID(), o.Addr) {
+				return p, nil
 			}
 		}
 		select {
 		case <-p.exited:
-			tb.Fatalf("gatehouse serve on %s exited: %v; logs:\n%s", o.Addr, p.err, p.Logs())
+			if strings.Contains(p.Logs(), "address already in use") {
+				return nil, fmt.Errorf("gatehouse serve on %s: %w", o.Addr, errPortTaken)
+			}
+			return nil, fmt.Errorf("gatehouse serve on %s exited: %v; logs:\n%s", o.Addr, p.err, p.Logs())
 		default:
 		}
 	}
-	tb.Fatalf("gatehouse serve on %s did not become %s; logs:\n%s", o.Addr, probe, p.Logs())
-	return nil
+	return nil, fmt.Errorf("gatehouse serve on %s did not become %s; logs:\n%s", o.Addr, probe, p.Logs())
 }
 
 // PID is the process id.
