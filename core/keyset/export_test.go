@@ -3,6 +3,7 @@ package keyset
 import (
 	"crypto/rsa"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -24,6 +25,14 @@ func SetNativeRSA(tb testing.TB, open func(*rsa.PrivateKey) (NativeRSA, error)) 
 	old := newNativeRSA
 	newNativeRSA = open
 	tb.Cleanup(func() { newNativeRSA = old })
+}
+
+// SetNativeBackoff sets how long crypto/rsa signs alone after an OpenSSL
+// signature failed, until tb ends.
+func SetNativeBackoff(tb testing.TB, d time.Duration) {
+	old := nativeBackoff
+	nativeBackoff = d
+	tb.Cleanup(func() { nativeBackoff = old })
 }
 
 // SignsNatively reports whether the active key of alg signs with OpenSSL.

@@ -170,6 +170,9 @@ type signingKey struct {
 	// native is the OpenSSL copy of an active RSA key, nil when
 	// crypto/rsa signs with it (rsa.go).
 	native nativeRSA
+	// nativeOffUntil is when, after a failed OpenSSL signature, native may
+	// be tried again (Unix nanoseconds; 0 when it is not off).
+	nativeOffUntil atomic.Int64
 }
 
 func (sk *signingKey) live(now time.Time) bool {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -20,8 +21,10 @@ import (
 // signs with it only once it made crypto/rsa's signature of a fixed
 // message byte for byte (PKCS #1 v1.5 is deterministic), and each of its
 // signatures is verified with crypto/rsa before it leaves (a faulty CRT
-// signature can give the key away); a signature that fails is logged and
-// made again by crypto/rsa.
+// signature can give the key away); a signature that fails is made again
+// by crypto/rsa, which then signs alone with that key for nativeBackoff
+// (logged once), so that an OpenSSL gone bad costs one error a period,
+// not one a signature.
 
 // nativeRSA makes RSASSA-PKCS1-v1_5 signatures of SHA-256 digests with one
 // key: libcrypto's RSAKey, or a test's.
@@ -32,6 +35,9 @@ type nativeRSA interface {
 // loadLibcrypto and newNativeRSA are libcrypto's; tests replace them.
 var (
 	loadLibcrypto = libcrypto.Load
+	// nativeBackoff is how long crypto/rsa signs alone with a key after
+	// one of OpenSSL's signatures with it failed.
+	nativeBackoff = time.Minute
 	newNativeRSA  = func(key *rsa.PrivateKey) (nativeRSA, error) {
 		k, err := libcrypto.NewRSAKey(key)
 		if err != nil {
@@ -111,7 +117,7 @@ func selfCheck(key *rsa.PrivateKey, native nativeRSA) error {
 // the key has it and it verifies, else crypto/rsa's.
 func signRSA(sk *signingKey, key *rsa.PrivateKey, input []byte) ([]byte, error) {
 	digest := sha256.Sum256(input)
-	if sk.native != nil {
+	if sk.native != nil && sk.nativeOn() {
 		sig, err := sk.native.SignPKCS1v15SHA256(digest[:])
 		if err == nil {
 			err = rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, digest[:], sig)
@@ -119,9 +125,27 @@ func signRSA(sk *signingKey, key *rsa.PrivateKey, input []byte) ([]byte, error) 
 		if err == nil {
 			return sig, nil
 		}
-		slog.Error("keyset: an OpenSSL RS256 signature failed; crypto/rsa signs this one", "kid", sk.id, "error", err)
+		sk.nativeFailed(err)
 	}
 	return rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:])
+}
+
+// nativeOn reports whether OpenSSL may sign with sk now: it is not off, or
+// its back-off is over (then it is tried again; its signatures are checked
+// all the same).
+func (sk *signingKey) nativeOn() bool {
+	off := sk.nativeOffUntil.Load()
+	return off == 0 || (time.Now().UnixNano() >= off && sk.nativeOffUntil.CompareAndSwap(off, 0))
+}
+
+// nativeFailed turns OpenSSL off for sk for nativeBackoff, and logs it
+// once for the signatures that failed together.
+func (sk *signingKey) nativeFailed(err error) {
+	until := time.Now().Add(nativeBackoff).UnixNano()
+	if sk.nativeOffUntil.CompareAndSwap(0, until) {
+		slog.Error("keyset: an OpenSSL RS256 signature failed; crypto/rsa signs with this key alone for a while",
+			"kid", sk.id, "for", nativeBackoff, "error", err)
+	}
 }
 
 // opaqueKey makes go-jose sign through signRaw, so that a jose.Signer's

@@ -272,6 +272,7 @@ func TestRS256FaultySignatureNotReleased(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			logs := captureLog(t)
 			last := useFaulty(t, 2, err)
+			keyset.SetNativeBackoff(t, 0) // every path below reaches OpenSSL
 			keys := openKeys(t, store.New(memory.New()), "RS256")
 			if !keys.SignsNatively(jose.RS256) {
 				t.Fatal("a key that passed the self-check does not sign with OpenSSL")
@@ -318,6 +319,42 @@ func TestRS256FaultySignatureNotReleased(t *testing.T) {
 				t.Errorf("the faulty signature is not logged:\n%s", logs)
 			}
 		})
+	}
+}
+
+// TestRS256FailureBacksOff: after a failed OpenSSL signature crypto/rsa
+// signs alone with the key for the back-off, logged once; then OpenSSL is
+// tried again.
+func TestRS256FailureBacksOff(t *testing.T) {
+	logs := captureLog(t)
+	last := useFaulty(t, 2, errors.New("simulated sign failure"))
+	const backoff = 200 * time.Millisecond
+	keyset.SetNativeBackoff(t, backoff)
+	keys := openKeys(t, store.New(memory.New()), "RS256")
+	f := last()
+	failedAt := time.Now()
+	for range 5 {
+		tok, err := keys.Sign("JWT", idTokenClaims())
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRS256(t, keys, tok)
+	}
+	if time.Since(failedAt) < backoff {
+		if n := f.calls.Load(); n != 2 {
+			t.Errorf("OpenSSL was asked for %d signatures during the back-off, want 2 (the self-check and the one that failed)", n)
+		}
+		if n := strings.Count(logs.String(), "an OpenSSL RS256 signature failed"); n != 1 {
+			t.Errorf("the failure is logged %d times, want once:\n%s", n, logs)
+		}
+	}
+	time.Sleep(time.Until(failedAt.Add(backoff)) + 10*time.Millisecond)
+	before := f.calls.Load()
+	if _, err := keys.Sign("JWT", idTokenClaims()); err != nil {
+		t.Fatal(err)
+	}
+	if f.calls.Load() == before {
+		t.Error("OpenSSL is not tried again after the back-off")
 	}
 }
 
