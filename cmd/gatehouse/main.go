@@ -113,6 +113,7 @@ func postgresOptions(c config.Postgres) postgres.Options {
 		MaxConns: c.MaxConns, MinConns: c.MinConns,
 		MaxConnLifetime: c.MaxConnLifetime, MaxConnIdleTime: c.MaxConnIdleTime,
 		SweepInterval: c.SweepInterval, SweepBatch: c.SweepBatch,
+		CacheEntries: c.CacheEntries,
 	}
 }
 
@@ -134,6 +135,9 @@ func openStore(ctx context.Context, cfg *config.Config, serve bool) (*store.Stor
 	case "postgres":
 		opts := postgresOptions(cfg.Storage.Postgres)
 		opts.WaitForDatabase = serve
+		if !serve {
+			opts.CacheEntries = 0 // a tool reads each client once, if at all
+		}
 		kv, err := postgres.Open(ctx, cfg.Storage.Postgres.DSN, opts)
 		if err != nil {
 			return nil, err

@@ -158,7 +158,9 @@ func openCopyEnd(ctx context.Context, cfg *config.Config, flagName, backend, dir
 		if dsn == "" {
 			return nil, "", fmt.Errorf("store copy: %s postgres needs %s-dsn", flagName, flagName)
 		}
-		kv, err := postgres.Open(ctx, dsn, postgresOptions(cfg.Storage.Postgres))
+		opts := postgresOptions(cfg.Storage.Postgres)
+		opts.CacheEntries = 0
+		kv, err := postgres.Open(ctx, dsn, opts)
 		if err != nil {
 			return nil, "", err
 		}

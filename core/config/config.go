@@ -97,6 +97,10 @@ type Postgres struct {
 	// entries (in batches of SweepBatch).
 	SweepInterval time.Duration `koanf:"sweep_interval"`
 	SweepBatch    int           `koanf:"sweep_batch"`
+	// CacheEntries is how many clients each replica keeps in memory,
+	// kept current by the database's notifications; 0 reads every one
+	// from the database.
+	CacheEntries int `koanf:"cache_entries"`
 }
 
 type Keys struct {
@@ -484,6 +488,9 @@ func (c *Config) validate(errs []error) error {
 		}
 		if pg.SweepBatch < 1 || pg.SweepBatch > 10000 {
 			bad("storage.postgres.sweep_batch", "must be between 1 and 10000, got %d", pg.SweepBatch)
+		}
+		if pg.CacheEntries < 0 || pg.CacheEntries > 1_000_000 {
+			bad("storage.postgres.cache_entries", "must be between 0 and 1000000, got %d", pg.CacheEntries)
 		}
 	case "memory":
 	default:

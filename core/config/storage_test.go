@@ -36,12 +36,12 @@ func TestPostgresStorage(t *testing.T) {
 		t.Fatalf("postgres with the dsn in the environment: %v", err)
 	}
 	pg := cfg.Storage.Postgres
-	if pg.DSN != dsn || pg.MaxConns != 10 || pg.SweepInterval != time.Minute || pg.SweepBatch != 500 {
+	if pg.DSN != dsn || pg.MaxConns != 10 || pg.SweepInterval != time.Minute || pg.SweepBatch != 500 || pg.CacheEntries != 4096 {
 		t.Fatalf("postgres settings = %+v, want the environment's dsn and the embedded defaults", pg)
 	}
 
-	_, err = load(t, "storage:\n  backend: postgres\n  postgres:\n    max_conns: 0\n    min_conns: -1\n    sweep_interval: 10ms\n    sweep_batch: 0\n")
-	for _, key := range []string{"storage.postgres.max_conns", "storage.postgres.min_conns", "storage.postgres.sweep_interval", "storage.postgres.sweep_batch"} {
+	_, err = load(t, "storage:\n  backend: postgres\n  postgres:\n    max_conns: 0\n    min_conns: -1\n    sweep_interval: 10ms\n    sweep_batch: 0\n    cache_entries: -1\n")
+	for _, key := range []string{"storage.postgres.max_conns", "storage.postgres.min_conns", "storage.postgres.sweep_interval", "storage.postgres.sweep_batch", "storage.postgres.cache_entries"} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("bad pool settings: %v, want %s refused", err, key)
 		}

@@ -84,6 +84,12 @@ const (
 	MetaPrefix = "\x00gatehouse"
 )
 
+// Cacheable lists the key spaces read on nearly every request and
+// written rarely (clients): a backend that several processes share may
+// keep their records in memory, provided every process tells the others
+// of each write to them (core/store/postgres).
+var Cacheable = []string{ClientsPrefix + "/"}
+
 // ReadyProbeKey is the key /readyz reads: found or not, an answer means
 // the backend serves.
 const ReadyProbeKey = ReadyProbePrefix + "/probe"

@@ -43,6 +43,14 @@ type Options struct {
 	// answers and the schema is migrated, which Open goes on trying in
 	// the background. A server starts this way; tools fail at once.
 	WaitForDatabase bool
+	// CacheEntries, when positive, keeps up to that many records of the
+	// key spaces store.Cacheable names (clients) in memory, kept right by
+	// the database's notifications of every write to them (cache.go). A
+	// database without LISTEN/NOTIFY gets no cache.
+	CacheEntries int
+
+	// cacheable replaces store.Cacheable, for tests.
+	cacheable []string
 }
 
 // opTimeout bounds every call to the database: one that does not answer
@@ -63,6 +71,12 @@ type KV struct {
 	pool  *pgxpool.Pool
 	now   func() time.Time
 	batch int
+	// cacheable are the key spaces whose writes notify (store.Cacheable);
+	// notify is whether the database can (probeNotify); cache, when not
+	// nil, holds some of their records.
+	cacheable []string
+	notify    atomic.Bool
+	cache     *cache
 	// migrated is false while a KV opened with WaitForDatabase waits for
 	// the database and its schema; every call is ErrUnavailable meanwhile.
 	migrated atomic.Bool
@@ -70,6 +84,7 @@ type KV struct {
 	stop      context.CancelFunc
 	closing   context.Context // ends with Close
 	swept     chan struct{}   // closed when the sweeper has returned
+	listened  chan struct{}   // closed when the listener has returned
 	closeOnce sync.Once
 }
 
@@ -86,7 +101,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*KV, error) {
 			return nil, err
 		}
 		kv := newKV(pool, opts)
-		kv.migrated.Store(true)
+		if err := kv.ready(ctx); err != nil {
+			_ = kv.Close()
+			return nil, err
+		}
 		return kv, nil
 	}
 	cfg, err := poolConfig(dsn, opts)
@@ -100,10 +118,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*KV, error) {
 	kv := newKV(pool, opts)
 	mctx, cancel := context.WithTimeout(ctx, opTimeout)
 	_, err = Migrate(mctx, pool)
+	if err == nil {
+		err = kv.ready(mctx)
+	}
 	cancel()
 	switch {
 	case err == nil:
-		kv.migrated.Store(true)
 	case errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded):
 		slog.Warn("postgres: the database does not answer; serving what needs no database (discovery, JWKS) until it does",
 			"host", cfg.ConnConfig.Host, "port", cfg.ConnConfig.Port, "error", err)
@@ -128,9 +148,11 @@ func (kv *KV) waitForDatabase(host string, port uint16) {
 		}
 		ctx, cancel := context.WithTimeout(kv.closing, opTimeout)
 		_, err := Migrate(ctx, kv.pool)
+		if err == nil {
+			err = kv.ready(ctx)
+		}
 		cancel()
 		if err == nil {
-			kv.migrated.Store(true)
 			slog.Info("postgres: the database answers; schema up to date", "host", host, "port", port)
 			return
 		}
@@ -138,6 +160,22 @@ func (kv *KV) waitForDatabase(host string, port uint16) {
 			slog.Error("postgres: migrating the schema failed; retrying", "error", err)
 		}
 	}
+}
+
+// ready follows a migration: it finds out whether the database has
+// notifications, starts the cache's listener if it has, and opens the KV
+// to calls.
+func (kv *KV) ready(ctx context.Context) error {
+	if err := kv.probeNotify(ctx); err != nil {
+		return err
+	}
+	if kv.cache != nil && kv.notify.Load() {
+		go kv.listen()
+	} else {
+		close(kv.listened)
+	}
+	kv.migrated.Store(true)
+	return nil
 }
 
 // errWaiting is what every call answers while the KV waits for the
@@ -198,9 +236,16 @@ func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
 
 func newKV(pool *pgxpool.Pool, opts Options) *KV {
 	ctx, stop := context.WithCancel(context.Background())
-	kv := &KV{pool: pool, now: time.Now, batch: opts.SweepBatch, stop: stop, closing: ctx, swept: make(chan struct{})}
+	kv := &KV{pool: pool, now: time.Now, batch: opts.SweepBatch, stop: stop, closing: ctx,
+		swept: make(chan struct{}), listened: make(chan struct{}), cacheable: store.Cacheable}
 	if kv.batch <= 0 {
 		kv.batch = 500
+	}
+	if opts.cacheable != nil {
+		kv.cacheable = opts.cacheable
+	}
+	if opts.CacheEntries > 0 {
+		kv.cache = newCache(opts.CacheEntries, kv.cacheable)
 	}
 	interval := opts.SweepInterval
 	if interval <= 0 {
@@ -247,16 +292,45 @@ func (kv *KV) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !kv.cache.covers(key) {
+		var value []byte
+		err = kv.pool.QueryRow(ctx, `SELECT value FROM gatehouse_kv WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
+			[]byte(key), kv.now()).Scan(&value)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, store.ErrNotFound
+		}
+		if err != nil {
+			return nil, mapErr("get", err)
+		}
+		return nonNil(value), nil
+	}
+	now := kv.now()
+	if v, ok := kv.cache.get(key, now); ok {
+		return v, nil
+	}
+	gen, fill := kv.cache.begin()
 	var value []byte
-	err = kv.pool.QueryRow(ctx, `SELECT value FROM gatehouse_kv WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
-		[]byte(key), kv.now()).Scan(&value)
+	var expires *time.Time
+	err = kv.pool.QueryRow(ctx, `SELECT value, expires_at FROM gatehouse_kv WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
+		[]byte(key), now).Scan(&value, &expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
 	if err != nil {
 		return nil, mapErr("get", err)
 	}
-	return nonNil(value), nil
+	value = nonNil(value)
+	if fill {
+		kv.cache.fill(gen, key, value, deref(expires))
+	}
+	return value, nil
+}
+
+func deref(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }
 
 var _ store.MultiGetter = (*KV)(nil)
@@ -268,26 +342,42 @@ func (kv *KV) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw := make([][]byte, len(keys))
+	now := kv.now()
+	values := make([][]byte, len(keys))
+	raw := make([][]byte, 0, len(keys))
 	for i, k := range keys {
-		raw[i] = []byte(k)
+		if kv.cache.covers(k) {
+			if v, ok := kv.cache.get(k, now); ok {
+				values[i] = v
+				continue
+			}
+		}
+		raw = append(raw, []byte(k))
 	}
-	rows, err := kv.pool.Query(ctx, `SELECT key, value FROM gatehouse_kv WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > $2)`,
-		raw, kv.now())
+	if len(raw) == 0 {
+		return values, nil
+	}
+	gen, fill := kv.cache.begin()
+	rows, err := kv.pool.Query(ctx, `SELECT key, value, expires_at FROM gatehouse_kv WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > $2)`,
+		raw, now)
 	if err != nil {
 		return nil, mapErr("get", err)
 	}
 	defer rows.Close()
-	values := make([][]byte, len(keys))
 	for rows.Next() {
 		var key, value []byte
-		if err := rows.Scan(&key, &value); err != nil {
+		var expires *time.Time
+		if err := rows.Scan(&key, &value, &expires); err != nil {
 			return nil, mapErr("get", err)
 		}
+		value = nonNil(value)
 		for i, k := range keys {
 			if k == string(key) {
-				values[i] = nonNil(value)
+				values[i] = value
 			}
+		}
+		if fill && kv.cache.covers(string(key)) {
+			kv.cache.fill(gen, string(key), value, deref(expires))
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -308,7 +398,7 @@ func (kv *KV) Create(ctx context.Context, key string, value []byte, expiresAt ti
 		return errEmptyKey
 	}
 	return kv.retry(ctx, func(ctx context.Context) error {
-		tag, err := kv.pool.Exec(ctx, createSQL, []byte(key), nonNil(value), expiry(expiresAt), kv.now())
+		tag, err := kv.execNotified(ctx, key, createSQL, []byte(key), nonNil(value), expiry(expiresAt), kv.now())
 		if err != nil {
 			return err
 		}
@@ -324,7 +414,7 @@ func (kv *KV) Put(ctx context.Context, key string, value []byte, expiresAt time.
 		return errEmptyKey
 	}
 	return kv.retry(ctx, func(ctx context.Context) error {
-		_, err := kv.pool.Exec(ctx, `INSERT INTO gatehouse_kv (key, value, expires_at) VALUES ($1, $2, $3)
+		_, err := kv.execNotified(ctx, key, `INSERT INTO gatehouse_kv (key, value, expires_at) VALUES ($1, $2, $3)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
 			[]byte(key), nonNil(value), expiry(expiresAt))
 		return err
@@ -340,7 +430,7 @@ func (kv *KV) Update(ctx context.Context, key string, fn func(old []byte) ([]byt
 
 func (kv *KV) Delete(ctx context.Context, key string) error {
 	return kv.retry(ctx, func(ctx context.Context) error {
-		_, err := kv.pool.Exec(ctx, `DELETE FROM gatehouse_kv WHERE key = $1`, []byte(key))
+		_, err := kv.execNotified(ctx, key, `DELETE FROM gatehouse_kv WHERE key = $1`, []byte(key))
 		return err
 	})
 }
@@ -432,8 +522,10 @@ func (kv *KV) applyExpected(ctx context.Context, writes []store.Write) error {
 			}
 		}
 	}
+	n := len(writes) + kv.queueNotify(batch, writtenKeys(writes)...)
+	defer kv.forgetWritten(writes)
 	results := kv.pool.SendBatch(ctx, batch)
-	for range writes {
+	for range n {
 		if _, err := results.Exec(); err != nil {
 			_ = results.Close()
 			var pgErr *pgconn.PgError
@@ -444,6 +536,25 @@ func (kv *KV) applyExpected(ctx context.Context, writes []store.Write) error {
 		}
 	}
 	return results.Close()
+}
+
+func writtenKeys(writes []store.Write) []string {
+	keys := make([]string, len(writes))
+	for i, w := range writes {
+		keys[i] = w.Key
+	}
+	return keys
+}
+
+// forgetWritten drops the cached records a batch wrote, whether it
+// committed or not: this process reads them again, and so sees its own
+// writes at once.
+func (kv *KV) forgetWritten(writes []store.Write) {
+	for _, w := range writes {
+		if kv.cache.covers(w.Key) {
+			kv.cache.forget(w.Key)
+		}
+	}
 }
 
 // fnError carries an Update function's error through retry, which
@@ -526,9 +637,11 @@ func (kv *KV) apply(ctx context.Context, writes []store.Write) (err error) {
 			}
 		}
 	}
+	n := len(writes) + kv.queueNotify(batch, writtenKeys(writes)...)
+	defer kv.forgetWritten(writes)
 	batch.Queue("COMMIT")
 	results := conn.SendBatch(ctx, batch)
-	for range writes {
+	for range n {
 		if _, err := results.Exec(); err != nil {
 			_ = results.Close()
 			if isUniqueViolation(err) {
@@ -716,6 +829,9 @@ func (kv *KV) Close() error {
 	kv.closeOnce.Do(func() {
 		kv.stop()
 		<-kv.swept
+		if kv.migrated.Load() {
+			<-kv.listened
+		}
 		kv.pool.Close()
 	})
 	return nil
