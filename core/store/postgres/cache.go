@@ -20,11 +20,15 @@ import (
 // write commits. Each caching process LISTENs on a connection of its own
 // and forgets a key when its notification arrives. Trust in the cache
 // then rests on that connection: entries are served only while the
-// connection has shown, within the last trustFor, that it is alive and
-// that every notification committed before was received (a query on it
-// answered: PostgreSQL sends a listening session's notifications before
-// it answers its next query). A connection lost or silent empties the
-// cache and reads go to the database until it is back.
+// connection has shown, within the last trustFor, that every
+// notification committed before was received. The proof is a round trip
+// through the notification queue itself: the listener notifies a
+// channel of its own and waits for that notification to come back.
+// PostgreSQL's queue is in commit order, so every notification committed
+// before it has arrived first; and a connection that cannot hear (lost,
+// silent, or behind a pooler that hands its session to others) never
+// proves anything. A connection lost or silent empties the cache, and
+// reads go to the database until a new one has proven itself.
 //
 // A read that fills the cache races a write's notification: the read
 // may have seen the old row while the notification of the new one
@@ -114,28 +118,37 @@ func (c *cache) get(key string, now time.Time) ([]byte, bool) {
 	return bytes.Clone(e.value), true
 }
 
-// begin is taken before a read from the database whose result may fill
-// the cache: the generation to hand to fill, and whether filling is
-// allowed at all.
-func (c *cache) begin() (gen uint64, ok bool) {
-	if c == nil {
-		return 0, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen, time.Now().Before(c.trustedUntil)
+// A ticket is taken before a read from the database whose result may
+// fill the cache.
+type ticket struct {
+	gen uint64
+	at  time.Time
+	ok  bool // the cache was trusted: the read may fill it
 }
 
-// fill stores what a read begun at gen found, unless something was
-// invalidated since. The entry's age counts from the fill, later than
-// the read by a round trip at most.
-func (c *cache) fill(gen uint64, key string, value []byte, expires time.Time) {
+func (c *cache) begin() ticket {
+	if c == nil {
+		return ticket{}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen {
+	now := time.Now()
+	return ticket{gen: c.gen, at: now, ok: now.Before(c.trustedUntil)}
+}
+
+// fill stores what a read begun with t found, unless the cache was not
+// trusted then or something was invalidated since. The entry's age
+// counts from the start of the read.
+func (c *cache) fill(t ticket, key string, value []byte, expires time.Time) {
+	if !t.ok {
 		return
 	}
-	c.entries.Add(key, cached{value: bytes.Clone(value), expires: expires, readAt: time.Now()})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != t.gen {
+		return
+	}
+	c.entries.Add(key, cached{value: bytes.Clone(value), expires: expires, readAt: t.at})
 }
 
 // forget drops key, after a notification or a write of this process.
@@ -151,11 +164,12 @@ func (c *cache) forget(key string) {
 
 // heard applies a notification's payload: one key, or "" for all.
 func (c *cache) heard(payload string) {
-	if payload == "" {
+	switch {
+	case payload == "":
 		c.purge()
-		return
+	case c.covers(payload):
+		c.forget(payload)
 	}
-	c.forget(payload)
 }
 
 func (c *cache) purge() {

@@ -40,7 +40,7 @@ func openPair(t *testing.T) (a, b *KV) {
 func trusted(t *testing.T, kv *KV) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, ok := kv.cache.begin(); ok {
+		if kv.cache.begin().ok {
 			return
 		}
 	}
@@ -212,7 +212,7 @@ WHERE application_name = $1 AND datname = current_database()`, listenerName).Sca
 	t.Logf("the lost listener's cache stopped serving within %v", took)
 
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		if _, ok := b.cache.begin(); !ok {
+		if !b.cache.begin().ok {
 			break // B's listener saw its connection go
 		}
 		if time.Now().After(deadline) {
@@ -224,6 +224,63 @@ WHERE application_name = $1 AND datname = current_database()`, listenerName).Sca
 	setRow(t, a, key, "v3")
 	if got := mustGet(t, b, key); got != "v2" {
 		t.Fatalf("B reads %q with a new listener, want v2 from its cache again", got)
+	}
+}
+
+// TestCacheSilentListener: a listener whose connection goes silent (the
+// database stopped, here) cannot prove itself, and the cache stops
+// serving within the proof's deadline, not at the next error.
+func TestCacheSilentListener(t *testing.T) {
+	ctx := context.Background()
+	db, dsn := pgtest.Own(t)
+	var kvs [2]*KV
+	for i := range kvs {
+		kv, err := Open(ctx, dsn, Options{CacheEntries: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = kv.Close() })
+		kvs[i] = kv
+	}
+	a, b := kvs[0], kvs[1]
+	trusted(t, b)
+	const key = "client/c1"
+	if err := a.Put(ctx, key, []byte("v1"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, b)
+	_ = mustGet(t, b, key)
+	if _, ok := b.cache.get(key, time.Now()); !ok {
+		t.Fatal("B did not cache the client")
+	}
+	if err := db.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			if err := db.Resume(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer resume()
+	for b.cache.begin().ok {
+		if time.Since(paused) > trustFor+time.Second {
+			t.Fatalf("B's cache is still trusted %v after its database stopped answering", time.Since(paused))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("B stopped trusting its cache %v after the database stopped answering", time.Since(paused))
+	if _, ok := b.cache.get(key, time.Now()); ok {
+		t.Fatal("B serves from a cache it does not trust")
+	}
+	resume()
+	setRow(t, a, key, "v2")
+	if got := mustGet(t, b, key); got != "v2" {
+		t.Fatalf("B reads %q, want v2 from the database", got)
 	}
 }
 
@@ -258,17 +315,16 @@ func TestCacheExpiry(t *testing.T) {
 func TestCacheFillRace(t *testing.T) {
 	c := newCache(10, []string{"client/"})
 	c.proven(time.Now())
-	gen, ok := c.begin()
-	if !ok {
+	t0 := c.begin()
+	if !t0.ok {
 		t.Fatal("a proven cache refuses fills")
 	}
 	c.heard("client/c1") // the write's notification overtakes the read
-	c.fill(gen, "client/c1", []byte("old"), time.Time{})
+	c.fill(t0, "client/c1", []byte("old"), time.Time{})
 	if v, ok := c.get("client/c1", time.Now()); ok {
 		t.Fatalf("the cache serves %q, filled by a read older than an invalidation", v)
 	}
-	gen, _ = c.begin()
-	c.fill(gen, "client/c1", []byte("new"), time.Time{})
+	c.fill(c.begin(), "client/c1", []byte("new"), time.Time{})
 	if v, ok := c.get("client/c1", time.Now()); !ok || string(v) != "new" {
 		t.Fatalf("get = %q, %v; want new", v, ok)
 	}

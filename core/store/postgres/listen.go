@@ -3,11 +3,16 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse-auth/gatehouse/core/store"
 )
 
 // probeNotify finds out whether the database has LISTEN and NOTIFY
@@ -110,8 +115,9 @@ func (kv *KV) listen() {
 }
 
 // listenOnce connects, LISTENs and applies notifications to the cache
-// until the connection fails or ctx ends. While no notification comes, it
-// proves the connection every listenQuiet with a query.
+// until the connection fails or ctx ends. Every listenQuiet it proves the
+// connection (cache.go): it notifies its own channel and waits, at most
+// listenQuiet, for that notification to come back.
 func (kv *KV) listenOnce(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, opTimeout)
 	cfg := kv.pool.Config().ConnConfig.Copy()
@@ -122,52 +128,54 @@ func (kv *KV) listenOnce(ctx context.Context) error {
 		return mapErr("listen", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var proof time.Time
-	prove := func() error {
-		start := time.Now()
-		qctx, cancel := context.WithTimeout(ctx, listenQuiet)
-		_, err := conn.Exec(qctx, `SELECT 1`)
-		cancel()
-		if err != nil {
-			return mapErr("listen", err)
-		}
-		// Notifications that arrived with the answer are buffered:
-		// apply them before the proof counts.
-		done, cancel := context.WithCancel(ctx)
-		cancel()
-		for {
-			n, err := conn.WaitForNotification(done)
-			if err != nil {
-				break
-			}
-			kv.cache.heard(n.Payload)
-		}
-		proof = start
-		kv.cache.proven(start)
-		return nil
-	}
+	proofChannel := fmt.Sprintf("%s_proof_%016x", notifyChannel, rand.Uint64())
 	qctx, cancel := context.WithTimeout(ctx, opTimeout)
-	_, err = conn.Exec(qctx, `LISTEN `+notifyChannel)
+	_, err = conn.Exec(qctx, `LISTEN `+notifyChannel+`; LISTEN `+proofChannel)
 	cancel()
 	if err != nil {
 		return mapErr("listen", err)
 	}
+	var (
+		sent      time.Time // when the last proof was sent
+		awaiting  bool      // whether it has not come back yet
+		token     string
+		proofs    uint64
+		nextProof = time.Now()
+	)
 	for {
-		if time.Since(proof) >= listenQuiet {
-			if err := prove(); err != nil {
-				return err
+		if !awaiting && !time.Now().Before(nextProof) {
+			proofs++
+			token = strconv.FormatUint(proofs, 10)
+			sent, awaiting = time.Now(), true
+			qctx, cancel := context.WithTimeout(ctx, listenQuiet)
+			_, err := conn.Exec(qctx, `SELECT pg_notify($1, $2)`, proofChannel, token)
+			cancel()
+			if err != nil {
+				return mapErr("listen", err)
 			}
 		}
-		wctx, cancel := context.WithTimeout(ctx, listenQuiet-time.Since(proof))
+		until := nextProof
+		if awaiting {
+			until = sent.Add(listenQuiet)
+			if !time.Now().Before(until) {
+				return fmt.Errorf("postgres listen: %w: its own notification did not come back within %v", store.ErrUnavailable, listenQuiet)
+			}
+		}
+		wctx, cancel := context.WithDeadline(ctx, until)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && n.Channel == proofChannel:
+			if awaiting && n.Payload == token {
+				kv.cache.proven(sent)
+				awaiting, nextProof = false, sent.Add(listenQuiet)
+			}
 		case err == nil:
 			kv.cache.heard(n.Payload)
 		case ctx.Err() != nil:
 			return nil
 		case pgconn.Timeout(err):
-			// Quiet: the next turn proves the connection.
+			// Time for the next proof, or to give up on this one.
 		default:
 			return mapErr("listen", err)
 		}

@@ -81,10 +81,15 @@ type KV struct {
 	// the database and its schema; every call is ErrUnavailable meanwhile.
 	migrated atomic.Bool
 
-	stop      context.CancelFunc
-	closing   context.Context // ends with Close
-	swept     chan struct{}   // closed when the sweeper has returned
-	listened  chan struct{}   // closed when the listener has returned
+	stop     context.CancelFunc
+	closing  context.Context // ends with Close
+	swept    chan struct{}   // closed when the sweeper has returned
+	listened chan struct{}   // closed when the listener has returned
+	// lifecycle orders ready and Close: a KV that became ready after
+	// Close started starts no listener.
+	lifecycle sync.Mutex
+	closed    bool
+	listening bool
 	closeOnce sync.Once
 }
 
@@ -169,14 +174,20 @@ func (kv *KV) ready(ctx context.Context) error {
 	if err := kv.probeNotify(ctx); err != nil {
 		return err
 	}
+	kv.lifecycle.Lock()
+	defer kv.lifecycle.Unlock()
+	if kv.closed {
+		return errClosed
+	}
 	if kv.cache != nil && kv.notify.Load() {
+		kv.listening = true
 		go kv.listen()
-	} else {
-		close(kv.listened)
 	}
 	kv.migrated.Store(true)
 	return nil
 }
+
+var errClosed = fmt.Errorf("postgres: %w: closed", store.ErrUnavailable)
 
 // errWaiting is what every call answers while the KV waits for the
 // database.
@@ -308,7 +319,7 @@ func (kv *KV) Get(ctx context.Context, key string) ([]byte, error) {
 	if v, ok := kv.cache.get(key, now); ok {
 		return v, nil
 	}
-	gen, fill := kv.cache.begin()
+	t := kv.cache.begin()
 	var value []byte
 	var expires *time.Time
 	err = kv.pool.QueryRow(ctx, `SELECT value, expires_at FROM gatehouse_kv WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
@@ -320,9 +331,7 @@ func (kv *KV) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, mapErr("get", err)
 	}
 	value = nonNil(value)
-	if fill {
-		kv.cache.fill(gen, key, value, deref(expires))
-	}
+	kv.cache.fill(t, key, value, deref(expires))
 	return value, nil
 }
 
@@ -357,7 +366,7 @@ func (kv *KV) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if len(raw) == 0 {
 		return values, nil
 	}
-	gen, fill := kv.cache.begin()
+	t := kv.cache.begin()
 	rows, err := kv.pool.Query(ctx, `SELECT key, value, expires_at FROM gatehouse_kv WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > $2)`,
 		raw, now)
 	if err != nil {
@@ -376,8 +385,8 @@ func (kv *KV) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 				values[i] = value
 			}
 		}
-		if fill && kv.cache.covers(string(key)) {
-			kv.cache.fill(gen, string(key), value, deref(expires))
+		if kv.cache.covers(string(key)) {
+			kv.cache.fill(t, string(key), value, deref(expires))
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -827,9 +836,13 @@ func (kv *KV) ScanPage(ctx context.Context, prefix string, p store.Page) ([]stor
 // Close stops the sweeper and closes the pool.
 func (kv *KV) Close() error {
 	kv.closeOnce.Do(func() {
+		kv.lifecycle.Lock()
+		kv.closed = true
+		listening := kv.listening
+		kv.lifecycle.Unlock()
 		kv.stop()
 		<-kv.swept
-		if kv.migrated.Load() {
+		if listening {
 			<-kv.listened
 		}
 		kv.pool.Close()
