@@ -37,11 +37,11 @@ import (
 // read.
 const (
 	notifyChannel = "gatehouse_kv"
-	// listenQuiet is the longest the listener waits for a notification
-	// before it proves its connection with a query.
+	// listenQuiet is both the pause between two proofs of the listening
+	// connection and how long a proof may take to come back.
 	listenQuiet = time.Second
-	// trustFor is how long after a proof the cache is served: a proof
-	// is made every listenQuiet, and the query may take as long.
+	// trustFor is how long after a proof the cache is served: the next
+	// proof is sent a listenQuiet later and may take as long to return.
 	trustFor = 3 * listenQuiet
 	// cacheMaxAge bounds how long an entry is served without being read
 	// again: a row changed without a notification (by hand, or by a
