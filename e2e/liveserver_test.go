@@ -83,7 +83,7 @@ func startLive(tb testing.TB, edit func(*config.Config)) *live {
 	}, servertest.Options{Store: func(tb testing.TB, cfg *config.Config) *store.Store {
 		if cfg.Storage.Backend == "postgres" {
 			// A database of its own on the package's throw-away PostgreSQL.
-			pkv, err := postgres.Open(context.Background(), pgtest.NewDatabase(tb), postgres.Options{})
+			pkv, err := postgres.Open(context.Background(), pgtest.NewDatabase(tb), postgres.Options{CacheEntries: cfg.Storage.Postgres.CacheEntries})
 			if err != nil {
 				tb.Fatal(err)
 			}

@@ -50,7 +50,7 @@ func startReplica(tb testing.TB, dsn string, edit func(*config.Config)) *live {
 			edit(cfg)
 		}
 	}, servertest.Options{Store: func(tb testing.TB, cfg *config.Config) *store.Store {
-		kv, err := postgres.Open(context.Background(), cfg.Storage.Postgres.DSN, postgres.Options{})
+		kv, err := postgres.Open(context.Background(), cfg.Storage.Postgres.DSN, postgres.Options{CacheEntries: cfg.Storage.Postgres.CacheEntries})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -372,4 +372,38 @@ func TestReplicasClientIDDocumentCache(t *testing.T) {
 				i+1, docs.count("/client.json"), want)
 		}
 	}
+}
+
+// TestReplicasRateLimitPerReplica: the token endpoint's buckets are each
+// replica's own (README, "Several replicas on one database"): a client
+// that has spent its burst on A is served by B, whose bucket for it is
+// full, and is then limited by B as A limits it.
+func TestReplicasRateLimitPerReplica(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL")
+	}
+	dsn := pgtest.NewDatabase(t)
+	const burst = 3
+	limited := func(c *config.Config) {
+		c.RateLimit.Enabled = true
+		c.RateLimit.TokenBurst, c.RateLimit.TokenPerSecond = burst, 0.01 // no refill within the test
+	}
+	a, b := startReplica(t, dsn, limited), startReplica(t, dsn, limited)
+	app := testclient.Must(testclient.Register(a.base, map[string]any{
+		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_basic",
+	}))(t)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	spend := func(r *live, name string) {
+		t.Helper()
+		for i := range burst {
+			if status, body, err := testclient.PostForm(r.base+"/v1/token", app.ID, app.Secret, cc); err != nil || status != http.StatusOK {
+				t.Fatalf("token %d on %s: %d %v %v, want 200 within the burst", i+1, name, status, body, err)
+			}
+		}
+		if status, body, err := testclient.PostForm(r.base+"/v1/token", app.ID, app.Secret, cc); err != nil || status != http.StatusTooManyRequests {
+			t.Fatalf("token %d on %s: %d %v %v, want 429 past the burst", burst+1, name, status, body, err)
+		}
+	}
+	spend(a, "A")
+	spend(b, "B") // B's bucket was full: A's spending cost it nothing
 }

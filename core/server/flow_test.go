@@ -73,7 +73,7 @@ func startServerDSN(t *testing.T, basePath, backend, dsn string) *liveServer {
 		var kv store.KV
 		var err error
 		if cfg.Storage.Backend == "postgres" {
-			kv, err = postgres.Open(context.Background(), cfg.Storage.Postgres.DSN, postgres.Options{})
+			kv, err = postgres.Open(context.Background(), cfg.Storage.Postgres.DSN, postgres.Options{CacheEntries: cfg.Storage.Postgres.CacheEntries})
 		} else {
 			kv, err = badger.Open(cfg.Storage.Dir, badger.Options{})
 		}
