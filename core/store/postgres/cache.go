@@ -25,10 +25,11 @@ import (
 // through the notification queue itself: the listener notifies a
 // channel of its own and waits for that notification to come back.
 // PostgreSQL's queue is in commit order, so every notification committed
-// before it has arrived first; and a connection that cannot hear (lost,
-// silent, or behind a pooler that hands its session to others) never
-// proves anything. A connection lost or silent empties the cache, and
-// reads go to the database until a new one has proven itself.
+// before it has arrived first; and a connection that cannot hear (lost
+// or silent) never proves anything. A connection lost or silent empties
+// the cache, and reads go to the database until a new one has proven
+// itself. Behind a pooler, which may lend the listening session to other
+// clients between proofs, nothing is cached (listen.go).
 //
 // A read that fills the cache races a write's notification: the read
 // may have seen the old row while the notification of the new one

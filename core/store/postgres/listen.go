@@ -95,14 +95,24 @@ func (kv *KV) execNotified(ctx context.Context, key string, sql string, args ...
 // looking at pg_stat_activity knows the idle connection.
 const listenerName = "gatehouse-listener"
 
+// errPooled is listenOnce's answer when its connection is not a session
+// of its own on the database but one a pooler lends: what it LISTENs to
+// would reach whichever client the pooler lends that session to next.
+var errPooled = errors.New("postgres listen: the connection goes through a pooler (its backend pid is not the server's)")
+
 // listen keeps a connection LISTENing for the cache until Close, and
 // connects again after a failure; the cache is not served meanwhile.
+// Behind a pooler it gives up: clients are then read from the database.
 func (kv *KV) listen() {
 	defer close(kv.listened)
 	for {
 		err := kv.listenOnce(kv.closing)
 		kv.cache.distrust()
 		if kv.closing.Err() != nil {
+			return
+		}
+		if errors.Is(err, errPooled) {
+			slog.Warn("postgres: clients are read from the database on every request: a pooler between this server and the database may hand the listening session to others; connect to the database directly to cache them", "error", err)
 			return
 		}
 		slog.Warn("postgres: the connection that hears of changes to clients failed; reading them from the database until it is back", "error", err)
@@ -117,19 +127,39 @@ func (kv *KV) listen() {
 // listenOnce connects, LISTENs and applies notifications to the cache
 // until the connection fails or ctx ends. Every listenQuiet it proves the
 // connection (cache.go): it notifies its own channel and waits, at most
-// listenQuiet, for that notification to come back.
+// listenQuiet, for that notification to come back from its own backend.
 func (kv *KV) listenOnce(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, opTimeout)
 	cfg := kv.pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = listenerName
+	// A proof is a commit every second: it need not wait for the disk or
+	// a standby, and its order among notifications does not depend on it.
+	cfg.RuntimeParams["synchronous_commit"] = "off"
 	conn, err := pgx.ConnectConfig(cctx, cfg)
 	cancel()
 	if err != nil {
 		return mapErr("listen", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	proofChannel := fmt.Sprintf("%s_proof_%016x", notifyChannel, rand.Uint64())
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	// A pooler hands the client a backend key of its own making, so the
+	// backend's pid differs from the one the connection was given.
+	pid := conn.PgConn().PID()
+	var backend uint32
 	qctx, cancel := context.WithTimeout(ctx, opTimeout)
+	err = conn.QueryRow(qctx, `SELECT pg_backend_pid()`).Scan(&backend)
+	cancel()
+	if err != nil {
+		return mapErr("listen", err)
+	}
+	if backend != pid {
+		return fmt.Errorf("%w: %d, connection %d", errPooled, backend, pid)
+	}
+	proofChannel := fmt.Sprintf("%s_proof_%016x", notifyChannel, rand.Uint64())
+	qctx, cancel = context.WithTimeout(ctx, opTimeout)
 	_, err = conn.Exec(qctx, `LISTEN `+notifyChannel+`; LISTEN `+proofChannel)
 	cancel()
 	if err != nil {
@@ -142,6 +172,19 @@ func (kv *KV) listenOnce(ctx context.Context) error {
 		proofs    uint64
 		nextProof = time.Now()
 	)
+	apply := func(n *pgconn.Notification) {
+		switch {
+		case n.Channel != proofChannel:
+			kv.cache.heard(n.Payload)
+		case awaiting && n.Payload == token && n.PID == pid:
+			kv.cache.proven(sent)
+			awaiting, nextProof = false, sent.Add(listenQuiet)
+		}
+	}
+	// drained is a context already done: WaitForNotification then
+	// returns what pgx buffered during a query, and nothing else.
+	drained, cancelDrained := context.WithCancel(ctx)
+	cancelDrained()
 	for {
 		if !awaiting && !time.Now().Before(nextProof) {
 			proofs++
@@ -157,21 +200,27 @@ func (kv *KV) listenOnce(ctx context.Context) error {
 		until := nextProof
 		if awaiting {
 			until = sent.Add(listenQuiet)
-			if !time.Now().Before(until) {
+		}
+		if !time.Now().Before(until) {
+			// Late, unless the proof is among what was buffered.
+			for {
+				n, err := conn.WaitForNotification(drained)
+				if err != nil {
+					break
+				}
+				apply(n)
+			}
+			if awaiting {
 				return fmt.Errorf("postgres listen: %w: its own notification did not come back within %v", store.ErrUnavailable, listenQuiet)
 			}
+			continue
 		}
 		wctx, cancel := context.WithDeadline(ctx, until)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
-		case err == nil && n.Channel == proofChannel:
-			if awaiting && n.Payload == token {
-				kv.cache.proven(sent)
-				awaiting, nextProof = false, sent.Add(listenQuiet)
-			}
 		case err == nil:
-			kv.cache.heard(n.Payload)
+			apply(n)
 		case ctx.Err() != nil:
 			return nil
 		case pgconn.Timeout(err):
