@@ -54,19 +54,23 @@ func (kv *KV) notifies(key string) bool {
 	return kv.notify.Load() && coveredBy(kv.cacheable, key)
 }
 
-// queueNotify queues, in batch, the notification of each key written
-// that other processes may cache, and returns how many it queued. Queued
-// in the write's own transaction, a notification is delivered if and
-// only if the write commits.
-func (kv *KV) queueNotify(batch *pgx.Batch, keys ...string) int {
+// queueNotify queues, in batch, the notification of each key writes
+// write that other processes may cache, and returns how many it queued.
+// Queued in the write's own transaction, a notification is delivered if
+// and only if the write commits.
+func (kv *KV) queueNotify(batch *pgx.Batch, writes []store.Write) int {
 	n := 0
-	for _, k := range keys {
-		if kv.notifies(k) {
-			batch.Queue(`SELECT pg_notify($1, $2)`, notifyChannel, payload(k))
+	for _, w := range writes {
+		if kv.notifies(w.Key) {
+			queueNotification(batch, w.Key)
 			n++
 		}
 	}
 	return n
+}
+
+func queueNotification(batch *pgx.Batch, key string) {
+	batch.Queue(`SELECT pg_notify($1, $2)`, notifyChannel, payload(key))
 }
 
 // execNotified runs one write statement on key, with its notification
@@ -79,7 +83,7 @@ func (kv *KV) execNotified(ctx context.Context, key string, sql string, args ...
 	defer kv.cache.forget(key)
 	batch := &pgx.Batch{}
 	batch.Queue(sql, args...)
-	kv.queueNotify(batch, key)
+	queueNotification(batch, key)
 	results := kv.pool.SendBatch(ctx, batch)
 	tag, err := results.Exec()
 	if err == nil {

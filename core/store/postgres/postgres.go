@@ -303,21 +303,14 @@ func (kv *KV) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !kv.cache.covers(key) {
-		var value []byte
-		err = kv.pool.QueryRow(ctx, `SELECT value FROM gatehouse_kv WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
-			[]byte(key), kv.now()).Scan(&value)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, store.ErrNotFound
-		}
-		if err != nil {
-			return nil, mapErr("get", err)
-		}
-		return nonNil(value), nil
-	}
+	// A key the cache covers is answered from it when it can be, else
+	// read and filled in (cache.fill drops what a write overtook).
 	now := kv.now()
-	if v, ok := kv.cache.get(key, now); ok {
-		return v, nil
+	cached := kv.cache.covers(key)
+	if cached {
+		if v, ok := kv.cache.get(key, now); ok {
+			return v, nil
+		}
 	}
 	t := kv.cache.begin()
 	var value []byte
@@ -331,7 +324,9 @@ func (kv *KV) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, mapErr("get", err)
 	}
 	value = nonNil(value)
-	kv.cache.fill(t, key, value, deref(expires))
+	if cached {
+		kv.cache.fill(t, key, value, deref(expires))
+	}
 	return value, nil
 }
 
@@ -531,7 +526,7 @@ func (kv *KV) applyExpected(ctx context.Context, writes []store.Write) error {
 			}
 		}
 	}
-	n := len(writes) + kv.queueNotify(batch, writtenKeys(writes)...)
+	n := len(writes) + kv.queueNotify(batch, writes)
 	defer kv.forgetWritten(writes)
 	results := kv.pool.SendBatch(ctx, batch)
 	for range n {
@@ -545,14 +540,6 @@ func (kv *KV) applyExpected(ctx context.Context, writes []store.Write) error {
 		}
 	}
 	return results.Close()
-}
-
-func writtenKeys(writes []store.Write) []string {
-	keys := make([]string, len(writes))
-	for i, w := range writes {
-		keys[i] = w.Key
-	}
-	return keys
 }
 
 // forgetWritten drops the cached records a batch wrote, whether it
@@ -646,7 +633,7 @@ func (kv *KV) apply(ctx context.Context, writes []store.Write) (err error) {
 			}
 		}
 	}
-	n := len(writes) + kv.queueNotify(batch, writtenKeys(writes)...)
+	n := len(writes) + kv.queueNotify(batch, writes)
 	defer kv.forgetWritten(writes)
 	batch.Queue("COMMIT")
 	results := conn.SendBatch(ctx, batch)
