@@ -19,20 +19,40 @@ func TestConformanceCached(t *testing.T) {
 	})
 }
 
-// openPair opens two KVs on one database, as two replicas would, both
-// caching clients.
-func openPair(t *testing.T) (a, b *KV) {
+// openCaching opens a KV on the database dsn that caches clients.
+func openCaching(t *testing.T, dsn string) *KV {
 	t.Helper()
-	dsn := pgtest.NewDatabase(t)
-	open := func() *KV {
-		kv, err := Open(context.Background(), dsn, Options{CacheEntries: 100})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		t.Cleanup(func() { _ = kv.Close() })
-		return kv
+	kv, err := Open(context.Background(), dsn, Options{CacheEntries: 100})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
 	}
-	return open(), open()
+	t.Cleanup(func() { _ = kv.Close() })
+	return kv
+}
+
+// openPair opens two caching KVs on the database dsn, as two replicas
+// would, and waits until B's cache may be filled.
+func openPair(t *testing.T, dsn string) (a, b *KV) {
+	t.Helper()
+	a, b = openCaching(t, dsn), openCaching(t, dsn)
+	trusted(t, b)
+	return a, b
+}
+
+// cacheOnB writes key = "v1" (expiring at expires) through A and reads it
+// on B once B has heard of the write, so that B caches it.
+func cacheOnB(t *testing.T, a, b *KV, key string, expires time.Time) {
+	t.Helper()
+	if err := a.Put(context.Background(), key, []byte("v1"), expires); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, b)
+	if got := mustGet(t, b, key); got != "v1" {
+		t.Fatalf("B reads %q, want v1", got)
+	}
+	if _, ok := b.cache.get(key, b.now()); !ok {
+		t.Fatal("B did not cache the client")
+	}
 }
 
 // trusted waits, boundedly, until kv's listener has proven its
@@ -108,16 +128,9 @@ func eventually(t *testing.T, kv *KV, key, want string) time.Duration {
 // notification does.
 func TestCacheAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	a, b := openPair(t)
-	trusted(t, b)
+	a, b := openPair(t, pgtest.NewDatabase(t))
 	const key = "client/c1"
-	if err := a.Put(ctx, key, []byte("v1"), time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, b)
-	if got := mustGet(t, b, key); got != "v1" {
-		t.Fatalf("B reads %q, want v1", got)
-	}
+	cacheOnB(t, a, b, key, time.Time{})
 	setRow(t, a, key, "by hand")
 	if got := mustGet(t, b, key); got != "v1" {
 		t.Fatalf("B reads %q after a change without notification, want v1 from its cache", got)
@@ -191,14 +204,9 @@ func mustGetOrAbsent(t *testing.T, kv *KV, key string) string {
 // connection listens; then it serves again.
 func TestCacheListenerLost(t *testing.T) {
 	ctx := context.Background()
-	a, b := openPair(t)
-	trusted(t, b)
+	a, b := openPair(t, pgtest.NewDatabase(t))
 	const key = "client/c1"
-	if err := a.Put(ctx, key, []byte("v1"), time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, b)
-	_ = mustGet(t, b, key)
+	cacheOnB(t, a, b, key, time.Time{})
 	setRow(t, a, key, "v2") // no notification: only losing the listener shows it
 	if got := mustGet(t, b, key); got != "v1" {
 		t.Fatalf("B reads %q, want v1 from its cache", got)
@@ -231,28 +239,10 @@ WHERE application_name = $1 AND datname = current_database()`, listenerName).Sca
 // database stopped, here) cannot prove itself, and the cache stops
 // serving within the proof's deadline, not at the next error.
 func TestCacheSilentListener(t *testing.T) {
-	ctx := context.Background()
 	db, dsn := pgtest.Own(t)
-	var kvs [2]*KV
-	for i := range kvs {
-		kv, err := Open(ctx, dsn, Options{CacheEntries: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = kv.Close() })
-		kvs[i] = kv
-	}
-	a, b := kvs[0], kvs[1]
-	trusted(t, b)
+	a, b := openPair(t, dsn)
 	const key = "client/c1"
-	if err := a.Put(ctx, key, []byte("v1"), time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, b)
-	_ = mustGet(t, b, key)
-	if _, ok := b.cache.get(key, time.Now()); !ok {
-		t.Fatal("B did not cache the client")
-	}
+	cacheOnB(t, a, b, key, time.Time{})
 	if err := db.Pause(); err != nil {
 		t.Fatal(err)
 	}
@@ -287,16 +277,11 @@ func TestCacheSilentListener(t *testing.T) {
 // TestCacheExpiry: a cached record is never served past its expiry.
 func TestCacheExpiry(t *testing.T) {
 	ctx := context.Background()
-	a, b := openPair(t)
-	trusted(t, b)
+	a, b := openPair(t, pgtest.NewDatabase(t))
 	now := time.Now()
 	b.now = func() time.Time { return now }
 	const key = "client/c1"
-	if err := a.Put(ctx, key, []byte("v1"), now.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, b)
-	_ = mustGet(t, b, key)
+	cacheOnB(t, a, b, key, now.Add(time.Minute))
 	setRow(t, a, key, "v2")
 	if got := mustGet(t, b, key); got != "v1" {
 		t.Fatalf("B reads %q, want v1 from its cache", got)

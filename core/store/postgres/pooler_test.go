@@ -90,16 +90,8 @@ func rewriteBackendKey(client io.Writer, server io.Reader) error {
 func TestCacheNotBehindPooler(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	direct, err := Open(ctx, dsn, Options{CacheEntries: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = direct.Close() })
-	pooled, err := Open(ctx, fakePooler(t, dsn), Options{CacheEntries: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pooled.Close() })
+	direct := openCaching(t, dsn)
+	pooled := openCaching(t, fakePooler(t, dsn))
 
 	trusted(t, direct) // the control: the same database, connected directly, caches
 	select {
