@@ -17,21 +17,19 @@ import (
 
 // probeNotify finds out whether the database has LISTEN and NOTIFY
 // (PostgreSQL has; CockroachDB and YugabyteDB do not). Without them no
-// process on the database caches, and none needs to notify. The probe's
-// empty notification empties the caches of the processes already
-// listening, which is harmless.
+// process on the database caches, and none needs to notify. It uses a
+// channel no process listens to, so that a process starting (a tool
+// among them) empties no other's cache.
 func (kv *KV) probeNotify(ctx context.Context) error {
 	conn, err := kv.pool.Acquire(ctx)
 	if err != nil {
 		return mapErr("probe notifications", err)
 	}
 	defer conn.Release()
-	_, err = conn.Exec(ctx, `LISTEN `+notifyChannel)
+	const probe = notifyChannel + "_probe"
+	_, err = conn.Exec(ctx, `LISTEN `+probe+`; UNLISTEN `+probe)
 	if err == nil {
-		_, err = conn.Exec(ctx, `UNLISTEN `+notifyChannel)
-	}
-	if err == nil {
-		_, err = conn.Exec(ctx, `SELECT pg_notify($1, '')`, notifyChannel)
+		_, err = conn.Exec(ctx, `SELECT pg_notify($1, '')`, probe)
 	}
 	var pgErr *pgconn.PgError
 	switch {
